@@ -1,0 +1,51 @@
+import { mkdir } from 'node:fs/promises';
+import { Level } from 'level';
+import { CommonErrors, OutpostError } from './errors.js';
+
+/** A level database with string keys and JSON values. */
+export type Database = Level<string, unknown>;
+/** A typed sublevel (one per entity) of a {@link Database}. */
+export type Sublevel<V> = ReturnType<Database['sublevel']> & { readonly __value?: V };
+
+/**
+ * Opens (creating if needed) the level database at `location`. A database already open
+ * in another process is a clear start-up error naming the directory
+ * (`COMMON_DB_LOCKED`), not a stack trace.
+ */
+export async function openDatabase(location: string): Promise<Database> {
+  await mkdir(location, { recursive: true });
+  const db = new Level<string, unknown>(location, { valueEncoding: 'json' });
+  try {
+    await db.open();
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const causeCode = ((err as { cause?: { code?: string } }).cause ?? {}).code;
+    if (code === 'LEVEL_LOCKED' || causeCode === 'LEVEL_LOCKED') {
+      throw new OutpostError(
+        CommonErrors.DB_LOCKED,
+        `the database in ${location} is already in use by another process (is another Outpost service running with the same data dir?)`,
+        { cause: err, details: { location } },
+      );
+    }
+    throw new OutpostError(CommonErrors.DB_OPEN, `cannot open the database in ${location}: ${(err as Error).message}`, {
+      cause: err,
+      details: { location },
+    });
+  }
+  return db;
+}
+
+/** A JSON sublevel for one entity type. Values are typed by the caller. */
+export function sublevel<V>(db: Database, name: string): Sublevel<V> {
+  return db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sublevel<V>;
+}
+
+/** Reads a key, `undefined` when absent (level 10 `get` already resolves undefined). */
+export async function getJson<V>(store: Sublevel<V>, key: string): Promise<V | undefined> {
+  return (await store.get(key)) as V | undefined;
+}
+
+/** Every value of a sublevel, in key order. For start-up loads and small entities. */
+export async function allValues<V>(store: Sublevel<V>): Promise<V[]> {
+  return (await store.values().all()) as V[];
+}

@@ -1,0 +1,31 @@
+export { OutpostError, isOutpostError, CommonErrors } from './errors.js';
+export { readConfigFile, applyEnvOverrides, validateConfig, loadConfig, type RawConfig, type ConfigSource, type ConfigProblem } from './config.js';
+export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';
+export { openDatabase, sublevel, getJson, allValues, type Database, type Sublevel } from './db.js';
+export { parseDuration } from './duration.js';
+export { newSecret, newId, hashSecret, datagramKey, hexEqual, formatCredential, parseCredential, type Credential } from './secrets.js';
+export { backoffDelay, type BackoffOptions } from './backoff.js';
+export { parseIp, parseCidr, cidrContains, mostSpecific, type Cidr, type IpAddress, type IpFamily } from './cidr.js';
+export { lifecycle, type Service } from './lifecycle.js';
+export {
+  encodeDatagram,
+  decodeDatagram,
+  verifyDatagram,
+  DatagramType,
+  TickleFlags,
+  MAX_DATAGRAM,
+  MAX_PAYLOAD,
+  MAX_SENDER_ID,
+  type Datagram,
+  type DecodedDatagram,
+  type DatagramDecodeError,
+  type DecodeResult,
+} from './datagram/codec.js';
+export { ReplayGuard, DatagramStamper, type ReplayVerdict, type ReplayGuardOptions } from './datagram/replay.js';
+export { openDatagram, type OpenResult, type DropReason } from './datagram/open.js';
+export { createHttpApp, mountRouter, type HttpAppOptions } from './http/app.js';
+export { readJson, validate, zodProblems, DEFAULT_BODY_LIMIT } from './http/body.js';
+export { bearerAuth, requireKind } from './http/auth.js';
+export { listenHttp, urlHost, type Listening } from './http/listen.js';
+export type { AppState, AppContext, RouteContext, Principal } from './http/context.js';
+export { z } from 'zod';

@@ -1,0 +1,3 @@
+export { tempDir, removeDir } from './temp.js';
+export { e2eGate, isRoot, hasCommand, type E2eGate } from './e2e.js';
+export { waitFor } from './wait.js';
