@@ -1,0 +1,411 @@
+import { readFile } from 'node:fs/promises';
+import { release, type as osType } from 'node:os';
+import { backoffDelay, datagramKey, isOutpostError, lifecycle, OutpostError, parseCredential, silentLogger, type Logger, type Service } from '@outpost/common';
+import type { AgentConfig } from './config.js';
+import { createCoreClient, type CoreClient } from './core-client.js';
+import {
+  agentRemoteConfigSchema,
+  enrollResponseSchema,
+  expectShape,
+  heartbeatResponseSchema,
+  type AgentRemoteConfig,
+  type EnrollRequest,
+  type HeartbeatRequest,
+} from './core-api.js';
+import { AgentErrors, isCoreHttpError } from './errors.js';
+import { createIdentityStore, type Identity } from './identity-store.js';
+import { createLoop, type Loop } from './loop.js';
+import { collectNetInfo, type NetInfo } from './net-info.js';
+import { createUdpHeartbeater, type UdpHeartbeater } from './udp-heartbeat.js';
+
+/** Config poll interval when neither the config nor the core says (the core's default). */
+const DEFAULT_CONFIG_POLL_MS = 30 * 60_000;
+
+export interface AgentDeps {
+  /** @default silentLogger() */
+  logger?: Logger;
+  /** The machine's MACs and addresses, for enrollment. @default collectNetInfo() */
+  netInfo?: () => NetInfo;
+}
+
+export type AgentState = 'stopped' | 'enrolling' | 'running' | 'rejected';
+
+export interface AgentStats {
+  state: AgentState;
+  /** How heartbeats currently travel: `udp`, or `http` (configured, or fallback). */
+  transport: 'udp' | 'http';
+  lastContact: string | undefined;
+  lastContactVia: 'udp' | 'http' | undefined;
+  /** Round trip of the last acknowledged UDP heartbeat, ms. */
+  lastUdpRttMs: number | undefined;
+  enrollments: number;
+  udpSent: number;
+  udpAcked: number;
+  udpMissed: number;
+  httpHeartbeats: number;
+  heartbeatFailures: number;
+  configFetches: number;
+  configFailures: number;
+  /** Failed contacts in a row (reset by any success). */
+  consecutiveFailures: number;
+  ackDrops: Partial<Record<string, number>>;
+}
+
+export interface OutpostAgent extends Service {
+  /** The agent's id, once enrolled (or loaded from the data dir). */
+  readonly id: string | undefined;
+  /** The last config fetched from the core. */
+  readonly config: AgentRemoteConfig | undefined;
+  readonly stats: Readonly<AgentStats>;
+  /** Where the identity is kept. */
+  readonly identityFile: string;
+  /** Fetches the config now (coalesced with a fetch in progress). */
+  refreshConfig(): Promise<AgentRemoteConfig>;
+  /** Sends a heartbeat now instead of at the next interval. */
+  heartbeatNow(): void;
+}
+
+/**
+ * The managed-computer agent: enrolls once with a token and keeps its identity in its data
+ * dir; heartbeats over UDP (falling back to HTTP when UDP gets no ack, and trying UDP
+ * again every few beats); polls its config at an interval, on demand, and whenever a
+ * heartbeat answer shows the core has a newer config serial. Core failures are logged and
+ * retried with a capped backoff; they never stop the agent.
+ */
+export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostAgent {
+  const log = (deps.logger ?? silentLogger()).child({ module: 'agent' });
+  const netInfo = deps.netInfo ?? (() => collectNetInfo());
+  const store = createIdentityStore(config.dataDir);
+  const datagramHost = config.datagramHost ?? new URL(config.coreUrl).hostname.replace(/^\[(.*)\]$/, '$1');
+  const viaConfig = config.heartbeat.via;
+
+  let identity: Identity | undefined;
+  let bearer = '';
+  let key: Buffer = Buffer.alloc(0);
+  let remote: AgentRemoteConfig | undefined;
+  /** The interval the core told us in its last heartbeat answer. */
+  let coreHeartbeatMs: number | undefined;
+  let client: CoreClient | undefined;
+  let udp: UdpHeartbeater | undefined;
+  let hbLoop: Loop | undefined;
+  let cfgLoop: Loop | undefined;
+  let pendingFetch: Promise<AgentRemoteConfig> | undefined;
+  let beatsSinceUdpProbe = 0;
+  let cfgFailures = 0;
+
+  const stats: AgentStats = {
+    state: 'stopped',
+    transport: viaConfig === 'http' ? 'http' : 'udp',
+    lastContact: undefined,
+    lastContactVia: undefined,
+    lastUdpRttMs: undefined,
+    enrollments: 0,
+    udpSent: 0,
+    udpAcked: 0,
+    udpMissed: 0,
+    httpHeartbeats: 0,
+    heartbeatFailures: 0,
+    configFetches: 0,
+    configFailures: 0,
+    consecutiveFailures: 0,
+    ackDrops: {},
+  };
+
+  const heartbeatIntervalMs = (): number =>
+    config.heartbeat.interval ?? remote?.heartbeatIntervalMs ?? coreHeartbeatMs ?? identity?.heartbeatIntervalMs ?? 300_000;
+  const configPollMs = (): number =>
+    config.configPollInterval ?? remote?.configPollIntervalMs ?? identity?.configPollIntervalMs ?? DEFAULT_CONFIG_POLL_MS;
+  const datagramPort = (): number => config.datagramPort ?? remote?.datagramPort ?? identity?.datagramPort ?? 0;
+  const retryDelay = (failures: number, intervalMs: number): number =>
+    backoffDelay(failures - 1, { baseMs: config.retry.base, capMs: Math.min(config.retry.cap, intervalMs) });
+
+  function adopt(id: Identity): void {
+    const cred = parseCredential(id.credential);
+    if (!cred) throw new OutpostError(AgentErrors.IDENTITY_CORRUPT, `the identity in ${store.file} holds no usable credential`);
+    identity = id;
+    bearer = id.credential;
+    key = datagramKey(cred.secret);
+  }
+
+  function contact(via: 'udp' | 'http'): void {
+    stats.lastContact = new Date().toISOString();
+    stats.lastContactVia = via;
+    stats.consecutiveFailures = 0;
+    if (stats.state === 'rejected') stats.state = 'running';
+  }
+
+  function seeSerial(serial: number | undefined): void {
+    if (serial !== undefined && serial !== remote?.serial) {
+      log.debug({ have: remote?.serial, core: serial }, 'config serial changed, fetching config');
+      cfgLoop?.trigger();
+    }
+  }
+
+  async function readToken(): Promise<string> {
+    if (config.enrollToken) return config.enrollToken;
+    if (!config.enrollTokenFile) {
+      throw new OutpostError(
+        AgentErrors.NO_ENROLL_TOKEN,
+        `no agent identity in ${config.dataDir} and no enrollToken or enrollTokenFile configured to enroll with`,
+      );
+    }
+    let text: string;
+    try {
+      text = await readFile(config.enrollTokenFile, 'utf8');
+    } catch (cause) {
+      throw new OutpostError(AgentErrors.TOKEN_FILE_UNREADABLE, `cannot read enrollTokenFile ${config.enrollTokenFile}: ${(cause as Error).message}`, { cause });
+    }
+    const token = text.split(/\r?\n/, 1)[0]?.trim() ?? '';
+    if (!token) throw new OutpostError(AgentErrors.TOKEN_FILE_UNREADABLE, `enrollTokenFile ${config.enrollTokenFile} is empty`);
+    return token;
+  }
+
+  async function enroll(): Promise<void> {
+    if (!client) return;
+    const token = await readToken();
+    stats.state = 'enrolling';
+    const net = netInfo();
+    const body: EnrollRequest = { token, name: config.name, macs: net.macs, ips: net.ips, os: config.os ?? `${osType()} ${release()}` };
+    let answer: unknown;
+    try {
+      answer = await client.call('POST', '/enroll', { body });
+    } catch (err) {
+      if (isCoreHttpError(err) && err.httpStatus >= 400 && err.httpStatus < 500) {
+        throw new OutpostError(AgentErrors.ENROLL_REJECTED, `the core refused to enroll this agent: ${err.coreCode ?? err.httpStatus} (${err.message})`, {
+          cause: err,
+          details: { coreCode: err.coreCode, status: err.httpStatus },
+        });
+      }
+      throw err;
+    }
+    const res = expectShape(enrollResponseSchema, answer, 'POST /enroll');
+    const id: Identity = {
+      version: 1,
+      id: res.id,
+      credential: res.credential,
+      coreUrl: config.coreUrl,
+      datagramPort: res.datagramPort,
+      heartbeatIntervalMs: res.heartbeatIntervalMs,
+      ...(res.configPollIntervalMs === undefined ? {} : { configPollIntervalMs: res.configPollIntervalMs }),
+      enrolledAt: new Date().toISOString(),
+    };
+    await store.save(id);
+    adopt(id);
+    remote = undefined;
+    stats.enrollments++;
+    stats.state = 'running';
+    log.info({ id: id.id, name: config.name, file: store.file }, 'enrolled');
+  }
+
+  /** The core said 401 to our credential: say so clearly; re-enroll only with a token. */
+  async function rejected(err: unknown): Promise<void> {
+    const canReenroll = Boolean(config.enrollToken || config.enrollTokenFile);
+    log.error(
+      { err, id: identity?.id, file: store.file, code: AgentErrors.IDENTITY_REJECTED, reenroll: canReenroll },
+      canReenroll
+        ? 'the core rejected this agent credential (agent deleted, or another core?); enrolling again with the configured token'
+        : 'the core rejected this agent credential (agent deleted, or another core?); configure an enrollToken or delete the identity file and enroll again',
+    );
+    stats.state = 'rejected';
+    if (canReenroll && identity) {
+      await store.clear();
+      identity = undefined;
+      remote = undefined;
+    }
+  }
+
+  async function udpBeat(attempts: number): Promise<boolean> {
+    if (!udp) return false;
+    const port = datagramPort();
+    if (port <= 0) return false;
+    for (let i = 0; i < attempts; i++) {
+      stats.udpSent++;
+      const r = await udp.beat({ host: datagramHost, port }, remote?.serial, config.heartbeat.udpAckTimeout);
+      if (r.acked) {
+        stats.udpAcked++;
+        stats.lastUdpRttMs = Math.round(r.rttMs * 1000) / 1000;
+        contact('udp');
+        seeSerial(r.configSerial);
+        return true;
+      }
+      if (!hbLoop?.running) return false;
+      stats.udpMissed++;
+    }
+    return false;
+  }
+
+  async function httpBeat(): Promise<void> {
+    if (!client || !identity) return;
+    const body: HeartbeatRequest = remote ? { configSerial: remote.serial } : {};
+    const answer = await client.call('POST', `/agents/${encodeURIComponent(identity.id)}/heartbeat`, { bearer, body });
+    const res = expectShape(heartbeatResponseSchema, answer, 'POST /agents/:id/heartbeat');
+    stats.httpHeartbeats++;
+    coreHeartbeatMs = res.heartbeatIntervalMs;
+    contact('http');
+    seeSerial(res.configSerial);
+  }
+
+  async function beat(): Promise<number> {
+    if (!identity) await enroll();
+    if (!identity) return config.retry.base;
+    if (viaConfig !== 'http') {
+      const probing = stats.transport === 'http';
+      if (!probing || ++beatsSinceUdpProbe >= config.heartbeat.udpRetryEvery) {
+        beatsSinceUdpProbe = 0;
+        const acked = await udpBeat(probing ? 1 : config.heartbeat.udpAttempts);
+        if (!hbLoop?.running) return 0;
+        if (acked) {
+          if (probing) log.info({ id: identity.id }, 'UDP heartbeats are acknowledged again; leaving HTTP fallback');
+          stats.transport = 'udp';
+          return heartbeatIntervalMs();
+        }
+        if (viaConfig === 'udp') {
+          throw new OutpostError(AgentErrors.CORE_UNREACHABLE, `no UDP heartbeat ack from ${datagramHost}:${datagramPort()}`);
+        }
+        if (!probing) {
+          log.warn(
+            { id: identity.id, target: `${datagramHost}:${datagramPort()}`, attempts: config.heartbeat.udpAttempts },
+            'no UDP heartbeat ack; falling back to HTTP heartbeats',
+          );
+          stats.transport = 'http';
+        }
+      }
+    }
+    await httpBeat();
+    return heartbeatIntervalMs();
+  }
+
+  async function onBeatError(err: unknown): Promise<number> {
+    if (!hbLoop?.running) return 0;
+    stats.heartbeatFailures++;
+    stats.consecutiveFailures++;
+    if (isCoreHttpError(err) && err.httpStatus === 401 && identity) await rejected(err);
+    const delay = stats.state === 'rejected' && !identity && !(config.enrollToken || config.enrollTokenFile)
+      ? config.retry.cap
+      : retryDelay(stats.consecutiveFailures, heartbeatIntervalMs());
+    const code = isOutpostError(err) ? err.code : undefined;
+    if (code === AgentErrors.ENROLL_REJECTED || code === AgentErrors.NO_ENROLL_TOKEN || code === AgentErrors.TOKEN_FILE_UNREADABLE) {
+      log.error({ err, code, retryInMs: delay }, 'cannot enroll');
+    } else {
+      log.warn({ code, message: (err as Error).message, failures: stats.consecutiveFailures, retryInMs: delay }, 'heartbeat failed');
+    }
+    return delay;
+  }
+
+  async function fetchConfig(): Promise<AgentRemoteConfig> {
+    if (pendingFetch) return pendingFetch;
+    const c = client;
+    const me = identity;
+    if (!c || !me) {
+      return Promise.reject(new OutpostError(AgentErrors.NO_ENROLL_TOKEN, 'the agent is not enrolled yet'));
+    }
+    pendingFetch = (async () => {
+      try {
+        const answer = await c.call('GET', `/agents/${encodeURIComponent(me.id)}/config`, { bearer });
+        const cfg = expectShape(agentRemoteConfigSchema, answer, 'GET /agents/:id/config');
+        stats.configFetches++;
+        const changed = cfg.serial !== remote?.serial;
+        remote = cfg;
+        contact('http');
+        if (changed) log.info({ serial: cfg.serial }, 'config updated');
+        return cfg;
+      } finally {
+        pendingFetch = undefined;
+      }
+    })();
+    return pendingFetch;
+  }
+
+  async function poll(): Promise<number> {
+    if (!identity) return Math.min(configPollMs(), config.retry.base);
+    await fetchConfig();
+    cfgFailures = 0;
+    return configPollMs();
+  }
+
+  async function onPollError(err: unknown): Promise<number> {
+    if (!cfgLoop?.running) return 0;
+    stats.configFailures++;
+    cfgFailures++;
+    if (isCoreHttpError(err) && err.httpStatus === 401 && identity) await rejected(err);
+    const delay = retryDelay(cfgFailures, configPollMs());
+    log.warn({ code: isOutpostError(err) ? err.code : undefined, message: (err as Error).message, retryInMs: delay }, 'config poll failed');
+    return delay;
+  }
+
+  // The loops take async error handlers; wrap so the loop's sync contract holds.
+  const asyncLoop = (body: () => Promise<number>, onError: (err: unknown) => Promise<number>): Loop =>
+    createLoop(async () => {
+      try {
+        return await body();
+      } catch (err) {
+        return onError(err);
+      }
+    }, () => config.retry.cap);
+
+  const service = lifecycle({
+    async start() {
+      client = createCoreClient({ coreUrl: config.coreUrl, maxSockets: 2, timeoutMs: config.httpTimeout });
+      const stored = await store.load();
+      if (stored) {
+        adopt(stored);
+        if (stored.coreUrl !== config.coreUrl) {
+          log.warn({ enrolledWith: stored.coreUrl, coreUrl: config.coreUrl }, 'identity was enrolled with another core URL; using it anyway');
+        }
+        log.info({ id: stored.id, file: store.file }, 'identity loaded');
+        stats.state = 'running';
+      } else {
+        try {
+          await enroll();
+        } catch (err) {
+          const code = isOutpostError(err) ? err.code : undefined;
+          if (code !== AgentErrors.CORE_UNREACHABLE && code !== AgentErrors.CORE_ERROR) throw err;
+          log.warn({ code, message: (err as Error).message }, 'cannot enroll yet; will retry');
+        }
+      }
+      if (viaConfig !== 'http') {
+        udp = createUdpHeartbeater(() => ({ id: identity?.id ?? '-', key }), datagramHost, log);
+        await udp.open();
+      }
+      hbLoop = asyncLoop(beat, onBeatError);
+      cfgLoop = asyncLoop(poll, onPollError);
+      hbLoop.start(identity ? 0 : config.retry.base);
+      cfgLoop.start(0);
+    },
+    async stop() {
+      // Stop scheduling first, then release what a run in progress may be waiting on
+      // (a UDP ack, an HTTP answer) so it ends now, then wait for it.
+      const loopsDone = Promise.all([hbLoop?.stop(), cfgLoop?.stop()]);
+      if (udp) stats.ackDrops = { ...udp.dropped };
+      await udp?.close();
+      client?.close();
+      await loopsDone;
+      await pendingFetch?.catch(() => undefined);
+      hbLoop = undefined;
+      cfgLoop = undefined;
+      udp = undefined;
+      client = undefined;
+      stats.state = 'stopped';
+    },
+  });
+
+  return {
+    start: service.start,
+    stop: service.stop,
+    get id() {
+      return identity?.id;
+    },
+    get config() {
+      return remote;
+    },
+    get stats() {
+      if (udp) stats.ackDrops = { ...udp.dropped };
+      return stats;
+    },
+    identityFile: store.file,
+    refreshConfig: fetchConfig,
+    heartbeatNow() {
+      hbLoop?.trigger();
+    },
+  };
+}

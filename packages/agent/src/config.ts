@@ -1,0 +1,72 @@
+import { hostname } from 'node:os';
+import { parseDuration, z } from '@outpost/common';
+
+/** A duration: `'90s'`, `'5m'`, `'1h30m'` or milliseconds; parsed to milliseconds. */
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  try {
+    return parseDuration(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be greater than 0' });
+
+/** The agent's config (`agent:` section of an Outpost config file). */
+export const agentConfigSchema = z
+  .strictObject({
+    /** The core's base URL, e.g. `http://core.example:8080`. */
+    coreUrl: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }),
+    /** Where the identity (id and credential) is kept. @default './var/agent' */
+    dataDir: z.string().min(1).default('./var/agent'),
+    /** The name the agent enrolls with. @default os.hostname() */
+    name: z
+      .string()
+      .min(1)
+      .max(255)
+      .default(() => hostname()),
+    /** An enrollment token, used when the data dir holds no identity. */
+    enrollToken: z.string().min(1).optional(),
+    /** A file holding the enrollment token (first line), instead of `enrollToken`. */
+    enrollTokenFile: z.string().min(1).optional(),
+    /** OS description sent at enrollment. @default `${os.type()} ${os.release()}` */
+    os: z.string().min(1).max(255).optional(),
+    heartbeat: z
+      .strictObject({
+        /** `udp`: UDP only; `http`: HTTP only; `auto`: UDP, HTTP when UDP gets no ack. @default 'auto' */
+        via: z.enum(['auto', 'udp', 'http']).default('auto'),
+        /** How long to wait for a UDP ack. @default '3s' */
+        udpAckTimeout: positiveDuration.default(3_000),
+        /** UDP attempts in a row without ack before falling back to HTTP. @default 2 */
+        udpAttempts: z.number().int().min(1).max(10).default(2),
+        /** In HTTP fallback, try UDP again every Nth heartbeat. @default 10 */
+        udpRetryEvery: z.number().int().min(1).max(10_000).default(10),
+        /** Heartbeat interval. @default the core's (`heartbeatIntervalMs`) */
+        interval: positiveDuration.optional(),
+      })
+      .prefault({}),
+    /** Config poll interval. @default the core's (`configPollIntervalMs`) */
+    configPollInterval: positiveDuration.optional(),
+    /** UDP port of the core's datagram listener. @default the one enrollment returned */
+    datagramPort: z.number().int().min(1).max(65535).optional(),
+    /** Host of the core's datagram listener. @default the host of `coreUrl` */
+    datagramHost: z.string().min(1).optional(),
+    retry: z
+      .strictObject({
+        /** First retry delay after a failed contact. @default '1s' */
+        base: positiveDuration.default(1_000),
+        /** Largest retry delay (never more than the interval). @default '30s' */
+        cap: positiveDuration.default(30_000),
+      })
+      .prefault({}),
+    /** Per-request HTTP timeout. @default '10s' */
+    httpTimeout: positiveDuration.default(10_000),
+  })
+  .refine((c) => !(c.enrollToken && c.enrollTokenFile), {
+    message: 'set enrollToken or enrollTokenFile, not both',
+    path: ['enrollTokenFile'],
+  });
+
+export type AgentConfigInput = z.input<typeof agentConfigSchema>;
+export type AgentConfig = z.output<typeof agentConfigSchema>;

@@ -1,0 +1,60 @@
+import { OutpostError, z } from '@outpost/common';
+import { AgentErrors } from './errors.js';
+
+/**
+ * The parts of the core's `/api/v1` the agent uses (see @outpost/core README), with
+ * schemas for the answers: an answer that is not what the contract promises is a clear
+ * `AGENT_CORE_BAD_RESPONSE`, not an undefined deep inside the agent. Schemas are loose
+ * (unknown fields pass) so a newer core with more fields still works.
+ */
+
+/** `POST /enroll` body for an agent. */
+export interface EnrollRequest {
+  token: string;
+  name: string;
+  macs?: string[];
+  ips?: string[];
+  os?: string;
+}
+
+export const enrollResponseSchema = z.object({
+  id: z.string().min(1),
+  kind: z.literal('agent'),
+  credential: z.string().min(3),
+  datagramPort: z.number().int().min(0).max(65535),
+  heartbeatIntervalMs: z.number().int().positive(),
+  configPollIntervalMs: z.number().int().positive().optional(),
+});
+export type EnrollResponse = z.infer<typeof enrollResponseSchema>;
+
+/** `POST /agents/:id/heartbeat` body. */
+export interface HeartbeatRequest {
+  configSerial?: number;
+  ips?: string[];
+}
+
+export const heartbeatResponseSchema = z.object({
+  configSerial: z.number().int(),
+  heartbeatIntervalMs: z.number().int().positive(),
+});
+export type HeartbeatResponse = z.infer<typeof heartbeatResponseSchema>;
+
+/** `GET /agents/:id/config`. */
+export const agentRemoteConfigSchema = z.looseObject({
+  serial: z.number().int(),
+  id: z.string(),
+  name: z.string(),
+  heartbeatIntervalMs: z.number().int().positive(),
+  configPollIntervalMs: z.number().int().positive(),
+  datagramPort: z.number().int().min(0).max(65535),
+  taskServer: z.looseObject({ id: z.string(), url: z.string(), tickleAddress: z.string().optional() }).optional(),
+});
+export type AgentRemoteConfig = z.infer<typeof agentRemoteConfigSchema>;
+
+/** Checks an answer against its schema; `AGENT_CORE_BAD_RESPONSE` naming what is wrong. */
+export function expectShape<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => `${i.path.map(String).join('.') || '(body)'}: ${i.message}`).join('; ');
+  throw new OutpostError(AgentErrors.CORE_BAD_RESPONSE, `the core's answer to ${what} is not as expected: ${problems}`, { status: 502 });
+}

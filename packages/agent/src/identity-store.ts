@@ -1,0 +1,94 @@
+import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OutpostError, parseCredential, z } from '@outpost/common';
+import { AgentErrors } from './errors.js';
+
+/**
+ * What an enrolled agent must keep across restarts. Stored as one small JSON file,
+ * `<dataDir>/identity.json`, mode 0600, replaced atomically (write a temp file, fsync,
+ * rename, fsync the directory): a crash leaves the old identity or the new one, never
+ * half of one. A file rather than a level db because the record is one secret that must
+ * not be readable by other users (level creates its files with the process umask), it is
+ * written once per enrollment, and an operator can inspect or delete it by hand.
+ */
+export const identitySchema = z.strictObject({
+  version: z.literal(1),
+  id: z.string().min(1).max(64),
+  /** `<id>.<secret>` as the core returned it. */
+  credential: z.string().min(3),
+  /** The core this identity belongs to. */
+  coreUrl: z.string(),
+  datagramPort: z.number().int().min(0).max(65535),
+  heartbeatIntervalMs: z.number().int().positive(),
+  configPollIntervalMs: z.number().int().positive().optional(),
+  enrolledAt: z.string(),
+});
+export type Identity = z.infer<typeof identitySchema>;
+
+export const IDENTITY_FILE = 'identity.json';
+
+export interface IdentityStore {
+  readonly file: string;
+  /** The stored identity, or undefined when there is none. Throws `AGENT_IDENTITY_CORRUPT`. */
+  load(): Promise<Identity | undefined>;
+  save(identity: Identity): Promise<void>;
+  /** Forgets the identity (after the core rejected it, before re-enrolling). */
+  clear(): Promise<void>;
+}
+
+export function createIdentityStore(dataDir: string): IdentityStore {
+  const file = join(dataDir, IDENTITY_FILE);
+  return {
+    file,
+    async load() {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw new OutpostError(AgentErrors.IDENTITY_CORRUPT, `cannot read the agent identity ${file}: ${(err as Error).message}`, { cause: err });
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (cause) {
+        throw new OutpostError(AgentErrors.IDENTITY_CORRUPT, `the agent identity ${file} is not JSON; delete it to enroll again`, { cause });
+      }
+      const r = identitySchema.safeParse(parsed);
+      const cred = r.success ? parseCredential(r.data.credential) : undefined;
+      if (!r.success || !cred || cred.id !== r.data.id) {
+        throw new OutpostError(AgentErrors.IDENTITY_CORRUPT, `the agent identity ${file} is not a valid identity; delete it to enroll again`, {
+          details: { file },
+        });
+      }
+      return r.data;
+    },
+    async save(identity) {
+      const tmp = `${file}.${process.pid}.tmp`;
+      try {
+        await mkdir(dataDir, { recursive: true, mode: 0o700 });
+        const fh = await open(tmp, 'w', 0o600);
+        try {
+          await fh.writeFile(`${JSON.stringify(identity, null, 2)}\n`);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await chmod(tmp, 0o600);
+        await rename(tmp, file);
+        const dir = await open(dataDir, 'r');
+        try {
+          await dir.sync();
+        } finally {
+          await dir.close();
+        }
+      } catch (cause) {
+        await rm(tmp, { force: true }).catch(() => undefined);
+        throw new OutpostError(AgentErrors.IDENTITY_WRITE, `cannot write the agent identity ${file}: ${(cause as Error).message}`, { cause });
+      }
+    },
+    async clear() {
+      await rm(file, { force: true });
+    },
+  };
+}

@@ -1,0 +1,16 @@
+export { createAgent, type OutpostAgent, type AgentDeps, type AgentStats, type AgentState } from './agent.js';
+export { agentConfigSchema, type AgentConfig, type AgentConfigInput } from './config.js';
+export { AgentErrors, CoreHttpError, isCoreHttpError, type AgentErrorCode } from './errors.js';
+export { createCoreClient, type CoreClient, type CoreClientOptions } from './core-client.js';
+export type { AgentRemoteConfig, EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse } from './core-api.js';
+export { createIdentityStore, IDENTITY_FILE, type Identity, type IdentityStore } from './identity-store.js';
+export { collectNetInfo, type NetInfo } from './net-info.js';
+export {
+  encodeHeartbeat,
+  openHeartbeatAck,
+  parseAckPayload,
+  type HeartbeatAck,
+  type AckResult,
+  type AckDropReason,
+  type HeartbeatStamp,
+} from './heartbeat-datagram.js';
