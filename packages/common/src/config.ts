@@ -26,7 +26,7 @@ export async function readConfigFile(file: string): Promise<RawConfig> {
   }
   let parsed: unknown;
   try {
-    parsed = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+    parsed = text.trim() === '' ? null : extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
   } catch (cause) {
     throw new OutpostError(CommonErrors.CONFIG_PARSE, `cannot parse config file ${file}: ${(cause as Error).message}`, { cause });
   }

@@ -1,11 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
+import type { AbstractBatchOperation, AbstractSublevel } from 'abstract-level';
 import { CommonErrors, OutpostError } from './errors.js';
 
 /** A level database with string keys and JSON values. */
 export type Database = Level<string, unknown>;
 /** A typed sublevel (one per entity) of a {@link Database}. */
-export type Sublevel<V> = ReturnType<Database['sublevel']> & { readonly __value?: V };
+export type Sublevel<V> = AbstractSublevel<Database, string | Buffer | Uint8Array, string, V>;
+/** One operation of an atomic `db.batch([...])` that may span sublevels. */
+export type BatchOp = AbstractBatchOperation<Database, string, unknown>;
 
 /**
  * Opens (creating if needed) the level database at `location`. A database already open
@@ -37,15 +40,15 @@ export async function openDatabase(location: string): Promise<Database> {
 
 /** A JSON sublevel for one entity type. Values are typed by the caller. */
 export function sublevel<V>(db: Database, name: string): Sublevel<V> {
-  return db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sublevel<V>;
+  return db.sublevel<string, V>(name, { valueEncoding: 'json' });
 }
 
 /** Reads a key, `undefined` when absent (level 10 `get` already resolves undefined). */
 export async function getJson<V>(store: Sublevel<V>, key: string): Promise<V | undefined> {
-  return (await store.get(key)) as V | undefined;
+  return store.get(key);
 }
 
 /** Every value of a sublevel, in key order. For start-up loads and small entities. */
 export async function allValues<V>(store: Sublevel<V>): Promise<V[]> {
-  return (await store.values().all()) as V[];
+  return store.values().all();
 }

@@ -81,8 +81,10 @@ export function mountRouter(app: Koa<AppState>, router: Router<AppState>): void 
   app.use(router.routes());
   app.use(async (ctx: AppContext, next) => {
     const allowed = router.match(ctx.path, ctx.method);
-    if (allowed.path.length > 0 && !allowed.route) {
-      const methods = new Set(allowed.path.flatMap((l) => l.methods));
+    // Middleware layers (router.use) match every path but have no methods: not routes.
+    const routes = allowed.path.filter((l) => l.methods.length > 0);
+    if (routes.length > 0 && !allowed.route) {
+      const methods = new Set(routes.flatMap((l) => l.methods));
       ctx.status = 405;
       ctx.set('allow', [...methods].join(', '));
       ctx.body = { error: { code: CommonErrors.METHOD_NOT_ALLOWED, message: `${ctx.method} is not allowed on ${ctx.path}` } };

@@ -1,0 +1,70 @@
+import { parseDuration, z } from '@outpost/common';
+
+const duration = (def: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(def)
+    .transform((v, ctx) => {
+      try {
+        return parseDuration(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const port = z.number().int().min(0).max(65535);
+
+/** The `core:` section of a config file. Strict: unknown keys are errors. */
+export const coreConfigSchema = z
+  .object({
+    /** Level database and admin token file. @default './var/core' */
+    dataDir: z.string().min(1).default('./var/core'),
+    http: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: port.default(8080),
+        /** The URL agents and site servers are told to use. @default derived from host and port */
+        publicUrl: z.url().optional(),
+        bodyLimit: z.number().int().positive().default(1024 * 1024),
+        logRequests: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    datagram: z
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: port.default(50123),
+        /** Largest clock difference accepted in a datagram. */
+        window: duration('2m'),
+      })
+      .strict()
+      .prefault({}),
+    agents: z
+      .object({
+        heartbeatInterval: duration('5m'),
+        offlineAfterMissed: z.number().int().min(1).default(3),
+        configPollInterval: duration('30m'),
+      })
+      .strict()
+      .prefault({}),
+    siteServers: z
+      .object({
+        heartbeatInterval: duration('1m'),
+        offlineAfterMissed: z.number().int().min(1).default(3),
+      })
+      .strict()
+      .prefault({}),
+    enrollment: z
+      .object({
+        defaultExpiry: duration('24h'),
+      })
+      .strict()
+      .prefault({}),
+    /** How often last-contact times are written to the database. */
+    contactFlushInterval: duration('5s'),
+  })
+  .strict();
+
+export type CoreConfigInput = z.input<typeof coreConfigSchema>;
+export type CoreConfig = z.output<typeof coreConfigSchema>;

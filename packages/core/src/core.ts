@@ -1,0 +1,165 @@
+import { bearerAuth, createHttpApp, hashSecret, hexEqual, lifecycle, listenHttp, mountRouter, openDatabase, parseCredential, silentLogger, type Database, type Listening, type Logger, type Principal } from '@outpost/common';
+import { ADMIN_ID, loadOrCreateAdminToken } from './admin-token.js';
+import type { CoreConfig } from './config.js';
+import { DatagramServer } from './datagram-server.js';
+import { Enrollment } from './enrollment.js';
+import type { EnrollKind } from './model.js';
+import { Registry, type Clock } from './registry.js';
+import { adminRoutes } from './routes/admin.js';
+import { enrollRoutes } from './routes/enroll.js';
+import { principalRoutes } from './routes/principals.js';
+import { CoreStore } from './store.js';
+
+export interface CoreDeps {
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export interface Core {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** HTTP base URL (after start). */
+  readonly url: string;
+  readonly port: number;
+  readonly datagramPort: number;
+  readonly adminToken: string;
+  readonly adminTokenFile: string;
+  /** The registry (sites, site servers, agents), for in-process composition and tests. */
+  readonly registry: Registry;
+  /** Mints an enrollment token without going through HTTP (the appliance uses it). */
+  createEnrollmentToken(input: { for: EnrollKind; uses?: number; expiresInMs?: number; note?: string }): Promise<{ id: string; token: string }>;
+  /** Counters for `/api/v1/stats` and metrics. */
+  stats(): Record<string, unknown>;
+}
+
+/** The core server. See the package README for config, API and errors. */
+export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
+  const log = (deps.logger ?? silentLogger()).child({ module: 'core' });
+  const clock: Clock = deps.clock ?? { now: () => Date.now() };
+  let db: Database | undefined;
+  let registry: Registry | undefined;
+  let datagrams: DatagramServer | undefined;
+  let http: Listening | undefined;
+  let flushTimer: NodeJS.Timeout | undefined;
+  let stateTimer: NodeJS.Timeout | undefined;
+  let admin = { token: '', hash: '', file: '' };
+  const counters = { httpHeartbeats: 0 };
+  let enrollment: Enrollment | undefined;
+
+  const started = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`core not started: ${what} is not available`);
+    return v;
+  };
+
+  const stats = (): Record<string, unknown> => {
+    const r = started(registry, 'stats');
+    const states = { online: 0, 'poll-only': 0, offline: 0 };
+    for (const id of r.store.agents.keys()) states[r.agentState(id)]++;
+    return {
+      agents: { total: r.store.agents.size, ...states },
+      siteServers: { total: r.store.siteServers.size },
+      sites: r.store.sites.size,
+      datagrams: datagrams?.stats,
+      http: counters,
+      enrollments: enrollment?.enrolled ?? 0,
+      memory: { rss: process.memoryUsage().rss },
+    };
+  };
+
+  const service = lifecycle({
+    async start() {
+      db = await openDatabase(config.dataDir);
+      const store = new CoreStore(db);
+      await store.load();
+      const a = await loadOrCreateAdminToken(config.dataDir);
+      admin = a;
+      if (a.created) log.info({ file: a.file }, 'created the admin token');
+      registry = new Registry(store, config, clock, log);
+      const reg = registry;
+      datagrams = new DatagramServer(reg, clock, log.child({ module: 'core-datagram' }), config.datagram.window);
+      reg.datagramPort = await datagrams.start(config.datagram.host, config.datagram.port);
+      reg.init();
+      enrollment = new Enrollment(reg, config, clock);
+      const enr = enrollment;
+
+      const verify = (token: string): Principal | undefined => {
+        const cred = parseCredential(token);
+        if (!cred) return undefined;
+        if (cred.id === ADMIN_ID) return hexEqual(admin.hash, hashSecret(cred.secret)) ? { kind: 'admin', id: ADMIN_ID } : undefined;
+        const rec = reg.store.agents.get(cred.id) ?? reg.store.siteServers.get(cred.id);
+        if (!rec || !hexEqual(rec.authHash, hashSecret(cred.secret))) return undefined;
+        const kind = reg.store.agents.has(cred.id) ? 'agent' : 'site-server';
+        reg.touch(cred.id, 'http');
+        return { kind, id: cred.id };
+      };
+
+      const { app, router } = createHttpApp({
+        logger: log.child({ module: 'core-http' }),
+        bodyLimit: config.http.bodyLimit,
+        logRequests: config.http.logRequests,
+        health: () => ({ service: 'core', agents: reg.store.agents.size }),
+      });
+      enrollRoutes(router, enr);
+      router.use(bearerAuth(verify));
+      router.use(async (ctx, next) => {
+        if (ctx.path.endsWith('/heartbeat')) counters.httpHeartbeats++;
+        await next();
+      });
+      adminRoutes(router, { registry: reg, enrollment: enr, datagrams, stats });
+      principalRoutes(router, reg);
+      mountRouter(app, router);
+      http = await listenHttp(app, { host: config.http.host, port: config.http.port });
+
+      flushTimer = setInterval(() => {
+        reg.flushContacts().catch((err: unknown) => log.error({ err }, 'writing last-contact times failed'));
+      }, config.contactFlushInterval);
+      flushTimer.unref();
+      stateTimer = setInterval(() => reg.checkSiteServerStates(), Math.min(5_000, config.siteServers.heartbeatInterval));
+      stateTimer.unref();
+      log.info({ url: http.url, datagramPort: reg.datagramPort, dataDir: config.dataDir, agents: store.agents.size }, 'core started');
+    },
+    async stop() {
+      clearInterval(flushTimer);
+      clearInterval(stateTimer);
+      await http?.close();
+      await datagrams?.stop();
+      if (registry) {
+        registry.stop();
+        await registry.settled().catch(() => undefined);
+        await registry.flushContacts().catch((err: unknown) => log.error({ err }, 'final flush of last-contact times failed'));
+      }
+      await db?.close();
+      http = undefined;
+      datagrams = undefined;
+      db = undefined;
+      log.info('core stopped');
+    },
+  });
+
+  return {
+    ...service,
+    get url() {
+      return config.http.publicUrl ?? started(http, 'url').url;
+    },
+    get port() {
+      return started(http, 'port').port;
+    },
+    get datagramPort() {
+      return started(registry, 'datagramPort').datagramPort;
+    },
+    get adminToken() {
+      return admin.token;
+    },
+    get adminTokenFile() {
+      return admin.file;
+    },
+    get registry() {
+      return started(registry, 'registry');
+    },
+    async createEnrollmentToken(input) {
+      const t = await started(enrollment, 'enrollment').createToken(input);
+      return { id: t.id, token: t.token };
+    },
+    stats,
+  };
+}

@@ -1,0 +1,142 @@
+import { datagramKey, hashSecret, hexEqual, newId, newSecret, OutpostError, parseCredential } from '@outpost/common';
+import type { CoreConfig } from './config.js';
+import { CoreErrors } from './errors.js';
+import type { AgentRecord, EnrollKind, SiteServerRecord, SiteServerServices, TokenRecord } from './model.js';
+import type { Clock, Registry } from './registry.js';
+
+export interface TokenView {
+  id: string;
+  for: EnrollKind;
+  uses: number;
+  usesLeft: number;
+  expiresAt: string;
+  createdAt: string;
+  note?: string | undefined;
+}
+
+export type EnrollRequest =
+  | { kind: 'agent'; token: string; name: string; macs: string[]; ips: string[]; os?: string | undefined }
+  | { kind: 'site-server'; token: string; name: string; address?: string | undefined; services: SiteServerServices };
+
+export interface EnrollResult {
+  id: string;
+  kind: EnrollKind;
+  credential: string;
+  datagramPort: number;
+  heartbeatIntervalMs: number;
+  configPollIntervalMs?: number;
+}
+
+const tokenView = (t: TokenRecord): TokenView => ({
+  id: t.id,
+  for: t.for,
+  uses: t.uses,
+  usesLeft: t.usesLeft,
+  expiresAt: new Date(t.expiresAt).toISOString(),
+  createdAt: new Date(t.createdAt).toISOString(),
+  note: t.note,
+});
+
+/**
+ * Enrollment tokens and the trade of one for an identity. A token's remaining uses are
+ * decremented synchronously before any await, so concurrent enrollments can never
+ * overspend it; the decrement is written in the same batch as the new principal.
+ */
+export class Enrollment {
+  /** Successful enrollments since start. */
+  enrolled = 0;
+  constructor(
+    private readonly registry: Registry,
+    private readonly config: CoreConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  async createToken(input: { for: EnrollKind; uses?: number | undefined; expiresInMs?: number | undefined; note?: string | undefined }): Promise<TokenView & { token: string }> {
+    const secret = newSecret();
+    const now = this.clock.now();
+    const uses = input.uses ?? 1;
+    const record: TokenRecord = {
+      id: newId('et'),
+      hash: hashSecret(secret),
+      for: input.for,
+      uses,
+      usesLeft: uses,
+      expiresAt: now + (input.expiresInMs ?? this.config.enrollment.defaultExpiry),
+      createdAt: now,
+      note: input.note,
+    };
+    await this.registry.store.putToken(record);
+    return { ...tokenView(record), token: `${record.id}.${secret}` };
+  }
+
+  listTokens(): TokenView[] {
+    return [...this.registry.store.tokens.values()].sort((a, b) => a.createdAt - b.createdAt).map(tokenView);
+  }
+
+  async deleteToken(id: string): Promise<void> {
+    if (!this.registry.store.tokens.has(id)) {
+      throw new OutpostError(CoreErrors.TOKEN_NOT_FOUND, `no enrollment token with id '${id}'`, { status: 404 });
+    }
+    await this.registry.store.deleteToken(id);
+  }
+
+  /** Checks the token and takes one use from it (in memory; the caller persists it). */
+  #consume(token: string, kind: EnrollKind): { record: TokenRecord; undo: () => void } {
+    const cred = parseCredential(token);
+    const record = cred ? this.registry.store.tokens.get(cred.id) : undefined;
+    if (!cred || !record || !hexEqual(record.hash, hashSecret(cred.secret))) {
+      throw new OutpostError(CoreErrors.ENROLL_TOKEN_INVALID, 'the enrollment token is not valid', { status: 401 });
+    }
+    if (record.expiresAt <= this.clock.now()) {
+      throw new OutpostError(CoreErrors.ENROLL_TOKEN_EXPIRED, `the enrollment token expired at ${new Date(record.expiresAt).toISOString()}`, { status: 401 });
+    }
+    if (record.usesLeft <= 0) {
+      throw new OutpostError(CoreErrors.ENROLL_TOKEN_USED_UP, 'the enrollment token has no uses left', { status: 401 });
+    }
+    if (record.for !== kind) {
+      throw new OutpostError(CoreErrors.ENROLL_KIND_MISMATCH, `this token enrolls a ${record.for}, but the request describes a ${kind}`, { status: 400 });
+    }
+    record.usesLeft -= 1;
+    return { record, undo: () => void (record.usesLeft += 1) };
+  }
+
+  async enroll(req: EnrollRequest): Promise<EnrollResult> {
+    const { record, undo } = this.#consume(req.token, req.kind);
+    const secret = newSecret();
+    const base = {
+      name: req.name,
+      authHash: hashSecret(secret),
+      udpKey: datagramKey(secret).toString('hex'),
+      createdAt: this.clock.now(),
+    };
+    const consumed = { ...record };
+    try {
+      if (req.kind === 'agent') {
+        const agent: AgentRecord = { id: newId('ag'), ...base, macs: req.macs, ips: req.ips, os: req.os };
+        await this.registry.addAgent(agent, consumed);
+        this.enrolled++;
+        return {
+          id: agent.id,
+          kind: 'agent',
+          credential: `${agent.id}.${secret}`,
+          datagramPort: this.registry.datagramPort,
+          heartbeatIntervalMs: this.config.agents.heartbeatInterval,
+          configPollIntervalMs: this.config.agents.configPollInterval,
+        };
+      }
+      const ss: SiteServerRecord = { id: newId('ss'), ...base, address: req.address, services: req.services, sites: [] };
+      await this.registry.addSiteServer(ss, consumed);
+      this.enrolled++;
+      return {
+        id: ss.id,
+        kind: 'site-server',
+        credential: `${ss.id}.${secret}`,
+        datagramPort: this.registry.datagramPort,
+        heartbeatIntervalMs: this.config.siteServers.heartbeatInterval,
+      };
+    } catch (err) {
+      undo();
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,513 @@
+import { createHash } from 'node:crypto';
+import { OutpostError, parseCidr, type Logger } from '@outpost/common';
+import { balance } from './balance.js';
+import type { CoreConfig } from './config.js';
+import { CoreErrors } from './errors.js';
+import type { AgentRecord, ContactRecord, ServiceName, SiteRecord, SiteServerRecord } from './model.js';
+import { parseHostAddress, selectFor, siteNets, sitesOf, type Candidate, type HostAddress, type SelectionReason, type SiteNet } from './selection.js';
+import type { CoreStore } from './store.js';
+
+export interface Clock {
+  now(): number;
+}
+
+export type AgentState = 'online' | 'poll-only' | 'offline';
+
+export interface AgentView {
+  id: string;
+  name: string;
+  macs: string[];
+  ips: string[];
+  os?: string | undefined;
+  sites: string[];
+  taskServer?: string | undefined;
+  state: AgentState;
+  lastContact?: string | undefined;
+  lastContactVia?: 'udp' | 'http' | undefined;
+  configSerial: string;
+  reportedConfigSerial?: string | undefined;
+  createdAt: string;
+}
+
+export interface SiteServerView {
+  id: string;
+  name: string;
+  address?: string | undefined;
+  services: SiteServerRecord['services'];
+  sites: string[];
+  effectiveSites: string[];
+  state: 'online' | 'offline';
+  lastContact?: string | undefined;
+  configSerial: string;
+  load: { agents: number };
+  createdAt: string;
+}
+
+const iso = (t: number | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
+const serialOf = (doc: unknown): string => createHash('sha256').update(JSON.stringify(doc)).digest('hex').slice(0, 16);
+
+/**
+ * Sites, site servers and agents: the in-memory view over {@link CoreStore} with the
+ * derived caches (parsed subnets, each agent's sites, config serials, task-server load)
+ * and the rules that tie them together (selection, assignment, reachability states).
+ */
+export class Registry {
+  #nets: SiteNet[] = [];
+  readonly #agentAddrs = new Map<string, HostAddress[]>();
+  readonly #agentSites = new Map<string, string[]>();
+  readonly #ssAddr = new Map<string, HostAddress | undefined>();
+  readonly #ssSites = new Map<string, string[]>();
+  readonly #ssOnline = new Map<string, boolean>();
+  readonly #keys = new Map<string, Buffer>();
+  readonly #agentSerial = new Map<string, string>();
+  readonly #load = new Map<string, number>();
+  readonly #dirtyContacts = new Set<string>();
+  #rebalanceTimer: NodeJS.Timeout | undefined;
+  #rebalancing: Promise<void> = Promise.resolve();
+  /** UDP port agents send heartbeats to; set by the core once bound. */
+  datagramPort = 0;
+  /** Called after agents' config serials change (later: tickles). */
+  onAgentsChanged: (ids: string[]) => void = () => undefined;
+
+  constructor(
+    readonly store: CoreStore,
+    private readonly config: CoreConfig,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  /** Builds every cache from the loaded store. */
+  init(): void {
+    this.#nets = siteNets(this.store.sites.values());
+    for (const ss of this.store.siteServers.values()) this.#indexSiteServer(ss);
+    for (const a of this.store.agents.values()) {
+      this.#indexAgent(a);
+      if (a.taskServer) this.#load.set(a.taskServer, (this.#load.get(a.taskServer) ?? 0) + 1);
+    }
+    for (const ss of this.store.siteServers.values()) this.#ssOnline.set(ss.id, this.siteServerOnline(ss.id));
+    for (const a of this.store.agents.values()) this.#agentSerial.set(a.id, serialOf(this.#agentConfigDoc(a)));
+    this.scheduleRebalance();
+  }
+
+  stop(): void {
+    clearTimeout(this.#rebalanceTimer);
+  }
+
+  /** The datagram HMAC key of an agent or site server. */
+  keyFor(id: string): Buffer | undefined {
+    return this.#keys.get(id);
+  }
+
+  #indexAgent(a: AgentRecord): void {
+    const addrs = a.ips.map(parseHostAddress).filter((x): x is HostAddress => x !== undefined);
+    this.#agentAddrs.set(a.id, addrs);
+    this.#agentSites.set(a.id, sitesOf(addrs, this.#nets));
+    this.#keys.set(a.id, Buffer.from(a.udpKey, 'hex'));
+  }
+
+  #indexSiteServer(ss: SiteServerRecord): void {
+    const addr = ss.address ? parseHostAddress(ss.address) : undefined;
+    this.#ssAddr.set(ss.id, addr);
+    const eff = new Set(ss.sites.filter((s) => this.store.sites.has(s)));
+    if (addr) for (const s of sitesOf([addr], this.#nets)) eff.add(s);
+    this.#ssSites.set(ss.id, [...eff].sort());
+    this.#keys.set(ss.id, Buffer.from(ss.udpKey, 'hex'));
+  }
+
+  #reindexAll(): void {
+    this.#nets = siteNets(this.store.sites.values());
+    for (const ss of this.store.siteServers.values()) this.#indexSiteServer(ss);
+    for (const a of this.store.agents.values()) this.#agentSites.set(a.id, sitesOf(this.#agentAddrs.get(a.id) ?? [], this.#nets));
+  }
+
+  // ---------------------------------------------------------------- contacts & states
+
+  /** Records a contact (heartbeat, config fetch, any authenticated call). */
+  touch(id: string, via: 'udp' | 'http', reportedSerial?: string): void {
+    const now = this.clock.now();
+    const c: ContactRecord = this.store.contacts.get(id) ?? { last: now, via };
+    c.last = now;
+    c.via = via;
+    if (via === 'udp') c.udp = now;
+    if (reportedSerial !== undefined) c.serial = reportedSerial;
+    this.store.contacts.set(id, c);
+    this.#dirtyContacts.add(id);
+    if (this.store.siteServers.has(id) && this.#ssOnline.get(id) === false) {
+      this.#ssOnline.set(id, true);
+      this.scheduleRebalance();
+    }
+  }
+
+  async flushContacts(): Promise<void> {
+    if (this.#dirtyContacts.size === 0) return;
+    const ids = [...this.#dirtyContacts];
+    this.#dirtyContacts.clear();
+    await this.store.flushContacts(ids);
+  }
+
+  agentState(id: string): AgentState {
+    const c = this.store.contacts.get(id);
+    if (!c) return 'offline';
+    const window = this.config.agents.heartbeatInterval * this.config.agents.offlineAfterMissed;
+    const now = this.clock.now();
+    if (c.udp !== undefined && now - c.udp <= window) return 'online';
+    return now - c.last <= window ? 'poll-only' : 'offline';
+  }
+
+  siteServerOnline(id: string): boolean {
+    const c = this.store.contacts.get(id);
+    const window = this.config.siteServers.heartbeatInterval * this.config.siteServers.offlineAfterMissed;
+    return c !== undefined && this.clock.now() - c.last <= window;
+  }
+
+  /** Periodic: notices site servers going offline and re-balances their agents. */
+  checkSiteServerStates(): void {
+    let changed = false;
+    for (const id of this.store.siteServers.keys()) {
+      const online = this.siteServerOnline(id);
+      if (this.#ssOnline.get(id) !== online) {
+        this.#ssOnline.set(id, online);
+        changed = true;
+        this.log.info({ siteServer: id, online }, 'site server state changed');
+      }
+    }
+    if (changed) this.scheduleRebalance();
+  }
+
+  // ---------------------------------------------------------------- sites
+
+  siteView(s: SiteRecord): Record<string, unknown> {
+    let agents = 0;
+    for (const sites of this.#agentSites.values()) if (sites.includes(s.name)) agents++;
+    const siteServers = [...this.#ssSites].filter(([, sites]) => sites.includes(s.name)).map(([id]) => id);
+    return { name: s.name, subnets: s.subnets, description: s.description, createdAt: iso(s.createdAt), siteServers, agents };
+  }
+
+  getSite(name: string): SiteRecord {
+    const s = this.store.sites.get(name);
+    if (!s) throw new OutpostError(CoreErrors.SITE_NOT_FOUND, `no site named '${name}'`, { status: 404 });
+    return s;
+  }
+
+  #checkSubnets(name: string, subnets: string[]): string[] {
+    const canonical = subnets.map((s) => parseCidr(s).text);
+    const dup = canonical.find((s, i) => canonical.indexOf(s) !== i);
+    if (dup) throw new OutpostError(CoreErrors.SUBNET_TAKEN, `subnet ${dup} is listed twice`, { status: 409 });
+    for (const other of this.store.sites.values()) {
+      if (other.name === name) continue;
+      const clash = canonical.find((s) => other.subnets.includes(s));
+      if (clash) {
+        throw new OutpostError(CoreErrors.SUBNET_TAKEN, `subnet ${clash} already belongs to site '${other.name}'`, {
+          status: 409,
+          details: { subnet: clash, site: other.name },
+        });
+      }
+    }
+    return canonical;
+  }
+
+  async addSite(input: { name: string; subnets: string[]; description?: string | undefined }): Promise<SiteRecord> {
+    if (this.store.sites.has(input.name)) {
+      throw new OutpostError(CoreErrors.SITE_EXISTS, `a site named '${input.name}' exists already`, { status: 409 });
+    }
+    const site: SiteRecord = {
+      name: input.name,
+      subnets: this.#checkSubnets(input.name, input.subnets),
+      description: input.description,
+      createdAt: this.clock.now(),
+    };
+    await this.store.putSite(site);
+    this.#sitesChanged();
+    return site;
+  }
+
+  async updateSite(name: string, patch: { subnets?: string[] | undefined; description?: string | undefined }): Promise<SiteRecord> {
+    const old = this.getSite(name);
+    const site: SiteRecord = {
+      ...old,
+      subnets: patch.subnets ? this.#checkSubnets(name, patch.subnets) : old.subnets,
+      description: patch.description ?? old.description,
+    };
+    await this.store.putSite(site);
+    this.#sitesChanged();
+    return site;
+  }
+
+  async deleteSite(name: string): Promise<void> {
+    this.getSite(name);
+    const updates = [...this.store.siteServers.values()]
+      .filter((ss) => ss.sites.includes(name))
+      .map((ss) => ({ ...ss, sites: ss.sites.filter((s) => s !== name) }));
+    await this.store.deleteSite(name, updates);
+    this.#sitesChanged();
+  }
+
+  #sitesChanged(): void {
+    this.#reindexAll();
+    this.scheduleRebalance();
+  }
+
+  // ---------------------------------------------------------------- site servers
+
+  #candidates(): Candidate[] {
+    return [...this.store.siteServers.values()].map((record) => ({
+      record,
+      address: this.#ssAddr.get(record.id),
+      sites: this.#ssSites.get(record.id) ?? [],
+      online: this.#ssOnline.get(record.id) ?? false,
+      load: this.#load.get(record.id) ?? 0,
+    }));
+  }
+
+  getSiteServer(id: string): SiteServerRecord {
+    const ss = this.store.siteServers.get(id);
+    if (!ss) throw new OutpostError(CoreErrors.SITE_SERVER_NOT_FOUND, `no site server with id '${id}'`, { status: 404 });
+    return ss;
+  }
+
+  siteServerConfig(ss: SiteServerRecord): Record<string, unknown> {
+    const doc = {
+      id: ss.id,
+      name: ss.name,
+      sites: this.#ssSites.get(ss.id) ?? [],
+      services: ss.services,
+      heartbeatIntervalMs: this.config.siteServers.heartbeatInterval,
+    };
+    return { serial: serialOf(doc), ...doc };
+  }
+
+  siteServerView(ss: SiteServerRecord): SiteServerView {
+    const c = this.store.contacts.get(ss.id);
+    return {
+      id: ss.id,
+      name: ss.name,
+      address: ss.address,
+      services: ss.services,
+      sites: ss.sites,
+      effectiveSites: this.#ssSites.get(ss.id) ?? [],
+      state: this.siteServerOnline(ss.id) ? 'online' : 'offline',
+      lastContact: iso(c?.last),
+      configSerial: this.siteServerConfig(ss).serial as string,
+      load: { agents: this.#load.get(ss.id) ?? 0 },
+      createdAt: iso(ss.createdAt)!,
+    };
+  }
+
+  async addSiteServer(ss: SiteServerRecord, consumed: Parameters<CoreStore['putSiteServer']>[1]): Promise<void> {
+    this.#validateSites(ss.sites);
+    await this.store.putSiteServer(ss, consumed);
+    this.#indexSiteServer(ss);
+    this.touch(ss.id, 'http');
+    this.#ssOnline.set(ss.id, true);
+    this.scheduleRebalance();
+  }
+
+  #validateSites(sites: string[]): void {
+    const unknown = sites.find((s) => !this.store.sites.has(s));
+    if (unknown) throw new OutpostError(CoreErrors.SITE_NOT_FOUND, `no site named '${unknown}'`, { status: 404 });
+  }
+
+  async updateSiteServer(id: string, patch: Partial<Pick<SiteServerRecord, 'sites' | 'services' | 'address' | 'name'>>): Promise<SiteServerRecord> {
+    const old = this.getSiteServer(id);
+    if (patch.sites) this.#validateSites(patch.sites);
+    const ss: SiteServerRecord = { ...old };
+    for (const [k, v] of Object.entries(patch)) if (v !== undefined) (ss as unknown as Record<string, unknown>)[k] = v;
+    if (JSON.stringify(ss) === JSON.stringify(old)) return old;
+    await this.store.putSiteServer(ss);
+    this.#indexSiteServer(ss);
+    this.scheduleRebalance();
+    // Agents assigned to it carry its URL in their config.
+    this.#refreshSerials([...this.store.agents.values()].filter((a) => a.taskServer === id).map((a) => a.id));
+    return ss;
+  }
+
+  async deleteSiteServer(id: string): Promise<void> {
+    this.getSiteServer(id);
+    const orphans = [...this.store.agents.values()].filter((a) => a.taskServer === id).map((a) => ({ ...a, taskServer: undefined }));
+    await this.store.deleteSiteServer(id, orphans);
+    for (const m of [this.#ssAddr, this.#ssSites, this.#ssOnline, this.#keys, this.#load]) m.delete(id);
+    this.#refreshSerials(orphans.map((a) => a.id));
+    this.scheduleRebalance();
+  }
+
+  // ---------------------------------------------------------------- agents
+
+  getAgent(id: string): AgentRecord {
+    const a = this.store.agents.get(id);
+    if (!a) throw new OutpostError(CoreErrors.AGENT_NOT_FOUND, `no agent with id '${id}'`, { status: 404 });
+    return a;
+  }
+
+  agentSites(id: string): string[] {
+    return this.#agentSites.get(id) ?? [];
+  }
+
+  agentSerial(id: string): string | undefined {
+    return this.#agentSerial.get(id);
+  }
+
+  #agentConfigDoc(a: AgentRecord): Record<string, unknown> {
+    const ts = a.taskServer ? this.store.siteServers.get(a.taskServer) : undefined;
+    return {
+      id: a.id,
+      name: a.name,
+      heartbeatIntervalMs: this.config.agents.heartbeatInterval,
+      configPollIntervalMs: this.config.agents.configPollInterval,
+      datagramPort: this.datagramPort,
+      ...(ts?.services.task ? { taskServer: { id: ts.id, url: ts.services.task.url, tickleAddress: ts.services.task.tickleAddress } } : {}),
+    };
+  }
+
+  agentConfig(id: string): Record<string, unknown> {
+    const doc = this.#agentConfigDoc(this.getAgent(id));
+    return { serial: serialOf(doc), ...doc };
+  }
+
+  #refreshSerials(ids: string[]): void {
+    const changed: string[] = [];
+    for (const id of ids) {
+      const a = this.store.agents.get(id);
+      if (!a) continue;
+      const s = serialOf(this.#agentConfigDoc(a));
+      if (this.#agentSerial.get(id) !== s) {
+        this.#agentSerial.set(id, s);
+        changed.push(id);
+      }
+    }
+    if (changed.length) this.onAgentsChanged(changed);
+  }
+
+  agentView(a: AgentRecord): AgentView {
+    const c = this.store.contacts.get(a.id);
+    return {
+      id: a.id,
+      name: a.name,
+      macs: a.macs,
+      ips: a.ips,
+      os: a.os,
+      sites: this.#agentSites.get(a.id) ?? [],
+      taskServer: a.taskServer,
+      state: this.agentState(a.id),
+      lastContact: iso(c?.last),
+      lastContactVia: c?.via,
+      configSerial: this.#agentSerial.get(a.id) ?? '',
+      reportedConfigSerial: c?.serial,
+      createdAt: iso(a.createdAt)!,
+    };
+  }
+
+  listAgents(filter: { state?: AgentState | undefined; site?: string | undefined; q?: string | undefined; after?: string | undefined; limit: number }): {
+    items: AgentView[];
+    next?: string;
+  } {
+    const q = filter.q?.toLowerCase();
+    const ids = [...this.store.agents.keys()].sort();
+    const items: AgentView[] = [];
+    let i = filter.after ? ids.findIndex((id) => id > filter.after!) : 0;
+    if (i < 0) i = ids.length;
+    for (; i < ids.length && items.length < filter.limit; i++) {
+      const a = this.store.agents.get(ids[i]!)!;
+      if (filter.site && !(this.#agentSites.get(a.id) ?? []).includes(filter.site)) continue;
+      if (filter.state && this.agentState(a.id) !== filter.state) continue;
+      if (q && !a.name.toLowerCase().includes(q) && !a.id.toLowerCase().includes(q) && !a.macs.some((m) => m.includes(q)) && !a.ips.some((x) => x.includes(q))) continue;
+      items.push(this.agentView(a));
+    }
+    return i < ids.length && items.length === filter.limit ? { items, next: items[items.length - 1]!.id } : { items };
+  }
+
+  async addAgent(a: AgentRecord, consumed: Parameters<CoreStore['putAgent']>[1]): Promise<void> {
+    this.#indexAgent(a);
+    const ts = this.#pickTaskServer(a.id, undefined);
+    const record = ts ? { ...a, taskServer: ts } : a;
+    await this.store.putAgent(record, consumed);
+    if (ts) this.#load.set(ts, (this.#load.get(ts) ?? 0) + 1);
+    this.#agentSerial.set(a.id, serialOf(this.#agentConfigDoc(record)));
+    this.touch(a.id, 'http');
+  }
+
+  async updateAgent(id: string, patch: Partial<Pick<AgentRecord, 'name' | 'macs' | 'ips' | 'os'>>): Promise<AgentRecord> {
+    const old = this.getAgent(id);
+    const a: AgentRecord = { ...old };
+    for (const [k, v] of Object.entries(patch)) if (v !== undefined) (a as unknown as Record<string, unknown>)[k] = v;
+    if (JSON.stringify(a) === JSON.stringify(old)) return old;
+    await this.store.putAgent(a);
+    this.#indexAgent(a);
+    this.#refreshSerials([id]);
+    if (patch.ips) this.scheduleRebalance();
+    return a;
+  }
+
+  async deleteAgent(id: string): Promise<void> {
+    const a = this.getAgent(id);
+    await this.store.deleteAgent(id);
+    if (a.taskServer) this.#load.set(a.taskServer, Math.max(0, (this.#load.get(a.taskServer) ?? 1) - 1));
+    for (const m of [this.#agentAddrs, this.#agentSites, this.#keys, this.#agentSerial]) m.delete(id);
+    this.#dirtyContacts.delete(id);
+  }
+
+  /** Ordered site servers running `service` for an agent. */
+  selection(id: string, service: ServiceName): { reason: SelectionReason; servers: Candidate[] } {
+    this.getAgent(id);
+    return selectFor(this.#agentSites.get(id) ?? [], this.#agentAddrs.get(id) ?? [], this.#candidates(), service);
+  }
+
+  #eligibleTaskServers(agentId: string, candidates: Candidate[]): string[] {
+    const { servers } = selectFor(this.#agentSites.get(agentId) ?? [], this.#agentAddrs.get(agentId) ?? [], candidates, 'task');
+    const online = servers.filter((c) => c.online);
+    return (online.length ? online : servers).map((c) => c.record.id);
+  }
+
+  #pickTaskServer(agentId: string, current: string | undefined): string | undefined {
+    const eligible = this.#eligibleTaskServers(agentId, this.#candidates());
+    if (current && eligible.includes(current)) return current;
+    let best: string | undefined;
+    for (const s of eligible) if (best === undefined || (this.#load.get(s) ?? 0) < (this.#load.get(best) ?? 0)) best = s;
+    return best;
+  }
+
+  // ---------------------------------------------------------------- re-balancing
+
+  /** Coalesces triggers: one re-balance runs shortly after a burst of changes. */
+  scheduleRebalance(delayMs = 50): void {
+    if (this.#rebalanceTimer) return;
+    this.#rebalanceTimer = setTimeout(() => {
+      this.#rebalanceTimer = undefined;
+      this.#rebalancing = this.#rebalancing
+        .then(async () => {
+          await this.rebalance();
+        })
+        .catch((err: unknown) => this.log.error({ err }, 'task server re-balancing failed'));
+    }, delayMs);
+    this.#rebalanceTimer.unref();
+  }
+
+  /** Waits for any scheduled re-balance (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.#rebalanceTimer) await new Promise((r) => setTimeout(r, 10));
+    await this.#rebalancing;
+  }
+
+  async rebalance(): Promise<number> {
+    const candidates = this.#candidates();
+    const taskServers = candidates.filter((c) => c.record.services.task).map((c) => c.record.id);
+    const inputs = [...this.store.agents.values()].map((a) => ({
+      agentId: a.id,
+      current: a.taskServer,
+      eligible: this.#eligibleTaskServers(a.id, candidates),
+    }));
+    const result = balance(inputs, taskServers);
+    const changed: AgentRecord[] = [];
+    for (const [agentId, ts] of result) {
+      const a = this.store.agents.get(agentId);
+      if (a && a.taskServer !== ts) changed.push({ ...a, taskServer: ts });
+    }
+    for (let i = 0; i < changed.length; i += 2000) await this.store.putAgents(changed.slice(i, i + 2000));
+    this.#load.clear();
+    for (const a of this.store.agents.values()) if (a.taskServer) this.#load.set(a.taskServer, (this.#load.get(a.taskServer) ?? 0) + 1);
+    if (changed.length) {
+      this.log.info({ moved: changed.length, taskServers: taskServers.length }, 'agents re-assigned to task servers');
+      this.#refreshSerials(changed.map((a) => a.id));
+    }
+    return changed.length;
+  }
+}

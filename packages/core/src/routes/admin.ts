@@ -1,0 +1,64 @@
+import { readJson, requireKind, validate, z, type AppState } from '@outpost/common';
+import type { Router } from '@koa/router';
+import type { Enrollment } from '../enrollment.js';
+import type { Registry } from '../registry.js';
+import type { DatagramServer } from '../datagram-server.js';
+import { durationText, name } from './schemas.js';
+
+const tokenBody = z
+  .object({
+    for: z.enum(['agent', 'site-server']),
+    uses: z.number().int().min(1).max(10_000_000).optional(),
+    expires: durationText.optional(),
+    note: z.string().max(256).optional(),
+  })
+  .strict();
+
+const siteBody = z
+  .object({ name, subnets: z.array(z.string().max(64)).max(10_000), description: z.string().max(1024).optional() })
+  .strict();
+const sitePatch = z.object({ subnets: z.array(z.string().max(64)).max(10_000).optional(), description: z.string().max(1024).optional() }).strict();
+
+/** Admin-only routes: enrollment tokens, sites, statistics. */
+export function adminRoutes(router: Router<AppState>, deps: { registry: Registry; enrollment: Enrollment; datagrams: DatagramServer; stats: () => Record<string, unknown> }): void {
+  const admin = requireKind('admin');
+  const { registry, enrollment } = deps;
+
+  router.post('/api/v1/tokens', admin, async (ctx) => {
+    const body = await readJson(ctx, tokenBody);
+    ctx.status = 201;
+    ctx.body = await enrollment.createToken({ for: body.for, uses: body.uses, expiresInMs: body.expires, note: body.note });
+  });
+  router.get('/api/v1/tokens', admin, (ctx) => {
+    ctx.body = { items: enrollment.listTokens() };
+  });
+  router.delete('/api/v1/tokens/:id', admin, async (ctx) => {
+    await enrollment.deleteToken(ctx.params.id!);
+    ctx.status = 204;
+  });
+
+  router.post('/api/v1/sites', admin, async (ctx) => {
+    const body = await readJson(ctx, siteBody);
+    const site = await registry.addSite(body);
+    ctx.status = 201;
+    ctx.body = registry.siteView(site);
+  });
+  router.get('/api/v1/sites', admin, (ctx) => {
+    ctx.body = { items: [...registry.store.sites.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => registry.siteView(s)) };
+  });
+  router.get('/api/v1/sites/:name', admin, (ctx) => {
+    ctx.body = registry.siteView(registry.getSite(validate(name, ctx.params.name, 'site name')));
+  });
+  router.patch('/api/v1/sites/:name', admin, async (ctx) => {
+    const body = await readJson(ctx, sitePatch);
+    ctx.body = registry.siteView(await registry.updateSite(ctx.params.name!, body));
+  });
+  router.delete('/api/v1/sites/:name', admin, async (ctx) => {
+    await registry.deleteSite(ctx.params.name!);
+    ctx.status = 204;
+  });
+
+  router.get('/api/v1/stats', admin, (ctx) => {
+    ctx.body = deps.stats();
+  });
+}

@@ -1,0 +1,25 @@
+import { readJson, z, type AppState } from '@outpost/common';
+import type { Router } from '@koa/router';
+import type { Enrollment } from '../enrollment.js';
+import { hostAddress, mac, name, services } from './schemas.js';
+
+const agentEnroll = z
+  .object({
+    token: z.string().min(1).max(512),
+    name,
+    macs: z.array(mac).max(64).default([]),
+    ips: z.array(hostAddress).max(256).default([]),
+    os: z.string().max(256).optional(),
+  })
+  .strict();
+const siteServerEnroll = z.object({ token: z.string().min(1).max(512), name, address: hostAddress.optional(), services }).strict();
+
+/** `POST /api/v1/enroll`: no bearer; the enrollment token is in the body. */
+export function enrollRoutes(router: Router<AppState>, enrollment: Enrollment): void {
+  router.post('/api/v1/enroll', async (ctx) => {
+    const body = await readJson(ctx, z.union([siteServerEnroll, agentEnroll]));
+    const result = await enrollment.enroll('services' in body ? { kind: 'site-server', ...body } : { kind: 'agent', ...body });
+    ctx.status = 201;
+    ctx.body = result;
+  });
+}

@@ -1,0 +1,98 @@
+import { readJson, requireKind, validate, z, type AppState, OutpostError, CommonErrors, type RouteContext } from '@outpost/common';
+import type { Router } from '@koa/router';
+import type { Registry } from '../registry.js';
+import { agentListQuery, hostAddress, mac, name, services } from './schemas.js';
+
+/** Admin, or the principal the path names. */
+function selfOrAdmin(ctx: RouteContext, id: string): void {
+  const p = ctx.state.principal;
+  if (p?.kind === 'admin' || p?.id === id) return;
+  throw new OutpostError(CommonErrors.FORBIDDEN, 'this credential may only read or change its own record', { status: 403 });
+}
+
+const siteServerPatch = z.object({ sites: z.array(name).max(1000).optional(), services: services.optional(), name: name.optional() }).strict();
+const siteServerHeartbeat = z.object({ services: services.optional(), address: hostAddress.optional() }).strict();
+const agentPatch = z
+  .object({ name: name.optional(), macs: z.array(mac).max(64).optional(), ips: z.array(hostAddress).max(256).optional(), os: z.string().max(256).optional() })
+  .strict();
+const agentHeartbeat = z.object({ configSerial: z.string().max(64).optional(), ips: z.array(hostAddress).max(256).optional() }).strict();
+const selectionQuery = z.object({ service: z.enum(['package', 'task', 'netboot', 'gateway']) }).strict();
+
+/** Routes for site servers and agents (their own records; admin sees all). */
+export function principalRoutes(router: Router<AppState>, registry: Registry): void {
+  const admin = requireKind('admin');
+
+  // ------------------------------------------------------------ site servers
+  router.get('/api/v1/site-servers', admin, (ctx) => {
+    ctx.body = { items: [...registry.store.siteServers.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => registry.siteServerView(s)) };
+  });
+  router.get('/api/v1/site-servers/:id', (ctx) => {
+    selfOrAdmin(ctx, ctx.params.id!);
+    ctx.body = registry.siteServerView(registry.getSiteServer(ctx.params.id!));
+  });
+  router.patch('/api/v1/site-servers/:id', admin, async (ctx) => {
+    const body = await readJson(ctx, siteServerPatch);
+    ctx.body = registry.siteServerView(await registry.updateSiteServer(ctx.params.id!, body));
+  });
+  router.delete('/api/v1/site-servers/:id', admin, async (ctx) => {
+    await registry.deleteSiteServer(ctx.params.id!);
+    ctx.status = 204;
+  });
+  router.post('/api/v1/site-servers/:id/heartbeat', requireKind('site-server'), async (ctx) => {
+    selfOrAdmin(ctx, ctx.params.id!);
+    const body = await readJson(ctx, siteServerHeartbeat);
+    const ss = await registry.updateSiteServer(ctx.params.id!, body);
+    registry.touch(ss.id, 'http');
+    const cfg = registry.siteServerConfig(ss);
+    ctx.body = { configSerial: cfg.serial, heartbeatIntervalMs: cfg.heartbeatIntervalMs };
+  });
+  router.get('/api/v1/site-servers/:id/config', (ctx) => {
+    selfOrAdmin(ctx, ctx.params.id!);
+    ctx.body = registry.siteServerConfig(registry.getSiteServer(ctx.params.id!));
+  });
+
+  // ------------------------------------------------------------ agents
+  router.get('/api/v1/agents', admin, (ctx) => {
+    ctx.body = registry.listAgents(validate(agentListQuery, ctx.query, 'query'));
+  });
+  router.get('/api/v1/agents/:id', (ctx) => {
+    selfOrAdmin(ctx, ctx.params.id!);
+    ctx.body = registry.agentView(registry.getAgent(ctx.params.id!));
+  });
+  router.patch('/api/v1/agents/:id', async (ctx) => {
+    selfOrAdmin(ctx, ctx.params.id!);
+    const body = await readJson(ctx, agentPatch);
+    ctx.body = registry.agentView(await registry.updateAgent(ctx.params.id!, body));
+  });
+  router.delete('/api/v1/agents/:id', admin, async (ctx) => {
+    await registry.deleteAgent(ctx.params.id!);
+    ctx.status = 204;
+  });
+  router.post('/api/v1/agents/:id/heartbeat', requireKind('agent'), async (ctx) => {
+    selfOrAdmin(ctx, ctx.params.id!);
+    const body = await readJson(ctx, agentHeartbeat);
+    const id = ctx.params.id!;
+    if (body.ips) await registry.updateAgent(id, { ips: body.ips });
+    registry.touch(id, 'http', body.configSerial);
+    ctx.body = { configSerial: registry.agentSerial(id), heartbeatIntervalMs: registry.agentConfig(id).heartbeatIntervalMs };
+  });
+  router.get('/api/v1/agents/:id/config', (ctx) => {
+    selfOrAdmin(ctx, ctx.params.id!);
+    ctx.body = registry.agentConfig(ctx.params.id!);
+  });
+  router.get('/api/v1/agents/:id/site-servers', (ctx) => {
+    selfOrAdmin(ctx, ctx.params.id!);
+    const { service } = validate(selectionQuery, ctx.query, 'query');
+    const { reason, servers } = registry.selection(ctx.params.id!, service);
+    ctx.body = {
+      items: servers.map((c) => ({
+        id: c.record.id,
+        name: c.record.name,
+        url: (c.record.services[service] as { url?: string } | undefined)?.url,
+        services: c.record.services,
+        state: c.online ? 'online' : 'offline',
+        reason,
+      })),
+    };
+  });
+}

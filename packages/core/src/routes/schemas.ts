@@ -1,0 +1,43 @@
+import { parseDuration, z } from '@outpost/common';
+
+export const name = z.string().trim().min(1).max(128).regex(/^[^\s/\\?#%][^/\\?#%]*$/, 'must not contain / \\ ? # % or start with a space');
+export const mac = z
+  .string()
+  .trim()
+  .regex(/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/, 'expected a MAC address like 52:54:00:12:34:56')
+  .transform((m) => m.toLowerCase().replaceAll('-', ':'));
+export const hostAddress = z.string().trim().min(2).max(64).regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an address or address/prefix');
+export const url = z.url({ protocol: /^https?$/ }).max(2048);
+export const durationText = z
+  .union([z.string().max(32), z.number().nonnegative()])
+  .transform((v, ctx) => {
+    try {
+      return parseDuration(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
+export const services = z
+  .object({
+    package: z.object({ constrained: z.boolean(), url }).strict().optional(),
+    task: z
+      .object({ url, tickleAddress: z.string().max(128).regex(/^[\w.:[\]-]+:\d{1,5}$/, 'expected host:port').optional() })
+      .strict()
+      .optional(),
+    netboot: z.record(z.string(), z.unknown()).optional(),
+    gateway: z.object({ url }).strict().optional(),
+  })
+  .strict();
+
+export const siteServerId = z.object({ id: z.string().min(1).max(64) });
+export const agentListQuery = z
+  .object({
+    state: z.enum(['online', 'poll-only', 'offline']).optional(),
+    site: z.string().max(128).optional(),
+    q: z.string().max(128).optional(),
+    after: z.string().max(64).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();

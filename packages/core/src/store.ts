@@ -1,0 +1,153 @@
+import { allValues, sublevel, type BatchOp, type Database, type Sublevel } from '@outpost/common';
+import type { AgentRecord, ContactRecord, SiteRecord, SiteServerRecord, TokenRecord } from './model.js';
+
+type Op = BatchOp;
+
+/**
+ * The core's database: one sublevel per entity plus secondary indexes, all loaded into
+ * memory at start (they are small: 100,000 agents are ~50 MB) and written through.
+ * Every record goes to disk in one batch with its index entries, so a crash at any
+ * instant leaves records and indexes in agreement.
+ *
+ * Indexes: `subnets` (CIDR → site name) and `agent-macs` (`mac!agentId` → agentId).
+ */
+export class CoreStore {
+  readonly tokens = new Map<string, TokenRecord>();
+  readonly sites = new Map<string, SiteRecord>();
+  readonly siteServers = new Map<string, SiteServerRecord>();
+  readonly agents = new Map<string, AgentRecord>();
+  readonly contacts = new Map<string, ContactRecord>();
+
+  readonly #s: {
+    tokens: Sublevel<TokenRecord>;
+    sites: Sublevel<SiteRecord>;
+    subnets: Sublevel<string>;
+    siteServers: Sublevel<SiteServerRecord>;
+    agents: Sublevel<AgentRecord>;
+    agentMacs: Sublevel<string>;
+    contacts: Sublevel<ContactRecord>;
+    meta: Sublevel<unknown>;
+  };
+
+  constructor(readonly db: Database) {
+    this.#s = {
+      tokens: sublevel(db, 'tokens'),
+      sites: sublevel(db, 'sites'),
+      subnets: sublevel(db, 'subnets'),
+      siteServers: sublevel(db, 'site-servers'),
+      agents: sublevel(db, 'agents'),
+      agentMacs: sublevel(db, 'agent-macs'),
+      contacts: sublevel(db, 'contacts'),
+      meta: sublevel(db, 'meta'),
+    };
+  }
+
+  async load(): Promise<void> {
+    for (const t of await allValues(this.#s.tokens)) this.tokens.set(t.id, t);
+    for (const s of await allValues(this.#s.sites)) this.sites.set(s.name, s);
+    for (const s of await allValues(this.#s.siteServers)) this.siteServers.set(s.id, s);
+    for (const a of await allValues(this.#s.agents)) this.agents.set(a.id, a);
+    for await (const [k, v] of this.#s.contacts.iterator()) this.contacts.set(k, v);
+  }
+
+  #batch(ops: Op[]): Promise<void> {
+    return this.db.batch(ops);
+  }
+
+  #put<V>(s: Sublevel<V>, key: string, value: V): Op {
+    return { type: 'put', sublevel: s, key, value };
+  }
+  #del<V>(s: Sublevel<V>, key: string): Op {
+    return { type: 'del', sublevel: s, key };
+  }
+
+  // --- tokens
+  async putToken(t: TokenRecord): Promise<void> {
+    await this.#batch([this.#put(this.#s.tokens, t.id, t)]);
+    this.tokens.set(t.id, t);
+  }
+  async deleteToken(id: string): Promise<void> {
+    await this.#batch([this.#del(this.#s.tokens, id)]);
+    this.tokens.delete(id);
+  }
+
+  // --- sites (record + subnet index in one batch)
+  async putSite(site: SiteRecord): Promise<void> {
+    const old = this.sites.get(site.name);
+    const ops: Op[] = [this.#put(this.#s.sites, site.name, site)];
+    for (const s of old?.subnets ?? []) if (!site.subnets.includes(s)) ops.push(this.#del(this.#s.subnets, s));
+    for (const s of site.subnets) ops.push(this.#put(this.#s.subnets, s, site.name));
+    await this.#batch(ops);
+    this.sites.set(site.name, site);
+  }
+  async deleteSite(name: string, siteServerUpdates: SiteServerRecord[]): Promise<void> {
+    const old = this.sites.get(name);
+    const ops: Op[] = [this.#del(this.#s.sites, name)];
+    for (const s of old?.subnets ?? []) ops.push(this.#del(this.#s.subnets, s));
+    for (const ss of siteServerUpdates) ops.push(this.#put(this.#s.siteServers, ss.id, ss));
+    await this.#batch(ops);
+    this.sites.delete(name);
+    for (const ss of siteServerUpdates) this.siteServers.set(ss.id, ss);
+  }
+
+  // --- site servers
+  async putSiteServer(ss: SiteServerRecord, consumedToken?: TokenRecord): Promise<void> {
+    const ops: Op[] = [this.#put(this.#s.siteServers, ss.id, ss)];
+    if (consumedToken) ops.push(this.#put(this.#s.tokens, consumedToken.id, consumedToken));
+    await this.#batch(ops);
+    this.siteServers.set(ss.id, ss);
+  }
+  async deleteSiteServer(id: string, agentUpdates: AgentRecord[]): Promise<void> {
+    const ops: Op[] = [this.#del(this.#s.siteServers, id), this.#del(this.#s.contacts, id)];
+    for (const a of agentUpdates) ops.push(this.#put(this.#s.agents, a.id, a));
+    await this.#batch(ops);
+    this.siteServers.delete(id);
+    this.contacts.delete(id);
+    for (const a of agentUpdates) this.agents.set(a.id, a);
+  }
+
+  // --- agents (record + MAC index in one batch)
+  #agentOps(a: AgentRecord): Op[] {
+    const old = this.agents.get(a.id);
+    const ops: Op[] = [this.#put(this.#s.agents, a.id, a)];
+    for (const m of old?.macs ?? []) if (!a.macs.includes(m)) ops.push(this.#del(this.#s.agentMacs, `${m}!${a.id}`));
+    for (const m of a.macs) ops.push(this.#put(this.#s.agentMacs, `${m}!${a.id}`, a.id));
+    return ops;
+  }
+  async putAgent(a: AgentRecord, consumedToken?: TokenRecord): Promise<void> {
+    const ops = this.#agentOps(a);
+    if (consumedToken) ops.push(this.#put(this.#s.tokens, consumedToken.id, consumedToken));
+    await this.#batch(ops);
+    this.agents.set(a.id, a);
+  }
+  /** Many agents at once (re-assignments), in one batch. */
+  async putAgents(agents: AgentRecord[]): Promise<void> {
+    if (agents.length === 0) return;
+    await this.#batch(agents.flatMap((a) => this.#agentOps(a)));
+    for (const a of agents) this.agents.set(a.id, a);
+  }
+  async deleteAgent(id: string): Promise<void> {
+    const old = this.agents.get(id);
+    if (!old) return;
+    const ops: Op[] = [this.#del(this.#s.agents, id), this.#del(this.#s.contacts, id)];
+    for (const m of old.macs) ops.push(this.#del(this.#s.agentMacs, `${m}!${id}`));
+    await this.#batch(ops);
+    this.agents.delete(id);
+    this.contacts.delete(id);
+  }
+  /** Agent ids recorded for a MAC address (lower-case, colon-separated). */
+  async agentsByMac(mac: string): Promise<string[]> {
+    return this.#s.agentMacs.values({ gte: `${mac}!`, lt: `${mac}!\xff` }).all();
+  }
+
+  // --- contacts: flushed in batches, only those that changed
+  async flushContacts(ids: Iterable<string>): Promise<number> {
+    const ops: Op[] = [];
+    for (const id of ids) {
+      const c = this.contacts.get(id);
+      if (c && (this.agents.has(id) || this.siteServers.has(id))) ops.push(this.#put(this.#s.contacts, id, c));
+    }
+    if (ops.length) await this.#batch(ops);
+    return ops.length;
+  }
+}
