@@ -20,7 +20,7 @@ export function backoffDelay(attempt: number, options: BackoffOptions = {}): num
   const cap = options.capMs ?? 86_400_000;
   const jitter = options.jitter ?? 0.1;
   const random = options.random ?? Math.random;
-  const exp = Math.min(Math.max(0, Math.floor(attempt)), 60);
+  const exp = Math.min(Math.max(0, Math.floor(attempt) || 0), 60);
   const raw = Math.min(cap, base * 2 ** exp);
   const spread = raw * jitter * (2 * random() - 1);
   return Math.max(0, Math.round(Math.min(cap * (1 + jitter), raw + spread)));

@@ -36,7 +36,7 @@ function normalize(addr: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
 /** Parses an address; undefined when it is not one. */
 export function parseIp(text: string): IpAddress | undefined {
   const t = text.trim();
-  if (!ipaddr.isValid(t) || (t.includes('.') && !t.includes(':') && !ipaddr.IPv4.isValidFourPartDecimal(t))) return undefined;
+  if (!ipaddr.isValid(t) || (!t.includes(':') && !ipaddr.IPv4.isValidFourPartDecimal(t))) return undefined;
   const addr = normalize(ipaddr.parse(t));
   const family: IpFamily = addr.kind() === 'ipv4' ? 4 : 6;
   return { family, value: bytesToBigint(addr.toByteArray()), text: addr.toString() };
@@ -54,7 +54,7 @@ export function parseCidr(text: string): Cidr {
   const slash = t.indexOf('/');
   if (slash < 0) return bad('expected address/prefix, e.g. 10.1.0.0/16 or 2001:db8::/32');
   const ip = parseIp(t.slice(0, slash));
-  if (!ip || t.slice(0, slash).includes('::ffff:')) return bad('not an IPv4 or IPv6 address');
+  if (!ip || (ip.family === 4 && t.slice(0, slash).includes(':'))) return bad('not an IPv4 or IPv6 address');
   const prefixText = t.slice(slash + 1);
   if (!/^\d{1,3}$/.test(prefixText)) return bad('the prefix length must be a number');
   const prefix = Number(prefixText);

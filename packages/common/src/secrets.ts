@@ -31,7 +31,7 @@ export function datagramKey(secret: string): Buffer {
 export function hexEqual(a: string, b: string): boolean {
   const ba = Buffer.from(a, 'hex');
   const bb = Buffer.from(b, 'hex');
-  return ba.length === bb.length && ba.length > 0 && timingSafeEqual(ba, bb);
+  return ba.length === bb.length && ba.length > 0 && ba.length * 2 === a.length && bb.length * 2 === b.length && timingSafeEqual(ba, bb);
 }
 
 /** A credential as sent in `Authorization: Bearer <id>.<secret>`. */

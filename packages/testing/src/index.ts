@@ -1,3 +1,4 @@
 export { tempDir, removeDir } from './temp.js';
 export { e2eGate, isRoot, hasCommand, type E2eGate } from './e2e.js';
 export { waitFor } from './wait.js';
+export { expectErrorsDocumented, readErrorsTable, type ErrorDocRow } from './errors-doc.js';
