@@ -1,7 +1,9 @@
-import { bearerAuth, createHttpApp, hashSecret, hexEqual, lifecycle, listenHttp, mountRouter, openDatabase, parseCredential, silentLogger, type Database, type Listening, type Logger, type Principal } from '@outpost/common';
+import { TickleFlags, bearerAuth, createHttpApp, hashSecret, hexEqual, lifecycle, listenHttp, mountRouter, openDatabase, parseCredential, silentLogger, type Database, type Listening, type Logger, type Principal } from '@outpost/common';
 import { ADMIN_ID, loadOrCreateAdminToken } from './admin-token.js';
 import type { CoreConfig } from './config.js';
 import { DatagramServer } from './datagram-server.js';
+import type { CoreContext, CoreModule } from './module.js';
+import { Tickler } from './tickler.js';
 import { Enrollment } from './enrollment.js';
 import type { EnrollKind } from './model.js';
 import { Registry, type Clock } from './registry.js';
@@ -13,6 +15,14 @@ import { CoreStore } from './store.js';
 export interface CoreDeps {
   logger?: Logger;
   clock?: Clock;
+}
+
+/**
+ * The core's modules, in start order. Each later capability (packages, tasks, boot
+ * decisions, certificates) is one module: its own sublevels, routes and timers.
+ */
+function coreModules(_config: CoreConfig): CoreModule[] {
+  return [];
 }
 
 export interface Core {
@@ -30,6 +40,8 @@ export interface Core {
   createEnrollmentToken(input: { for: EnrollKind; uses?: number; expiresInMs?: number; note?: string }): Promise<{ id: string; token: string }>;
   /** Counters for `/api/v1/stats` and metrics. */
   stats(): Record<string, unknown>;
+  /** Wakes site servers (coalesced signed tickles); see {@link CoreContext.tickle}. */
+  tickle(siteServerIds: Iterable<string>, flags: number): void;
 }
 
 /** The core server. See the package README for config, API and errors. */
@@ -45,6 +57,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
   let admin = { token: '', hash: '', file: '' };
   const counters = { httpHeartbeats: 0 };
   let enrollment: Enrollment | undefined;
+  let tickler: Tickler | undefined;
+  const modules = coreModules(config);
 
   const started = <T>(v: T | undefined, what: string): T => {
     if (v === undefined) throw new Error(`core not started: ${what} is not available`);
@@ -62,7 +76,9 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       datagrams: datagrams?.stats,
       http: counters,
       enrollments: enrollment?.enrolled ?? 0,
+      tickles: { sent: tickler?.sent ?? 0 },
       memory: { rss: process.memoryUsage().rss },
+      ...Object.fromEntries(modules.filter((m) => m.stats).map((m) => [m.name, m.stats!()])),
     };
   };
 
@@ -78,9 +94,27 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       const reg = registry;
       datagrams = new DatagramServer(reg, clock, log.child({ module: 'core-datagram' }), config.datagram.window);
       reg.datagramPort = await datagrams.start(config.datagram.host, config.datagram.port);
+      const dg = datagrams;
+      tickler = new Tickler((id, flags) => {
+        const ss = reg.store.siteServers.get(id);
+        const key = reg.keyFor(id);
+        return ss?.tickleAddress !== undefined && key !== undefined && dg.sendTickle(key, ss.tickleAddress, flags);
+      }, log.child({ module: 'core-tickle' }));
+      const tk = tickler;
+      reg.onSiteServersChanged = (ids) => tk.request(ids, TickleFlags.CONFIG);
       reg.init();
       enrollment = new Enrollment(reg, config, clock);
       const enr = enrollment;
+      const ctx: CoreContext = {
+        config,
+        log,
+        clock,
+        db,
+        registry: reg,
+        url: () => config.http.publicUrl ?? started(http, 'url').url,
+        tickle: (ids, flags) => tk.request(ids, flags),
+      };
+      for (const m of modules) await m.start?.({ ...ctx, log: log.child({ module: `core-${m.name}` }) });
 
       const verify = (token: string): Principal | undefined => {
         const cred = parseCredential(token);
@@ -107,6 +141,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       });
       adminRoutes(router, { registry: reg, enrollment: enr, datagrams, stats });
       principalRoutes(router, reg);
+      for (const m of modules) m.routes?.(router, ctx);
       mountRouter(app, router);
       http = await listenHttp(app, { host: config.http.host, port: config.http.port });
 
@@ -121,7 +156,9 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
     async stop() {
       clearInterval(flushTimer);
       clearInterval(stateTimer);
+      tickler?.stop();
       await http?.close();
+      for (const m of [...modules].reverse()) await m.stop?.().catch((err: unknown) => log.error({ err, module: m.name }, 'module stop failed'));
       await datagrams?.stop();
       if (registry) {
         registry.stop();
@@ -161,5 +198,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       return { id: t.id, token: t.token };
     },
     stats,
+    tickle(ids, flags) {
+      started(tickler, 'tickle').request(ids, flags);
+    },
   };
 }

@@ -7,6 +7,7 @@ export interface DatagramStats {
   accepted: number;
   heartbeats: number;
   acksSent: number;
+  ticklesSent: number;
   dropped: Partial<Record<DropReason | 'bad-payload' | 'unexpected-type', number>>;
 }
 
@@ -19,7 +20,7 @@ const MAX_HEARTBEAT_PAYLOAD = 256;
  * replays are dropped and counted, never thrown.
  */
 export class DatagramServer {
-  readonly stats: DatagramStats = { received: 0, accepted: 0, heartbeats: 0, acksSent: 0, dropped: {} };
+  readonly stats: DatagramStats = { received: 0, accepted: 0, heartbeats: 0, acksSent: 0, ticklesSent: 0, dropped: {} };
   readonly #guard: ReplayGuard;
   readonly #stamper: DatagramStamper;
   #socket: Socket | undefined;
@@ -53,6 +54,22 @@ export class DatagramServer {
     const s = this.#socket;
     this.#socket = undefined;
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  /**
+   * Sends one signed TICKLE to `host:port`, keyed with the recipient's datagram key.
+   * Returns false when it could not be sent (not started, bad address).
+   */
+  sendTickle(recipientKey: Buffer, address: string, flags: number, payload: Buffer = Buffer.alloc(0)): boolean {
+    const socket = this.#socket;
+    const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(address);
+    if (!socket || !m) return false;
+    const d = encodeDatagram({ type: DatagramType.TICKLE, flags, ...this.#stamper.next(), sender: 'core', payload }, recipientKey);
+    socket.send(d, Number(m[2]), m[1], (err) => {
+      if (err) this.log.debug({ err, address }, 'tickle not sent');
+      else this.stats.ticklesSent++;
+    });
+    return true;
   }
 
   #drop(reason: DropReason | 'bad-payload' | 'unexpected-type'): void {

@@ -16,7 +16,7 @@ export interface TokenView {
 
 export type EnrollRequest =
   | { kind: 'agent'; token: string; name: string; macs: string[]; ips: string[]; os?: string | undefined }
-  | { kind: 'site-server'; token: string; name: string; address?: string | undefined; services: SiteServerServices };
+  | { kind: 'site-server'; token: string; name: string; address?: string | undefined; tickleAddress?: string | undefined; services: SiteServerServices };
 
 export interface EnrollResult {
   id: string;
@@ -124,7 +124,7 @@ export class Enrollment {
           configPollIntervalMs: this.config.agents.configPollInterval,
         };
       }
-      const ss: SiteServerRecord = { id: newId('ss'), ...base, address: req.address, services: req.services, sites: [] };
+      const ss: SiteServerRecord = { id: newId('ss'), ...base, address: req.address, tickleAddress: req.tickleAddress, services: req.services, sites: [] };
       await this.registry.addSiteServer(ss, consumed);
       this.enrolled++;
       return {

@@ -27,7 +27,6 @@ export interface PackageServiceSettings {
 }
 export interface TaskServiceSettings {
   url: string;
-  tickleAddress?: string | undefined;
 }
 export interface SiteServerServices {
   package?: PackageServiceSettings | undefined;
@@ -45,6 +44,8 @@ export interface SiteServerRecord {
   udpKey: string;
   /** `address/prefix` or a bare address. */
   address?: string | undefined;
+  /** `host:port` where it listens for the core's tickles; none: it polls. */
+  tickleAddress?: string | undefined;
   services: SiteServerServices;
   /** Sites assigned by the admin. */
   sites: string[];

@@ -33,6 +33,7 @@ export interface SiteServerView {
   id: string;
   name: string;
   address?: string | undefined;
+  tickleAddress?: string | undefined;
   services: SiteServerRecord['services'];
   sites: string[];
   effectiveSites: string[];
@@ -66,8 +67,11 @@ export class Registry {
   #rebalancing: Promise<void> = Promise.resolve();
   /** UDP port agents send heartbeats to; set by the core once bound. */
   datagramPort = 0;
-  /** Called after agents' config serials change (later: tickles). */
+  /** Called after agents' config serials change. */
   onAgentsChanged: (ids: string[]) => void = () => undefined;
+  /** Called after site servers' config serials change (the core tickles them). */
+  onSiteServersChanged: (ids: string[]) => void = () => undefined;
+  readonly #ssSerial = new Map<string, string>();
 
   constructor(
     readonly store: CoreStore,
@@ -86,7 +90,21 @@ export class Registry {
     }
     for (const ss of this.store.siteServers.values()) this.#ssOnline.set(ss.id, this.siteServerOnline(ss.id));
     for (const a of this.store.agents.values()) this.#agentSerial.set(a.id, serialOf(this.#agentConfigDoc(a)));
+    for (const ss of this.store.siteServers.values()) this.#ssSerial.set(ss.id, this.siteServerConfig(ss).serial as string);
     this.scheduleRebalance();
+  }
+
+  /** Recomputes site-server config serials and reports the ones that changed. */
+  #refreshSiteServerSerials(): void {
+    const changed: string[] = [];
+    for (const ss of this.store.siteServers.values()) {
+      const serial = this.siteServerConfig(ss).serial as string;
+      if (this.#ssSerial.get(ss.id) !== serial) {
+        if (this.#ssSerial.has(ss.id)) changed.push(ss.id);
+        this.#ssSerial.set(ss.id, serial);
+      }
+    }
+    if (changed.length) this.onSiteServersChanged(changed);
   }
 
   stop(): void {
@@ -244,6 +262,7 @@ export class Registry {
 
   #sitesChanged(): void {
     this.#reindexAll();
+    this.#refreshSiteServerSerials();
     this.scheduleRebalance();
   }
 
@@ -282,6 +301,7 @@ export class Registry {
       id: ss.id,
       name: ss.name,
       address: ss.address,
+      tickleAddress: ss.tickleAddress,
       services: ss.services,
       sites: ss.sites,
       effectiveSites: this.#ssSites.get(ss.id) ?? [],
@@ -297,6 +317,7 @@ export class Registry {
     this.#validateSites(ss.sites);
     await this.store.putSiteServer(ss, consumed);
     this.#indexSiteServer(ss);
+    this.#ssSerial.set(ss.id, this.siteServerConfig(ss).serial as string);
     this.touch(ss.id, 'http');
     this.#ssOnline.set(ss.id, true);
     this.scheduleRebalance();
@@ -307,7 +328,7 @@ export class Registry {
     if (unknown) throw new OutpostError(CoreErrors.SITE_NOT_FOUND, `no site named '${unknown}'`, { status: 404 });
   }
 
-  async updateSiteServer(id: string, patch: Partial<Pick<SiteServerRecord, 'sites' | 'services' | 'address' | 'name'>>): Promise<SiteServerRecord> {
+  async updateSiteServer(id: string, patch: Partial<Pick<SiteServerRecord, 'sites' | 'services' | 'address' | 'tickleAddress' | 'name'>>): Promise<SiteServerRecord> {
     const old = this.getSiteServer(id);
     if (patch.sites) this.#validateSites(patch.sites);
     const ss: SiteServerRecord = { ...old };
@@ -315,6 +336,7 @@ export class Registry {
     if (JSON.stringify(ss) === JSON.stringify(old)) return old;
     await this.store.putSiteServer(ss);
     this.#indexSiteServer(ss);
+    this.#refreshSiteServerSerials();
     this.scheduleRebalance();
     // Agents assigned to it carry its URL in their config.
     this.#refreshSerials([...this.store.agents.values()].filter((a) => a.taskServer === id).map((a) => a.id));
@@ -325,7 +347,7 @@ export class Registry {
     this.getSiteServer(id);
     const orphans = [...this.store.agents.values()].filter((a) => a.taskServer === id).map((a) => ({ ...a, taskServer: undefined }));
     await this.store.deleteSiteServer(id, orphans);
-    for (const m of [this.#ssAddr, this.#ssSites, this.#ssOnline, this.#keys, this.#load]) m.delete(id);
+    for (const m of [this.#ssAddr, this.#ssSites, this.#ssOnline, this.#keys, this.#load, this.#ssSerial]) m.delete(id);
     this.#refreshSerials(orphans.map((a) => a.id));
     this.scheduleRebalance();
   }
@@ -354,7 +376,7 @@ export class Registry {
       heartbeatIntervalMs: this.config.agents.heartbeatInterval,
       configPollIntervalMs: this.config.agents.configPollInterval,
       datagramPort: this.datagramPort,
-      ...(ts?.services.task ? { taskServer: { id: ts.id, url: ts.services.task.url, tickleAddress: ts.services.task.tickleAddress } } : {}),
+      ...(ts?.services.task ? { taskServer: { id: ts.id, url: ts.services.task.url } } : {}),
     };
   }
 

@@ -1,7 +1,7 @@
 import { readJson, z, type AppState } from '@outpost/common';
 import type { Router } from '@koa/router';
 import type { Enrollment } from '../enrollment.js';
-import { hostAddress, mac, name, services } from './schemas.js';
+import { hostAddress, mac, name, services, tickleAddress } from './schemas.js';
 
 const agentEnroll = z
   .object({
@@ -12,7 +12,7 @@ const agentEnroll = z
     os: z.string().max(256).optional(),
   })
   .strict();
-const siteServerEnroll = z.object({ token: z.string().min(1).max(512), name, address: hostAddress.optional(), services }).strict();
+const siteServerEnroll = z.object({ token: z.string().min(1).max(512), name, address: hostAddress.optional(), tickleAddress: tickleAddress.optional(), services }).strict();
 
 /** `POST /api/v1/enroll`: no bearer; the enrollment token is in the body. */
 export function enrollRoutes(router: Router<AppState>, enrollment: Enrollment): void {

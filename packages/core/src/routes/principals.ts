@@ -1,7 +1,7 @@
 import { readJson, requireKind, validate, z, type AppState, OutpostError, CommonErrors, type RouteContext } from '@outpost/common';
 import type { Router } from '@koa/router';
 import type { Registry } from '../registry.js';
-import { agentListQuery, hostAddress, mac, name, services } from './schemas.js';
+import { agentListQuery, hostAddress, mac, name, services, tickleAddress } from './schemas.js';
 
 /** Admin, or the principal the path names. */
 function selfOrAdmin(ctx: RouteContext, id: string): void {
@@ -11,7 +11,7 @@ function selfOrAdmin(ctx: RouteContext, id: string): void {
 }
 
 const siteServerPatch = z.object({ sites: z.array(name).max(1000).optional(), services: services.optional(), name: name.optional() }).strict();
-const siteServerHeartbeat = z.object({ services: services.optional(), address: hostAddress.optional() }).strict();
+const siteServerHeartbeat = z.object({ services: services.optional(), address: hostAddress.optional(), tickleAddress: tickleAddress.optional() }).strict();
 const agentPatch = z
   .object({ name: name.optional(), macs: z.array(mac).max(64).optional(), ips: z.array(hostAddress).max(256).optional(), os: z.string().max(256).optional() })
   .strict();

@@ -22,15 +22,13 @@ export const durationText = z
 export const services = z
   .object({
     package: z.object({ constrained: z.boolean(), url }).strict().optional(),
-    task: z
-      .object({ url, tickleAddress: z.string().max(128).regex(/^[\w.:[\]-]+:\d{1,5}$/, 'expected host:port').optional() })
-      .strict()
-      .optional(),
+    task: z.object({ url }).strict().optional(),
     netboot: z.record(z.string(), z.unknown()).optional(),
     gateway: z.object({ url }).strict().optional(),
   })
   .strict();
 
+export const tickleAddress = z.string().max(128).regex(/^[\w.:[\]-]+:\d{1,5}$/, 'expected host:port');
 export const siteServerId = z.object({ id: z.string().min(1).max(64) });
 export const agentListQuery = z
   .object({

@@ -1,0 +1,34 @@
+import type { Router } from '@koa/router';
+import type { AppState, Database, Logger } from '@outpost/common';
+import type { CoreConfig } from './config.js';
+import type { Registry, Clock } from './registry.js';
+
+/** What the core hands each of its modules (packages, tasks, ...). */
+export interface CoreContext {
+  config: CoreConfig;
+  log: Logger;
+  clock: Clock;
+  /** The core's database: a module keeps its data in sublevels of its own name. */
+  db: Database;
+  registry: Registry;
+  /** The core's public base URL (after the HTTP listener is up). */
+  url(): string;
+  /**
+   * Wakes site servers: a signed TICKLE to each one's tickle address, coalesced (one
+   * datagram per server per burst, flags OR-ed). Servers without an address are
+   * skipped: they poll.
+   */
+  tickle(siteServerIds: Iterable<string>, flags: number): void;
+}
+
+/**
+ * A part of the core that owns its own data and routes. Modules start after the
+ * registry, in list order, and stop in reverse. Routes are mounted behind bearer auth.
+ */
+export interface CoreModule {
+  readonly name: string;
+  start?(ctx: CoreContext): Promise<void>;
+  routes?(router: Router<AppState>, ctx: CoreContext): void;
+  stop?(): Promise<void>;
+  stats?(): Record<string, unknown>;
+}
