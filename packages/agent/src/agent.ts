@@ -15,6 +15,7 @@ import {
 import { AgentErrors, isCoreHttpError } from './errors.js';
 import { createIdentityStore, type Identity } from './identity-store.js';
 import { createLoop, type Loop } from './loop.js';
+import type { ConfigSerial } from './heartbeat-datagram.js';
 import { collectNetInfo, type NetInfo } from './net-info.js';
 import { createUdpHeartbeater, type UdpHeartbeater } from './udp-heartbeat.js';
 
@@ -134,7 +135,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     if (stats.state === 'rejected') stats.state = 'running';
   }
 
-  function seeSerial(serial: number | undefined): void {
+  function seeSerial(serial: ConfigSerial | undefined): void {
     if (serial !== undefined && serial !== remote?.serial) {
       log.debug({ have: remote?.serial, core: serial }, 'config serial changed, fetching config');
       cfgLoop?.trigger();

@@ -17,6 +17,9 @@ export interface EnrollRequest {
   os?: string;
 }
 
+/** Config serials are opaque (the core sends a string hash); compared for equality only. */
+const serial = z.union([z.string(), z.number()]);
+
 export const enrollResponseSchema = z.object({
   id: z.string().min(1),
   kind: z.literal('agent'),
@@ -29,19 +32,19 @@ export type EnrollResponse = z.infer<typeof enrollResponseSchema>;
 
 /** `POST /agents/:id/heartbeat` body. */
 export interface HeartbeatRequest {
-  configSerial?: number;
+  configSerial?: string | number;
   ips?: string[];
 }
 
 export const heartbeatResponseSchema = z.object({
-  configSerial: z.number().int(),
+  configSerial: serial,
   heartbeatIntervalMs: z.number().int().positive(),
 });
 export type HeartbeatResponse = z.infer<typeof heartbeatResponseSchema>;
 
 /** `GET /agents/:id/config`. */
 export const agentRemoteConfigSchema = z.looseObject({
-  serial: z.number().int(),
+  serial,
   id: z.string(),
   name: z.string(),
   heartbeatIntervalMs: z.number().int().positive(),

@@ -7,6 +7,8 @@ import { DatagramType, decodeDatagram, encodeDatagram, verifyDatagram, type Deco
  * ```
  *  HEARTBEAT       agent → core   sender = agent id, HMAC with the agent's datagram key
  *                  payload JSON   {"s": <configSerial the agent has>}   (or {} before it has one)
+ *                  The serial is opaque: the core sends a string (a hash of the config);
+ *                  a number is accepted too.
  *  HEARTBEAT_ACK   core → agent   sender = "core", HMAC with the agent's datagram key
  *                  payload JSON   {"a": "<agent id>", "s": <current configSerial>}
  * ```
@@ -20,8 +22,11 @@ export interface HeartbeatStamp {
   seq: number;
 }
 
-export function encodeHeartbeat(agentId: string, key: Buffer, configSerial: number | undefined, stamp: HeartbeatStamp): Buffer {
-  const payload = Buffer.from(configSerial === undefined ? '{}' : `{"s":${configSerial}}`, 'latin1');
+/** A config serial as the core gives it: opaque, compared for equality only. */
+export type ConfigSerial = string | number;
+
+export function encodeHeartbeat(agentId: string, key: Buffer, configSerial: ConfigSerial | undefined, stamp: HeartbeatStamp): Buffer {
+  const payload = Buffer.from(configSerial === undefined ? '{}' : JSON.stringify({ s: configSerial }), 'utf8');
   return encodeDatagram({ type: DatagramType.HEARTBEAT, flags: 0, timestamp: stamp.timestamp, seq: stamp.seq, sender: agentId, payload }, key);
 }
 
@@ -29,7 +34,7 @@ export interface HeartbeatAck {
   /** The agent the ack is for. */
   agentId: string;
   /** The agent's current config serial at the core. */
-  configSerial: number | undefined;
+  configSerial: ConfigSerial | undefined;
   timestamp: number;
   seq: number;
 }
@@ -38,8 +43,8 @@ export type AckDropReason = 'not-a-datagram' | 'not-an-ack' | 'bad-sender' | 'ba
 
 export type AckResult = { ok: true; value: HeartbeatAck } | { ok: false; reason: AckDropReason };
 
-/** The `a` and `s` of an ack payload, or undefined when it is not `{"a": string, "s"?: int}`. */
-export function parseAckPayload(payload: Buffer): { a: string; s: number | undefined } | undefined {
+/** The `a` and `s` of an ack payload, or undefined when it is not `{"a": string, "s"?: string | int}`. */
+export function parseAckPayload(payload: Buffer): { a: string; s: ConfigSerial | undefined } | undefined {
   let v: unknown;
   try {
     v = JSON.parse(payload.toString('utf8'));
@@ -49,7 +54,7 @@ export function parseAckPayload(payload: Buffer): { a: string; s: number | undef
   if (typeof v !== 'object' || v === null) return undefined;
   const { a, s } = v as { a?: unknown; s?: unknown };
   if (typeof a !== 'string' || a.length === 0) return undefined;
-  if (s !== undefined && !(typeof s === 'number' && Number.isInteger(s))) return undefined;
+  if (s !== undefined && typeof s !== 'string' && !(typeof s === 'number' && Number.isInteger(s))) return undefined;
   return { a, s };
 }
 

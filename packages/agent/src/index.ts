@@ -13,4 +13,14 @@ export {
   type AckResult,
   type AckDropReason,
   type HeartbeatStamp,
+  type ConfigSerial,
 } from './heartbeat-datagram.js';
+export {
+  createSwarm,
+  type Swarm,
+  type SwarmOptions,
+  type EnrollReport,
+  type HeartbeatPhaseOptions,
+  type HeartbeatReport,
+} from './swarm/swarm.js';
+export { LatencyHistogram, type LatencySummary } from './swarm/histogram.js';

@@ -1,16 +1,16 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { DatagramStamper, ReplayGuard, type Logger } from '@outpost/common';
-import { encodeHeartbeat, openHeartbeatAck, type AckDropReason } from './heartbeat-datagram.js';
+import { encodeHeartbeat, openHeartbeatAck, type AckDropReason, type ConfigSerial } from './heartbeat-datagram.js';
 
-export type UdpBeatResult = { acked: true; configSerial: number | undefined; rttMs: number } | { acked: false };
+export type UdpBeatResult = { acked: true; configSerial: ConfigSerial | undefined; rttMs: number } | { acked: false };
 
 /** One agent's UDP heartbeat channel: a socket, the send, and the wait for the ack. */
 export interface UdpHeartbeater {
   open(): Promise<void>;
   close(): Promise<void>;
   /** Sends one heartbeat to `host:port` and waits up to `timeoutMs` for its ack. */
-  beat(target: { host: string; port: number }, configSerial: number | undefined, timeoutMs: number): Promise<UdpBeatResult>;
+  beat(target: { host: string; port: number }, configSerial: ConfigSerial | undefined, timeoutMs: number): Promise<UdpBeatResult>;
   /** Acks dropped, by reason (bad MAC, not for us, replayed ...). */
   readonly dropped: Partial<Record<AckDropReason | 'replay' | 'unexpected', number>>;
 }
@@ -20,7 +20,7 @@ export function createUdpHeartbeater(identity: () => { id: string; key: Buffer }
   const stamper = new DatagramStamper();
   const guard = new ReplayGuard({ windowMs: 300_000, maxSenders: 4 });
   const dropped: UdpHeartbeater['dropped'] = {};
-  let waiter: ((serial: number | undefined) => void) | undefined;
+  let waiter: ((serial: ConfigSerial | undefined) => void) | undefined;
   const count = (reason: keyof UdpHeartbeater['dropped']): void => {
     dropped[reason] = (dropped[reason] ?? 0) + 1;
     logger.debug({ reason }, 'udp ack dropped');
