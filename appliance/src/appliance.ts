@@ -1,0 +1,158 @@
+import { isOutpostError, OutpostError, type Logger } from '@outpost/common';
+import { createAgent, createIdentityStore, type AgentConfig, type OutpostAgent } from '@outpost/agent';
+import { createCore, type Core } from '@outpost/core';
+import { configuredCoreUrl } from './config/load.js';
+import type { ApplianceConfig, ServiceSection } from './config/schema.js';
+
+/** Lifetime of the enrollment token minted for an in-process agent. */
+const LOCAL_AGENT_TOKEN_TTL_MS = 15 * 60_000;
+
+/** A service the appliance started, in start order. */
+export interface RunningService {
+  name: ServiceSection;
+  stop(): Promise<void>;
+}
+
+/** The services one config names, started in one process. */
+export interface Appliance {
+  /** The in-process core, when the config has a `core:` section. */
+  readonly core: Core | undefined;
+  /** The in-process agent, when the config has an `agent:` section. */
+  readonly agent: OutpostAgent | undefined;
+  /** In start order. */
+  readonly services: readonly RunningService[];
+  /** Stops every service in reverse start order; the first error is thrown after all were tried. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A service failed to start. `code` is the service's own error code (`COMMON_DB_LOCKED`,
+ * `EADDRINUSE`, ...) so callers can match on it; the message says which service.
+ */
+export class ServiceStartError extends OutpostError {
+  readonly service: ServiceSection;
+
+  constructor(service: ServiceSection, cause: unknown) {
+    const code = isOutpostError(cause) ? cause.code : ((cause as { code?: unknown }).code ?? 'APPLIANCE_START_FAILED');
+    super(String(code), `${service} failed to start: ${explain(cause)}`, { cause });
+    this.name = 'ServiceStartError';
+    this.service = service;
+  }
+}
+
+function explain(cause: unknown): string {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const code = (cause as { code?: unknown }).code;
+  if (code === 'EADDRINUSE') return `${message} (another process has that port; choose another in the config)`;
+  if (code === 'EACCES') return `${message} (ports below 1024 need root or CAP_NET_BIND_SERVICE)`;
+  return message;
+}
+
+/** Config keys that need privileges (a port below 1024), as `key=port` lines to print. */
+export function privilegedNeeds(config: ApplianceConfig): string[] {
+  const needs: string[] = [];
+  const check = (key: string, port: number): void => {
+    if (port > 0 && port < 1024) needs.push(`${key} ${port}: a port below 1024 needs root or CAP_NET_BIND_SERVICE`);
+  };
+  if (config.core) {
+    check('core.http.port', config.core.http.port);
+    check('core.datagram.port', config.core.datagram.port);
+  }
+  return needs;
+}
+
+export interface StartDeps {
+  logger: Logger;
+  /** Called before each service starts (for progress lines). */
+  onStarting?: (name: ServiceSection) => void;
+}
+
+/**
+ * Starts the services `config` names, core first. When one fails, the ones already
+ * started are stopped in reverse order and a {@link ServiceStartError} is thrown.
+ */
+export async function startAppliance(config: ApplianceConfig, deps: StartDeps): Promise<Appliance> {
+  const services: RunningService[] = [];
+  let core: Core | undefined;
+  let agent: OutpostAgent | undefined;
+
+  const stopAll = async (): Promise<void> => {
+    let first: unknown;
+    for (const s of [...services].reverse()) {
+      try {
+        await s.stop();
+      } catch (err) {
+        deps.logger.error({ err, service: s.name }, 'service stop failed');
+        first ??= err;
+      }
+    }
+    if (first !== undefined) throw first;
+  };
+
+  const start = async (name: ServiceSection, run: () => Promise<RunningService>): Promise<void> => {
+    deps.onStarting?.(name);
+    try {
+      services.push(await run());
+    } catch (err) {
+      await stopAll().catch(() => undefined);
+      throw new ServiceStartError(name, err);
+    }
+  };
+
+  if (config.core) {
+    const coreConfig = config.core;
+    await start('core', async () => {
+      const c = createCore(coreConfig, { logger: deps.logger.child({ service: 'core' }) });
+      try {
+        await c.start();
+      } catch (err) {
+        await c.stop().catch(() => undefined);
+        throw err;
+      }
+      core = c;
+      return { name: 'core', stop: () => c.stop() };
+    });
+  }
+
+  if (config.agent) {
+    const agentConfig = config.agent;
+    await start('agent', async () => {
+      const a = createAgent(await localAgentConfig(agentConfig, config, core, deps.logger), { logger: deps.logger.child({ service: 'agent' }) });
+      try {
+        await a.start();
+      } catch (err) {
+        await a.stop().catch(() => undefined);
+        throw err;
+      }
+      agent = a;
+      return { name: 'agent', stop: () => a.stop() };
+    });
+  }
+
+  return { core, agent, services, stop: stopAll };
+}
+
+/**
+ * An agent that points at the in-process core (its `coreUrl` left out, or the core's
+ * configured URL) gets the core's real URL (the port may have been 0), and, when it has
+ * neither an identity nor a token, a one-use enrollment token minted for it directly.
+ */
+async function localAgentConfig(agentConfig: AgentConfig, config: ApplianceConfig, core: Core | undefined, logger: Logger): Promise<AgentConfig> {
+  if (!core || !config.core || agentConfig.coreUrl !== configuredCoreUrl(config.core)) return agentConfig;
+  let out: AgentConfig = { ...agentConfig, coreUrl: core.url };
+  if (out.enrollToken === undefined && out.enrollTokenFile === undefined && !(await hasIdentity(out.dataDir))) {
+    const { token, id } = await core.createEnrollmentToken({ for: 'agent', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: 'in-process agent of the appliance' });
+    logger.info({ service: 'agent', tokenId: id }, 'minted a one-use enrollment token for the local agent');
+    out = { ...out, enrollToken: token };
+  }
+  return out;
+}
+
+async function hasIdentity(dataDir: string): Promise<boolean> {
+  try {
+    return (await createIdentityStore(dataDir).load()) !== undefined;
+  } catch {
+    // A corrupt identity: let the agent report it when it starts.
+    return true;
+  }
+}

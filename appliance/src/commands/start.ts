@@ -1,0 +1,114 @@
+import { access } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { createLogger, OutpostError } from '@outpost/common';
+import { parseCommand } from '../args.js';
+import { privilegedNeeds, startAppliance, type Appliance } from '../appliance.js';
+import { loadApplianceConfig } from '../config/load.js';
+import { ApplianceErrors, UsageError } from '../errors.js';
+import { usage } from '../help.js';
+import type { CliIo } from '../io.js';
+
+/** How long `stop` may take before the process gives up on a clean stop. */
+const STOP_DEADLINE_MS = 20_000;
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+async function defaultConfig(cwd: string): Promise<string | undefined> {
+  for (const file of [join(cwd, 'configs', 'all-in-one.yaml'), '/etc/outpost/outpost.yaml']) {
+    if (await access(file).then(() => true, () => false)) return file;
+  }
+  return undefined;
+}
+
+/** Lines that tell a person what is running and how to reach it. */
+export function banner(appliance: Appliance, configFile: string, cwd: string): string[] {
+  const lines = [`Outpost is running (config ${configFile})`];
+  const core = appliance.core;
+  if (core) {
+    const tokenFile = relative(cwd, core.adminTokenFile).startsWith('..') ? core.adminTokenFile : relative(cwd, core.adminTokenFile);
+    lines.push(
+      `  core         ${core.url}   (datagrams: UDP ${core.datagramPort})`,
+      `  admin token  ${tokenFile}   (mode 0600; keep it secret)`,
+    );
+  }
+  for (const s of appliance.services) if (s.name !== 'core') lines.push(`  ${s.name.padEnd(12)} running`);
+  if (core) {
+    lines.push(
+      '',
+      '  Try, in another shell from this directory:',
+      '    npx outpost site add hq --subnet 10.1.0.0/16',
+      '    npx outpost site list',
+      '  (the CLI finds this core and its token through the config; elsewhere set',
+      `   OUTPOST_URL=${core.url} and OUTPOST_TOKEN=<contents of the admin token file>)`,
+    );
+  }
+  lines.push('', '  Stop with Ctrl-C (SIGINT) or SIGTERM.');
+  return lines;
+}
+
+/**
+ * `outpost start [--config FILE]`: runs the services until SIGINT/SIGTERM, then stops
+ * them in reverse order. Returns the exit status: 0 after a clean stop, 1 when a service
+ * failed to start or to stop in time, 130 on a second signal while stopping.
+ */
+export async function startCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const cmd = 'start';
+  const { values, positionals } = parseCommand(cmd, {
+    args: [...argv],
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    io.out(usage(cmd));
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`, cmd);
+  const file = values.config !== undefined ? resolve(io.cwd, values.config) : await defaultConfig(io.cwd);
+  if (file === undefined) throw new UsageError('no --config FILE given, and neither ./configs/all-in-one.yaml nor /etc/outpost/outpost.yaml exists', cmd);
+  const shown = values.config ?? (relative(io.cwd, file).startsWith('..') ? file : relative(io.cwd, file));
+
+  const config = await loadApplianceConfig(file, io.env);
+  const logger = createLogger({ level: config.log.level, ...(config.log.pretty === undefined ? {} : { pretty: config.log.pretty }) });
+  for (const need of privilegedNeeds(config)) io.err(`outpost: privileged: ${need}`);
+
+  // Listen for signals from the start: one during start-up stops cleanly too.
+  let signalled: (sig: string) => void = () => undefined;
+  const stopRequested = new Promise<string>((r) => (signalled = r));
+  let forced: (sig: string) => void = () => undefined;
+  const forceRequested = new Promise<string>((r) => (forced = r));
+  let signals = 0;
+  const onSignal = (sig: string): void => {
+    signals += 1;
+    if (signals === 1) signalled(sig);
+    else forced(sig);
+  };
+  for (const s of SIGNALS) io.signals.on(s, onSignal);
+
+  try {
+    const appliance = await startAppliance(config, { logger, onStarting: (name) => logger.info({ service: name }, 'starting') });
+    if (signals === 0) {
+      for (const line of banner(appliance, shown, io.cwd)) io.out(line);
+      logger.info({ services: appliance.services.map((s) => s.name), coreUrl: appliance.core?.url, config: file }, 'appliance started');
+    }
+    const sig = await stopRequested;
+    io.err(`outpost: ${sig}: stopping ${[...appliance.services].reverse().map((s) => s.name).join(', ')}`);
+    const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), STOP_DEADLINE_MS).unref());
+    const outcome = await Promise.race([
+      appliance.stop().then(() => 'stopped' as const),
+      deadline,
+      forceRequested.then(() => 'forced' as const),
+    ]);
+    if (outcome === 'forced') {
+      io.err('outpost: second signal: exiting without waiting for the services to stop');
+      return 130;
+    }
+    if (outcome === 'timeout') {
+      throw new OutpostError(ApplianceErrors.STOP_TIMEOUT, `the services did not stop within ${STOP_DEADLINE_MS / 1000} s`);
+    }
+    io.err('outpost: stopped');
+    logger.info('appliance stopped');
+    return 0;
+  } finally {
+    for (const s of SIGNALS) io.signals.off(s, onSignal);
+    logger.flush();
+  }
+}

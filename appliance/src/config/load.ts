@@ -1,0 +1,63 @@
+import { applyEnvOverrides, CommonErrors, OutpostError, readConfigFile, urlHost, validateConfig, z, type RawConfig } from '@outpost/common';
+import { agentConfigSchema } from '@outpost/agent';
+import type { CoreConfig } from '@outpost/core';
+import { ApplianceErrors } from '../errors.js';
+import { applianceFileSchema, FUTURE_SECTIONS, SERVICE_SECTIONS, type ApplianceConfig } from './schema.js';
+
+const KNOWN = ['log', ...SERVICE_SECTIONS] as const;
+
+/**
+ * The URL a core's config says it listens on (`http://127.0.0.1:8080`; the any-address
+ * shown as loopback). With port 0 the real port is known only after start.
+ */
+export function configuredCoreUrl(core: CoreConfig): string {
+  return `http://${urlHost(core.http.host)}:${core.http.port}`;
+}
+
+/**
+ * Reads an appliance config (YAML or JSON), applies `OUTPOST_*` overrides from `env`,
+ * validates every section and returns it frozen. Errors name the file and every bad key:
+ * `COMMON_CONFIG_FILE_UNREADABLE`, `COMMON_CONFIG_PARSE`, `COMMON_CONFIG_INVALID`, and
+ * `APPLIANCE_SERVICE_UNAVAILABLE` for a section a later release adds. An `agent` section
+ * without `coreUrl` next to a `core` section gets the core's URL.
+ */
+export async function loadApplianceConfig(file: string, env: NodeJS.ProcessEnv = {}): Promise<Readonly<ApplianceConfig>> {
+  const raw = applyEnvOverrides(await readConfigFile(file), env);
+  checkSections(raw, file);
+  const base = validateConfig(applianceFileSchema, raw, { file });
+  let agent: ApplianceConfig['agent'];
+  if (base.agent) {
+    const input = { ...base.agent };
+    if (input.coreUrl === undefined && base.core) input.coreUrl = configuredCoreUrl(base.core);
+    agent = validateConfig(z.object({ agent: agentConfigSchema }), { agent: input }, { file }).agent;
+  }
+  const config: ApplianceConfig = Object.freeze({ ...base, agent });
+  if (!SERVICE_SECTIONS.some((s) => config[s] !== undefined)) {
+    throw new OutpostError(
+      CommonErrors.CONFIG_INVALID,
+      `invalid config (${file}): it names no service; add at least one of the sections ${SERVICE_SECTIONS.join(', ')}`,
+      { details: { file, problems: [{ path: '(top level)', message: 'no service section' }] } },
+    );
+  }
+  return config;
+}
+
+function checkSections(raw: RawConfig, file: string): void {
+  const future = Object.keys(raw).filter((k) => (FUTURE_SECTIONS as readonly string[]).includes(k));
+  if (future.length > 0) {
+    throw new OutpostError(
+      ApplianceErrors.SERVICE_UNAVAILABLE,
+      `config ${file}: section(s) ${future.map((k) => `'${k}'`).join(', ')} name a service this version of outpost does not have yet (it runs: ${SERVICE_SECTIONS.join(', ')})`,
+      { details: { file, keys: future } },
+    );
+  }
+  const unknown = Object.keys(raw).filter((k) => !(KNOWN as readonly string[]).includes(k));
+  if (unknown.length > 0) {
+    const problems = unknown.map((k) => ({ path: k, message: `unknown top-level key '${k}' (known: ${KNOWN.join(', ')})` }));
+    throw new OutpostError(
+      CommonErrors.CONFIG_INVALID,
+      `invalid config (${file}):\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`,
+      { details: { file, problems } },
+    );
+  }
+}

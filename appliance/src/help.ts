@@ -1,0 +1,94 @@
+/** Usage text per command; `''` is the top level. */
+const USAGE: Record<string, string> = {
+  '': `Usage: outpost <command> [options]
+
+Run services:
+  start [--config FILE]            run the services FILE names, in this process
+
+Administer a core over its HTTP API:
+  site add NAME --subnet CIDR...   add a site (a set of IPv4/IPv6 subnets)
+  site list                        list sites
+  site rm NAME                     remove a site
+  token create --for agent|site-server [--uses N] [--expires DURATION]
+                                   create an enrollment token
+  agents [--state S] [--site NAME] list agents
+  site-servers                     list site servers
+
+Tools:
+  tftp serve DIR [options]         serve a directory over TFTP
+
+Options of the admin commands:
+  --json         print the API's JSON, for scripts
+  --url URL      the core's URL (else env OUTPOST_URL)
+  --token TOKEN  an admin token (else env OUTPOST_TOKEN)
+  --config FILE  find the local core and its admin token through this config
+                 (default: ./configs/all-in-one.yaml, /etc/outpost/outpost.yaml,
+                 /etc/outpost/core.yaml: the first that exists and runs a core)
+
+Run 'outpost <command> --help' for a command's options.
+Exit status: 0 done, 1 error (printed as "error CODE: message"), 2 bad command line.`,
+
+  start: `Usage: outpost start [--config FILE]
+
+Runs the services the config names (sections core, agent; later releases add
+tftp, packageServer, taskServer, netboot, gateway) in one process, core first.
+A local agent without coreUrl uses the in-process core, and without an identity
+or enrollToken it is enrolled with a one-use token minted for it.
+SIGINT/SIGTERM stop the services in reverse order; exit status 0.
+
+  --config FILE  YAML or JSON config; OUTPOST_<SECTION>__<KEY>=value environment
+                 variables override keys (OUTPOST_CORE__HTTP__PORT=9090).
+                 Default: ./configs/all-in-one.yaml, else /etc/outpost/outpost.yaml`,
+
+  site: `Usage: outpost site <add|list|rm> ...
+
+  site add NAME --subnet CIDR... [--description TEXT]
+  site list
+  site rm NAME
+
+Run 'outpost site <sub-command> --help' for details.`,
+
+  'site add': `Usage: outpost site add NAME --subnet CIDR... [--description TEXT] [--json]
+
+Adds a site. Give --subnet once per subnet, or several subnets after one --subnet
+(outpost site add hq --subnet 10.1.0.0/16 2001:db8::/48). Where subnets of two sites
+overlap, the most specific prefix wins.`,
+
+  'site list': `Usage: outpost site list [--json]
+
+Lists sites: name, subnets, site servers serving them and agents in them.`,
+
+  'site rm': `Usage: outpost site rm NAME [--json]
+
+Removes a site. Agents and site servers stay; they are no longer in it.`,
+
+  token: `Usage: outpost token create --for agent|site-server [--uses N] [--expires DURATION] [--note TEXT] [--json]`,
+
+  'token create': `Usage: outpost token create --for agent|site-server [--uses N] [--expires DURATION] [--note TEXT] [--json]
+
+Creates an enrollment token: an agent or site server presents it once to enroll.
+  --for KIND          agent or site-server
+  --uses N            how many enrollments it allows (default 1)
+  --expires DURATION  lifetime, e.g. 30m, 24h, 7d (default: the core's, 24h)
+  --note TEXT         a note kept with the token
+The token is shown only once.`,
+
+  agents: `Usage: outpost agents [--state online|poll-only|offline] [--site NAME] [--limit N] [--json]
+
+Lists agents with their state (online: push-reachable; poll-only: reached only when
+it polls; offline), last contact, sites and addresses. Without --limit, all of them.`,
+
+  'site-servers': `Usage: outpost site-servers [--json]
+
+Lists site servers with their services, sites, state and load.`,
+
+  tftp: `Usage: outpost tftp serve DIR [options]
+
+Serves DIR over TFTP (read-only unless told otherwise).
+Run 'outpost tftp serve --help' for the options.`,
+};
+
+/** The usage text of a command (`'site add'`), or of the top level. */
+export function usage(command?: string): string {
+  return USAGE[command ?? ''] ?? USAGE['']!;
+}

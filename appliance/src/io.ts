@@ -1,0 +1,21 @@
+/** Where a command reads its environment and writes its output; tests pass their own. */
+export interface CliIo {
+  /** Writes one line (a newline is added) to standard output. */
+  out(line: string): void;
+  /** Writes one line (a newline is added) to standard error. */
+  err(line: string): void;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** Where `outpost start` listens for SIGINT/SIGTERM. */
+  signals: Pick<NodeJS.EventEmitter, 'on' | 'off'>;
+}
+
+export function processIo(): CliIo {
+  return {
+    out: (line) => void process.stdout.write(`${line}\n`),
+    err: (line) => void process.stderr.write(`${line}\n`),
+    env: process.env,
+    cwd: process.cwd(),
+    signals: process,
+  };
+}

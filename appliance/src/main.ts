@@ -1,0 +1,69 @@
+import { isOutpostError } from '@outpost/common';
+import { agentsCommand } from './commands/agents.js';
+import { siteServersCommand } from './commands/site-servers.js';
+import { siteCommand } from './commands/site.js';
+import { startCommand } from './commands/start.js';
+import { tftpCommand } from './commands/tftp.js';
+import { tokenCommand } from './commands/token.js';
+import { UsageError } from './errors.js';
+import { usage } from './help.js';
+import { processIo, type CliIo } from './io.js';
+
+type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  start: startCommand,
+  site: siteCommand,
+  token: tokenCommand,
+  agents: agentsCommand,
+  'site-servers': siteServersCommand,
+  tftp: tftpCommand,
+};
+
+/**
+ * Runs one `outpost` command line and returns its exit status: 0 done, 1 error (printed
+ * as `error CODE: message`), 2 bad command line (printed with the usage).
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.err(usage());
+    return 2;
+  }
+  if (name === '--help' || name === '-h') {
+    io.out(usage());
+    return 0;
+  }
+  if (name === 'help') {
+    io.out(usage(rest.join(' ') || undefined));
+    return 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) throw new UsageError(name.startsWith('-') ? `unknown option '${name}' (a command comes first)` : `unknown command '${name}'`);
+  return command(rest, io);
+}
+
+function report(err: unknown, io: CliIo): number {
+  if (err instanceof UsageError) {
+    io.err(`error ${err.code}: ${err.message}`);
+    io.err('');
+    io.err(usage(err.command));
+    return 2;
+  }
+  if (isOutpostError(err)) {
+    io.err(`error ${err.code}: ${err.message}`);
+    return 1;
+  }
+  const code = (err as { code?: unknown }).code;
+  io.err(`error ${typeof code === 'string' ? code : 'UNEXPECTED'}: ${err instanceof Error ? err.message : String(err)}`);
+  if (io.env.OUTPOST_DEBUG && err instanceof Error && err.stack) io.err(err.stack);
+  return 1;
+}
