@@ -9,7 +9,7 @@ export class DatagramStamper {
   constructor(private readonly now: () => number = Date.now) {}
 
   next(): { timestamp: number; seq: number } {
-    const ts = Math.max(this.now(), this.#lastTs);
+    const ts = Math.max(Math.floor(this.now()), this.#lastTs);
     if (ts === this.#lastTs) {
       this.#seq = (this.#seq + 1) >>> 0;
     } else {
