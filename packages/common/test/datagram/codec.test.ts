@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import {
   decodeDatagram,
@@ -186,5 +187,20 @@ describe('openDatagram', () => {
     }
     expect([...reasons].every((r) => ['bad-mac', 'bad-magic', 'bad-version', 'bad-type', 'bad-sender', 'bad-length'].includes(r))).toBe(true);
     expect(reasons.has('bad-mac')).toBe(true);
+  });
+});
+
+describe('README', () => {
+  it('shows the same wire layout as the comment in datagram/codec.ts', async () => {
+    const block = (text: string): string[] => {
+      const lines = text.split('\n');
+      const start = lines.findIndex((l) => /offset\s+size\s+field/.test(l));
+      const end = lines.findIndex((l, i) => i > start && /```/.test(l));
+      return lines.slice(start, end).map((l) => l.replace(/^\s*\*(?= |$) ?/, '').trimEnd());
+    };
+    const source = block(await readFile(new URL('../../src/datagram/codec.ts', import.meta.url), 'utf8'));
+    const readme = block(await readFile(new URL('../../README.md', import.meta.url), 'utf8'));
+    expect(source.length).toBeGreaterThan(10);
+    expect(readme).toEqual(source);
   });
 });
