@@ -16,9 +16,9 @@ export type BatchOp = AbstractBatchOperation<Database, string, unknown>;
  * (`COMMON_DB_LOCKED`), not a stack trace.
  */
 export async function openDatabase(location: string): Promise<Database> {
-  await mkdir(location, { recursive: true });
   const db = new Level<string, unknown>(location, { valueEncoding: 'json' });
   try {
+    await mkdir(location, { recursive: true });
     await db.open();
   } catch (err) {
     const code = (err as { code?: string }).code;
