@@ -55,6 +55,7 @@ export function parseCidr(text: string): Cidr {
   if (slash < 0) return bad('expected address/prefix, e.g. 10.1.0.0/16 or 2001:db8::/32');
   const ip = parseIp(t.slice(0, slash));
   if (!ip || (ip.family === 4 && t.slice(0, slash).includes(':'))) return bad('not an IPv4 or IPv6 address');
+  if (t.includes('%')) return bad('a network has no zone id (%...)');
   const prefixText = t.slice(slash + 1);
   if (!/^\d{1,3}$/.test(prefixText)) return bad('the prefix length must be a number');
   const prefix = Number(prefixText);

@@ -10,8 +10,12 @@ export class DatagramStamper {
 
   next(): { timestamp: number; seq: number } {
     const ts = Math.max(Math.floor(this.now()), this.#lastTs);
-    if (ts === this.#lastTs) {
-      this.#seq = (this.#seq + 1) >>> 0;
+    if (ts === this.#lastTs && this.#seq < 0xffffffff) {
+      this.#seq += 1;
+    } else if (ts === this.#lastTs) {
+      // 2^32 stamps in one millisecond (a stalled clock): borrow the next one.
+      this.#lastTs = ts + 1;
+      this.#seq = 0;
     } else {
       this.#lastTs = ts;
       this.#seq = 0;
