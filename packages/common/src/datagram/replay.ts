@@ -20,7 +20,7 @@ export class DatagramStamper {
       this.#lastTs = ts;
       this.#seq = 0;
     }
-    return { timestamp: ts, seq: this.#seq };
+    return { timestamp: this.#lastTs, seq: this.#seq };
   }
 }
 
