@@ -4,6 +4,7 @@ export { createLogger, silentLogger, type Logger, type LoggerOptions } from './l
 export { openDatabase, sublevel, getJson, allValues, type Database, type Sublevel, type BatchOp } from './db.js';
 export { parseDuration } from './duration.js';
 export { newSecret, newId, hashSecret, datagramKey, hexEqual, formatCredential, parseCredential, type Credential } from './secrets.js';
+export { agentTaskKey, taskBearerSecret } from './task-key.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { parseIp, parseCidr, cidrContains, mostSpecific, type Cidr, type IpAddress, type IpFamily } from './cidr.js';
 export { lifecycle, type Service } from './lifecycle.js';
@@ -27,5 +28,6 @@ export { createHttpApp, mountRouter, type HttpAppOptions } from './http/app.js';
 export { readJson, validate, zodProblems, DEFAULT_BODY_LIMIT } from './http/body.js';
 export { bearerAuth, requireKind } from './http/auth.js';
 export { listenHttp, urlHost, type Listening } from './http/listen.js';
+export { parseRange, type RangeResult } from './http/range.js';
 export type { AppState, AppContext, RouteContext, Principal } from './http/context.js';
 export { z } from 'zod';

@@ -1,4 +1,6 @@
 import { parseDuration, z } from '@outpost/common';
+import { packagesConfigSchema } from './packages/config.js';
+import { tasksConfigSchema } from './tasks/config.js';
 
 const duration = (def: string) =>
   z
@@ -61,8 +63,12 @@ export const coreConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Packages: content store, drop folder, staging. */
+    packages: packagesConfigSchema,
     /** How often last-contact times are written to the database. */
     contactFlushInterval: duration('5s'),
+    /** Jobs, tasks and runs (see src/tasks/README.md). */
+    tasks: tasksConfigSchema,
   })
   .strict();
 

@@ -4,6 +4,7 @@ import type { CoreConfig } from './config.js';
 import { DatagramServer } from './datagram-server.js';
 import type { CoreContext, CoreModule } from './module.js';
 import { Tickler } from './tickler.js';
+import { createTasksModule } from './tasks/module.js';
 import { Enrollment } from './enrollment.js';
 import type { EnrollKind } from './model.js';
 import { Registry, type Clock } from './registry.js';
@@ -11,6 +12,7 @@ import { adminRoutes } from './routes/admin.js';
 import { enrollRoutes } from './routes/enroll.js';
 import { principalRoutes } from './routes/principals.js';
 import { CoreStore } from './store.js';
+import { packagesModule } from './packages/module.js';
 
 export interface CoreDeps {
   logger?: Logger;
@@ -21,8 +23,8 @@ export interface CoreDeps {
  * The core's modules, in start order. Each later capability (packages, tasks, boot
  * decisions, certificates) is one module: its own sublevels, routes and timers.
  */
-function coreModules(_config: CoreConfig): CoreModule[] {
-  return [];
+function coreModules(config: CoreConfig): CoreModule[] {
+  return [packagesModule(config), createTasksModule(config)];
 }
 
 export interface Core {

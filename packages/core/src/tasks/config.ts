@@ -1,0 +1,31 @@
+import { parseDuration, z } from '@outpost/common';
+
+const duration = (def: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(def)
+    .transform((v, ctx) => {
+      try {
+        return parseDuration(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
+/** The `core.tasks:` section. */
+export const tasksConfigSchema = z
+  .object({
+    /** How long a run waits for offline agents when `job run` gives no `--expires`. @default '24h' */
+    defaultExpiry: duration('24h'),
+    /** How often expiry is checked and dispatch times are written. @default '5s' */
+    tickInterval: duration('5s'),
+    /** Most agents in one page of pending work for a task server. @default 5000 */
+    pendingPageSize: z.number().int().min(1).max(50_000).default(5_000),
+    /** Largest status-event batch a task server may post, bytes. @default 33554432 (32 MiB) */
+    eventsBodyLimit: z.number().int().min(65_536).default(32 * 1024 * 1024),
+  })
+  .strict()
+  .prefault({});
+
+export type TasksConfig = z.output<typeof tasksConfigSchema>;

@@ -1,0 +1,49 @@
+import type { CoreConfig } from '../config.js';
+import type { CoreContext, CoreModule } from '../module.js';
+import { TickleFlags } from '@outpost/common';
+import { tasksConfigSchema } from './config.js';
+import { Definitions } from './defs.js';
+import { taskRoutes } from './routes.js';
+import { Runs } from './runs.js';
+import { TaskStore } from './store.js';
+
+/**
+ * The tasks capability of the core: task and job definitions, runs with per-agent,
+ * per-step state, the pending-work and status-event API for task servers, expiry and
+ * cancel. See `README.md` in this folder.
+ */
+export function createTasksModule(coreConfig: CoreConfig): CoreModule {
+  const config = coreConfig.tasks ?? tasksConfigSchema.parse({});
+  let defs: Definitions | undefined;
+  let runs: Runs | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let ticking: Promise<void> = Promise.resolve();
+
+  return {
+    name: 'tasks',
+    async start(ctx: CoreContext) {
+      const store = new TaskStore(ctx.db);
+      defs = new Definitions(store, ctx.clock);
+      await defs.load();
+      runs = new Runs(store, ctx.registry, ctx.clock, ctx.log, (ids) => ctx.tickle(ids, TickleFlags.WORK));
+      await runs.load();
+      const r = runs;
+      timer = setInterval(() => {
+        ticking = ticking.then(() => r.tick()).catch((err: unknown) => ctx.log.error({ err }, 'tasks tick failed'));
+      }, config.tickInterval);
+      timer.unref();
+    },
+    routes(router, ctx) {
+      if (!defs || !runs) throw new Error('tasks module not started');
+      taskRoutes(router, { defs, runs, registry: ctx.registry, config });
+    },
+    async stop() {
+      clearInterval(timer);
+      await ticking;
+      await runs?.flush();
+    },
+    stats() {
+      return { tasks: defs?.tasks.size ?? 0, jobs: defs?.jobs.size ?? 0, runs: runs?.runs.size ?? 0, seq: runs?.seq ?? 0, ...runs?.stats };
+    },
+  };
+}

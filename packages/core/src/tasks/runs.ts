@@ -1,0 +1,310 @@
+import { newId, OutpostError, type BatchOp, type Logger } from '@outpost/common';
+import type { Registry, Clock } from '../registry.js';
+import { TaskErrors } from './errors.js';
+import { emptyCounts, TERMINAL, type AgentRun, type RunRecord, type RunStep, type StatusEvent } from './model.js';
+import { reasonNotReached } from './reasons.js';
+import { applyEvent, failureKey } from './run-state.js';
+import type { TaskStore } from './store.js';
+
+/** A run's agents kept in memory while it is active (sorted ids give stable paging). */
+interface Live {
+  ids: string[];
+  byAgent: Map<string, AgentRun>;
+}
+
+export interface PendingRun {
+  id: string;
+  seq: number;
+  job: string;
+  steps: RunStep[];
+  expiresAt: number;
+  cancelled: boolean;
+  agents: string[];
+}
+
+export interface PendingPage {
+  seq: number;
+  runs: PendingRun[];
+  next?: string;
+}
+
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+  unknown: number;
+}
+
+/** Finished runs stay in memory this long, then are read from the database on demand. */
+const EVICT_AFTER_MS = 5 * 60_000;
+
+/**
+ * Runs: creation (one record per agent, written in batches), the pending-work pages
+ * task servers fetch, status ingestion (idempotent, counts kept incrementally), cancel
+ * and expiry.
+ */
+export class Runs {
+  readonly runs = new Map<string, RunRecord>();
+  readonly #live = new Map<string, Live>();
+  readonly #dirty = new Set<AgentRun>();
+  #seq = 0;
+  readonly stats = { created: 0, events: 0, applied: 0, duplicates: 0, unknown: 0, pendingPages: 0 };
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly registry: Registry,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly tickleWork: (siteServerIds: Iterable<string>) => void,
+  ) {}
+
+  get seq(): number {
+    return this.#seq;
+  }
+
+  async load(): Promise<void> {
+    for (const r of await this.store.allRuns()) {
+      this.runs.set(r.id, r);
+      this.#seq = Math.max(this.#seq, r.seq);
+      if (r.finishedAt === undefined) await this.#liveOf(r);
+    }
+  }
+
+  async #liveOf(r: RunRecord): Promise<Live> {
+    let live = this.#live.get(r.id);
+    if (!live) {
+      const all = await this.store.agentRunsOf(r.id);
+      live = { ids: all.map((a) => a.a), byAgent: new Map(all.map((a) => [a.a, a])) };
+      this.#live.set(r.id, live);
+    }
+    return live;
+  }
+
+  getRun(id: string): RunRecord {
+    const r = this.runs.get(id);
+    if (!r) throw new OutpostError(TaskErrors.RUN_NOT_FOUND, `no run with id '${id}'`, { status: 404 });
+    return r;
+  }
+
+  /** Every agent record of a run (from memory while active). */
+  async agentRuns(id: string): Promise<AgentRun[]> {
+    const r = this.getRun(id);
+    const live = this.#live.get(r.id);
+    return live ? [...live.byAgent.values()] : this.store.agentRunsOf(r.id);
+  }
+
+  async agentRun(id: string, agentId: string): Promise<AgentRun | undefined> {
+    const r = this.getRun(id);
+    return this.#live.get(r.id)?.byAgent.get(agentId) ?? (await this.store.agentRuns.get(`${id}!${agentId}`));
+  }
+
+  outputsOf(runId: string, agentId: string): Promise<Array<[string, string]>> {
+    return this.store.outputsOf(runId, agentId);
+  }
+
+  async create(input: { job: string; steps: RunStep[]; agents: string[]; expiresMs: number; once?: string | undefined }): Promise<{ run: RunRecord; skipped: string[] }> {
+    const now = this.clock.now();
+    let targets = [...new Set(input.agents)].sort();
+    const skipped: string[] = [];
+    if (input.once !== undefined) {
+      const seen = await this.store.once.getMany(targets.map((a) => `${input.once}!${a}`));
+      targets = targets.filter((a, i) => (seen[i] === undefined ? true : (skipped.push(a), false)));
+    }
+    if (targets.length === 0) {
+      throw new OutpostError(TaskErrors.NO_TARGETS, skipped.length ? `every target already ran a run with key '${input.once}'` : 'the run has no target agents', {
+        status: 400,
+        details: { skipped: skipped.length },
+      });
+    }
+    const run: RunRecord = {
+      id: newId('run'),
+      job: input.job,
+      steps: input.steps,
+      createdAt: now,
+      expiresAt: now + input.expiresMs,
+      seq: ++this.#seq,
+      agents: targets.length,
+      counts: { ...emptyCounts(), queued: targets.length },
+      failures: {},
+      ...(input.once === undefined ? {} : { once: input.once }),
+    };
+    const live: Live = { ids: targets, byAgent: new Map() };
+    const ops: BatchOp[] = [];
+    for (const a of targets) {
+      const ar: AgentRun = { r: run.id, a, s: 'queued', h: { q: now }, st: [] };
+      live.byAgent.set(a, ar);
+      ops.push(this.store.agentRunOp(ar));
+      if (input.once !== undefined) ops.push(this.store.put(this.store.once, `${input.once}!${a}`, run.id));
+    }
+    // Agent records first, the run record last: a run visible after a crash is complete.
+    await this.store.write(ops);
+    await this.store.write([this.store.put(this.store.runs, run.id, run)]);
+    this.runs.set(run.id, run);
+    this.#live.set(run.id, live);
+    this.stats.created++;
+    this.tickleWork(this.#taskServersOf(targets));
+    this.log.info({ run: run.id, job: run.job, agents: targets.length, skipped: skipped.length }, 'run created');
+    return { run, skipped };
+  }
+
+  #taskServersOf(agentIds: Iterable<string>): Set<string> {
+    const ts = new Set<string>();
+    for (const a of agentIds) {
+      const t = this.registry.store.agents.get(a)?.taskServer;
+      if (t) ts.add(t);
+    }
+    return ts;
+  }
+
+  /**
+   * One page of work for a task server: runs changed after `since` (all active runs
+   * when 0), each with those of its agents still waiting. `cursor` is `seq:index`.
+   */
+  pending(taskServer: string, since: number, cursor: string | undefined, limit: number): PendingPage {
+    let [fromSeq, fromIdx] = [0, 0];
+    if (cursor !== undefined) {
+      const m = /^(\d+):(\d+)$/.exec(cursor);
+      if (!m) throw new OutpostError(TaskErrors.BAD_CURSOR, `bad cursor '${cursor}'`, { status: 400 });
+      [fromSeq, fromIdx] = [Number(m[1]), Number(m[2])];
+    }
+    this.stats.pendingPages++;
+    const now = this.clock.now();
+    const runs = [...this.runs.values()]
+      .filter((r) => r.seq > since && r.seq >= fromSeq && (since > 0 || r.finishedAt === undefined))
+      .sort((a, b) => a.seq - b.seq);
+    const page: PendingRun[] = [];
+    let budget = limit;
+    for (const r of runs) {
+      const cancelled = r.cancelledAt !== undefined;
+      const live = this.#live.get(r.id);
+      const agents: string[] = [];
+      let i = r.seq === fromSeq ? fromIdx : 0;
+      if (live && !cancelled && r.expiresAt > now) {
+        for (; i < live.ids.length && budget > 0; i++) {
+          const id = live.ids[i]!;
+          const ar = live.byAgent.get(id)!;
+          if (TERMINAL.has(ar.s) || this.registry.store.agents.get(id)?.taskServer !== taskServer) continue;
+          agents.push(id);
+          budget--;
+          if (ar.h.d === undefined) {
+            ar.h.d = now;
+            this.#dirty.add(ar);
+          }
+        }
+      }
+      page.push({ id: r.id, seq: r.seq, job: r.job, steps: r.steps, expiresAt: r.expiresAt, cancelled, agents });
+      if (budget === 0 && live && i < live.ids.length) return { seq: this.#seq, runs: page, next: `${r.seq}:${i}` };
+    }
+    return { seq: this.#seq, runs: page };
+  }
+
+  /** Applies status events (idempotently) and writes them before returning. */
+  async ingest(events: StatusEvent[]): Promise<IngestResult> {
+    const now = this.clock.now();
+    const touched = new Set<AgentRun>();
+    const touchedRuns = new Set<RunRecord>();
+    const ops: BatchOp[] = [];
+    const res: IngestResult = { accepted: 0, duplicates: 0, unknown: 0 };
+    for (const e of events) {
+      this.stats.events++;
+      const run = this.runs.get(e.run);
+      const ar = run ? (this.#live.get(run.id)?.byAgent.get(e.agent) ?? (await this.agentRun(run.id, e.agent))) : undefined;
+      if (!run || !ar) {
+        res.unknown++;
+        this.stats.unknown++;
+        continue;
+      }
+      const r = applyEvent(ar, e, now, run.steps.length);
+      touched.add(ar);
+      res.accepted++;
+      if (r.duplicate) {
+        res.duplicates++;
+        this.stats.duplicates++;
+        continue;
+      }
+      this.stats.applied++;
+      if (e.output && e.step >= 0) ops.push(this.store.put(this.store.output, this.store.outputKey(e.run, e.agent, e.step, e.attempt), e.output));
+      if (r.from !== r.to) {
+        run.counts[r.from]--;
+        run.counts[r.to]++;
+        if (r.to === 'failed') {
+          const k = failureKey(run, ar);
+          run.failures[k] = (run.failures[k] ?? 0) + 1;
+        }
+        this.#maybeFinished(run, now);
+        touchedRuns.add(run);
+      }
+    }
+    for (const ar of touched) {
+      ops.push(this.store.agentRunOp(ar));
+      this.#dirty.delete(ar);
+    }
+    for (const r of touchedRuns) ops.push(this.store.put(this.store.runs, r.id, r));
+    await this.store.write(ops);
+    return res;
+  }
+
+  #maybeFinished(run: RunRecord, now: number): void {
+    const c = run.counts;
+    if (run.finishedAt === undefined && c.succeeded + c.failed + c.expired + c.cancelled >= run.agents) {
+      run.finishedAt = now;
+      this.log.info({ run: run.id, counts: run.counts, ms: now - run.createdAt }, 'run finished');
+    }
+  }
+
+  /** Ends every agent still waiting: cancelled (by the admin) or expired (by time). */
+  async #end(run: RunRecord, to: 'cancelled' | 'expired', now: number): Promise<void> {
+    const live = await this.#liveOf(run);
+    const woken: string[] = [];
+    const ops: BatchOp[] = [];
+    for (const ar of live.byAgent.values()) {
+      if (TERMINAL.has(ar.s)) continue;
+      const reason = to === 'expired' ? reasonNotReached(ar, this.registry) : 'cancelled';
+      run.counts[ar.s]--;
+      run.counts[to]++;
+      ar.s = to;
+      ar.e = reason;
+      ar.h.c = now;
+      ops.push(this.store.agentRunOp(ar));
+      this.#dirty.delete(ar);
+      woken.push(ar.a);
+    }
+    if (to === 'cancelled') {
+      run.cancelledAt = now;
+      run.seq = ++this.#seq;
+    }
+    this.#maybeFinished(run, now);
+    run.finishedAt ??= now;
+    ops.push(this.store.put(this.store.runs, run.id, run));
+    await this.store.write(ops);
+    if (to === 'cancelled') this.tickleWork(this.#taskServersOf(woken));
+    this.log.info({ run: run.id, agents: woken.length }, to === 'cancelled' ? 'run cancelled' : 'run expired');
+  }
+
+  async cancel(id: string): Promise<RunRecord> {
+    const run = this.getRun(id);
+    if (run.finishedAt !== undefined) throw new OutpostError(TaskErrors.RUN_FINISHED, `run '${id}' has finished already`, { status: 409 });
+    await this.#end(run, 'cancelled', this.clock.now());
+    return run;
+  }
+
+  /** Periodic: expires runs past their time, writes pending hop times, evicts old runs. */
+  async tick(): Promise<void> {
+    const now = this.clock.now();
+    for (const run of this.runs.values()) {
+      if (run.finishedAt === undefined && run.expiresAt <= now) await this.#end(run, 'expired', now);
+      if (run.finishedAt !== undefined && now - run.finishedAt > EVICT_AFTER_MS && this.#live.has(run.id)) {
+        await this.flush();
+        this.#live.delete(run.id);
+      }
+    }
+    await this.flush();
+  }
+
+  /** Writes hop times not yet written (dispatch times: not worth a write each). */
+  async flush(): Promise<void> {
+    if (this.#dirty.size === 0) return;
+    const batch = [...this.#dirty];
+    this.#dirty.clear();
+    await this.store.write(batch.map((ar) => this.store.agentRunOp(ar)));
+  }
+}
