@@ -1,0 +1,298 @@
+import type { Socket, RemoteInfo } from 'node:dgram';
+import type { WriteStream } from 'node:fs';
+import { link, rename, unlink } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { Opcode, TftpErrorCode } from '../packet/opcodes.js';
+import { ackBlock } from '../packet/ack.js';
+import { encodeAck } from '../packet/ack.js';
+import { encodeError } from '../packet/error.js';
+import { decodePacket } from '../packet/decode.js';
+import { BlockSender, type SenderEnd } from '../transfer/sender.js';
+import { BlockReceiver, type ReceiverEnd } from '../transfer/receiver.js';
+import type { ByteSource } from '../source/byte-source.js';
+import { TokenBucket } from '../token-bucket.js';
+import { NetasciiDecoder } from '../netascii.js';
+import type { TftpCounters, TransferInfo, TftpServerEvents, FailReason } from './events.js';
+
+/*
+ * One transfer on its own socket (its TID). Datagrams from any other address:port get
+ * ERROR 5 and the transfer carries on. A read with an OACK waits for ACK 0 (resending the
+ * OACK on timeout) before the first DATA; ERROR 8 in that phase is the client declining
+ * our options - a normal end, counted apart from failures.
+ */
+
+export interface SessionEnv {
+  counters: TftpCounters;
+  logger: Logger;
+  emit: <K extends keyof TftpServerEvents>(event: K, ...args: TftpServerEvents[K]) => void;
+  globalBucket: TokenBucket | undefined;
+  transferBytesPerSec: number;
+  retries: number;
+}
+
+export interface SessionParams {
+  blksize: number;
+  windowsize: number;
+  timeoutMs: number;
+  oack: Buffer | undefined;
+}
+
+export interface WriteTarget {
+  path: string;
+  tmp: string;
+  stream: WriteStream;
+  overwrite: boolean;
+  maxBytes: number;
+  netascii: boolean;
+}
+
+export class Session {
+  private sender: BlockSender | undefined;
+  private receiver: BlockReceiver | undefined;
+  private source: ByteSource | undefined;
+  private write: WriteTarget | undefined;
+  private awaitingOackAck = false;
+  private oackRetries = 0;
+  private oackTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = performance.now();
+  private ended = false;
+  private closed = false;
+  private errorInFlight = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly env: SessionEnv,
+    readonly info: TransferInfo,
+    private readonly socket: Socket,
+    private readonly params: SessionParams,
+    private readonly hooks: { onRelease: (s: Session) => void; onSocketClosed: (s: Session) => void },
+  ) {
+    this.log = env.logger.child({ transfer: info.id });
+    socket.on('message', this.onMessage);
+    socket.on('error', (error) => this.fail('socket-error', { error }));
+  }
+
+  private buckets(): TokenBucket[] {
+    const b: TokenBucket[] = [];
+    if (this.env.transferBytesPerSec > 0) b.push(new TokenBucket(this.env.transferBytesPerSec));
+    if (this.env.globalBucket) b.push(this.env.globalBucket);
+    return b;
+  }
+
+  startRead(source: ByteSource): void {
+    this.source = source;
+    this.sender = new BlockSender({
+      socket: this.socket,
+      port: this.info.remotePort,
+      address: this.info.remoteAddress,
+      source,
+      blksize: this.params.blksize,
+      windowsize: this.params.windowsize,
+      timeoutMs: this.params.timeoutMs,
+      retries: this.env.retries,
+      buckets: this.buckets(),
+      onEnd: (end) => this.onSenderEnd(end),
+    });
+    if (this.params.oack) {
+      this.awaitingOackAck = true;
+      this.sendOack();
+    } else this.sender.start();
+  }
+
+  private sendOack(): void {
+    const pkt = this.params.oack!;
+    this.socket.send(pkt, this.info.remotePort, this.info.remoteAddress);
+    this.oackTimer = setTimeout(() => {
+      this.oackTimer = undefined;
+      if (!this.awaitingOackAck || this.ended) return;
+      if (this.oackRetries++ >= this.env.retries) {
+        this.fail('timeout');
+        return;
+      }
+      this.env.counters.retransmits++;
+      this.sendOack();
+    }, this.params.timeoutMs);
+  }
+
+  startWrite(target: WriteTarget): void {
+    this.write = target;
+    const decoder = target.netascii ? new NetasciiDecoder() : undefined;
+    target.stream.on('error', (error) => this.fail('write-error', { error }));
+    const opening = this.params.oack ?? encodeAck(0);
+    this.receiver = new BlockReceiver({
+      socket: this.socket,
+      port: this.info.remotePort,
+      address: this.info.remoteAddress,
+      blksize: this.params.blksize,
+      windowsize: this.params.windowsize,
+      timeoutMs: this.params.timeoutMs,
+      retries: this.env.retries,
+      maxBytes: target.maxBytes,
+      opening,
+      sink: (data) => {
+        target.stream.write(decoder ? decoder.push(data) : data);
+      },
+      onEnd: (end) => void this.onReceiverEnd(end, decoder),
+    });
+    this.socket.send(opening, this.info.remotePort, this.info.remoteAddress);
+    this.receiver.start();
+  }
+
+  private readonly onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+    if (rinfo.port !== this.info.remotePort || rinfo.address !== this.info.remoteAddress) {
+      this.env.counters.unknownTid++;
+      if (msg.length < 2 || msg[1] !== Opcode.ERROR || msg[0] !== 0) {
+        this.socket.send(encodeError(TftpErrorCode.UNKNOWN_TID, 'unknown transfer ID'), rinfo.port, rinfo.address);
+      }
+      return;
+    }
+    const sender = this.sender;
+    if (sender !== undefined && !this.awaitingOackAck) {
+      const b = ackBlock(msg);
+      if (b >= 0) {
+        sender.onAck(b);
+        return;
+      }
+    }
+    const d = decodePacket(msg);
+    if (!d.ok) {
+      this.env.counters.malformed++;
+      return;
+    }
+    const p = d.packet;
+    if (p.opcode === Opcode.ACK) {
+      if (this.awaitingOackAck && p.block === 0) {
+        this.awaitingOackAck = false;
+        if (this.oackTimer) clearTimeout(this.oackTimer);
+        this.oackTimer = undefined;
+        sender?.start();
+      }
+    } else if (p.opcode === Opcode.DATA) {
+      this.receiver?.onData(p.block, p.data);
+    } else if (p.opcode === Opcode.ERROR) {
+      if (this.awaitingOackAck && p.code === TftpErrorCode.OPTION_NEGOTIATION) this.abortByPeer();
+      else this.fail('peer-error', { peerCode: p.code, peerMessage: p.message });
+    } else this.env.counters.malformed++;
+  };
+
+  private onSenderEnd(end: SenderEnd): void {
+    const s = this.sender!;
+    this.env.counters.duplicateAcks += s.duplicateAcks;
+    this.env.counters.strayAcks += s.strayAcks;
+    if (end.ok) this.succeed(end.bytes, end.retransmits);
+    else this.fail(end.reason, { error: end.error });
+  }
+
+  private async onReceiverEnd(end: ReceiverEnd, decoder: NetasciiDecoder | undefined): Promise<void> {
+    const w = this.write!;
+    if (!end.ok) {
+      if (end.reason === 'too-large') this.sendError(TftpErrorCode.DISK_FULL, 'file too large');
+      this.fail(end.reason, {});
+      return;
+    }
+    try {
+      await new Promise<void>((resolve, reject) => {
+        w.stream.once('error', reject);
+        w.stream.end(decoder ? decoder.end() : undefined, () => resolve());
+      });
+      if (w.overwrite) await rename(w.tmp, w.path);
+      else {
+        await link(w.tmp, w.path);
+        await unlink(w.tmp);
+      }
+      this.write = undefined;
+      this.succeed(end.bytes, end.retransmits, true);
+    } catch (error) {
+      this.fail('write-error', { error });
+    }
+  }
+
+  /** Sends an ERROR to the peer; the socket then closes once it is on the wire. */
+  private sendError(code: number, message: string): void {
+    if (this.closed || this.errorInFlight) return;
+    this.errorInFlight = true;
+    this.socket.send(encodeError(code, message), this.info.remotePort, this.info.remoteAddress, () => {
+      this.errorInFlight = false;
+      if (this.ended) this.closeSocket();
+    });
+  }
+
+  private succeed(bytes: number, retransmits: number, dally = false): void {
+    if (this.ended) return;
+    this.ended = true;
+    const durationMs = performance.now() - this.startedAt;
+    const c = this.env.counters;
+    c.completed++;
+    c.retransmits += retransmits;
+    if (this.info.kind === 'read') c.bytesSent += bytes;
+    else c.bytesReceived += bytes;
+    this.log.debug({ event: 'done', bytes, durationMs, retransmits }, 'transfer done');
+    this.release(dally);
+    this.env.emit('done', this.info, { bytes, durationMs, retransmits });
+  }
+
+  private abortByPeer(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.env.counters.optionAborts++;
+    const durationMs = performance.now() - this.startedAt;
+    this.log.debug({ event: 'option-negotiation-abort' }, 'client ended the transfer after OACK');
+    this.release(false);
+    this.env.emit('aborted', this.info, { reason: 'option-negotiation', durationMs });
+  }
+
+  fail(
+    reason: FailReason,
+    extra: { error?: unknown; peerCode?: number; peerMessage?: string } = {},
+  ): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (reason === 'server-stopped') this.sendError(TftpErrorCode.NOT_DEFINED, 'server shutting down');
+    else if (reason === 'read-error') this.sendError(TftpErrorCode.NOT_DEFINED, 'read error');
+    else if (reason === 'write-error') this.sendError(TftpErrorCode.DISK_FULL, 'write error');
+    const durationMs = performance.now() - this.startedAt;
+    const bytes = this.sender?.bytes ?? this.receiver?.bytes ?? 0;
+    const retransmits = this.sender?.retransmits ?? this.receiver?.retransmits ?? 0;
+    const c = this.env.counters;
+    c.failed++;
+    c.retransmits += retransmits;
+    const w = this.write;
+    if (w) {
+      w.stream.destroy();
+      void unlink(w.tmp).catch(() => {});
+      this.write = undefined;
+    }
+    const level = reason === 'server-stopped' ? 'debug' : 'warn';
+    this.log[level]({ event: 'failed', reason, bytes, durationMs, retransmits, peerCode: extra.peerCode, err: extra.error }, 'transfer failed');
+    this.release(false);
+    this.env.emit('failed', this.info, { reason, durationMs, bytes, retransmits, ...extra });
+  }
+
+  private release(dally: boolean): void {
+    if (this.oackTimer) clearTimeout(this.oackTimer);
+    this.oackTimer = undefined;
+    this.sender?.cancel();
+    this.source?.close();
+    this.source = undefined;
+    this.hooks.onRelease(this);
+    if (dally && this.receiver) {
+      // Keep answering a resent final DATA for a while (RFC 1350 "dallying").
+      setTimeout(() => this.closeSocket(), Math.min(this.params.timeoutMs * 2, 5000)).unref();
+    } else {
+      this.receiver?.cancel();
+      if (!this.errorInFlight) this.closeSocket();
+    }
+  }
+
+  closeSocket(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.receiver?.cancel();
+    this.hooks.onSocketClosed(this);
+    try {
+      this.socket.close();
+    } catch {
+      // already closed
+    }
+  }
+}

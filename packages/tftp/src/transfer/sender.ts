@@ -1,0 +1,188 @@
+import type { Socket } from 'node:dgram';
+import type { ByteSource } from '../source/byte-source.js';
+import type { TokenBucket } from '../token-bucket.js';
+import { writeDataHeader, DATA_HEADER } from '../packet/data.js';
+
+/*
+ * The sending half of a transfer (server RRQ, client put), RFC 1350 + RFC 7440.
+ *
+ * Blocks are numbered absolutely inside (1, 2, ... past 65535) and put on the wire mod
+ * 65536, so the number after 65535 is 0. Up to `windowsize` blocks are in flight. An ACK
+ * is matched against the in-flight range by its 16-bit distance from the last ACKed
+ * block:
+ *   distance 0                 a duplicate: ignored (no Sorcerer's Apprentice resend)
+ *   1 .. in-flight count       progress; if it acknowledges less than all that was sent,
+ *                              the receiver lost the next block: go back and resend from it
+ *   anything else              an ACK for a block never sent or long past: ignored
+ * On timeout the window is resent from the first unacknowledged block, up to `retries`
+ * times in a row. Packets live in a ring of `windowsize` preallocated buffers, filled once
+ * per block and reused for retransmissions, so the hot path allocates nothing.
+ */
+
+export type SenderEnd =
+  | { ok: true; bytes: number; retransmits: number }
+  | { ok: false; reason: 'timeout' | 'read-error'; error?: unknown; bytes: number; retransmits: number };
+
+export interface SenderOptions {
+  socket: Socket;
+  port: number;
+  address: string;
+  source: ByteSource;
+  blksize: number;
+  windowsize: number;
+  timeoutMs: number;
+  retries: number;
+  buckets: readonly TokenBucket[];
+  onEnd: (end: SenderEnd) => void;
+}
+
+export class BlockSender {
+  private readonly ring: Buffer[];
+  private readonly slotBlock: Int32Array | Float64Array;
+  private readonly slotLen: Int32Array;
+  /** First unacknowledged block. */
+  private base = 1;
+  private nextToSend = 1;
+  private highestSent = 0;
+  private lastBlock = Infinity;
+  private retriesLeft: number;
+  private lastProgress = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private throttle: NodeJS.Timeout | undefined;
+  private loading = false;
+  private finished = false;
+  bytes = 0;
+  retransmits = 0;
+  duplicateAcks = 0;
+  strayAcks = 0;
+
+  constructor(private readonly o: SenderOptions) {
+    this.ring = [];
+    for (let i = 0; i < o.windowsize; i++) this.ring.push(Buffer.allocUnsafeSlow(DATA_HEADER + o.blksize));
+    this.slotBlock = new Float64Array(o.windowsize).fill(-1);
+    this.slotLen = new Int32Array(o.windowsize);
+    this.retriesLeft = o.retries;
+    if (o.source.size !== undefined) this.lastBlock = Math.floor(o.source.size / o.blksize) + 1;
+  }
+
+  get done(): boolean {
+    return this.finished;
+  }
+
+  start(): void {
+    this.pump();
+  }
+
+  /** Handles the block number of an ACK from the peer's TID. */
+  onAck(wire: number): void {
+    if (this.finished) return;
+    const lastAcked = this.base - 1;
+    const diff = (wire - lastAcked) & 0xffff;
+    if (diff === 0) {
+      this.duplicateAcks++;
+      return;
+    }
+    if (diff > this.highestSent - lastAcked) {
+      this.strayAcks++;
+      return;
+    }
+    this.base = lastAcked + diff + 1;
+    this.retriesLeft = this.o.retries;
+    this.o.source.release((this.base - 1) * this.o.blksize);
+    if (this.base > this.lastBlock) {
+      this.finish({ ok: true, bytes: this.bytes, retransmits: this.retransmits });
+      return;
+    }
+    // Less than everything sent was acknowledged: the receiver lost this.base (RFC 7440).
+    if (this.nextToSend !== this.base) this.nextToSend = this.base;
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.finished || this.loading || this.throttle) return;
+    const o = this.o;
+    const w = o.windowsize;
+    const limit = Math.min(this.base + w, this.lastBlock + 1);
+    while (this.nextToSend < limit) {
+      const b = this.nextToSend;
+      const slot = b % w;
+      const pkt = this.ring[slot]!;
+      if (this.slotBlock[slot] !== b) {
+        const pos = (b - 1) * o.blksize;
+        const n = o.source.copy(pos, pkt, DATA_HEADER, o.blksize);
+        if (n < 0) {
+          this.loading = true;
+          o.source.load(pos, o.blksize * (limit - b)).then(
+            () => {
+              this.loading = false;
+              this.lastProgress = performance.now();
+              this.pump();
+            },
+            (error: unknown) => this.finish({ ok: false, reason: 'read-error', error, bytes: this.bytes, retransmits: this.retransmits }),
+          );
+          break;
+        }
+        writeDataHeader(pkt, b & 0xffff);
+        this.slotBlock[slot] = b;
+        this.slotLen[slot] = DATA_HEADER + n;
+        if (n < o.blksize) this.lastBlock = b;
+      }
+      const len = this.slotLen[slot]!;
+      o.socket.send(pkt, 0, len, o.port, o.address);
+      if (b > this.highestSent) {
+        this.highestSent = b;
+        this.bytes += len - DATA_HEADER;
+      } else this.retransmits++;
+      this.nextToSend = b + 1;
+      if (o.buckets.length > 0) {
+        let delay = 0;
+        for (const bucket of o.buckets) delay = Math.max(delay, bucket.take(len));
+        if (delay > 0) {
+          this.throttle = setTimeout(() => {
+            this.throttle = undefined;
+            this.pump();
+          }, delay);
+          break;
+        }
+      }
+    }
+    this.lastProgress = performance.now();
+    if (!this.timer) this.timer = setTimeout(this.onTimer, o.timeoutMs);
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    if (this.finished) return;
+    const idle = performance.now() - this.lastProgress;
+    if (idle < this.o.timeoutMs || this.loading || this.throttle) {
+      this.timer = setTimeout(this.onTimer, Math.max(1, this.o.timeoutMs - idle));
+      return;
+    }
+    if (--this.retriesLeft < 0) {
+      this.finish({ ok: false, reason: 'timeout', bytes: this.bytes, retransmits: this.retransmits });
+      return;
+    }
+    this.nextToSend = this.base;
+    this.pump();
+  };
+
+  /** Stops without a result (the owner ends the transfer for another reason). */
+  cancel(): void {
+    this.finished = true;
+    this.clearTimers();
+  }
+
+  private clearTimers(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.throttle) clearTimeout(this.throttle);
+    this.timer = undefined;
+    this.throttle = undefined;
+  }
+
+  private finish(end: SenderEnd): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.clearTimers();
+    this.o.onEnd(end);
+  }
+}
