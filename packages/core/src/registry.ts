@@ -65,6 +65,7 @@ export class Registry {
   readonly #dirtyContacts = new Set<string>();
   #rebalanceTimer: NodeJS.Timeout | undefined;
   #rebalancing: Promise<void> = Promise.resolve();
+  #stopped = false;
   /** UDP port agents send heartbeats to; set by the core once bound. */
   datagramPort = 0;
   /** Called after agents' config serials change. */
@@ -107,8 +108,11 @@ export class Registry {
     if (changed.length) this.onSiteServersChanged(changed);
   }
 
+  /** Cancels a pending re-balance and refuses new ones (the core is stopping). */
   stop(): void {
+    this.#stopped = true;
     clearTimeout(this.#rebalanceTimer);
+    this.#rebalanceTimer = undefined;
   }
 
   /** The datagram HMAC key of an agent or site server. */
@@ -491,7 +495,7 @@ export class Registry {
 
   /** Coalesces triggers: one re-balance runs shortly after a burst of changes. */
   scheduleRebalance(delayMs = 50): void {
-    if (this.#rebalanceTimer) return;
+    if (this.#rebalanceTimer || this.#stopped) return;
     this.#rebalanceTimer = setTimeout(() => {
       this.#rebalanceTimer = undefined;
       this.#rebalancing = this.#rebalancing
