@@ -50,8 +50,36 @@ export class CoreStore {
     for await (const [k, v] of this.#s.contacts.iterator()) this.contacts.set(k, v);
   }
 
-  #batch(ops: Op[]): Promise<void> {
-    return this.db.batch(ops);
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Writes one atomic batch. The in-memory maps are updated first, synchronously (by
+   * the caller, before it awaits), so a concurrent request checks against them (two
+   * sites cannot both take a subnet) and computes its index changes from the latest
+   * record. Batches are applied strictly in the order they were issued (classic-level
+   * runs them on the thread pool, where a later one could overtake), so the last write
+   * of a record is the one on disk. On failure `revert` undoes the in-memory change.
+   */
+  #batch(ops: Op[], revert: () => void = () => undefined): Promise<void> {
+    const written = this.#tail.then(() => this.db.batch(ops));
+    this.#tail = written.catch(() => undefined);
+    return written.catch((err: unknown) => {
+      revert();
+      throw err;
+    });
+  }
+
+  /** Sets `map[key] = value` now; the returned function restores what was there. */
+  #set<K, V>(map: Map<K, V>, key: K, value: V | undefined): () => void {
+    const had = map.has(key);
+    const prev = map.get(key);
+    if (value === undefined) map.delete(key);
+    else map.set(key, value);
+    return () => {
+      if (map.get(key) !== value) return;
+      if (had) map.set(key, prev as V);
+      else map.delete(key);
+    };
   }
 
   #put<V>(s: Sublevel<V>, key: string, value: V): Op {
@@ -63,12 +91,12 @@ export class CoreStore {
 
   // --- tokens
   async putToken(t: TokenRecord): Promise<void> {
-    await this.#batch([this.#put(this.#s.tokens, t.id, t)]);
-    this.tokens.set(t.id, t);
+    const ops = [this.#put(this.#s.tokens, t.id, t)];
+    await this.#batch(ops, this.#set(this.tokens, t.id, t));
   }
   async deleteToken(id: string): Promise<void> {
-    await this.#batch([this.#del(this.#s.tokens, id)]);
-    this.tokens.delete(id);
+    const ops = [this.#del(this.#s.tokens, id)];
+    await this.#batch(ops, this.#set(this.tokens, id, undefined));
   }
 
   // --- sites (record + subnet index in one batch)
@@ -77,33 +105,28 @@ export class CoreStore {
     const ops: Op[] = [this.#put(this.#s.sites, site.name, site)];
     for (const s of old?.subnets ?? []) if (!site.subnets.includes(s)) ops.push(this.#del(this.#s.subnets, s));
     for (const s of site.subnets) ops.push(this.#put(this.#s.subnets, s, site.name));
-    await this.#batch(ops);
-    this.sites.set(site.name, site);
+    await this.#batch(ops, this.#set(this.sites, site.name, site));
   }
   async deleteSite(name: string, siteServerUpdates: SiteServerRecord[]): Promise<void> {
     const old = this.sites.get(name);
     const ops: Op[] = [this.#del(this.#s.sites, name)];
     for (const s of old?.subnets ?? []) ops.push(this.#del(this.#s.subnets, s));
     for (const ss of siteServerUpdates) ops.push(this.#put(this.#s.siteServers, ss.id, ss));
-    await this.#batch(ops);
-    this.sites.delete(name);
-    for (const ss of siteServerUpdates) this.siteServers.set(ss.id, ss);
+    const reverts = [this.#set(this.sites, name, undefined), ...siteServerUpdates.map((ss) => this.#set(this.siteServers, ss.id, ss))];
+    await this.#batch(ops, () => reverts.forEach((r) => r()));
   }
 
   // --- site servers
   async putSiteServer(ss: SiteServerRecord, consumedToken?: TokenRecord): Promise<void> {
     const ops: Op[] = [this.#put(this.#s.siteServers, ss.id, ss)];
     if (consumedToken) ops.push(this.#put(this.#s.tokens, consumedToken.id, consumedToken));
-    await this.#batch(ops);
-    this.siteServers.set(ss.id, ss);
+    await this.#batch(ops, this.#set(this.siteServers, ss.id, ss));
   }
   async deleteSiteServer(id: string, agentUpdates: AgentRecord[]): Promise<void> {
     const ops: Op[] = [this.#del(this.#s.siteServers, id), this.#del(this.#s.contacts, id)];
     for (const a of agentUpdates) ops.push(this.#put(this.#s.agents, a.id, a));
-    await this.#batch(ops);
-    this.siteServers.delete(id);
-    this.contacts.delete(id);
-    for (const a of agentUpdates) this.agents.set(a.id, a);
+    const reverts = [this.#set(this.siteServers, id, undefined), this.#set(this.contacts, id, undefined), ...agentUpdates.map((a) => this.#set(this.agents, a.id, a))];
+    await this.#batch(ops, () => reverts.forEach((r) => r()));
   }
 
   // --- agents (record + MAC index in one batch)
@@ -117,23 +140,26 @@ export class CoreStore {
   async putAgent(a: AgentRecord, consumedToken?: TokenRecord): Promise<void> {
     const ops = this.#agentOps(a);
     if (consumedToken) ops.push(this.#put(this.#s.tokens, consumedToken.id, consumedToken));
-    await this.#batch(ops);
-    this.agents.set(a.id, a);
+    await this.#batch(ops, this.#set(this.agents, a.id, a));
   }
   /** Many agents at once (re-assignments), in one batch. */
   async putAgents(agents: AgentRecord[]): Promise<void> {
     if (agents.length === 0) return;
-    await this.#batch(agents.flatMap((a) => this.#agentOps(a)));
-    for (const a of agents) this.agents.set(a.id, a);
+    const ops: Op[] = [];
+    const reverts: (() => void)[] = [];
+    for (const a of agents) {
+      ops.push(...this.#agentOps(a));
+      reverts.push(this.#set(this.agents, a.id, a));
+    }
+    await this.#batch(ops, () => reverts.forEach((r) => r()));
   }
   async deleteAgent(id: string): Promise<void> {
     const old = this.agents.get(id);
     if (!old) return;
     const ops: Op[] = [this.#del(this.#s.agents, id), this.#del(this.#s.contacts, id)];
     for (const m of old.macs) ops.push(this.#del(this.#s.agentMacs, `${m}!${id}`));
-    await this.#batch(ops);
-    this.agents.delete(id);
-    this.contacts.delete(id);
+    const reverts = [this.#set(this.agents, id, undefined), this.#set(this.contacts, id, undefined)];
+    await this.#batch(ops, () => reverts.forEach((r) => r()));
   }
   /** Agent ids recorded for a MAC address (lower-case, colon-separated). */
   async agentsByMac(mac: string): Promise<string[]> {
