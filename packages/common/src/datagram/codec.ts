@@ -11,7 +11,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  *  0       2     magic 0x4F 0x50 ("OP")
  *  2       1     version = 1
  *  3       1     type: 1 tickle, 2 heartbeat, 3 heartbeat-ack
- *  4       2     flags (per type; tickle: 0x1 work, 0x2 config)
+ *  4       2     flags (per type; tickle: 0x1 work, 0x2 config, 0x4 packages)
  *  6       8     timestamp, ms since the Unix epoch (uint64)
  *  14      4     sequence (uint32), strictly increasing with the timestamp per sender
  *  18      1     sender id length S, 1..64
@@ -32,7 +32,7 @@ const MAC = 32;
 
 export const DatagramType = { TICKLE: 1, HEARTBEAT: 2, HEARTBEAT_ACK: 3 } as const;
 export type DatagramType = (typeof DatagramType)[keyof typeof DatagramType];
-export const TickleFlags = { WORK: 0x1, CONFIG: 0x2 } as const;
+export const TickleFlags = { WORK: 0x1, CONFIG: 0x2, PACKAGES: 0x4 } as const;
 
 export interface Datagram {
   type: DatagramType;

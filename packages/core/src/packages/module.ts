@@ -1,0 +1,58 @@
+import { join } from 'node:path';
+import type { Router } from '@koa/router';
+import type { AppState } from '@outpost/common';
+import type { CoreConfig } from '../config.js';
+import type { CoreContext, CoreModule } from '../module.js';
+import { ContentStore } from './content-store.js';
+import { DropFolder } from './drop-folder.js';
+import { packageRoutes } from './routes.js';
+import { PackageService } from './service.js';
+import { PackageStore } from './store.js';
+
+/** The packages capability as a core module: content store, staging, codebases. */
+export function packagesModule(config: CoreConfig): CoreModule & { readonly service: PackageService | undefined } {
+  const cfg = config.packages;
+  let service: PackageService | undefined;
+  let drop: DropFolder | undefined;
+  return {
+    name: 'packages',
+    get service() {
+      return service;
+    },
+    async start(ctx: CoreContext) {
+      const content = new ContentStore(cfg.contentDir ?? join(config.dataDir, 'content'), ctx.log);
+      await content.open();
+      const store = new PackageStore(ctx.db);
+      await store.load();
+      const svc = new PackageService(store, content, ctx, cfg, ctx.log);
+      service = svc;
+      if (cfg.dropFolder) {
+        drop = new DropFolder({
+          dir: cfg.dropFolder,
+          settleMs: cfg.dropSettle,
+          content,
+          log: ctx.log.child({ dropFolder: cfg.dropFolder }),
+          create: async (name, version, files) => {
+            await svc.create({ name, version, files }, 'drop-folder');
+          },
+        });
+        await drop.start();
+      }
+      ctx.log.info({ packages: store.packages.size, contentFiles: content.files, contentBytes: content.bytes }, 'packages loaded');
+    },
+    routes(router: Router<AppState>, _ctx: CoreContext) {
+      const svc = service;
+      if (!svc) throw new Error('packages module: routes before start');
+      packageRoutes(router, svc, cfg.serveAgents);
+    },
+    async stop() {
+      await drop?.stop();
+      drop = undefined;
+    },
+    stats() {
+      return service
+        ? { packages: service.store.packages.size, contentFiles: service.content.files, contentBytes: service.content.bytes, ...service.counters }
+        : {};
+    },
+  };
+}
