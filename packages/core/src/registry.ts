@@ -445,8 +445,14 @@ export class Registry {
     this.#indexAgent(a);
     const ts = this.#pickTaskServer(a.id, undefined);
     const record = ts ? { ...a, taskServer: ts } : a;
-    await this.store.putAgent(record, consumed);
+    // Counted before the write, so agents enrolling concurrently see each other's load.
     if (ts) this.#load.set(ts, (this.#load.get(ts) ?? 0) + 1);
+    try {
+      await this.store.putAgent(record, consumed);
+    } catch (err) {
+      if (ts) this.#load.set(ts, Math.max(0, (this.#load.get(ts) ?? 1) - 1));
+      throw err;
+    }
     this.#agentSerial.set(a.id, serialOf(this.#agentConfigDoc(record)));
     this.touch(a.id, 'http');
   }
