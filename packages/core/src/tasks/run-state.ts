@@ -56,7 +56,7 @@ export function applyEvent(ar: AgentRun, e: StatusEvent, nowMs: number, stepCoun
         break;
       case 'fetched':
         setHop('f', e.at);
-        if (e.via === 'poll' && ar.v === undefined) ar.v = 'poll';
+        if (e.via && ar.v === undefined) ar.v = e.via;
         advance('fetched');
         break;
       case 'succeeded':

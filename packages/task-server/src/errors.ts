@@ -1,0 +1,11 @@
+/** Codes raised by @outpost/task-server. Each is documented in the package README ("Errors"). */
+export const TaskServerErrors = {
+  NO_ENROLL_TOKEN: 'TASK_NO_ENROLL_TOKEN',
+  ENROLL_REJECTED: 'TASK_ENROLL_REJECTED',
+  CORE_UNREACHABLE: 'TASK_CORE_UNREACHABLE',
+  CORE_ERROR: 'TASK_CORE_ERROR',
+  UNKNOWN_AGENT: 'TASK_UNKNOWN_AGENT',
+  BAD_CREDENTIAL: 'TASK_BAD_CREDENTIAL',
+  NOT_YOUR_EVENT: 'TASK_NOT_YOUR_EVENT',
+  UNKNOWN_RUN: 'TASK_UNKNOWN_RUN',
+} as const;

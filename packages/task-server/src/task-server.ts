@@ -1,0 +1,202 @@
+import { datagramKey, lifecycle, listenHttp, mountRouter, openDatabase, parseCredential, silentLogger, TickleFlags, createHttpApp, type Database, type Listening, type Logger, type Service, type BatchOp } from '@outpost/common';
+import { AgentBook } from './agents.js';
+import { AgentTickler } from './agent-tickler.js';
+import type { TaskServerConfig } from './config.js';
+import { createCoreClient } from './core-client.js';
+import { CoreSync } from './core-sync.js';
+import { CoreTickleListener } from './core-tickles.js';
+import { loadOrEnroll } from './identity.js';
+import { Outbox } from './outbox.js';
+import { msUntilPollSlot } from './poll-slot.js';
+import type { StatusEvent, Via } from './protocol.js';
+import { agentRoutes, authenticateAgent } from './routes.js';
+import { TsStore } from './store.js';
+import { WorkBook } from './work.js';
+import { WsHub } from './ws-hub.js';
+
+export interface TaskServerDeps {
+  logger?: Logger;
+  /** Randomness for the tickle drop rate (tests). @default Math.random */
+  random?: () => number;
+}
+
+export interface TaskServer extends Service {
+  /** Its id at the core (after start). */
+  readonly id: string;
+  /** The URL agents use. */
+  readonly url: string;
+  readonly port: number;
+  /** `host:port` where the core's tickles arrive. */
+  readonly tickleAddress: string;
+  stats(): Record<string, unknown>;
+  /** Fetches agents and all pending work from the core now. */
+  syncNow(): Promise<void>;
+}
+
+/** The task server. See the package README for config, protocol and errors. */
+export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps = {}): TaskServer {
+  const log = (deps.logger ?? silentLogger()).child({ module: 'task-server' });
+  const core = createCoreClient(config.coreUrl, config.core.timeout);
+  let db: Database | undefined;
+  let http: Listening | undefined;
+  let listener: CoreTickleListener | undefined;
+  let tickler: AgentTickler | undefined;
+  let ws: WsHub | undefined;
+  let outbox: Outbox | undefined;
+  let sync: CoreSync | undefined;
+  let work: WorkBook | undefined;
+  let agents: AgentBook | undefined;
+  let id = '';
+  let url = '';
+  let tickleAddress = '';
+  let key: Buffer | undefined;
+  const timers: NodeJS.Timeout[] = [];
+  let marks: { events: StatusEvent[]; ops: BatchOp[] } = { events: [], ops: [] };
+  let marking: Promise<void> = Promise.resolve();
+
+  const need = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('task server not started');
+    return v;
+  };
+
+  /**
+   * Tickles are marked in memory as they are sent (a fetch racing ahead of the write
+   * still sees them); the resulting events are written in small batches.
+   */
+  const flushMarks = (): void => {
+    if (marks.events.length === 0 && marks.ops.length === 0) return;
+    const batch = marks;
+    marks = { events: [], ops: [] };
+    const o = need(outbox);
+    marking = marking.then(() => o.add(batch.events, batch.ops).then(() => undefined)).catch((err: unknown) => log.error({ err }, 'recording tickles failed'));
+  };
+  const markTickled = (sent: Array<[string, Via]>): void => {
+    const now = Date.now();
+    for (const [a, via] of sent) {
+      const r = need(work).mark(a, 'tickled', via, now);
+      marks.events.push(...r.events);
+      marks.ops.push(...r.ops);
+    }
+    if (marks.ops.length >= 2_000) flushMarks();
+  };
+
+  const heartbeat = async (): Promise<void> => {
+    await core.call('POST', `/site-servers/${encodeURIComponent(id)}/heartbeat`, { tickleAddress, services: { task: { url } } });
+  };
+
+  const stats = (): Record<string, unknown> => ({
+    id,
+    agents: agents?.size ?? 0,
+    runs: work?.runs.size ?? 0,
+    work: work?.entries ?? 0,
+    outbox: outbox?.stats,
+    tickles: tickler ? { ...tickler.stats, backlog: tickler.backlog } : undefined,
+    ws: ws?.stats,
+    coreTickles: listener?.stats,
+    sync: sync?.stats,
+    rss: process.memoryUsage().rss,
+    cpu: process.cpuUsage(),
+  });
+
+  const service = lifecycle({
+    async start() {
+      db = await openDatabase(config.dataDir);
+      const store = new TsStore(db);
+      agents = new AgentBook(store);
+      work = new WorkBook(store);
+      outbox = new Outbox(store, core, config.forward, log.child({ module: 'task-outbox' }));
+      await Promise.all([agents.load(), work.load(), outbox.load()]);
+      const [ag, wk, ob] = [agents, work, outbox];
+      tickler = new AgentTickler(
+        { senderId: () => id, rate: config.agents.tickleRate, dropRate: config.agents.tickleDropRate, ...(deps.random ? { random: deps.random } : {}) },
+        (a) => ({ key: ag.key(a), addr: ag.addr(a), push: () => ws?.push(a, { t: 'work' }) ?? false }),
+        markTickled,
+        log.child({ module: 'task-tickler' }),
+      );
+      await tickler.open();
+      const tk = tickler;
+      sync = new CoreSync(core, store, ag, wk, config.core.pageSize, log.child({ module: 'task-sync' }), (wake) => tk.wake(wake));
+      await sync.load();
+      const sy = sync;
+
+      const { app, router } = createHttpApp({ logger: log.child({ module: 'task-http' }), health: () => ({ service: 'task-server', ...stats() }) });
+      agentRoutes(router, { agents: ag, work: wk, outbox: ob, sync: sy, pollIntervalMs: config.agents.pollInterval, now: () => Date.now() });
+      mountRouter(app, router);
+      http = await listenHttp(app, { host: config.http.host, port: config.http.port });
+      ws = new WsHub(
+        (h) => authenticateAgent({ agents: ag, sync: sy }, h),
+        (a) => [{ t: 'hello', pollAfterMs: msUntilPollSlot(a, config.agents.pollInterval, Date.now()) }, ...(wk.hasWork(a) ? [{ t: 'work' as const }] : [])],
+        log.child({ module: 'task-ws' }),
+        config.agents.wsPingInterval,
+      );
+      ws.attach(http.server);
+      url = config.http.publicUrl ?? http.url;
+
+      listener = new CoreTickleListener(
+        () => key,
+        (flags) => void sy.request(flags & TickleFlags.CONFIG ? 'agents' : 'work'),
+        log.child({ module: 'task-core-tickle' }),
+      );
+      const bound = await listener.start(config.coreTickle.host, config.coreTickle.port);
+      const host = bound.address === '0.0.0.0' ? '127.0.0.1' : bound.address === '::' ? '[::1]' : bound.address.includes(':') ? `[${bound.address}]` : bound.address;
+      tickleAddress = config.coreTickle.advertise ?? `${host}:${bound.port}`;
+
+      const identity = await loadOrEnroll(config, store, core, { url, tickleAddress });
+      id = identity.id;
+      core.bearer = identity.credential;
+      key = datagramKey(parseCredential(identity.credential)!.secret);
+      await heartbeat().catch((err: unknown) => log.warn({ code: (err as { code?: string }).code }, 'first heartbeat to the core failed'));
+      ob.start();
+      await sy.request('agents');
+
+      const every = (ms: number, fn: () => void): void => {
+        const t = setInterval(fn, ms);
+        t.unref();
+        timers.push(t);
+      };
+      every(60_000, () => void heartbeat().catch((err: unknown) => log.warn({ code: (err as { code?: string }).code }, 'heartbeat to the core failed')));
+      every(config.core.pollInterval, () => void sy.request('full'));
+      every(100, flushMarks);
+      every(Math.max(250, Math.min(1_000, config.agents.retickleAfter)), () => {
+        const now = Date.now();
+        const stale = wk.unfetched(now - config.agents.retickleAfter, config.agents.retickles);
+        if (stale.length) tk.wake(stale);
+      });
+      every(30_000, () => void wk.prune(Date.now()).catch((err: unknown) => log.warn({ err }, 'pruning expired work failed')));
+      log.info({ id, url, tickleAddress, agents: ag.size, work: wk.entries }, 'task server started');
+    },
+    async stop() {
+      for (const t of timers.splice(0)) clearInterval(t);
+      flushMarks();
+      await marking;
+      await ws?.close();
+      await http?.close();
+      await tickler?.close();
+      await listener?.stop();
+      await sync?.settled();
+      await outbox?.stop();
+      await db?.close();
+      http = undefined;
+      db = undefined;
+      log.info('task server stopped');
+    },
+  });
+
+  return {
+    ...service,
+    get id() {
+      return id;
+    },
+    get url() {
+      return url;
+    },
+    get port() {
+      return need(http).port;
+    },
+    get tickleAddress() {
+      return tickleAddress;
+    },
+    stats,
+    syncNow: () => need(sync).request('agents'),
+  };
+}
