@@ -27,7 +27,8 @@ export { openDatagram, type OpenResult, type DropReason } from './datagram/open.
 export { createHttpApp, mountRouter, type HttpAppOptions } from './http/app.js';
 export { readJson, validate, zodProblems, DEFAULT_BODY_LIMIT } from './http/body.js';
 export { bearerAuth, requireKind } from './http/auth.js';
-export { listenHttp, urlHost, type Listening } from './http/listen.js';
+export { listenHttp, urlHost, type Listening, type ListenTlsOptions } from './http/listen.js';
 export { parseRange, type RangeResult } from './http/range.js';
 export type { AppState, AppContext, RouteContext, Principal } from './http/context.js';
 export { z } from 'zod';
+export { createKeyAndCsr, type KeyAndCsr } from './tls/csr.js';

@@ -1,4 +1,5 @@
 import { parseDuration, z } from '@outpost/common';
+import { caConfigSchema } from './ca/config.js';
 import { packagesConfigSchema } from './packages/config.js';
 import { tasksConfigSchema } from './tasks/config.js';
 
@@ -65,6 +66,8 @@ export const coreConfigSchema = z
       .prefault({}),
     /** Packages: content store, drop folder, staging. */
     packages: packagesConfigSchema,
+    /** Certificate authority and HTTPS (see `ca/README.md`). */
+    ca: caConfigSchema,
     /** How often last-contact times are written to the database. */
     contactFlushInterval: duration('5s'),
     /** Jobs, tasks and runs (see src/tasks/README.md). */

@@ -1,5 +1,6 @@
 import { TickleFlags, bearerAuth, createHttpApp, hashSecret, hexEqual, lifecycle, listenHttp, mountRouter, openDatabase, parseCredential, silentLogger, type Database, type Listening, type Logger, type Principal } from '@outpost/common';
 import { ADMIN_ID, loadOrCreateAdminToken } from './admin-token.js';
+import { coreListenerTls, createCaModule } from './ca/module.js';
 import type { CoreConfig } from './config.js';
 import { DatagramServer } from './datagram-server.js';
 import type { CoreContext, CoreModule } from './module.js';
@@ -24,7 +25,7 @@ export interface CoreDeps {
  * decisions, certificates) is one module: its own sublevels, routes and timers.
  */
 function coreModules(config: CoreConfig): CoreModule[] {
-  return [packagesModule(config), createTasksModule(config)];
+  return [createCaModule(config), packagesModule(config), createTasksModule(config)];
 }
 
 export interface Core {
@@ -145,7 +146,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       principalRoutes(router, reg);
       for (const m of modules) m.routes?.(router, ctx);
       mountRouter(app, router);
-      http = await listenHttp(app, { host: config.http.host, port: config.http.port });
+      http = await listenHttp(app, { host: config.http.host, port: config.http.port, tls: await coreListenerTls(config) });
 
       flushTimer = setInterval(() => {
         reg.flushContacts().catch((err: unknown) => log.error({ err }, 'writing last-contact times failed'));

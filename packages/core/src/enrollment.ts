@@ -14,9 +14,30 @@ export interface TokenView {
   note?: string | undefined;
 }
 
-export type EnrollRequest =
+export type EnrollRequest = (
   | { kind: 'agent'; token: string; name: string; macs: string[]; ips: string[]; os?: string | undefined }
-  | { kind: 'site-server'; token: string; name: string; address?: string | undefined; tickleAddress?: string | undefined; services: SiteServerServices };
+  | { kind: 'site-server'; token: string; name: string; address?: string | undefined; tickleAddress?: string | undefined; services: SiteServerServices }
+) & { /** A PEM PKCS#10 request: the result then carries a certificate from the core's CA. */ csr?: string | undefined };
+
+/** What enrollment adds to its result when the request carried a CSR (see `ca/`). */
+export interface EnrollCertificate {
+  certificate: string;
+  caCertificate: string;
+  coreId: string;
+  coreUrl: string;
+}
+
+/** Issues certificates at enrollment: `prepare` checks the CSR, its result issues once the principal exists. */
+export interface EnrollmentCertifier {
+  prepare(csr: string, kind: EnrollKind): Promise<(principalId: string) => Promise<EnrollCertificate>>;
+}
+
+const certifiers = new WeakMap<Registry, EnrollmentCertifier>();
+
+/** Installs the certifier of the core that owns `registry` (the CA module does, at start). */
+export function setEnrollmentCertifier(registry: Registry, certifier: EnrollmentCertifier): void {
+  certifiers.set(registry, certifier);
+}
 
 export interface EnrollResult {
   id: string;
@@ -25,6 +46,10 @@ export interface EnrollResult {
   datagramPort: number;
   heartbeatIntervalMs: number;
   configPollIntervalMs?: number;
+  certificate?: string;
+  caCertificate?: string;
+  coreId?: string;
+  coreUrl?: string;
 }
 
 const tokenView = (t: TokenRecord): TokenView => ({
@@ -101,6 +126,9 @@ export class Enrollment {
   }
 
   async enroll(req: EnrollRequest): Promise<EnrollResult> {
+    // A bad CSR is refused before the token is spent.
+    const certifier = req.csr === undefined ? undefined : certifiers.get(this.registry);
+    const certify = certifier && req.csr !== undefined ? await certifier.prepare(req.csr, req.kind) : undefined;
     const { record, undo } = this.#consume(req.token, req.kind);
     const secret = newSecret();
     const base = {
@@ -115,7 +143,9 @@ export class Enrollment {
         const agent: AgentRecord = { id: newId('ag'), ...base, macs: req.macs, ips: req.ips, os: req.os };
         await this.registry.addAgent(agent, consumed);
         this.enrolled++;
+        const cert = certify ? await certify(agent.id) : {};
         return {
+          ...cert,
           id: agent.id,
           kind: 'agent',
           credential: `${agent.id}.${secret}`,
@@ -127,7 +157,9 @@ export class Enrollment {
       const ss: SiteServerRecord = { id: newId('ss'), ...base, address: req.address, tickleAddress: req.tickleAddress, services: req.services, sites: [] };
       await this.registry.addSiteServer(ss, consumed);
       this.enrolled++;
+      const cert = certify ? await certify(ss.id) : {};
       return {
+        ...cert,
         id: ss.id,
         kind: 'site-server',
         credential: `${ss.id}.${secret}`,

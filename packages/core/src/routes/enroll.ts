@@ -10,9 +10,10 @@ const agentEnroll = z
     macs: z.array(mac).max(64).default([]),
     ips: z.array(hostAddress).max(256).default([]),
     os: z.string().max(256).optional(),
+    csr: z.string().min(1).max(16_384).optional(),
   })
   .strict();
-const siteServerEnroll = z.object({ token: z.string().min(1).max(512), name, address: hostAddress.optional(), tickleAddress: tickleAddress.optional(), services }).strict();
+const siteServerEnroll = z.object({ token: z.string().min(1).max(512), name, address: hostAddress.optional(), tickleAddress: tickleAddress.optional(), services, csr: z.string().min(1).max(16_384).optional() }).strict();
 
 /** `POST /api/v1/enroll`: no bearer; the enrollment token is in the body. */
 export function enrollRoutes(router: Router<AppState>, enrollment: Enrollment): void {

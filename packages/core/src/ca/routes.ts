@@ -1,0 +1,136 @@
+import { CommonErrors, OutpostError, readJson, requireKind, validate, z, type AppState } from '@outpost/common';
+import type { Router } from '@koa/router';
+import type { Registry, Clock } from '../registry.js';
+import type { ConnectionTables } from './connections.js';
+import { routingTable } from './routing-table.js';
+import type { CertificateService } from './service.js';
+
+const csrBody = z.object({ csr: z.string().min(1).max(16_384) }).strict();
+const reasonBody = z.object({ reason: z.string().max(256).optional() }).strict();
+const revokeBody = z.object({ serial: z.string().regex(/^[0-9a-fA-F:]{1,128}$/), reason: z.string().max(256).optional() }).strict();
+const feedQuery = z.object({ since: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(100_000).default(10_000) }).strict();
+const probeQuery = z.object({ nonce: z.string().regex(/^[\w-]{8,128}$/) }).strict();
+const idParam = z.string().regex(/^[\w.-]{1,128}$/);
+const connection = z
+  .object({
+    principal: z.string().max(128),
+    kind: z.string().max(32),
+    serial: z.string().max(128),
+    remote: z.string().max(128),
+    target: z.string().max(300),
+    since: z.string().max(64),
+    bytesIn: z.number().min(0),
+    bytesOut: z.number().min(0),
+  })
+  .strict();
+const report = z
+  .object({
+    name: z.string().max(255),
+    stats: z.record(z.string().max(64), z.number()).default({}),
+    connections: z.array(connection).max(200_000),
+  })
+  .strict();
+const connectionsQuery = z.object({ principal: z.string().max(128).optional() }).strict();
+
+const PEM_TYPE = 'application/x-pem-file';
+
+/** Routes of the certificate authority and of the gateway coordination (all behind bearer auth). */
+export function caRoutes(router: Router<AppState>, deps: { ca: CertificateService; registry: Registry; clock: Clock; coreUrl: () => string; tables: ConnectionTables }): void {
+  const { ca, registry, tables } = deps;
+  const admin = requireKind('admin');
+  const gateway = requireKind('site-server', 'admin');
+  const holder = requireKind('agent', 'site-server');
+
+  router.get('/api/v1/ca/certificate', (ctx) => {
+    ctx.type = PEM_TYPE;
+    ctx.body = ca.authority.certPem;
+  });
+  router.get('/api/v1/ca/crl', async (ctx) => {
+    const der = await ca.crlDer();
+    if (ctx.query.format === 'pem') {
+      ctx.type = 'application/x-pem-file';
+      ctx.body = `-----BEGIN X509 CRL-----\n${(der.toString('base64').match(/.{1,64}/g) ?? []).join('\n')}\n-----END X509 CRL-----\n`;
+    } else {
+      ctx.type = 'application/pkix-crl';
+      ctx.body = der;
+    }
+  });
+  router.get('/api/v1/ca/revocations', gateway, (ctx) => {
+    const q = validate(feedQuery, ctx.query, 'query');
+    ctx.body = { coreId: ca.authority.coreId, ...ca.events(q.since, q.limit) };
+  });
+  router.get('/api/v1/ca/probe', (ctx) => {
+    const { nonce } = validate(probeQuery, ctx.query, 'query');
+    ctx.body = { coreId: ca.authority.coreId, nonce, signature: ca.signProbe(nonce) };
+  });
+  router.post('/api/v1/ca/renew', holder, async (ctx) => {
+    const { csr } = await readJson(ctx, csrBody);
+    const p = ctx.state.principal!;
+    ctx.status = 201;
+    ctx.body = await ca.renew(p.id, p.kind === 'agent' ? 'agent' : 'site-server', csr);
+  });
+  router.get('/api/v1/ca/certificates', admin, (ctx) => {
+    const principal = typeof ctx.query.principal === 'string' ? ctx.query.principal : undefined;
+    const items = [...ca.store.certs.values()]
+      .filter((c) => !principal || c.principal === principal)
+      .sort((a, b) => a.issuedAt - b.issuedAt)
+      .slice(0, 10_000)
+      .map((c) => ({
+        serial: c.serial,
+        principal: c.principal,
+        kind: c.kind,
+        issuedAt: new Date(c.issuedAt).toISOString(),
+        notAfter: new Date(c.notAfter).toISOString(),
+        state: c.revokedAt !== undefined ? 'revoked' : c.held ? 'held' : 'valid',
+        ...(c.revokedAt !== undefined ? { revokedAt: new Date(c.revokedAt).toISOString(), reason: c.reason } : {}),
+      }));
+    ctx.body = { items };
+  });
+  router.post('/api/v1/ca/revoke', admin, async (ctx) => {
+    const body = await readJson(ctx, revokeBody);
+    const rec = await ca.revokeSerial(body.serial, body.reason ?? 'revoked by admin');
+    ctx.body = { serial: rec.serial, principal: rec.principal, revokedAt: new Date(rec.revokedAt!).toISOString() };
+  });
+  router.post('/api/v1/ca/principals/:id/block', admin, async (ctx) => {
+    const id = validate(idParam, ctx.params.id, 'id');
+    const body = await readJson(ctx, reasonBody);
+    if (!registry.store.agents.has(id) && !registry.store.siteServers.has(id) && !ca.store.byPrincipal.has(id)) {
+      throw new OutpostError(CommonErrors.NOT_FOUND, `no agent, site server or certificate holder with id '${id}'`, { status: 404 });
+    }
+    ctx.body = { id, blocked: true, revoked: await ca.block(id, body.reason ?? 'blocked by admin') };
+  });
+  router.delete('/api/v1/ca/principals/:id/block', admin, async (ctx) => {
+    await ca.unblock(validate(idParam, ctx.params.id, 'id'));
+    ctx.status = 204;
+  });
+  router.get('/api/v1/ca/blocked', admin, (ctx) => {
+    ctx.body = { items: [...ca.store.blocked.values()].map((b) => ({ id: b.id, at: new Date(b.at).toISOString(), reason: b.reason })) };
+  });
+  router.get('/api/v1/ca/quarantine', admin, (ctx) => {
+    ctx.body = { items: ca.quarantine() };
+  });
+  router.post('/api/v1/ca/quarantine/:id/approve', admin, async (ctx) => {
+    const id = validate(idParam, ctx.params.id, 'id');
+    ctx.body = { id, approved: await ca.approve(id) };
+  });
+
+  // ---------------------------------------------------------------- gateways
+  router.get('/api/v1/gateway/routes', gateway, (ctx) => {
+    const table = routingTable(ca.authority.coreId, deps.coreUrl(), registry);
+    ctx.set('etag', `"${table.serial}"`);
+    if (ctx.get('if-none-match') === `"${table.serial}"`) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.body = table;
+  });
+  router.post('/api/v1/gateway/connections', requireKind('site-server'), async (ctx) => {
+    const body = await readJson(ctx, report, 64 * 1024 * 1024);
+    tables.put({ gateway: ctx.state.principal!.id, name: body.name, stats: body.stats, connections: body.connections, receivedAt: deps.clock.now() });
+    ctx.status = 204;
+  });
+  router.get('/api/v1/gateway/connections', admin, (ctx) => {
+    const q = validate(connectionsQuery, ctx.query, 'query');
+    ctx.body = tables.view(deps.clock.now(), q);
+  });
+}
