@@ -18,6 +18,7 @@ import { createLoop, type Loop } from './loop.js';
 import type { ConfigSerial } from './heartbeat-datagram.js';
 import { collectNetInfo, type NetInfo } from './net-info.js';
 import { createUdpHeartbeater, type UdpHeartbeater } from './udp-heartbeat.js';
+import { createTaskAgent, type TaskAgent } from './tasks/task-agent.js';
 
 /** Config poll interval when neither the config nor the core says (the core's default). */
 const DEFAULT_CONFIG_POLL_MS = 30 * 60_000;
@@ -64,6 +65,8 @@ export interface OutpostAgent extends Service {
   refreshConfig(): Promise<AgentRemoteConfig>;
   /** Sends a heartbeat now instead of at the next interval. */
   heartbeatNow(): void;
+  /** The task side (work, runs, status reports), while started with `tasks.enabled`. */
+  readonly tasks: TaskAgent | undefined;
 }
 
 /**
@@ -93,6 +96,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
   let pendingFetch: Promise<AgentRemoteConfig> | undefined;
   let beatsSinceUdpProbe = 0;
   let cfgFailures = 0;
+  let tasks: TaskAgent | undefined;
 
   const stats: AgentStats = {
     state: 'stopped',
@@ -309,6 +313,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
         remote = cfg;
         contact('http');
         if (changed) log.info({ serial: cfg.serial }, 'config updated');
+        if (changed) void tasks?.fetchNow('poll');
         return cfg;
       } finally {
         pendingFetch = undefined;
@@ -372,11 +377,22 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
       cfgLoop = asyncLoop(poll, onPollError);
       hbLoop.start(identity ? 0 : config.retry.base);
       cfgLoop.start(0);
+      if (config.tasks.enabled) {
+        tasks = createTaskAgent(config.tasks, {
+          log,
+          dataDir: config.dataDir,
+          identity: () => (identity ? { id: identity.id, datagramKey: key } : undefined),
+          taskServer: () => remote?.taskServer,
+        });
+        await tasks.start();
+      }
     },
     async stop() {
       // Stop scheduling first, then release what a run in progress may be waiting on
       // (a UDP ack, an HTTP answer) so it ends now, then wait for it.
       const loopsDone = Promise.all([hbLoop?.stop(), cfgLoop?.stop()]);
+      await tasks?.stop();
+      tasks = undefined;
       if (udp) stats.ackDrops = { ...udp.dropped };
       await udp?.close();
       client?.close();
@@ -407,6 +423,9 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     refreshConfig: fetchConfig,
     heartbeatNow() {
       hbLoop?.trigger();
+    },
+    get tasks() {
+      return tasks;
     },
   };
 }

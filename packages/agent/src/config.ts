@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { parseDuration, z } from '@outpost/common';
+import { agentTasksConfigSchema } from './tasks/task-config.js';
 
 /** A duration: `'90s'`, `'5m'`, `'1h30m'` or milliseconds; parsed to milliseconds. */
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -62,6 +63,8 @@ export const agentConfigSchema = z
       .prefault({}),
     /** Per-request HTTP timeout. @default '10s' */
     httpTimeout: positiveDuration.default(10_000),
+    /** Running tasks from the task server (see src/tasks). */
+    tasks: agentTasksConfigSchema,
   })
   .refine((c) => !(c.enrollToken && c.enrollTokenFile), {
     message: 'set enrollToken or enrollTokenFile, not both',

@@ -24,3 +24,7 @@ export {
   type HeartbeatReport,
 } from './swarm/swarm.js';
 export { LatencyHistogram, type LatencySummary } from './swarm/histogram.js';
+export { createTaskAgent, type TaskAgent, type TaskAgentDeps, type TaskAgentStats } from './tasks/task-agent.js';
+export { agentTasksConfigSchema, type AgentTasksConfig } from './tasks/task-config.js';
+export { runStep, type StepOutcome, type RunnerOptions } from './tasks/runner.js';
+export { downloadPackage, destinationOf, PackageDownloadErrors, type DownloadPackageOptions, type DownloadPackageResult } from './packages/download.js';
