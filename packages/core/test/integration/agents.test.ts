@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DatagramType, encodeDatagram } from '@outpost/common';
-import { cleanup, enrollAgent, heartbeat, nextMessage, openFromCore, sendTo, startCore, udpSocket, type Enrolled, type TestCore } from './harness.js';
+import { cleanup, enrollAgent, heartbeat, inspectDb, nextMessage, openFromCore, sendTo, startCore, udpSocket, type Enrolled, type TestCore } from './harness.js';
 
 afterEach(cleanup);
 
@@ -139,5 +139,21 @@ describe('agents', () => {
     expect(r.status).toBe(404);
     expect(r.body.error.code).toBe('CORE_AGENT_NOT_FOUND');
     expect((await tc.call('GET', '/agents')).body.items).toEqual([]);
+  });
+});
+
+describe('agent records and their MAC index', () => {
+  it('keeps the MAC index exact when one agent changes its MACs many times concurrently', async () => {
+    const tc = await startCore();
+    const a = await enrollAgent(tc, 'pc', { macs: ['52:54:00:00:00:00'] });
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => tc.call('PATCH', `/agents/${a.id}`, { token: a.credential, body: { macs: [`52:54:00:00:01:${String(i).padStart(2, '0')}`] } })),
+    );
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    const final = (await tc.call('GET', `/agents/${a.id}`)).body.macs;
+    await tc.stop();
+    const { agents, problems } = await inspectDb(tc.dir);
+    expect(problems).toEqual([]);
+    expect(agents.get(a.id)?.macs).toEqual(final);
   });
 });

@@ -3,8 +3,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, sublevel } from '@outpost/common';
-import { cleanup, newDataDir, startCore } from './harness.js';
+import { cleanup, inspectDb, newDataDir, startCore } from './harness.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/core-child.mjs', import.meta.url));
 const children: ChildProcess[] = [];
@@ -21,62 +20,6 @@ async function spawnCore(dir: string): Promise<{ child: ChildProcess; url: strin
   const [line] = (await Promise.race([once(lines, 'line'), once(child, 'exit').then(() => [undefined])])) as [string | undefined];
   if (!line) throw new Error('the core child exited before it served');
   return { child, ...(JSON.parse(line) as { url: string; adminToken: string }) };
-}
-
-interface AgentRec {
-  id: string;
-  macs: string[];
-}
-interface SiteRec {
-  name: string;
-  subnets: string[];
-}
-interface TokenRec {
-  id: string;
-  uses: number;
-  usesLeft: number;
-}
-
-/** Reads the db as store.ts lays it out and lists every disagreement of records and indexes. */
-async function inspect(dir: string) {
-  const db = await openDatabase(dir);
-  try {
-    const all = async <V>(name: string) => (await sublevel<V>(db, name).iterator().all()) as [string, V][];
-    const agents = new Map((await all<AgentRec>('agents')).map(([k, v]) => [k, v]));
-    const macIndex = await all<string>('agent-macs');
-    const sites = new Map((await all<SiteRec>('sites')).map(([k, v]) => [k, v]));
-    const subnetIndex = new Map(await all<string>('subnets'));
-    const tokens = (await all<TokenRec>('tokens')).map(([, v]) => v);
-    const problems: string[] = [];
-    const macKeys = new Set(macIndex.map(([k]) => k));
-    for (const [id, a] of agents) {
-      if (a.id !== id) problems.push(`agent key ${id} holds ${a.id}`);
-      for (const m of a.macs) if (!macKeys.has(`${m}!${id}`)) problems.push(`agent ${id}: MAC ${m} has no index entry`);
-    }
-    for (const [k, v] of macIndex) {
-      const [mac, id] = k.split('!') as [string, string];
-      const a = agents.get(id);
-      if (v !== id) problems.push(`index ${k} → ${v}`);
-      if (!a) problems.push(`index ${k} points to a missing agent`);
-      else if (!a.macs.includes(mac)) problems.push(`index ${k}: agent does not have that MAC`);
-    }
-    const owner = new Map<string, string>();
-    for (const [name, s] of sites) {
-      for (const n of s.subnets) {
-        if (subnetIndex.get(n) !== name) problems.push(`site ${name}: subnet ${n} indexed to ${subnetIndex.get(n)}`);
-        if (owner.has(n)) problems.push(`subnet ${n} in two sites: ${owner.get(n)} and ${name}`);
-        owner.set(n, name);
-      }
-    }
-    for (const [n, name] of subnetIndex) {
-      const s = sites.get(name);
-      if (!s) problems.push(`subnet ${n} points to a missing site ${name}`);
-      else if (!s.subnets.includes(n)) problems.push(`subnet ${n} → ${name}, which does not list it`);
-    }
-    return { agents, sites, tokens, problems };
-  } finally {
-    await db.close();
-  }
 }
 
 type Outcome = { kind: 'enroll'; id: string; credential: string } | { kind: 'other' };
@@ -147,7 +90,7 @@ describe('kill -9 during a burst of writes', () => {
     const enrolledOk = acknowledged.filter((o): o is Extract<Outcome, { kind: 'enroll' }> => o.kind === 'enroll');
     expect(enrolledOk.length).toBeGreaterThan(50);
 
-    const { agents, sites, tokens, problems } = await inspect(dir);
+    const { agents, sites, tokens, problems } = await inspectDb(dir);
     expect(problems).toEqual([]);
     for (const e of enrolledOk) expect(agents.has(e.id), `acknowledged enrollment ${e.id} lost`).toBe(true);
     // The token's use count was written with each agent: they agree exactly.

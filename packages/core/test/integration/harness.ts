@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { createCore, coreConfigSchema, type Core, type CoreConfigInput } from '@outpost/core';
-import { DatagramType, datagramKey, encodeDatagram, openDatagram, ReplayGuard, silentLogger, validateConfig, type DecodedDatagram } from '@outpost/common';
+import { DatagramType, datagramKey, encodeDatagram, openDatabase, openDatagram, ReplayGuard, silentLogger, sublevel, validateConfig, type DecodedDatagram } from '@outpost/common';
 import { removeDir, tempDir } from '@outpost/testing';
 
 /** A clock the test moves by hand (expiry, offline states). */
@@ -199,4 +199,62 @@ export function openFromCore(msg: Buffer, key: Buffer, now = Date.now()): Decode
   const r = openDatagram(msg, (id) => (id === 'core' ? key : undefined), new ReplayGuard({ windowMs: 10 * 60_000 }), now);
   if (!r.ok) throw new Error(`datagram from core does not open: ${r.reason}`);
   return r.value;
+}
+
+// ------------------------------------------------------------------ the database
+
+interface AgentRec {
+  id: string;
+  macs: string[];
+}
+interface SiteRec {
+  name: string;
+  subnets: string[];
+}
+interface TokenRec {
+  id: string;
+  uses: number;
+  usesLeft: number;
+}
+
+/** Reads the db as store.ts lays it out and lists every disagreement of records and indexes. */
+export async function inspectDb(dir: string) {
+  const db = await openDatabase(dir);
+  try {
+    const all = async <V>(name: string) => (await sublevel<V>(db, name).iterator().all()) as [string, V][];
+    const agents = new Map((await all<AgentRec>('agents')).map(([k, v]) => [k, v]));
+    const macIndex = await all<string>('agent-macs');
+    const sites = new Map((await all<SiteRec>('sites')).map(([k, v]) => [k, v]));
+    const subnetIndex = new Map(await all<string>('subnets'));
+    const tokens = (await all<TokenRec>('tokens')).map(([, v]) => v);
+    const problems: string[] = [];
+    const macKeys = new Set(macIndex.map(([k]) => k));
+    for (const [id, a] of agents) {
+      if (a.id !== id) problems.push(`agent key ${id} holds ${a.id}`);
+      for (const m of a.macs) if (!macKeys.has(`${m}!${id}`)) problems.push(`agent ${id}: MAC ${m} has no index entry`);
+    }
+    for (const [k, v] of macIndex) {
+      const [mac, id] = k.split('!') as [string, string];
+      const a = agents.get(id);
+      if (v !== id) problems.push(`index ${k} → ${v}`);
+      if (!a) problems.push(`index ${k} points to a missing agent`);
+      else if (!a.macs.includes(mac)) problems.push(`index ${k}: agent does not have that MAC`);
+    }
+    const owner = new Map<string, string>();
+    for (const [name, s] of sites) {
+      for (const n of s.subnets) {
+        if (subnetIndex.get(n) !== name) problems.push(`site ${name}: subnet ${n} indexed to ${subnetIndex.get(n)}`);
+        if (owner.has(n)) problems.push(`subnet ${n} in two sites: ${owner.get(n)} and ${name}`);
+        owner.set(n, name);
+      }
+    }
+    for (const [n, name] of subnetIndex) {
+      const s = sites.get(name);
+      if (!s) problems.push(`subnet ${n} points to a missing site ${name}`);
+      else if (!s.subnets.includes(n)) problems.push(`subnet ${n} → ${name}, which does not list it`);
+    }
+    return { agents, sites, tokens, problems };
+  } finally {
+    await db.close();
+  }
 }
