@@ -95,7 +95,7 @@ export class Enrollment {
   }
 
   listTokens(): TokenView[] {
-    return [...this.registry.store.tokens.values()].sort((a, b) => a.createdAt - b.createdAt).map(tokenView);
+    return [...this.registry.store.tokens.values()].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id)).map(tokenView);
   }
 
   async deleteToken(id: string): Promise<void> {
