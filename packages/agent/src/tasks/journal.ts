@@ -35,6 +35,7 @@ export interface RunJournal {
 export class JournalStore {
   readonly dir: string;
   readonly #done: string;
+  readonly #chains = new Map<string, Promise<void>>();
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'tasks', 'runs');
@@ -59,7 +60,18 @@ export class JournalStore {
     return out;
   }
 
-  async save(j: RunJournal): Promise<void> {
+  /** Saves serialised per run: each write takes the journal as it is when its turn comes. */
+  save(j: RunJournal): Promise<void> {
+    const id = j.run.id;
+    const next = (this.#chains.get(id) ?? Promise.resolve()).catch(() => undefined).then(() => this.#write(j));
+    this.#chains.set(id, next);
+    void next.finally(() => {
+      if (this.#chains.get(id) === next) this.#chains.delete(id);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  async #write(j: RunJournal): Promise<void> {
     const file = this.#file(j.run.id);
     const tmp = `${file}.${process.pid}.tmp`;
     const fh = await open(tmp, 'w', 0o600);
@@ -83,6 +95,7 @@ export class JournalStore {
 
   /** Marks the run done (kept as a tiny marker) and deletes its journal. */
   async finish(runId: string): Promise<void> {
+    await this.#chains.get(runId)?.catch(() => undefined);
     await mkdir(this.#done, { recursive: true, mode: 0o700 });
     const fh = await open(join(this.#done, runId.replace(/[^\w-]/g, '_')), 'w', 0o600);
     await fh.sync();

@@ -56,7 +56,8 @@ export function applyEvent(ar: AgentRun, e: StatusEvent, nowMs: number, stepCoun
         break;
       case 'fetched':
         setHop('f', e.at);
-        if (e.via && ar.v === undefined) ar.v = e.via;
+        // How the agent came to fetch is what reached it (a tickle may have been lost).
+        if (e.via && ar.h.f === e.at) ar.v = e.via;
         advance('fetched');
         break;
       case 'succeeded':

@@ -1,0 +1,310 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { agentConfigSchema, createAgent, type OutpostAgent } from '@outpost/agent';
+import { DatagramType, encodeDatagram, silentLogger, TickleFlags, validateConfig } from '@outpost/common';
+import { createTaskServer, taskServerConfigSchema, type TaskServer } from '@outpost/task-server';
+import { removeDir, tempDir, waitFor } from '@outpost/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+
+/**
+ * End to end: a core (in a child process, so it can be killed with -9), a task server
+ * and real agents that run real processes, on loopback.
+ */
+
+interface CoreProc {
+  url: string;
+  adminToken: string;
+  child: ChildProcess;
+}
+
+const CHILD = fileURLToPath(new URL('./fixtures/core-child.mjs', import.meta.url));
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function freePort(type: 'tcp' | 'udp'): Promise<number> {
+  if (type === 'udp') {
+    const s = createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const p = s.address().port;
+    await new Promise<void>((r) => s.close(() => r()));
+    return p;
+  }
+  const { createServer } = await import('node:net');
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const p = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return p;
+}
+
+async function startCoreProc(dataDir: string, httpPort: number, udpPort: number): Promise<CoreProc> {
+  const child = spawn(process.execPath, [CHILD, dataDir, String(httpPort), String(udpPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    const t = setTimeout(() => reject(new Error('core child did not start in 15 s')), 15_000);
+    rl.once('line', (l) => {
+      clearTimeout(t);
+      resolve(l);
+    });
+    child.once('exit', (code) => reject(new Error(`core child exited with ${code}`)));
+  });
+  const info = JSON.parse(line) as { url: string; adminToken: string };
+  return { ...info, child };
+}
+
+const kill9 = (c: CoreProc): Promise<void> =>
+  new Promise((resolve) => {
+    if (c.child.exitCode !== null) return resolve();
+    c.child.once('exit', () => resolve());
+    c.child.kill('SIGKILL');
+  });
+
+async function api<T = Record<string, unknown>>(core: { url: string; adminToken: string }, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${core.url}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${core.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+interface Fleet {
+  core: CoreProc;
+  coreDir: string;
+  ports: { http: number; udp: number };
+  ts: TaskServer;
+  agents: OutpostAgent[];
+  agentDirs: string[];
+}
+
+async function fleet(n: number, opts: { tickleDropRate?: number; websocket?: 'auto' | 'always' | 'never'; pollInterval?: string } = {}): Promise<Fleet> {
+  const coreDir = await tempDir('outpost-e2e-core-');
+  const ports = { http: await freePort('tcp'), udp: await freePort('udp') };
+  const f: Fleet = { core: await startCoreProc(coreDir, ports.http, ports.udp), coreDir, ports, agents: [], agentDirs: [] } as unknown as Fleet;
+  cleanups.push(async () => {
+    await kill9(f.core);
+    await removeDir(coreDir);
+  });
+  const tsDir = await tempDir('outpost-e2e-ts-');
+  const ssToken = await api<{ token: string }>(f.core, 'POST', '/tokens', { for: 'site-server' });
+  f.ts = createTaskServer(
+    validateConfig(
+      taskServerConfigSchema,
+      {
+        coreUrl: f.core.url,
+        dataDir: tsDir,
+        name: 'ts-e2e',
+        enrollToken: ssToken.token,
+        http: { host: '127.0.0.1', port: 0 },
+        coreTickle: { host: '127.0.0.1', port: 0 },
+        agents: { tickleDropRate: opts.tickleDropRate ?? 0, pollInterval: opts.pollInterval ?? '30m', retickleAfter: '1s' },
+        forward: { retryBase: '100ms', retryCap: '500ms' },
+      },
+      { file: 'e2e' },
+    ),
+    { logger: silentLogger() },
+  );
+  await f.ts.start();
+  cleanups.push(async () => {
+    await f.ts.stop();
+    await removeDir(tsDir);
+  });
+  const agentToken = await api<{ token: string }>(f.core, 'POST', '/tokens', { for: 'agent', uses: n + 1 });
+  for (let i = 0; i < n; i++) {
+    const dir = await tempDir('outpost-e2e-agent-');
+    f.agentDirs.push(dir);
+    const agent = createAgent(
+      validateConfig(
+        agentConfigSchema,
+        {
+          coreUrl: f.core.url,
+          dataDir: dir,
+          name: `pc-${i}`,
+          enrollToken: agentToken.token,
+          heartbeat: { via: 'http', interval: '1s' },
+          configPollInterval: '1s',
+          retry: { base: '100ms', cap: '1s' },
+          tasks: { tickleHost: '127.0.0.1', ticklePort: 0, websocket: opts.websocket ?? 'auto', reconnectSpread: '300ms' },
+        },
+        { file: 'e2e' },
+      ),
+      { logger: silentLogger(), netInfo: () => ({ macs: [], ips: [] }) },
+    );
+    await agent.start();
+    f.agents.push(agent);
+    cleanups.push(async () => {
+      await agent.stop();
+      await removeDir(dir);
+    });
+  }
+  // Every agent knows its task server and the task server knows where it listens.
+  await waitFor(() => f.agents.every((a) => a.config?.taskServer?.id === f.ts.id && (a.tasks?.stats.fetches ?? 0) > 0), { timeoutMs: 15_000, what: 'agents attached to the task server' });
+  return f;
+}
+
+interface RunShow {
+  state: string;
+  counts: Record<string, number>;
+  hops: Record<string, { count: number; p50: number; max: number }>;
+  via: Record<string, number>;
+  failures: Array<{ error: string; count: number }>;
+}
+interface AgentDetail {
+  state: string;
+  hops: Record<string, string | undefined>;
+  steps: Array<{ name: string; state: string; attempt?: number; exitCode?: number; error?: string; output?: string; truncated?: boolean }>;
+}
+
+async function defineJobs(core: CoreProc): Promise<void> {
+  await api(core, 'POST', '/tasks', { name: 'check', kind: 'script', script: 'test -n "$0"; echo checked', timeout: '10s' });
+  await api(core, 'POST', '/tasks', { name: 'fail', kind: 'command', program: 'sh', args: ['-c', 'echo nope; exit 3'] });
+  await api(core, 'POST', '/tasks', { name: 'install', kind: 'command', program: 'echo', args: ['installed'] });
+  await api(core, 'POST', '/jobs', { name: 'deploy', steps: [{ task: 'check' }, { task: 'install' }] });
+  await api(core, 'POST', '/jobs', { name: 'guarded', steps: [{ task: 'fail' }, { task: 'install' }] });
+}
+
+const finished = (core: CoreProc, id: string, timeoutMs = 15_000): Promise<RunShow> =>
+  waitFor(
+    async () => {
+      const r = await api<RunShow>(core, 'GET', `/runs/${id}`);
+      return r.state !== 'active' && r.hops.tickled!.count + r.hops.fetched!.count > 0 && r;
+    },
+    { timeoutMs, what: `run ${id} finished` },
+  );
+
+describe('tasks end to end', () => {
+  it('runs a two-step job on a few agents within seconds, the second step only after the first exits 0, with every hop timed', async () => {
+    const f = await fleet(3);
+    await defineJobs(f.core);
+    const t0 = Date.now();
+    const run = await api<{ id: string; agents: number }>(f.core, 'POST', '/jobs/deploy/runs', { all: true });
+    expect(run.agents).toBe(3);
+    const show = await waitFor(async () => {
+      const r = await api<RunShow>(f.core, 'GET', `/runs/${run.id}`);
+      return r.counts.succeeded === 3 && r.hops.tickled!.count === 3 && r;
+    });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    for (const hop of ['dispatched', 'tickled', 'fetched', 'started', 'ended', 'recorded']) expect(show.hops[hop]!.count, hop).toBe(3);
+    expect(show.via).toEqual({ udp: 3 });
+    const agentId = f.agents[0]!.id!;
+    const detail = await api<AgentDetail>(f.core, 'GET', `/runs/${run.id}/agents/${agentId}`);
+    expect(detail.steps.map((s) => [s.name, s.state, s.exitCode])).toEqual([
+      ['check', 'succeeded', 0],
+      ['install', 'succeeded', 0],
+    ]);
+    expect(detail.steps[1]!.output).toBe('installed\n');
+    expect(Object.values(detail.hops).every((t) => typeof t === 'string')).toBe(true);
+
+    const guarded = await api<{ id: string }>(f.core, 'POST', '/jobs/guarded/runs', { agents: [agentId] });
+    const g = await finished(f.core, guarded.id);
+    expect(g.counts.failed).toBe(1);
+    expect(g.failures).toEqual([{ error: "step 1 'fail': exit 3", count: 1 }]);
+    const gd = await api<AgentDetail>(f.core, 'GET', `/runs/${guarded.id}/agents/${agentId}`);
+    expect(gd.steps.map((s) => s.state)).toEqual(['failed', 'skipped']);
+  });
+
+  it('keeps accepting statuses while the core is killed -9 mid-run, and delivers them all once it is back, none twice', async () => {
+    const f = await fleet(3);
+    await api(f.core, 'POST', '/tasks', { name: 'slow', kind: 'command', program: 'sleep', args: ['1.5'] });
+    await api(f.core, 'POST', '/tasks', { name: 'after', kind: 'command', program: 'echo', args: ['done'] });
+    await api(f.core, 'POST', '/jobs', { name: 'slow-job', steps: [{ task: 'slow' }, { task: 'after' }] });
+    const run = await api<{ id: string }>(f.core, 'POST', '/jobs/slow-job/runs', { all: true });
+    await waitFor(async () => (await api<RunShow>(f.core, 'GET', `/runs/${run.id}`)).counts.running === 3, { what: 'all agents running' });
+    await kill9(f.core);
+    // The steps end while the core is down: the task server stores every status.
+    type OutboxStats = { received: number; pending: number; failures: number };
+    await waitFor(() => {
+      const o = f.ts.stats().outbox as OutboxStats;
+      return o.pending >= 3 * 4 && o.failures > 0;
+    }, { timeoutMs: 10_000, what: 'statuses held by the task server' });
+    f.core = await startCoreProc(f.coreDir, f.ports.http, f.ports.udp);
+    const show = await waitFor(async () => {
+      const r = await api<RunShow>(f.core, 'GET', `/runs/${run.id}`);
+      return r.counts.succeeded === 3 && r;
+    }, { timeoutMs: 15_000 });
+    expect(show.counts).toMatchObject({ succeeded: 3, failed: 0, running: 0 });
+    const stats = await api<{ tasks: { duplicates: number; applied: number } }>(f.core, 'GET', '/stats');
+    expect(stats.tasks.duplicates).toBe(0);
+    expect((f.ts.stats().outbox as OutboxStats).pending).toBe(0);
+    for (const a of f.agents) {
+      const d = await api<AgentDetail>(f.core, 'GET', `/runs/${run.id}/agents/${a.id}`);
+      expect(d.steps.map((s) => [s.state, s.attempt])).toEqual([
+        ['succeeded', 0],
+        ['succeeded', 0],
+      ]);
+    }
+  });
+
+  it('delivers work when every UDP tickle is lost: by poll, then over the WebSocket the agents open', async () => {
+    const f = await fleet(2, { tickleDropRate: 1, websocket: 'auto', pollInterval: '2s' });
+    await defineJobs(f.core);
+    const r1 = await api<{ id: string }>(f.core, 'POST', '/jobs/deploy/runs', { all: true });
+    const s1 = await waitFor(async () => {
+      const r = await api<RunShow>(f.core, 'GET', `/runs/${r1.id}`);
+      return r.counts.succeeded === 2 && r;
+    }, { timeoutMs: 15_000 });
+    expect(s1.via).toEqual({ poll: 2 });
+    expect((f.ts.stats().tickles as { dropped: number }).dropped).toBeGreaterThan(0);
+    await waitFor(() => f.agents.every((a) => a.tasks?.stats.ws.connected), { what: 'agents on WebSockets' });
+    const r2 = await api<{ id: string }>(f.core, 'POST', '/jobs/deploy/runs', { all: true });
+    const s2 = await waitFor(async () => {
+      const r = await api<RunShow>(f.core, 'GET', `/runs/${r2.id}`);
+      return r.counts.succeeded === 2 && r;
+    });
+    expect(s2.via).toEqual({ ws: 2 });
+  });
+
+  it('kills a hanging step at its timeout, caps an output flood at 64 KiB, and drops forged agent tickles', async () => {
+    const f = await fleet(1);
+    await api(f.core, 'POST', '/tasks', { name: 'hang', kind: 'script', script: 'sleep 60 & sleep 60', timeout: '500ms' });
+    await api(f.core, 'POST', '/tasks', { name: 'flood', kind: 'script', script: 'head -c 1000000 /dev/zero | tr "\\0" y' });
+    await api(f.core, 'POST', '/jobs', { name: 'bad', steps: [{ task: 'hang', onFailure: 'continue' }, { task: 'flood' }] });
+    const agent = f.agents[0]!;
+    const port = agent.tasks!.ticklePort;
+    const s = createSocket('udp4');
+    const forged = encodeDatagram({ type: DatagramType.TICKLE, flags: TickleFlags.WORK, timestamp: Date.now(), seq: 0, sender: f.ts.id, payload: Buffer.from(agent.id!) }, Buffer.alloc(32, 7));
+    for (const b of [forged, Buffer.alloc(3_000, 1), Buffer.from('junk')]) await new Promise<void>((r) => s.send(b, port, '127.0.0.1', () => r()));
+    s.close();
+    const t0 = Date.now();
+    const run = await api<{ id: string }>(f.core, 'POST', '/jobs/bad/runs', { all: true });
+    const show = await finished(f.core, run.id);
+    expect(Date.now() - t0).toBeLessThan(6_000);
+    expect(show.failures).toEqual([{ error: "step 1 'hang': timeout", count: 1 }]);
+    const d = await api<AgentDetail>(f.core, 'GET', `/runs/${run.id}/agents/${agent.id}`);
+    expect(d.steps[0]).toMatchObject({ state: 'failed', error: 'timeout' });
+    expect(d.steps[1]).toMatchObject({ state: 'succeeded', truncated: true });
+    expect(Buffer.byteLength(d.steps[1]!.output ?? '')).toBe(65_536);
+    expect(agent.tasks!.stats.tickles.dropped).toMatchObject({ 'bad-mac': 1, 'too-long': 1, 'too-short': 1 });
+  });
+
+  it('does not run a finished step again when the agent restarts mid-job', async () => {
+    const f = await fleet(1);
+    const dir = f.agentDirs[0]!;
+    const marker = `${dir}/ran-first`;
+    await api(f.core, 'POST', '/tasks', { name: 'first', kind: 'script', script: `echo once >> ${marker}` });
+    await api(f.core, 'POST', '/tasks', { name: 'second', kind: 'command', program: 'sleep', args: ['1'] });
+    await api(f.core, 'POST', '/tasks', { name: 'third', kind: 'command', program: 'echo', args: ['3'] });
+    await api(f.core, 'POST', '/jobs', { name: 'three', steps: [{ task: 'first' }, { task: 'second', onFailure: 'continue' }, { task: 'third' }] });
+    const agent = f.agents[0]!;
+    const run = await api<{ id: string }>(f.core, 'POST', '/jobs/three/runs', { all: true });
+    await waitFor(async () => (await api<AgentDetail>(f.core, 'GET', `/runs/${run.id}/agents/${agent.id}`)).steps[1]!.state === 'running', { what: 'second step running' });
+    await agent.stop();
+    await agent.start();
+    const show = await finished(f.core, run.id);
+    expect(show.counts.failed).toBe(1);
+    const d = await api<AgentDetail>(f.core, 'GET', `/runs/${run.id}/agents/${agent.id}`);
+    expect(d.steps.map((s) => [s.state, s.error])).toEqual([
+      ['succeeded', undefined],
+      ['failed', 'interrupted'],
+      ['succeeded', undefined],
+    ]);
+    expect(await readFile(marker, 'utf8')).toBe('once\n');
+  });
+});
