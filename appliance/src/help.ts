@@ -13,6 +13,16 @@ Administer a core over its HTTP API:
                                    create an enrollment token
   agents [--state S] [--site NAME] list agents
   site-servers                     list site servers
+  task add NAME [--timeout D] -- PROGRAM ARGS... | --script FILE | --builtin B
+                                   define a task
+  tasks                            list tasks
+  job add NAME --step TASK[:continue|:stop|:retry=N]...
+                                   define a job (ordered steps)
+  jobs                             list jobs
+  job run NAME --agents ID...|--site NAME|--all [--expires D]
+                                   run a job; prints the run id
+  run show ID                      a run's states, hop times, failures, agents not reached
+  run cancel ID                    cancel a run
 
 Tools:
   tftp serve DIR [options]         serve a directory over TFTP

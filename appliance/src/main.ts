@@ -5,6 +5,9 @@ import { siteCommand } from './commands/site.js';
 import { startCommand } from './commands/start.js';
 import { tftpCommand } from './commands/tftp.js';
 import { tokenCommand } from './commands/token.js';
+import { jobCommand, jobsCommand } from './commands/jobs.js';
+import { runCommand } from './commands/runs.js';
+import { taskCommand, tasksCommand } from './commands/tasks.js';
 import { UsageError } from './errors.js';
 import { usage } from './help.js';
 import { processIo, type CliIo } from './io.js';
@@ -18,6 +21,11 @@ const COMMANDS: Record<string, Command> = {
   agents: agentsCommand,
   'site-servers': siteServersCommand,
   tftp: tftpCommand,
+  task: taskCommand,
+  tasks: tasksCommand,
+  job: jobCommand,
+  jobs: jobsCommand,
+  run: runCommand,
 };
 
 /**

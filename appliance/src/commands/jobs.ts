@@ -1,0 +1,128 @@
+import { z } from '@outpost/common';
+import { adminOptions, parseCommand } from '../args.js';
+import { callApi, expectShape } from '../client/api.js';
+import { resolveTarget } from '../client/target.js';
+import { UsageError } from '../errors.js';
+import type { CliIo } from '../io.js';
+import { printJson, printLines } from '../output.js';
+import { formatTable } from '../table.js';
+
+export const JOB_USAGE: Record<string, string> = {
+  'job add': `Usage: outpost job add NAME --step STEP [--step STEP...] [--description TEXT]
+
+STEP is TASK-or-JOB[:stop|:continue|:retry=N][:codes=0,3010]: on a failure stop (the
+default: the rest is skipped), continue, or retry N times; codes lists the exit codes
+that count as success (default 0). A name that is a job nests that job.`,
+  'job run': `Usage: outpost job run NAME (--agents ID... | --site NAME | --all) [--expires DURATION] [--once KEY] [--json]
+
+Runs the job on the agents; prints the run id ({"id": ...} with --json). Offline agents
+run it when they next make contact, until it expires (default 24h). With --once, agents
+that already ran a run with the same KEY are skipped.`,
+  jobs: `Usage: outpost jobs [--json]
+
+Lists jobs and their steps.`,
+};
+
+const help = (io: CliIo, cmd: string): number => {
+  io.out(JOB_USAGE[cmd]!);
+  return 0;
+};
+
+const stepSchema = z.looseObject({ task: z.string().optional(), job: z.string().optional(), onFailure: z.string(), retries: z.number(), successCodes: z.array(z.number()) });
+const jobSchema = z.looseObject({ name: z.string(), steps: z.array(stepSchema) });
+const namesSchema = z.looseObject({ items: z.array(z.looseObject({ name: z.string() })) });
+
+/** Parses `NAME[:stop|:continue|:retry=N][:codes=a,b]`. */
+export function parseStep(spec: string): { name: string; onFailure: 'stop' | 'continue' | 'retry'; retries: number; successCodes?: number[] } {
+  const [name, ...opts] = spec.split(':');
+  if (!name) throw new UsageError(`bad --step '${spec}': no task or job name`);
+  const out: ReturnType<typeof parseStep> = { name, onFailure: 'stop', retries: 0 };
+  for (const o of opts) {
+    let m: RegExpExecArray | null;
+    if (o === 'stop' || o === 'continue') out.onFailure = o;
+    else if ((m = /^retry=(\d{1,3})$/.exec(o))) Object.assign(out, { onFailure: 'retry', retries: Number(m[1]) });
+    else if ((m = /^codes=(-?\d+(?:,-?\d+)*)$/.exec(o))) out.successCodes = m[1]!.split(',').map(Number);
+    else throw new UsageError(`bad --step '${spec}': '${o}' is not stop, continue, retry=N or codes=LIST`);
+  }
+  return out;
+}
+
+/** `outpost job add|run ...` */
+export async function jobCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'add') return jobAdd(rest, io);
+  if (sub === 'run') return jobRun(rest, io);
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    io.out(`${JOB_USAGE['job add']}\n\n${JOB_USAGE['job run']}`);
+    return 0;
+  }
+  throw new UsageError(`unknown sub-command 'job ${sub}' (expected add or run)`);
+}
+
+async function jobAdd(argv: string[], io: CliIo): Promise<number> {
+  const cmd = 'job add';
+  const { values, positionals } = parseCommand(cmd, {
+    args: argv,
+    allowPositionals: true,
+    options: { ...adminOptions, step: { type: 'string', multiple: true }, description: { type: 'string' } },
+  });
+  if (values.help) return help(io, cmd);
+  const name = positionals[0];
+  if (!name || positionals.length > 1) throw new UsageError('give one job NAME');
+  if (!values.step?.length) throw new UsageError('give at least one --step');
+  const target = await resolveTarget(values, io);
+  const tasks = new Set(expectShape(namesSchema, await callApi(target, 'GET', '/tasks'), 'task list').items.map((t) => t.name));
+  const steps = values.step.map((s) => {
+    const p = parseStep(s);
+    return { [tasks.has(p.name) ? 'task' : 'job']: p.name, onFailure: p.onFailure, retries: p.retries, ...(p.successCodes ? { successCodes: p.successCodes } : {}) };
+  });
+  const created = await callApi(target, 'POST', '/jobs', { name, steps, ...(values.description ? { description: values.description } : {}) });
+  if (values.json) printJson(io, created);
+  else io.out(`job ${name} added (${steps.length} step${steps.length === 1 ? '' : 's'})`);
+  return 0;
+}
+
+async function jobRun(argv: string[], io: CliIo): Promise<number> {
+  const cmd = 'job run';
+  const { values, positionals } = parseCommand(cmd, {
+    args: argv,
+    allowPositionals: true,
+    options: { ...adminOptions, agents: { type: 'string', multiple: true }, site: { type: 'string' }, all: { type: 'boolean' }, expires: { type: 'string' }, once: { type: 'string' } },
+  });
+  if (values.help) return help(io, cmd);
+  const name = positionals[0];
+  if (!name) throw new UsageError('missing the job NAME');
+  // `--agents a b c`: agent ids may follow one --agents as positionals.
+  const agents = values.agents ? [...values.agents, ...positionals.slice(1)] : undefined;
+  if (!agents && positionals.length > 1) throw new UsageError(`unexpected '${positionals[1]}'`);
+  if ([agents !== undefined, values.site !== undefined, values.all === true].filter(Boolean).length !== 1) {
+    throw new UsageError('give exactly one of --agents ID..., --site NAME, --all');
+  }
+  const target = await resolveTarget(values, io);
+  const body = { ...(agents ? { agents } : values.site ? { site: values.site } : { all: true }), ...(values.expires ? { expires: values.expires } : {}), ...(values.once ? { once: values.once } : {}) };
+  const run = expectShape(z.looseObject({ id: z.string(), agents: z.number(), skipped: z.number().optional() }), await callApi(target, 'POST', `/jobs/${encodeURIComponent(name)}/runs`, body), 'run');
+  if (values.json) printJson(io, run);
+  else io.out(run.id);
+  return 0;
+}
+
+/** `outpost jobs` */
+export async function jobsCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const cmd = 'jobs';
+  const { values } = parseCommand(cmd, { args: [...argv], options: adminOptions });
+  if (values.help) return help(io, cmd);
+  const target = await resolveTarget(values, io);
+  const list = expectShape(z.looseObject({ items: z.array(jobSchema) }), await callApi(target, 'GET', '/jobs'), 'job list');
+  if (values.json) {
+    printJson(io, list);
+    return 0;
+  }
+  if (list.items.length === 0) {
+    io.out('no jobs');
+    return 0;
+  }
+  const stepText = (s: z.infer<typeof stepSchema>): string =>
+    `${s.job ? `job ${s.job}` : s.task}${s.onFailure === 'stop' ? '' : s.onFailure === 'retry' ? `:retry=${s.retries}` : ':continue'}`;
+  printLines(io, formatTable(['NAME', 'STEPS'], list.items.map((j) => [j.name, j.steps.map(stepText).join(' → ')])));
+  return 0;
+}
