@@ -46,7 +46,10 @@ export function createUdpHeartbeater(identity: () => { id: string; key: Buffer }
       s.on('error', (err) => logger.warn({ err }, 'udp socket error'));
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
-        s.bind(0, () => {
+        // A core on loopback is answered on loopback only; anything else on any address.
+        const loopback = targetHost === 'localhost' || targetHost.startsWith('127.') || targetHost === '::1';
+        const family = isIP(targetHost) === 6 || targetHost === '::1' ? '::1' : '127.0.0.1';
+        s.bind({ port: 0, ...(loopback ? { address: family } : {}) }, () => {
           s.off('error', reject);
           resolve();
         });
