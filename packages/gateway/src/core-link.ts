@@ -1,0 +1,280 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createKeyAndCsr, type Logger } from '@outpost/common';
+import type { LinkedCoreConfig } from './config.js';
+import { callCore, expectOk } from './core-client.js';
+import { GatewayError, GatewayErrors } from './errors.js';
+import { caFingerprint, normalizeSerial, type CoreTrust } from './trust.js';
+
+/** What enrollment with a core gave the gateway (kept in `identity.json`, mode 0600). */
+export interface LinkIdentity {
+  id: string;
+  credential: string;
+  coreId: string;
+  coreUrl: string;
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+  renewAfter: string;
+}
+
+/** The last good routes and revocations (kept in `state.json` for a core that is down). */
+interface LinkState {
+  coreId: string;
+  routes: string[];
+  coreTarget?: string | undefined;
+  revoked: string[];
+  held: string[];
+  seq: number;
+  etag?: string | undefined;
+  fetchedAt: number;
+}
+
+interface EnrollAnswer {
+  id: string;
+  credential: string;
+  certificate?: string;
+  caCertificate?: string;
+  coreId?: string;
+  coreUrl?: string;
+}
+interface Bundle {
+  certificate: string;
+  caCertificate: string;
+  coreId: string;
+  coreUrl: string;
+  renewAfter: string;
+}
+interface RoutesAnswer {
+  coreId: string;
+  serial: string;
+  targets: Array<{ target: string; kind: string }>;
+}
+interface FeedAnswer {
+  seq: number;
+  items: Array<{ seq: number; serial: string; type: 'revoke' | 'hold' | 'release' }>;
+  next?: number;
+}
+
+export interface LinkOptions {
+  dataDir: string;
+  name: string;
+  publicUrl: string;
+  names: string[];
+  timeoutMs: number;
+  staleAfterMs: number;
+  log: Logger;
+}
+
+export type LinkChange = { kind: 'ca' } | { kind: 'cert' } | { kind: 'routes' } | { kind: 'revoked'; serials: string[] } | { kind: 'stale'; stale: boolean };
+
+/** Two thirds into the certificate's lifetime. */
+function renewAfterOf(pem: string): string {
+  const c = new X509Certificate(pem);
+  const from = Date.parse(c.validFrom);
+  const to = Date.parse(c.validTo);
+  return new Date(from + ((to - from) * 2) / 3).toISOString();
+}
+
+async function writePrivate(file: string, data: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await writeFile(tmp, data, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, file);
+}
+
+async function readJsonFile<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * The gateway's link to one core: enrolls once as a site server (with a CSR: the core
+ * issues the gateway's certificate), then fetches the routing table and the revocation
+ * feed at an interval, renews its certificate, heartbeats and reports the connection
+ * table. The last good routes and revocations are kept on disk; when the core cannot
+ * be reached they stay in force and, after `staleAfter`, the link raises an alarm.
+ */
+export class CoreLink {
+  identity: LinkIdentity | undefined;
+  trust: CoreTrust | undefined;
+  readonly counters = { refreshes: 0, failures: 0 };
+  lastError: string | undefined;
+  #state: LinkState | undefined;
+  readonly #dir: string;
+  #extraCa: string | undefined;
+
+  constructor(
+    readonly config: LinkedCoreConfig,
+    private readonly opts: LinkOptions,
+    private readonly onChange: (change: LinkChange) => void,
+  ) {
+    this.#dir = join(opts.dataDir, 'cores', createHash('sha256').update(config.url).digest('hex').slice(0, 12));
+  }
+
+  get #ca(): string | undefined {
+    return this.identity?.caPem ?? this.#extraCa;
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    if (this.config.caFile) this.#extraCa = await readFile(this.config.caFile, 'utf8');
+    this.identity = await readJsonFile<LinkIdentity>(join(this.#dir, 'identity.json'));
+    if (!this.identity) await this.#enroll();
+    this.#state = await readJsonFile<LinkState>(join(this.#dir, 'state.json'));
+    this.#applyState();
+    try {
+      await this.refresh();
+    } catch (err) {
+      this.opts.log.warn({ err, core: this.config.url }, 'core unreachable at start: using the last good routes and revocations');
+    }
+  }
+
+  async #enroll(): Promise<void> {
+    const token = this.config.enrollToken ?? (this.config.enrollTokenFile ? (await readFile(this.config.enrollTokenFile, 'utf8')).split('\n')[0]!.trim() : undefined);
+    if (!token) throw new GatewayError(GatewayErrors.CONFIG, `no identity for the core at ${this.config.url} and no enrollToken to get one`);
+    const { keyPem, csrPem } = createKeyAndCsr(this.opts.name, this.opts.names);
+    const res = await callCore<EnrollAnswer>(this.config.url, 'POST', '/enroll', {
+      body: { token, name: this.opts.name, services: { gateway: { url: this.opts.publicUrl } }, csr: csrPem },
+      ca: this.#ca,
+      timeoutMs: this.opts.timeoutMs,
+    });
+    const a = expectOk(res, 'enrollment');
+    if (!a.certificate || !a.caCertificate || !a.coreId) throw new GatewayError(GatewayErrors.CORE_LINK, `the core at ${this.config.url} issued no certificate (no CA?)`);
+    this.identity = {
+      id: a.id,
+      credential: a.credential,
+      coreId: a.coreId,
+      coreUrl: a.coreUrl ?? this.config.url,
+      caPem: a.caCertificate,
+      certPem: a.certificate,
+      keyPem,
+      renewAfter: renewAfterOf(a.certificate),
+    };
+    await writePrivate(join(this.#dir, 'identity.json'), JSON.stringify(this.identity));
+    this.opts.log.info({ core: this.config.url, id: a.id, coreId: a.coreId }, 'enrolled with the core');
+  }
+
+  #applyState(): void {
+    const id = this.identity!;
+    const s = this.#state;
+    this.trust = {
+      coreId: id.coreId,
+      caPem: id.caPem,
+      caFingerprint: caFingerprint(id.caPem),
+      routes: new Set(s?.routes ?? []),
+      coreTarget: s?.coreTarget,
+      coreUrl: id.coreUrl,
+      revoked: new Set(s?.revoked ?? []),
+      held: new Set(s?.held ?? []),
+      fetchedAt: s?.fetchedAt,
+      stale: this.trust?.stale ?? false,
+    };
+  }
+
+  /** One sync: CA, routes, revocations, renewal, heartbeat. Throws when the core cannot be reached. */
+  async refresh(): Promise<void> {
+    const id = this.identity!;
+    const common = { bearer: id.credential, ca: this.#ca, timeoutMs: this.opts.timeoutMs };
+    try {
+      const state: LinkState = this.#state ? { ...this.#state } : { coreId: id.coreId, routes: [], revoked: [], held: [], seq: 0, fetchedAt: 0 };
+      const routes = await callCore<RoutesAnswer>(this.config.url, 'GET', '/gateway/routes', { ...common, ifNoneMatch: state.etag });
+      let routesChanged = false;
+      if (routes.status !== 304) {
+        const table = expectOk(routes, 'routing table');
+        state.routes = table.targets.map((t) => t.target);
+        state.coreTarget = table.targets.find((t) => t.kind === 'core')?.target;
+        state.etag = routes.etag;
+        routesChanged = true;
+      }
+      const revoked = new Set(state.revoked);
+      const held = new Set(state.held);
+      const newlyRevoked: string[] = [];
+      let seq = state.seq;
+      for (let page = 0; page < 100; page++) {
+        const feed = expectOk(await callCore<FeedAnswer>(this.config.url, 'GET', `/ca/revocations?since=${seq}`, common), 'revocation feed');
+        if (feed.seq < seq) {
+          // The core's feed restarted (restored db): start over.
+          revoked.clear();
+          held.clear();
+          seq = 0;
+          continue;
+        }
+        for (const e of feed.items) {
+          const s = normalizeSerial(e.serial);
+          if (e.type === 'revoke') {
+            if (!revoked.has(s)) newlyRevoked.push(s);
+            revoked.add(s);
+            held.delete(s);
+          } else if (e.type === 'hold') held.add(s);
+          else held.delete(s);
+          seq = Math.max(seq, e.seq);
+        }
+        if (feed.next === undefined) {
+          seq = Math.max(seq, feed.seq);
+          break;
+        }
+      }
+      const heldChanged = held.size !== state.held.length || [...held].some((s) => !state.held.includes(s));
+      state.revoked = [...revoked];
+      state.held = [...held];
+      state.seq = seq;
+      state.fetchedAt = Date.now();
+      this.#state = state;
+      await writePrivate(join(this.#dir, 'state.json'), JSON.stringify(state));
+      await this.#renewIfDue();
+      await callCore(this.config.url, 'POST', `/site-servers/${id.id}/heartbeat`, { ...common, body: {} }).catch(() => undefined);
+      const wasStale = this.trust?.stale ?? false;
+      this.#applyState();
+      this.trust!.stale = false;
+      this.counters.refreshes++;
+      this.lastError = undefined;
+      if (wasStale) {
+        this.opts.log.info({ core: this.config.url }, 'core reachable again: routes and revocations are fresh');
+        this.onChange({ kind: 'stale', stale: false });
+      }
+      if (routesChanged) this.onChange({ kind: 'routes' });
+      if (newlyRevoked.length > 0 || heldChanged) this.onChange({ kind: 'revoked', serials: newlyRevoked });
+    } catch (err) {
+      this.counters.failures++;
+      this.lastError = (err as Error).message;
+      this.checkStale();
+      throw err;
+    }
+  }
+
+  /** Raises (once) the stale alarm when the last good fetch is older than `staleAfter`. */
+  checkStale(now = Date.now()): void {
+    if (!this.trust) return;
+    const age = now - (this.trust.fetchedAt ?? 0);
+    if (age > this.opts.staleAfterMs && !this.trust.stale) {
+      this.trust.stale = true;
+      this.opts.log.error({ core: this.config.url, lastFetch: this.trust.fetchedAt ? new Date(this.trust.fetchedAt).toISOString() : undefined, error: this.lastError }, 'ALARM: routes and revocations from this core are stale; keeping the last good copy');
+      this.onChange({ kind: 'stale', stale: true });
+    }
+  }
+
+  async #renewIfDue(): Promise<void> {
+    const id = this.identity!;
+    if (Date.now() < Date.parse(id.renewAfter)) return;
+    const { keyPem, csrPem } = createKeyAndCsr(this.opts.name, this.opts.names);
+    const b = expectOk(await callCore<Bundle>(this.config.url, 'POST', '/ca/renew', { bearer: id.credential, ca: this.#ca, timeoutMs: this.opts.timeoutMs, body: { csr: csrPem } }), 'renewal');
+    const caChanged = b.caCertificate !== id.caPem;
+    this.identity = { ...id, certPem: b.certificate, keyPem, caPem: b.caCertificate, renewAfter: b.renewAfter, coreUrl: b.coreUrl };
+    await writePrivate(join(this.#dir, 'identity.json'), JSON.stringify(this.identity));
+    this.opts.log.info({ core: this.config.url, renewAfter: b.renewAfter }, 'renewed the gateway certificate');
+    this.onChange({ kind: 'cert' });
+    if (caChanged) this.onChange({ kind: 'ca' });
+  }
+
+  /** Sends the connection table to the core. */
+  async report(body: { name: string; stats: Record<string, number>; connections: unknown[] }): Promise<void> {
+    const id = this.identity!;
+    expectOk(await callCore(this.config.url, 'POST', '/gateway/connections', { bearer: id.credential, ca: this.#ca, timeoutMs: this.opts.timeoutMs, body }), 'connection report');
+  }
+}

@@ -1,0 +1,637 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { once } from 'node:events';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { createServer as createTlsServer, type PeerCertificate, type DetailedPeerCertificate, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { lifecycle, silentLogger, urlHost, type Logger, type Service } from '@outpost/common';
+import { Admission } from './admission.js';
+import { isLinked, type GatewayConfig, type StaticCoreConfig } from './config.js';
+import { CoreLink, type LinkChange } from './core-link.js';
+import { forwardEnrollment } from './enroll-forward.js';
+import { GatewayError, GatewayErrors, type GatewayErrorCode } from './errors.js';
+import { fdsNeeded, openFilesLimit } from './limits.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { relay, type CloseReason } from './relay.js';
+import { decodeRequestHead, encodeRefusal, parseAuthority, splitAuthority, type RequestHead } from './request-head.js';
+import { caFingerprint, coreIdOfCa, normalizeSerial, principalOf, type CoreTrust } from './trust.js';
+import { X509Certificate } from 'node:crypto';
+
+export interface GatewayDeps {
+  /** @default silentLogger() */
+  logger?: Logger;
+  /** Collect Node's default process metrics too. @default true */
+  processMetrics?: boolean;
+}
+
+/** One open tunnel, as the connection table shows it. */
+export interface TunnelView {
+  principal: string;
+  kind: string;
+  coreId: string;
+  serial: string;
+  remote: string;
+  target: string;
+  since: string;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface Gateway extends Service {
+  /** TLS port (after start). */
+  readonly port: number;
+  /** Health/metrics port (after start; 0 when disabled). */
+  readonly metricsPort: number;
+  /** `https://host:port` of the TLS listener. */
+  readonly url: string;
+  /** Re-reads certificate, CA, routes and revocation files and fetches every linked core; tunnels stay up. */
+  reload(): Promise<void>;
+  /** Fetches routes and revocations from every linked core now. */
+  refresh(): Promise<void>;
+  connections(): TunnelView[];
+  stats(): Record<string, number>;
+  health(): Record<string, unknown>;
+}
+
+interface Tunnel {
+  id: number;
+  trust: CoreTrust;
+  principal: string;
+  kind: string;
+  serial: string;
+  notAfter: number;
+  remote: string;
+  target: string;
+  since: number;
+  client: TLSSocket;
+  end: (reason: CloseReason) => void;
+}
+
+interface CoreEntry {
+  static?: StaticCoreConfig;
+  link?: CoreLink;
+  trust: CoreTrust;
+}
+
+const HALF_OPEN_MS = 30_000;
+
+function isDetailed(c: PeerCertificate | DetailedPeerCertificate): c is DetailedPeerCertificate {
+  return 'issuerCertificate' in c;
+}
+
+/**
+ * The Internet gateway: a TLS listener that requires a client certificate from one of
+ * its cores' CAs, routes by the core the certificate names, lets a client CONNECT only
+ * to that core's routing table, then relays raw bytes. See the package README.
+ */
+export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
+  const log = (deps.logger ?? silentLogger()).child({ module: 'gateway' });
+  const metrics: Metrics = createMetrics(deps.processMetrics ?? true);
+  const lim = config.limits;
+  const admission = new Admission(lim.handshakeRate, lim.handshakeBurst);
+  const counters = { connections: 0, tunnels: 0, tunnelsTotal: 0, refused: 0, tlsErrors: 0, dropped: 0, handshakes: 0, resumed: 0 };
+  const cores: CoreEntry[] = [];
+  const byFingerprint = new Map<string, CoreTrust>();
+  const byCoreId = new Map<string, CoreTrust>();
+  const tunnels = new Map<number, Tunnel>();
+  const perClient = new Map<string, number>();
+  const clients = new Set<Socket>();
+  const hinted = new Set<string>();
+  /**
+   * Raw TCP sockets by `ip:port`. A TLSSocket that fails its handshake is destroyed by
+   * Node but its parent TCP socket is not (its fd would leak): we destroy both.
+   */
+  const raws = new Map<string, Socket>();
+  let nextTunnel = 1;
+  let server: TlsServer | undefined;
+  let metricsServer: HttpServer | undefined;
+  let timers: NodeJS.Timeout[] = [];
+  let ticketKeys: Buffer | undefined;
+  let syncing: Promise<void> = Promise.resolve();
+
+  // ------------------------------------------------------------------ trust material
+
+  async function loadStatic(c: StaticCoreConfig, previous?: CoreTrust): Promise<CoreTrust> {
+    const caPem = await readFile(c.caFile, 'utf8');
+    const ca = new X509Certificate(caPem);
+    const coreId = c.id ?? coreIdOfCa(ca);
+    if (!coreId) throw new GatewayError(GatewayErrors.CONFIG, `${c.caFile}: no core id (set cores[].id, or use a CA certificate with an outpost://<id>/core/ca SAN URI)`);
+    const revoked = new Set<string>();
+    if (c.revokedFile) {
+      const text = await readFile(c.revokedFile, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? '' : Promise.reject(err)));
+      for (const line of text.split('\n')) if (/^[0-9a-fA-F:]+$/.test(line.trim())) revoked.add(normalizeSerial(line.trim()));
+    }
+    const routes = new Set(c.routes.map((r) => parseAuthority(r)).filter((r): r is string => r !== undefined));
+    return { coreId, caPem, caFingerprint: ca.fingerprint256, routes, revoked, held: previous?.held ?? new Set(), stale: false, coreTarget: undefined };
+  }
+
+  function indexTrust(): void {
+    byFingerprint.clear();
+    byCoreId.clear();
+    for (const c of cores) {
+      if (c.link?.trust) c.trust = c.link.trust;
+      byFingerprint.set(c.trust.caFingerprint, c.trust);
+      byCoreId.set(c.trust.coreId, c.trust);
+    }
+  }
+
+  async function ownCertificate(): Promise<{ cert: string; key: string }> {
+    if (config.tls.certFile && config.tls.keyFile) return { cert: await readFile(config.tls.certFile, 'utf8'), key: await readFile(config.tls.keyFile, 'utf8') };
+    const link = cores.find((c) => c.link?.identity)?.link;
+    if (!link?.identity) throw new GatewayError(GatewayErrors.CONFIG, 'no gateway certificate: set tls.certFile/tls.keyFile or link a core that issues one');
+    return { cert: link.identity.certPem + link.identity.caPem, key: link.identity.keyPem };
+  }
+
+  async function loadTicketKeys(): Promise<Buffer> {
+    const file = config.tls.ticketKeyFile ?? join(config.dataDir, 'ticket-keys');
+    try {
+      const b = await readFile(file);
+      if (b.length >= 48) return b.subarray(0, 48);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const keys = randomBytes(48);
+    await writeFile(file, keys, { mode: 0o600 });
+    await chmod(file, 0o600);
+    return keys;
+  }
+
+  async function secureOptions(): Promise<{ cert: string; key: string; ca: string[] }> {
+    const own = await ownCertificate();
+    return { ...own, ca: cores.map((c) => c.trust.caPem) };
+  }
+
+  // ------------------------------------------------------------------ refusals
+
+  function refuse(sock: TLSSocket, status: number, code: GatewayErrorCode, message: string, who: Record<string, unknown>, extra: Record<string, string | number> = {}): void {
+    counters.refused++;
+    metrics.refusals.inc({ code });
+    const level = code === GatewayErrors.RATE_LIMITED || code === GatewayErrors.TOO_MANY_CONNECTIONS ? 'debug' : 'info';
+    log[level]({ code, status, ip: sock.remoteAddress, ...who }, 'refused');
+    if (sock.destroyed) return;
+    sock.removeAllListeners('data');
+    sock.setTimeout(0);
+    sock.end(encodeRefusal(status, code, message, extra));
+    // Whatever the peer does, the socket is gone in 2 s.
+    setTimeout(() => sock.destroy(), 2_000).unref();
+  }
+
+  const retryAfter = (): number => lim.retryAfter + randomInt(0, lim.retryAfter + 1);
+
+  // ------------------------------------------------------------------ connections
+
+  function onRawConnection(raw: Socket): void {
+    const ip = raw.remoteAddress ?? '';
+    const key = `${ip}:${raw.remotePort}`;
+    if (counters.connections >= lim.maxConnections) {
+      counters.dropped++;
+      metrics.admission.inc({ decision: 'over-capacity' });
+      raw.destroy();
+      return;
+    }
+    const decision = admission.take(ip, Date.now());
+    metrics.admission.inc({ decision });
+    if (decision === 'drop') {
+      counters.dropped++;
+      raw.destroy();
+      return;
+    }
+    if (decision === 'hint') hinted.add(key);
+    counters.connections++;
+    metrics.connections.inc();
+    raws.set(key, raw);
+    raw.on('error', () => raw.destroy());
+    raw.once('close', () => {
+      counters.connections--;
+      metrics.connections.dec();
+      hinted.delete(key);
+      if (raws.get(key) === raw) raws.delete(key);
+    });
+  }
+
+  function onSecure(sock: TLSSocket): void {
+    clients.add(sock);
+    const rawKey = `${sock.remoteAddress}:${sock.remotePort}`;
+    sock.once('close', () => {
+      clients.delete(sock);
+      raws.get(rawKey)?.destroy();
+    });
+    sock.on('error', () => sock.destroy());
+    sock.setNoDelay(true);
+    counters.handshakes++;
+    const resumed = sock.isSessionReused();
+    if (resumed) counters.resumed++;
+    metrics.handshakes.inc({ resumed: String(resumed) });
+    const key = `${sock.remoteAddress}:${sock.remotePort}`;
+    const peer = sock.getPeerCertificate(true);
+    const hasCert = peer !== null && typeof peer === 'object' && Buffer.isBuffer(peer.raw);
+    const who: Record<string, unknown> = hasCert ? { subject: peer.subject?.CN, serial: peer.serialNumber ? normalizeSerial(peer.serialNumber) : undefined } : { cert: 'none' };
+    if (hinted.has(key)) {
+      hinted.delete(key);
+      const after = retryAfter();
+      refuse(sock, 429, GatewayErrors.RATE_LIMITED, `too many handshakes from ${sock.remoteAddress}; retry after ${after} s`, who, { 'retry-after': after });
+      return;
+    }
+    if (hasCert && !sock.authorized) {
+      refuse(sock, 403, GatewayErrors.CERT_INVALID, `the client certificate is not valid: ${String(sock.authorizationError)}`, { ...who, reason: String(sock.authorizationError) });
+      return;
+    }
+    let auth: { trust: CoreTrust; principal: string; kind: string; serial: string; notAfter: number } | undefined;
+    if (hasCert) {
+      const issuerFp = isDetailed(peer) ? peer.issuerCertificate?.fingerprint256 : undefined;
+      const trust = issuerFp ? byFingerprint.get(issuerFp) : undefined;
+      const p = principalOf(peer.subjectaltname);
+      if (!trust || !p || p.coreId !== trust.coreId) {
+        refuse(sock, 403, GatewayErrors.UNKNOWN_CORE, 'the client certificate names no core this gateway serves', who);
+        return;
+      }
+      const serial = normalizeSerial(peer.serialNumber);
+      Object.assign(who, { principal: p.id, kind: p.kind, core: p.coreId });
+      if (trust.revoked.has(serial)) {
+        refuse(sock, 403, GatewayErrors.CERT_REVOKED, 'the client certificate is revoked', who);
+        return;
+      }
+      if (trust.held.has(serial)) {
+        refuse(sock, 403, GatewayErrors.CERT_HELD, 'the client certificate waits in the quarantine list for an admin', who);
+        return;
+      }
+      auth = { trust, principal: p.id, kind: p.kind, serial, notAfter: Date.parse(peer.valid_to) };
+    }
+    readHead(sock, (head) => {
+      if (auth) void openTunnel(sock, head, auth, who);
+      else if (head.method === 'POST' && head.target === '/api/v1/enroll' && config.allowEnrollment) void enroll(sock, head, who);
+      else refuse(sock, 403, GatewayErrors.CERT_REQUIRED, 'a client certificate from a core this gateway serves is required', { ...who, method: head.method, target: head.target });
+    }, who);
+  }
+
+  function readHead(sock: TLSSocket, then: (head: RequestHead) => void, who: Record<string, unknown>): void {
+    let buf: Buffer = Buffer.alloc(0);
+    sock.setTimeout(lim.headTimeout, () => refuse(sock, 408, GatewayErrors.HEAD_TIMEOUT, `no complete request within ${lim.headTimeout} ms`, who));
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const r = decodeRequestHead(buf, lim.maxHeadBytes);
+      if (r.kind === 'incomplete') return;
+      sock.off('data', onData);
+      sock.pause();
+      sock.setTimeout(0);
+      if (r.kind === 'too-large') refuse(sock, 431, GatewayErrors.HEAD_TOO_LARGE, `the request head is larger than ${lim.maxHeadBytes} bytes`, who);
+      else if (r.kind === 'bad') refuse(sock, 400, GatewayErrors.BAD_REQUEST, `malformed request (${r.reason})`, who);
+      else then(r.head);
+    };
+    sock.on('data', onData);
+  }
+
+  async function openTunnel(sock: TLSSocket, head: RequestHead, auth: { trust: CoreTrust; principal: string; kind: string; serial: string; notAfter: number }, who: Record<string, unknown>): Promise<void> {
+    if (head.method !== 'CONNECT') {
+      refuse(sock, 405, GatewayErrors.METHOD_NOT_ALLOWED, 'only CONNECT host:port is served here', { ...who, method: head.method });
+      return;
+    }
+    const target = parseAuthority(head.target);
+    if (!target) {
+      refuse(sock, 400, GatewayErrors.BAD_REQUEST, 'CONNECT needs host:port', { ...who, target: head.target });
+      return;
+    }
+    if (!auth.trust.routes.has(target)) {
+      refuse(sock, 403, GatewayErrors.TARGET_NOT_ALLOWED, `${target} is not on the routing table of core ${auth.trust.coreId}`, { ...who, target });
+      return;
+    }
+    const clientKey = `${auth.trust.coreId}/${auth.principal}`;
+    const open = perClient.get(clientKey) ?? 0;
+    if (open >= lim.maxPerClient) {
+      refuse(sock, 429, GatewayErrors.TOO_MANY_CONNECTIONS, `at most ${lim.maxPerClient} tunnels per client`, { ...who, target }, { 'retry-after': retryAfter() });
+      return;
+    }
+    perClient.set(clientKey, open + 1);
+    const { host, port } = splitAuthority(target);
+    const upstream = netConnect({ host, port, noDelay: true });
+    let settled = false;
+    const release = (): void => {
+      const n = (perClient.get(clientKey) ?? 1) - 1;
+      if (n <= 0) perClient.delete(clientKey);
+      else perClient.set(clientKey, n);
+    };
+    const connectTimer = setTimeout(() => upstream.destroy(new Error(`no connection within ${lim.connectTimeout} ms`)), lim.connectTimeout);
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(connectTimer);
+      release();
+      upstream.destroy();
+      refuse(sock, 502, GatewayErrors.UPSTREAM_UNREACHABLE, `cannot reach ${target}`, { ...who, target, err: err.message });
+    };
+    upstream.once('error', fail);
+    sock.once('close', () => fail(new Error('client went away')));
+    upstream.once('connect', () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(connectTimer);
+      upstream.off('error', fail);
+      if (sock.destroyed || byCoreId.get(auth.trust.coreId)?.revoked.has(auth.serial)) {
+        release();
+        upstream.destroy();
+        sock.destroy();
+        return;
+      }
+      sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.rest.length > 0) upstream.write(head.rest);
+      const t: Tunnel = {
+        id: nextTunnel++,
+        trust: auth.trust,
+        principal: auth.principal,
+        kind: auth.kind,
+        serial: auth.serial,
+        notAfter: auth.notAfter,
+        remote: `${sock.remoteAddress}:${sock.remotePort}`,
+        target,
+        since: Date.now(),
+        client: sock,
+        end: () => undefined,
+      };
+      tunnels.set(t.id, t);
+      counters.tunnels++;
+      counters.tunnelsTotal++;
+      metrics.tunnels.inc();
+      metrics.tunnelsTotal.inc();
+      log.debug({ ...who, target, tunnel: t.id }, 'tunnel open');
+      t.end = relay(sock, upstream, {
+        idleTimeoutMs: lim.idleTimeout,
+        halfOpenMs: HALF_OPEN_MS,
+        onEnd: (reason) => {
+          tunnels.delete(t.id);
+          counters.tunnels--;
+          release();
+          metrics.tunnels.dec();
+          metrics.closes.inc({ reason });
+          metrics.bytes.inc({ direction: 'in' }, sock.bytesRead);
+          metrics.bytes.inc({ direction: 'out' }, sock.bytesWritten);
+          const lvl = reason === 'revoked' || reason === 'held' || reason === 'expired' ? 'info' : 'debug';
+          log[lvl]({ ...who, target, tunnel: t.id, reason, seconds: Math.round((Date.now() - t.since) / 1000) }, 'tunnel closed');
+        },
+      });
+    });
+  }
+
+  async function enroll(sock: TLSSocket, head: RequestHead, who: Record<string, unknown>): Promise<void> {
+    const host = parseAuthority(head.headers.get('host') ?? '');
+    const candidates = cores.filter((c) => c.trust.coreUrl !== undefined);
+    const entry = candidates.find((c) => host !== undefined && c.trust.coreTarget === host) ?? candidates[0];
+    if (!entry) {
+      refuse(sock, 503, GatewayErrors.ENROLL_UNAVAILABLE, 'no linked core to enroll with', who);
+      return;
+    }
+    metrics.enrollments.inc();
+    forwardEnrollment(sock, head, { coreUrl: entry.trust.coreUrl!, caPem: entry.trust.caPem, maxBody: lim.maxEnrollBody, timeoutMs: lim.headTimeout }, (status, code, message) => refuse(sock, status, code, message, who));
+  }
+
+  // ------------------------------------------------------------------ revocation, sweeps
+
+  /** Closes tunnels whose certificate is revoked, held or expired. */
+  function sweep(reasonHint?: 'revoked'): number {
+    const now = Date.now();
+    let closed = 0;
+    for (const t of [...tunnels.values()]) {
+      // Trust objects are replaced on every sync: look up the current one. A core that is
+      // gone from the config takes its tunnels with it.
+      const trust = byCoreId.get(t.trust.coreId);
+      const reason: CloseReason | undefined = !trust || trust.revoked.has(t.serial) ? 'revoked' : trust.held.has(t.serial) ? 'held' : t.notAfter < now ? 'expired' : undefined;
+      if (reason) {
+        t.end(reason);
+        closed++;
+      }
+    }
+    if (closed > 0) log.info({ closed, trigger: reasonHint ?? 'sweep' }, 'closed tunnels of revoked, held or expired certificates');
+    return closed;
+  }
+
+  function updateGauges(): void {
+    const now = Date.now();
+    for (const c of cores) {
+      c.link?.checkStale(now);
+      const t = c.trust;
+      metrics.coreStale.set({ core: t.coreId }, t.stale ? 1 : 0);
+      metrics.revoked.set({ core: t.coreId }, t.revoked.size);
+      if (t.fetchedAt !== undefined) metrics.coreAge.set({ core: t.coreId }, Math.round((now - t.fetchedAt) / 1000));
+    }
+  }
+
+  async function swapContext(): Promise<void> {
+    if (!server) return;
+    server.setSecureContext({ ...(await secureOptions()), sessionIdContext: 'outpost-gateway', minVersion: 'TLSv1.2' });
+    if (ticketKeys) server.setTicketKeys(ticketKeys);
+  }
+
+  function onLinkChange(change: LinkChange): void {
+    indexTrust();
+    if (change.kind === 'revoked') sweep('revoked');
+    if (change.kind === 'ca' || change.kind === 'cert') {
+      swapContext().catch((err: unknown) => log.error({ err }, 'swapping the TLS context failed'));
+    }
+    if (change.kind === 'stale') updateGauges();
+  }
+
+  async function refreshLinks(): Promise<void> {
+    for (const c of cores) {
+      if (!c.link) continue;
+      await c.link.refresh().catch((err: unknown) => log.warn({ err: (err as Error).message, core: c.link!.config.url }, 'refresh from the core failed; keeping the last good copy'));
+    }
+    indexTrust();
+    updateGauges();
+  }
+
+  function serialized(fn: () => Promise<void>): Promise<void> {
+    syncing = syncing.then(fn, fn);
+    return syncing;
+  }
+
+  function connectionsView(): TunnelView[] {
+    return [...tunnels.values()].map((t) => ({
+      principal: t.principal,
+      kind: t.kind,
+      coreId: t.trust.coreId,
+      serial: t.serial,
+      remote: t.remote,
+      target: t.target,
+      since: new Date(t.since).toISOString(),
+      bytesIn: t.client.bytesRead,
+      bytesOut: t.client.bytesWritten,
+    }));
+  }
+
+  async function report(): Promise<void> {
+    const all = connectionsView();
+    const stats = statsOf();
+    for (const c of cores) {
+      if (!c.link) continue;
+      const mine = all.filter((t) => t.coreId === c.trust.coreId).map(({ coreId: _c, ...rest }) => rest);
+      await c.link.report({ name: config.name, stats, connections: mine }).catch((err: unknown) => log.debug({ err: (err as Error).message }, 'connection report failed'));
+    }
+  }
+
+  const statsOf = (): Record<string, number> => ({ ...counters, admissionEntries: admission.size });
+
+  function healthOf(): Record<string, unknown> {
+    const stale = cores.some((c) => c.trust.stale);
+    return {
+      status: stale ? 'degraded' : 'ok',
+      service: 'gateway',
+      name: config.name,
+      tunnels: counters.tunnels,
+      connections: counters.connections,
+      cores: cores.map((c) => ({
+        coreId: c.trust.coreId,
+        linked: c.link !== undefined,
+        stale: c.trust.stale,
+        routes: c.trust.routes.size,
+        revoked: c.trust.revoked.size,
+        held: c.trust.held.size,
+        lastSync: c.trust.fetchedAt ? new Date(c.trust.fetchedAt).toISOString() : undefined,
+        lastError: c.link?.lastError,
+      })),
+    };
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  const service = lifecycle({
+    async start() {
+      await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+      const limit = await openFilesLimit();
+      if (limit && limit.soft < fdsNeeded(lim.maxConnections)) {
+        log.warn({ soft: limit.soft, hard: limit.hard, needed: fdsNeeded(lim.maxConnections), maxConnections: lim.maxConnections }, 'the open-files limit is below what limits.maxConnections needs (2 per tunnel): raise LimitNOFILE or lower maxConnections');
+      }
+      const publicUrl = config.publicUrl ?? `https://${urlHost(config.listen.host)}:${config.listen.port}`;
+      cores.length = 0;
+      for (const c of config.cores) {
+        if (isLinked(c)) {
+          const link = new CoreLink(c, { dataDir: config.dataDir, name: config.name, publicUrl, names: config.tls.names, timeoutMs: config.coreTimeout, staleAfterMs: config.staleAfter, log }, (ch) => onLinkChange(ch));
+          await link.start();
+          cores.push({ link, trust: link.trust! });
+        } else {
+          cores.push({ static: c, trust: await loadStatic(c) });
+        }
+      }
+      indexTrust();
+      ticketKeys = await loadTicketKeys();
+      server = createTlsServer({
+        ...(await secureOptions()),
+        requestCert: true,
+        rejectUnauthorized: false,
+        handshakeTimeout: lim.handshakeTimeout,
+        sessionTimeout: config.tls.sessionTimeout,
+        sessionIdContext: 'outpost-gateway',
+        ticketKeys,
+        minVersion: 'TLSv1.2',
+      });
+      server.on('connection', onRawConnection);
+      server.on('secureConnection', onSecure);
+      server.on('tlsClientError', (err: NodeJS.ErrnoException, sock: Socket) => {
+        counters.tlsErrors++;
+        const code = err.code ?? 'UNKNOWN';
+        metrics.tlsErrors.inc({ code });
+        log.debug({ code, ip: sock.remoteAddress, err: err.message }, 'TLS handshake failed');
+        const key = `${sock.remoteAddress}:${sock.remotePort}`;
+        sock.destroy();
+        raws.get(key)?.destroy();
+      });
+      server.on('error', (err) => log.error({ err }, 'gateway listener error'));
+      server.listen({ host: config.listen.host, port: config.listen.port, backlog: config.listen.backlog });
+      await once(server, 'listening');
+      if (config.metrics.enabled) {
+        metricsServer = createHttpServer((req, res) => {
+          if (req.url === '/metrics') {
+            metrics.registry
+              .metrics()
+              .then((text) => {
+                res.writeHead(200, { 'content-type': metrics.registry.contentType });
+                res.end(text);
+              })
+              .catch(() => {
+                res.writeHead(500);
+                res.end();
+              });
+            return;
+          }
+          if (req.url === '/health' || req.url === '/api/v1/health') {
+            updateGauges();
+            const h = healthOf();
+            res.writeHead(h.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
+            res.end(JSON.stringify(h));
+            return;
+          }
+          res.writeHead(404, { 'content-type': 'application/json' });
+          res.end('{"error":{"code":"COMMON_NOT_FOUND","message":"try /health or /metrics"}}');
+        });
+        metricsServer.requestTimeout = 10_000;
+        metricsServer.listen({ host: config.metrics.host, port: config.metrics.port });
+        await once(metricsServer, 'listening');
+      }
+      const every = (ms: number, fn: () => void): void => {
+        const t = setInterval(fn, ms);
+        t.unref();
+        timers.push(t);
+      };
+      every(config.refreshInterval, () => void serialized(refreshLinks));
+      every(config.reportInterval, () => void report());
+      every(config.sweepInterval, () => {
+        sweep();
+        updateGauges();
+      });
+      updateGauges();
+      const addr = server.address() as AddressInfo;
+      log.info({ port: addr.port, cores: cores.map((c) => c.trust.coreId), metricsPort: metricsServer ? (metricsServer.address() as AddressInfo).port : 0 }, 'gateway started');
+    },
+    async stop() {
+      for (const t of timers) clearInterval(t);
+      timers = [];
+      await syncing.catch(() => undefined);
+      const closing = server ? new Promise<void>((r) => server!.close(() => r())) : Promise.resolve();
+      for (const t of [...tunnels.values()]) t.end('stopped');
+      for (const s of clients) s.destroy();
+      for (const r of raws.values()) r.destroy();
+      await closing;
+      if (metricsServer) {
+        const m = metricsServer;
+        await new Promise<void>((r) => {
+          m.close(() => r());
+          m.closeAllConnections();
+        });
+      }
+      server = undefined;
+      metricsServer = undefined;
+      log.info('gateway stopped');
+    },
+  });
+
+  return {
+    ...service,
+    get port() {
+      if (!server) throw new Error('gateway not started');
+      return (server.address() as AddressInfo).port;
+    },
+    get metricsPort() {
+      return metricsServer ? (metricsServer.address() as AddressInfo).port : 0;
+    },
+    get url() {
+      if (!server) throw new Error('gateway not started');
+      const a = server.address() as AddressInfo;
+      return `https://${urlHost(a.address)}:${a.port}`;
+    },
+    async reload() {
+      await serialized(async () => {
+        for (const c of cores) if (c.static) c.trust = await loadStatic(c.static, c.trust);
+        await refreshLinks();
+        indexTrust();
+        await swapContext();
+        sweep('revoked');
+        log.info('reloaded certificates, CAs, routes and revocations');
+      });
+    },
+    refresh: () => serialized(refreshLinks),
+    connections: connectionsView,
+    stats: statsOf,
+    health: healthOf,
+  };
+}
+
+export { caFingerprint };
