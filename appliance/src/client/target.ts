@@ -85,9 +85,11 @@ async function readToken(core: LocalCore): Promise<string> {
   return token;
 }
 
+/** `http(s)://host:port` of a URL, undefined when it is not an http(s) URL. */
 const origin = (url: string): string | undefined => {
   try {
-    return new URL(url).origin;
+    const u = new URL(url);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : undefined;
   } catch {
     return undefined;
   }

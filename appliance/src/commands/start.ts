@@ -19,6 +19,14 @@ async function defaultConfig(cwd: string): Promise<string | undefined> {
   return undefined;
 }
 
+/** Resolves after `ms` without keeping the process alive. */
+const after = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
+function forcedExit(io: CliIo): number {
+  io.err('outpost: second signal: exiting without waiting for the services to stop');
+  return 130;
+}
+
 /** Lines that tell a person what is running and how to reach it. */
 export function banner(appliance: Appliance, configFile: string, cwd: string): string[] {
   const lines = [`Outpost is running (config ${configFile})`];
@@ -71,39 +79,40 @@ export async function startCommand(argv: readonly string[], io: CliIo): Promise<
   for (const need of privilegedNeeds(config)) io.err(`outpost: privileged: ${need}`);
 
   // Listen for signals from the start: one during start-up stops cleanly too.
-  let signalled: (sig: string) => void = () => undefined;
-  const stopRequested = new Promise<string>((r) => (signalled = r));
-  let forced: (sig: string) => void = () => undefined;
-  const forceRequested = new Promise<string>((r) => (forced = r));
+  // The first SIGINT/SIGTERM stops cleanly; a second one exits at once.
+  let firstSignal: (sig: string) => void = () => undefined;
+  const stopRequested = new Promise<string>((r) => (firstSignal = r));
+  let secondSignal: (sig: string) => void = () => undefined;
+  const forced = new Promise<{ forced: string }>((r) => (secondSignal = (sig) => r({ forced: sig })));
   let signals = 0;
   const onSignal = (sig: string): void => {
     signals += 1;
-    if (signals === 1) signalled(sig);
-    else forced(sig);
+    if (signals === 1) firstSignal(sig);
+    else secondSignal(sig);
   };
   for (const s of SIGNALS) io.signals.on(s, onSignal);
 
+  const tooLate = (what: string): Promise<never> =>
+    after(STOP_DEADLINE_MS).then(() => {
+      throw new OutpostError(ApplianceErrors.STOP_TIMEOUT, `the services did not ${what} within ${STOP_DEADLINE_MS / 1000} s of the signal`);
+    });
   try {
-    const appliance = await startAppliance(config, { logger, onStarting: (name) => logger.info({ service: name }, 'starting') });
+    // A signal during start-up: stop once started, but do not wait for ever for that.
+    const outcome = await Promise.race([
+      startAppliance(config, { logger, onStarting: (name) => logger.info({ service: name }, 'starting') }),
+      forced,
+      stopRequested.then(() => tooLate('finish starting')),
+    ]);
+    if ('forced' in outcome) return forcedExit(io);
+    const appliance = outcome;
     if (signals === 0) {
       for (const line of banner(appliance, shown, io.cwd)) io.out(line);
       logger.info({ services: appliance.services.map((s) => s.name), coreUrl: appliance.core?.url, config: file }, 'appliance started');
     }
     const sig = await stopRequested;
     io.err(`outpost: ${sig}: stopping ${[...appliance.services].reverse().map((s) => s.name).join(', ')}`);
-    const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), STOP_DEADLINE_MS).unref());
-    const outcome = await Promise.race([
-      appliance.stop().then(() => 'stopped' as const),
-      deadline,
-      forceRequested.then(() => 'forced' as const),
-    ]);
-    if (outcome === 'forced') {
-      io.err('outpost: second signal: exiting without waiting for the services to stop');
-      return 130;
-    }
-    if (outcome === 'timeout') {
-      throw new OutpostError(ApplianceErrors.STOP_TIMEOUT, `the services did not stop within ${STOP_DEADLINE_MS / 1000} s`);
-    }
+    const stopped = await Promise.race([appliance.stop().then(() => ({ stopped: true })), forced, tooLate('stop')]);
+    if ('forced' in stopped) return forcedExit(io);
     io.err('outpost: stopped');
     logger.info('appliance stopped');
     return 0;
