@@ -1,6 +1,7 @@
 import { isOutpostError, OutpostError, type Logger } from '@outpost/common';
 import { createAgent, createIdentityStore, type AgentConfig, type OutpostAgent } from '@outpost/agent';
 import { createCore, type Core } from '@outpost/core';
+import { createTaskServer } from '@outpost/task-server';
 import { configuredCoreUrl } from './config/load.js';
 import type { ApplianceConfig, ServiceSection } from './config/schema.js';
 
@@ -111,6 +112,26 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
       }
       core = c;
       return { name: 'core', stop: () => c.stop() };
+    });
+  }
+
+  if (config.taskServer) {
+    const tsConfig = config.taskServer;
+    await start('taskServer', async () => {
+      // Next to an in-process core (its configured URL): use the real URL, and enroll with a token minted here.
+      const local = core !== undefined && config.core !== undefined && tsConfig.coreUrl.replace(/\/+$/, '') === configuredCoreUrl(config.core).replace(/\/+$/, '');
+      const c = core;
+      const t = createTaskServer(local && c ? { ...tsConfig, coreUrl: c.url } : tsConfig, {
+        logger: deps.logger.child({ service: 'task-server' }),
+        ...(local && c ? { mintEnrollToken: async () => (await c.createEnrollmentToken({ for: 'site-server', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: 'in-process task server of the appliance' })).token } : {}),
+      });
+      try {
+        await t.start();
+      } catch (err) {
+        await t.stop().catch(() => undefined);
+        throw err;
+      }
+      return { name: 'taskServer', stop: () => t.stop() };
     });
   }
 

@@ -1,6 +1,7 @@
 import { z } from '@outpost/common';
 import { coreConfigSchema } from '@outpost/core';
 import type { AgentConfig } from '@outpost/agent';
+import { taskServerConfigSchema } from '@outpost/task-server';
 
 /** The `log:` section: the one process-wide logger every service gets a child of. */
 export const logConfigSchema = z
@@ -23,6 +24,7 @@ export const applianceFileSchema = z
   .object({
     log: logConfigSchema,
     core: coreConfigSchema.optional(),
+    taskServer: taskServerConfigSchema.optional(),
     agent: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
@@ -32,8 +34,8 @@ export type ApplianceConfig = Omit<z.output<typeof applianceFileSchema>, 'agent'
 export type ApplianceConfigInput = z.input<typeof applianceFileSchema>;
 
 /** Service sections, in start order (stop order is the reverse). */
-export const SERVICE_SECTIONS = ['core', 'agent'] as const;
+export const SERVICE_SECTIONS = ['core', 'taskServer', 'agent'] as const;
 export type ServiceSection = (typeof SERVICE_SECTIONS)[number];
 
 /** Sections later releases add; naming one now is a clear error, not "unknown key". */
-export const FUTURE_SECTIONS = ['tftp', 'packageServer', 'taskServer', 'netboot', 'gateway'] as const;
+export const FUTURE_SECTIONS = ['tftp', 'packageServer', 'netboot', 'gateway'] as const;

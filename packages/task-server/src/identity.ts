@@ -14,11 +14,12 @@ export interface EnrollInfo {
  * Loads the task server's identity from its database or enrolls with the core as a
  * site server running the task service (`services.task.url`, `tickleAddress`).
  */
-export async function loadOrEnroll(config: TaskServerConfig, store: TsStore, core: CoreClient, info: EnrollInfo): Promise<IdentityRecord> {
+export async function loadOrEnroll(config: TaskServerConfig, store: TsStore, core: CoreClient, info: EnrollInfo, mint?: () => Promise<string>): Promise<IdentityRecord> {
   const stored = (await store.meta.get('identity')) as IdentityRecord | undefined;
   if (stored) return stored;
   let token = config.enrollToken;
   if (!token && config.enrollTokenFile) token = (await readFile(config.enrollTokenFile, 'utf8')).split(/\r?\n/, 1)[0]?.trim();
+  if (!token && mint) token = await mint();
   if (!token) {
     throw new OutpostError(TaskServerErrors.NO_ENROLL_TOKEN, `no task-server identity in ${config.dataDir} and no enrollToken or enrollTokenFile to enroll with`);
   }

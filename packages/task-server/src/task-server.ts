@@ -18,6 +18,8 @@ export interface TaskServerDeps {
   logger?: Logger;
   /** Randomness for the tickle drop rate (tests). @default Math.random */
   random?: () => number;
+  /** Mints a site-server enrollment token when there is no identity and none configured (an in-process core). */
+  mintEnrollToken?: () => Promise<string>;
 }
 
 export interface TaskServer extends Service {
@@ -141,7 +143,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
       const host = bound.address === '0.0.0.0' ? '127.0.0.1' : bound.address === '::' ? '[::1]' : bound.address.includes(':') ? `[${bound.address}]` : bound.address;
       tickleAddress = config.coreTickle.advertise ?? `${host}:${bound.port}`;
 
-      const identity = await loadOrEnroll(config, store, core, { url, tickleAddress });
+      const identity = await loadOrEnroll(config, store, core, { url, tickleAddress }, deps.mintEnrollToken);
       id = identity.id;
       core.bearer = identity.credential;
       key = datagramKey(parseCredential(identity.credential)!.secret);

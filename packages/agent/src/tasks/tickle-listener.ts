@@ -25,18 +25,39 @@ export class TickleListener {
     return this.#socket?.address().port ?? 0;
   }
 
+  /**
+   * Binds `host:port`; when that port is taken (another agent on the box, a test run)
+   * it takes any free port instead: the agent tells its task server the port it has.
+   */
   async start(host: string, port: number): Promise<void> {
-    const s = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(port, host, () => {
-        s.off('error', reject);
-        resolve();
-      });
-    });
+    let s: Socket;
+    try {
+      s = await this.#bind(host, port);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) throw err;
+      s = await this.#bind(host, 0);
+      this.log.warn({ wanted: port, port: s.address().port }, 'tickle port in use; listening on another (the task server is told)');
+    }
     s.on('error', (err) => this.log.warn({ err }, 'tickle socket error'));
     s.on('message', (msg) => this.#onMessage(msg));
     this.#socket = s;
+  }
+
+  async #bind(host: string, port: number): Promise<Socket> {
+    const s = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind(port, host, () => {
+          s.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      s.close();
+      throw err;
+    }
+    return s;
   }
 
   #drop(reason: DropReason | 'unexpected-type' | 'not-for-me'): void {
