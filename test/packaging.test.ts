@@ -1,0 +1,104 @@
+// PACKAGING (slow-ish, ~5-10 s): each service packs on its own with `npm pack -w`, and
+// its tarball installs outside the workspace (`npm install --offline`: every third-party
+// dependency is in the npm cache because the workspace was installed from it) and runs.
+// Everything happens in a temp dir; the network is never used.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeDir, tempDir } from '@outpost/testing';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** Service packages that must pack and install alone (agent and others once they exist). */
+const PACKAGES = ['common', 'core', 'agent'].filter((p) => existsSync(join(ROOT, 'packages', p, 'package.json'))).map((p) => `@outpost/${p}`);
+
+/** npm's environment without the npm_* settings of an enclosing `npm test`. */
+function npmEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k)) env[k] = v;
+  return env;
+}
+
+interface Packed {
+  name: string;
+  filename: string;
+  files: { path: string }[];
+}
+
+let dir: string;
+let packed: Packed[];
+
+beforeAll(async () => {
+  dir = await tempDir('outpost-pack-');
+  const args = ['pack', ...PACKAGES.flatMap((p) => ['-w', p]), '--pack-destination', dir, '--json'];
+  const { stdout } = await run('npm', args, { cwd: ROOT, env: npmEnv(), timeout: 60_000, maxBuffer: 16 * 1024 * 1024 });
+  packed = JSON.parse(stdout) as Packed[];
+}, 90_000);
+
+afterAll(async () => removeDir(dir));
+
+describe('packaging', () => {
+  it('packs each service with its built code, README and package.json only', () => {
+    expect(packed.map((p) => p.name).sort()).toEqual([...PACKAGES].sort());
+    for (const p of packed) {
+      const paths = p.files.map((f) => f.path);
+      expect(paths, p.name).toContain('dist/index.js');
+      expect(paths, p.name).toContain('dist/index.d.ts');
+      expect(paths, p.name).toContain('package.json');
+      expect(paths.filter((f) => !/^(dist\/|bin\/|package\.json$|README\.md$|LICENSE)/.test(f)), p.name).toEqual([]);
+    }
+  });
+
+  it('lets each service depend only on @outpost/common among our packages', async () => {
+    for (const name of PACKAGES.filter((p) => p !== '@outpost/common')) {
+      const pkg = JSON.parse(await readFile(join(ROOT, 'packages', name.slice('@outpost/'.length), 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+      const ours = Object.keys(pkg.dependencies ?? {}).filter((d) => d.startsWith('@outpost/'));
+      expect(ours, name).toEqual(['@outpost/common']);
+    }
+  });
+
+  it(
+    'installs the tarballs offline into an empty project, which starts a core and enrolls an agent',
+    async () => {
+      const project = join(dir, 'project');
+      await mkdir(project, { recursive: true });
+      await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'outpost-pack-check', private: true, type: 'module' }));
+      const tarballs = packed.map((p) => join(dir, p.filename));
+      await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs], { cwd: project, env: npmEnv(), timeout: 60_000 });
+
+      await writeFile(
+        join(project, 'check.mjs'),
+        `import { createCore, coreConfigSchema } from '@outpost/core';
+import { validateConfig, silentLogger } from '@outpost/common';
+const dataDir = process.argv[2];
+const core = createCore(validateConfig(coreConfigSchema, { dataDir: dataDir + '/core', http: { port: 0 }, datagram: { host: '127.0.0.1', port: 0 } }, { file: 'inline' }), { logger: silentLogger() });
+await core.start();
+const health = await (await fetch(core.url + '/api/v1/health')).json();
+const result = { health: health.status, resolved: import.meta.resolve('@outpost/core') };
+if (process.argv[3] === 'agent') {
+  const { createAgent, agentConfigSchema } = await import('@outpost/agent');
+  const { token } = await core.createEnrollmentToken({ for: 'agent', uses: 1 });
+  const agent = createAgent(validateConfig(agentConfigSchema, { coreUrl: core.url, dataDir: dataDir + '/agent', enrollToken: token, name: 'packed', tasks: { enabled: false } }, { file: 'inline' }), {});
+  await agent.start();
+  result.agentId = agent.id;
+  await agent.stop();
+}
+await core.stop();
+console.log(JSON.stringify(result));
+`,
+      );
+      const withAgent = PACKAGES.includes('@outpost/agent');
+      const { stdout } = await run(process.execPath, ['check.mjs', join(dir, 'data'), withAgent ? 'agent' : ''], { cwd: project, timeout: 30_000 });
+      const result = JSON.parse(stdout) as { health: string; resolved: string; agentId?: string };
+      expect(result.health).toBe('ok');
+      // Resolved from the installed tarball, not from the workspace.
+      expect(fileURLToPath(result.resolved).startsWith(join(project, 'node_modules', '@outpost', 'core'))).toBe(true);
+      if (withAgent) expect(result.agentId).toMatch(/\S/);
+    },
+    90_000,
+  );
+});
