@@ -28,3 +28,5 @@ export { createTaskAgent, type TaskAgent, type TaskAgentDeps, type TaskAgentStat
 export { agentTasksConfigSchema, type AgentTasksConfig } from './tasks/task-config.js';
 export { runStep, type StepOutcome, type RunnerOptions } from './tasks/runner.js';
 export { downloadPackage, destinationOf, PackageDownloadErrors, type DownloadPackageOptions, type DownloadPackageResult } from './packages/download.js';
+export { createTransport, type Transport, type TransportOptions, type Route } from './transport/transport.js';
+export { openTunnel, tlsOverTunnel, type GatewayEndpoint, type TunnelCredentials } from './transport/tunnel.js';
