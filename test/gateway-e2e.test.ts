@@ -10,8 +10,24 @@ import { createKeyAndCsr, silentLogger, validateConfig } from '@outpost/common';
 import { createCore, coreConfigSchema, type Core } from '@outpost/core';
 import { createGateway, gatewayConfigSchema, type Gateway } from '@outpost/gateway';
 import { removeDir, tempDir } from '@outpost/testing';
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dial, exchange, run, until } from '../packages/gateway/test/helpers.js';
+
+/** Runs a command with extra environment; stdout+stderr, bounded to 15 s. */
+function runEnv(cmd: string, args: string[], env: Record<string, string>): Promise<{ out: string; code: number | null }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const t = setTimeout(() => p.kill('SIGKILL'), 15_000);
+    p.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ out, code });
+    });
+  });
+}
 
 let dir: string;
 let core: Core;
@@ -95,10 +111,15 @@ describe('Internet gateway end to end', () => {
     expect(await exchange(tunnel, `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`)).toContain('200 Connection Established');
     expect(await until(async () => (await admin('GET', '/gateway/connections')).body.items.some((c: { principal: string }) => c.principal === enrolled.id))).toBe(true);
 
-    // 4. Revocation at the core closes the tunnel within seconds; the next connection is refused.
+    const cli = (args: string[]) => runEnv(process.execPath, [join(process.cwd(), 'appliance/dist/cli.js'), ...args], { OUTPOST_URL: core.url, OUTPOST_TOKEN: core.adminToken });
+    const listed = await cli(['gateway', 'connections']);
+    expect(listed.out).toContain(enrolled.id);
+
+    // 4. Revocation at the core (outpost agent revoke) closes the tunnel within seconds; the next connection is refused.
     const closed = once(tunnel, 'close');
     const t0 = Date.now();
-    expect((await admin('POST', `/ca/principals/${enrolled.id}/block`, { reason: 'e2e' })).status).toBe(200);
+    const revoked = await cli(['agent', 'revoke', enrolled.id, '--reason', 'e2e']);
+    expect(revoked.out).toContain('certificate(s) revoked');
     await closed;
     expect(Date.now() - t0).toBeLessThan(10_000);
     const again = await dial(gw.port, { cert: enrolled.certificate, key: keyPem, ca });

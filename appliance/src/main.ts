@@ -1,5 +1,6 @@
 import { isOutpostError } from '@outpost/common';
 import { agentsCommand } from './commands/agents.js';
+import { agentCommand, gatewayCommand } from './commands/gateway.js';
 import { siteServersCommand } from './commands/site-servers.js';
 import { siteCommand } from './commands/site.js';
 import { startCommand } from './commands/start.js';
@@ -19,6 +20,8 @@ const COMMANDS: Record<string, Command> = {
   site: siteCommand,
   token: tokenCommand,
   agents: agentsCommand,
+  agent: agentCommand,
+  gateway: gatewayCommand,
   'site-servers': siteServersCommand,
   tftp: tftpCommand,
   task: taskCommand,
