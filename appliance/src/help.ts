@@ -1,3 +1,5 @@
+import { FUTURE_SECTIONS, SERVICE_SECTIONS } from './config/schema.js';
+
 /** Usage text per command; `''` is the top level. */
 const USAGE: Record<string, string> = {
   '': `Usage: outpost <command> [options]
@@ -40,10 +42,10 @@ Exit status: 0 done, 1 error (printed as "error CODE: message"), 2 bad command l
 
   start: `Usage: outpost start [--config FILE]
 
-Runs the services the config names (sections core, agent; later releases add
-tftp, packageServer, taskServer, netboot, gateway) in one process, core first.
-A local agent without coreUrl uses the in-process core, and without an identity
-or enrollToken it is enrolled with a one-use token minted for it.
+Runs the services the config names in one process, in this order: ${SERVICE_SECTIONS.join(', ')}
+(later releases add ${FUTURE_SECTIONS.join(', ')}). A local agent or site service
+without coreUrl uses the in-process core, and without an identity or token it is
+enrolled with a one-use token minted for it.
 SIGINT/SIGTERM stop the services in reverse order; exit status 0.
 
   --config FILE  YAML or JSON config; OUTPOST_<SECTION>__<KEY>=value environment
@@ -92,10 +94,10 @@ it polls; offline), last contact, sites and addresses. Without --limit, all of t
 
 Lists site servers with their services, sites, state and load.`,
 
-  tftp: `Usage: outpost tftp serve DIR [options]
+  tftp: `Usage: outpost tftp serve DIR [--port N] [--address A] [options]
 
-Serves DIR over TFTP (read-only unless told otherwise).
-Run 'outpost tftp serve --help' for the options.`,
+Serves DIR over TFTP in the foreground until SIGINT or SIGTERM (port 69 needs root or
+CAP_NET_BIND_SERVICE; --port 6969 does not). Run 'outpost tftp --help' for every option.`,
 };
 
 /** The usage text of a command (`'site add'`), or of the top level. */

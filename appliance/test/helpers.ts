@@ -50,8 +50,14 @@ export interface Running {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
 }
 
+/** `outpost start ARGS` as a child process. */
 export function startOutpost(args: string[], options: { cwd: string; env?: Record<string, string> }): Running {
-  const child = spawn(process.execPath, [CLI, 'start', ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnOutpost(['start', ...args], options);
+}
+
+/** A long-running `outpost ARGS` child process. */
+export function spawnOutpost(args: string[], options: { cwd: string; env?: Record<string, string> }): Running {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

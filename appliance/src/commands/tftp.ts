@@ -1,13 +1,17 @@
-import { OutpostError } from '@outpost/common';
-import { ApplianceErrors } from '../errors.js';
-import { usage } from '../help.js';
+import { runTftpServeCommand } from '@outpost/tftp';
 import type { CliIo } from '../io.js';
 
-/** `outpost tftp ...`: hands the arguments to @outpost/tftp. */
+/**
+ * `outpost tftp serve DIR [options]`: hands everything after `tftp` to @outpost/tftp,
+ * which prints its own usage and errors and returns the exit status (0, 1, or 2 for a
+ * bad command line). It stops on SIGINT/SIGTERM.
+ */
 export async function tftpCommand(argv: readonly string[], io: CliIo): Promise<number> {
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h') {
-    io.out(usage('tftp'));
-    return argv.length === 0 ? 2 : 0;
-  }
-  throw new OutpostError(ApplianceErrors.SERVICE_UNAVAILABLE, 'outpost tftp: @outpost/tftp is not part of this build yet');
+  const stderr = {
+    write(text: string): boolean {
+      for (const line of text.replace(/\n$/, '').split('\n')) io.err(line);
+      return true;
+    },
+  };
+  return runTftpServeCommand([...argv], { stderr });
 }
