@@ -40,11 +40,14 @@ export function banner(appliance: Appliance, configFile: string, cwd: string): s
   }
   for (const s of appliance.services) if (s.name !== 'core') lines.push(`  ${s.name.padEnd(12)} running`);
   if (core) {
+    // The CLI looks for ./configs/all-in-one.yaml by itself; any other config is named.
+    const found = resolve(cwd, configFile) === resolve(cwd, 'configs', 'all-in-one.yaml');
+    const flag = found ? '' : ` --config ${configFile}`;
     lines.push(
       '',
       '  Try, in another shell from this directory:',
-      '    npx outpost site add hq --subnet 10.1.0.0/16',
-      '    npx outpost site list',
+      `    npx outpost site add hq --subnet 10.1.0.0/16${flag}`,
+      `    npx outpost site list${flag}`,
       '  (the CLI finds this core and its token through the config; elsewhere set',
       `   OUTPOST_URL=${core.url} and OUTPOST_TOKEN=<contents of the admin token file>)`,
     );
