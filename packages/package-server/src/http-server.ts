@@ -1,0 +1,195 @@
+import { createReadStream } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { parseRange, urlHost, type Logger } from '@outpost/common';
+import type { FileEntry, PackageStore } from './store.js';
+import type { TokenBucket } from './throttle.js';
+
+export interface ServeCounters {
+  requests: number;
+  bytes: number;
+  status: Record<string, number>;
+  /** Bytes served per requesting site server (`x-outpost-site-server`), or `client` for everyone else. */
+  bytesTo: Record<string, number>;
+  active: number;
+}
+
+/** Where a request path points: a file of a served package, or why not. */
+export type Resolved = { ok: true; id: string; file: FileEntry } | { ok: false; status: 400 | 404; why: string };
+
+/**
+ * Resolves `/packages/<id>/<path>` against the serving index. Each segment is
+ * percent-decoded on its own; a segment that fails to decode, is empty, `.` or `..`, or
+ * holds `/`, `\` or NUL after decoding is a 400. The path is then looked up in the
+ * package's manifest, never joined to a directory: no request can reach a byte outside
+ * the store.
+ */
+export function resolvePath(rawUrl: string, serving: ReadonlyMap<string, ReadonlyMap<string, FileEntry>>): Resolved {
+  if (!rawUrl.startsWith('/')) return { ok: false, status: 400, why: 'absolute-form or bad request target' };
+  const q = rawUrl.indexOf('?');
+  const pathname = q < 0 ? rawUrl : rawUrl.slice(0, q);
+  const segs = pathname.split('/').slice(1);
+  if (segs[0] !== 'packages' || segs.length < 3) return { ok: false, status: 404, why: 'not a package file URL' };
+  const decoded: string[] = [];
+  for (const s of segs.slice(1)) {
+    let d: string;
+    try {
+      d = decodeURIComponent(s);
+    } catch {
+      return { ok: false, status: 400, why: 'bad percent-encoding' };
+    }
+    if (d === '' || d === '.' || d === '..' || /[/\\\0]/.test(d)) return { ok: false, status: 400, why: `bad path segment '${s}'` };
+    decoded.push(d);
+  }
+  const [id, ...rest] = decoded;
+  const file = serving.get(id!)?.get(rest.join('/'));
+  if (!file) return { ok: false, status: 404, why: 'no such package file here' };
+  return { ok: true, id: id!, file };
+}
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  store: PackageStore;
+  log: Logger;
+  chunkSize: number;
+  bucket: TokenBucket;
+  /** Extra JSON for `GET /api/v1/health` and `/api/v1/stats`. */
+  stats(): Record<string, unknown>;
+  /** A served file was found missing or damaged: re-verify its packages. */
+  damaged(sha: string): void;
+}
+
+/**
+ * The package server's HTTP side on node:http directly (no middleware on the hot path):
+ * `GET`/`HEAD /packages/<id>/<path>` with Content-Length, Accept-Ranges, one Range
+ * (suffix too) → 206/416, strong ETag = the sha256, If-None-Match → 304, If-Range.
+ * Files are opened by content hash with O_NOFOLLOW, so a package that changes version
+ * never cuts off a download of the old one: the old file stays open until it is sent.
+ */
+export function createHttpServer(o: HttpServerOptions) {
+  const counters: ServeCounters = { requests: 0, bytes: 0, status: {}, bytesTo: {}, active: 0 };
+  const count = (status: number): void => {
+    counters.status[status] = (counters.status[status] ?? 0) + 1;
+  };
+
+  const json = (res: ServerResponse, status: number, body: unknown): void => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+    count(status);
+  };
+  const fail = (res: ServerResponse, status: number, code: string, message: string): void => json(res, status, { error: { code, message } });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    counters.requests++;
+    const url = req.url ?? '/';
+    if (url === '/api/v1/health') return json(res, 200, { status: 'ok', service: 'package-server', ...o.stats() });
+    if (url === '/api/v1/stats') return json(res, 200, { http: counters, ...o.stats() });
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return fail(res, 405, 'PKGSRV_METHOD_NOT_ALLOWED', `${req.method} is not allowed`);
+    }
+    const r = resolvePath(url, o.store.serving);
+    if (!r.ok) return fail(res, r.status, r.status === 400 ? 'PKGSRV_BAD_PATH' : 'PKGSRV_NOT_FOUND', r.why);
+    const { file } = r;
+    const fh = await o.store.openContent(file.sha256);
+    const st = fh ? await fh.stat().catch(() => undefined) : undefined;
+    if (!fh || !st?.isFile() || st.size !== file.size) {
+      await fh?.close();
+      o.damaged(file.sha256);
+      return fail(res, 404, 'PKGSRV_NOT_FOUND', 'the file is missing or damaged here');
+    }
+    const etag = `"${file.sha256}"`;
+    const headers: Record<string, string | number> = { etag, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=31536000, immutable' };
+    const inm = req.headers['if-none-match'];
+    if (inm && (inm === '*' || inm.split(/\s*,\s*/).includes(etag))) {
+      await fh.close();
+      res.writeHead(304, headers);
+      res.end();
+      count(304);
+      return;
+    }
+    const ifRange = req.headers['if-range'];
+    const range = ifRange !== undefined && ifRange !== etag ? ({ kind: 'none' } as const) : parseRange(req.headers.range, file.size);
+    if (range.kind === 'unsatisfiable') {
+      await fh.close();
+      res.writeHead(416, { ...headers, 'content-range': `bytes */${file.size}`, 'content-length': 0 });
+      res.end();
+      count(416);
+      return;
+    }
+    let start = 0;
+    let end = file.size - 1;
+    let status = 200;
+    if (range.kind === 'range') {
+      ({ start, end } = range);
+      status = 206;
+      headers['content-range'] = `bytes ${start}-${end}/${file.size}`;
+    }
+    const length = Math.max(0, end - start + 1);
+    headers['content-length'] = length;
+    res.writeHead(status, headers);
+    count(status);
+    if (req.method === 'HEAD' || length === 0) {
+      await fh.close();
+      res.end();
+      return;
+    }
+    const who = typeof req.headers['x-outpost-site-server'] === 'string' ? req.headers['x-outpost-site-server'].slice(0, 64) : 'client';
+    const stream = createReadStream('', { fd: fh, start, end, highWaterMark: o.chunkSize, autoClose: true });
+    let sent = 0;
+    stream.on('data', (c: string | Buffer) => {
+      sent += c.length;
+    });
+    counters.active++;
+    try {
+      if (o.bucket.rate > 0) await pipeline(stream, o.bucket.stream(), res);
+      else await pipeline(stream, res);
+    } catch {
+      // Client went away: nothing to answer.
+    } finally {
+      counters.active--;
+      counters.bytes += sent;
+      counters.bytesTo[who] = (counters.bytesTo[who] ?? 0) + sent;
+    }
+  }
+
+  let server: Server | undefined;
+  return {
+    counters,
+    get url(): string {
+      const a = server?.address() as AddressInfo | null;
+      if (!a) throw new Error('package server HTTP listener is not started');
+      return `http://${urlHost(a.address)}:${a.port}`;
+    },
+    async start(): Promise<void> {
+      server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
+        handle(req, res).catch((err: unknown) => {
+          o.log.error({ err }, 'request failed');
+          if (!res.headersSent) fail(res, 500, 'PKGSRV_INTERNAL', 'internal error');
+          else res.destroy();
+        });
+      });
+      const s = server;
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen({ host: o.host, port: o.port, backlog: 4096 }, () => {
+          s.off('error', reject);
+          resolve();
+        });
+      });
+    },
+    async stop(): Promise<void> {
+      const s = server;
+      server = undefined;
+      if (!s) return;
+      await new Promise<void>((resolve) => {
+        s.close(() => resolve());
+        s.closeIdleConnections();
+        setTimeout(() => s.closeAllConnections(), 1_000).unref();
+      });
+    },
+  };
+}

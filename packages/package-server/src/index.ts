@@ -1,0 +1,6 @@
+export { createPackageServer, type PackageServer, type PackageServerDeps } from './package-server.js';
+export { packageServerConfigSchema, type PackageServerConfig, type PackageServerConfigInput } from './config.js';
+export { PackageServerErrors } from './errors.js';
+export { resolvePath, type Resolved, type ServeCounters } from './http-server.js';
+export { TokenBucket } from './throttle.js';
+export { fetchFile, encodePath } from './fetcher.js';

@@ -1,0 +1,422 @@
+import { createHash } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { OutpostError, TickleFlags, datagramKey, isOutpostError, lifecycle, openDatabase, parseCredential, silentLogger, type Database, type Logger, type Service } from '@outpost/common';
+import type { PackageServerConfig } from './config.js';
+import { CoreAnswerError, createCoreClient } from './core-client.js';
+import { PackageServerErrors } from './errors.js';
+import { createHttpServer } from './http-server.js';
+import { identityStore, type Identity } from './identity.js';
+import { Stager } from './stager.js';
+import { PackageStore, type FileEntry, type HeldPackage, type Source } from './store.js';
+import { TokenBucket } from './throttle.js';
+import { createTickleListener } from './tickle-listener.js';
+
+export interface PackageServerDeps {
+  logger?: Logger;
+}
+
+interface AssignmentsAnswer {
+  serial: string;
+  pollIntervalMs: number;
+  items: { id: string; name: string; version: string; manifestHash: string; files: FileEntry[]; sources: Source[] }[];
+}
+
+export interface PackageServer extends Service {
+  /** HTTP base URL (after start). */
+  readonly url: string;
+  readonly id: string | undefined;
+  /** UDP port tickles are received on (0 when disabled). */
+  readonly ticklePort: number;
+  /** Counters: fetched bytes per source, served bytes per requester, HTTP statuses. */
+  stats(): Record<string, unknown>;
+  /** Fetches assignments now (as a tickle would). */
+  sync(): Promise<void>;
+}
+
+const SYNC_RETRY_MIN = 1_000;
+const SYNC_RETRY_MAX = 60_000;
+
+/**
+ * A package server: enrolls with the core as a constrained or unconstrained package
+ * server, fetches its assignments (on a tickle, and by polling), stages them from the
+ * allowed sources, reports codebases, and serves package files over HTTP. See README.
+ */
+export function createPackageServer(config: PackageServerConfig, deps: PackageServerDeps = {}): PackageServer {
+  const log = (deps.logger ?? silentLogger()).child({ module: 'package-server', name: config.name });
+  const ids = identityStore(config.dataDir);
+  const core = createCoreClient(config.coreUrl, config.timeout);
+  const stagingBucket = new TokenBucket(config.bandwidth.staging);
+  const servingBucket = new TokenBucket(config.bandwidth.serving);
+  let identity: Identity | undefined;
+  let key: Buffer | undefined;
+  let db: Database | undefined;
+  let store: PackageStore | undefined;
+  let stager: Stager | undefined;
+  let watcher: FSWatcher | undefined;
+  let http: ReturnType<typeof createHttpServer> | undefined;
+  let tickles: ReturnType<typeof createTickleListener> | undefined;
+  let syncTimer: NodeJS.Timeout | undefined;
+  let reportTimer: NodeJS.Timeout | undefined;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  let syncing: Promise<void> | undefined;
+  let syncAgain = false;
+  let reporting: Promise<void> | undefined;
+  let reportAgain = false;
+  let syncFailures = 0;
+  let pollMs = 300_000;
+  let heartbeatMs = 60_000;
+  let running = false;
+  const counters = { syncs: 0, syncFailures: 0, reports: 0, reportFailures: 0, tickles: 0, reverified: 0 };
+
+  const publicUrl = (): string => config.http.publicUrl?.replace(/\/+$/, '') ?? http!.url;
+  const tickleAddress = (): string | undefined =>
+    tickles ? (config.tickle.advertise ?? `${config.tickle.host === '0.0.0.0' ? '127.0.0.1' : config.tickle.host}:${tickles.port}`) : undefined;
+  const services = () => ({ package: { constrained: config.constrained, url: publicUrl() } });
+
+  async function readToken(): Promise<string> {
+    if (config.enrollToken) return config.enrollToken;
+    if (config.enrollTokenFile) {
+      const t = (await readFile(config.enrollTokenFile, 'utf8')).split(/\r?\n/, 1)[0]?.trim();
+      if (t) return t;
+    }
+    throw new OutpostError(PackageServerErrors.NO_ENROLL_TOKEN, `no identity in ${config.dataDir} and no enrollToken or enrollTokenFile to enroll with`);
+  }
+
+  async function enroll(): Promise<void> {
+    const token = await readToken();
+    let res: { id: string; credential: string; heartbeatIntervalMs?: number };
+    try {
+      res = await core.call('POST', '/enroll', {
+        token,
+        name: config.name,
+        ...(config.address ? { address: config.address } : {}),
+        ...(tickleAddress() ? { tickleAddress: tickleAddress() } : {}),
+        services: services(),
+      });
+    } catch (err) {
+      if (err instanceof CoreAnswerError && err.httpStatus < 500) {
+        throw new OutpostError(PackageServerErrors.ENROLL_REJECTED, `the core refused to enroll this package server: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+    identity = { version: 1, id: res.id, credential: res.credential, coreUrl: config.coreUrl };
+    await ids.save(identity);
+    if (res.heartbeatIntervalMs) heartbeatMs = res.heartbeatIntervalMs;
+    log.info({ id: res.id, constrained: config.constrained }, 'enrolled');
+  }
+
+  function adopt(id: Identity): void {
+    identity = id;
+    core.bearer = id.credential;
+    const cred = parseCredential(id.credential);
+    key = cred ? datagramKey(cred.secret) : undefined;
+  }
+
+  // ------------------------------------------------------------ assignments
+
+  function scheduleSync(delay: number): void {
+    if (!running) return;
+    clearTimeout(syncTimer);
+    syncTimer = setTimeout(() => void sync(), delay);
+    syncTimer.unref();
+  }
+
+  function sync(): Promise<void> {
+    if (syncing) {
+      syncAgain = true;
+      return syncing;
+    }
+    syncing = (async () => {
+      // Yield first: a body that finishes without awaiting would clear `syncing` before it is set.
+      await Promise.resolve();
+      try {
+        do {
+          syncAgain = false;
+          await syncOnce();
+        } while (syncAgain && running);
+        syncFailures = 0;
+        scheduleSync(config.pollInterval || pollMs);
+      } catch (err) {
+        counters.syncFailures++;
+        syncFailures++;
+        const delay = Math.min(SYNC_RETRY_MAX, SYNC_RETRY_MIN * 2 ** Math.min(syncFailures - 1, 10));
+        log.warn({ code: isOutpostError(err) ? err.code : undefined, err: (err as Error).message, retryInMs: delay }, 'fetching assignments failed; serving what we have');
+        scheduleSync(delay);
+      } finally {
+        syncing = undefined;
+      }
+    })();
+    return syncing;
+  }
+
+  async function syncOnce(): Promise<void> {
+    if (!identity || !store || !stager) return;
+    const a = await core.call<AssignmentsAnswer>('GET', `/package-servers/${encodeURIComponent(identity.id)}/assignments`);
+    counters.syncs++;
+    pollMs = a.pollIntervalMs || pollMs;
+    const wanted = new Set(a.items.map((i) => i.id));
+    for (const held of [...store.packages.values()]) {
+      if (!wanted.has(held.id)) {
+        stager.drop(held.id);
+        await store.remove(held.id);
+      }
+    }
+    for (const item of a.items) {
+      const held = store.packages.get(item.id);
+      let next: HeldPackage;
+      if (!held || held.manifestHash !== item.manifestHash) {
+        if (held) {
+          stager.drop(held.id);
+          await store.remove(held.id);
+        }
+        next = { id: item.id, name: item.name, version: item.version, manifestHash: item.manifestHash, files: item.files, sources: item.sources, ready: false };
+        await store.put(next);
+      } else {
+        next = { ...held, sources: item.sources };
+        if (JSON.stringify(held.sources) !== JSON.stringify(item.sources)) await store.put(next);
+      }
+      stager.ensure(next);
+    }
+    requestReport();
+  }
+
+  // ------------------------------------------------------------ reports
+
+  function requestReport(delay = 100): void {
+    if (!running || reportTimer) return;
+    reportTimer = setTimeout(() => {
+      reportTimer = undefined;
+      void report();
+    }, delay);
+    reportTimer.unref();
+  }
+
+  function report(): Promise<void> {
+    if (reporting) {
+      reportAgain = true;
+      return reporting;
+    }
+    reporting = (async () => {
+      await Promise.resolve();
+      try {
+        do {
+          reportAgain = false;
+          if (!identity || !stager || !store) return;
+          const items = stager.statuses();
+          if (items.length === 0) return;
+          const res = await core.call<{ unknown: string[] }>('POST', `/package-servers/${encodeURIComponent(identity.id)}/status`, { items });
+          counters.reports++;
+          for (const id of res.unknown) {
+            // No longer assigned (disabled or deleted while we were away).
+            if (store.packages.has(id)) {
+              stager.drop(id);
+              await store.remove(id);
+            } else stager.drop(id);
+          }
+        } while (reportAgain && running);
+      } catch (err) {
+        counters.reportFailures++;
+        log.debug({ err: (err as Error).message }, 'status report failed; will retry');
+        requestReport(5_000);
+      } finally {
+        reporting = undefined;
+      }
+    })();
+    return reporting;
+  }
+
+  // ------------------------------------------------------------ store watcher
+
+  async function reverify(sha: string): Promise<void> {
+    if (!store || !stager) return;
+    for (const p of store.holders(sha)) {
+      const f = p.files.find((x) => x.sha256 === sha)!;
+      const fh = await store.openContent(sha);
+      let ok = false;
+      if (fh) {
+        try {
+          const st = await fh.stat();
+          if (st.isFile() && st.size === f.size) {
+            const h = createHash('sha256');
+            for await (const chunk of fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false }) as AsyncIterable<Buffer>) h.update(chunk);
+            ok = h.digest('hex') === sha;
+          }
+        } finally {
+          await fh.close();
+        }
+      }
+      if (ok) continue;
+      counters.reverified++;
+      log.warn({ package: p.id, file: f.path }, 'a stored file vanished or changed; withdrawing the codebase and staging it again');
+      await rm(store.pathOf(sha), { force: true });
+      for (const holder of store.holders(sha)) {
+        await store.put({ ...holder, ready: false });
+        stager.restage(holder.id);
+      }
+      return;
+    }
+  }
+
+  const onStoreEvent = (event: string, path: string): void => {
+    if (event !== 'unlink' && event !== 'change') return;
+    const sha = basename(path);
+    if (!/^[0-9a-f]{64}$/.test(sha)) return;
+    reverify(sha).catch((err: unknown) => log.error({ err }, 're-verification failed'));
+  };
+
+  // ------------------------------------------------------------ heartbeat
+
+  function scheduleHeartbeat(delay: number): void {
+    if (!running) return;
+    clearTimeout(heartbeatTimer);
+    heartbeatTimer = setTimeout(() => {
+      if (!identity) return;
+      core
+        .call<{ heartbeatIntervalMs?: number }>('POST', `/site-servers/${encodeURIComponent(identity.id)}/heartbeat`, {
+          services: services(),
+          ...(tickleAddress() ? { tickleAddress: tickleAddress() } : {}),
+        })
+        .then(
+          (r) => {
+            if (r?.heartbeatIntervalMs) heartbeatMs = r.heartbeatIntervalMs;
+            scheduleHeartbeat(heartbeatMs);
+          },
+          (err: unknown) => {
+            log.debug({ err: (err as Error).message }, 'heartbeat failed');
+            scheduleHeartbeat(Math.min(heartbeatMs, 10_000));
+          },
+        );
+    }, delay);
+    heartbeatTimer.unref();
+  }
+
+  const service = lifecycle({
+    async start() {
+      db = await openDatabase(join(config.dataDir, 'db'));
+      store = new PackageStore(config.dataDir, db, log);
+      await store.open();
+      const st = store;
+      stager = new Stager({
+        store: st,
+        log,
+        concurrency: config.concurrency,
+        retry: config.retry,
+        reserveBytes: config.reserveBytes,
+        timeoutMs: config.timeout,
+        bucket: stagingBucket,
+        identity: () => ({ id: identity?.id ?? config.name, bearer: identity?.credential ?? '' }),
+        changed: () => requestReport(),
+      });
+      http = createHttpServer({
+        host: config.http.host,
+        port: config.http.port,
+        store: st,
+        log,
+        chunkSize: config.http.chunkSize,
+        bucket: servingBucket,
+        stats: () => ({ id: identity?.id, name: config.name, constrained: config.constrained, packages: st.serving.size }),
+        damaged: (sha) => void reverify(sha).catch((err: unknown) => log.error({ err }, 're-verification failed')),
+      });
+      await http.start();
+      if (config.tickle.enabled) {
+        tickles = createTickleListener({
+          host: config.tickle.host,
+          port: config.tickle.port,
+          key: () => key,
+          log,
+          onTickle: (flags) => {
+            counters.tickles++;
+            if (flags & (TickleFlags.PACKAGES | TickleFlags.CONFIG)) void sync();
+          },
+        });
+        await tickles.start();
+      }
+      running = true;
+      const stored = await ids.load();
+      if (stored) adopt(stored);
+      else {
+        try {
+          await enroll();
+          adopt(identity!);
+        } catch (err) {
+          const code = isOutpostError(err) ? err.code : undefined;
+          if (code !== PackageServerErrors.CORE_UNREACHABLE) throw err;
+          log.warn({ err: (err as Error).message }, 'cannot enroll yet (core unreachable); will retry');
+        }
+      }
+      // Packages held from before a restart: serve the ready ones, resume the others.
+      for (const p of st.packages.values()) stager.ensure(p);
+      if (config.watchStore) {
+        watcher = watch(st.contentDir, { ignoreInitial: true, depth: 1, followSymlinks: false });
+        watcher.on('all', onStoreEvent);
+        watcher.on('error', (err: unknown) => log.warn({ err }, 'store watcher error'));
+        await new Promise<void>((resolve) => watcher!.once('ready', () => resolve()));
+      }
+      if (identity) {
+        scheduleHeartbeat(0);
+        await sync();
+      } else {
+        const retryEnroll = async (): Promise<void> => {
+          if (!running) return;
+          try {
+            await enroll();
+            adopt(identity!);
+            scheduleHeartbeat(0);
+            await sync();
+          } catch {
+            setTimeout(() => void retryEnroll(), 5_000).unref();
+          }
+        };
+        setTimeout(() => void retryEnroll(), 2_000).unref();
+      }
+      log.info({ url: publicUrl(), ticklePort: tickles?.port, packages: st.packages.size }, 'package server started');
+    },
+    async stop() {
+      running = false;
+      clearTimeout(syncTimer);
+      clearTimeout(reportTimer);
+      clearTimeout(heartbeatTimer);
+      reportTimer = undefined;
+      await watcher?.close();
+      await stager?.stop();
+      await syncing?.catch(() => undefined);
+      await reporting?.catch(() => undefined);
+      await tickles?.stop();
+      await http?.stop();
+      await db?.close();
+      watcher = undefined;
+      tickles = undefined;
+      db = undefined;
+      log.info('package server stopped');
+    },
+  });
+
+  return {
+    ...service,
+    get url() {
+      if (!http) throw new Error('package server not started');
+      return publicUrl();
+    },
+    get id() {
+      return identity?.id;
+    },
+    get ticklePort() {
+      return tickles?.port ?? 0;
+    },
+    stats() {
+      return {
+        id: identity?.id,
+        name: config.name,
+        constrained: config.constrained,
+        packages: store ? [...store.packages.values()].map((p) => ({ id: p.id, ready: p.ready, status: stager?.status(p.id) })) : [],
+        fetchedFrom: stager ? Object.fromEntries(stager.fetchedFrom) : {},
+        http: http?.counters,
+        tickleStats: tickles?.stats,
+        ...counters,
+      };
+    },
+    sync,
+  };
+}
