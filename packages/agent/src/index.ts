@@ -30,3 +30,4 @@ export { runStep, type StepOutcome, type RunnerOptions } from './tasks/runner.js
 export { downloadPackage, destinationOf, PackageDownloadErrors, type DownloadPackageOptions, type DownloadPackageResult } from './packages/download.js';
 export { createTransport, type Transport, type TransportOptions, type Route } from './transport/transport.js';
 export { openTunnel, tlsOverTunnel, type GatewayEndpoint, type TunnelCredentials } from './transport/tunnel.js';
+export { createTaskSwarm, type TaskSwarm, type TaskSwarmOptions, type TaskSwarmResult, type TaskSwarmMode } from './tasks/swarm-tasks.js';
