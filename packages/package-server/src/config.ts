@@ -39,6 +39,8 @@ export const packageServerConfigSchema = z
         publicUrl: z.url().optional(),
         /** Read size per chunk when serving. @default 262144 */
         chunkSize: z.number().int().min(4096).max(16 * 1024 * 1024).default(256 * 1024),
+        /** Memory for whole small files (up to 256 KiB each), served without touching the disk. @default 64 MiB */
+        smallFileCache: z.number().int().min(0).default(64 * 1024 * 1024),
       })
       .strict()
       .prefault({}),

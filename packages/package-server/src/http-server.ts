@@ -59,6 +59,46 @@ export interface HttpServerOptions {
   stats(): Record<string, unknown>;
   /** A served file was found missing or damaged: re-verify its packages. */
   damaged(sha: string): void;
+  /** Files up to this size are kept in memory once read (content is immutable). @default 256 KiB */
+  smallFileMax?: number;
+  /** Memory for small files. @default 64 MiB */
+  smallCacheBytes?: number;
+}
+
+/**
+ * Small files, whole, by sha256: content is immutable, so a cached copy is never stale.
+ * The store watcher evicts a file that changes or vanishes on disk. LRU by Map order.
+ */
+class SmallFileCache {
+  readonly #map = new Map<string, Buffer>();
+  #bytes = 0;
+  constructor(readonly maxBytes: number) {}
+  get(sha: string): Buffer | undefined {
+    const b = this.#map.get(sha);
+    if (b) {
+      this.#map.delete(sha);
+      this.#map.set(sha, b);
+    }
+    return b;
+  }
+  set(sha: string, b: Buffer): void {
+    if (b.length > this.maxBytes) return;
+    this.evict(sha);
+    this.#map.set(sha, b);
+    this.#bytes += b.length;
+    for (const [k, v] of this.#map) {
+      if (this.#bytes <= this.maxBytes) break;
+      this.#map.delete(k);
+      this.#bytes -= v.length;
+    }
+  }
+  evict(sha: string): void {
+    const b = this.#map.get(sha);
+    if (b) {
+      this.#map.delete(sha);
+      this.#bytes -= b.length;
+    }
+  }
 }
 
 /**
@@ -70,6 +110,8 @@ export interface HttpServerOptions {
  */
 export function createHttpServer(o: HttpServerOptions) {
   const counters: ServeCounters = { requests: 0, bytes: 0, status: {}, bytesTo: {}, active: 0 };
+  const smallMax = o.smallFileMax ?? 256 * 1024;
+  const cache = new SmallFileCache(o.smallCacheBytes ?? 64 * 1024 * 1024);
   const count = (status: number): void => {
     counters.status[status] = (counters.status[status] ?? 0) + 1;
   };
@@ -94,18 +136,31 @@ export function createHttpServer(o: HttpServerOptions) {
     const r = resolvePath(url, o.store.serving);
     if (!r.ok) return fail(res, r.status, r.status === 400 ? 'PKGSRV_BAD_PATH' : 'PKGSRV_NOT_FOUND', r.why);
     const { file } = r;
-    const fh = await o.store.openContent(file.sha256);
-    const st = fh ? await fh.stat().catch(() => undefined) : undefined;
-    if (!fh || !st?.isFile() || st.size !== file.size) {
-      await fh?.close();
-      o.damaged(file.sha256);
-      return fail(res, 404, 'PKGSRV_NOT_FOUND', 'the file is missing or damaged here');
+    let body = file.size <= smallMax ? cache.get(file.sha256) : undefined;
+    let fh: Awaited<ReturnType<PackageStore['openContent']>>;
+    if (!body) {
+      fh = await o.store.openContent(file.sha256);
+      const st = fh ? await fh.stat().catch(() => undefined) : undefined;
+      if (!fh || !st?.isFile() || st.size !== file.size) {
+        await fh?.close();
+        o.damaged(file.sha256);
+        return fail(res, 404, 'PKGSRV_NOT_FOUND', 'the file is missing or damaged here');
+      }
+      if (file.size <= smallMax) {
+        const buf = Buffer.allocUnsafe(file.size);
+        const { bytesRead } = await fh.read(buf, 0, file.size, 0);
+        await fh.close();
+        fh = undefined;
+        if (bytesRead !== file.size) return fail(res, 404, 'PKGSRV_NOT_FOUND', 'the file is missing or damaged here');
+        cache.set(file.sha256, buf);
+        body = buf;
+      }
     }
     const etag = `"${file.sha256}"`;
     const headers: Record<string, string | number> = { etag, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=31536000, immutable' };
     const inm = req.headers['if-none-match'];
     if (inm && (inm === '*' || inm.split(/\s*,\s*/).includes(etag))) {
-      await fh.close();
+      await fh?.close();
       res.writeHead(304, headers);
       res.end();
       count(304);
@@ -114,7 +169,7 @@ export function createHttpServer(o: HttpServerOptions) {
     const ifRange = req.headers['if-range'];
     const range = ifRange !== undefined && ifRange !== etag ? ({ kind: 'none' } as const) : parseRange(req.headers.range, file.size);
     if (range.kind === 'unsatisfiable') {
-      await fh.close();
+      await fh?.close();
       res.writeHead(416, { ...headers, 'content-range': `bytes */${file.size}`, 'content-length': 0 });
       res.end();
       count(416);
@@ -133,12 +188,20 @@ export function createHttpServer(o: HttpServerOptions) {
     res.writeHead(status, headers);
     count(status);
     if (req.method === 'HEAD' || length === 0) {
-      await fh.close();
+      await fh?.close();
       res.end();
       return;
     }
     const who = typeof req.headers['x-outpost-site-server'] === 'string' ? req.headers['x-outpost-site-server'].slice(0, 64) : 'client';
-    const stream = createReadStream('', { fd: fh, start, end, highWaterMark: o.chunkSize, autoClose: true });
+    if (body) {
+      // Small file from memory: one write.
+      res.end(start === 0 && end === body.length - 1 ? body : body.subarray(start, end + 1));
+      counters.bytes += length;
+      counters.bytesTo[who] = (counters.bytesTo[who] ?? 0) + length;
+      return;
+    }
+    if (!fh) return;
+    const stream = createReadStream('', { fd: fh, start, end, highWaterMark: o.chunkSize, autoClose: true, emitClose: true });
     let sent = 0;
     stream.on('data', (c: string | Buffer) => {
       sent += c.length;
@@ -159,6 +222,8 @@ export function createHttpServer(o: HttpServerOptions) {
   let server: Server | undefined;
   return {
     counters,
+    /** Drops a cached small file (it changed or vanished on disk). */
+    evict: (sha: string): void => cache.evict(sha),
     get url(): string {
       const a = server?.address() as AddressInfo | null;
       if (!a) throw new Error('package server HTTP listener is not started');

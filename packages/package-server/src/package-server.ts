@@ -231,6 +231,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
 
   async function reverify(sha: string): Promise<void> {
     if (!store || !stager) return;
+    http?.evict(sha);
     for (const p of store.holders(sha)) {
       const f = p.files.find((x) => x.sha256 === sha)!;
       const fh = await store.openContent(sha);
@@ -315,6 +316,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
         store: st,
         log,
         chunkSize: config.http.chunkSize,
+        smallCacheBytes: config.http.smallFileCache,
         bucket: servingBucket,
         stats: () => ({ id: identity?.id, name: config.name, constrained: config.constrained, packages: st.serving.size }),
         damaged: (sha) => void reverify(sha).catch((err: unknown) => log.error({ err }, 're-verification failed')),

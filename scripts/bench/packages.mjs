@@ -1,0 +1,244 @@
+#!/usr/bin/env node
+// Package server vs nginx (sendfile) on the same files with the same clients, plus the
+// staging overhead of enable → ready on 10 package servers. Prints one summary line and
+// writes bench-results/packages.json. Temp files under /tmp, deleted at the end.
+//
+//   npm run bench:packages                     # full size (1 GiB, 200×10 MiB, 64 KiB, 10×500 MiB)
+//   BENCH_SCALE=0.1 npm run bench:packages     # smaller files, same shape
+import { execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { validateConfig } from '@outpost/common';
+import { coreConfigSchema, createCore } from '@outpost/core';
+import { createPackageServer, packageServerConfigSchema } from '@outpost/package-server';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const MiB = 1024 * 1024;
+const BIG = Math.round(1024 * MiB * SCALE);
+const MEDIUM = Math.round(10 * MiB * Math.min(1, SCALE * 4));
+const SMALL = 64 * 1024;
+const STAGE = Math.round(500 * MiB * SCALE);
+const CONCURRENT = 200;
+const DEADLINE = Date.now() + 15 * 60_000;
+const log = (...a) => console.error('[bench:packages]', ...a);
+
+const run = (cmd, args, timeout = 300_000) =>
+  new Promise((res, rej) => execFile(cmd, args, { timeout, maxBuffer: 16 * MiB }, (err, stdout, stderr) => (err ? rej(new Error(`${cmd}: ${err.message} ${stderr}`)) : res(stdout))));
+const freePort = async () => {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const p = s.address().port;
+  await new Promise((r) => s.close(r));
+  return p;
+};
+const sha = (b) => createHash('sha256').update(b).digest('hex');
+async function writeRandom(path, size) {
+  const fh = await open(path, 'w');
+  const h = createHash('sha256');
+  const chunk = randomBytes(Math.min(size, 8 * MiB));
+  for (let done = 0; done < size; ) {
+    const n = Math.min(chunk.length, size - done);
+    const part = chunk.subarray(0, n);
+    // Vary each chunk so files do not compress or dedupe trivially.
+    part.writeUInt32LE(done >>> 0, 0);
+    await fh.write(part);
+    h.update(part);
+    done += n;
+  }
+  await fh.close();
+  return h.digest('hex');
+}
+const waitUntil = async (check, what, timeoutMs = 300_000) => {
+  const end = Math.min(Date.now() + timeoutMs, DEADLINE);
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+// A separate-process HTTP client: N concurrent GETs of one URL, total bytes / wall time.
+const CLIENT = `
+import http from 'node:http';
+const [url, n, rounds] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+const agent = new http.Agent({ keepAlive: true, maxSockets: n });
+let bytes = 0; const t0 = performance.now();
+const one = () => new Promise((res, rej) => http.get(url, { agent }, (r) => { r.on('data', (c) => { bytes += c.length; }); r.on('end', res); r.on('error', rej); }).on('error', rej));
+for (let i = 0; i < rounds; i++) await Promise.all(Array.from({ length: n }, one));
+const s = (performance.now() - t0) / 1000;
+process.stdout.write(JSON.stringify({ bytes, seconds: s, mbps: bytes / s / 1048576 }));
+agent.destroy();
+`;
+const nodeClient = async (url, n, rounds) => JSON.parse(await run(process.execPath, ['--input-type=module', '-e', CLIENT, url, String(n), String(rounds)]));
+const curlOne = async (url) => {
+  const out = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download} %{time_total}', url]);
+  const [bytes, secs] = out.trim().split(' ').map(Number);
+  return { bytes, seconds: secs, mbps: bytes / secs / MiB };
+};
+const wrk = async (url) => {
+  const out = await run('wrk', ['-t2', `-c${CONCURRENT}`, '-d5s', '--latency', url], 60_000);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const tr = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(out);
+  const unit = { B: 1 / MiB, KB: 1 / 1024, MB: 1, GB: 1024 }[tr?.[2] ?? 'MB'] ?? 1;
+  return { rps, mbps: Number(tr?.[1] ?? 0) * unit };
+};
+
+const PS_CHILD = `
+import { validateConfig } from '@outpost/common';
+import { createPackageServer, packageServerConfigSchema } from '@outpost/package-server';
+const s = createPackageServer(validateConfig(packageServerConfigSchema, JSON.parse(process.argv[1]), { file: '<bench>' }));
+await s.start();
+process.stdout.write(JSON.stringify({ id: s.id, url: s.url }) + '\\n');
+process.on('SIGTERM', () => s.stop().then(() => process.exit(0)));
+`;
+
+const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-pkg-'));
+await chmod(dir, 0o755);
+const procs = [];
+let core;
+const inproc = [];
+const result = { scale: SCALE, sizes: { big: BIG, medium: MEDIUM, small: SMALL, stage: STAGE } };
+try {
+  log('dir', dir);
+  // ------------------------------------------------------------ files
+  const www = join(dir, 'www');
+  await mkdir(www, { recursive: true });
+  await chmod(www, 0o755);
+  const files = { 'big.bin': BIG, 'medium.bin': MEDIUM, 'small.bin': SMALL };
+  const manifest = [];
+  for (const [name, size] of Object.entries(files)) manifest.push({ path: name, size, sha256: await writeRandom(join(www, name), size) });
+  for (const name of Object.keys(files)) await chmod(join(www, name), 0o644);
+
+  // ------------------------------------------------------------ core + our package server (child process)
+  core = createCore(validateConfig(coreConfigSchema, { dataDir: join(dir, 'core'), http: { host: '127.0.0.1', port: 0 }, datagram: { host: '127.0.0.1', port: 0 } }, { file: '<bench>' }));
+  await core.start();
+  const api = async (method, path, body, headers = {}) => {
+    const res = await fetch(`${core.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${core.adminToken}`, ...(body && !Buffer.isBuffer(body) && typeof body.pipe !== 'function' ? { 'content-type': 'application/json' } : {}), ...headers }, body: body === undefined ? undefined : Buffer.isBuffer(body) || typeof body.pipe === 'function' ? body : JSON.stringify(body), duplex: 'half' });
+    const t = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${t}`);
+    return t ? JSON.parse(t) : undefined;
+  };
+  const { createReadStream } = await import('node:fs');
+  const upload = async (id, path, file) => api('PUT', `/packages/${id}/files/${path}`, createReadStream(file), { 'content-type': 'application/octet-stream' });
+  const pkg = await api('POST', '/packages', { name: 'bench', version: '1', files: manifest });
+  for (const f of manifest) await upload(pkg.id, f.path, join(www, f.path));
+  const { token } = await core.createEnrollmentToken({ for: 'site-server', uses: 20 });
+  const psPort = await freePort();
+  const psCfg = { name: 'bench-ps', coreUrl: core.url, dataDir: join(dir, 'ps'), enrollToken: token, http: { host: '127.0.0.1', port: psPort }, tickle: { host: '127.0.0.1', port: 0 }, reserveBytes: 0, watchStore: false };
+  const child = spawn(process.execPath, ['--input-type=module', '-e', PS_CHILD, JSON.stringify(psCfg)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  procs.push(child);
+  const ps = JSON.parse(await new Promise((res, rej) => {
+    let b = '';
+    child.stdout.on('data', (c) => {
+      b += c;
+      if (b.includes('\n')) res(b.split('\n')[0]);
+    });
+    child.once('exit', (c) => rej(new Error(`package server exited ${c}`)));
+  }));
+  await api('POST', `/packages/${pkg.id}/enable`, { servers: [ps.id] });
+  await waitUntil(async () => (await api('GET', `/packages/${pkg.id}`)).servers.every((s) => s.state === 'ready'), 'the bench package on our server');
+  const ours = (f) => `${ps.url}/packages/${pkg.id}/${f}`;
+
+  // ------------------------------------------------------------ nginx
+  const ngPort = await freePort();
+  const ngDir = join(dir, 'nginx');
+  await mkdir(ngDir, { recursive: true });
+  await writeFile(join(ngDir, 'nginx.conf'), `daemon off;
+worker_processes 1;
+pid ${ngDir}/nginx.pid;
+error_log ${ngDir}/error.log warn;
+${process.getuid?.() === 0 ? 'user root;' : ''}
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  default_type application/octet-stream;
+  client_body_temp_path ${ngDir}/body; proxy_temp_path ${ngDir}/proxy; fastcgi_temp_path ${ngDir}/fcgi; uwsgi_temp_path ${ngDir}/uwsgi; scgi_temp_path ${ngDir}/scgi;
+  server { listen 127.0.0.1:${ngPort}; root ${www}; location / { } }
+}
+`);
+  const nginx = spawn('nginx', ['-c', join(ngDir, 'nginx.conf'), '-p', ngDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  procs.push(nginx);
+  await waitUntil(async () => (await fetch(`http://127.0.0.1:${ngPort}/small.bin`).then((r) => r.status === 200, () => false)), 'nginx up', 10_000);
+  const theirs = (f) => `http://127.0.0.1:${ngPort}/${f}`;
+  // Same bytes from both.
+  for (const f of ['small.bin']) {
+    const a = Buffer.from(await (await fetch(ours(f))).arrayBuffer());
+    const b = Buffer.from(await (await fetch(theirs(f))).arrayBuffer());
+    if (sha(a) !== sha(b)) throw new Error('ours and nginx serve different bytes');
+  }
+
+  // ------------------------------------------------------------ (a) one big download, (b) 200 × medium, (c) small with wrk
+  const best = async (fn, n = 2) => {
+    let b;
+    for (let i = 0; i < n; i++) {
+      const r = await fn();
+      if (!b || r.mbps > b.mbps) b = r;
+    }
+    return b;
+  };
+  log('(a) one', BIG, 'byte download, curl');
+  const aOurs = await best(() => curlOne(ours('big.bin')));
+  const aNginx = await best(() => curlOne(theirs('big.bin')));
+  log('(b)', CONCURRENT, 'concurrent', MEDIUM, 'byte downloads, node client');
+  const bOurs = await best(() => nodeClient(ours('medium.bin'), CONCURRENT, 1));
+  const bNginx = await best(() => nodeClient(theirs('medium.bin'), CONCURRENT, 1));
+  log('(c) 64 KiB at', CONCURRENT, 'connections, wrk');
+  const cOurs = await wrk(ours('small.bin'));
+  const cNginx = await wrk(theirs('small.bin'));
+  const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+  const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  result.a = { ours: aOurs, nginx: aNginx, ratio: aOurs.mbps / aNginx.mbps };
+  result.b = { ours: bOurs, nginx: bNginx, ratio: bOurs.mbps / bNginx.mbps };
+  result.c = { ours: cOurs, nginx: cNginx, ratio: cOurs.rps / cNginx.rps };
+  result.peakRssMiB = hwmKb / 1024;
+  nginx.kill('SIGTERM');
+  child.kill('SIGTERM');
+
+  // ------------------------------------------------------------ (d) enable → ready on 10 servers, minus raw transfer
+  log('(d) enable → ready of', STAGE, 'bytes on 10 package servers');
+  const stageFile = join(dir, 'stage.bin');
+  const stageSha = await writeRandom(stageFile, STAGE);
+  const sp = await api('POST', '/packages', { name: 'stage', version: '1', files: [{ path: 'stage.bin', size: STAGE, sha256: stageSha }] });
+  await upload(sp.id, 'stage.bin', stageFile);
+  await rm(stageFile);
+  // Raw: the same 10 concurrent transfers from the core with a plain client, bytes discarded.
+  const rawUrl = `${core.url}/api/v1/packages/${sp.id}/files/stage.bin`;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 10 }, () => run('curl', ['-sS', '-o', '/dev/null', '-H', `Authorization: Bearer ${core.adminToken}`, rawUrl])));
+  const rawSeconds = (performance.now() - t0) / 1000;
+  const ids = [];
+  for (let i = 0; i < 10; i++) {
+    const s = createPackageServer(validateConfig(packageServerConfigSchema, { name: `stage-${i}`, coreUrl: core.url, dataDir: join(dir, `stage-${i}`), enrollToken: token, http: { host: '127.0.0.1', port: 0 }, tickle: { host: '127.0.0.1', port: 0 }, reserveBytes: 0, watchStore: false }, { file: '<bench>' }));
+    await s.start();
+    inproc.push(s);
+    ids.push(s.id);
+  }
+  const t1 = performance.now();
+  await api('POST', `/packages/${sp.id}/enable`, { servers: ids });
+  await waitUntil(async () => {
+    const v = await api('GET', `/packages/${sp.id}`);
+    return v.servers.length === 10 && v.servers.every((s) => s.state === 'ready');
+  }, '10 servers ready', 600_000);
+  const enableSeconds = (performance.now() - t1) / 1000;
+  result.d = { enableToReadySeconds: enableSeconds, rawTransferSeconds: rawSeconds, overheadSeconds: enableSeconds - rawSeconds };
+
+  const summary = `bench:packages a=${result.a.ratio.toFixed(2)} b=${result.b.ratio.toFixed(2)} c=${result.c.ratio.toFixed(2)} rss=${result.peakRssMiB.toFixed(0)}MiB overhead=${result.d.overheadSeconds.toFixed(2)}s (targets a,b>=0.9 c>=0.5 rss<300MiB overhead<2s)`;
+  console.log(JSON.stringify({ ours_a_MiBps: aOurs.mbps, nginx_a_MiBps: aNginx.mbps, ours_b_MiBps: bOurs.mbps, nginx_b_MiBps: bNginx.mbps, ours_c_rps: cOurs.rps, nginx_c_rps: cNginx.rps, ...result.d }));
+  console.log(summary);
+  await mkdir(join(root, 'bench-results'), { recursive: true });
+  await writeFile(join(root, 'bench-results', 'packages.json'), JSON.stringify(result, null, 2));
+} finally {
+  for (const s of inproc) await s.stop().catch(() => undefined);
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+  await core?.stop().catch(() => undefined);
+  await rm(dir, { recursive: true, force: true });
+}
