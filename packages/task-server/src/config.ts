@@ -80,8 +80,8 @@ export const taskServerConfigSchema = z
       .prefault({}),
     forward: z
       .object({
-        /** Events per batch to the core. @default 2000 */
-        batchSize: z.number().int().min(1).max(20_000).default(2_000),
+        /** Events per batch to the core. @default 5000 */
+        batchSize: z.number().int().min(1).max(20_000).default(5_000),
         /** Largest batch body, bytes. @default 8 MiB */
         maxBytes: z.number().int().min(65_536).default(8 * 1024 * 1024),
         /** First retry after a failed batch, and the cap. @default '500ms' / '15s' */

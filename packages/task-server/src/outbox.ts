@@ -23,7 +23,11 @@ const RECENT = 200_000;
 export class Outbox {
   readonly stats = { received: 0, duplicates: 0, forwarded: 0, batches: 0, failures: 0, pending: 0 };
   readonly #recent = new Set<string>();
-  readonly #queued = new Set<string>();
+  /** Events stored and not yet acknowledged by the core, oldest first (a copy of the level sublevel). */
+  readonly #queued = new Map<string, StatusEvent>();
+  /** Writes waiting for the next group commit. */
+  #commit: Array<{ ops: BatchOp[]; done: (err?: unknown) => void }> = [];
+  #commitScheduled = false;
   #wake: (() => void) | undefined;
   #running = false;
   #loop: Promise<void> = Promise.resolve();
@@ -37,8 +41,30 @@ export class Outbox {
   ) {}
 
   async load(): Promise<void> {
-    for await (const k of this.store.outbox.keys()) this.#queued.add(k);
+    for await (const [k, e] of this.store.outbox.iterator()) this.#queued.set(k, e);
     this.stats.pending = this.#queued.size;
+  }
+
+  /**
+   * Group commit: every write asked for in one turn of the event loop goes to level in
+   * one batch; each caller's promise settles when that batch is on disk.
+   */
+  #write(ops: BatchOp[]): Promise<void> {
+    if (ops.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.#commit.push({ ops, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      if (this.#commitScheduled) return;
+      this.#commitScheduled = true;
+      setImmediate(() => {
+        this.#commitScheduled = false;
+        const group = this.#commit;
+        this.#commit = [];
+        this.store.write(group.flatMap((g) => g.ops)).then(
+          () => group.forEach((g) => g.done()),
+          (err: unknown) => group.forEach((g) => g.done(err ?? new Error('write failed'))),
+        );
+      });
+    });
   }
 
   /** Events to store, plus other writes that must land in the same batch. */
@@ -52,11 +78,11 @@ export class Outbox {
         continue;
       }
       all.push(this.store.put(this.store.outbox, e.id, e));
-      this.#queued.add(e.id);
+      this.#queued.set(e.id, e);
       added++;
     }
     try {
-      await this.store.write(all);
+      await this.#write(all);
     } catch (err) {
       for (const e of events) this.#queued.delete(e.id);
       throw err;
@@ -98,14 +124,10 @@ export class Outbox {
       }
       const batch: StatusEvent[] = [];
       let bytes = 0;
-      for await (const e of this.store.outbox.values({ limit: this.options.batchSize })) {
+      for (const e of this.#queued.values()) {
         bytes += (e.output?.length ?? 0) + 200;
-        if (batch.length > 0 && bytes > this.options.maxBytes) break;
+        if (batch.length >= this.options.batchSize || (batch.length > 0 && bytes > this.options.maxBytes)) break;
         batch.push(e);
-      }
-      if (batch.length === 0) {
-        this.#queued.clear();
-        continue;
       }
       try {
         await this.core.call('POST', '/task-service/events', { events: batch });
@@ -117,7 +139,7 @@ export class Outbox {
         continue;
       }
       this.#failures = 0;
-      await this.store.write(batch.map((e) => this.store.del(this.store.outbox, e.id)));
+      await this.#write(batch.map((e) => this.store.del(this.store.outbox, e.id)));
       for (const e of batch) {
         this.#queued.delete(e.id);
         this.#recent.add(e.id);

@@ -50,8 +50,10 @@ export function agentRoutes(router: Router<AppState>, d: AgentRouteDeps): void {
     }
     const via: Via = ctx.query.via === 'udp' || ctx.query.via === 'ws' ? ctx.query.via : 'poll';
     const now = d.now();
+    // The fetch is marked in memory now; its event goes out with the next group commit
+    // (not awaited: the agent's own statuses imply the fetch if this one is lost in a crash).
     const { events, ops } = d.work.mark(id, 'fetched', via, now);
-    await d.outbox.add(events, ops);
+    if (events.length || ops.length) d.outbox.add(events, ops).catch((err: unknown) => ctx.state.log.warn({ err }, 'recording a fetch failed'));
     const body: WorkResponse = { runs: d.work.forAgent(id, now), pollAfterMs: msUntilPollSlot(id, d.pollIntervalMs, now) };
     ctx.body = body;
   });
