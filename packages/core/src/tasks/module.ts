@@ -28,6 +28,19 @@ export function createTasksModule(coreConfig: CoreConfig): CoreModule {
       runs = new Runs(store, ctx.registry, ctx.clock, ctx.log, (ids) => ctx.tickle(ids, TickleFlags.WORK));
       await runs.load();
       const r = runs;
+      // Agents moved to another task server (one went away, or the sites changed): wake
+      // their new servers with CONFIG, which re-reads agents and all their pending work.
+      const reg = ctx.registry;
+      const previous = reg.onAgentsChanged;
+      reg.onAgentsChanged = (ids) => {
+        previous(ids);
+        const servers = new Set<string>();
+        for (const id of ids) {
+          const ts = reg.store.agents.get(id)?.taskServer;
+          if (ts) servers.add(ts);
+        }
+        if (servers.size) ctx.tickle(servers, TickleFlags.CONFIG | TickleFlags.WORK);
+      };
       timer = setInterval(() => {
         ticking = ticking.then(() => r.tick()).catch((err: unknown) => ctx.log.error({ err }, 'tasks tick failed'));
       }, config.tickInterval);

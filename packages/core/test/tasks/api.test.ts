@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSocket } from 'node:dgram';
+import { decodeDatagram, TickleFlags } from '@outpost/common';
 import { waitFor } from '@outpost/testing';
 import { enrollFleet, startCore, type Harness } from './harness.js';
 
@@ -126,5 +128,27 @@ describe('runs', () => {
     expect(r2.body).toMatchObject({ agents: 1, skipped: 1 });
     expect((await h.admin('POST', '/jobs/deploy/runs', { all: true, once: 'k1' })).body).toMatchObject({ error: { code: 'CORE_TASK_NO_TARGETS' } });
     expect((await h.admin('POST', '/jobs/deploy/runs', { agents: ['ag_nope'] })).body).toMatchObject({ error: { code: 'CORE_TASK_UNKNOWN_AGENTS' } });
+  });
+});
+
+describe('task server changes', () => {
+  it('wakes the task server that agents move to with CONFIG|WORK, so it re-reads their work', async () => {
+    await defineTwoStepJob();
+    await enrollFleet(h, 3);
+    const sock = createSocket('udp4');
+    const got: Buffer[] = [];
+    sock.on('message', (m) => got.push(m));
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const t = await h.core.createEnrollmentToken({ for: 'site-server' });
+    await fetch(`${h.core.url}/api/v1/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: t.token, name: 'ts2', tickleAddress: `127.0.0.1:${sock.address().port}`, services: { task: { url: 'http://127.0.0.1:2' } } }),
+    });
+    await waitFor(() => got.some((m) => {
+      const d = decodeDatagram(m);
+      return d.ok && d.value.flags === (TickleFlags.CONFIG | TickleFlags.WORK);
+    }), { what: 'a CONFIG|WORK tickle' });
+    sock.close();
   });
 });
