@@ -2,3 +2,4 @@ export { tempDir, removeDir } from './temp.js';
 export { e2eGate, isRoot, hasCommand, type E2eGate } from './e2e.js';
 export { waitFor } from './wait.js';
 export { expectErrorsDocumented, readErrorsTable, type ErrorDocRow } from './errors-doc.js';
+export { openUdpProbe, type UdpProbe, type UdpDatagram } from './udp-probe.js';
