@@ -155,7 +155,9 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
         return;
       }
       const source = opened.value;
-      tsize = neg.tsizeAsked ? source.size : undefined;
+      // tsize 0 is left out: curl (7.88) ends an empty download right after such an OACK
+      // without reading DATA 1 and fails (it fails the same way against dnsmasq).
+      tsize = neg.tsizeAsked && source.size !== 0 ? source.size : undefined;
       start = (s) => s.startRead(source);
       cleanup = () => source.close();
     } else {
