@@ -16,6 +16,10 @@ export const ApplianceErrors = {
   SERVICE_UNAVAILABLE: 'APPLIANCE_SERVICE_UNAVAILABLE',
   /** A service did not stop within the shutdown deadline. */
   STOP_TIMEOUT: 'APPLIANCE_STOP_TIMEOUT',
+  /** `outpost package add DIR`: DIR cannot be read, holds no files, or changed while it was added. */
+  PACKAGE_DIR: 'APPLIANCE_PACKAGE_DIR',
+  /** `outpost package add`: a file's upload kept failing (re-run the command to resume). */
+  UPLOAD_FAILED: 'APPLIANCE_UPLOAD_FAILED',
 } as const;
 
 /** A command-line mistake: printed with the command's usage, exit code 2. */

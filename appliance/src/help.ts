@@ -1,4 +1,5 @@
 import { FUTURE_SECTIONS, SERVICE_SECTIONS } from './config/schema.js';
+import { PACKAGE_USAGE } from './commands/packages.js';
 
 /** Usage text per command; `''` is the top level. */
 const USAGE: Record<string, string> = {
@@ -25,6 +26,14 @@ Administer a core over its HTTP API:
                                    run a job; prints the run id
   run show ID                      a run's states, hop times, failures, agents not reached
   run cancel ID                    cancel a run
+  package add DIR --name NAME [--version V]
+                                   upload a directory as a package (resumable)
+  package enable NAME [--servers ID...|--site NAME] [--max-servers N]
+                                   stage it to package servers
+  package disable NAME | package rm NAME
+                                   take it off the servers | delete it everywhere
+  package show NAME                per server: state, bytes, last error, retry, codebase
+  packages                         list packages
 
 Tools:
   tftp serve DIR [options]         serve a directory over TFTP
@@ -102,5 +111,5 @@ CAP_NET_BIND_SERVICE; --port 6969 does not). Run 'outpost tftp --help' for every
 
 /** The usage text of a command (`'site add'`), or of the top level. */
 export function usage(command?: string): string {
-  return USAGE[command ?? ''] ?? USAGE['']!;
+  return USAGE[command ?? ''] ?? PACKAGE_USAGE[command ?? ''] ?? USAGE['']!;
 }

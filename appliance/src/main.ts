@@ -9,6 +9,7 @@ import { tokenCommand } from './commands/token.js';
 import { jobCommand, jobsCommand } from './commands/jobs.js';
 import { runCommand } from './commands/runs.js';
 import { taskCommand, tasksCommand } from './commands/tasks.js';
+import { packageCommand, packagesCommand } from './commands/packages.js';
 import { UsageError } from './errors.js';
 import { usage } from './help.js';
 import { processIo, type CliIo } from './io.js';
@@ -29,6 +30,8 @@ const COMMANDS: Record<string, Command> = {
   job: jobCommand,
   jobs: jobsCommand,
   run: runCommand,
+  package: packageCommand,
+  packages: packagesCommand,
 };
 
 /**
