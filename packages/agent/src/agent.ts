@@ -1,6 +1,7 @@
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { release, type as osType } from 'node:os';
-import { backoffDelay, datagramKey, isOutpostError, lifecycle, OutpostError, parseCredential, silentLogger, type Logger, type Service } from '@outpost/common';
+import { backoffDelay, createKeyAndCsr, datagramKey, isOutpostError, lifecycle, OutpostError, parseCredential, silentLogger, type Logger, type Service } from '@outpost/common';
 import type { AgentConfig } from './config.js';
 import { createCoreClient, type CoreClient } from './core-client.js';
 import {
@@ -8,6 +9,7 @@ import {
   enrollResponseSchema,
   expectShape,
   heartbeatResponseSchema,
+  renewResponseSchema,
   type AgentRemoteConfig,
   type EnrollRequest,
   type HeartbeatRequest,
@@ -19,6 +21,8 @@ import type { ConfigSerial } from './heartbeat-datagram.js';
 import { collectNetInfo, type NetInfo } from './net-info.js';
 import { createUdpHeartbeater, type UdpHeartbeater } from './udp-heartbeat.js';
 import { createTaskAgent, type TaskAgent } from './tasks/task-agent.js';
+import { downloadPackage, type DownloadPackageResult } from './packages/download.js';
+import { createTransport, type Route, type Transport } from './transport/transport.js';
 
 /** Config poll interval when neither the config nor the core says (the core's default). */
 const DEFAULT_CONFIG_POLL_MS = 30 * 60_000;
@@ -51,6 +55,10 @@ export interface AgentStats {
   /** Failed contacts in a row (reset by any success). */
   consecutiveFailures: number;
   ackDrops: Partial<Record<string, number>>;
+  /** How the core is reached: `direct`, `gateway` (through an Internet gateway) or `none` (not yet / not at all). */
+  route: Route['kind'];
+  /** Certificates renewed (or first obtained) since start. */
+  renewals: number;
 }
 
 export interface OutpostAgent extends Service {
@@ -67,7 +75,23 @@ export interface OutpostAgent extends Service {
   heartbeatNow(): void;
   /** The task side (work, runs, status reports), while started with `tasks.enabled`. */
   readonly tasks: TaskAgent | undefined;
+  /** The current route to the core (direct or through a gateway). */
+  readonly route: Route;
+  /** Decides direct vs gateway again now. */
+  checkRoute(): Promise<Route>;
+  /** Downloads a package (id, `name@version` or name) into `destDir` over the current route. */
+  downloadPackage(pkg: string, destDir: string, signal?: AbortSignal): Promise<DownloadPackageResult>;
 }
+
+/** Two thirds into a certificate's lifetime (the core renews 30 d before the end of 90 d). */
+function renewAfterOf(pem: string): string {
+  const c = new X509Certificate(pem);
+  const from = Date.parse(c.validFrom);
+  return new Date(from + ((Date.parse(c.validTo) - from) * 2) / 3).toISOString();
+}
+
+/** Retry a failed renewal after this long. */
+const RENEW_RETRY_MS = 10 * 60_000;
 
 /**
  * The managed-computer agent: enrolls once with a token and keeps its identity in its data
@@ -97,6 +121,10 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
   let beatsSinceUdpProbe = 0;
   let cfgFailures = 0;
   let tasks: TaskAgent | undefined;
+  let transport: Transport | undefined;
+  /** The CA from `caFile`, trusted before enrollment gives us the core's. */
+  let preCa: string[] = [];
+  let nextRenewTry = 0;
 
   const stats: AgentStats = {
     state: 'stopped',
@@ -114,6 +142,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     configFailures: 0,
     consecutiveFailures: 0,
     ackDrops: {},
+    route: 'none',
+    renewals: 0,
   };
 
   const heartbeatIntervalMs = (): number =>
@@ -170,10 +200,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     const token = await readToken();
     stats.state = 'enrolling';
     const net = netInfo();
-    const body: EnrollRequest = { token, name: config.name, macs: net.macs, ips: net.ips, os: config.os ?? `${osType()} ${release()}` };
+    const { keyPem, csrPem } = createKeyAndCsr(config.name);
+    const body: EnrollRequest = { token, name: config.name, macs: net.macs, ips: net.ips, os: config.os ?? `${osType()} ${release()}`, csr: csrPem };
     let answer: unknown;
     try {
-      answer = await client.call('POST', '/enroll', { body });
+      answer = await enrollCall(client, body);
     } catch (err) {
       if (isCoreHttpError(err) && err.httpStatus >= 400 && err.httpStatus < 500) {
         throw new OutpostError(AgentErrors.ENROLL_REJECTED, `the core refused to enroll this agent: ${err.coreCode ?? err.httpStatus} (${err.message})`, {
@@ -193,13 +224,78 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
       heartbeatIntervalMs: res.heartbeatIntervalMs,
       ...(res.configPollIntervalMs === undefined ? {} : { configPollIntervalMs: res.configPollIntervalMs }),
       enrolledAt: new Date().toISOString(),
+      ...(res.certificate && res.caCertificate
+        ? { certificate: res.certificate, key: keyPem, caCertificate: res.caCertificate, coreId: res.coreId, tunnelUrl: res.coreUrl, renewAfter: renewAfterOf(res.certificate) }
+        : {}),
     };
     await store.save(id);
     adopt(id);
+    await checkRoute();
     remote = undefined;
     stats.enrollments++;
     stats.state = 'running';
     log.info({ id: id.id, name: config.name, file: store.file }, 'enrolled');
+  }
+
+  /**
+   * `POST /enroll` over the current route; when the core cannot be reached directly and
+   * gateways are configured, to each gateway in turn (a client without a certificate may
+   * only enroll there; the gateway forwards it to its core).
+   */
+  async function enrollCall(c: CoreClient, body: EnrollRequest): Promise<unknown> {
+    const route = await checkRoute();
+    if (route.kind !== 'none' || config.gateways.length === 0) return c.call('POST', '/enroll', { body });
+    let last: unknown = new OutpostError(AgentErrors.CORE_UNREACHABLE, 'no gateway answered');
+    for (const gw of config.gateways) {
+      const via = createCoreClient({ coreUrl: gw, ca: preCa, maxSockets: 1, timeoutMs: config.httpTimeout });
+      try {
+        const answer = await via.call('POST', '/enroll', { body });
+        log.info({ gateway: gw }, 'enrolled through a gateway');
+        return answer;
+      } catch (err) {
+        if (isCoreHttpError(err) && err.httpStatus < 500) throw err;
+        last = err;
+        log.warn({ gateway: gw, message: (err as Error).message }, 'enrollment through this gateway failed');
+      } finally {
+        via.close();
+      }
+    }
+    throw last;
+  }
+
+  /** Direct or gateway, decided again (only when gateways are configured; else always direct). */
+  async function checkRoute(): Promise<Route> {
+    if (!transport || config.gateways.length === 0) return transport?.route ?? { kind: 'none' };
+    const before = transport.route.kind;
+    const r = await transport.decide();
+    stats.route = r.kind;
+    if (r.kind !== before) {
+      if (r.kind === 'gateway') stats.transport = 'http';
+      tasks?.syncPush();
+      void tasks?.fetchNow('poll');
+    }
+    return r;
+  }
+
+  /** Renews the certificate when due (or gets a first one for an identity without); failures retry later. */
+  async function renewIfDue(): Promise<void> {
+    const me = identity;
+    if (!client || !me || Date.now() < nextRenewTry) return;
+    const due = me.certificate ? Date.now() >= Date.parse(me.renewAfter ?? '') : config.gateways.length > 0;
+    if (!due) return;
+    nextRenewTry = Date.now() + RENEW_RETRY_MS;
+    try {
+      const { keyPem, csrPem } = createKeyAndCsr(config.name);
+      const b = expectShape(renewResponseSchema, await client.call('POST', '/ca/renew', { bearer, body: { csr: csrPem } }), 'POST /ca/renew');
+      const next: Identity = { ...me, certificate: b.certificate, key: keyPem, caCertificate: b.caCertificate, coreId: b.coreId, tunnelUrl: b.coreUrl, renewAfter: b.renewAfter };
+      await store.save(next);
+      identity = next;
+      nextRenewTry = 0;
+      stats.renewals++;
+      log.info({ renewAfter: b.renewAfter }, 'certificate renewed');
+    } catch (err) {
+      log.warn({ message: (err as Error).message, retryInMs: RENEW_RETRY_MS }, 'certificate renewal failed');
+    }
   }
 
   /** The core said 401 to our credential: say so clearly; re-enroll only with a token. */
@@ -253,7 +349,9 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
   async function beat(): Promise<number> {
     if (!identity) await enroll();
     if (!identity) return config.retry.base;
-    if (viaConfig !== 'http') {
+    await renewIfDue();
+    // Behind a gateway UDP does not pass: heartbeat over HTTP through the tunnel.
+    if (viaConfig !== 'http' && transport?.route.kind !== 'gateway') {
       const probing = stats.transport === 'http';
       if (!probing || ++beatsSinceUdpProbe >= config.heartbeat.udpRetryEvery) {
         beatsSinceUdpProbe = 0;
@@ -284,6 +382,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     if (!hbLoop?.running) return 0;
     stats.heartbeatFailures++;
     stats.consecutiveFailures++;
+    if (isOutpostError(err) && err.code === AgentErrors.CORE_UNREACHABLE) void checkRoute().catch(() => undefined);
     if (isCoreHttpError(err) && err.httpStatus === 401 && identity) await rejected(err);
     const delay = stats.state === 'rejected' && !identity && !(config.enrollToken || config.enrollTokenFile)
       ? config.retry.cap
@@ -333,6 +432,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     if (!cfgLoop?.running) return 0;
     stats.configFailures++;
     cfgFailures++;
+    if (isOutpostError(err) && err.code === AgentErrors.CORE_UNREACHABLE) void checkRoute().catch(() => undefined);
     if (isCoreHttpError(err) && err.httpStatus === 401 && identity) await rejected(err);
     const delay = retryDelay(cfgFailures, configPollMs());
     log.warn({ code: isOutpostError(err) ? err.code : undefined, message: (err as Error).message, retryInMs: delay }, 'config poll failed');
@@ -351,10 +451,25 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
 
   const service = lifecycle({
     async start() {
-      client = createCoreClient({ coreUrl: config.coreUrl, maxSockets: 2, timeoutMs: config.httpTimeout });
+      if (config.caFile) preCa = [await readFile(config.caFile, 'utf8')];
+      const t = createTransport({
+        coreUrl: config.coreUrl,
+        tunnelUrl: () => identity?.tunnelUrl,
+        gateways: config.gateways,
+        credentials: () => ({ ca: identity?.caCertificate ? [identity.caCertificate] : preCa, cert: identity?.certificate, key: identity?.key }),
+        bearer: () => (identity ? bearer : undefined),
+        coreId: () => identity?.coreId,
+        recheckIntervalMs: config.routeRecheck,
+        logger: log,
+      });
+      transport = t;
+      client = createCoreClient({ coreUrl: config.coreUrl, maxSockets: 2, timeoutMs: config.httpTimeout, route: () => ({ base: t.coreBase(), agent: t.agentFor(t.coreBase()) }) });
+      if (config.gateways.length > 0) t.start();
+      else stats.route = 'direct';
       const stored = await store.load();
       if (stored) {
         adopt(stored);
+        await checkRoute();
         if (stored.coreUrl !== config.coreUrl) {
           log.warn({ enrolledWith: stored.coreUrl, coreUrl: config.coreUrl }, 'identity was enrolled with another core URL; using it anyway');
         }
@@ -383,6 +498,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
           dataDir: config.dataDir,
           identity: () => (identity ? { id: identity.id, datagramKey: key } : undefined),
           taskServer: () => remote?.taskServer,
+          agentFor: (url) => t.agentFor(url),
+          pushOnly: () => t.route.kind === 'gateway',
         });
         await tasks.start();
       }
@@ -396,12 +513,14 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
       if (udp) stats.ackDrops = { ...udp.dropped };
       await udp?.close();
       client?.close();
+      transport?.stop();
       await loopsDone;
       await pendingFetch?.catch(() => undefined);
       hbLoop = undefined;
       cfgLoop = undefined;
       udp = undefined;
       client = undefined;
+      transport = undefined;
       stats.state = 'stopped';
     },
   });
@@ -426,6 +545,17 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     },
     get tasks() {
       return tasks;
+    },
+    get route() {
+      return transport?.route ?? { kind: 'none' };
+    },
+    checkRoute,
+    downloadPackage(pkg, destDir, signal) {
+      const c = client;
+      const t = transport;
+      const me = identity;
+      if (!c || !t || !me) return Promise.reject(new OutpostError(AgentErrors.NO_ENROLL_TOKEN, 'the agent is not enrolled yet'));
+      return downloadPackage({ client: c, bearer, agentId: me.id, package: pkg, destDir, logger: log, agentFor: (url) => t.agentFor(url), ...(signal ? { signal } : {}) });
     },
   };
 }

@@ -63,6 +63,15 @@ export const agentConfigSchema = z
       .prefault({}),
     /** Per-request HTTP timeout. @default '10s' */
     httpTimeout: positiveDuration.default(10_000),
+    /**
+     * Internet gateways (`https://host:port`), tried in order when the core cannot be
+     * reached directly (see src/transport). @default []
+     */
+    gateways: z.array(z.url({ protocol: /^https$/, message: 'expected an https URL' })).max(16).default([]),
+    /** The core's CA certificate (PEM file), trusted before enrollment gives it: a gateway's or an https core's TLS. */
+    caFile: z.string().min(1).optional(),
+    /** Re-check direct vs gateway this often (also on network change and after a failed contact). @default '5m' */
+    routeRecheck: positiveDuration.default(300_000),
     /** Running tasks from the task server (see src/tasks). */
     tasks: agentTasksConfigSchema,
   })

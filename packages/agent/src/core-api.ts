@@ -15,7 +15,18 @@ export interface EnrollRequest {
   macs?: string[];
   ips?: string[];
   os?: string;
+  /** A PEM PKCS#10 request (createKeyAndCsr): the answer then carries a certificate. */
+  csr?: string;
 }
+
+/** `POST /ca/renew` answer. */
+export const renewResponseSchema = z.looseObject({
+  certificate: z.string(),
+  caCertificate: z.string(),
+  coreId: z.string(),
+  coreUrl: z.string(),
+  renewAfter: z.string(),
+});
 
 /** Config serials are opaque (the core sends a string hash); compared for equality only. */
 const serial = z.union([z.string(), z.number()]);
@@ -27,6 +38,11 @@ export const enrollResponseSchema = z.object({
   datagramPort: z.number().int().min(0).max(65535),
   heartbeatIntervalMs: z.number().int().positive(),
   configPollIntervalMs: z.number().int().positive().optional(),
+  /** With a CSR in the request, and a core with a CA: the agent's certificate and what goes with it. */
+  certificate: z.string().optional(),
+  caCertificate: z.string().optional(),
+  coreId: z.string().optional(),
+  coreUrl: z.string().optional(),
 });
 export type EnrollResponse = z.infer<typeof enrollResponseSchema>;
 

@@ -10,6 +10,13 @@ export interface CoreClientOptions {
   maxSockets?: number;
   /** Per-request timeout (connect + answer), ms. @default 10_000 */
   timeoutMs?: number;
+  /** CA certificates to trust for an `https:` URL (the core's CA from enrollment). @default the system's */
+  ca?: string[];
+  /**
+   * Where each call goes, asked per call: a base URL and the node:http(s) Agent to reach
+   * it (the agent's transport: direct, or a tunnel through a gateway). @default coreUrl over a pool of its own
+   */
+  route?: () => { base: string; agent: HttpAgent };
 }
 
 export interface CoreClient {
@@ -37,8 +44,7 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
   const prefix = `${base.pathname.replace(/\/+$/, '')}/api/v1`;
   const timeoutMs = options.timeoutMs ?? 10_000;
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 4, keepAliveMsecs: 1_000, scheduling: 'lifo' as const };
-  const pool = secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
-  const send = secure ? httpsRequest : httpRequest;
+  const pool = secure ? new HttpsAgent({ ...agentOptions, ...(options.ca?.length ? { ca: options.ca } : {}) }) : new HttpAgent(agentOptions);
   const counters = { answered: 0, failed: 0 };
 
   function call<T>(method: string, path: string, opts: { bearer?: string; body?: unknown } = {}): Promise<T> {
@@ -49,7 +55,10 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
       headers['content-length'] = body.length;
     }
     if (opts.bearer) headers.authorization = `Bearer ${opts.bearer}`;
-    const fullPath = `${prefix}${path}`;
+    const r = options.route?.();
+    const to = r ? new URL(r.base) : base;
+    const fullPath = `${r ? `${to.pathname.replace(/\/+$/, '')}/api/v1` : prefix}${path}`;
+    const send = to.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const fail = (err: Error): void => {
@@ -57,14 +66,14 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
         settled = true;
         counters.failed++;
         reject(
-          new OutpostError(AgentErrors.CORE_UNREACHABLE, `${method} ${fullPath}: cannot reach the core at ${base.origin}: ${err.message}`, {
+          new OutpostError(AgentErrors.CORE_UNREACHABLE, `${method} ${fullPath}: cannot reach the core at ${to.origin}: ${err.message}`, {
             status: 502,
             cause: err,
           }),
         );
       };
       const req = send(
-        { protocol: base.protocol, hostname: base.hostname, port: base.port, method, path: fullPath, headers, agent: pool, timeout: timeoutMs },
+        { protocol: to.protocol, hostname: to.hostname, port: to.port, method, path: fullPath, headers, agent: r?.agent ?? pool, timeout: timeoutMs },
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));

@@ -22,6 +22,16 @@ export const identitySchema = z.strictObject({
   heartbeatIntervalMs: z.number().int().positive(),
   configPollIntervalMs: z.number().int().positive().optional(),
   enrolledAt: z.string(),
+  /** The agent's certificate from the core's CA (PEM), for gateways; with its key (PKCS#8 PEM). */
+  certificate: z.string().optional(),
+  key: z.string().optional(),
+  /** The core's CA certificate (PEM): trusted for the core's, site servers' and gateways' TLS. */
+  caCertificate: z.string().optional(),
+  /** The core's id (what the signed probe must name) and its own URL (the target to ask a gateway for). */
+  coreId: z.string().optional(),
+  tunnelUrl: z.string().optional(),
+  /** Renew the certificate from this time on (ISO). */
+  renewAfter: z.string().optional(),
 });
 export type Identity = z.infer<typeof identitySchema>;
 

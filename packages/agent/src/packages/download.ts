@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
@@ -37,6 +37,8 @@ export interface DownloadPackageOptions {
   timeoutMs?: number;
   logger?: Logger;
   signal?: AbortSignal;
+  /** The node:http(s) Agent for a codebase URL (the agent's transport: direct or through a gateway). @default Node's global agents */
+  agentFor?: (url: string) => HttpAgent;
 }
 
 export interface DownloadPackageResult {
@@ -62,9 +64,9 @@ export function destinationOf(destDir: string, path: string): string {
   return out;
 }
 
-function get(url: URL, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+function get(url: URL, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal | undefined, agent: HttpAgent | undefined): Promise<IncomingMessage> {
   return new Promise((resolvePromise, reject) => {
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { headers, ...(signal ? { signal } : {}) });
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { headers, ...(signal ? { signal } : {}), ...(agent ? { agent } : {}) });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
     req.on('response', (res) => {
       res.setTimeout(timeoutMs, () => res.destroy(new Error(`no bytes for ${timeoutMs} ms`)));
@@ -96,7 +98,7 @@ async function fetchInto(cb: Codebase, f: FileEntry, partial: string, o: Downloa
     const headers: Record<string, string> = { 'accept-encoding': 'identity' };
     if (cb.kind === 'core') headers.authorization = `Bearer ${o.bearer}`;
     if (have > 0) headers.range = `bytes=${have}-`;
-    const res = await get(url, headers, o.timeoutMs ?? 30_000, o.signal);
+    const res = await get(url, headers, o.timeoutMs ?? 30_000, o.signal, o.agentFor?.(url.href));
     if (res.statusCode === 200 && have > 0) {
       await truncate(partial, 0);
       have = 0;

@@ -1,3 +1,4 @@
+import type { Agent as HttpAgent } from 'node:http';
 import { join } from 'node:path';
 import { agentTaskKey, backoffDelay, taskBearerSecret, type Logger } from '@outpost/common';
 import { createCoreClient, type CoreClient } from '../core-client.js';
@@ -17,6 +18,13 @@ export interface TaskAgentDeps {
   /** The task server the core assigned (from the agent's config). */
   taskServer: () => { id: string; url: string } | undefined;
   random?: () => number;
+  /** The node:http(s) Agent for a URL: work, status and WebSocket calls follow the agent's transport. */
+  agentFor?: (url: string) => HttpAgent;
+  /**
+   * True while UDP tickles cannot reach us (behind an Internet gateway): hold the
+   * WebSocket regardless of `websocket: auto`'s evidence. @default never
+   */
+  pushOnly?: () => boolean;
 }
 
 export interface TaskAgentStats {
@@ -36,6 +44,8 @@ export interface TaskAgent {
   /** Fetches work now (coalesced); `via` says what woke it. */
   fetchNow(via?: 'udp' | 'ws' | 'poll'): Promise<void>;
   readonly stats: TaskAgentStats;
+  /** Opens or closes the WebSocket now as `pushOnly` and the evidence say (after a route change). */
+  syncPush(): void;
   /** The UDP port tickles are received on (after start). */
   readonly ticklePort: number;
 }
@@ -69,7 +79,9 @@ export function createTaskAgent(config: AgentTasksConfig, d: TaskAgentDeps): Tas
     if (!me || !ts) return undefined;
     if (!client || clientUrl !== ts.url) {
       client?.close();
-      client = createCoreClient({ coreUrl: ts.url, maxSockets: 2, timeoutMs: 30_000 });
+      const url = ts.url;
+      const agentFor = d.agentFor;
+      client = createCoreClient({ coreUrl: url, maxSockets: 2, timeoutMs: 30_000, ...(agentFor ? { route: () => ({ base: url, agent: agentFor(url) }) } : {}) });
       clientUrl = ts.url;
     }
     const key = agentTaskKey(me.datagramKey, ts.id);
@@ -86,7 +98,7 @@ export function createTaskAgent(config: AgentTasksConfig, d: TaskAgentDeps): Tas
     log,
   );
   const ws = new WsClient(
-    { spreadMs: config.reconnectSpread, ...(d.random ? { random: d.random } : {}) },
+    { spreadMs: config.reconnectSpread, ...(d.random ? { random: d.random } : {}), ...(d.agentFor ? { agentFor: d.agentFor } : {}) },
     (m) => {
       if (m.t === 'work') void fetchNow('ws');
       if (m.t === 'hello' && typeof m.pollAfterMs === 'number' && config.pollInterval === undefined) schedulePoll(m.pollAfterMs);
@@ -96,7 +108,7 @@ export function createTaskAgent(config: AgentTasksConfig, d: TaskAgentDeps): Tas
 
   const syncWs = (): void => {
     const t = target();
-    ws.set(running && t && config.websocket !== 'never' && wantWs ? { url: t.url, bearer: t.bearer } : undefined);
+    ws.set(running && t && config.websocket !== 'never' && (wantWs || d.pushOnly?.() === true) ? { url: t.url, bearer: t.bearer } : undefined);
   };
 
   function schedulePoll(ms: number): void {
@@ -241,6 +253,7 @@ export function createTaskAgent(config: AgentTasksConfig, d: TaskAgentDeps): Tas
       client = undefined;
     },
     fetchNow,
+    syncPush: syncWs,
     get stats() {
       return { ...stats, tickles: tickles.stats, ws: { ...ws.stats, connected: ws.connected }, reporter: reporter.stats };
     },

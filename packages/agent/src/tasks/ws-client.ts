@@ -1,3 +1,4 @@
+import type { Agent as HttpAgent } from 'node:http';
 import WebSocket from 'ws';
 import type { Logger } from '@outpost/common';
 
@@ -5,6 +6,8 @@ export interface WsClientOptions {
   /** Reconnect delays: full jitter over max(spread, base·2^n), so many agents spread out. */
   spreadMs: number;
   random?: () => number;
+  /** The node:http(s) Agent to reach a URL (the agent's transport: direct or through a gateway). */
+  agentFor?: (url: string) => HttpAgent;
 }
 
 /**
@@ -43,7 +46,8 @@ export class WsClient {
     const t = this.#target;
     if (!t) return;
     const url = `${t.url.replace(/^http/, 'ws').replace(/\/+$/, '')}/api/v1/agent/ws`;
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${t.bearer}` }, handshakeTimeout: 10_000, perMessageDeflate: false });
+    const agent = this.options.agentFor?.(t.url);
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${t.bearer}` }, handshakeTimeout: 10_000, perMessageDeflate: false, ...(agent ? { agent } : {}) });
     this.#ws = ws;
     ws.on('open', () => {
       this.#open = true;
