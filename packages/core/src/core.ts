@@ -6,6 +6,7 @@ import { DatagramServer } from './datagram-server.js';
 import type { CoreContext, CoreModule } from './module.js';
 import { Tickler } from './tickler.js';
 import { createTasksModule } from './tasks/module.js';
+import { createBootModule } from './boot/module.js';
 import { Enrollment } from './enrollment.js';
 import type { EnrollKind } from './model.js';
 import { Registry, type Clock } from './registry.js';
@@ -25,7 +26,7 @@ export interface CoreDeps {
  * decisions, certificates) is one module: its own sublevels, routes and timers.
  */
 function coreModules(config: CoreConfig): CoreModule[] {
-  return [createCaModule(config), packagesModule(config), createTasksModule(config)];
+  return [createCaModule(config), packagesModule(config), createTasksModule(config), createBootModule(config)];
 }
 
 export interface Core {
@@ -126,7 +127,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         const rec = reg.store.agents.get(cred.id) ?? reg.store.siteServers.get(cred.id);
         if (!rec || !hexEqual(rec.authHash, hashSecret(cred.secret))) return undefined;
         const kind = reg.store.agents.has(cred.id) ? 'agent' : 'site-server';
-        reg.touch(cred.id, 'http');
+        reg.touch(cred.id, 'call');
         return { kind, id: cred.id };
       };
 

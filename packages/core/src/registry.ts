@@ -144,12 +144,16 @@ export class Registry {
 
   // ---------------------------------------------------------------- contacts & states
 
-  /** Records a contact (heartbeat, config fetch, any authenticated call). */
-  touch(id: string, via: 'udp' | 'http', reportedSerial?: string): void {
+  /**
+   * Records a contact. A heartbeat says how it came (`udp` or `http`: that is the
+   * agent's `lastContactVia`); any other authenticated call (`call`) counts as contact
+   * without changing how the agent heartbeats.
+   */
+  touch(id: string, via: 'udp' | 'http' | 'call', reportedSerial?: string): void {
     const now = this.clock.now();
-    const c: ContactRecord = this.store.contacts.get(id) ?? { last: now, via };
+    const c: ContactRecord = this.store.contacts.get(id) ?? { last: now, via: via === 'udp' ? 'udp' : 'http' };
     c.last = now;
-    c.via = via;
+    if (via !== 'call') c.via = via;
     if (via === 'udp') c.udp = now;
     if (reportedSerial !== undefined) c.serial = reportedSerial;
     this.store.contacts.set(id, c);
