@@ -2,6 +2,7 @@ import { parseDuration, z } from '@outpost/common';
 import { caConfigSchema } from './ca/config.js';
 import { packagesConfigSchema } from './packages/config.js';
 import { tasksConfigSchema } from './tasks/config.js';
+import { bootConfigSchema } from './boot/config.js';
 
 const duration = (def: string) =>
   z
@@ -72,6 +73,8 @@ export const coreConfigSchema = z
     contactFlushInterval: duration('5s'),
     /** Jobs, tasks and runs (see src/tasks/README.md). */
     tasks: tasksConfigSchema,
+    /** Boot decisions: default menu, timelines (see src/boot/README.md). */
+    boot: bootConfigSchema,
   })
   .strict();
 

@@ -1,0 +1,34 @@
+import type { CoreConfig } from '../config.js';
+import type { CoreContext, CoreModule } from '../module.js';
+import { bootConfigSchema } from './config.js';
+import { bootRoutes } from './routes.js';
+import { BootService } from './service.js';
+import { BootStore } from './store.js';
+
+/**
+ * Boot decisions as a core module: computers (discovered, predefined, managed), boot
+ * images (packages), one-shot "reboot to automation", per-boot timelines. See README.md.
+ */
+export function createBootModule(coreConfig: CoreConfig): CoreModule & { readonly service: BootService | undefined } {
+  const config = coreConfig.boot ?? bootConfigSchema.parse({});
+  let service: BootService | undefined;
+  return {
+    name: 'boot',
+    get service() {
+      return service;
+    },
+    async start(ctx: CoreContext) {
+      const store = new BootStore(ctx.db);
+      await store.load();
+      service = new BootService(store, ctx, config, ctx.log);
+      ctx.log.info({ computers: store.computers.size, images: store.images.size, boots: store.boots.size }, 'boot decisions loaded');
+    },
+    routes(router, ctx) {
+      if (!service) throw new Error('boot module: routes before start');
+      bootRoutes(router, service, ctx.registry);
+    },
+    stats() {
+      return service ? { computers: service.store.computers.size, images: service.store.images.size, boots: service.store.boots.size, ...service.counters } : {};
+    },
+  };
+}

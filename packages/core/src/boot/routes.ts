@@ -1,0 +1,112 @@
+import type { Router } from '@koa/router';
+import { OutpostError, readJson, requireKind, validate, z, type AppState, type RouteContext } from '@outpost/common';
+import type { Registry } from '../registry.js';
+import { BootErrors } from './errors.js';
+import type { BootImageRecord, BootRecord, ComputerRecord } from './model.js';
+import type { BootService } from './service.js';
+
+const mac = z.string().regex(/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/, 'a MAC address like 52:54:00:12:34:56');
+const uuid = z.string().regex(/^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$/, 'a UUID');
+const name = z.string().min(1).max(200);
+const relPath = z.string().min(1).max(1024).refine((p) => !p.startsWith('/') && !p.split('/').some((s) => s === '..' || s === '.' || s === ''), 'a relative path inside the package');
+
+const computerBody = z.strictObject({ macs: z.array(mac).default([]), uuid: uuid.optional(), name: name.optional(), image: name, job: name.optional() }).refine((b) => b.macs.length > 0 || b.uuid !== undefined, 'give at least one MAC or a UUID');
+const imageBody = z.strictObject({ name, package: name, script: relPath.optional(), kernel: relPath.optional(), initrd: z.array(relPath).optional(), cmdline: z.string().max(2000).optional(), description: z.string().max(500).optional() }).refine((b) => b.script !== undefined || b.kernel !== undefined, 'give a script or a kernel');
+const automationBody = z.strictObject({ agent: z.string().optional(), mac: mac.optional(), computer: z.string().optional(), image: name, job: name.optional() });
+const decideBody = z.strictObject({ mac, uuid: uuid.optional(), arch: z.number().int().min(0).max(65535).optional(), consume: z.boolean().default(false) });
+const eventTypes = ['discover', 'offer', 'request', 'ack', 'pxe-request', 'pxe-ack', 'tftp-start', 'tftp-done', 'tftp-failed', 'http', 'script', 'handoff', 'other-proxy', 'queued'] as const;
+const eventsBody = z.strictObject({
+  items: z
+    .array(
+      z.strictObject({
+        mac,
+        at: z.number().int().min(0),
+        type: z.enum(eventTypes),
+        uuid: uuid.optional(),
+        arch: z.number().int().min(0).max(65535).optional(),
+        ip: z.string().max(64).optional(),
+        detail: z.record(z.string(), z.union([z.string().max(1024), z.number(), z.boolean()])).optional(),
+      }),
+    )
+    .max(5000),
+});
+const bootsQuery = z.object({ mac: mac.optional(), computer: z.string().optional(), limit: z.coerce.number().int().min(1).max(10_000).default(50) });
+
+const iso = (t: number | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
+export const computerView = (c: ComputerRecord): Record<string, unknown> => ({ ...c, once: c.once ? { ...c.once, requestedAt: iso(c.once.requestedAt) } : undefined, createdAt: iso(c.createdAt), updatedAt: iso(c.updatedAt), lastBootAt: iso(c.lastBootAt) });
+const imageView = (i: BootImageRecord): Record<string, unknown> => ({ ...i, createdAt: iso(i.createdAt) });
+const bootView = (b: BootRecord): Record<string, unknown> => ({ ...b, startedAt: iso(b.startedAt), lastAt: iso(b.lastAt), durationMs: b.lastAt - b.startedAt, events: b.events.map((e) => ({ ...e, at: iso(e.at), offsetMs: e.at - b.startedAt })) });
+
+/** The calling site server, which must run the netboot service (admins pass too). */
+function netbootServer(ctx: RouteContext, registry: Registry): string {
+  const p = ctx.state.principal!;
+  if (p.kind === 'admin') return 'admin';
+  const ss = registry.store.siteServers.get(p.id);
+  if (!ss?.services.netboot) throw new OutpostError(BootErrors.NOT_A_NETBOOT_SERVER, 'this site server does not run the netboot service', { status: 403 });
+  return ss.name;
+}
+
+/** Admin routes (computers, images, boots) and netboot-server routes (decide, events, image info). */
+export function bootRoutes(router: Router<AppState>, svc: BootService, registry: Registry): void {
+  const admin = requireKind('admin');
+  const adminOrNetboot = requireKind('admin', 'site-server');
+
+  router.get('/api/v1/boot/computers', admin, (ctx) => {
+    ctx.body = { items: [...svc.store.computers.values()].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id)).map(computerView) };
+  });
+  router.post('/api/v1/boot/computers', admin, async (ctx) => {
+    const body = await readJson(ctx, computerBody);
+    const { computer, created } = await svc.addComputer(body);
+    ctx.status = created ? 201 : 200;
+    ctx.body = computerView(computer);
+  });
+  router.get('/api/v1/boot/computers/:ref', admin, (ctx) => {
+    ctx.body = computerView(svc.computer(ctx.params.ref!));
+  });
+  router.delete('/api/v1/boot/computers/:ref', admin, async (ctx) => {
+    await svc.deleteComputer(ctx.params.ref!);
+    ctx.status = 204;
+  });
+  // Reboot to automation: admins for any computer, an agent for itself.
+  router.post('/api/v1/boot/automation', requireKind('admin', 'agent'), async (ctx) => {
+    const body = await readJson(ctx, automationBody);
+    const p = ctx.state.principal!;
+    if (p.kind === 'agent' && (body.agent ?? p.id) !== p.id) throw new OutpostError('COMMON_FORBIDDEN', 'an agent may only ask for itself', { status: 403 });
+    const input = p.kind === 'agent' ? { ...body, agent: p.id, mac: undefined, computer: undefined } : body;
+    ctx.body = computerView(await svc.automation(input, `${p.kind}:${p.id}`));
+  });
+
+  router.get('/api/v1/boot/images', adminOrNetboot, (ctx) => {
+    ctx.body = { items: [...svc.store.images.values()].sort((a, b) => a.name.localeCompare(b.name)).map(imageView) };
+  });
+  router.post('/api/v1/boot/images', admin, async (ctx) => {
+    ctx.status = 201;
+    ctx.body = imageView(await svc.addImage(await readJson(ctx, imageBody)));
+  });
+  router.get('/api/v1/boot/images/:name', adminOrNetboot, (ctx) => {
+    netbootServer(ctx, registry);
+    ctx.body = imageView(svc.image(ctx.params.name!));
+  });
+  router.delete('/api/v1/boot/images/:name', admin, async (ctx) => {
+    await svc.deleteImage(ctx.params.name!);
+    ctx.status = 204;
+  });
+
+  router.post('/api/v1/boot/decide', adminOrNetboot, async (ctx) => {
+    netbootServer(ctx, registry);
+    ctx.body = await svc.decide(await readJson(ctx, decideBody));
+  });
+  router.post('/api/v1/boot/events', adminOrNetboot, async (ctx) => {
+    const server = netbootServer(ctx, registry);
+    const { items } = await readJson(ctx, eventsBody);
+    ctx.body = await svc.recordEvents(server, items);
+  });
+
+  router.get('/api/v1/boot/boots', admin, (ctx) => {
+    const q = validate(bootsQuery, ctx.query, 'query');
+    ctx.body = { items: svc.boots(q).map(bootView) };
+  });
+  router.get('/api/v1/boot/boots/:id', admin, (ctx) => {
+    ctx.body = bootView(svc.boot(ctx.params.id!));
+  });
+}

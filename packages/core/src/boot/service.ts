@@ -1,0 +1,326 @@
+import { newId, OutpostError, type BatchOp, type Logger } from '@outpost/common';
+import type { CoreContext } from '../module.js';
+import type { BootConfig } from './config.js';
+import { BootErrors } from './errors.js';
+import type { BootDecision, BootEvent, BootEventType, BootImageRecord, BootRecord, ComputerRecord } from './model.js';
+import { imageScript, menuScript } from './script.js';
+import type { BootStore } from './store.js';
+
+export const normalizeMac = (m: string): string => m.toLowerCase().replace(/-/g, ':');
+
+/** One event as a netboot server posts it. */
+export interface EventInput {
+  mac: string;
+  at: number;
+  type: BootEventType;
+  uuid?: string | undefined;
+  arch?: number | undefined;
+  ip?: string | undefined;
+  detail?: Record<string, string | number | boolean> | undefined;
+}
+
+const notFound = (code: string, what: string): OutpostError => new OutpostError(code, what, { status: 404 });
+
+/**
+ * Boot decisions: computers (discovered, predefined, managed), boot images, one-shot
+ * "reboot to automation", and the per-boot timeline. Mutations run one at a time.
+ */
+export class BootService {
+  #chain: Promise<unknown> = Promise.resolve();
+  readonly #byMac = new Map<string, string>();
+  readonly #byUuid = new Map<string, string>();
+  /** Open boot per MAC (the newest). */
+  readonly #openBoot = new Map<string, string>();
+  readonly counters = { decisions: 0, events: 0, discovered: 0, oneShotsUsed: 0, otherProxyWarnings: 0 };
+
+  constructor(
+    readonly store: BootStore,
+    private readonly ctx: CoreContext,
+    private readonly config: BootConfig,
+    private readonly log: Logger,
+  ) {
+    for (const c of store.computers.values()) this.#index(c);
+    for (const b of [...store.boots.values()].sort((a, z) => a.startedAt - z.startedAt)) this.#openBoot.set(b.mac, b.id);
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(fn, fn);
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  #index(c: ComputerRecord): void {
+    for (const m of c.macs) this.#byMac.set(m, c.id);
+    if (c.uuid) this.#byUuid.set(c.uuid.toLowerCase(), c.id);
+  }
+
+  #unindex(c: ComputerRecord): void {
+    for (const m of c.macs) if (this.#byMac.get(m) === c.id) this.#byMac.delete(m);
+    if (c.uuid && this.#byUuid.get(c.uuid.toLowerCase()) === c.id) this.#byUuid.delete(c.uuid.toLowerCase());
+  }
+
+  // ------------------------------------------------------------ computers
+
+  /** A computer by id, MAC, UUID or name. */
+  computer(ref: string): ComputerRecord {
+    const id = this.store.computers.has(ref) ? ref : (this.#byMac.get(normalizeMac(ref)) ?? this.#byUuid.get(ref.toLowerCase()));
+    const c = id !== undefined ? this.store.computers.get(id) : [...this.store.computers.values()].find((x) => x.name === ref);
+    if (!c) throw notFound(BootErrors.COMPUTER_NOT_FOUND, `no computer '${ref}'`);
+    return c;
+  }
+
+  #find(mac: string, uuid: string | undefined): ComputerRecord | undefined {
+    const id = this.#byMac.get(mac) ?? (uuid ? this.#byUuid.get(uuid.toLowerCase()) : undefined);
+    return id === undefined ? undefined : this.store.computers.get(id);
+  }
+
+  image(name: string): BootImageRecord {
+    const i = this.store.images.get(name);
+    if (!i) throw notFound(BootErrors.IMAGE_NOT_FOUND, `no boot image '${name}'`);
+    return i;
+  }
+
+  /** Registers a computer (MAC and/or UUID) with a boot image and an optional job: it becomes predefined. */
+  addComputer(input: { macs: string[]; uuid?: string | undefined; name?: string | undefined; image: string; job?: string | undefined }): Promise<{ computer: ComputerRecord; created: boolean }> {
+    return this.#serial(async () => {
+      this.image(input.image);
+      const macs = [...new Set(input.macs.map(normalizeMac))];
+      const owners = new Set<ComputerRecord>();
+      for (const m of macs) {
+        const c = this.#find(m, undefined);
+        if (c) owners.add(c);
+      }
+      const byUuid = input.uuid ? this.#find('', input.uuid) : undefined;
+      if (byUuid) owners.add(byUuid);
+      if (owners.size > 1) throw new OutpostError(BootErrors.COMPUTER_EXISTS, 'those MACs/UUID belong to different computers', { status: 409, details: { computers: [...owners].map((c) => c.id) } });
+      const existing = [...owners][0];
+      if (existing && existing.kind !== 'discovered') {
+        throw new OutpostError(BootErrors.COMPUTER_EXISTS, `computer ${existing.id} (${existing.macs.join(', ')}) is already ${existing.kind}`, { status: 409, details: { id: existing.id } });
+      }
+      const now = this.ctx.clock.now();
+      const c: ComputerRecord = {
+        ...(existing ?? { id: newId('pc'), createdAt: now, boots: 0 }),
+        macs: [...new Set([...(existing?.macs ?? []), ...macs])],
+        uuid: input.uuid ?? existing?.uuid,
+        name: input.name ?? existing?.name,
+        kind: 'predefined',
+        image: input.image,
+        job: input.job,
+        updatedAt: now,
+      };
+      if (existing) this.#unindex(existing);
+      this.#index(c);
+      await this.store.write([this.store.putComputer(c)]);
+      this.log.info({ computer: c.id, macs: c.macs, image: c.image, job: c.job }, 'computer predefined');
+      return { computer: c, created: !existing };
+    });
+  }
+
+  deleteComputer(ref: string): Promise<void> {
+    return this.#serial(async () => {
+      const c = this.computer(ref);
+      this.#unindex(c);
+      await this.store.write([this.store.delComputer(c.id)]);
+    });
+  }
+
+  /**
+   * "Reboot to automation": the computer (by agent id, MAC or computer ref) boots `image`
+   * once, on its next network boot; cleared when it has fetched its script.
+   */
+  automation(input: { agent?: string | undefined; mac?: string | undefined; computer?: string | undefined; image: string; job?: string | undefined }, by: string): Promise<ComputerRecord> {
+    return this.#serial(async () => {
+      this.image(input.image);
+      const now = this.ctx.clock.now();
+      let c: ComputerRecord | undefined;
+      let agentId: string | undefined;
+      let macs: string[] = [];
+      if (input.agent !== undefined) {
+        const a = this.ctx.registry.store.agents.get(input.agent);
+        if (!a) throw new OutpostError('CORE_AGENT_NOT_FOUND', `no agent '${input.agent}'`, { status: 404 });
+        agentId = a.id;
+        macs = a.macs.map(normalizeMac);
+        if (macs.length === 0) throw new OutpostError(BootErrors.NO_IDENTITY, `agent ${a.id} reported no MAC address`, { status: 409 });
+        c = [...this.store.computers.values()].find((x) => x.agentId === a.id) ?? macs.map((m) => this.#find(m, undefined)).find((x) => x !== undefined);
+      } else if (input.computer !== undefined) c = this.computer(input.computer);
+      else if (input.mac !== undefined) {
+        macs = [normalizeMac(input.mac)];
+        c = this.#find(macs[0]!, undefined);
+      } else throw new OutpostError(BootErrors.NO_IDENTITY, 'give an agent, a MAC or a computer', { status: 400 });
+      const next: ComputerRecord = {
+        ...(c ?? { id: newId('pc'), createdAt: now, boots: 0, kind: agentId ? 'managed' : 'discovered' }),
+        macs: [...new Set([...(c?.macs ?? []), ...macs])],
+        kind: agentId ? 'managed' : (c?.kind ?? 'discovered'),
+        agentId: agentId ?? c?.agentId,
+        once: { image: input.image, job: input.job, requestedAt: now, by },
+        updatedAt: now,
+      };
+      if (c) this.#unindex(c);
+      this.#index(next);
+      await this.store.write([this.store.putComputer(next)]);
+      this.log.info({ computer: next.id, image: input.image, job: input.job, by }, 'reboot to automation requested');
+      return next;
+    });
+  }
+
+  // ------------------------------------------------------------ images
+
+  addImage(input: Omit<BootImageRecord, 'createdAt'>): Promise<BootImageRecord> {
+    return this.#serial(async () => {
+      if (this.store.images.has(input.name)) throw new OutpostError(BootErrors.IMAGE_EXISTS, `boot image '${input.name}' exists`, { status: 409 });
+      const img: BootImageRecord = { ...input, createdAt: this.ctx.clock.now() };
+      await this.store.write([this.store.putImage(img)]);
+      return img;
+    });
+  }
+
+  deleteImage(name: string): Promise<void> {
+    return this.#serial(async () => {
+      this.image(name);
+      const users = [...this.store.computers.values()].filter((c) => c.image === name || c.once?.image === name);
+      if (users.length > 0) throw new OutpostError(BootErrors.IMAGE_IN_USE, `boot image '${name}' is assigned to ${users.length} computer(s)`, { status: 409, details: { computers: users.map((c) => c.id) } });
+      await this.store.write([this.store.delImage(name)]);
+    });
+  }
+
+  // ------------------------------------------------------------ decisions
+
+  /**
+   * What `mac` boots now. With `consume`, a one-shot is used up (the netboot server
+   * passes it when it serves the script to the machine), and an unknown MAC is recorded
+   * as discovered.
+   */
+  decide(input: { mac: string; uuid?: string | undefined; arch?: number | undefined; consume?: boolean }): Promise<BootDecision> {
+    return this.#serial(async () => {
+      this.counters.decisions++;
+      const mac = normalizeMac(input.mac);
+      let c = this.#find(mac, input.uuid);
+      const ops: BatchOp[] = [];
+      if (!c && input.consume) {
+        c = this.#discovered(mac, input.uuid);
+        ops.push(this.store.putComputer(c));
+      }
+      let d: BootDecision;
+      const once = c?.once;
+      const onceImage = once ? this.store.images.get(once.image) : undefined;
+      if (c && once && onceImage) {
+        d = { mac, computerId: c.id, kind: c.kind === 'discovered' ? 'predefined' : c.kind, image: onceImage.name, job: once.job, ttlMs: 0, script: imageScript(onceImage, { computer: c.id, kind: c.kind, job: once.job }) };
+        if (input.consume) {
+          this.counters.oneShotsUsed++;
+          ops.push(this.store.putComputer({ ...c, once: undefined, updatedAt: this.ctx.clock.now() }));
+        }
+      } else if (c && c.kind !== 'discovered' && c.image && this.store.images.has(c.image)) {
+        const img = this.store.images.get(c.image)!;
+        d = { mac, computerId: c.id, kind: c.kind, image: img.name, job: c.job, ttlMs: this.config.decisionTtl, script: imageScript(img, { computer: c.id, kind: c.kind, job: c.job }) };
+      } else {
+        const images = [...this.store.images.values()].sort((a, b) => a.name.localeCompare(b.name));
+        d = { mac, computerId: c?.id, kind: c ? (c.kind === 'discovered' ? 'discovered' : c.kind) : 'unknown', ttlMs: this.config.decisionTtl, script: menuScript(images, { mac, defaultImage: this.config.defaultImage, timeoutMs: this.config.menuTimeout }) };
+      }
+      if (input.consume) {
+        const b = this.#bootFor(mac, this.ctx.clock.now());
+        ops.push(this.store.putBoot({ ...b, kind: d.kind, computerId: d.computerId, image: d.image, job: d.job }));
+        if (c) ops.push(this.store.putComputer({ ...(this.store.computers.get(c.id) ?? c), lastBootAt: this.ctx.clock.now() }));
+      }
+      await this.store.write(ops);
+      return d;
+    });
+  }
+
+  #discovered(mac: string, uuid: string | undefined): ComputerRecord {
+    const now = this.ctx.clock.now();
+    const agent = [...this.ctx.registry.store.agents.values()].find((a) => a.macs.some((m) => normalizeMac(m) === mac));
+    const c: ComputerRecord = { id: newId('pc'), macs: [mac], uuid, kind: agent ? 'managed' : 'discovered', agentId: agent?.id, createdAt: now, updatedAt: now, boots: 0 };
+    this.#index(c);
+    this.counters.discovered++;
+    this.log.info({ computer: c.id, mac, uuid }, 'computer discovered');
+    return c;
+  }
+
+  /** The open boot of `mac`, or a new one when none is open (handed off, or idle past `bootGap`). */
+  #bootFor(mac: string, at: number, startsBoot = false): BootRecord {
+    const id = this.#openBoot.get(mac);
+    const b = id !== undefined ? this.store.boots.get(id) : undefined;
+    if (b && !(startsBoot && b.handedOff) && at - b.lastAt <= this.config.bootGap) return b;
+    const c = this.#find(mac, undefined);
+    const nb: BootRecord = {
+      id: `bt_${String(at).padStart(14, '0')}_${newId('').slice(-8)}`,
+      mac,
+      computerId: c?.id,
+      kind: c ? (c.kind === 'discovered' ? 'discovered' : c.kind) : 'unknown',
+      startedAt: at,
+      lastAt: at,
+      handedOff: false,
+      events: [],
+      droppedEvents: 0,
+    };
+    this.#openBoot.set(mac, nb.id);
+    return nb;
+  }
+
+  // ------------------------------------------------------------ timeline
+
+  /** Appends events from a netboot server to the boots they belong to. */
+  recordEvents(server: string, items: readonly EventInput[]): Promise<{ accepted: number }> {
+    return this.#serial(async () => {
+      const touched = new Map<string, BootRecord>();
+      const ops: BatchOp[] = [];
+      for (const e of items) {
+        this.counters.events++;
+        const mac = normalizeMac(e.mac);
+        if (e.type === 'other-proxy') {
+          this.counters.otherProxyWarnings++;
+          this.log.warn({ server, mac, detail: e.detail }, 'another proxyDHCP server answers the same clients');
+        }
+        // store.boots is updated per event, so a batch continues the boot it started.
+        let b = this.#bootFor(mac, e.at, e.type === 'discover');
+        const c = this.#find(mac, e.uuid);
+        if (!c && e.type === 'discover') {
+          const d = this.#discovered(mac, e.uuid);
+          ops.push(this.store.putComputer(d));
+        }
+        const event: BootEvent = { at: e.at, type: e.type, server, ...(e.detail ? { detail: e.detail } : {}) };
+        const events = b.events.length < this.config.eventsPerBoot ? [...b.events, event] : b.events;
+        b = {
+          ...b,
+          events,
+          droppedEvents: b.droppedEvents + (events === b.events ? 1 : 0),
+          lastAt: Math.max(b.lastAt, e.at),
+          arch: b.arch ?? e.arch,
+          uuid: b.uuid ?? e.uuid,
+          ip: e.ip ?? b.ip,
+          handedOff: b.handedOff || e.type === 'handoff',
+        };
+        touched.set(mac, b);
+        this.store.boots.set(b.id, b);
+        if (e.type === 'handoff') {
+          const comp = this.#find(mac, e.uuid);
+          if (comp) ops.push(this.store.putComputer({ ...comp, boots: comp.boots + 1, lastBootAt: e.at }));
+        }
+      }
+      for (const b of touched.values()) ops.push(this.store.putBoot(b));
+      // Keep at most keepBoots timelines: the oldest go.
+      const excess = this.store.boots.size - this.config.keepBoots;
+      if (excess > 0) {
+        const oldest = [...this.store.boots.keys()].sort().slice(0, excess);
+        for (const id of oldest) ops.push(this.store.delBoot(id));
+      }
+      await this.store.write(ops);
+      return { accepted: items.length };
+    });
+  }
+
+  boot(id: string): BootRecord {
+    const b = this.store.boots.get(id);
+    if (!b) throw notFound(BootErrors.BOOT_NOT_FOUND, `no boot '${id}'`);
+    return b;
+  }
+
+  /** Newest first. */
+  boots(filter: { mac?: string | undefined; computer?: string | undefined; limit: number }): BootRecord[] {
+    const mac = filter.mac ? normalizeMac(filter.mac) : undefined;
+    return [...this.store.boots.values()]
+      .filter((b) => (mac === undefined || b.mac === mac) && (filter.computer === undefined || b.computerId === filter.computer))
+      .sort((a, b) => b.startedAt - a.startedAt || (a.id < b.id ? 1 : -1))
+      .slice(0, filter.limit);
+  }
+}

@@ -1,0 +1,142 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { isOutpostError, type Logger } from '@outpost/common';
+import type { DecisionCache } from './decisions.js';
+import type { ImageFiles } from './image-files.js';
+
+export interface HttpDeps {
+  decisions: DecisionCache;
+  images: ImageFiles;
+  loaderDir: string;
+  loaderFiles: ReadonlySet<string>;
+  /** Our base URL as clients see it (substituted as `${outpost-base}` in scripts). */
+  base: () => string;
+  /** A boot event for the timeline. */
+  /** A boot event for the timeline; without a MAC the server finds it by the client address. */
+  event: (mac: string | undefined, type: 'script' | 'handoff' | 'http', detail: Record<string, string | number | boolean>, ip: string) => void;
+  stats: () => Record<string, unknown>;
+  log: Logger;
+}
+
+const MAC_SCRIPT = /^\/boot\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/;
+
+/** Inserts `set outpost-base <url>` after the `#!ipxe` line. */
+export function withBase(script: string, base: string): string {
+  const nl = script.indexOf('\n');
+  const first = nl < 0 ? script : script.slice(0, nl);
+  const rest = nl < 0 ? '' : script.slice(nl + 1);
+  return `${first}\nset outpost-base ${base}\n${rest}`;
+}
+
+function decodePath(raw: string): string[] | undefined {
+  const segs: string[] = [];
+  for (const s of raw.split('/')) {
+    let d: string;
+    try {
+      d = decodeURIComponent(s);
+    } catch {
+      return undefined;
+    }
+    if (d === '' || d === '.' || d === '..' || d.includes('/') || d.includes('\\') || d.includes('\0')) return undefined;
+    segs.push(d);
+  }
+  return segs;
+}
+
+/**
+ * HTTP for iPXE and UEFI HTTP boot (node:http, no middleware on the path):
+ * `GET /boot/<mac>.ipxe` (the machine's script, decided by the core), `GET|HEAD
+ * /images/<image>/<path>` (boot image package files), `GET|HEAD /loaders/<file>` (iPXE
+ * binaries for UEFI HTTP boot), `GET /api/v1/health`, `GET /api/v1/stats`.
+ */
+export function createBootHttpServer(d: HttpDeps): Server {
+  const counters = { scripts: 0, files: 0, notFound: 0, errors: 0, bytes: 0 };
+  const send = (res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
+    res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(body);
+  };
+  const sendFile = async (req: IncomingMessage, res: ServerResponse, file: string, size: number): Promise<void> => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    counters.files++;
+    counters.bytes += size;
+    await new Promise<void>((resolve) => {
+      const s = createReadStream(file);
+      s.on('error', () => {
+        res.destroy();
+        resolve();
+      });
+      res.on('close', resolve);
+      s.pipe(res);
+    });
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = url.pathname;
+    const ip = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
+    if (path === '/api/v1/health') return send(res, 200, JSON.stringify({ status: 'ok', service: 'netboot' }), 'application/json');
+    if (path === '/api/v1/stats') return send(res, 200, JSON.stringify({ ...d.stats(), http: counters }), 'application/json');
+    const m = MAC_SCRIPT.exec(path.toLowerCase());
+    if (m) {
+      const mac = m[1]!.replace(/-/g, ':');
+      const uuid = url.searchParams.get('uuid') ?? undefined;
+      const archParam = url.searchParams.get('arch');
+      const arch = archParam !== null && /^\d+$/.test(archParam) ? Number(archParam) : undefined;
+      const { decision, source } = await d.decisions.forScript(mac, uuid && /^[0-9a-f-]{36}$/i.test(uuid) ? uuid : undefined, arch);
+      counters.scripts++;
+      d.event(mac, 'script', { kind: decision.kind, source, ...(decision.image ? { image: decision.image } : {}), ...(decision.job ? { job: decision.job } : {}) }, ip);
+      d.event(mac, 'handoff', { to: decision.image ?? decision.kind }, ip);
+      return send(res, 200, withBase(decision.script, d.base()));
+    }
+    const segs = decodePath(path.slice(1));
+    if (!segs) return send(res, 400, 'bad path\n');
+    if (segs[0] === 'images' && segs.length >= 3) {
+      const image = segs[1]!;
+      const rel = segs.slice(2).join('/');
+      const f = await d.images.file(image, rel);
+      d.event(undefined, 'http', { image, path: rel, bytes: f.size }, ip);
+      return sendFile(req, res, f.file, f.size);
+    }
+    if (segs[0] === 'loaders' && segs.length >= 2) {
+      const rel = segs.slice(1).join('/');
+      if (!d.loaderFiles.has(rel)) return send(res, 404, 'no such loader\n');
+      const file = join(d.loaderDir, rel);
+      const st = await stat(file);
+      return sendFile(req, res, file, st.size);
+    }
+    counters.notFound++;
+    return send(res, 404, 'not found\n');
+  };
+
+  return createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const status = isOutpostError(err) && err.status < 500 ? err.status : (err as NodeJS.ErrnoException).code === 'ENOENT' ? 404 : 500;
+      if (status === 404) counters.notFound++;
+      else {
+        counters.errors++;
+        d.log.warn({ err, url: req.url }, 'boot HTTP request failed');
+      }
+      if (!res.headersSent) send(res, status, status === 404 ? 'not found\n' : 'error\n');
+      else res.destroy();
+    });
+  });
+}
+
+export async function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server.address() as AddressInfo;
+}

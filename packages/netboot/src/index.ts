@@ -1,0 +1,12 @@
+export { createNetboot, firstIpv4, type Netboot, type NetbootDeps, type DhcpStatus } from './netboot.js';
+export { netbootConfigSchema, parseNetbootConfig, DEFAULT_LOADERS, HTTP_ARCHS, type NetbootConfig, type NetbootConfigInput, type Option43Mode } from './config.js';
+export { NetbootError, NetbootErrors, type NetbootErrorCode } from './errors.js';
+export { CoreClient, type BootBackend, type BootDecision, type BootEventOut, type BootImageInfo, type Manifest } from './core-client.js';
+export { LoaderTable, archName, ARCH_NAMES } from './arch.js';
+export { planBoot, buildReply, replyDestination, scriptUrl, macSlug, option43For, type PxeRequest, type ResponderSettings } from './responder.js';
+export { withBase } from './http-server.js';
+export { FALLBACK_SCRIPT } from './decisions.js';
+export { BoundedMap, TokenBucket, ReplyLimiter, Slots } from './limits.js';
+export { macFromArp } from './arp.js';
+// Wire codec: DHCP/BOOTP messages and options (tests, benchmarks, tools).
+export * from './dhcp/index.js';
