@@ -16,11 +16,15 @@ Administer a core over its HTTP API:
                                    create an enrollment token
   agents [--state S] [--site NAME] list agents
   site-servers                     list site servers
-  task add NAME [--timeout D] -- PROGRAM ARGS... | --script FILE | --builtin B
-                                   define a task
+  task add NAME [--timeout D] [--server] -- PROGRAM ARGS... | --script FILE | --builtin B
+                                   define a task (--server: the core runs it)
+  task edit NAME ... | task rm NAME | task clone NAME NEW
+                                   change, remove or copy a task
   tasks                            list tasks
   job add NAME --step TASK[:continue|:stop|:retry=N]...
                                    define a job (ordered steps)
+  job edit NAME [--step S...] | job rm NAME | job clone NAME NEW
+                                   change, remove or copy a job
   jobs                             list jobs
   job run NAME --agents ID...|--site NAME|--all [--expires D]
                                    run a job; prints the run id

@@ -26,7 +26,7 @@ const errorBody = z.object({
 /** One call to the core's `/api/v1`. Bounded in time: never waits more than `timeoutMs`. */
 export async function callApi(
   target: Target,
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
   path: string,
   body?: unknown,
   timeoutMs = 30_000,

@@ -18,6 +18,16 @@ that count as success (default 0). A name that is a job nests that job.`,
 Runs the job on the agents; prints the run id ({"id": ...} with --json). Offline agents
 run it when they next make contact, until it expires (default 24h). With --once, agents
 that already ran a run with the same KEY are skipped.`,
+  'job edit': `Usage: outpost job edit NAME [--step STEP...] [--description TEXT] [--json]
+
+Changes a job: --step (repeated) replaces its steps, in order; what is not given stays.
+Runs already created keep the old steps.`,
+  'job rm': `Usage: outpost job rm NAME [--json]
+
+Removes a job (refused while another job nests it: CORE_TASK_JOB_CYCLE).`,
+  'job clone': `Usage: outpost job clone NAME NEW-NAME [--json]
+
+Copies a job (its steps) under a new name.`,
   jobs: `Usage: outpost jobs [--json]
 
 Lists jobs and their steps.`,
@@ -29,7 +39,7 @@ const help = (io: CliIo, cmd: string): number => {
 };
 
 const stepSchema = z.looseObject({ task: z.string().optional(), job: z.string().optional(), onFailure: z.string(), retries: z.number(), successCodes: z.array(z.number()) });
-const jobSchema = z.looseObject({ name: z.string(), steps: z.array(stepSchema) });
+const jobSchema = z.looseObject({ name: z.string(), description: z.string().optional(), steps: z.array(stepSchema) });
 const namesSchema = z.looseObject({ items: z.array(z.looseObject({ name: z.string() })) });
 
 /** Parses `NAME[:stop|:continue|:retry=N][:codes=a,b]`. */
@@ -47,20 +57,23 @@ export function parseStep(spec: string): { name: string; onFailure: 'stop' | 'co
   return out;
 }
 
-/** `outpost job add|run ...` */
+/** `outpost job add|edit|rm|clone|run ...` */
 export async function jobCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === 'add') return jobAdd(rest, io);
+  if (sub === 'add') return jobAddOrEdit('job add', rest, io);
+  if (sub === 'edit') return jobAddOrEdit('job edit', rest, io);
+  if (sub === 'rm') return jobRm(rest, io);
+  if (sub === 'clone') return jobClone(rest, io);
   if (sub === 'run') return jobRun(rest, io);
   if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-    io.out(`${JOB_USAGE['job add']}\n\n${JOB_USAGE['job run']}`);
+    io.out(['job add', 'job edit', 'job rm', 'job clone', 'job run'].map((c) => JOB_USAGE[c]).join('\n\n'));
     return 0;
   }
-  throw new UsageError(`unknown sub-command 'job ${sub}' (expected add or run)`);
+  throw new UsageError(`unknown sub-command 'job ${sub}' (expected add, edit, rm, clone or run)`);
 }
 
-async function jobAdd(argv: string[], io: CliIo): Promise<number> {
-  const cmd = 'job add';
+async function jobAddOrEdit(cmd: 'job add' | 'job edit', argv: string[], io: CliIo): Promise<number> {
+  const edit = cmd === 'job edit';
   const { values, positionals } = parseCommand(cmd, {
     args: argv,
     allowPositionals: true,
@@ -68,17 +81,57 @@ async function jobAdd(argv: string[], io: CliIo): Promise<number> {
   });
   if (values.help) return help(io, cmd);
   const name = positionals[0];
-  if (!name || positionals.length > 1) throw new UsageError('give one job NAME');
-  if (!values.step?.length) throw new UsageError('give at least one --step');
+  if (!name || positionals.length > 1) throw new UsageError('give one job NAME', cmd);
+  if (!edit && !values.step?.length) throw new UsageError('give at least one --step', cmd);
+  if (edit && !values.step?.length && values.description === undefined) throw new UsageError('nothing to change: give --step or --description', cmd);
   const target = await resolveTarget(values, io);
-  const tasks = new Set(expectShape(namesSchema, await callApi(target, 'GET', '/tasks'), 'task list').items.map((t) => t.name));
-  const steps = values.step.map((s) => {
-    const p = parseStep(s);
-    return { [tasks.has(p.name) ? 'task' : 'job']: p.name, onFailure: p.onFailure, retries: p.retries, ...(p.successCodes ? { successCodes: p.successCodes } : {}) };
-  });
-  const created = await callApi(target, 'POST', '/jobs', { name, steps, ...(values.description ? { description: values.description } : {}) });
+  let body: Record<string, unknown> = { name };
+  if (edit) {
+    const cur = expectShape(jobSchema, await callApi(target, 'GET', `/jobs/${encodeURIComponent(name)}`), 'job');
+    body = {
+      name,
+      ...(cur.description === undefined ? {} : { description: cur.description }),
+      steps: cur.steps.map((s) => ({ ...(s.job === undefined ? { task: s.task } : { job: s.job }), onFailure: s.onFailure, retries: s.retries, successCodes: s.successCodes })),
+    };
+  }
+  if (values.step?.length) {
+    const tasks = new Set(expectShape(namesSchema, await callApi(target, 'GET', '/tasks'), 'task list').items.map((t) => t.name));
+    body.steps = values.step.map((s) => {
+      const p = parseStep(s);
+      return { [tasks.has(p.name) ? 'task' : 'job']: p.name, onFailure: p.onFailure, retries: p.retries, ...(p.successCodes ? { successCodes: p.successCodes } : {}) };
+    });
+  }
+  if (values.description !== undefined) body.description = values.description;
+  const saved = edit ? await callApi(target, 'PUT', `/jobs/${encodeURIComponent(name)}`, body) : await callApi(target, 'POST', '/jobs', body);
+  const n = (body.steps as unknown[]).length;
+  if (values.json) printJson(io, saved);
+  else io.out(`job ${name} ${edit ? 'changed' : 'added'} (${n} step${n === 1 ? '' : 's'})`);
+  return 0;
+}
+
+async function jobRm(argv: string[], io: CliIo): Promise<number> {
+  const cmd = 'job rm';
+  const { values, positionals } = parseCommand(cmd, { args: argv, allowPositionals: true, options: adminOptions });
+  if (values.help) return help(io, cmd);
+  const name = positionals[0];
+  if (!name || positionals.length > 1) throw new UsageError('give one job NAME', cmd);
+  const target = await resolveTarget(values, io);
+  await callApi(target, 'DELETE', `/jobs/${encodeURIComponent(name)}`);
+  if (values.json) printJson(io, { name, removed: true });
+  else io.out(`job ${name} removed`);
+  return 0;
+}
+
+async function jobClone(argv: string[], io: CliIo): Promise<number> {
+  const cmd = 'job clone';
+  const { values, positionals } = parseCommand(cmd, { args: argv, allowPositionals: true, options: adminOptions });
+  if (values.help) return help(io, cmd);
+  const [from, to] = positionals;
+  if (!from || !to || positionals.length > 2) throw new UsageError('give the job NAME and the NEW-NAME', cmd);
+  const target = await resolveTarget(values, io);
+  const created = await callApi(target, 'POST', `/jobs/${encodeURIComponent(from)}/clone`, { name: to });
   if (values.json) printJson(io, created);
-  else io.out(`job ${name} added (${steps.length} step${steps.length === 1 ? '' : 's'})`);
+  else io.out(`job ${to} cloned from ${from}`);
   return 0;
 }
 

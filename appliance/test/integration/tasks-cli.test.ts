@@ -56,4 +56,40 @@ describe('outpost task/job/run commands', () => {
     expect(await cli('run', 'show', 'run_nope')).toMatchObject({ code: 1, err: expect.stringContaining('CORE_TASK_RUN_NOT_FOUND') });
     await removeDir(t);
   });
+
+  it('edits, clones and removes tasks and jobs', async () => {
+    expect(await cli('task', 'add', 'greet', '--timeout', '5s', '--', 'echo', 'hello')).toMatchObject({ code: 0 });
+    expect(await cli('task', 'clone', 'greet', 'greet2')).toMatchObject({ code: 0, out: 'task greet2 cloned from greet' });
+    expect(await cli('task', 'edit', 'greet2', '--timeout', '1m', '--', 'echo', 'bye')).toMatchObject({ code: 0, out: 'task greet2 changed' });
+    const edited = JSON.parse((await cli('task', 'edit', 'greet2', '--description', 'says bye', '--json')).out) as Record<string, unknown>;
+    expect(edited).toMatchObject({ name: 'greet2', kind: 'command', program: 'echo', args: ['bye'], timeoutMs: 60_000, description: 'says bye' });
+    // A server task: the core runs it; --agent moves it back to the agents.
+    expect(JSON.parse((await cli('task', 'edit', 'greet2', '--server', '--json')).out)).toMatchObject({ kind: 'server', program: 'echo' });
+    expect(JSON.parse((await cli('task', 'edit', 'greet2', '--agent', '--json')).out)).toMatchObject({ kind: 'command', program: 'echo' });
+    expect((await cli('task', 'edit', 'nope', '--timeout', '1s')).err).toContain('CORE_TASK_NOT_FOUND');
+    expect((await cli('task', 'clone', 'greet')).code).toBe(2);
+
+    expect((await cli('job', 'add', 'hello-job', '--step', 'greet')).code).toBe(0);
+    expect(await cli('job', 'clone', 'hello-job', 'hello-job2')).toMatchObject({ code: 0, out: 'job hello-job2 cloned from hello-job' });
+    expect(await cli('job', 'edit', 'hello-job2', '--step', 'greet:continue', '--step', 'greet2:retry=1')).toMatchObject({ code: 0, out: 'job hello-job2 changed (2 steps)' });
+    const job = JSON.parse((await cli('job', 'edit', 'hello-job2', '--description', 'twice', '--json')).out) as { steps: unknown[]; description: string };
+    expect(job.description).toBe('twice');
+    expect(job.steps).toEqual([
+      { task: 'greet', onFailure: 'continue', retries: 0, successCodes: [0] },
+      { task: 'greet2', onFailure: 'retry', retries: 1, successCodes: [0] },
+    ]);
+    expect((await cli('job', 'edit', 'hello-job2')).code).toBe(2);
+    // A job runs on the agents or on the core, not both.
+    expect((await cli('task', 'edit', 'greet2', '--server')).err).toContain('CORE_TASK_MIXED_JOB');
+    expect((await cli('task', 'add', 'notify', '--server', '--', 'true')).code).toBe(0);
+    expect((await cli('job', 'add', 'mixed', '--step', 'greet', '--step', 'notify')).err).toContain('CORE_TASK_MIXED_JOB');
+    expect((await cli('tasks')).out).toMatch(/notify\s+server\s+true/);
+
+    expect((await cli('task', 'rm', 'greet')).err).toContain('CORE_TASK_IN_USE');
+    expect(await cli('job', 'rm', 'hello-job2')).toMatchObject({ code: 0, out: 'job hello-job2 removed' });
+    expect(await cli('job', 'rm', 'hello-job')).toMatchObject({ code: 0 });
+    expect(await cli('task', 'rm', 'greet')).toMatchObject({ code: 0, out: 'task greet removed' });
+    expect((await cli('job', 'rm', 'hello-job')).err).toContain('CORE_TASK_JOB_NOT_FOUND');
+    expect((await cli('tasks', '--json')).out).not.toContain('"greet"');
+  });
 });

@@ -3,6 +3,7 @@ export { readConfigFile, applyEnvOverrides, validateConfig, loadConfig, type Raw
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';
 export { openDatabase, sublevel, getJson, allValues, type Database, type Sublevel, type BatchOp } from './db.js';
 export { parseDuration } from './duration.js';
+export { durationSchema, duration, portSchema } from './config-schema.js';
 export { newSecret, newId, hashSecret, datagramKey, hexEqual, formatCredential, parseCredential, type Credential } from './secrets.js';
 export { agentTaskKey, taskBearerSecret } from './task-key.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
@@ -32,3 +33,4 @@ export { parseRange, type RangeResult } from './http/range.js';
 export type { AppState, AppContext, RouteContext, Principal } from './http/context.js';
 export { z } from 'zod';
 export { createKeyAndCsr, type KeyAndCsr } from './tls/csr.js';
+export { runCapped, type CappedRunOptions, type CappedRunOutcome } from './process/run-capped.js';

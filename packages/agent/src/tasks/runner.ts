@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runCapped } from '@outpost/common';
 import type { TaskSpec } from './types.js';
 
 export interface StepOutcome {
@@ -28,10 +28,9 @@ const BUILTINS: Record<'reboot' | 'shutdown', [string, string[]]> = {
 };
 
 /**
- * Runs one step in a child process of its own process group (`detached`), so that at
- * its timeout (or on cancel) the whole tree is killed with `process.kill(-pid)`.
- * stdout and stderr are captured together up to `outputCap` bytes; beyond, the rest is
- * read and dropped (the child never blocks on a full pipe) and `truncated` is set.
+ * Runs one step with `runCapped` (@outpost/common): a child process of its own process
+ * group, so that at its timeout (or on cancel) the whole tree is killed; stdout and
+ * stderr captured together up to `outputCap` bytes, `truncated` when cut.
  */
 export async function runStep(task: TaskSpec, o: RunnerOptions, signal?: AbortSignal, tag = 'step'): Promise<StepOutcome> {
   let file: string;
@@ -58,72 +57,5 @@ export async function runStep(task: TaskSpec, o: RunnerOptions, signal?: AbortSi
 }
 
 function spawnCapped(file: string, args: string[], task: TaskSpec, o: RunnerOptions, signal?: AbortSignal): Promise<StepOutcome> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let kept = 0;
-    let truncated = false;
-    let why: StepOutcome['error'];
-    let settled = false;
-    const child = spawn(file, args, {
-      cwd: task.cwd,
-      env: task.env ? { ...process.env, ...task.env } : process.env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const take = (b: Buffer): void => {
-      if (kept >= o.outputCap) {
-        truncated = true;
-        return;
-      }
-      const room = o.outputCap - kept;
-      if (b.length > room) {
-        truncated = true;
-        b = b.subarray(0, room);
-      }
-      chunks.push(b);
-      kept += b.length;
-    };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
-    const killTree = (): void => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    };
-    const timer = setTimeout(() => {
-      why = 'timeout';
-      killTree();
-    }, task.timeoutMs);
-    const onAbort = (): void => {
-      why ??= 'cancelled';
-      killTree();
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const finish = (r: Omit<StepOutcome, 'output' | 'truncated'>): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve({ ...r, output: Buffer.concat(chunks).toString('utf8'), truncated });
-    };
-    child.on('error', (err) => {
-      chunks.push(Buffer.from(`${err.message}\n`));
-      finish({ error: 'spawn' });
-    });
-    child.on('exit', (code, sig) => {
-      // A process left behind may hold the pipes open: wait a little, then stop reading.
-      const drain = setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
-        finish(why ? { error: why, signal: sig ?? undefined } : { exitCode: code ?? undefined, signal: sig ?? undefined });
-      }, o.drainMs ?? 1_000);
-      child.on('close', () => {
-        clearTimeout(drain);
-        finish(why ? { error: why, signal: sig ?? undefined } : { exitCode: code ?? undefined, signal: sig ?? undefined });
-      });
-    });
-  });
+  return runCapped(file, args, { cwd: task.cwd, env: task.env, timeoutMs: task.timeoutMs, outputCap: o.outputCap, signal, drainMs: o.drainMs });
 }

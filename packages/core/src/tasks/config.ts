@@ -24,6 +24,10 @@ export const tasksConfigSchema = z
     pendingPageSize: z.number().int().min(1).max(50_000).default(5_000),
     /** Largest status-event batch a task server may post, bytes. @default 33554432 (32 MiB) */
     eventsBodyLimit: z.number().int().min(65_536).default(32 * 1024 * 1024),
+    /** Server tasks: target agents whose steps the core runs at once. @default 4 */
+    serverConcurrency: z.number().int().min(1).max(256).default(4),
+    /** Server tasks: bytes of output kept per step. @default 65536 */
+    serverOutputCap: z.number().int().min(0).max(16 * 1024 * 1024).default(65_536),
   })
   .strict()
   .prefault({});

@@ -45,6 +45,15 @@ export class Definitions {
     if (mode === 'replace' && !old) this.getTask(input.name);
     const now = this.clock.now();
     const t: TaskDef = { ...input, createdAt: old?.createdAt ?? now, updatedAt: now };
+    if (old && (old.kind === 'server') !== (t.kind === 'server')) {
+      // A task that moves between the core and the agents must not leave a job mixed.
+      this.tasks.set(t.name, t);
+      try {
+        for (const j of this.jobs.keys()) this.flatten(j);
+      } finally {
+        this.tasks.set(old.name, old);
+      }
+    }
     await this.store.write([this.store.put(this.store.defs, t.name, t)]);
     this.tasks.set(t.name, t);
     return t;
@@ -98,6 +107,10 @@ export class Definitions {
       }
     };
     walk(name, []);
+    const server = out.filter((s) => s.task.kind === 'server').length;
+    if (server > 0 && server < out.length) {
+      throw new OutpostError(TaskErrors.MIXED_JOB, `job '${name}' mixes server tasks (run by the core) and agent tasks; run them as two jobs`, { status: 409 });
+    }
     return out;
   }
 

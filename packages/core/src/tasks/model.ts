@@ -3,7 +3,8 @@
  * use short keys: a 50,000-agent run is 50,000 of them, in memory and on disk.
  */
 
-export type TaskKind = 'command' | 'script' | 'builtin';
+/** `server`: run by the core (program or script), once per target agent; see README "Server tasks". */
+export type TaskKind = 'command' | 'script' | 'builtin' | 'server';
 export type Builtin = 'reboot' | 'shutdown';
 
 /** What an agent needs to run one step (no names, no references). */
@@ -78,6 +79,8 @@ export interface RunRecord {
   failures: Record<string, number>;
   /** Run-once key: agents that already ran a run with this key are skipped. */
   once?: string | undefined;
+  /** A run of server tasks: the core runs its steps (per target agent); task servers never see it. */
+  server?: true | undefined;
   cancelledAt?: number | undefined;
   finishedAt?: number | undefined;
 }
@@ -118,7 +121,8 @@ export interface Hops {
   c?: number | undefined;
 }
 
-export type Via = 'udp' | 'ws' | 'poll';
+/** How the work reached the agent; `core`: a server task, run by the core itself. */
+export type Via = 'udp' | 'ws' | 'poll' | 'core';
 
 export interface AgentRun {
   /** Run id and agent id. */

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { CoreConfig } from '../config.js';
 import type { CoreContext, CoreModule } from '../module.js';
 import { TickleFlags } from '@outpost/common';
@@ -5,6 +6,7 @@ import { tasksConfigSchema } from './config.js';
 import { Definitions } from './defs.js';
 import { taskRoutes } from './routes.js';
 import { Runs } from './runs.js';
+import { ServerTasks } from './server-tasks.js';
 import { TaskStore } from './store.js';
 
 /**
@@ -16,6 +18,7 @@ export function createTasksModule(coreConfig: CoreConfig): CoreModule {
   const config = coreConfig.tasks ?? tasksConfigSchema.parse({});
   let defs: Definitions | undefined;
   let runs: Runs | undefined;
+  let server: ServerTasks | undefined;
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> = Promise.resolve();
 
@@ -28,6 +31,10 @@ export function createTasksModule(coreConfig: CoreConfig): CoreModule {
       runs = new Runs(store, ctx.registry, ctx.clock, ctx.log, (ids) => ctx.tickle(ids, TickleFlags.WORK));
       await runs.load();
       const r = runs;
+      const st = new ServerTasks(r.serverTaskHost(), { concurrency: config.serverConcurrency, outputCap: config.serverOutputCap, scratchDir: join(coreConfig.dataDir, 'task-scratch') }, ctx.clock, ctx.log.child({ module: 'server-tasks' }));
+      server = st;
+      r.serverHooks = { run: (id, agents) => st.enqueue(id, agents), ended: (id) => st.ended(id) };
+      for (const [id, agents] of r.unfinishedServerRuns()) st.enqueue(id, agents);
       // Agents moved to another task server (one went away, or the sites changed): wake
       // their new servers with CONFIG, which re-reads agents and all their pending work.
       const reg = ctx.registry;
@@ -52,11 +59,12 @@ export function createTasksModule(coreConfig: CoreConfig): CoreModule {
     },
     async stop() {
       clearInterval(timer);
+      await server?.stop();
       await ticking;
       await runs?.flush();
     },
     stats() {
-      return { tasks: defs?.tasks.size ?? 0, jobs: defs?.jobs.size ?? 0, runs: runs?.runs.size ?? 0, seq: runs?.seq ?? 0, ...runs?.stats };
+      return { tasks: defs?.tasks.size ?? 0, jobs: defs?.jobs.size ?? 0, runs: runs?.runs.size ?? 0, seq: runs?.seq ?? 0, ...runs?.stats, server: server ? { ...server.stats, backlog: server.backlog } : undefined };
     },
   };
 }

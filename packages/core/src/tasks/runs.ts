@@ -5,6 +5,7 @@ import { emptyCounts, TERMINAL, type AgentRun, type RunRecord, type RunStep, typ
 import { reasonNotReached } from './reasons.js';
 import { applyEvent, failureKey } from './run-state.js';
 import type { TaskStore } from './store.js';
+import type { ServerTaskHost } from './server-tasks.js';
 
 /** A run's agents kept in memory while it is active (sorted ids give stable paging). */
 interface Live {
@@ -48,6 +49,8 @@ export class Runs {
   readonly #dirty = new Set<AgentRun>();
   #seq = 0;
   readonly stats = { created: 0, events: 0, applied: 0, duplicates: 0, unknown: 0, pendingPages: 0 };
+  /** Server runs: the core runs their steps (set by the module to its {@link ServerTasks}). */
+  serverHooks: { run(id: string, agents: string[]): void; ended(id: string): void } | undefined;
 
   constructor(
     private readonly store: TaskStore,
@@ -126,6 +129,7 @@ export class Runs {
       counts: { ...emptyCounts(), queued: targets.length },
       failures: {},
       ...(input.once === undefined ? {} : { once: input.once }),
+      ...(input.steps.length > 0 && input.steps.every((s) => s.task.kind === 'server') ? { server: true as const } : {}),
     };
     const live: Live = { ids: targets, byAgent: new Map() };
     const ops: BatchOp[] = [];
@@ -141,7 +145,8 @@ export class Runs {
     this.runs.set(run.id, run);
     this.#live.set(run.id, live);
     this.stats.created++;
-    this.tickleWork(this.#taskServersOf(targets));
+    if (run.server) this.serverHooks?.run(run.id, targets);
+    else this.tickleWork(this.#taskServersOf(targets));
     this.log.info({ run: run.id, job: run.job, agents: targets.length, skipped: skipped.length }, 'run created');
     return { run, skipped };
   }
@@ -169,7 +174,7 @@ export class Runs {
     this.stats.pendingPages++;
     const now = this.clock.now();
     const runs = [...this.runs.values()]
-      .filter((r) => r.seq > since && r.seq >= fromSeq && (since > 0 || r.finishedAt === undefined))
+      .filter((r) => !r.server && r.seq > since && r.seq >= fromSeq && (since > 0 || r.finishedAt === undefined))
       .sort((a, b) => a.seq - b.seq);
     const page: PendingRun[] = [];
     let budget = limit;
@@ -258,7 +263,7 @@ export class Runs {
     const ops: BatchOp[] = [];
     for (const ar of live.byAgent.values()) {
       if (TERMINAL.has(ar.s)) continue;
-      const reason = to === 'expired' ? reasonNotReached(ar, this.registry) : 'cancelled';
+      const reason = to === 'expired' ? reasonNotReached(ar, this.registry, run.server) : 'cancelled';
       run.counts[ar.s]--;
       run.counts[to]++;
       ar.s = to;
@@ -276,7 +281,8 @@ export class Runs {
     run.finishedAt ??= now;
     ops.push(this.store.put(this.store.runs, run.id, run));
     await this.store.write(ops);
-    if (to === 'cancelled') this.tickleWork(this.#taskServersOf(woken));
+    if (run.server) this.serverHooks?.ended(run.id);
+    else if (to === 'cancelled') this.tickleWork(this.#taskServersOf(woken));
     this.log.info({ run: run.id, agents: woken.length }, to === 'cancelled' ? 'run cancelled' : 'run expired');
   }
 
@@ -285,6 +291,34 @@ export class Runs {
     if (run.finishedAt !== undefined) throw new OutpostError(TaskErrors.RUN_FINISHED, `run '${id}' has finished already`, { status: 409 });
     await this.#end(run, 'cancelled', this.clock.now());
     return run;
+  }
+
+  /** What {@link ServerTasks} needs of the runs. */
+  serverTaskHost(): ServerTaskHost {
+    return {
+      getRun: (id) => this.runs.get(id),
+      agentRun: (r, a) => this.agentRun(r, a),
+      agentName: (a) => this.registry.store.agents.get(a)?.name,
+      ingest: (events) => this.ingest(events),
+      dispatched: (r, a, at) => {
+        const ar = this.#live.get(r)?.byAgent.get(a);
+        if (ar && ar.h.d === undefined) {
+          ar.h.d = at;
+          this.#dirty.add(ar);
+        }
+      },
+    };
+  }
+
+  /** Active server runs and their agents not finished (to resume after a restart). */
+  unfinishedServerRuns(): Array<[string, string[]]> {
+    const out: Array<[string, string[]]> = [];
+    for (const r of this.runs.values()) {
+      if (!r.server || r.finishedAt !== undefined) continue;
+      const live = this.#live.get(r.id);
+      if (live) out.push([r.id, live.ids.filter((a) => !TERMINAL.has(live.byAgent.get(a)!.s))]);
+    }
+    return out;
   }
 
   /** Periodic: expires runs past their time, writes pending hop times, evicts old runs. */

@@ -16,7 +16,7 @@ export const taskBody = z
   .object({
     name,
     description: z.string().max(1024).optional(),
-    kind: z.enum(['command', 'script', 'builtin']),
+    kind: z.enum(['command', 'script', 'builtin', 'server']),
     program: z.string().min(1).max(4096).optional(),
     args: z.array(z.string().max(32_768)).max(1024).optional(),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(32_768)).optional(),
@@ -35,6 +35,10 @@ export const taskBody = z
     if (t.kind === 'command') need('program');
     if (t.kind === 'script') need('script');
     if (t.kind === 'builtin') need('builtin');
+    if (t.kind === 'server' && (t.program === undefined) === (t.script === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['program'], message: 'a server task runs a program or a script: give exactly one' });
+    }
+    if (t.kind === 'server' && t.builtin !== undefined) ctx.addIssue({ code: 'custom', path: ['builtin'], message: 'built-ins run on agents only' });
     if (t.timeout < 1) ctx.addIssue({ code: 'custom', path: ['timeout'], message: 'must be at least 1 ms' });
   });
 

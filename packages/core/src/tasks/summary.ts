@@ -47,7 +47,7 @@ export function summarize(run: RunRecord, agents: AgentRun[], registry: Registry
     if ((ar.s === 'succeeded' || ar.s === 'failed') && ar.h.c !== undefined) slow.push({ agent: ar.a, ms: ar.h.c - ar.h.q, state: ar.s });
     const unreached = !TERMINAL.has(ar.s) || ar.s === 'expired';
     if (unreached) {
-      const reason = ar.s === 'expired' ? (ar.e ?? 'expired') : reasonNotReached(ar, registry);
+      const reason = ar.s === 'expired' ? (ar.e ?? 'expired') : reasonNotReached(ar, registry, run.server);
       reasons[reason] = (reasons[reason] ?? 0) + 1;
       if (notReached.length < limit) notReached.push({ agent: ar.a, name: registry.store.agents.get(ar.a)?.name, state: ar.s, reason });
     }
@@ -62,6 +62,7 @@ export function summarize(run: RunRecord, agents: AgentRun[], registry: Registry
     id: run.id,
     job: run.job,
     state: runState(run),
+    ...(run.server ? { server: true } : {}),
     createdAt: new Date(run.createdAt).toISOString(),
     expiresAt: new Date(run.expiresAt).toISOString(),
     finishedAt: run.finishedAt === undefined ? undefined : new Date(run.finishedAt).toISOString(),
