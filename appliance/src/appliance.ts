@@ -2,6 +2,7 @@ import { isOutpostError, OutpostError, type Logger } from '@outpost/common';
 import { createAgent, createIdentityStore, type AgentConfig, type OutpostAgent } from '@outpost/agent';
 import { createCore, type Core } from '@outpost/core';
 import { createTaskServer } from '@outpost/task-server';
+import { createPackageServer, loadPackageServerIdentity, type PackageServerConfig } from '@outpost/package-server';
 import { configuredCoreUrl } from './config/load.js';
 import type { ApplianceConfig, ServiceSection } from './config/schema.js';
 
@@ -11,6 +12,8 @@ const LOCAL_AGENT_TOKEN_TTL_MS = 15 * 60_000;
 /** A service the appliance started, in start order. */
 export interface RunningService {
   name: ServiceSection;
+  /** What the banner shows after "running" (e.g. a package server's name and URL). */
+  detail?: string;
   stop(): Promise<void>;
 }
 
@@ -59,6 +62,7 @@ export function privilegedNeeds(config: ApplianceConfig): string[] {
     check('core.http.port', config.core.http.port);
     check('core.datagram.port', config.core.datagram.port);
   }
+  for (const [i, ps] of (config.packageServer ?? []).entries()) check(`packageServer${config.packageServer!.length > 1 ? `.${i}` : ''}.http.port`, ps.http.port);
   return needs;
 }
 
@@ -115,6 +119,19 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
     });
   }
 
+  for (const psConfig of config.packageServer ?? []) {
+    await start('packageServer', async () => {
+      const p = createPackageServer(await localPackageServerConfig(psConfig, config, core, deps.logger), { logger: deps.logger.child({ service: 'package-server' }) });
+      try {
+        await p.start();
+      } catch (err) {
+        await p.stop().catch(() => undefined);
+        throw err;
+      }
+      return { name: 'packageServer', detail: `${psConfig.name}${psConfig.constrained ? ' (constrained)' : ''} ${p.url}`, stop: () => p.stop() };
+    });
+  }
+
   if (config.taskServer) {
     const tsConfig = config.taskServer;
     await start('taskServer', async () => {
@@ -164,6 +181,26 @@ async function localAgentConfig(agentConfig: AgentConfig, config: ApplianceConfi
   if (out.enrollToken === undefined && out.enrollTokenFile === undefined && !(await hasIdentity(out.dataDir))) {
     const { token, id } = await core.createEnrollmentToken({ for: 'agent', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: 'in-process agent of the appliance' });
     logger.info({ service: 'agent', tokenId: id }, 'minted a one-use enrollment token for the local agent');
+    out = { ...out, enrollToken: token };
+  }
+  return out;
+}
+
+/**
+ * A package server next to the in-process core (its `coreUrl` is the core's configured
+ * URL) gets the core's real URL, and, with neither an identity nor a token, a one-use
+ * site-server enrollment token minted for it directly.
+ */
+async function localPackageServerConfig(psConfig: PackageServerConfig, config: ApplianceConfig, core: Core | undefined, logger: Logger): Promise<PackageServerConfig> {
+  if (!core || !config.core || psConfig.coreUrl.replace(/\/+$/, '') !== configuredCoreUrl(config.core)) return psConfig;
+  let out: PackageServerConfig = { ...psConfig, coreUrl: core.url };
+  const known = await loadPackageServerIdentity(out.dataDir).then(
+    (id) => id !== undefined,
+    () => true, // A corrupt identity: let the package server report it when it starts.
+  );
+  if (out.enrollToken === undefined && out.enrollTokenFile === undefined && !known) {
+    const { token, id } = await core.createEnrollmentToken({ for: 'site-server', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: `in-process package server ${psConfig.name} of the appliance` });
+    logger.info({ service: 'package-server', name: psConfig.name, tokenId: id }, 'minted a one-use enrollment token for the local package server');
     out = { ...out, enrollToken: token };
   }
   return out;

@@ -38,7 +38,7 @@ export function banner(appliance: Appliance, configFile: string, cwd: string): s
       `  admin token  ${tokenFile}   (mode 0600; keep it secret)`,
     );
   }
-  for (const s of appliance.services) if (s.name !== 'core') lines.push(`  ${s.name.padEnd(12)} running`);
+  for (const s of appliance.services) if (s.name !== 'core') lines.push(`  ${s.name.padEnd(12)} running${s.detail ? `  ${s.detail}` : ''}`);
   if (core) {
     // The CLI looks for ./configs/all-in-one.yaml by itself; any other config is named.
     const found = resolve(cwd, configFile) === resolve(cwd, 'configs', 'all-in-one.yaml');

@@ -11,6 +11,7 @@ import {
   type RawConfig,
 } from '@outpost/common';
 import { agentConfigSchema } from '@outpost/agent';
+import { packageServerConfigSchema } from '@outpost/package-server';
 import type { CoreConfig } from '@outpost/core';
 import { ApplianceErrors } from '../errors.js';
 import { applianceFileSchema, FUTURE_SECTIONS, SERVICE_SECTIONS, type ApplianceConfig } from './schema.js';
@@ -49,12 +50,27 @@ export async function loadApplianceConfig(file: string, env: NodeJS.ProcessEnv =
     agent = collect(problems, () => validateConfig(z.object({ agent: agentConfigSchema }), { agent: input }, { file }).agent);
   }
 
+  // Package servers: one section or a list; one without coreUrl next to a core gets the core's URL.
+  let packageServer: ApplianceConfig['packageServer'];
+  const rawPs = raw.packageServer;
+  if (typeof rawPs === 'object' && rawPs !== null) {
+    const withCore = (v: unknown): unknown => {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+      const input: RawConfig = { ...(v as RawConfig) };
+      if (input.coreUrl === undefined && raw.core !== undefined) input.coreUrl = base?.core ? configuredCoreUrl(base.core) : 'http://127.0.0.1:8080';
+      return input;
+    };
+    packageServer = Array.isArray(rawPs)
+      ? collect(problems, () => validateConfig(z.object({ packageServer: z.array(packageServerConfigSchema).min(1) }), { packageServer: rawPs.map(withCore) }, { file }).packageServer)
+      : collect(problems, () => [validateConfig(z.object({ packageServer: packageServerConfigSchema }), { packageServer: withCore(rawPs) }, { file }).packageServer]);
+  }
+
   if (problems.length > 0 || !base) {
     const lines = problems.map((p) => `  - ${p.path}: ${p.message}`);
     if (problems.some((p) => p.path === '(top level)')) lines.push(`  (the top-level sections are: ${KNOWN.join(', ')})`);
     throw new OutpostError(CommonErrors.CONFIG_INVALID, `invalid config (${file}):\n${lines.join('\n')}`, { details: { file, problems } });
   }
-  const config: ApplianceConfig = Object.freeze({ ...base, agent });
+  const config: ApplianceConfig = Object.freeze({ ...base, agent, packageServer });
   if (!SERVICE_SECTIONS.some((s) => config[s] !== undefined)) {
     throw new OutpostError(
       CommonErrors.CONFIG_INVALID,

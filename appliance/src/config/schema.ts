@@ -1,6 +1,7 @@
 import { z } from '@outpost/common';
 import { coreConfigSchema } from '@outpost/core';
 import type { AgentConfig } from '@outpost/agent';
+import type { PackageServerConfig } from '@outpost/package-server';
 import { taskServerConfigSchema } from '@outpost/task-server';
 
 /** The `log:` section: the one process-wide logger every service gets a child of. */
@@ -26,16 +27,22 @@ export const applianceFileSchema = z
     core: coreConfigSchema.optional(),
     taskServer: taskServerConfigSchema.optional(),
     agent: z.record(z.string(), z.unknown()).optional(),
+    /** One package server, or a list of them (each checked in `loadApplianceConfig`). */
+    packageServer: z.union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown())).min(1)]).optional(),
   })
   .strict();
 
 /** A validated appliance config. */
-export type ApplianceConfig = Omit<z.output<typeof applianceFileSchema>, 'agent'> & { agent?: AgentConfig | undefined };
+export type ApplianceConfig = Omit<z.output<typeof applianceFileSchema>, 'agent' | 'packageServer'> & {
+  agent?: AgentConfig | undefined;
+  /** Package servers, in start order (a single section becomes a list of one). */
+  packageServer?: readonly PackageServerConfig[] | undefined;
+};
 export type ApplianceConfigInput = z.input<typeof applianceFileSchema>;
 
 /** Service sections, in start order (stop order is the reverse). */
-export const SERVICE_SECTIONS = ['core', 'taskServer', 'agent'] as const;
+export const SERVICE_SECTIONS = ['core', 'packageServer', 'taskServer', 'agent'] as const;
 export type ServiceSection = (typeof SERVICE_SECTIONS)[number];
 
 /** Sections later releases add; naming one now is a clear error, not "unknown key". */
-export const FUTURE_SECTIONS = ['tftp', 'packageServer', 'netboot', 'gateway'] as const;
+export const FUTURE_SECTIONS = ['tftp', 'netboot', 'gateway'] as const;

@@ -1,23 +1,10 @@
-import { parseDuration, z } from '@outpost/common';
+import { duration, portSchema, z } from '@outpost/common';
 import { caConfigSchema } from './ca/config.js';
 import { packagesConfigSchema } from './packages/config.js';
 import { tasksConfigSchema } from './tasks/config.js';
 import { bootConfigSchema } from './boot/config.js';
 
-const duration = (def: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(def)
-    .transform((v, ctx) => {
-      try {
-        return parseDuration(v);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    });
-
-const port = z.number().int().min(0).max(65535);
+const port = portSchema;
 
 /** The `core:` section of a config file. Strict: unknown keys are errors. */
 export const coreConfigSchema = z

@@ -32,3 +32,8 @@ export function identityStore(dataDir: string) {
     },
   };
 }
+
+/** The identity a package server keeps in `dataDir`, or undefined before it enrolled. */
+export function loadPackageServerIdentity(dataDir: string): Promise<Identity | undefined> {
+  return identityStore(dataDir).load();
+}

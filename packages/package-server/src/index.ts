@@ -4,3 +4,4 @@ export { PackageServerErrors } from './errors.js';
 export { resolvePath, type Resolved, type ServeCounters } from './http-server.js';
 export { TokenBucket } from './throttle.js';
 export { fetchFile, encodePath } from './fetcher.js';
+export { loadPackageServerIdentity } from './identity.js';

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/**
+ * A duration in a config or a request (`90s`, `30m`, `24h`, `1h30m`, or milliseconds),
+ * parsed to milliseconds. A bad value is a validation issue naming the key, not a throw.
+ */
+export const durationSchema = z.union([z.string().max(64), z.number()]).transform((v, ctx) => {
+  try {
+    return parseDuration(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** {@link durationSchema} with a default, for config sections. */
+export const duration = (def: string) => durationSchema.default(() => parseDuration(def));
+
+/** A TCP/UDP port; 0 means any free port. */
+export const portSchema = z.number().int().min(0).max(65535);
