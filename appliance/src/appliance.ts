@@ -3,6 +3,7 @@ import { createAgent, createIdentityStore, type AgentConfig, type OutpostAgent }
 import { createCore, type Core } from '@outpost/core';
 import { createTaskServer } from '@outpost/task-server';
 import { createPackageServer, loadPackageServerIdentity, type PackageServerConfig } from '@outpost/package-server';
+import { createGateway, type Gateway } from '@outpost/gateway';
 import { configuredCoreUrl } from './config/load.js';
 import type { ApplianceConfig, ServiceSection } from './config/schema.js';
 
@@ -23,6 +24,8 @@ export interface Appliance {
   readonly core: Core | undefined;
   /** The in-process agent, when the config has an `agent:` section. */
   readonly agent: OutpostAgent | undefined;
+  /** The in-process gateway, when the config has a `gateway:` section. */
+  readonly gateway: Gateway | undefined;
   /** In start order. */
   readonly services: readonly RunningService[];
   /** Stops every service in reverse start order; the first error is thrown after all were tried. */
@@ -63,6 +66,7 @@ export function privilegedNeeds(config: ApplianceConfig): string[] {
     check('core.datagram.port', config.core.datagram.port);
   }
   for (const [i, ps] of (config.packageServer ?? []).entries()) check(`packageServer${config.packageServer!.length > 1 ? `.${i}` : ''}.http.port`, ps.http.port);
+  if (config.gateway) check('gateway.listen.port', config.gateway.listen.port);
   return needs;
 }
 
@@ -80,6 +84,7 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
   const services: RunningService[] = [];
   let core: Core | undefined;
   let agent: OutpostAgent | undefined;
+  let gateway: Gateway | undefined;
 
   const stopAll = async (): Promise<void> => {
     let first: unknown;
@@ -152,6 +157,37 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
     });
   }
 
+  if (config.gateway) {
+    const gwConfig = config.gateway;
+    await start('gateway', async () => {
+      // A linked core that is the in-process one (its configured URL): its real URL, and a
+      // site-server token minted here when the config names none and no identity exists yet.
+      const c = core;
+      const localUrl = config.core ? configuredCoreUrl(config.core).replace(/\/+$/, '') : undefined;
+      const isLocal = (url: string): boolean => c !== undefined && url.replace(/\/+$/, '') === localUrl;
+      const cores = gwConfig.cores.map((k) => ('url' in k && c && isLocal(k.url) ? { ...k, url: c.url } : k));
+      const g = createGateway({ ...gwConfig, cores }, {
+        logger: deps.logger.child({ service: 'gateway' }),
+        ...(c
+          ? {
+              mintEnrollToken: async (url: string) => {
+                if (url.replace(/\/+$/, '') !== c.url.replace(/\/+$/, '')) return undefined;
+                return (await c.createEnrollmentToken({ for: 'site-server', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: 'in-process gateway of the appliance' })).token;
+              },
+            }
+          : {}),
+      });
+      try {
+        await g.start();
+      } catch (err) {
+        await g.stop().catch(() => undefined);
+        throw err;
+      }
+      gateway = g;
+      return { name: 'gateway', stop: () => g.stop() };
+    });
+  }
+
   if (config.agent) {
     const agentConfig = config.agent;
     await start('agent', async () => {
@@ -167,7 +203,7 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
     });
   }
 
-  return { core, agent, services, stop: stopAll };
+  return { core, agent, gateway, services, stop: stopAll };
 }
 
 /**

@@ -3,6 +3,7 @@ import { coreConfigSchema } from '@outpost/core';
 import type { AgentConfig } from '@outpost/agent';
 import type { PackageServerConfig } from '@outpost/package-server';
 import { taskServerConfigSchema } from '@outpost/task-server';
+import { gatewayConfigSchema } from '@outpost/gateway';
 
 /** The `log:` section: the one process-wide logger every service gets a child of. */
 export const logConfigSchema = z
@@ -26,6 +27,7 @@ export const applianceFileSchema = z
     log: logConfigSchema,
     core: coreConfigSchema.optional(),
     taskServer: taskServerConfigSchema.optional(),
+    gateway: gatewayConfigSchema.optional(),
     agent: z.record(z.string(), z.unknown()).optional(),
     /** One package server, or a list of them (each checked in `loadApplianceConfig`). */
     packageServer: z.union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown())).min(1)]).optional(),
@@ -41,8 +43,8 @@ export type ApplianceConfig = Omit<z.output<typeof applianceFileSchema>, 'agent'
 export type ApplianceConfigInput = z.input<typeof applianceFileSchema>;
 
 /** Service sections, in start order (stop order is the reverse). */
-export const SERVICE_SECTIONS = ['core', 'packageServer', 'taskServer', 'agent'] as const;
+export const SERVICE_SECTIONS = ['core', 'packageServer', 'taskServer', 'gateway', 'agent'] as const;
 export type ServiceSection = (typeof SERVICE_SECTIONS)[number];
 
 /** Sections later releases add; naming one now is a clear error, not "unknown key". */
-export const FUTURE_SECTIONS = ['tftp', 'netboot', 'gateway'] as const;
+export const FUTURE_SECTIONS = ['tftp', 'netboot'] as const;

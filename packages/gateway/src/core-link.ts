@@ -65,6 +65,8 @@ export interface LinkOptions {
   timeoutMs: number;
   staleAfterMs: number;
   log: Logger;
+  /** A token when the config gives none (see GatewayDeps). */
+  mintEnrollToken?: (coreUrl: string) => Promise<string | undefined>;
 }
 
 export type LinkChange = { kind: 'ca' } | { kind: 'cert' } | { kind: 'routes' } | { kind: 'revoked'; serials: string[] } | { kind: 'stale'; stale: boolean };
@@ -136,7 +138,10 @@ export class CoreLink {
   }
 
   async #enroll(): Promise<void> {
-    const token = this.config.enrollToken ?? (this.config.enrollTokenFile ? (await readFile(this.config.enrollTokenFile, 'utf8')).split('\n')[0]!.trim() : undefined);
+    const token =
+      this.config.enrollToken ??
+      (this.config.enrollTokenFile ? (await readFile(this.config.enrollTokenFile, 'utf8')).split('\n')[0]!.trim() : undefined) ??
+      (await this.opts.mintEnrollToken?.(this.config.url));
     if (!token) throw new GatewayError(GatewayErrors.CONFIG, `no identity for the core at ${this.config.url} and no enrollToken to get one`);
     const { keyPem, csrPem } = createKeyAndCsr(this.opts.name, this.opts.names);
     const res = await callCore<EnrollAnswer>(this.config.url, 'POST', '/enroll', {

@@ -23,6 +23,11 @@ export interface GatewayDeps {
   logger?: Logger;
   /** Collect Node's default process metrics too. @default true */
   processMetrics?: boolean;
+  /**
+   * A site-server enrollment token for a linked core that has no token configured and
+   * no identity yet (the appliance mints one for its in-process core).
+   */
+  mintEnrollToken?: (coreUrl: string) => Promise<string | undefined>;
 }
 
 /** One open tunnel, as the connection table shows it. */
@@ -504,7 +509,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       cores.length = 0;
       for (const c of config.cores) {
         if (isLinked(c)) {
-          const link = new CoreLink(c, { dataDir: config.dataDir, name: config.name, publicUrl, names: config.tls.names, timeoutMs: config.coreTimeout, staleAfterMs: config.staleAfter, log }, (ch) => onLinkChange(ch));
+          const link = new CoreLink(c, { dataDir: config.dataDir, name: config.name, publicUrl, names: config.tls.names, timeoutMs: config.coreTimeout, staleAfterMs: config.staleAfter, log, ...(deps.mintEnrollToken ? { mintEnrollToken: deps.mintEnrollToken } : {}) }, (ch) => onLinkChange(ch));
           await link.start();
           cores.push({ link, trust: link.trust! });
         } else {
