@@ -93,17 +93,19 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
     return reason;
   }
 
-  function openTransferSocket(): Promise<Socket> {
+  function bindSocket(port: number, sendBuffer: boolean): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const s = createSocket({ type: family });
-      const onErr = (err: Error): void => reject(err);
+      const s = createSocket({ type: family, reuseAddr: true });
+      const onErr = (err: Error): void => {
+        s.close();
+        reject(err);
+      };
       s.once('error', onErr);
-      s.bind(0, config.address, () => {
+      s.bind(port, config.address, () => {
         s.off('error', onErr);
-        if (config.socketBufferBytes > 0) {
+        if (sendBuffer && config.socketBufferBytes > 0) {
           try {
             s.setSendBufferSize(config.socketBufferBytes);
-            s.setRecvBufferSize(Math.min(config.socketBufferBytes, 256 * 1024));
           } catch {
             // the kernel caps it (net.core.wmem_max); the default works too
           }
@@ -111,6 +113,35 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
         resolve(s);
       });
     });
+  }
+
+  /**
+   * The transfer socket (a fresh port: the TID), connected to the client, plus the
+   * "strangers" socket on the same port that answers everyone else with ERROR 5. Falls
+   * back to one unconnected socket if the second bind or the connect fails.
+   */
+  async function openTransferSockets(peerPort: number, peerAddress: string): Promise<{ socket: Socket; strangers: Socket | undefined }> {
+    const socket = await bindSocket(0, true);
+    let strangers: Socket | undefined;
+    let connectTried = false;
+    try {
+      strangers = await bindSocket(socket.address().port, false);
+      connectTried = true;
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.connect(peerPort, peerAddress, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+      return { socket, strangers };
+    } catch {
+      strangers?.close();
+      if (!connectTried) return { socket, strangers: undefined };
+      socket.close(); // a failed connect leaves the socket in an unknown state
+
+      return { socket: await bindSocket(0, true), strangers: undefined };
+    }
   }
 
   async function handleRequest(req: RequestPacket, rinfo: RemoteInfo, peerKey: string): Promise<void> {
@@ -200,8 +231,9 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
       oackPairs.splice(before, 0, ['tsize', String(tsize)]);
     }
     let socket: Socket;
+    let strangers: Socket | undefined;
     try {
-      socket = await openTransferSocket();
+      ({ socket, strangers } = await openTransferSockets(rinfo.port, rinfo.address));
     } catch (err) {
       cleanup();
       throw err;
@@ -209,6 +241,7 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
     if (stopping) {
       cleanup();
       socket.close();
+      strangers?.close();
       return;
     }
     const timeoutMs = neg.timeoutMs ?? config.timeoutMs;
@@ -225,6 +258,7 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
         },
         onSocketClosed: (s) => sockets.delete(s),
       },
+      strangers,
     );
     sessions.add(session);
     sockets.add(session);

@@ -16,7 +16,10 @@ import type { TftpCounters, TransferInfo, TftpServerEvents, FailReason } from '.
 
 /*
  * One transfer on its own socket (its TID). Datagrams from any other address:port get
- * ERROR 5 and the transfer carries on. A read with an OACK waits for ACK 0 (resending the
+ * ERROR 5 and the transfer carries on. For speed the socket is connect()ed to the client
+ * (the kernel then filters and routes once); a second socket bound to the same port with
+ * SO_REUSEADDR receives what the kernel no longer hands the connected one - datagrams from
+ * strangers - and answers them with ERROR 5 from the transfer's port. A read with an OACK waits for ACK 0 (resending the
  * OACK on timeout) before the first DATA; ERROR 8 in that phase is the client declining
  * our options - a normal end, counted apart from failures.
  */
@@ -66,10 +69,29 @@ export class Session {
     private readonly socket: Socket,
     private readonly params: SessionParams,
     private readonly hooks: { onRelease: (s: Session) => void; onSocketClosed: (s: Session) => void },
+    /** Set when `socket` is connected: receives datagrams from everyone else. */
+    private readonly strangers: Socket | undefined,
   ) {
     this.log = env.logger.child({ transfer: info.id });
+    this.connected = strangers !== undefined;
     socket.on('message', this.onMessage);
     socket.on('error', (error) => this.fail('socket-error', { error }));
+    strangers?.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.onStranger(msg, rinfo, strangers));
+    strangers?.on('error', () => {});
+  }
+
+  private readonly connected: boolean;
+
+  private send(buf: Buffer, cb?: () => void): void {
+    if (this.connected) this.socket.send(buf, 0, buf.length, cb);
+    else this.socket.send(buf, 0, buf.length, this.info.remotePort, this.info.remoteAddress, cb);
+  }
+
+  private onStranger(msg: Buffer, rinfo: RemoteInfo, via: Socket): void {
+    this.env.counters.unknownTid++;
+    if (msg.length < 2 || msg[1] !== Opcode.ERROR || msg[0] !== 0) {
+      via.send(encodeError(TftpErrorCode.UNKNOWN_TID, 'unknown transfer ID'), rinfo.port, rinfo.address);
+    }
   }
 
   private buckets(): TokenBucket[] {
@@ -91,6 +113,7 @@ export class Session {
       timeoutMs: this.params.timeoutMs,
       retries: this.env.retries,
       buckets: this.buckets(),
+      connected: this.connected,
       onEnd: (end) => this.onSenderEnd(end),
     });
     if (this.params.oack) {
@@ -101,7 +124,7 @@ export class Session {
 
   private sendOack(): void {
     const pkt = this.params.oack!;
-    this.socket.send(pkt, this.info.remotePort, this.info.remoteAddress);
+    this.send(pkt);
     this.oackTimer = setTimeout(() => {
       this.oackTimer = undefined;
       if (!this.awaitingOackAck || this.ended) return;
@@ -129,21 +152,19 @@ export class Session {
       retries: this.env.retries,
       maxBytes: target.maxBytes,
       opening,
+      connected: this.connected,
       sink: (data) => {
         target.stream.write(decoder ? decoder.push(data) : data);
       },
       onEnd: (end) => void this.onReceiverEnd(end, decoder),
     });
-    this.socket.send(opening, this.info.remotePort, this.info.remoteAddress);
+    this.send(opening);
     this.receiver.start();
   }
 
   private readonly onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
-    if (rinfo.port !== this.info.remotePort || rinfo.address !== this.info.remoteAddress) {
-      this.env.counters.unknownTid++;
-      if (msg.length < 2 || msg[1] !== Opcode.ERROR || msg[0] !== 0) {
-        this.socket.send(encodeError(TftpErrorCode.UNKNOWN_TID, 'unknown transfer ID'), rinfo.port, rinfo.address);
-      }
+    if (!this.connected && (rinfo.port !== this.info.remotePort || rinfo.address !== this.info.remoteAddress)) {
+      this.onStranger(msg, rinfo, this.socket);
       return;
     }
     const sender = this.sender;
@@ -211,7 +232,7 @@ export class Session {
   private sendError(code: number, message: string): void {
     if (this.closed || this.errorInFlight) return;
     this.errorInFlight = true;
-    this.socket.send(encodeError(code, message), this.info.remotePort, this.info.remoteAddress, () => {
+    this.send(encodeError(code, message), () => {
       this.errorInFlight = false;
       if (this.ended) this.closeSocket();
     });
@@ -289,10 +310,12 @@ export class Session {
     this.closed = true;
     this.receiver?.cancel();
     this.hooks.onSocketClosed(this);
-    try {
-      this.socket.close();
-    } catch {
-      // already closed
+    for (const s of [this.socket, this.strangers]) {
+      try {
+        s?.close();
+      } catch {
+        // already closed
+      }
     }
   }
 }

@@ -29,6 +29,8 @@ export interface ReceiverOptions {
   opening?: Buffer;
   sink: (data: Buffer) => void;
   onEnd: (end: ReceiverEnd) => void;
+  /** The socket is connect()ed to the peer: send without an address. */
+  connected?: boolean;
 }
 
 export class BlockReceiver {
@@ -93,7 +95,12 @@ export class BlockReceiver {
   private sendAck(): void {
     this.sinceAck = 0;
     writeAck(this.ackBuf, (this.expected - 1) & 0xffff);
-    this.o.socket.send(this.ackBuf, 0, 4, this.o.port, this.o.address);
+    this.send(this.ackBuf);
+  }
+
+  private send(buf: Buffer): void {
+    if (this.o.connected) this.o.socket.send(buf, 0, buf.length);
+    else this.o.socket.send(buf, 0, buf.length, this.o.port, this.o.address);
   }
 
   private armTimer(): void {
@@ -114,7 +121,7 @@ export class BlockReceiver {
     }
     this.retransmits++;
     this.lastProgress = performance.now();
-    if (this.expected === 1 && this.o.opening) this.o.socket.send(this.o.opening, this.o.port, this.o.address);
+    if (this.expected === 1 && this.o.opening) this.send(this.o.opening);
     else this.sendAck();
     this.armTimer();
   };

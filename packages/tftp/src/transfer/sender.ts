@@ -33,6 +33,8 @@ export interface SenderOptions {
   timeoutMs: number;
   retries: number;
   buckets: readonly TokenBucket[];
+  /** The socket is connect()ed to the peer: send without an address (faster). */
+  connected?: boolean;
   onEnd: (end: SenderEnd) => void;
 }
 
@@ -128,7 +130,8 @@ export class BlockSender {
         if (n < o.blksize) this.lastBlock = b;
       }
       const len = this.slotLen[slot]!;
-      o.socket.send(pkt, 0, len, o.port, o.address);
+      if (o.connected) o.socket.send(pkt, 0, len);
+      else o.socket.send(pkt, 0, len, o.port, o.address);
       if (b > this.highestSent) {
         this.highestSent = b;
         this.bytes += len - DATA_HEADER;
