@@ -87,7 +87,7 @@ async function benchSize(n) {
   const tmp = await mkdtemp(join(env.BENCH_TMP ?? tmpdir(), 'outpost-bench-tasks-'));
   const core = await startCore();
   const ssTok = await api(core, 'POST', '/tokens', { for: 'site-server' });
-  const ts = fork(join(root, 'scripts/bench/tasks/ts-child.mjs'), [JSON.stringify({ coreUrl: core.url, enrollToken: ssTok.token, dataDir: join(tmp, 'ts'), tickleRate: TICKLE_RATE, pollInterval: POLL_INTERVAL })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ts = fork(join(root, 'scripts/bench/tasks/ts-child.mjs'), [JSON.stringify({ coreUrl: core.url, enrollToken: ssTok.token, dataDir: join(tmp, 'ts'), tickleRate: TICKLE_RATE, pollInterval: POLL_INTERVAL })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: env.BENCH_TS_PROF ? ['--cpu-prof', `--cpu-prof-dir=${env.BENCH_TS_PROF}`] : [] });
   children.push(ts);
   const tsInfo = await new Promise((res) => ts.once('message', res));
   const agentTok = await api(core, 'POST', '/tokens', { for: 'agent', uses: n });

@@ -87,7 +87,6 @@ export class CoreSync {
     let cursor: string | undefined;
     let seq = this.#seq;
     const listed = new Map<string, Set<string>>();
-    const wake = new Set<string>();
     for (let i = 0; i < MAX_PAGES; i++) {
       const q = new URLSearchParams({ since: String(since), limit: String(this.pageSize) });
       if (cursor) q.set('cursor', cursor);
@@ -101,7 +100,9 @@ export class CoreSync {
       }
       const unknown = new Set(page.runs.flatMap((r) => r.agents).filter((a) => !this.agents.has(a)));
       if (unknown.size) await this.#fetchKeys(unknown);
-      for (const a of await this.work.apply(page.runs)) wake.add(a);
+      // Wake each page's agents as soon as it is stored: tickles go out while later pages load.
+      const woken = await this.work.apply(page.runs);
+      if (woken.size) this.wake(woken);
       cursor = page.next;
       if (!cursor) break;
     }
@@ -110,7 +111,6 @@ export class CoreSync {
       this.#seq = seq;
       await this.store.meta.put('seq', seq);
     }
-    if (wake.size) this.wake(wake);
   }
 
   async #fetchKeys(ids: Set<string>): Promise<void> {

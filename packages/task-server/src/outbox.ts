@@ -13,21 +13,37 @@ export interface OutboxOptions {
 /** Ids forwarded lately, so an agent's redelivery is not forwarded again. */
 const RECENT = 200_000;
 
+/** Placeholder group of an event between `add` and its commit (not sent before it is on disk). */
+const PENDING: Group = { key: '', events: [], left: 0 };
+
+/** A group commit's events as stored: one level record for all of them. */
+interface Group {
+  key: string;
+  events: StatusEvent[];
+  /** Events of the group the core has not acknowledged yet. */
+  left: number;
+}
+
 /**
  * Status events on their way to the core. `add` writes them to level (the caller acks
- * the agent only after that); the forwarder sends them in batches, deletes a batch
- * only after the core acknowledged it, and retries with backoff while the core is
- * away. The event id is the level key, so an event re-sent before it left is stored
- * once; one re-sent after it left is recognised (recent ids) and dropped.
+ * the agent only after that); the forwarder sends them in batches, deletes them only
+ * after the core acknowledged them, and retries with backoff while the core is away.
+ * Writes are group-committed: every `add` of one turn of the event loop goes to level
+ * in one batch, its events as **one record** (key: a sequence number), so 50,000
+ * agents' statuses are a few hundred level writes, not hundreds of thousands. A record
+ * is deleted once all its events are acknowledged, rewritten with the rest when only
+ * some are. An event re-sent before it left is kept once (its id is still queued); one
+ * re-sent after it left is recognised (recent ids) and dropped.
  */
 export class Outbox {
-  readonly stats = { received: 0, duplicates: 0, forwarded: 0, batches: 0, failures: 0, pending: 0 };
+  readonly stats = { received: 0, duplicates: 0, forwarded: 0, batches: 0, failures: 0, pending: 0, groups: 0 };
   readonly #recent = new Set<string>();
-  /** Events stored and not yet acknowledged by the core, oldest first (a copy of the level sublevel). */
-  readonly #queued = new Map<string, StatusEvent>();
+  /** Events stored and not yet acknowledged by the core, oldest first, with their group. */
+  readonly #queued = new Map<string, [StatusEvent, Group]>();
   /** Writes waiting for the next group commit. */
-  #commit: Array<{ ops: BatchOp[]; done: (err?: unknown) => void }> = [];
+  #commit: Array<{ ops: BatchOp[]; events: StatusEvent[]; done: (err?: unknown) => void }> = [];
   #commitScheduled = false;
+  #groupSeq = 0;
   #wake: (() => void) | undefined;
   #running = false;
   #loop: Promise<void> = Promise.resolve();
@@ -41,27 +57,65 @@ export class Outbox {
   ) {}
 
   async load(): Promise<void> {
-    for await (const [k, e] of this.store.outbox.iterator()) this.#queued.set(k, e);
+    for await (const [key, events] of this.store.outboxGroups.iterator()) {
+      const g: Group = { key, events, left: 0 };
+      for (const e of events) {
+        if (this.#queued.has(e.id)) continue;
+        this.#queued.set(e.id, [e, g]);
+        g.left++;
+      }
+      this.#groupSeq = Math.max(this.#groupSeq, Number.parseInt(key, 36) || 0);
+    }
+    // Events stored one per record by earlier versions: queue them, rewritten as a group.
+    const legacy: StatusEvent[] = [];
+    const ops: BatchOp[] = [];
+    for await (const [id, e] of this.store.outbox.iterator()) {
+      ops.push(this.store.del(this.store.outbox, id));
+      if (!this.#queued.has(e.id)) legacy.push(e);
+    }
+    if (ops.length) {
+      const g = this.#group(legacy);
+      for (const e of legacy) this.#queued.set(e.id, [e, g]);
+      ops.push(this.store.put(this.store.outboxGroups, g.key, legacy));
+      await this.store.write(ops);
+    }
     this.stats.pending = this.#queued.size;
+  }
+
+  #group(events: StatusEvent[]): Group {
+    this.stats.groups++;
+    return { key: (++this.#groupSeq).toString(36).padStart(11, '0'), events, left: events.length };
   }
 
   /**
    * Group commit: every write asked for in one turn of the event loop goes to level in
-   * one batch; each caller's promise settles when that batch is on disk.
+   * one batch (its events in one record); each caller's promise settles when that batch
+   * is on disk.
    */
-  #write(ops: BatchOp[]): Promise<void> {
-    if (ops.length === 0) return Promise.resolve();
+  #write(ops: BatchOp[], events: StatusEvent[] = []): Promise<void> {
+    if (ops.length === 0 && events.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      this.#commit.push({ ops, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      this.#commit.push({ ops, events, done: (err) => (err === undefined ? resolve() : reject(err)) });
       if (this.#commitScheduled) return;
       this.#commitScheduled = true;
       setImmediate(() => {
         this.#commitScheduled = false;
-        const group = this.#commit;
+        const turn = this.#commit;
         this.#commit = [];
-        this.store.write(group.flatMap((g) => g.ops)).then(
-          () => group.forEach((g) => g.done()),
-          (err: unknown) => group.forEach((g) => g.done(err ?? new Error('write failed'))),
+        const all = turn.flatMap((t) => t.ops);
+        const events = turn.flatMap((t) => t.events);
+        let g: Group | undefined;
+        if (events.length) {
+          g = this.#group(events);
+          for (const e of events) {
+            const q = this.#queued.get(e.id);
+            if (q) q[1] = g;
+          }
+          all.push(this.store.put(this.store.outboxGroups, g.key, events));
+        }
+        this.store.write(all).then(
+          () => turn.forEach((t) => t.done()),
+          (err: unknown) => turn.forEach((t) => t.done(err ?? new Error('write failed'))),
         );
       });
     });
@@ -69,27 +123,26 @@ export class Outbox {
 
   /** Events to store, plus other writes that must land in the same batch. */
   async add(events: StatusEvent[], ops: BatchOp[] = []): Promise<number> {
-    let added = 0;
-    const all = [...ops];
+    const fresh: StatusEvent[] = [];
     for (const e of events) {
       this.stats.received++;
       if (this.#recent.has(e.id) || this.#queued.has(e.id)) {
         this.stats.duplicates++;
         continue;
       }
-      all.push(this.store.put(this.store.outbox, e.id, e));
-      this.#queued.set(e.id, e);
-      added++;
+      // Queued now (a redelivery in the same turn is a duplicate); its group is set at commit.
+      this.#queued.set(e.id, [e, PENDING]);
+      fresh.push(e);
     }
     try {
-      await this.#write(all);
+      await this.#write(ops, fresh);
     } catch (err) {
-      for (const e of events) this.#queued.delete(e.id);
+      for (const e of fresh) this.#queued.delete(e.id);
       throw err;
     }
     this.stats.pending = this.#queued.size;
-    if (added) this.#wake?.();
-    return added;
+    if (fresh.length) this.#wake?.();
+    return fresh.length;
   }
 
   start(): void {
@@ -124,10 +177,15 @@ export class Outbox {
       }
       const batch: StatusEvent[] = [];
       let bytes = 0;
-      for (const e of this.#queued.values()) {
+      for (const [e, g] of this.#queued.values()) {
+        if (g === PENDING) break;
         bytes += (e.output?.length ?? 0) + 200;
         if (batch.length >= this.options.batchSize || (batch.length > 0 && bytes > this.options.maxBytes)) break;
         batch.push(e);
+      }
+      if (batch.length === 0) {
+        await this.#sleep(5);
+        continue;
       }
       try {
         await this.core.call('POST', '/task-service/events', { events: batch });
@@ -139,11 +197,24 @@ export class Outbox {
         continue;
       }
       this.#failures = 0;
-      await this.#write(batch.map((e) => this.store.del(this.store.outbox, e.id)));
+      const touched = new Set<Group>();
       for (const e of batch) {
+        const q = this.#queued.get(e.id);
+        if (!q) continue;
         this.#queued.delete(e.id);
         this.#recent.add(e.id);
+        q[1].left--;
+        touched.add(q[1]);
       }
+      const ops: BatchOp[] = [];
+      for (const g of touched) {
+        if (g.left <= 0) ops.push(this.store.del(this.store.outboxGroups, g.key));
+        else {
+          g.events = g.events.filter((e) => this.#queued.get(e.id)?.[1] === g);
+          ops.push(this.store.put(this.store.outboxGroups, g.key, g.events));
+        }
+      }
+      await this.#write(ops);
       if (this.#recent.size > RECENT) {
         let drop = this.#recent.size - RECENT;
         for (const id of this.#recent) {

@@ -19,8 +19,9 @@ export interface WorkRecord {
 /**
  * The task server's sublevels: `meta` (identity, last pending seq), `keys` (agent id →
  * task key, base64, as the core gave it), `addrs` (agent id → `host:port` for tickles),
- * `runs` (run id → spec), `work` (`agentId!runId` → {@link WorkRecord}) and `outbox`
- * (event id → status event not yet acknowledged by the core).
+ * `runs` (run id → spec), `work` (`agentId!runId` → {@link WorkRecord}) and
+ * `outbox-groups` (group sequence → the status events of one group commit not yet
+ * acknowledged by the core).
  */
 export class TsStore {
   readonly meta: Sublevel<unknown>;
@@ -28,7 +29,10 @@ export class TsStore {
   readonly addrs: Sublevel<string>;
   readonly runs: Sublevel<RunSpec>;
   readonly work: Sublevel<WorkRecord>;
+  /** Status events stored one per record (earlier versions; read once at start and moved). */
   readonly outbox: Sublevel<StatusEvent>;
+  /** Status events not yet acknowledged by the core, one record per group commit. */
+  readonly outboxGroups: Sublevel<StatusEvent[]>;
 
   constructor(readonly db: Database) {
     this.meta = sublevel(db, 'meta');
@@ -37,6 +41,7 @@ export class TsStore {
     this.runs = sublevel(db, 'runs');
     this.work = sublevel(db, 'work');
     this.outbox = sublevel(db, 'outbox');
+    this.outboxGroups = sublevel(db, 'outbox-groups');
   }
 
   put<V>(s: Sublevel<V>, key: string, value: V): BatchOp {

@@ -131,7 +131,7 @@ export class WorkBook {
     return out;
   }
 
-  /** Records a tickle or a fetch; returns the status events (first time per run only). */
+  /** Records a tickle (in memory) or a fetch (written); returns the status events (first time per run only). */
   mark(agent: string, what: 'tickled' | 'fetched', via: Via, now: number): { events: StatusEvent[]; ops: BatchOp[] } {
     const events: StatusEvent[] = [];
     const ops: BatchOp[] = [];
@@ -145,6 +145,9 @@ export class WorkBook {
         w.t = now;
         w.n = (w.n ?? 0) + 1;
         if (first && w.f === undefined) events.push(ev(run, agent, 'tickled', now, via));
+        // Tickle times and counts only pace re-tickles: kept in memory, not written (after a
+        // restart unfetched work is tickled again, which is what it needs).
+        continue;
       } else if (w.f === undefined) {
         w.f = now;
         events.push(ev(run, agent, 'fetched', now, via));
