@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { tempDir, removeDir, openUdpProbe, waitFor, type UdpProbe } from '@outpost/testing';
 import { tftpGet, tftpPut, TftpErrors, type TftpServer } from '../../dist/index.js';
 import { startServer, pattern, writeFiles, sha256, rrq, ack, opcodeOf, blockOf } from './helpers.js';
+import { prng } from '../prng.js';
 
 let root: string;
 let outside: string;
@@ -107,6 +108,19 @@ describe('reads', () => {
     );
     for (const r of results) expect(sha256(r.data!)).toBe(sha256(data));
     expect(s.server.cacheStats.misses).toBe(4); // 4 chunks, each read once
+  });
+
+  it('streams a download into a Writable instead of a Buffer', async () => {
+    const data = pattern(70_000);
+    await writeFiles(root, { f: data });
+    const s = await startServer({ root });
+    server = s.server;
+    const parts: Buffer[] = [];
+    const { Writable } = await import('node:stream');
+    const to = new Writable({ write: (chunk: Buffer, _e, cb) => (parts.push(chunk), cb()) });
+    const r = await tftpGet({ host: '127.0.0.1', port: s.port, filename: 'f', blksize: 1468, windowsize: 4, to });
+    expect(r.data).toBeUndefined();
+    expect(Buffer.concat(parts)).toEqual(data);
   });
 
   it('emits start, options and done with bytes, duration and retransmits', async () => {
@@ -281,6 +295,44 @@ describe('misbehaving peers', () => {
     expect(await c.collect(100)).toEqual([]);
     await c.send(rrq('f', {}, 'mail'), s.port);
     expect((await c.next()).data.readUInt16BE(2)).toBe(4);
+  });
+});
+
+describe('hostile datagrams on live sockets', () => {
+  it('survives 3,000 fuzzed datagrams on the listening port and a transfer port, and the transfer completes', async () => {
+    const data = pattern(512 * 40);
+    await writeFiles(root, { f: data });
+    const s = await startServer({ root, timeoutMs: 60, retries: 1 });
+    server = s.server;
+    const rand = prng(0xf00d);
+    const attacker = await probe();
+    const c = await probe();
+    await c.send(rrq('f', { blksize: 512 }), s.port);
+    const oack = await c.next();
+    expect(opcodeOf(oack.data)).toBe(6);
+    const seeds = [rrq('f', { blksize: 512, tsize: 0 }), rrq('../x'), ack(3), Buffer.from('\0\x05\0\x08x\0', 'latin1'), Buffer.from([0, 3, 0, 1, 9, 9])];
+    for (let i = 0; i < 3000; i++) {
+      const seed = seeds[i % seeds.length]!;
+      const d = Buffer.from(seed.subarray(0, Math.floor(rand() * (seed.length + 1))));
+      for (let k = 0; k < 3; k++) if (d.length > 0) d[Math.floor(rand() * d.length)] = Math.floor(rand() * 256);
+      await attacker.send(d, i % 2 === 0 ? s.port : oack.port);
+    }
+    // the real client carries on as if nothing happened
+    const got: Buffer[] = [];
+    let expect0 = 0;
+    await c.send(ack(0), oack.port);
+    for (;;) {
+      const d = await c.next();
+      if (opcodeOf(d.data) !== 3 || blockOf(d.data) !== expect0 + 1) continue;
+      expect0++;
+      got.push(d.data.subarray(4));
+      await c.send(ack(expect0), oack.port);
+      if (d.data.length < 516) break;
+    }
+    expect(Buffer.concat(got)).toEqual(data);
+    await waitFor(() => s.server.counters.active === 0, { timeoutMs: 5000 });
+    expect(s.server.counters.malformed + s.server.counters.unknownTid + s.server.counters.refused).toBeGreaterThan(0);
+    expect((await tftpGet({ host: '127.0.0.1', port: s.port, filename: 'f' })).bytes).toBe(data.length);
   });
 });
 
