@@ -184,9 +184,22 @@ export class ContentStore {
           cb(null, chunk);
         },
       });
+      let diskError: NodeJS.ErrnoException | undefined;
+      const out = createWriteStream(partial, { flags: 'a' });
+      out.once('error', (err: NodeJS.ErrnoException) => (diskError = err));
       try {
-        await pipeline(body, counter, createWriteStream(partial, { flags: 'a' }));
+        await pipeline(body, counter, out);
       } catch (err) {
+        if (diskError) {
+          // Our fault, not the client's: the partial may hold less than was counted.
+          this.#hashes.delete(sha);
+          this.log.error({ err: diskError, sha, partial }, 'content store: cannot write an upload');
+          throw new OutpostError(PackageErrors.STORE_FAILED, `the content store cannot write (${diskError.code ?? diskError.message}); try again later`, {
+            status: 507,
+            cause: diskError,
+            details: { received: (await stat(partial).catch(() => undefined))?.size ?? 0, size },
+          });
+        }
         if (oversized) {
           await rm(partial, { force: true });
           throw new OutpostError(PackageErrors.UPLOAD_TOO_LARGE, `more than ${size} bytes sent for a file of ${size} bytes`, {

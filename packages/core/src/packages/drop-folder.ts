@@ -106,6 +106,14 @@ export class DropFolder {
     if (!st?.isDirectory()) return;
     const before = await walk(root);
     if (before.files.length === 0 || this.#imported.get(top) === before.key) return;
+    // The watcher coalesces and throttles events: trust the files' own times too. A file
+    // written less than the settle time ago means the folder has not settled yet.
+    const newest = Math.max(...before.files.map((f) => f.mtimeMs), (await stat(root).catch(() => undefined))?.mtimeMs ?? 0);
+    const quiet = Date.now() - newest;
+    if (quiet < this.o.settleMs) {
+      this.#schedule(top, Math.max(50, this.o.settleMs - quiet));
+      return;
+    }
     const files: FileEntry[] = [];
     for (const f of before.files) {
       if (this.#stopped) return;

@@ -1,5 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Router } from '@koa/router';
 import { CommonErrors, OutpostError, parseRange, readJson, requireKind, validate, z, type AppState, type RouteContext } from '@outpost/common';
 import { PackageErrors } from './errors.js';
@@ -57,6 +59,19 @@ function filePath(ctx: RouteContext): string {
   return joined;
 }
 
+/**
+ * Counts the bytes of a streamed answer that were sent, not the ones promised: all of
+ * them when the answer finished, else what was handed to the response minus what it
+ * still buffered when the client went away.
+ */
+function countSent(res: ServerResponse, body: Readable, length: number, add: (n: number) => void): void {
+  let handed = 0;
+  body.on('data', (c: Buffer) => {
+    handed += c.length;
+  });
+  res.once('close', () => add(res.writableFinished ? length : Math.max(0, handed - res.writableLength)));
+}
+
 /** The packages API; see the core README, "Packages". */
 export function packageRoutes(router: Router<AppState>, svc: PackageService, serveAgents: boolean): void {
   const admin = requireKind('admin');
@@ -101,7 +116,7 @@ export function packageRoutes(router: Router<AppState>, svc: PackageService, ser
     const path = svc.content.pathOf(file.sha256);
     const st = await stat(path).catch(() => undefined);
     if (!st?.isFile() || st.size !== file.size) {
-      svc.content.forget(file.sha256);
+      await svc.contentLost(file.sha256);
       throw new OutpostError(PackageErrors.CONTENT_MISSING, `the file '${file.path}' is missing or damaged in the store`, { status: 404 });
     }
     const etag = `"${file.sha256}"`;
@@ -118,21 +133,23 @@ export function packageRoutes(router: Router<AppState>, svc: PackageService, ser
       throw new OutpostError(PackageErrors.RANGE_NOT_SATISFIABLE, `range not satisfiable for a file of ${file.size} bytes`, { status: 416 });
     }
     const principal = ctx.state.principal?.id ?? '?';
+    const { start, end } = range.kind === 'range' ? range : { start: 0, end: file.size - 1 };
     if (range.kind === 'range') {
       ctx.status = 206;
       ctx.set('content-range', `bytes ${range.start}-${range.end}/${file.size}`);
-      ctx.length = range.end - range.start + 1;
-      if (ctx.method !== 'HEAD') ctx.body = createReadStream(path, { start: range.start, end: range.end, highWaterMark: 1 << 18 });
-    } else {
-      ctx.status = 200;
-      ctx.length = file.size;
-      if (ctx.method !== 'HEAD') ctx.body = file.size === 0 ? '' : createReadStream(path, { highWaterMark: 1 << 18 });
+    } else ctx.status = 200;
+    ctx.length = Math.max(0, end - start + 1);
+    if (ctx.method === 'HEAD') return;
+    if (ctx.length === 0) {
+      ctx.body = '';
+      return;
     }
-    if (ctx.method !== 'HEAD') {
-      const n = ctx.length ?? 0;
+    const stream = createReadStream(path, { start, end, highWaterMark: 1 << 20 });
+    ctx.body = stream;
+    countSent(ctx.res, stream, ctx.length, (n) => {
       svc.counters.servedBytes += n;
       svc.counters.servedByPrincipal[principal] = (svc.counters.servedByPrincipal[principal] ?? 0) + n;
-    }
+    });
   });
   router.post('/api/v1/packages/:ref/enable', admin, async (ctx) => {
     const body = await readJson(ctx, enableBody);

@@ -200,6 +200,25 @@ export class PackageService {
     });
   }
 
+  /**
+   * A content file was found missing or damaged in the store: forget it, and every
+   * package holding it is incomplete again (its problem says so) until it is uploaded
+   * again (re-running `outpost package add` does it: the file is listed as missing).
+   */
+  contentLost(sha: string): Promise<void> {
+    this.content.forget(sha);
+    return this.#serial(async () => {
+      for (const p of [...this.store.packages.values()]) {
+        const lost = p.files.filter((f) => f.sha256 === sha);
+        if (lost.length === 0) continue;
+        const problems = { ...p.problems };
+        for (const f of lost) problems[f.path] = 'content missing or damaged in the core store; upload it again';
+        await this.store.write({ ...p, problems, state: 'incomplete', readyAt: undefined });
+        this.log.error({ package: p.id, files: lost.map((f) => f.path), sha }, 'package content lost from the store; the package is incomplete until it is uploaded again');
+      }
+    });
+  }
+
   // ------------------------------------------------------------ enable / disable / delete
 
   enable(ref: string, input: { servers?: string[] | undefined; site?: string | undefined; maxServers?: number | undefined }): Promise<{ pkg: PackageRecord; warnings: string[] }> {
