@@ -34,3 +34,4 @@ export type { AppState, AppContext, RouteContext, Principal } from './http/conte
 export { z } from 'zod';
 export { createKeyAndCsr, type KeyAndCsr } from './tls/csr.js';
 export { runCapped, type CappedRunOptions, type CappedRunOutcome } from './process/run-capped.js';
+export { createServiceMetrics, levelDbBytes, type ServiceMetrics, type MetricsOptions, type MetricSource } from './metrics.js';

@@ -3,6 +3,7 @@ import { caConfigSchema } from './ca/config.js';
 import { packagesConfigSchema } from './packages/config.js';
 import { tasksConfigSchema } from './tasks/config.js';
 import { bootConfigSchema } from './boot/config.js';
+import { consoleConfigSchema } from './console/config.js';
 
 const port = portSchema;
 
@@ -62,6 +63,8 @@ export const coreConfigSchema = z
     tasks: tasksConfigSchema,
     /** Boot decisions: default menu, timelines (see src/boot/README.md). */
     boot: bootConfigSchema,
+    /** The web console and its live feed (see src/console/README.md). */
+    console: consoleConfigSchema,
   })
   .strict();
 

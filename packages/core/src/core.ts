@@ -15,6 +15,8 @@ import { enrollRoutes } from './routes/enroll.js';
 import { principalRoutes } from './routes/principals.js';
 import { CoreStore } from './store.js';
 import { packagesModule } from './packages/module.js';
+import { createConsoleModule } from './console/module.js';
+import { createCoreMetrics } from './metrics.js';
 
 export interface CoreDeps {
   logger?: Logger;
@@ -26,7 +28,7 @@ export interface CoreDeps {
  * decisions, certificates) is one module: its own sublevels, routes and timers.
  */
 function coreModules(config: CoreConfig): CoreModule[] {
-  return [createCaModule(config), packagesModule(config), createTasksModule(config), createBootModule(config)];
+  return [createCaModule(config), packagesModule(config), createTasksModule(config), createBootModule(config), createConsoleModule(config)];
 }
 
 export interface Core {
@@ -63,6 +65,15 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
   let enrollment: Enrollment | undefined;
   let tickler: Tickler | undefined;
   const modules = coreModules(config);
+  const metrics = createCoreMetrics({
+    dataDir: config.dataDir,
+    registry: () => registry,
+    datagrams: () => datagrams,
+    tickler: () => tickler,
+    httpHeartbeats: () => counters.httpHeartbeats,
+    enrollments: () => enrollment?.enrolled ?? 0,
+    modules,
+  });
 
   const started = <T>(v: T | undefined, what: string): T => {
     if (v === undefined) throw new Error(`core not started: ${what} is not available`);
@@ -117,6 +128,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         registry: reg,
         url: () => config.http.publicUrl ?? started(http, 'url').url,
         tickle: (ids, flags) => tk.request(ids, flags),
+        module: (name) => modules.find((m) => m.name === name),
       };
       for (const m of modules) await m.start?.({ ...ctx, log: log.child({ module: `core-${m.name}` }) });
 
@@ -136,8 +148,14 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         bodyLimit: config.http.bodyLimit,
         logRequests: config.http.logRequests,
         health: () => ({ service: 'core', agents: reg.store.agents.size }),
+        metrics,
       });
       enrollRoutes(router, enr);
+      router.get('/metrics', async (ctx) => {
+        ctx.type = metrics.contentType;
+        ctx.body = await metrics.text();
+      });
+      for (const m of modules) m.publicRoutes?.(router, ctx);
       router.use(bearerAuth(verify));
       router.use(async (ctx, next) => {
         if (ctx.path.endsWith('/heartbeat')) counters.httpHeartbeats++;

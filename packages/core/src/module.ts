@@ -19,6 +19,8 @@ export interface CoreContext {
    * skipped: they poll.
    */
   tickle(siteServerIds: Iterable<string>, flags: number): void;
+  /** Another module of this core by name (`tasks`, `packages`, ...), for read-only views such as the console's. */
+  module(name: string): CoreModule | undefined;
 }
 
 /**
@@ -29,6 +31,8 @@ export interface CoreModule {
   readonly name: string;
   start?(ctx: CoreContext): Promise<void>;
   routes?(router: Router<AppState>, ctx: CoreContext): void;
+  /** Routes mounted before bearer auth (no credential: static files, nothing private). */
+  publicRoutes?(router: Router<AppState>, ctx: CoreContext): void;
   stop?(): Promise<void>;
   stats?(): Record<string, unknown>;
 }

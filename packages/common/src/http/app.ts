@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { CommonErrors, isOutpostError } from '../errors.js';
 import { DEFAULT_BODY_LIMIT } from './body.js';
 import type { AppState, AppContext } from './context.js';
+import type { ServiceMetrics } from '../metrics.js';
 
 export interface HttpAppOptions {
   logger: Logger;
@@ -14,6 +15,8 @@ export interface HttpAppOptions {
   health?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
   /** Log each request at info (else debug). @default false */
   logRequests?: boolean;
+  /** Count and time every request (`outpost_<service>_http_requests_total`, `..._duration_seconds`). */
+  metrics?: ServiceMetrics;
 }
 
 const REQUEST_ID_RE = /^[\w.:-]{1,128}$/;
@@ -31,6 +34,7 @@ export function createHttpApp(options: HttpAppOptions): { app: Koa<AppState>; ro
   app.silent = true;
   const router = new Router<AppState>();
   const logLevel = options.logRequests ? 'info' : 'debug';
+  if (options.metrics) app.use(options.metrics.httpMiddleware());
 
   app.use(async (ctx: AppContext, next) => {
     const incoming = ctx.get('x-request-id');

@@ -14,7 +14,7 @@ import { TaskStore } from './store.js';
  * per-step state, the pending-work and status-event API for task servers, expiry and
  * cancel. See `README.md` in this folder.
  */
-export function createTasksModule(coreConfig: CoreConfig): CoreModule {
+export function createTasksModule(coreConfig: CoreConfig): CoreModule & { readonly runs: Runs | undefined } {
   const config = coreConfig.tasks ?? tasksConfigSchema.parse({});
   let defs: Definitions | undefined;
   let runs: Runs | undefined;
@@ -24,6 +24,10 @@ export function createTasksModule(coreConfig: CoreConfig): CoreModule {
 
   return {
     name: 'tasks',
+    /** The runs, for read-only views (the console's live feed). */
+    get runs() {
+      return runs;
+    },
     async start(ctx: CoreContext) {
       const store = new TaskStore(ctx.db);
       defs = new Definitions(store, ctx.clock);

@@ -1,0 +1,340 @@
+import type { JSX } from 'preact';
+import { useState } from 'preact/hooks';
+import { api, enc } from '../api';
+import { num, time } from '../format';
+import { navigate } from '../router';
+import { RUN_STATES, type AgentRunView, type Job, type RunListItem, type RunView, type Site } from '../types';
+import { Badge, Card, ErrorNote, Page, StackedBar, VirtualList, describe, useApi, useLive, usePaged, useThrottled } from '../ui';
+
+function StartRun(props: { jobs: Job[] }): JSX.Element {
+  const sites = useApi<{ items: Site[] }>('/sites');
+  const [job, setJob] = useState('');
+  const [target, setTarget] = useState<'all' | 'site' | 'agents'>('all');
+  const [site, setSite] = useState('');
+  const [agents, setAgents] = useState('');
+  const [error, setError] = useState<string | undefined>();
+  const [busy, setBusy] = useState(false);
+  const chosen = job || props.jobs[0]?.name || '';
+  const submit = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      const body =
+        target === 'all'
+          ? { all: true }
+          : target === 'site'
+            ? { site }
+            : {
+                agents: agents
+                  .split(/[\s,]+/)
+                  .map((a) => a.trim())
+                  .filter(Boolean),
+              };
+      const run = await api<{ id: string }>(`/jobs/${enc(chosen)}/runs`, { method: 'POST', body });
+      navigate(`#/runs/${enc(run.id)}`);
+    } catch (err) {
+      setError(describe(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (props.jobs.length === 0) return <p class="muted">No jobs defined yet: <code>outpost job create</code> makes one.</p>;
+  return (
+    <form class="form inline" onSubmit={(e) => void submit(e)} aria-label="Start a run">
+      <label>
+        Job
+        <select name="job" value={chosen} onChange={(e) => setJob((e.currentTarget as HTMLSelectElement).value)}>
+          {props.jobs.map((j) => (
+            <option key={j.name} value={j.name}>
+              {j.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        On
+        <select name="target" value={target} onChange={(e) => setTarget((e.currentTarget as HTMLSelectElement).value as typeof target)}>
+          <option value="all">all agents</option>
+          <option value="site">a site</option>
+          <option value="agents">agent ids</option>
+        </select>
+      </label>
+      {target === 'site' && (
+        <label>
+          Site
+          <select name="site" value={site} onChange={(e) => setSite((e.currentTarget as HTMLSelectElement).value)}>
+            <option value="">choose…</option>
+            {(sites.data?.items ?? []).map((s) => (
+              <option key={s.name} value={s.name}>
+                {s.name}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
+      {target === 'agents' && (
+        <label class="grow">
+          Agent ids
+          <input name="agents" value={agents} onInput={(e) => setAgents((e.currentTarget as HTMLInputElement).value)} placeholder="ag_…, ag_…" />
+        </label>
+      )}
+      <button type="submit" disabled={busy || !chosen}>
+        Start run
+      </button>
+      <ErrorNote error={error} />
+    </form>
+  );
+}
+
+export function Runs(): JSX.Element {
+  const { snapshot } = useLive();
+  const jobs = useApi<{ items: Job[] }>('/jobs');
+  const key = useThrottled(snapshot?.runs.total, 1_000);
+  const runs = useApi<{ items: RunListItem[] }>('/runs', [key]);
+  const liveById = new Map((snapshot?.runs.items ?? []).map((r) => [r.id, r]));
+  return (
+    <Page title="Jobs & runs">
+      <Card title="Start a run">
+        <StartRun jobs={jobs.data?.items ?? []} />
+      </Card>
+      <ErrorNote error={runs.error ?? jobs.error} />
+      <Card title="Runs">
+        <table class="table">
+          <thead>
+            <tr>
+              <th>Run</th>
+              <th>State</th>
+              <th class="wide">Agents by state</th>
+              <th class="num">Done</th>
+              <th>Started</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(runs.data?.items ?? []).slice(0, 200).map((r0) => {
+              const r = liveById.get(r0.id) ?? r0;
+              const done = r.counts.succeeded + r.counts.failed + r.counts.expired + r.counts.cancelled;
+              return (
+                <tr key={r.id} data-run={r.id}>
+                  <td>
+                    <a href={`#/runs/${enc(r.id)}`}>{r.job}</a>
+                    <div class="muted small">{r.id}</div>
+                  </td>
+                  <td>
+                    <Badge state={r.state} />
+                  </td>
+                  <td class="wide">
+                    <StackedBar total={r.agents} parts={RUN_STATES.map((s) => ({ state: s, value: r.counts[s] }))} />
+                  </td>
+                  <td class="num">
+                    {num(done)} / {num(r.agents)}
+                  </td>
+                  <td>{time(r.createdAt)}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </Card>
+      <Card title="Jobs">
+        <ul class="plain">
+          {(jobs.data?.items ?? []).map((j) => (
+            <li key={j.name}>
+              <strong>{j.name}</strong> <span class="muted">{j.steps.map((s) => s.task ?? s.job).join(' → ')}</span>
+            </li>
+          ))}
+        </ul>
+      </Card>
+    </Page>
+  );
+}
+
+const agentRunKey = (a: AgentRunView): string => a.agent;
+
+export function RunDetail(props: { id: string; query: URLSearchParams }): JSX.Element {
+  const { snapshot } = useLive();
+  const liveRun = snapshot?.runs.items.find((r) => r.id === props.id);
+  // The summary (hop times, failures) is one pass over all agents: at most every 2 s.
+  const key = useThrottled(JSON.stringify(liveRun?.counts ?? null), 2_000);
+  const view = useApi<RunView>(`/runs/${enc(props.id)}`, [key]);
+  const stateFilter = props.query.get('state') ?? '';
+  const listKey = useThrottled(key, 5_000);
+  const base = `/runs/${enc(props.id)}/agents${stateFilter ? `?state=${enc(stateFilter)}` : ''}`;
+  const agents = usePaged<AgentRunView>(base, 500, agentRunKey);
+  const [selected, setSelected] = useState<string | undefined>(props.query.get('agent') ?? undefined);
+  const detail = useApi<AgentRunView>(selected ? `/runs/${enc(props.id)}/agents/${enc(selected)}` : undefined, [listKey]);
+  const [error, setError] = useState<string | undefined>();
+  const r = view.data;
+  const counts = liveRun?.counts ?? r?.counts;
+  const total = liveRun?.agents ?? r?.agents ?? 0;
+  const state = liveRun?.state ?? r?.state;
+  const done = counts ? counts.succeeded + counts.failed + counts.expired + counts.cancelled : 0;
+  const percent = total ? Math.floor((done / total) * 100) : 0;
+  const failures = liveRun?.failures ?? r?.failures ?? [];
+  const cancel = async (): Promise<void> => {
+    try {
+      await api(`/runs/${enc(props.id)}/cancel`, { method: 'POST', body: {} });
+      view.reload();
+    } catch (err) {
+      setError(describe(err));
+    }
+  };
+  const setState = (s: string): void => navigate(`#/runs/${enc(props.id)}${s ? `?state=${enc(s)}` : ''}`);
+  return (
+    <Page
+      title={r ? `Run of ${r.job}` : 'Run'}
+      actions={
+        <>
+          {state === 'active' && (
+            <button class="secondary" onClick={() => void cancel()}>
+              Cancel run
+            </button>
+          )}
+          <button class="secondary" onClick={agents.reload}>
+            Refresh agents
+          </button>
+          <a href="#/runs">All runs</a>
+        </>
+      }
+    >
+      <ErrorNote error={view.error ?? error} />
+      {counts && (
+        <Card>
+          <div class="run-head">
+            <div>
+              <div class="big" data-testid="run-percent">
+                {percent} %
+              </div>
+              <div class="muted">
+                {num(done)} of {num(total)} agents finished · <Badge state={state ?? 'active'} />
+              </div>
+            </div>
+            <div class="grow">
+              <StackedBar total={total} parts={RUN_STATES.map((s) => ({ state: s, value: counts[s] }))} />
+              <div class="legend">
+                {RUN_STATES.map((s) => (
+                  <button key={s} class={`legend-item s-${s} ${stateFilter === s ? 'active' : ''}`} onClick={() => setState(stateFilter === s ? '' : s)} data-state={s}>
+                    <span class="swatch" /> {s} <strong>{num(counts[s])}</strong>
+                  </button>
+                ))}
+              </div>
+            </div>
+          </div>
+          <p class="muted small">
+            <code>{props.id}</code>
+            {r?.expiresAt ? ` · expires ${time(r.expiresAt)}` : ''}
+          </p>
+        </Card>
+      )}
+      <div class="grid two">
+        <Card title="Failures, grouped">
+          {failures.length === 0 ? (
+            <p class="ok">No failures.</p>
+          ) : (
+            <table class="table">
+              <tbody>
+                {failures.map((f) => (
+                  <tr key={f.error}>
+                    <td>
+                      <code>{f.error}</code>
+                    </td>
+                    <td class="num">{num(f.count)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </Card>
+        <Card title="Hops (ms after the run began)">
+          {r?.hops ? (
+            <table class="table">
+              <thead>
+                <tr>
+                  <th>Hop</th>
+                  <th class="num">Agents</th>
+                  <th class="num">p50</th>
+                  <th class="num">p99</th>
+                  <th class="num">max</th>
+                </tr>
+              </thead>
+              <tbody>
+                {Object.entries(r.hops).map(([hop, h]) => (
+                  <tr key={hop}>
+                    <td>{hop}</td>
+                    <td class="num">{num(h.count)}</td>
+                    <td class="num">{num(h.p50)}</td>
+                    <td class="num">{num(h.p99)}</td>
+                    <td class="num">{num(h.max)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : (
+            <p class="muted">…</p>
+          )}
+        </Card>
+      </div>
+      <div class="grid two">
+        <Card title={`Agents${stateFilter ? ` (${stateFilter})` : ''}`} class="flush">
+          <ErrorNote error={agents.error} />
+          <VirtualList
+            count={agents.items.length}
+            rowHeight={36}
+            height={420}
+            onNearEnd={agents.more ? agents.loadMore : undefined}
+            header={
+              <div class="cols run-cols">
+                <span>Agent</span>
+                <span>State</span>
+                <span>Steps</span>
+              </div>
+            }
+            row={(i) => {
+              const a = agents.items[i]!;
+              return (
+                <button class={`cols run-cols rowbtn ${selected === a.agent ? 'selected' : ''}`} onClick={() => setSelected(a.agent)} data-agent={a.agent}>
+                  <span class="ellipsis">{a.agent}</span>
+                  <span>
+                    <Badge state={a.state} />
+                  </span>
+                  <span class="ellipsis">
+                    {a.steps.map((s, j) => (
+                      <span key={j} class={`dotstate s-${s.state}`} title={`${s.name}: ${s.state}`} />
+                    ))}
+                  </span>
+                </button>
+              );
+            }}
+          />
+        </Card>
+        <Card title={selected ? `Agent ${selected}` : 'Agent steps'}>
+          {!selected ? (
+            <p class="muted">Choose an agent to see its step results and output.</p>
+          ) : detail.data ? (
+            <div class="steps">
+              <p>
+                <Badge state={detail.data.state} /> {detail.data.error && <code>{detail.data.error}</code>} {detail.data.via && <span class="muted">woken via {detail.data.via}</span>} <a href={`#/agents/${enc(selected)}`}>agent page</a>
+              </p>
+              {detail.data.steps.map((s, i) => (
+                <div key={i} class="step">
+                  <div>
+                    <strong>{s.name}</strong> <Badge state={s.state} /> {s.exitCode !== undefined && <span>exit {s.exitCode}</span>} {s.error && <code>{s.error}</code>}
+                    {s.attempt ? <span class="muted"> attempt {s.attempt + 1}</span> : null}
+                  </div>
+                  {s.output !== undefined && (
+                    <pre class="output">
+                      {s.output}
+                      {s.truncated ? '\n… (cut at the cap)' : ''}
+                    </pre>
+                  )}
+                </div>
+              ))}
+            </div>
+          ) : (
+            <ErrorNote error={detail.error} />
+          )}
+        </Card>
+      </div>
+    </Page>
+  );
+}

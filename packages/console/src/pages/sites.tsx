@@ -1,0 +1,152 @@
+import type { JSX } from 'preact';
+import { useState } from 'preact/hooks';
+import { api, enc } from '../api';
+import { time } from '../format';
+import type { Site } from '../types';
+import { Card, ErrorNote, Page, describe, useApi, useLive } from '../ui';
+
+const splitSubnets = (s: string): string[] =>
+  s
+    .split(/[\s,]+/)
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+function SiteForm(props: { site?: Site; onDone: () => void }): JSX.Element {
+  const [name, setName] = useState(props.site?.name ?? '');
+  const [subnets, setSubnets] = useState(props.site?.subnets.join(', ') ?? '');
+  const [description, setDescription] = useState(props.site?.description ?? '');
+  const [error, setError] = useState<string | undefined>();
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      const body = { subnets: splitSubnets(subnets), ...(description ? { description } : {}) };
+      if (props.site) await api(`/sites/${enc(props.site.name)}`, { method: 'PATCH', body });
+      else await api('/sites', { method: 'POST', body: { name: name.trim(), ...body } });
+      props.onDone();
+    } catch (err) {
+      setError(describe(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="form" onSubmit={(e) => void submit(e)} aria-label={props.site ? `Edit site ${props.site.name}` : 'Add a site'}>
+      {!props.site && (
+        <label>
+          Name
+          <input name="name" value={name} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} required placeholder="hq" />
+        </label>
+      )}
+      <label>
+        Subnets
+        <input name="subnets" value={subnets} onInput={(e) => setSubnets((e.currentTarget as HTMLInputElement).value)} placeholder="10.1.0.0/16, 2001:db8::/48" />
+      </label>
+      <label>
+        Description
+        <input name="description" value={description} onInput={(e) => setDescription((e.currentTarget as HTMLInputElement).value)} />
+      </label>
+      <div class="form-actions">
+        <button type="submit" disabled={busy}>
+          {props.site ? 'Save' : 'Add site'}
+        </button>
+        <button type="button" class="secondary" onClick={props.onDone}>
+          Cancel
+        </button>
+      </div>
+      <ErrorNote error={error} />
+    </form>
+  );
+}
+
+export function Sites(): JSX.Element {
+  const { snapshot } = useLive();
+  const sites = useApi<{ items: Site[] }>('/sites', [snapshot?.sites]);
+  const [editing, setEditing] = useState<string | undefined>(); // '' = new
+  const [error, setError] = useState<string | undefined>();
+  const done = (): void => {
+    setEditing(undefined);
+    sites.reload();
+  };
+  const remove = async (s: Site): Promise<void> => {
+    if (!confirm(`Delete site ${s.name}?`)) return;
+    try {
+      await api(`/sites/${enc(s.name)}`, { method: 'DELETE' });
+      sites.reload();
+    } catch (err) {
+      setError(describe(err));
+    }
+  };
+  return (
+    <Page title="Sites & subnets" actions={<button onClick={() => setEditing('')}>Add site</button>}>
+      {editing === '' && (
+        <Card title="New site">
+          <SiteForm onDone={done} />
+        </Card>
+      )}
+      <ErrorNote error={sites.error ?? error} />
+      <Card>
+        <table class="table">
+          <thead>
+            <tr>
+              <th>Site</th>
+              <th>Subnets</th>
+              <th class="num">Agents</th>
+              <th class="num">Site servers</th>
+              <th>Created</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {(sites.data?.items ?? []).map((s) =>
+              editing === s.name ? (
+                <tr key={s.name}>
+                  <td colSpan={6}>
+                    <strong>{s.name}</strong>
+                    <SiteForm site={s} onDone={done} />
+                  </td>
+                </tr>
+              ) : (
+                <tr key={s.name} data-site={s.name}>
+                  <td>
+                    <strong>{s.name}</strong>
+                    {s.description && <div class="muted small">{s.description}</div>}
+                  </td>
+                  <td>
+                    {s.subnets.map((n) => (
+                      <code key={n} class="chip">
+                        {n}
+                      </code>
+                    ))}
+                  </td>
+                  <td class="num">
+                    <a href={`#/agents?site=${enc(s.name)}`}>{s.agents}</a>
+                  </td>
+                  <td class="num">{s.siteServers.length}</td>
+                  <td>{time(s.createdAt)}</td>
+                  <td class="row-actions">
+                    <button class="link" onClick={() => setEditing(s.name)}>
+                      Edit
+                    </button>
+                    <button class="link danger" onClick={() => void remove(s)}>
+                      Delete
+                    </button>
+                  </td>
+                </tr>
+              ),
+            )}
+            {sites.data && sites.data.items.length === 0 && (
+              <tr>
+                <td colSpan={6} class="muted">
+                  No sites yet. Without sites, agents use the site servers on their own subnet.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </Card>
+    </Page>
+  );
+}

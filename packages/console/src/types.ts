@@ -1,0 +1,189 @@
+// Shapes of the core's API as the console reads them (see packages/core/README.md and
+// the module READMEs). Only the fields the pages use are listed.
+
+export type AgentState = 'online' | 'poll-only' | 'offline';
+export const RUN_STATES = ['queued', 'tickled', 'fetched', 'running', 'succeeded', 'failed', 'expired', 'cancelled'] as const;
+export type AgentRunState = (typeof RUN_STATES)[number];
+export type Counts = Record<AgentRunState, number>;
+
+export interface LiveRun {
+  id: string;
+  job: string;
+  state: 'active' | 'finished' | 'cancelled' | 'expired';
+  agents: number;
+  counts: Counts;
+  failures: Array<{ error: string; count: number }>;
+  createdAt: string;
+  finishedAt?: string;
+}
+
+export interface LiveStagingServer {
+  id: string;
+  name: string;
+  ready: number;
+  downloading: number;
+  pending: number;
+  failed: number;
+  bytesDone: number;
+  bytesTotal: number;
+  nextRetryAt?: string;
+}
+
+export interface LiveSnapshot {
+  agents: { total: number; online: number; 'poll-only': number; offline: number };
+  siteServers: {
+    total: number;
+    online: number;
+    offline: number;
+    items: Array<{ id: string; name: string; state: 'online' | 'offline'; services: string[]; agents: number; lastContact?: string }>;
+  };
+  sites: number;
+  runs: { active: number; total: number; items: LiveRun[] };
+  staging: {
+    servers: LiveStagingServer[];
+    packages: Array<{ id: string; name: string; version: string; state: string; enabled: boolean; size: number; ready: number; downloading: number; pending: number; failed: number; targets: number }>;
+  };
+  modules: Record<string, Record<string, unknown>>;
+  alarms: Array<{ severity: 'error' | 'warning'; text: string; href?: string }>;
+}
+
+export interface Site {
+  name: string;
+  subnets: string[];
+  description?: string;
+  createdAt: string;
+  siteServers: string[];
+  agents: number;
+}
+
+export interface SiteServer {
+  id: string;
+  name: string;
+  address?: string;
+  services: Record<string, { url?: string; constrained?: boolean } | undefined>;
+  sites: string[];
+  effectiveSites: string[];
+  state: 'online' | 'offline';
+  lastContact?: string;
+  load: { agents: number };
+}
+
+export interface Agent {
+  id: string;
+  name: string;
+  macs: string[];
+  ips: string[];
+  os?: string;
+  sites: string[];
+  taskServer?: string;
+  state: AgentState;
+  lastContact?: string;
+  lastContactVia?: 'udp' | 'http';
+  createdAt: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next?: string;
+}
+
+export interface SelectedServer {
+  id: string;
+  name: string;
+  url?: string;
+  state: string;
+  reason: string;
+}
+
+export interface PackageSummary {
+  id: string;
+  name: string;
+  version: string;
+  files: number;
+  size: number;
+  state: string;
+  enabled: boolean;
+  servers: { total: number; ready: number; downloading: number; pending: number; failed: number };
+  createdAt: string;
+}
+
+export interface PackageServerStatus {
+  id: string;
+  name?: string;
+  constrained?: boolean;
+  sites?: string[];
+  state: 'pending' | 'downloading' | 'ready' | 'failed';
+  released: boolean;
+  waitingFor?: string;
+  bytesDone: number;
+  bytesTotal: number;
+  lastError?: string;
+  nextRetryAt?: string;
+  attempt?: number;
+  codebase?: string;
+  readyAt?: string;
+}
+
+export interface PackageView {
+  id: string;
+  name: string;
+  version: string;
+  files: number;
+  size: number;
+  state: string;
+  enabled: boolean;
+  source: string;
+  createdAt: string;
+  servers: PackageServerStatus[];
+  downloads: { ok: number; failed: number; recent: Array<{ agentId: string; state: string; codebase?: string; error?: string; at: string }> };
+  missing?: Array<{ path: string; size: number; received: number; problem?: string }>;
+}
+
+export interface Job {
+  name: string;
+  description?: string;
+  steps: Array<{ task?: string; job?: string }>;
+}
+
+export interface RunListItem {
+  id: string;
+  job: string;
+  state: LiveRun['state'];
+  agents: number;
+  counts: Counts;
+  createdAt: string;
+}
+
+export interface RunView {
+  id: string;
+  job: string;
+  state: LiveRun['state'];
+  agents: number;
+  counts: Counts;
+  failures: Array<{ error: string; count: number }>;
+  hops?: Record<string, { count: number; p50: number; p99: number; max: number }>;
+  createdAt?: string;
+  expiresAt?: string;
+}
+
+export interface AgentRunStep {
+  name: string;
+  state: string;
+  attempt?: number;
+  exitCode?: number;
+  error?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  truncated?: boolean;
+  output?: string;
+}
+
+export interface AgentRunView {
+  run: string;
+  agent: string;
+  state: AgentRunState;
+  error?: string;
+  via?: string;
+  hops: Record<string, string | undefined>;
+  steps: AgentRunStep[];
+}

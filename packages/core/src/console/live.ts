@@ -1,0 +1,126 @@
+import type { ServerResponse } from 'node:http';
+import type { Logger } from '@outpost/common';
+
+/** One open live feed: a server-sent events response. */
+interface Client {
+  res: ServerResponse;
+  /** The last data sent could not be written at once: skip until it drains. */
+  blocked: boolean;
+  /** Data it missed while blocked (only the newest is kept: coalesced). */
+  missed: string | undefined;
+}
+
+/**
+ * Server-sent events with coalescing: the snapshot is built at most once per `intervalMs`,
+ * only while someone listens, and sent only when it changed. A slow client gets the
+ * newest snapshot when its socket drains, never a backlog.
+ */
+export class LiveFeed<T> {
+  readonly #clients = new Set<Client>();
+  #timer: NodeJS.Timeout | undefined;
+  #keepAlive: NodeJS.Timeout | undefined;
+  #last = '';
+  #lastData = '';
+  readonly stats = { opened: 0, sent: 0, snapshots: 0, skipped: 0 };
+
+  constructor(
+    private readonly build: () => T,
+    private readonly options: { intervalMs: number; keepAliveMs: number; log: Logger },
+  ) {}
+
+  get clients(): number {
+    return this.#clients.size;
+  }
+
+  /** Adds a response (headers not yet sent) as a client; it gets the current snapshot at once. */
+  add(res: ServerResponse): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-store',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    res.socket?.setNoDelay(true);
+    const client: Client = { res, blocked: false, missed: undefined };
+    this.#clients.add(client);
+    this.stats.opened++;
+    res.on('close', () => {
+      this.#clients.delete(client);
+      if (this.#clients.size === 0) this.#idle();
+    });
+    res.on('drain', () => {
+      client.blocked = false;
+      const missed = client.missed;
+      client.missed = undefined;
+      if (missed !== undefined) this.#write(client, missed);
+    });
+    res.write('retry: 2000\n\n');
+    this.#write(client, this.#lastData !== '' && this.#timer ? this.#lastData : this.#frame(this.#snapshot()));
+    this.#ensureTimers();
+  }
+
+  /** Ends every feed (the core is stopping). */
+  close(): void {
+    this.#idle();
+    for (const c of this.#clients) c.res.end();
+    this.#clients.clear();
+  }
+
+  #ensureTimers(): void {
+    if (!this.#timer) {
+      this.#timer = setInterval(() => this.#tick(), this.options.intervalMs);
+      this.#timer.unref();
+    }
+    if (!this.#keepAlive) {
+      this.#keepAlive = setInterval(() => {
+        for (const c of this.#clients) if (!c.blocked) c.res.write(': keep-alive\n\n');
+      }, this.options.keepAliveMs);
+      this.#keepAlive.unref();
+    }
+  }
+
+  #idle(): void {
+    clearInterval(this.#timer);
+    clearInterval(this.#keepAlive);
+    this.#timer = undefined;
+    this.#keepAlive = undefined;
+    this.#last = '';
+    this.#lastData = '';
+  }
+
+  #snapshot(): string {
+    this.stats.snapshots++;
+    return JSON.stringify(this.build());
+  }
+
+  #frame(json: string): string {
+    this.#last = json;
+    this.#lastData = `event: snapshot\ndata: ${json}\n\n`;
+    return this.#lastData;
+  }
+
+  #tick(): void {
+    let json: string;
+    try {
+      json = this.#snapshot();
+    } catch (err) {
+      this.options.log.error({ err }, 'building the console snapshot failed');
+      return;
+    }
+    if (json === this.#last) {
+      this.stats.skipped++;
+      return;
+    }
+    const data = this.#frame(json);
+    for (const c of this.#clients) this.#write(c, data);
+  }
+
+  #write(c: Client, data: string): void {
+    if (c.blocked) {
+      c.missed = data;
+      return;
+    }
+    this.stats.sent++;
+    if (!c.res.write(data)) c.blocked = true;
+  }
+}

@@ -1,0 +1,63 @@
+import { createServiceMetrics, levelDbBytes, type ServiceMetrics } from '@outpost/common';
+import type { DatagramServer } from './datagram-server.js';
+import type { CoreModule } from './module.js';
+import type { Registry } from './registry.js';
+import type { Tickler } from './tickler.js';
+
+export interface CoreMetricsSources {
+  dataDir: string;
+  registry: () => Registry | undefined;
+  datagrams: () => DatagramServer | undefined;
+  tickler: () => Tickler | undefined;
+  httpHeartbeats: () => number;
+  enrollments: () => number;
+  modules: readonly CoreModule[];
+}
+
+/** Numeric leaves of a stats object as `a.b.c` → n (bounded depth and count). */
+export function flattenStats(value: unknown, prefix = '', out: Record<string, number> = {}, depth = 0): Record<string, number> {
+  if (depth > 3 || Object.keys(out).length >= 200) return out;
+  if (typeof value === 'number' && Number.isFinite(value)) out[prefix] = value;
+  else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flattenStats(v, prefix ? `${prefix}.${k}` : k, out, depth + 1);
+  }
+  return out;
+}
+
+/**
+ * The core's Prometheus metrics (`GET /metrics`): requests (by the HTTP app), agents and
+ * site servers by state, heartbeats by how they came, tickles sent, datagrams dropped by
+ * reason, the level database's size, and every module's counters. Read from the counters
+ * the core keeps; nothing is counted twice.
+ */
+export function createCoreMetrics(src: CoreMetricsSources): ServiceMetrics {
+  const m = createServiceMetrics({ service: 'core' });
+  m.gaugeFrom('agents', 'Agents by state (online: push-reachable; poll-only; offline)', () => {
+    const reg = src.registry();
+    if (!reg) return undefined;
+    const out = { online: 0, 'poll-only': 0, offline: 0 };
+    for (const id of reg.store.agents.keys()) out[reg.agentState(id)]++;
+    return out;
+  }, 'state');
+  m.gaugeFrom('site_servers', 'Site servers by state', () => {
+    const reg = src.registry();
+    if (!reg) return undefined;
+    const out = { online: 0, offline: 0 };
+    for (const id of reg.store.siteServers.keys()) out[reg.siteServerOnline(id) ? 'online' : 'offline']++;
+    return out;
+  }, 'state');
+  m.gaugeFrom('sites', 'Sites', () => src.registry()?.store.sites.size);
+  m.counterFrom('heartbeats_total', 'Agent heartbeats received, by transport', () => ({ udp: src.datagrams()?.stats.heartbeats ?? 0, http: src.httpHeartbeats() }), 'via');
+  m.counterFrom('datagrams_received_total', 'UDP datagrams received', () => src.datagrams()?.stats.received);
+  m.counterFrom('datagrams_dropped_total', 'UDP datagrams dropped, by reason', () => src.datagrams()?.stats.dropped, 'reason');
+  m.counterFrom('heartbeat_acks_sent_total', 'Heartbeat acks sent', () => src.datagrams()?.stats.acksSent);
+  m.counterFrom('tickles_sent_total', 'Tickles sent to site servers (coalesced: one per server per burst)', () => src.tickler()?.sent);
+  m.counterFrom('enrollments_total', 'Agents and site servers enrolled', () => src.enrollments());
+  m.gaugeFrom('level_db_bytes', 'Size of the level database on disk (table and log files)', () => levelDbBytes(src.dataDir));
+  m.gaugeFrom('module_stat', "Counters and sizes the core's modules keep (stat: module.key)", () => {
+    const out: Record<string, number> = {};
+    for (const mod of src.modules) if (mod.stats) flattenStats(mod.stats(), mod.name, out);
+    return out;
+  }, 'stat');
+  return m;
+}
