@@ -1,7 +1,60 @@
 #!/usr/bin/env node
-import { createLogger, isOutpostError, readConfigFile, applyEnvOverrides, validateConfig } from '@outpost/common';
+import cluster from 'node:cluster';
+import { createLogger, isOutpostError, readConfigFile, applyEnvOverrides, validateConfig, type Logger } from '@outpost/common';
 import { gatewayConfigSchema } from './config.js';
 import { createGateway } from './gateway.js';
+
+const untilSignal = (): Promise<string> =>
+  new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+
+/**
+ * The primary of `workers` > 1: forks the first worker and waits until it is ready (it
+ * enrolls with linked cores and writes the identities the others then read), then the
+ * rest; restarts a worker that dies (at most 10 a minute); SIGHUP is passed on, SIGTERM
+ * stops them all (bounded: 20 s, then SIGKILL).
+ */
+async function primary(workers: number, log: Logger): Promise<number> {
+  let stopping = false;
+  const restarts: number[] = [];
+  const fork = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const w = cluster.fork();
+      w.on('message', (m: { t?: string }) => {
+        if (m?.t === 'ready') resolve();
+      });
+      w.once('exit', (code) => reject(new Error(`gateway worker exited (${code}) before it was ready`)));
+    });
+  cluster.on('exit', (w, code, signal) => {
+    if (stopping) return;
+    const now = Date.now();
+    while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
+    log.error({ worker: w.id, code, signal }, 'gateway worker died');
+    if (restarts.length >= 10) {
+      log.fatal('gateway workers keep dying; giving up');
+      process.exit(1);
+    }
+    restarts.push(now);
+    fork().catch((err: unknown) => log.error({ err }, 'restarting a gateway worker failed'));
+  });
+  await fork();
+  await Promise.all(Array.from({ length: workers - 1 }, () => fork()));
+  log.info({ workers }, 'gateway workers ready');
+  process.on('SIGHUP', () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
+  });
+  await untilSignal();
+  stopping = true;
+  const all = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+  await Promise.race([
+    Promise.all(all.map((w) => new Promise<void>((r) => (w.isDead() ? r() : (w.once('exit', () => r()), w.process.kill('SIGTERM')))))),
+    new Promise<void>((r) => setTimeout(r, 20_000).unref()),
+  ]);
+  for (const w of all) if (!w.isDead()) w.process.kill('SIGKILL');
+  return 0;
+}
 
 /** `outpost-gateway --config FILE`: the `gateway:` section of FILE. SIGHUP reloads, SIGTERM/SIGINT stop. */
 async function main(argv: string[]): Promise<number> {
@@ -13,14 +66,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const raw = applyEnvOverrides(await readConfigFile(file), process.env);
   const config = validateConfig(gatewayConfigSchema, raw.gateway ?? {}, { file: `${file} (gateway)` });
-  const logger = createLogger({ base: { service: 'gateway' } });
+  const logger = createLogger({ base: { service: 'gateway', ...(cluster.isWorker ? { worker: cluster.worker?.id } : {}) } });
+  if (config.workers > 1 && cluster.isPrimary) return primary(config.workers, logger);
   const gw = createGateway(config, { logger });
   await gw.start();
+  process.send?.({ t: 'ready', port: gw.port });
   process.on('SIGHUP', () => void gw.reload().catch((err: unknown) => logger.error({ err }, 'reload failed')));
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  await untilSignal();
   await gw.stop();
   return 0;
 }

@@ -114,6 +114,12 @@ export const gatewayConfigSchema = z
     allowEnrollment: z.boolean().default(true),
     /** How often tunnels of expired certificates are swept. @default '30s' */
     sweepInterval: duration('30s'),
+    /**
+     * Worker processes (node:cluster) sharing the listeners, for more tunnels than one
+     * process's open-files limit allows. Honoured by `outpost-gateway`; the appliance
+     * runs one. @default 1
+     */
+    workers: z.number().int().min(1).max(64).default(1),
   })
   .strict();
 

@@ -2,7 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
+import { connect as netConnect, type AddressInfo, type NetConnectOpts, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createServer as createTlsServer, type PeerCertificate, type DetailedPeerCertificate, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { lifecycle, silentLogger, urlHost, type Logger, type Service } from '@outpost/common';
@@ -309,7 +309,10 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     }
     perClient.set(clientKey, open + 1);
     const { host, port } = splitAuthority(target);
-    const upstream = netConnect({ host, port, noDelay: true });
+    // Reads from the target are buffered up to relayBuffer before backpressure pauses it.
+    // (net.Socket passes highWaterMark to its streams; @types/node does not list it.)
+    const connectOpts: NetConnectOpts = Object.assign({ host, port, noDelay: true }, { highWaterMark: lim.relayBuffer });
+    const upstream = netConnect(connectOpts);
     let settled = false;
     const release = (): void => {
       const n = (perClient.get(clientKey) ?? 1) - 1;
@@ -527,6 +530,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         sessionIdContext: 'outpost-gateway',
         ticketKeys,
         minVersion: 'TLSv1.2',
+        // Client sockets: reads are buffered up to relayBuffer before backpressure.
+        highWaterMark: lim.relayBuffer,
+        // Nagle off on the client side too: a TLS record written in two segments would
+        // otherwise wait for the client's delayed ACK (tens of ms per small request).
+        noDelay: true,
       });
       server.on('connection', onRawConnection);
       server.on('secureConnection', onSecure);
