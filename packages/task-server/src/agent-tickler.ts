@@ -22,7 +22,9 @@ export interface AgentRoute {
 }
 
 /**
- * Wakes agents, rate-limited by a p-queue (`rate` per second, in 10 slices a second):
+ * Wakes agents, rate-limited by a p-queue (`rate` per second, in 10 slices a second; one
+ * queued task per slice drains up to `rate / 10` agents from the waiting set, so 50,000
+ * wake-ups are 50 tasks, not 50,000 promises):
  * over the agent's WebSocket when it holds one, else a signed UDP TICKLE to the address
  * it fetched from (payload: its id, so one socket can serve many agents). Agents with
  * neither are left to their poll slot. `onSent` is told how each agent was reached.
@@ -32,6 +34,8 @@ export class AgentTickler {
   readonly #queue: PQueue;
   readonly #stamper = new DatagramStamper();
   readonly #pending = new Set<string>();
+  readonly #perSlice: number;
+  #drainQueued = false;
   #socket: Socket | undefined;
 
   constructor(
@@ -40,8 +44,8 @@ export class AgentTickler {
     private readonly onSent: (agents: Array<[string, Via]>) => void,
     private readonly log: Logger,
   ) {
-    const perSlice = Math.max(1, Math.ceil(options.rate / 10));
-    this.#queue = new PQueue({ concurrency: perSlice, intervalCap: perSlice, interval: 100 });
+    this.#perSlice = Math.max(1, Math.ceil(options.rate / 10));
+    this.#queue = new PQueue({ concurrency: 1, intervalCap: 1, interval: 100 });
   }
 
   async open(): Promise<void> {
@@ -58,21 +62,37 @@ export class AgentTickler {
   }
 
   get backlog(): number {
-    return this.#queue.size + this.#queue.pending;
+    return this.#pending.size;
   }
 
   /** Queues a wake-up for each agent (one in the queue per agent at a time). */
   wake(agents: Iterable<string>): void {
-    const batch: string[] = [];
     for (const a of agents) {
       if (this.#pending.has(a)) continue;
       this.#pending.add(a);
-      batch.push(a);
-    }
-    for (const a of batch) {
       this.stats.queued++;
-      void this.#queue.add(() => this.#send([a])).catch((err: unknown) => this.log.warn({ err }, 'tickle failed'));
     }
+    this.#scheduleDrain();
+  }
+
+  #scheduleDrain(): void {
+    if (this.#drainQueued || this.#pending.size === 0) return;
+    this.#drainQueued = true;
+    void this.#queue
+      .add(() => {
+        this.#drainQueued = false;
+        const slice: string[] = [];
+        for (const a of this.#pending) {
+          if (slice.length >= this.#perSlice) break;
+          slice.push(a);
+        }
+        this.#send(slice);
+        this.#scheduleDrain();
+      })
+      .catch((err: unknown) => {
+        this.#drainQueued = false;
+        this.log.warn({ err }, 'tickle failed');
+      });
   }
 
   #send(agents: string[]): void {

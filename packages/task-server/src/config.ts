@@ -29,6 +29,13 @@ export const taskServerConfigSchema = z
     enrollTokenFile: z.string().min(1).optional(),
     /** `address/prefix` reported to the core (site selection by subnet). */
     address: z.string().optional(),
+    /**
+     * HTTP/WebSocket worker processes (node:cluster, one shared listener). 0: serve in
+     * this process. Each worker holds about 1/N of the agents' WebSockets, so N workers
+     * hold N times the sockets one process may open; the level database, the core link,
+     * the outbox and tickles stay in this process. @default 0
+     */
+    workers: z.number().int().min(0).max(64).default(0),
     http: z
       .object({
         host: z.string().default('0.0.0.0'),

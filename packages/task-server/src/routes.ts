@@ -1,4 +1,4 @@
-import { OutpostError, readJson, type AppState, type AppContext } from '@outpost/common';
+import { OutpostError, readJson, type AppState, type AppContext, type Logger } from '@outpost/common';
 import type { Router } from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AgentBook } from './agents.js';
@@ -6,7 +6,7 @@ import type { CoreSync } from './core-sync.js';
 import { TaskServerErrors } from './errors.js';
 import type { Outbox } from './outbox.js';
 import { msUntilPollSlot } from './poll-slot.js';
-import { agentEventsBody, eventId, type Via, type WorkResponse } from './protocol.js';
+import { agentEventsBody, eventId, type StatusEvent, type Via, type WorkResponse, type WsMessage } from './protocol.js';
 import type { WorkBook } from './work.js';
 
 export interface AgentRouteDeps {
@@ -16,6 +16,21 @@ export interface AgentRouteDeps {
   sync: CoreSync;
   pollIntervalMs: number;
   now: () => number;
+}
+
+/**
+ * What agents can ask of the task server, apart from HTTP: served in-process, or by the
+ * primary for its workers (`workers` > 0, over IPC; see `cluster/`).
+ */
+export interface AgentService {
+  /** `Bearer <agentId>.<secret>` → the agent id (401 errors with codes). */
+  authenticate(authorization: string | undefined): Promise<string>;
+  /** The agent's work; `addr` (`host:port`) is where it hears tickles. Records the fetch. */
+  work(agent: string, via: Via, addr: string | undefined): Promise<WorkResponse>;
+  /** Stores the agent's status events (written before this resolves). */
+  events(agent: string, events: StatusEvent[]): Promise<{ accepted: number; stored: number }>;
+  /** Frames a new WebSocket of the agent gets first. */
+  hello(agent: string): Promise<WsMessage[]>;
 }
 
 const FINAL = new Set(['succeeded', 'failed', 'cancelled', 'expired']);
@@ -31,12 +46,42 @@ export async function authenticateAgent(d: Pick<AgentRouteDeps, 'agents' | 'sync
   throw new OutpostError(TaskServerErrors.BAD_CREDENTIAL, 'the credential is not valid', { status: 401 });
 }
 
+/** The in-process {@link AgentService}: agent book, work book and outbox of this process. */
+export function createAgentService(d: AgentRouteDeps, log: Logger): AgentService {
+  return {
+    authenticate: (authorization) => authenticateAgent(d, authorization),
+    async work(id, via, addr) {
+      if (addr !== undefined) await d.agents.setAddr(id, addr);
+      const now = d.now();
+      // The fetch is marked in memory now; its event goes out with the next group commit
+      // (not awaited: the agent's own statuses imply the fetch if this one is lost in a crash).
+      const { events, ops } = d.work.mark(id, 'fetched', via, now);
+      if (events.length || ops.length) d.outbox.add(events, ops).catch((err: unknown) => log.warn({ err }, 'recording a fetch failed'));
+      return { runs: d.work.forAgent(id, now), pollAfterMs: msUntilPollSlot(id, d.pollIntervalMs, now) };
+    },
+    async events(id, events) {
+      const ops: Parameters<Outbox['add']>[1] = [];
+      for (const e of events) {
+        if (e.agent !== id) throw new OutpostError(TaskServerErrors.NOT_YOUR_EVENT, `event ${e.id} is about agent '${e.agent}', not the caller`, { status: 403 });
+        if (!d.work.runs.has(e.run)) throw new OutpostError(TaskServerErrors.UNKNOWN_RUN, `event ${e.id}: run '${e.run}' is not known here`, { status: 404 });
+        e.id = eventId(e);
+        if (e.step < 0 && FINAL.has(e.state)) d.work.finished(id, e.run, ops);
+      }
+      const added = await d.outbox.add(events, ops);
+      return { accepted: events.length, stored: added };
+    },
+    async hello(id) {
+      return [{ t: 'hello', pollAfterMs: msUntilPollSlot(id, d.pollIntervalMs, d.now()) }, ...(d.work.hasWork(id) ? [{ t: 'work' as const }] : [])];
+    },
+  };
+}
+
 const remoteIp = (ctx: AppContext): string => (ctx.request.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
 
-/** What agents call: their work, and their status events. */
-export function agentRoutes(router: Router<AppState>, d: AgentRouteDeps): void {
+/** What agents call over HTTP: their work, and their status events. */
+export function agentRoutes(router: Router<AppState>, svc: AgentService): void {
   const auth: Middleware<AppState> = async (ctx, next) => {
-    const id = await authenticateAgent(d, ctx.get('authorization') || undefined);
+    const id = await svc.authenticate(ctx.get('authorization') || undefined);
     ctx.state.principal = { kind: 'agent', id };
     await next();
   };
@@ -44,31 +89,17 @@ export function agentRoutes(router: Router<AppState>, d: AgentRouteDeps): void {
   router.get('/api/v1/agent/work', auth, async (ctx) => {
     const id = ctx.state.principal!.id;
     const port = Number(ctx.query.port);
+    let addr: string | undefined;
     if (Number.isInteger(port) && port > 0 && port < 65536) {
       const ip = remoteIp(ctx);
-      await d.agents.setAddr(id, ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+      addr = ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
     }
     const via: Via = ctx.query.via === 'udp' || ctx.query.via === 'ws' ? ctx.query.via : 'poll';
-    const now = d.now();
-    // The fetch is marked in memory now; its event goes out with the next group commit
-    // (not awaited: the agent's own statuses imply the fetch if this one is lost in a crash).
-    const { events, ops } = d.work.mark(id, 'fetched', via, now);
-    if (events.length || ops.length) d.outbox.add(events, ops).catch((err: unknown) => ctx.state.log.warn({ err }, 'recording a fetch failed'));
-    const body: WorkResponse = { runs: d.work.forAgent(id, now), pollAfterMs: msUntilPollSlot(id, d.pollIntervalMs, now) };
-    ctx.body = body;
+    ctx.body = await svc.work(id, via, addr);
   });
 
   router.post('/api/v1/agent/events', auth, async (ctx) => {
-    const id = ctx.state.principal!.id;
     const { events } = await readJson(ctx, agentEventsBody, 4 * 1024 * 1024);
-    const ops: Parameters<Outbox['add']>[1] = [];
-    for (const e of events) {
-      if (e.agent !== id) throw new OutpostError(TaskServerErrors.NOT_YOUR_EVENT, `event ${e.id} is about agent '${e.agent}', not the caller`, { status: 403 });
-      if (!d.work.runs.has(e.run)) throw new OutpostError(TaskServerErrors.UNKNOWN_RUN, `event ${e.id}: run '${e.run}' is not known here`, { status: 404 });
-      e.id = eventId(e);
-      if (e.step < 0 && FINAL.has(e.state)) d.work.finished(id, e.run, ops);
-    }
-    const added = await d.outbox.add(events, ops);
-    ctx.body = { accepted: events.length, stored: added };
+    ctx.body = await svc.events(ctx.state.principal!.id, events);
   });
 }

@@ -1,4 +1,4 @@
-import { datagramKey, lifecycle, listenHttp, mountRouter, openDatabase, parseCredential, silentLogger, TickleFlags, createHttpApp, type Database, type Listening, type Logger, type Service, type BatchOp } from '@outpost/common';
+import { datagramKey, lifecycle, listenHttp, mountRouter, openDatabase, parseCredential, silentLogger, TickleFlags, createHttpApp, urlHost, type Database, type Listening, type Logger, type Service, type BatchOp } from '@outpost/common';
 import { AgentBook } from './agents.js';
 import { AgentTickler } from './agent-tickler.js';
 import type { TaskServerConfig } from './config.js';
@@ -7,9 +7,9 @@ import { CoreSync } from './core-sync.js';
 import { CoreTickleListener } from './core-tickles.js';
 import { loadOrEnroll } from './identity.js';
 import { Outbox } from './outbox.js';
-import { msUntilPollSlot } from './poll-slot.js';
 import type { StatusEvent, Via } from './protocol.js';
-import { agentRoutes, authenticateAgent } from './routes.js';
+import { agentRoutes, createAgentService } from './routes.js';
+import { WorkerPool } from './cluster/primary.js';
 import { TsStore } from './store.js';
 import { WorkBook } from './work.js';
 import { WsHub } from './ws-hub.js';
@@ -44,6 +44,8 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
   let listener: CoreTickleListener | undefined;
   let tickler: AgentTickler | undefined;
   let ws: WsHub | undefined;
+  let pool: WorkerPool | undefined;
+  let port = 0;
   let outbox: Outbox | undefined;
   let sync: CoreSync | undefined;
   let work: WorkBook | undefined;
@@ -94,6 +96,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
     outbox: outbox?.stats,
     tickles: tickler ? { ...tickler.stats, backlog: tickler.backlog } : undefined,
     ws: ws?.stats,
+    workers: pool?.stats,
     coreTickles: listener?.stats,
     sync: sync?.stats,
     rss: process.memoryUsage().rss,
@@ -111,7 +114,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
       const [ag, wk, ob] = [agents, work, outbox];
       tickler = new AgentTickler(
         { senderId: () => id, rate: config.agents.tickleRate, dropRate: config.agents.tickleDropRate, ...(deps.random ? { random: deps.random } : {}) },
-        (a) => ({ key: ag.key(a), addr: ag.addr(a), push: () => ws?.push(a, { t: 'work' }) ?? false }),
+        (a) => ({ key: ag.key(a), addr: ag.addr(a), push: () => (pool ? pool.push(a) : (ws?.push(a, { t: 'work' }) ?? false)) }),
         markTickled,
         log.child({ module: 'task-tickler' }),
       );
@@ -121,18 +124,28 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
       await sync.load();
       const sy = sync;
 
-      const { app, router } = createHttpApp({ logger: log.child({ module: 'task-http' }), health: () => ({ service: 'task-server', ...stats() }) });
-      agentRoutes(router, { agents: ag, work: wk, outbox: ob, sync: sy, pollIntervalMs: config.agents.pollInterval, now: () => Date.now() });
-      mountRouter(app, router);
-      http = await listenHttp(app, { host: config.http.host, port: config.http.port });
-      ws = new WsHub(
-        (h) => authenticateAgent({ agents: ag, sync: sy }, h),
-        (a) => [{ t: 'hello', pollAfterMs: msUntilPollSlot(a, config.agents.pollInterval, Date.now()) }, ...(wk.hasWork(a) ? [{ t: 'work' as const }] : [])],
-        log.child({ module: 'task-ws' }),
-        config.agents.wsPingInterval,
-      );
-      ws.attach(http.server);
-      url = config.http.publicUrl ?? http.url;
+      const svc = createAgentService({ agents: ag, work: wk, outbox: ob, sync: sy, pollIntervalMs: config.agents.pollInterval, now: () => Date.now() }, log.child({ module: 'task-agents' }));
+      if (config.workers > 0) {
+        // HTTP and WebSockets in worker processes (one shared listener); everything else here.
+        pool = new WorkerPool(
+          { workers: config.workers, host: config.http.host, port: config.http.port, wsPingInterval: config.agents.wsPingInterval, logLevel: log.level },
+          svc,
+          stats,
+          log.child({ module: 'task-workers' }),
+        );
+        await pool.start();
+        port = pool.port;
+        url = config.http.publicUrl ?? `http://${urlHost(config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host)}:${port}`;
+      } else {
+        const { app, router } = createHttpApp({ logger: log.child({ module: 'task-http' }), health: () => ({ service: 'task-server', ...stats() }) });
+        agentRoutes(router, svc);
+        mountRouter(app, router);
+        http = await listenHttp(app, { host: config.http.host, port: config.http.port });
+        ws = new WsHub((h) => svc.authenticate(h), (a) => svc.hello(a), log.child({ module: 'task-ws' }), config.agents.wsPingInterval);
+        ws.attach(http.server);
+        port = http.port;
+        url = config.http.publicUrl ?? http.url;
+      }
 
       listener = new CoreTickleListener(
         () => key,
@@ -171,6 +184,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
       for (const t of timers.splice(0)) clearInterval(t);
       flushMarks();
       await marking;
+      await pool?.stop();
       await ws?.close();
       await http?.close();
       await tickler?.close();
@@ -179,6 +193,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
       await outbox?.stop();
       await db?.close();
       http = undefined;
+      pool = undefined;
       db = undefined;
       log.info('task server stopped');
     },
@@ -193,7 +208,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
       return url;
     },
     get port() {
-      return need(http).port;
+      return port;
     },
     get tickleAddress() {
       return tickleAddress;

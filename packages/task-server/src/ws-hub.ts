@@ -21,9 +21,11 @@ export class WsHub {
 
   constructor(
     private readonly authenticate: (authorization: string | undefined) => Promise<string | undefined>,
-    private readonly hello: (agent: string) => WsMessage[],
+    private readonly hello: (agent: string) => Promise<WsMessage[]>,
     private readonly log: Logger,
     private readonly pingIntervalMs: number,
+    /** Told when an agent gains its socket here, and when it has none left (workers tell the primary). */
+    private readonly onChange?: (agent: string, open: boolean) => void,
   ) {}
 
   attach(server: Server): void {
@@ -49,16 +51,25 @@ export class WsHub {
       const old = this.#sockets.get(agent);
       if (old) old.terminate();
       this.#sockets.set(agent, ws);
+      this.onChange?.(agent, true);
       this.stats.connected = this.#sockets.size;
       this.#alive.add(ws);
       ws.on('pong', () => this.#alive.add(ws));
       ws.on('message', () => this.#alive.add(ws));
       ws.on('error', () => ws.terminate());
       ws.on('close', () => {
-        if (this.#sockets.get(agent) === ws) this.#sockets.delete(agent);
+        if (this.#sockets.get(agent) === ws) {
+          this.#sockets.delete(agent);
+          this.onChange?.(agent, false);
+        }
         this.stats.connected = this.#sockets.size;
       });
-      for (const m of this.hello(agent)) ws.send(JSON.stringify(m));
+      this.hello(agent).then(
+        (frames) => {
+          for (const m of frames) if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
+        },
+        (err: unknown) => this.log.debug({ err, agent }, 'websocket hello failed'),
+      );
     });
   }
 

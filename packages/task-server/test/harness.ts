@@ -20,11 +20,12 @@ export async function startCore(dir: string, port = 0): Promise<Core> {
   return core;
 }
 
-export async function startEnv(ts: Partial<TaskServerConfigInput> = {}): Promise<Env> {
+/** `create`: the built package's factory where worker processes must find their compiled entry point. */
+export async function startEnv(ts: Partial<TaskServerConfigInput> = {}, create: typeof createTaskServer = createTaskServer): Promise<Env> {
   const dirs = [await tempDir('outpost-ts-core-'), await tempDir('outpost-ts-')];
   const core = await startCore(dirs[0]!);
   const token = await core.createEnrollmentToken({ for: 'site-server' });
-  const server = createTaskServer(
+  const server = create(
     validateConfig(
       taskServerConfigSchema,
       { coreUrl: core.url, dataDir: dirs[1], name: 'ts-test', enrollToken: token.token, http: { host: '127.0.0.1', port: 0 }, coreTickle: { host: '127.0.0.1', port: 0 }, ...ts },
