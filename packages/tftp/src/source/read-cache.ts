@@ -201,6 +201,7 @@ export class FileSource implements ByteSource {
         chunk = this.cache.chunk(this.entry, index);
         if (!chunk) return -1;
         this.pinned.set(index, chunk);
+        this.prefetch(index + 1);
       }
       const from = at - index * cb;
       const n = Math.min(chunk.length - from, end - at);
@@ -224,6 +225,17 @@ export class FileSource implements ByteSource {
       );
     }
     await Promise.all(loads);
+  }
+
+  /** Starts reading the next chunk while this one is being sent, so a transfer rarely waits on disk. */
+  private prefetch(index: number): void {
+    if (this.closed || index * this.cache.chunkBytes >= this.size || this.pinned.has(index)) return;
+    this.cache.loadChunk(this.entry, index).then(
+      (c) => {
+        if (!this.closed) this.pinned.set(index, c);
+      },
+      () => {}, // a real read of this chunk reports the error
+    );
   }
 
   release(pos: number): void {
