@@ -1,4 +1,5 @@
-import { newId, OutpostError, type BatchOp, type Logger } from '@outpost/common';
+import { newId, OutpostError, sublevel, type BatchOp, type Logger } from '@outpost/common';
+import type { PackageRecord } from '../packages/model.js';
 import type { CoreContext } from '../module.js';
 import type { BootConfig } from './config.js';
 import { BootErrors } from './errors.js';
@@ -183,6 +184,24 @@ export class BootService {
     });
   }
 
+  /**
+   * The package of a boot image, read from the packages module's sublevel (read-only;
+   * fresh on every call): id, version, state and files. Undefined when it does not exist.
+   */
+  async packageOf(ref: string): Promise<Pick<PackageRecord, 'id' | 'name' | 'version' | 'state' | 'files'> | undefined> {
+    const pkgs = sublevel<PackageRecord>(this.ctx.db, 'packages');
+    const byId = await pkgs.get(ref);
+    const at = ref.lastIndexOf('@');
+    let found = byId;
+    if (!found) {
+      for (const p of await pkgs.values().all()) {
+        const match = at > 0 ? p.name === ref.slice(0, at) && p.version === ref.slice(at + 1) : p.name === ref;
+        if (match && p.state === 'ready' && (!found || p.createdAt > found.createdAt)) found = p;
+      }
+    }
+    return found ? { id: found.id, name: found.name, version: found.version, state: found.state, files: found.files } : undefined;
+  }
+
   // ------------------------------------------------------------ decisions
 
   /**
@@ -218,7 +237,9 @@ export class BootService {
       }
       if (input.consume) {
         const b = this.#bootFor(mac, this.ctx.clock.now());
-        ops.push(this.store.putBoot({ ...b, kind: d.kind, computerId: d.computerId, image: d.image, job: d.job }));
+        // A computer first seen in this very boot was unknown when it booted.
+        const firstSeen = c !== undefined && c.kind === 'discovered' && c.createdAt >= b.startedAt;
+        ops.push(this.store.putBoot({ ...b, kind: firstSeen ? 'unknown' : d.kind, computerId: d.computerId, image: d.image, job: d.job }));
         if (c) ops.push(this.store.putComputer({ ...(this.store.computers.get(c.id) ?? c), lastBootAt: this.ctx.clock.now() }));
       }
       await this.store.write(ops);
