@@ -3,7 +3,7 @@
 // core URL is wrong, and that knows only the gateway's address, enrolls, heartbeats,
 // runs a job (work and status through the tunnel, woken over its WebSocket) and
 // downloads a package, all through the gateway; revoking it closes its tunnels and
-// refuses it everywhere.
+// refuses it everywhere (the gateway, and its bearer credential at the core).
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -133,7 +133,7 @@ describe('an agent on the Internet, through the gateway only', () => {
     // Enrolled through the gateway, with a certificate kept next to its identity (0600).
     expect(agent.id).toBeDefined();
     expect(agent.route).toEqual({ kind: 'gateway', url: gw.url });
-    const identity = JSON.parse(await readFile(agent.identityFile, 'utf8')) as { certificate?: string; key?: string; caCertificate?: string };
+    const identity = JSON.parse(await readFile(agent.identityFile, 'utf8')) as { credential: string; certificate?: string; key?: string; caCertificate?: string };
     expect(identity.certificate).toContain('BEGIN CERTIFICATE');
     expect((await stat(agent.identityFile)).mode & 0o777).toBe(0o600);
 
@@ -166,7 +166,8 @@ describe('an agent on the Internet, through the gateway only', () => {
     // Revocation: its tunnels close within 60 s (here ~1 s), its next connection is refused.
     const t0 = Date.now();
     await ok('POST', `/ca/principals/${agent.id}/block`, { reason: 'stolen laptop' });
-    await waitFor(() => !gw.connections().some((c) => c.principal === agent.id), { timeoutMs: 60_000, what: 'tunnels closed' });
+    const revokedAtGateway = (): boolean => (gw.health().cores as Array<{ revoked: number }>)[0]!.revoked > 0;
+    await waitFor(() => revokedAtGateway() && !gw.connections().some((c) => c.principal === agent.id), { timeoutMs: 60_000, what: 'revocation at the gateway, tunnels closed' });
     expect(Date.now() - t0).toBeLessThan(60_000);
     const refused = await openTunnel({ url: gw.url }, new URL(core.url).host, { ca: [identity.caCertificate!], cert: identity.certificate, key: identity.key }, 5_000).then(
       (s) => {
@@ -176,5 +177,7 @@ describe('an agent on the Internet, through the gateway only', () => {
       (err: { code?: string }) => err.code,
     );
     expect(refused).toBe('GATEWAY_CERT_REVOKED');
+    // Its bearer credential stops working too, on direct HTTP to the core.
+    expect((await api('POST', `/agents/${agent.id}/heartbeat`, {}, identity.credential)).status).toBe(401);
   });
 });

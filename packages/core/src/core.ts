@@ -138,6 +138,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         if (cred.id === ADMIN_ID) return hexEqual(admin.hash, hashSecret(cred.secret)) ? { kind: 'admin', id: ADMIN_ID } : undefined;
         const rec = reg.store.agents.get(cred.id) ?? reg.store.siteServers.get(cred.id);
         if (!rec || !hexEqual(rec.authHash, hashSecret(cred.secret))) return undefined;
+        // A blocked principal (the CA module) loses its bearer credential too, not only its certificates.
+        if (modules.some((m) => m.refuses?.(cred.id))) return undefined;
         const kind = reg.store.agents.has(cred.id) ? 'agent' : 'site-server';
         reg.touch(cred.id, 'call');
         return { kind, id: cred.id };

@@ -35,4 +35,6 @@ export interface CoreModule {
   publicRoutes?(router: Router<AppState>, ctx: CoreContext): void;
   stop?(): Promise<void>;
   stats?(): Record<string, unknown>;
+  /** True refuses this agent's or site server's bearer credential (the CA module: blocked principals). */
+  refuses?(principalId: string): boolean;
 }

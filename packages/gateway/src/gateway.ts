@@ -81,6 +81,15 @@ interface CoreEntry {
 
 const HALF_OPEN_MS = 30_000;
 
+/** A certificate holder, once checked. */
+interface Auth {
+  trust: CoreTrust;
+  principal: string;
+  kind: string;
+  serial: string;
+  notAfter: number;
+}
+
 function isDetailed(c: PeerCertificate | DetailedPeerCertificate): c is DetailedPeerCertificate {
   return 'issuerCertificate' in c;
 }
@@ -103,6 +112,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const perClient = new Map<string, number>();
   const clients = new Set<Socket>();
   const hinted = new Set<string>();
+  /** The gateway's own names: a client that sends one as SNI is talking to the gateway (CONNECT follows). */
+  const ownNames = new Set(config.tls.names.map((n) => n.toLowerCase()));
   /**
    * Raw TCP sockets by `ip:port`. A TLSSocket that fails its handshake is destroyed by
    * Node but its parent TCP socket is not (its fd would leak): we destroy both.
@@ -242,7 +253,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       refuse(sock, 403, GatewayErrors.CERT_INVALID, `the client certificate is not valid: ${String(sock.authorizationError)}`, { ...who, reason: String(sock.authorizationError) });
       return;
     }
-    let auth: { trust: CoreTrust; principal: string; kind: string; serial: string; notAfter: number } | undefined;
+    let auth: Auth | undefined;
     if (hasCert) {
       const issuerFp = isDetailed(peer) ? peer.issuerCertificate?.fingerprint256 : undefined;
       const trust = issuerFp ? byFingerprint.get(issuerFp) : undefined;
@@ -263,14 +274,21 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       }
       auth = { trust, principal: p.id, kind: p.kind, serial, notAfter: Date.parse(peer.valid_to) };
     }
-    readHead(sock, (head) => {
-      if (auth) void openTunnel(sock, head, auth, who);
+    // SNI routing: a client that names a route's host as its TLS server name is tunnelled
+    // there at once, with no CONNECT (its first bytes are the target's).
+    const byName = auth ? sniTarget(auth.trust, sock.servername) : undefined;
+    if (auth && byName) {
+      void openTunnel(sock, byName, auth, { ...who, via: 'sni' }, { established: false, initial: Buffer.alloc(0) });
+      return;
+    }
+    readHead(sock, (head, raw) => {
+      if (auth) void routeHead(sock, head, raw, auth, who);
       else if (head.method === 'POST' && head.target === '/api/v1/enroll' && config.allowEnrollment) void enroll(sock, head, who);
       else refuse(sock, 403, GatewayErrors.CERT_REQUIRED, 'a client certificate from a core this gateway serves is required', { ...who, method: head.method, target: head.target });
     }, who);
   }
 
-  function readHead(sock: TLSSocket, then: (head: RequestHead) => void, who: Record<string, unknown>): void {
+  function readHead(sock: TLSSocket, then: (head: RequestHead, raw: Buffer) => void, who: Record<string, unknown>): void {
     let buf: Buffer = Buffer.alloc(0);
     sock.setTimeout(lim.headTimeout, () => refuse(sock, 408, GatewayErrors.HEAD_TIMEOUT, `no complete request within ${lim.headTimeout} ms`, who));
     const onData = (chunk: Buffer): void => {
@@ -282,21 +300,51 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       sock.setTimeout(0);
       if (r.kind === 'too-large') refuse(sock, 431, GatewayErrors.HEAD_TOO_LARGE, `the request head is larger than ${lim.maxHeadBytes} bytes`, who);
       else if (r.kind === 'bad') refuse(sock, 400, GatewayErrors.BAD_REQUEST, `malformed request (${r.reason})`, who);
-      else then(r.head);
+      else then(r.head, buf);
     };
     sock.on('data', onData);
   }
 
-  async function openTunnel(sock: TLSSocket, head: RequestHead, auth: { trust: CoreTrust; principal: string; kind: string; serial: string; notAfter: number }, who: Record<string, unknown>): Promise<void> {
-    if (head.method !== 'CONNECT') {
-      refuse(sock, 405, GatewayErrors.METHOD_NOT_ALLOWED, 'only CONNECT host:port is served here', { ...who, method: head.method });
-      return;
+  /** The one route whose host is `name` (a DNS name, not one of the gateway's own), if exactly one. */
+  function sniTarget(trust: CoreTrust, name: string | false | undefined | null): string | undefined {
+    if (!name || ownNames.has(name.toLowerCase())) return undefined;
+    return uniqueRoute(trust, name.toLowerCase());
+  }
+
+  function uniqueRoute(trust: CoreTrust, host: string): string | undefined {
+    let hit: string | undefined;
+    for (const r of trust.routes) {
+      if (splitAuthority(r).host !== host) continue;
+      if (hit) return undefined;
+      hit = r;
     }
-    const target = parseAuthority(head.target);
+    return hit;
+  }
+
+  /**
+   * A certificate holder's first head: `CONNECT host:port`, or a plain HTTP request
+   * routed by its `Host` (`host:port`, or a host with exactly one route), replayed to
+   * the target as the tunnel's first bytes.
+   */
+  function routeHead(sock: TLSSocket, head: RequestHead, raw: Buffer, auth: Auth, who: Record<string, unknown>): Promise<void> | undefined {
+    if (head.method === 'CONNECT') {
+      const target = parseAuthority(head.target);
+      if (!target) {
+        refuse(sock, 400, GatewayErrors.BAD_REQUEST, 'CONNECT needs host:port', { ...who, target: head.target });
+        return undefined;
+      }
+      return openTunnel(sock, target, auth, who, { established: true, initial: head.rest });
+    }
+    const host = (head.headers.get('host') ?? '').toLowerCase();
+    const target = parseAuthority(host) ?? (/^[a-z0-9.-]{1,253}$/.test(host) ? uniqueRoute(auth.trust, host) : undefined);
     if (!target) {
-      refuse(sock, 400, GatewayErrors.BAD_REQUEST, 'CONNECT needs host:port', { ...who, target: head.target });
-      return;
+      refuse(sock, 405, GatewayErrors.METHOD_NOT_ALLOWED, 'send CONNECT host:port, or a request whose Host names a route', { ...who, method: head.method, host });
+      return undefined;
     }
+    return openTunnel(sock, target, auth, { ...who, via: 'host' }, { established: false, initial: raw });
+  }
+
+  async function openTunnel(sock: TLSSocket, target: string, auth: Auth, who: Record<string, unknown>, how: { established: boolean; initial: Buffer }): Promise<void> {
     if (!auth.trust.routes.has(target)) {
       refuse(sock, 403, GatewayErrors.TARGET_NOT_ALLOWED, `${target} is not on the routing table of core ${auth.trust.coreId}`, { ...who, target });
       return;
@@ -341,8 +389,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         sock.destroy();
         return;
       }
-      sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.rest.length > 0) upstream.write(head.rest);
+      if (how.established) sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (how.initial.length > 0) upstream.write(how.initial);
       const t: Tunnel = {
         id: nextTunnel++,
         trust: auth.trust,

@@ -103,5 +103,8 @@ export function createCaModule(coreConfig: CoreConfig): CoreModule {
     stats() {
       return service?.stats() ?? {};
     },
+    refuses(id) {
+      return service?.store.blocked.has(id) ?? false;
+    },
   };
 }

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { connect as netConnect, type AddressInfo } from 'node:net';
+import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { removeDir, tempDir } from '@outpost/testing';
@@ -116,6 +117,23 @@ describe('gateway routing and faults', () => {
     expect(await exchange(s2, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')).toContain('GATEWAY_METHOD_NOT_ALLOWED');
     const s3 = await dial(g.port, { ...leaves.agent!, ca: ca.pem });
     expect(await exchange(s3, 'CONNECT nonsense HTTP/1.1\r\n\r\n')).toContain('GATEWAY_BAD_REQUEST');
+  });
+
+  it('routes by SNI name, or by Host when a certificate holder sends a plain request instead of CONNECT', async () => {
+    const g = await startGateway({ tls: { certFile: serverFiles.cert, keyFile: serverFiles.key, names: ['gateway.test'] } }, [`localhost:${backendPort}`, `127.0.0.1:${backendPort}`]);
+    // SNI names a route's host: tunnelled at once, the first bytes are the backend's.
+    const bySni = await dial(g.port, { cert: leaves.agent!.cert, key: leaves.agent!.key, ca: ca.pem });
+    expect(await exchange(bySni, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')).toContain('hello core');
+    bySni.destroy();
+    // SNI is the gateway's own name: a plain request is routed by its Host (replayed to the target).
+    const own = connect({ host: '127.0.0.1', port: g.port, ca: ca.pem, servername: 'gateway.test', checkServerIdentity: () => undefined, cert: leaves.agent!.cert, key: leaves.agent!.key });
+    await once(own, 'secureConnect');
+    expect(await exchange(own, `GET / HTTP/1.1\r\nHost: 127.0.0.1:${backendPort}\r\n\r\n`)).toContain('hello core');
+    own.destroy();
+    const off = connect({ host: '127.0.0.1', port: g.port, ca: ca.pem, servername: 'gateway.test', checkServerIdentity: () => undefined, cert: leaves.agent!.cert, key: leaves.agent!.key });
+    await once(off, 'secureConnect');
+    expect(await exchange(off, 'GET / HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n')).toContain('GATEWAY_TARGET_NOT_ALLOWED');
+    expect(g.stats().tunnelsTotal).toBe(2);
   });
 
   it('answers 431 to an oversized CONNECT head and 408 to a slow one', async () => {
