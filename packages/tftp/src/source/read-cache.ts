@@ -180,6 +180,7 @@ type Entry = FileEntry;
 export class FileSource implements ByteSource {
   readonly size: number;
   private readonly pinned = new Map<number, Buffer>();
+  private releasedBelow = 0;
   private closed = false;
 
   constructor(
@@ -240,6 +241,8 @@ export class FileSource implements ByteSource {
 
   release(pos: number): void {
     const first = Math.floor(pos / this.cache.chunkBytes);
+    if (first === this.releasedBelow) return; // called per ACK: stay allocation-free
+    this.releasedBelow = first;
     for (const index of this.pinned.keys()) if (index < first) this.pinned.delete(index);
   }
 
