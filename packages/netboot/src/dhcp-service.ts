@@ -104,6 +104,12 @@ export class DhcpService {
         s.removeAllListeners('error');
         s.on('error', (err) => this.d.log.warn({ err, what }, 'DHCP socket error'));
         try {
+          // Room for a burst of DISCOVERs (many machines powered on at once); the kernel caps it.
+          s.setRecvBufferSize(4 * 1024 * 1024);
+        } catch {
+          // not fatal
+        }
+        try {
           s.setBroadcast(true);
         } catch {
           // loopback-only test sockets may refuse; replies there are unicast

@@ -1,0 +1,175 @@
+// The netboot service on 127.0.0.1 with non-privileged ports (0 = any), a fake core,
+// and a UDP probe as the "client port": proxy offers, 4011, non-PXE traffic, floods,
+// a slow core, full DHCP leases, and boot sessions that wait instead of failing.
+import { join } from 'node:path';
+import { openUdpProbe, removeDir, tempDir, type UdpProbe } from '@outpost/testing';
+import { tftpGet } from '@outpost/tftp';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeFile, mkdir } from 'node:fs/promises';
+import { createNetboot, decodeDhcp, fieldText, MessageType, Opt, readIp, type BootBackend, type BootDecision, type BootEventOut, type Netboot, type NetbootConfigInput } from '../../dist/index.js';
+import { clientPacket } from '../helpers.js';
+
+class FakeCore implements BootBackend {
+  delayMs = 0;
+  events: BootEventOut[] = [];
+  decisions = 0;
+  async decide(input: { mac: string; consume: boolean }): Promise<BootDecision> {
+    this.decisions++;
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    return { mac: input.mac, kind: 'predefined', image: 'img', script: '#!ipxe\necho hi ${outpost-base}\n', ttlMs: 30_000 };
+  }
+  async image(name: string) {
+    return { name, package: 'p', packageInfo: null };
+  }
+  fileUrl() {
+    return { url: 'http://127.0.0.1:1/none', bearer: '' };
+  }
+  async events(items: BootEventOut[]): Promise<void> {
+    this.events.push(...items);
+  }
+}
+
+let dir: string;
+let probe: UdpProbe;
+let nb: Netboot | undefined;
+let core: FakeCore;
+
+async function startNetboot(over: Partial<NetbootConfigInput> = {}): Promise<Netboot> {
+  const n = createNetboot(
+    {
+      coreUrl: 'http://127.0.0.1:1',
+      dataDir: join(dir, 'nb'),
+      address: '127.0.0.1',
+      serverAddress: '127.0.0.1',
+      proxyDhcp: { port: 0, pxePort: 0, clientPort: probe.port, broadcastAddress: '127.0.0.1', relayPort: probe.port, watchOtherServers: false },
+      tftp: { address: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      loaders: { dir: join(dir, 'loaders') },
+      reportInterval: 50,
+      ...over,
+    },
+    { backend: core },
+  );
+  await n.start();
+  nb = n;
+  return n;
+}
+const decode = (b: Buffer) => {
+  const r = decodeDhcp(b);
+  if (!r.ok) throw new Error(r.error);
+  return r.message;
+};
+
+beforeEach(async () => {
+  dir = await tempDir('outpost-netboot-');
+  await mkdir(join(dir, 'loaders'));
+  await writeFile(join(dir, 'loaders', 'undionly.kpxe'), Buffer.alloc(200_000, 1));
+  probe = await openUdpProbe();
+  core = new FakeCore();
+});
+afterEach(async () => {
+  await nb?.stop();
+  nb = undefined;
+  await probe.close();
+  await removeDir(dir);
+});
+
+describe('proxyDHCP', () => {
+  it('offers a boot file to a PXE DISCOVER and ignores DHCP traffic that is not PXE', async () => {
+    const n = await startNetboot();
+    await probe.send(clientPacket({ vendor: 'MSFT 5.0' }), n.addresses().dhcp!);
+    await probe.send(clientPacket({}), n.addresses().dhcp!);
+    await probe.send(clientPacket({ vendor: 'PXEClient:Arch:00000:UNDI:002001', arch: 0, xid: 42 }), n.addresses().dhcp!);
+    const reply = decode((await probe.next(2_000)).data);
+    expect(reply).toMatchObject({ type: MessageType.OFFER, xid: 42, siaddr: '127.0.0.1', yiaddr: '0.0.0.0' });
+    expect(fieldText(reply.file)).toBe('undionly.kpxe');
+    expect(await probe.collect(200)).toHaveLength(0);
+    const stats = n.stats() as { dhcp: { ignored: Record<string, number>; offers: number } };
+    expect(stats.dhcp.ignored['not-pxe']).toBe(2);
+    expect(stats.dhcp.offers).toBe(1);
+  });
+
+  it('answers a ProxyDHCPREQUEST on the PXE port with an ACK to the sender', async () => {
+    const n = await startNetboot();
+    await probe.send(clientPacket({ type: MessageType.REQUEST, vendor: 'PXEClient:Arch:00007', arch: 7, ciaddr: '127.0.0.1' }), n.addresses().pxe!);
+    const d = await probe.next(2_000);
+    const ack = decode(d.data);
+    expect(ack.type).toBe(MessageType.ACK);
+    expect(d.port).toBe(n.addresses().pxe);
+    expect(fieldText(ack.file)).toBe('snponly.efi');
+  });
+
+  it('offers fast even when the core is slow (the offer never waits for a decision); the script falls back after the timeout', async () => {
+    core.delayMs = 3_000;
+    const n = await startNetboot({ decisions: { timeout: 300 } });
+    const t0 = performance.now();
+    await probe.send(clientPacket({ vendor: 'PXEClient:Arch:00000', arch: 0, ipxe: true, mac: '52:54:00:aa:00:01' }), n.addresses().dhcp!);
+    const reply = decode((await probe.next(2_000)).data);
+    expect(performance.now() - t0).toBeLessThan(100);
+    expect(fieldText(reply.file)).toBe(`${n.url}/boot/52-54-00-aa-00-01.ipxe`);
+    const t1 = performance.now();
+    const res = await fetch(`${n.url}/boot/52-54-00-aa-00-01.ipxe`);
+    const text = await res.text();
+    expect(performance.now() - t1).toBeLessThan(1_500);
+    expect(text).toMatch(/^#!ipxe\nset outpost-base http:\/\/127\.0\.0\.1:\d+\n/);
+    expect(text).toContain('the core did not answer');
+  });
+
+  it('keeps memory and reply rate bounded under a DISCOVER flood from many MACs', async () => {
+    const n = await startNetboot({ replies: { perSecond: 200, perMacPerSecond: 2, trackedMacs: 500 } });
+    const port = n.addresses().dhcp!;
+    const sent = 3_000;
+    for (let i = 0; i < sent; i++) {
+      const mac = `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+      await probe.send(clientPacket({ vendor: 'PXEClient:Arch:00000', arch: 0, mac }), port);
+      if (i % 50 === 49) await new Promise((r) => setTimeout(r, 2));
+    }
+    const replies = await probe.collect(500);
+    const stats = n.stats() as { dhcp: { received: number; ignored: Record<string, number> }; trackedMacs: number };
+    expect(stats.dhcp.received).toBeGreaterThan(sent * 0.9);
+    expect(replies.length).toBeLessThan(200 + 200 * 2); // burst + rate over the send time
+    expect(stats.dhcp.ignored['rate-global']).toBeGreaterThan(0);
+    expect(stats.trackedMacs).toBeLessThanOrEqual(500);
+  });
+});
+
+describe('full DHCP mode', () => {
+  it('leases from the pool (DISCOVER → OFFER, REQUEST → ACK), keeps the lease across a restart, NAKs a foreign address, and frees it on RELEASE', async () => {
+    const cfg = { dhcp: { enabled: true, rangeStart: '10.99.0.10', rangeEnd: '10.99.0.11', router: '10.99.0.1', leaseTime: '10m' } };
+    let n = await startNetboot(cfg);
+    const mac = '52:54:00:dd:00:01';
+    await probe.send(clientPacket({ mac }), n.addresses().dhcp!);
+    const offer = decode((await probe.next(2_000)).data);
+    expect(offer).toMatchObject({ type: MessageType.OFFER, yiaddr: '10.99.0.10' });
+    expect(offer.options.get(Opt.LEASE_TIME)?.readUInt32BE(0)).toBe(600);
+    await probe.send(clientPacket({ mac, type: MessageType.REQUEST, extra: [[Opt.REQUESTED_IP, Buffer.from([10, 99, 0, 10])], [Opt.SERVER_ID, Buffer.from([127, 0, 0, 1])]] }), n.addresses().dhcp!);
+    const ack = decode((await probe.next(2_000)).data);
+    expect(ack).toMatchObject({ type: MessageType.ACK, yiaddr: '10.99.0.10' });
+    expect(readIp(ack.options.get(Opt.ROUTER))).toBe('10.99.0.1');
+
+    await n.stop();
+    n = await startNetboot(cfg);
+    // Another client is not given the leased address; the first one gets it back.
+    await probe.send(clientPacket({ mac: '52:54:00:dd:00:02' }), n.addresses().dhcp!);
+    expect(decode((await probe.next(2_000)).data).yiaddr).toBe('10.99.0.11');
+    await probe.send(clientPacket({ mac }), n.addresses().dhcp!);
+    expect(decode((await probe.next(2_000)).data).yiaddr).toBe('10.99.0.10');
+    await probe.send(clientPacket({ mac: '52:54:00:dd:00:03', type: MessageType.REQUEST, extra: [[Opt.REQUESTED_IP, Buffer.from([10, 99, 0, 10])]] }), n.addresses().dhcp!);
+    expect(decode((await probe.next(2_000)).data).type).toBe(MessageType.NAK);
+    await probe.send(clientPacket({ mac, type: MessageType.RELEASE, ciaddr: '10.99.0.10' }), n.addresses().dhcp!);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((n.stats() as { dhcp: { releases: number } }).dhcp.releases).toBe(1);
+  });
+});
+
+describe('boot sessions', () => {
+  it('beyond sessions.max a TFTP request waits for a slot and is then served (answered later, not refused)', async () => {
+    const n = await startNetboot({ sessions: { max: 1 }, tftp: { address: '127.0.0.1', port: 0, maxWindowsize: 1 } });
+    const port = n.addresses().tftp!;
+    const gets = await Promise.all(Array.from({ length: 3 }, () => tftpGet({ host: '127.0.0.1', port, filename: 'undionly.kpxe', blksize: 512, timeoutMs: 2_000, retries: 10 })));
+    for (const g of gets) expect(g.bytes).toBe(200_000);
+    const s = n.stats() as { sessions: { queued: number; refusedBusy: number } };
+    expect(s.sessions.queued).toBeGreaterThan(0);
+    expect(s.sessions.refusedBusy).toBe(0);
+  });
+});
