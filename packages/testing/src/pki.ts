@@ -1,12 +1,19 @@
-// Test PKI: a CA per "core" and leaf certificates with any validity, made with
-// @peculiar/x509 (a dev dependency; the gateway itself needs no X.509 library).
+// Test PKI (`@outpost/testing/pki`): a CA per "core" and leaf certificates with any
+// validity, made with @peculiar/x509 (test-only; the gateway and the agent need no X.509
+// library). A subpath of its own, so other tests do not load it.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { randomBytes, webcrypto } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+let providerSet = false;
+/** Points @peculiar/x509 at Node's WebCrypto (once, at first use: nothing happens at import). */
+function provider(): void {
+  if (providerSet) return;
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+  providerSet = true;
+}
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 type Keys = webcrypto.CryptoKeyPair;
 
@@ -31,6 +38,7 @@ const keyPem = async (k: webcrypto.CryptoKey): Promise<string> =>
   `-----BEGIN PRIVATE KEY-----\n${(Buffer.from(await webcrypto.subtle.exportKey('pkcs8', k)).toString('base64').match(/.{1,64}/g) ?? []).join('\n')}\n-----END PRIVATE KEY-----\n`;
 
 export async function makeCa(coreId: string): Promise<TestCa> {
+  provider();
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as Keys;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -49,6 +57,7 @@ export async function makeCa(coreId: string): Promise<TestCa> {
 }
 
 export async function issue(ca: TestCa, o: { id: string; kind?: string; names?: string[]; notBefore?: Date; notAfter?: Date; coreId?: string }): Promise<Leaf> {
+  provider();
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as Keys;
   const s = serial();
   const kind = o.kind ?? 'agent';

@@ -9,7 +9,7 @@ import { createGateway, gatewayConfigSchema, type Gateway } from '@outpost/gatew
 import { removeDir, tempDir } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTransport } from '../../src/transport/transport.js';
-import { issue, makeCa, writeLeaf, type Leaf, type TestCa } from '../../../gateway/test/pki.js';
+import { issue, makeCa, writeLeaf, type Leaf, type TestCa } from '@outpost/testing/pki';
 
 let dir: string;
 let ca: TestCa;

@@ -9,7 +9,7 @@ import { removeDir, tempDir } from '@outpost/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, gatewayConfigSchema, type Gateway, type GatewayConfigInput } from '../../src/index.js';
 import { dial, exchange, openFds, run, sleep, until } from '../helpers.js';
-import { issue, makeCa, writeLeaf, type Leaf, type TestCa } from '../pki.js';
+import { issue, makeCa, writeLeaf, type Leaf, type TestCa } from '@outpost/testing/pki';
 
 let dir: string;
 let ca: TestCa;
