@@ -1,12 +1,10 @@
-import { OutpostError, readJson, type AppState, type AppContext, type Logger } from '@outpost/common';
-import type { Router } from '@koa/router';
-import type { Middleware } from 'koa';
+import { OutpostError, type Logger } from '@outpost/common';
 import type { AgentBook } from './agents.js';
 import type { CoreSync } from './core-sync.js';
 import { TaskServerErrors } from './errors.js';
 import type { Outbox } from './outbox.js';
 import { msUntilPollSlot } from './poll-slot.js';
-import { agentEventsBody, eventId, type StatusEvent, type Via, type WorkResponse, type WsMessage } from './protocol.js';
+import { eventId, type StatusEvent, type Via, type WorkResponse, type WsMessage } from './protocol.js';
 import type { WorkBook } from './work.js';
 
 export interface AgentRouteDeps {
@@ -74,32 +72,4 @@ export function createAgentService(d: AgentRouteDeps, log: Logger): AgentService
       return [{ t: 'hello', pollAfterMs: msUntilPollSlot(id, d.pollIntervalMs, d.now()) }, ...(d.work.hasWork(id) ? [{ t: 'work' as const }] : [])];
     },
   };
-}
-
-const remoteIp = (ctx: AppContext): string => (ctx.request.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-
-/** What agents call over HTTP: their work, and their status events. */
-export function agentRoutes(router: Router<AppState>, svc: AgentService): void {
-  const auth: Middleware<AppState> = async (ctx, next) => {
-    const id = await svc.authenticate(ctx.get('authorization') || undefined);
-    ctx.state.principal = { kind: 'agent', id };
-    await next();
-  };
-
-  router.get('/api/v1/agent/work', auth, async (ctx) => {
-    const id = ctx.state.principal!.id;
-    const port = Number(ctx.query.port);
-    let addr: string | undefined;
-    if (Number.isInteger(port) && port > 0 && port < 65536) {
-      const ip = remoteIp(ctx);
-      addr = ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
-    }
-    const via: Via = ctx.query.via === 'udp' || ctx.query.via === 'ws' ? ctx.query.via : 'poll';
-    ctx.body = await svc.work(id, via, addr);
-  });
-
-  router.post('/api/v1/agent/events', auth, async (ctx) => {
-    const { events } = await readJson(ctx, agentEventsBody, 4 * 1024 * 1024);
-    ctx.body = await svc.events(ctx.state.principal!.id, events);
-  });
 }

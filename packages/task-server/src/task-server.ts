@@ -7,8 +7,10 @@ import { CoreSync } from './core-sync.js';
 import { CoreTickleListener } from './core-tickles.js';
 import { loadOrEnroll } from './identity.js';
 import { Outbox } from './outbox.js';
+import { createTaskServerMetrics } from './metrics.js';
 import type { StatusEvent, Via } from './protocol.js';
-import { agentRoutes, createAgentService } from './routes.js';
+import { createAgentService } from './agent-service.js';
+import { installFastAgentRoutes } from './fast-routes.js';
 import { WorkerPool } from './cluster/primary.js';
 import { TsStore } from './store.js';
 import { WorkBook } from './work.js';
@@ -88,6 +90,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
     await core.call('POST', `/site-servers/${encodeURIComponent(id)}/heartbeat`, { tickleAddress, services: { task: { url } } });
   };
 
+  const metrics = createTaskServerMetrics({ dataDir: config.dataDir, agents: () => agents?.size ?? 0, tickler: () => tickler, coreTickles: () => listener, outbox: () => outbox, ws: () => ws, sync: () => sync });
   const stats = (): Record<string, unknown> => ({
     id,
     agents: agents?.size ?? 0,
@@ -137,10 +140,14 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
         port = pool.port;
         url = config.http.publicUrl ?? `http://${urlHost(config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host)}:${port}`;
       } else {
-        const { app, router } = createHttpApp({ logger: log.child({ module: 'task-http' }), health: () => ({ service: 'task-server', ...stats() }) });
-        agentRoutes(router, svc);
+        const { app, router } = createHttpApp({ logger: log.child({ module: 'task-http' }), health: () => ({ service: 'task-server', ...stats() }), metrics });
+        router.get('/metrics', async (ctx) => {
+          ctx.type = metrics.contentType;
+          ctx.body = await metrics.text();
+        });
         mountRouter(app, router);
         http = await listenHttp(app, { host: config.http.host, port: config.http.port });
+        installFastAgentRoutes(http.server, svc, log.child({ module: 'task-http' }));
         ws = new WsHub((h) => svc.authenticate(h), (a) => svc.hello(a), log.child({ module: 'task-ws' }), config.agents.wsPingInterval);
         ws.attach(http.server);
         port = http.port;

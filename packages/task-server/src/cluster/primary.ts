@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '@outpost/common';
 import type { StatusEvent, Via } from '../protocol.js';
-import type { AgentService } from '../routes.js';
+import type { AgentService } from '../agent-service.js';
 import { isToPrimary, toWire, WORKER_ENV, type RpcCall, type RpcReply, type ToWorker, type WorkerConfig } from './ipc.js';
 
 export interface WorkerPoolOptions {

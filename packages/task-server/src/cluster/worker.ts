@@ -1,6 +1,7 @@
 import { createHttpApp, createLogger, listenHttp, mountRouter, type Listening, type Logger, type LoggerOptions } from '@outpost/common';
 import type { StatusEvent, Via, WorkResponse, WsMessage } from '../protocol.js';
-import { agentRoutes, type AgentService } from '../routes.js';
+import { installFastAgentRoutes } from '../fast-routes.js';
+import type { AgentService } from '../agent-service.js';
 import { WsHub } from '../ws-hub.js';
 import { fromWire, isToWorker, WORKER_ENV, type RpcCall, type RpcMethod, type ToPrimary, type WorkerConfig } from './ipc.js';
 
@@ -85,9 +86,9 @@ export class TaskServerWorker {
       logger: this.log.child({ module: 'task-http' }),
       health: async () => ({ service: 'task-server', worker: this.config.index, ws: this.#hub?.stats, ...((await this.#call('health', [])) as Record<string, unknown>) }),
     });
-    agentRoutes(router, svc);
     mountRouter(app, router);
     this.#http = await listenHttp(app, { host: this.config.host, port: this.config.port });
+    installFastAgentRoutes(this.#http.server, svc, this.log.child({ module: 'task-http' }));
     this.#hub = new WsHub(
       (h) => svc.authenticate(h),
       (a) => svc.hello(a),
