@@ -9,6 +9,8 @@ export const TftpErrors = {
   CONFIG_INVALID: 'TFTP_CONFIG_INVALID',
   /** The server could not bind its listening socket (address in use, no permission). */
   BIND_FAILED: 'TFTP_BIND_FAILED',
+  /** `root` or `write.dir` does not exist or cannot be resolved at start. */
+  ROOT_INVALID: 'TFTP_ROOT_INVALID',
   /** `address()` was called before `start()` resolved. */
   NOT_STARTED: 'TFTP_NOT_STARTED',
   /** Client: the peer stopped answering after the retry limit. */

@@ -307,8 +307,15 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
   }
 
   async function doStart(): Promise<void> {
-    if (config.root !== undefined) rootReal = await realpath(config.root);
-    if (config.write) writeReal = await realpath(config.write.dir);
+    const real = async (dir: string, key: string): Promise<string> => {
+      try {
+        return await realpath(dir);
+      } catch (err) {
+        throw new TftpError(TftpErrors.ROOT_INVALID, `${key} ${dir} cannot be resolved: ${(err as Error).message}`, { cause: err, details: { key, dir } });
+      }
+    };
+    if (config.root !== undefined) rootReal = await real(config.root, 'root');
+    if (config.write) writeReal = await real(config.write.dir, 'write.dir');
     const s = createSocket({ type: family });
     await new Promise<void>((resolve, reject) => {
       s.once('error', (err) =>

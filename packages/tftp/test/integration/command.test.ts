@@ -57,7 +57,7 @@ describe('outpost tftp serve', () => {
     const err = sink();
     const code = await runTftpServeCommand(['serve', '/nonexistent/tftp-root', '--port', '0'], { stderr: err, logger: pino({ enabled: false }) });
     expect(code).toBe(1);
-    expect(err.text).toContain('TFTP_BIND_FAILED');
+    expect(err.text).toContain('TFTP_ROOT_INVALID');
   });
 
   it('runs as the outpost-tftp bin, logs JSON with the port, and stops on SIGTERM', async () => {

@@ -460,3 +460,13 @@ describe('limits and lifecycle', () => {
     expect(() => s.server.address()).toThrow(expect.objectContaining({ code: TftpErrors.NOT_STARTED }));
   });
 });
+
+describe('start-up errors', () => {
+  it('fails start() with TFTP_BIND_FAILED when the port is taken', async () => {
+    const a = await startServer({ root });
+    server = a.server;
+    const { createTftpServer } = await import('../../dist/index.js');
+    const b = createTftpServer({ root, port: a.port, address: '127.0.0.1' });
+    await expect(b.start()).rejects.toMatchObject({ code: TftpErrors.BIND_FAILED });
+  });
+});
