@@ -96,7 +96,8 @@ function Shell(): JSX.Element {
           ))}
         </ul>
         <div class="side-foot">
-          <span class={`dot ${state.connected ? 'on' : 'off'}`} /> {state.connected ? 'live' : 'reconnecting…'}
+          <span class={`dot ${state.connected ? 'on' : 'off'}`} />
+          <span>{state.connected ? 'live' : 'reconnecting…'}</span>
           <button class="link" onClick={() => clearToken()}>
             Sign out
           </button>

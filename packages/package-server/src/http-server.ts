@@ -59,6 +59,8 @@ export interface HttpServerOptions {
   stats(): Record<string, unknown>;
   /** A served file was found missing or damaged: re-verify its packages. */
   damaged(sha: string): void;
+  /** Prometheus exposition for `GET /metrics` (none: 404). */
+  metrics?: { readonly contentType: string; text(): Promise<string> } | undefined;
   /** Files up to this size are kept in memory once read (content is immutable). @default 256 KiB */
   smallFileMax?: number;
   /** Memory for small files. @default 64 MiB */
@@ -129,6 +131,12 @@ export function createHttpServer(o: HttpServerOptions) {
     const url = req.url ?? '/';
     if (url === '/api/v1/health') return json(res, 200, { status: 'ok', service: 'package-server', ...o.stats() });
     if (url === '/api/v1/stats') return json(res, 200, { http: counters, ...o.stats() });
+    if (url === '/metrics' && o.metrics) {
+      const text = await o.metrics.text();
+      res.writeHead(200, { 'content-type': o.metrics.contentType, 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return count(200);
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return fail(res, 405, 'PKGSRV_METHOD_NOT_ALLOWED', `${req.method} is not allowed`);

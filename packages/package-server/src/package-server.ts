@@ -7,6 +7,7 @@ import type { PackageServerConfig } from './config.js';
 import { CoreAnswerError, createCoreClient } from './core-client.js';
 import { PackageServerErrors } from './errors.js';
 import { createHttpServer } from './http-server.js';
+import { createPackageServerMetrics } from './metrics.js';
 import { identityStore, type Identity } from './identity.js';
 import { Stager } from './stager.js';
 import { PackageStore, type FileEntry, type HeldPackage, type Source } from './store.js';
@@ -69,6 +70,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
   let heartbeatMs = 60_000;
   let running = false;
   const counters = { syncs: 0, syncFailures: 0, reports: 0, reportFailures: 0, tickles: 0, reverified: 0 };
+  const metrics = createPackageServerMetrics({ dataDir: config.dataDir, http: () => http?.counters, staging: () => stager?.statuses() ?? [], fetchedFrom: () => stager?.fetchedFrom, counters });
 
   const publicUrl = (): string => config.http.publicUrl?.replace(/\/+$/, '') ?? http!.url;
   const tickleAddress = (): string | undefined =>
@@ -318,6 +320,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
         chunkSize: config.http.chunkSize,
         smallCacheBytes: config.http.smallFileCache,
         bucket: servingBucket,
+        metrics,
         stats: () => ({ id: identity?.id, name: config.name, constrained: config.constrained, packages: st.serving.size }),
         damaged: (sha) => void reverify(sha).catch((err: unknown) => log.error({ err }, 're-verification failed')),
       });

@@ -1,5 +1,5 @@
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, enc } from '../api';
 import { num, time } from '../format';
 import { navigate } from '../router';
@@ -161,6 +161,13 @@ export function RunDetail(props: { id: string; query: URLSearchParams }): JSX.El
   const listKey = useThrottled(key, 5_000);
   const base = `/runs/${enc(props.id)}/agents${stateFilter ? `?state=${enc(stateFilter)}` : ''}`;
   const agents = usePaged<AgentRunView>(base, 500, agentRunKey);
+  // Short lists follow the run by themselves; a long one (50,000 agents) keeps its scroll
+  // position and is refreshed on demand.
+  const { reload: reloadAgents } = agents;
+  const shortList = agents.items.length <= 1_000;
+  useEffect(() => {
+    if (shortList) reloadAgents();
+  }, [listKey]);
   const [selected, setSelected] = useState<string | undefined>(props.query.get('agent') ?? undefined);
   const detail = useApi<AgentRunView>(selected ? `/runs/${enc(props.id)}/agents/${enc(selected)}` : undefined, [listKey]);
   const [error, setError] = useState<string | undefined>();
