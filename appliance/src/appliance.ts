@@ -2,6 +2,7 @@ import { isOutpostError, OutpostError, type Logger } from '@outpost/common';
 import { createAgent, createIdentityStore, type AgentConfig, type OutpostAgent } from '@outpost/agent';
 import { createCore, type Core } from '@outpost/core';
 import { createTaskServer } from '@outpost/task-server';
+import { createNetboot } from '@outpost/netboot';
 import { createPackageServer, loadPackageServerIdentity, type PackageServerConfig } from '@outpost/package-server';
 import { createGateway, type Gateway } from '@outpost/gateway';
 import { configuredCoreUrl } from './config/load.js';
@@ -67,6 +68,15 @@ export function privilegedNeeds(config: ApplianceConfig): string[] {
   }
   for (const [i, ps] of (config.packageServer ?? []).entries()) check(`packageServer${config.packageServer!.length > 1 ? `.${i}` : ''}.http.port`, ps.http.port);
   if (config.gateway) check('gateway.listen.port', config.gateway.listen.port);
+  if (config.netboot) {
+    const nb = config.netboot;
+    if (nb.tftp.enabled) check('netboot.tftp.port', nb.tftp.port);
+    check('netboot.http.port', nb.http.port);
+    if (nb.proxyDhcp.enabled || nb.dhcp.enabled) {
+      check('netboot.proxyDhcp.port', nb.proxyDhcp.port);
+      check('netboot.proxyDhcp.pxePort', nb.proxyDhcp.pxePort);
+    }
+  }
   return needs;
 }
 
@@ -154,6 +164,28 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
         throw err;
       }
       return { name: 'taskServer', stop: () => t.stop() };
+    });
+  }
+
+  if (config.netboot) {
+    const nbConfig = config.netboot;
+    await start('netboot', async () => {
+      // Next to the in-process core (its configured URL): its real URL, and a site-server token minted here.
+      const c = core;
+      const local = c !== undefined && config.core !== undefined && nbConfig.coreUrl.replace(/\/+$/, '') === configuredCoreUrl(config.core).replace(/\/+$/, '');
+      const n = createNetboot(local && c ? { ...nbConfig, coreUrl: c.url } : nbConfig, {
+        logger: deps.logger.child({ service: 'netboot' }),
+        ...(local && c ? { mintEnrollToken: async () => (await c.createEnrollmentToken({ for: 'site-server', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: 'in-process netboot of the appliance' })).token } : {}),
+      });
+      try {
+        await n.start();
+      } catch (err) {
+        await n.stop().catch(() => undefined);
+        throw err;
+      }
+      const a = n.addresses();
+      const dhcp = n.dhcpStatus.running ? `${n.dhcpStatus.mode === 'dhcp' ? 'DHCP' : 'proxyDHCP'} :${a.dhcp}/:${a.pxe}` : `proxyDHCP NOT running (${n.dhcpStatus.reason ?? 'off'})`;
+      return { name: 'netboot', detail: `${n.url} tftp :${a.tftp ?? 'off'} ${dhcp}`, stop: () => n.stop() };
     });
   }
 

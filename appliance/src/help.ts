@@ -1,5 +1,6 @@
 import { FUTURE_SECTIONS, SERVICE_SECTIONS } from './config/schema.js';
 import { PACKAGE_USAGE } from './commands/packages.js';
+import { BOOT_USAGE } from './commands/boot.js';
 
 /** Usage text per command; `''` is the top level. */
 const USAGE: Record<string, string> = {
@@ -38,6 +39,12 @@ Administer a core over its HTTP API:
                                    take it off the servers | delete it everywhere
   package show NAME                per server: state, bytes, last error, retry, codebase
   packages                         list packages
+  computer add --mac MAC --image NAME [--job NAME]
+                                   predefine a computer for network boot
+  computers                        computers the boot service knows
+  boot-image add NAME --package PKG --script PATH | --kernel PATH [--initrd PATH...]
+                                   define a boot image; boot-images lists them
+  boots [--mac MAC]                recent network boots with their timelines
 
 Tools:
   tftp serve DIR [options]         serve a directory over TFTP
@@ -115,5 +122,5 @@ CAP_NET_BIND_SERVICE; --port 6969 does not). Run 'outpost tftp --help' for every
 
 /** The usage text of a command (`'site add'`), or of the top level. */
 export function usage(command?: string): string {
-  return USAGE[command ?? ''] ?? PACKAGE_USAGE[command ?? ''] ?? USAGE['']!;
+  return USAGE[command ?? ''] ?? PACKAGE_USAGE[command ?? ''] ?? BOOT_USAGE[command ?? ''] ?? USAGE['']!;
 }

@@ -10,6 +10,7 @@ import { jobCommand, jobsCommand } from './commands/jobs.js';
 import { runCommand } from './commands/runs.js';
 import { taskCommand, tasksCommand } from './commands/tasks.js';
 import { packageCommand, packagesCommand } from './commands/packages.js';
+import { bootImageCommand, bootImagesCommand, bootsCommand, computerCommand, computersCommand } from './commands/boot.js';
 import { UsageError } from './errors.js';
 import { usage } from './help.js';
 import { processIo, type CliIo } from './io.js';
@@ -30,6 +31,11 @@ const COMMANDS: Record<string, Command> = {
   job: jobCommand,
   jobs: jobsCommand,
   run: runCommand,
+  computer: computerCommand,
+  computers: computersCommand,
+  'boot-image': bootImageCommand,
+  'boot-images': bootImagesCommand,
+  boots: bootsCommand,
   package: packageCommand,
   packages: packagesCommand,
 };

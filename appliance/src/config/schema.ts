@@ -4,6 +4,7 @@ import type { AgentConfig } from '@outpost/agent';
 import type { PackageServerConfig } from '@outpost/package-server';
 import { taskServerConfigSchema } from '@outpost/task-server';
 import { gatewayConfigSchema } from '@outpost/gateway';
+import { netbootConfigSchema } from '@outpost/netboot';
 
 /** The `log:` section: the one process-wide logger every service gets a child of. */
 export const logConfigSchema = z
@@ -28,6 +29,7 @@ export const applianceFileSchema = z
     core: coreConfigSchema.optional(),
     taskServer: taskServerConfigSchema.optional(),
     gateway: gatewayConfigSchema.optional(),
+    netboot: netbootConfigSchema.optional(),
     agent: z.record(z.string(), z.unknown()).optional(),
     /** One package server, or a list of them (each checked in `loadApplianceConfig`). */
     packageServer: z.union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown())).min(1)]).optional(),
@@ -43,8 +45,8 @@ export type ApplianceConfig = Omit<z.output<typeof applianceFileSchema>, 'agent'
 export type ApplianceConfigInput = z.input<typeof applianceFileSchema>;
 
 /** Service sections, in start order (stop order is the reverse). */
-export const SERVICE_SECTIONS = ['core', 'packageServer', 'taskServer', 'gateway', 'agent'] as const;
+export const SERVICE_SECTIONS = ['core', 'packageServer', 'taskServer', 'netboot', 'gateway', 'agent'] as const;
 export type ServiceSection = (typeof SERVICE_SECTIONS)[number];
 
 /** Sections later releases add; naming one now is a clear error, not "unknown key". */
-export const FUTURE_SECTIONS = ['tftp', 'netboot'] as const;
+export const FUTURE_SECTIONS = ['tftp'] as const;

@@ -21,12 +21,15 @@ export interface BootDecision {
 export interface BootImageInfo {
   name: string;
   package: string;
+  /** The package (null when it does not exist at the core). */
+  packageInfo: Manifest | null;
 }
 
 export interface Manifest {
   id: string;
   name: string;
   version: string;
+  state?: string;
   files: Array<{ path: string; size: number; sha256: string }>;
 }
 
@@ -44,8 +47,8 @@ export interface BootEventOut {
 /** The calls netboot makes to the core. An interface so tests can give a fake (a slow core...). */
 export interface BootBackend {
   decide(input: { mac: string; uuid?: string | undefined; arch?: number | undefined; consume: boolean }): Promise<BootDecision>;
+  /** The image and its package's manifest. */
   image(name: string): Promise<BootImageInfo>;
-  manifest(pkg: string): Promise<Manifest>;
   /** URL and bearer to fetch one package file from the core. */
   fileUrl(pkgId: string, path: string): { url: string; bearer: string };
   events(items: BootEventOut[]): Promise<void>;
@@ -110,10 +113,6 @@ export class CoreClient implements BootBackend {
 
   image(name: string): Promise<BootImageInfo> {
     return this.call('GET', `/boot/images/${encodeURIComponent(name)}`);
-  }
-
-  manifest(pkg: string): Promise<Manifest> {
-    return this.call('GET', `/packages/${encodeURIComponent(pkg)}/manifest`);
   }
 
   fileUrl(pkgId: string, path: string): { url: string; bearer: string } {

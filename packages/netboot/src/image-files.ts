@@ -32,7 +32,8 @@ export class ImageFiles {
     const hit = this.#info.get(image);
     if (hit && this.opts.now() - hit.at < INFO_TTL_MS) return hit.manifest;
     const info = await this.backend.image(image);
-    const manifest = await this.backend.manifest(info.package);
+    const manifest = info.packageInfo;
+    if (!manifest) throw new NetbootError(NetbootErrors.IMAGE_FILE_NOT_FOUND, `boot image '${image}': its package '${info.package}' does not exist`, { status: 404 });
     if (this.#info.size > 1000) this.#info.clear();
     this.#info.set(image, { manifest, at: this.opts.now() });
     return manifest;

@@ -105,7 +105,14 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
   const service = lifecycle({
     async start() {
       if (!serverAddress) serverAddress = firstIpv4() ?? '';
-      if (!serverAddress) throw new NetbootError(NetbootErrors.NO_SERVER_ADDRESS, 'no IPv4 address to announce: set netboot.serverAddress');
+      if (!serverAddress) {
+        if (config.proxyDhcp.enabled || config.dhcp.enabled) {
+          if (!config.proxyDhcp.optional) throw new NetbootError(NetbootErrors.NO_SERVER_ADDRESS, 'no IPv4 address to announce: set netboot.serverAddress');
+        }
+        // Nothing but loopback (a bare container): machines cannot reach us anyway; serve locally.
+        serverAddress = '127.0.0.1';
+        log.warn({ serverAddress }, 'no non-loopback IPv4 address: announcing 127.0.0.1 (set netboot.serverAddress)');
+      }
       db = await openDatabase(join(config.dataDir, 'db'));
       let backend = deps.backend;
       if (!backend) {

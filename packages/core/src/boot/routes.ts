@@ -83,9 +83,11 @@ export function bootRoutes(router: Router<AppState>, svc: BootService, registry:
     ctx.status = 201;
     ctx.body = imageView(await svc.addImage(await readJson(ctx, imageBody)));
   });
-  router.get('/api/v1/boot/images/:name', adminOrNetboot, (ctx) => {
+  router.get('/api/v1/boot/images/:name', adminOrNetboot, async (ctx) => {
     netbootServer(ctx, registry);
-    ctx.body = imageView(svc.image(ctx.params.name!));
+    const img = svc.image(ctx.params.name!);
+    const pkg = await svc.packageOf(img.package);
+    ctx.body = { ...imageView(img), packageInfo: pkg ?? null };
   });
   router.delete('/api/v1/boot/images/:name', admin, async (ctx) => {
     await svc.deleteImage(ctx.params.name!);
