@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { agentConfigSchema, createAgent, type OutpostAgent } from '@outpost/agent';
@@ -24,7 +25,20 @@ const CHILD = fileURLToPath(new URL('./fixtures/core-child.mjs', import.meta.url
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+}, 60_000);
+
+/**
+ * Robust under load (a shared 2-core machine running other suites): every wait is on a
+ * condition, bounded generously (`WAIT`); steps that must still be running when the test
+ * acts wait on a gate file, not a sleep; and a "within N seconds" claim is scaled by how
+ * loaded the machine is (1x when it is not), so it still fails when the path is slow on
+ * an idle machine.
+ */
+const WAIT = 60_000;
+const TEST_TIMEOUT = 180_000;
+const withinMs = (ms: number): number => Math.round(ms * Math.max(1, loadavg()[0]! / cpus().length));
+/** A script that blocks until `file` exists (bounded by the task's own timeout). */
+const gate = (file: string): string => `while [ ! -e '${file}' ]; do sleep 0.05; done`;
 
 async function freePort(type: 'tcp' | 'udp'): Promise<number> {
   if (type === 'udp') {
@@ -46,7 +60,7 @@ async function startCoreProc(dataDir: string, httpPort: number, udpPort: number)
   const child = spawn(process.execPath, [CHILD, dataDir, String(httpPort), String(udpPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
-    const t = setTimeout(() => reject(new Error('core child did not start in 15 s')), 15_000);
+    const t = setTimeout(() => reject(new Error(`core child did not start in ${WAIT} ms`)), WAIT);
     rl.once('line', (l) => {
       clearTimeout(t);
       resolve(l);
@@ -145,7 +159,7 @@ async function fleet(n: number, opts: { tickleDropRate?: number; websocket?: 'au
     });
   }
   // Every agent knows its task server and the task server knows where it listens.
-  await waitFor(() => f.agents.every((a) => a.config?.taskServer?.id === f.ts.id && (a.tasks?.stats.fetches ?? 0) > 0), { timeoutMs: 15_000, what: 'agents attached to the task server' });
+  await waitFor(() => f.agents.every((a) => a.config?.taskServer?.id === f.ts.id && (a.tasks?.stats.fetches ?? 0) > 0), { timeoutMs: WAIT, what: 'agents attached to the task server' });
   return f;
 }
 
@@ -159,7 +173,7 @@ interface RunShow {
 interface AgentDetail {
   state: string;
   hops: Record<string, string | undefined>;
-  steps: Array<{ name: string; state: string; attempt?: number; exitCode?: number; error?: string; output?: string; truncated?: boolean }>;
+  steps: Array<{ name: string; state: string; attempt?: number; exitCode?: number; error?: string; output?: string; truncated?: boolean; startedAt?: string; finishedAt?: string }>;
 }
 
 async function defineJobs(core: CoreProc): Promise<void> {
@@ -170,7 +184,7 @@ async function defineJobs(core: CoreProc): Promise<void> {
   await api(core, 'POST', '/jobs', { name: 'guarded', steps: [{ task: 'fail' }, { task: 'install' }] });
 }
 
-const finished = (core: CoreProc, id: string, timeoutMs = 15_000): Promise<RunShow> =>
+const finished = (core: CoreProc, id: string, timeoutMs = WAIT): Promise<RunShow> =>
   waitFor(
     async () => {
       const r = await api<RunShow>(core, 'GET', `/runs/${id}`);
@@ -189,8 +203,8 @@ describe('tasks end to end', () => {
     const show = await waitFor(async () => {
       const r = await api<RunShow>(f.core, 'GET', `/runs/${run.id}`);
       return r.counts.succeeded === 3 && r.hops.tickled!.count === 3 && r;
-    });
-    expect(Date.now() - t0).toBeLessThan(5_000);
+    }, { timeoutMs: WAIT, what: 'the run succeeded on 3 agents' });
+    expect(Date.now() - t0).toBeLessThan(withinMs(5_000));
     for (const hop of ['dispatched', 'tickled', 'fetched', 'started', 'ended', 'recorded']) expect(show.hops[hop]!.count, hop).toBe(3);
     expect(show.via).toEqual({ udp: 3 });
     const agentId = f.agents[0]!.id!;
@@ -208,27 +222,30 @@ describe('tasks end to end', () => {
     expect(g.failures).toEqual([{ error: "step 1 'fail': exit 3", count: 1 }]);
     const gd = await api<AgentDetail>(f.core, 'GET', `/runs/${guarded.id}/agents/${agentId}`);
     expect(gd.steps.map((s) => s.state)).toEqual(['failed', 'skipped']);
-  });
+  }, TEST_TIMEOUT);
 
   it('keeps accepting statuses while the core is killed -9 mid-run, and delivers them all once it is back, none twice', async () => {
     const f = await fleet(3);
-    await api(f.core, 'POST', '/tasks', { name: 'slow', kind: 'command', program: 'sleep', args: ['1.5'] });
+    // The first step runs until the test opens its gate: after the core is killed.
+    const open = `${f.agentDirs[0]!}/gate-open`;
+    await api(f.core, 'POST', '/tasks', { name: 'slow', kind: 'script', script: gate(open), timeout: '2m' });
     await api(f.core, 'POST', '/tasks', { name: 'after', kind: 'command', program: 'echo', args: ['done'] });
     await api(f.core, 'POST', '/jobs', { name: 'slow-job', steps: [{ task: 'slow' }, { task: 'after' }] });
     const run = await api<{ id: string }>(f.core, 'POST', '/jobs/slow-job/runs', { all: true });
-    await waitFor(async () => (await api<RunShow>(f.core, 'GET', `/runs/${run.id}`)).counts.running === 3, { what: 'all agents running' });
+    await waitFor(async () => (await api<RunShow>(f.core, 'GET', `/runs/${run.id}`)).counts.running === 3, { timeoutMs: WAIT, what: 'all agents running' });
     await kill9(f.core);
+    await writeFile(open, '');
     // The steps end while the core is down: the task server stores every status.
     type OutboxStats = { received: number; pending: number; failures: number };
     await waitFor(() => {
       const o = f.ts.stats().outbox as OutboxStats;
       return o.pending >= 3 * 4 && o.failures > 0;
-    }, { timeoutMs: 10_000, what: 'statuses held by the task server' });
+    }, { timeoutMs: WAIT, what: 'statuses held by the task server' });
     f.core = await startCoreProc(f.coreDir, f.ports.http, f.ports.udp);
     const show = await waitFor(async () => {
       const r = await api<RunShow>(f.core, 'GET', `/runs/${run.id}`);
       return r.counts.succeeded === 3 && r;
-    }, { timeoutMs: 15_000 });
+    }, { timeoutMs: WAIT, what: 'all statuses delivered after the restart' });
     expect(show.counts).toMatchObject({ succeeded: 3, failed: 0, running: 0 });
     const stats = await api<{ tasks: { duplicates: number; applied: number } }>(f.core, 'GET', '/stats');
     expect(stats.tasks.duplicates).toBe(0);
@@ -240,7 +257,7 @@ describe('tasks end to end', () => {
         ['succeeded', 0],
       ]);
     }
-  });
+  }, TEST_TIMEOUT);
 
   it('delivers work when every UDP tickle is lost: by poll, then over the WebSocket the agents open', async () => {
     const f = await fleet(2, { tickleDropRate: 1, websocket: 'auto', pollInterval: '2s' });
@@ -249,17 +266,17 @@ describe('tasks end to end', () => {
     const s1 = await waitFor(async () => {
       const r = await api<RunShow>(f.core, 'GET', `/runs/${r1.id}`);
       return r.counts.succeeded === 2 && r;
-    }, { timeoutMs: 15_000 });
+    }, { timeoutMs: WAIT, what: 'run 1 delivered by poll' });
     expect(s1.via).toEqual({ poll: 2 });
     expect((f.ts.stats().tickles as { dropped: number }).dropped).toBeGreaterThan(0);
-    await waitFor(() => f.agents.every((a) => a.tasks?.stats.ws.connected), { what: 'agents on WebSockets' });
+    await waitFor(() => f.agents.every((a) => a.tasks?.stats.ws.connected), { timeoutMs: WAIT, what: 'agents on WebSockets' });
     const r2 = await api<{ id: string }>(f.core, 'POST', '/jobs/deploy/runs', { all: true });
     const s2 = await waitFor(async () => {
       const r = await api<RunShow>(f.core, 'GET', `/runs/${r2.id}`);
       return r.counts.succeeded === 2 && r;
-    });
+    }, { timeoutMs: WAIT, what: 'run 2 delivered over WebSockets' });
     expect(s2.via).toEqual({ ws: 2 });
-  });
+  }, TEST_TIMEOUT);
 
   it('kills a hanging step at its timeout, caps an output flood at 64 KiB, and drops forged agent tickles', async () => {
     const f = await fleet(1);
@@ -272,29 +289,32 @@ describe('tasks end to end', () => {
     const forged = encodeDatagram({ type: DatagramType.TICKLE, flags: TickleFlags.WORK, timestamp: Date.now(), seq: 0, sender: f.ts.id, payload: Buffer.from(agent.id!) }, Buffer.alloc(32, 7));
     for (const b of [forged, Buffer.alloc(3_000, 1), Buffer.from('junk')]) await new Promise<void>((r) => s.send(b, port, '127.0.0.1', () => r()));
     s.close();
-    const t0 = Date.now();
     const run = await api<{ id: string }>(f.core, 'POST', '/jobs/bad/runs', { all: true });
     const show = await finished(f.core, run.id);
-    expect(Date.now() - t0).toBeLessThan(6_000);
     expect(show.failures).toEqual([{ error: "step 1 'hang': timeout", count: 1 }]);
     const d = await api<AgentDetail>(f.core, 'GET', `/runs/${run.id}/agents/${agent.id}`);
     expect(d.steps[0]).toMatchObject({ state: 'failed', error: 'timeout' });
+    // Killed at its 500 ms timeout, not after its 60 s sleep (the agent's own step times).
+    const hung = Date.parse(d.steps[0]!.finishedAt!) - Date.parse(d.steps[0]!.startedAt!);
+    expect(hung).toBeGreaterThanOrEqual(500);
+    expect(hung).toBeLessThan(withinMs(5_000));
     expect(d.steps[1]).toMatchObject({ state: 'succeeded', truncated: true });
     expect(Buffer.byteLength(d.steps[1]!.output ?? '')).toBe(65_536);
     expect(agent.tasks!.stats.tickles.dropped).toMatchObject({ 'bad-mac': 1, 'too-long': 1, 'too-short': 1 });
-  });
+  }, TEST_TIMEOUT);
 
   it('does not run a finished step again when the agent restarts mid-job', async () => {
     const f = await fleet(1);
     const dir = f.agentDirs[0]!;
     const marker = `${dir}/ran-first`;
     await api(f.core, 'POST', '/tasks', { name: 'first', kind: 'script', script: `echo once >> ${marker}` });
-    await api(f.core, 'POST', '/tasks', { name: 'second', kind: 'command', program: 'sleep', args: ['1'] });
+    // Blocks until the agent is stopped (its gate never opens); the task timeout bounds it.
+    await api(f.core, 'POST', '/tasks', { name: 'second', kind: 'script', script: gate(`${dir}/never`), timeout: '2m' });
     await api(f.core, 'POST', '/tasks', { name: 'third', kind: 'command', program: 'echo', args: ['3'] });
     await api(f.core, 'POST', '/jobs', { name: 'three', steps: [{ task: 'first' }, { task: 'second', onFailure: 'continue' }, { task: 'third' }] });
     const agent = f.agents[0]!;
     const run = await api<{ id: string }>(f.core, 'POST', '/jobs/three/runs', { all: true });
-    await waitFor(async () => (await api<AgentDetail>(f.core, 'GET', `/runs/${run.id}/agents/${agent.id}`)).steps[1]!.state === 'running', { what: 'second step running' });
+    await waitFor(async () => (await api<AgentDetail>(f.core, 'GET', `/runs/${run.id}/agents/${agent.id}`)).steps[1]!.state === 'running', { timeoutMs: WAIT, what: 'second step running' });
     await agent.stop();
     await agent.start();
     const show = await finished(f.core, run.id);
@@ -306,5 +326,5 @@ describe('tasks end to end', () => {
       ['succeeded', undefined],
     ]);
     expect(await readFile(marker, 'utf8')).toBe('once\n');
-  });
+  }, TEST_TIMEOUT);
 });

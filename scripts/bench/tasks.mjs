@@ -5,14 +5,17 @@
 // tickle,ws,poll): time from `job run` until 50 %, 99 % and 100 % of the agents fetched
 // their work, until every status is recorded in the core, lost and duplicated events,
 // task server CPU seconds and peak RSS. WebSocket mode is skipped above BENCH_WS_MAX
-// agents (open files are capped at 20,000 per process here; the task server holds one
-// socket per agent). Poll-only uses BENCH_POLL_INTERVAL (20s) and prints what the
+// agents on one process (open files are capped at 20,000 per process here; the task
+// server holds one socket per agent): above it, the task server runs for that mode with
+// ceil(agents / 15000) HTTP/WebSocket workers (node:cluster; BENCH_TS_WORKERS sets the
+// workers for every mode). CPU and RSS are summed over the task server's processes. Poll-only uses BENCH_POLL_INTERVAL (20s) and prints what the
 // default 30 min interval would give. Prints one `bench:tasks {json}` line and writes
 // bench-results/tasks-<time>.json. Every phase is bounded in time.
 import { fork, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseDuration } from '@outpost/common';
@@ -23,7 +26,7 @@ const SIZES = (env.BENCH_AGENTS ?? '15000,50000').split(',').map(Number);
 const MODES = (env.BENCH_MODES ?? 'tickle,ws,poll').split(',');
 const SWARMS = Number(env.BENCH_SWARMS ?? 3);
 const WS_MAX = Number(env.BENCH_WS_MAX ?? 18_000);
-const TICKLE_RATE = Number(env.BENCH_TICKLE_RATE ?? 10_000);
+const TICKLE_RATE = Number(env.BENCH_TICKLE_RATE ?? 25_000);
 const POLL_INTERVAL = env.BENCH_POLL_INTERVAL ?? '20s';
 const RUN_TIMEOUT_MS = parseDuration(env.BENCH_RUN_TIMEOUT ?? '120s');
 const DEADLINE_MS = 40 * 60_000;
@@ -35,14 +38,17 @@ setTimeout(() => {
   process.exit(2);
 }, DEADLINE_MS).unref();
 
-async function cpuMs(pid) {
+async function cpuMs1(pid) {
   const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) * 10;
 }
-async function rss(pid) {
+async function rss1(pid) {
   const t = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(t)?.[1] ?? 0) * 1024;
 }
+const sumOver = (f) => async (pids) => (await Promise.all(pids.map((p) => f(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
+const cpuMs = sumOver(cpuMs1);
+const rss = sumOver(rss1);
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 
 async function startCore() {
@@ -87,9 +93,28 @@ async function benchSize(n) {
   const tmp = await mkdtemp(join(env.BENCH_TMP ?? tmpdir(), 'outpost-bench-tasks-'));
   const core = await startCore();
   const ssTok = await api(core, 'POST', '/tokens', { for: 'site-server' });
-  const ts = fork(join(root, 'scripts/bench/tasks/ts-child.mjs'), [JSON.stringify({ coreUrl: core.url, enrollToken: ssTok.token, dataDir: join(tmp, 'ts'), tickleRate: TICKLE_RATE, pollInterval: POLL_INTERVAL })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: env.BENCH_TS_PROF ? ['--cpu-prof', `--cpu-prof-dir=${env.BENCH_TS_PROF}`] : [] });
-  children.push(ts);
-  const tsInfo = await new Promise((res) => ts.once('message', res));
+  // A fixed port: the task server is restarted when a mode needs another worker count, and
+  // agents keep the URL the core gave them.
+  const probe = createServer();
+  await new Promise((r) => probe.listen(0, '127.0.0.1', r));
+  const tsPort = probe.address().port;
+  await new Promise((r) => probe.close(r));
+  let ts;
+  let tsInfo;
+  let tsWorkers = -1;
+  const startTs = async (workers) => {
+    if (ts && workers === tsWorkers) return;
+    if (ts) {
+      ts.send('stop');
+      await new Promise((r) => ts.once('exit', r));
+    }
+    ts = fork(join(root, 'scripts/bench/tasks/ts-child.mjs'), [JSON.stringify({ coreUrl: core.url, enrollToken: ssTok.token, dataDir: join(tmp, 'ts'), tickleRate: TICKLE_RATE, pollInterval: POLL_INTERVAL, workers, port: tsPort })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: env.BENCH_TS_PROF ? ['--cpu-prof', `--cpu-prof-dir=${env.BENCH_TS_PROF}`] : [] });
+    children.push(ts);
+    tsInfo = await new Promise((res) => ts.once('message', res));
+    tsWorkers = workers;
+  };
+  const workersFor = (mode) => (env.BENCH_TS_WORKERS !== undefined ? Number(env.BENCH_TS_WORKERS) : mode === 'ws' && n > WS_MAX ? Math.ceil(n / 15_000) : 0);
+  await startTs(workersFor(MODES[0]));
   const agentTok = await api(core, 'POST', '/tokens', { for: 'agent', uses: n });
   const per = Math.ceil(n / SWARMS);
   const swarms = [];
@@ -108,11 +133,13 @@ async function benchSize(n) {
   await api(core, 'POST', '/tasks', { name: 'noop2', kind: 'command', program: 'true' });
   const rows = [];
   for (const mode of MODES) {
-    if (mode === 'ws' && n > WS_MAX) {
-      rows.push({ agents: n, mode, skipped: `more than ${WS_MAX} WebSockets on one task-server process (open files capped at 20,000 per process here)` });
+    const workers = workersFor(mode);
+    if (mode === 'ws' && n / Math.max(1, workers) > WS_MAX) {
+      rows.push({ agents: n, mode, skipped: `more than ${WS_MAX} WebSockets per task-server process (open files capped at 20,000 per process here)` });
       log(`${n} ${mode}: skipped`);
       continue;
     }
+    await startTs(workers);
     const job = `bench-${mode}-${n}`;
     await api(core, 'POST', '/jobs', { name: job, steps: [{ task: 'noop' }, { task: 'noop2' }] });
     t = Date.now();
@@ -120,9 +147,11 @@ async function benchSize(n) {
     log(`${n} ${mode}: attached ${att.reduce((a, x) => a + x.attached, 0)} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     await new Promise((r) => setTimeout(r, 1_000));
     const statsBefore = (await api(core, 'GET', '/stats')).tasks;
-    const cpu0 = await cpuMs(tsInfo.pid);
-    let peak = await rss(tsInfo.pid);
-    const sampler = setInterval(() => void rss(tsInfo.pid).then((v) => (peak = Math.max(peak, v))).catch(() => undefined), 100);
+    const others = [core.child.pid, ...swarms.map((s) => s.child.pid)];
+    const [coreCpu0, swarmCpu0] = [await cpuMs([core.child.pid]), await cpuMs(others.slice(1))];
+    const cpu0 = await cpuMs(tsInfo.pids);
+    let peak = await rss(tsInfo.pids);
+    const sampler = setInterval(() => void rss(tsInfo.pids).then((v) => (peak = Math.max(peak, v))).catch(() => undefined), 100);
     const results = Promise.all(swarms.map(async (s) => {
       const armed = s.call(null, {}, 'armed');
       const done = s.call('await', { job, timeoutMs: RUN_TIMEOUT_MS });
@@ -143,7 +172,8 @@ async function benchSize(n) {
     }
     const recordedMs = Date.now() - t0;
     clearInterval(sampler);
-    const cpu1 = await cpuMs(tsInfo.pid);
+    const cpu1 = await cpuMs(tsInfo.pids);
+    const [coreCpu1, swarmCpu1] = [await cpuMs([core.child.pid]), await cpuMs(others.slice(1))];
     const statsAfter = (await api(core, 'GET', '/stats')).tasks;
     const tsStats = await new Promise((r) => {
       ts.once('message', (m) => r(m.stats));
@@ -152,6 +182,7 @@ async function benchSize(n) {
     const row = {
       agents: n,
       mode,
+      taskServerWorkers: workers,
       fetched: fetched.length,
       p50Ms: pct(fetched, 50),
       p99Ms: pct(fetched, 99),
@@ -163,12 +194,15 @@ async function benchSize(n) {
       duplicatesDroppedByTaskServer: tsStats.outbox.duplicates,
       taskServerCpuS: (cpu1 - cpu0) / 1000,
       taskServerPeakRssMiB: Math.round(peak / 2 ** 20),
+      coreCpuS: (coreCpu1 - coreCpu0) / 1000,
+      swarmCpuS: (swarmCpu1 - swarmCpu0) / 1000,
+      loadAvg1: Math.round(loadavg()[0] * 10) / 10,
       hops: show.hops,
       via: show.via,
       swarmErrors: res.reduce((a, r) => ({ ...a, ...r.errors }), {}),
     };
     rows.push(row);
-    log(`${n} ${mode}: fetched 50% ${row.p50Ms} ms, 99% ${row.p99Ms} ms, 100% ${row.p100Ms} ms; all recorded ${row.allRecordedMs} ms; lost ${row.lost}; dup ${row.duplicatedAtCore}; ts cpu ${row.taskServerCpuS} s, peak rss ${row.taskServerPeakRssMiB} MiB`);
+    log(`${n} ${mode}: fetched 50% ${row.p50Ms} ms, 99% ${row.p99Ms} ms, 100% ${row.p100Ms} ms; all recorded ${row.allRecordedMs} ms; lost ${row.lost}; dup ${row.duplicatedAtCore}; ts cpu ${row.taskServerCpuS} s, peak rss ${row.taskServerPeakRssMiB} MiB; core cpu ${row.coreCpuS} s, swarm cpu ${row.swarmCpuS} s; load ${row.loadAvg1}`);
   }
   for (const s of swarms) await s.call('close').catch(() => undefined);
   ts.send('stop');
@@ -182,13 +216,13 @@ async function benchSize(n) {
 const all = [];
 for (const n of SIZES) all.push(...(await benchSize(n)));
 const defaultPollS = 1800;
-console.log('\nagents  mode    fetched p50/p99/100% (ms)   all recorded (ms)  lost  dup  ts cpu (s)  ts peak rss (MiB)');
+console.log('\nagents  mode    fetched p50/p99/100% (ms)   all recorded (ms)  lost  dup  ts cpu (s)  ts peak rss (MiB)  ts workers');
 for (const r of all) {
   if (r.skipped) {
     console.log(`${String(r.agents).padEnd(7)} ${r.mode.padEnd(7)} skipped: ${r.skipped}`);
     continue;
   }
-  console.log(`${String(r.agents).padEnd(7)} ${r.mode.padEnd(7)} ${`${r.p50Ms}/${r.p99Ms}/${r.p100Ms}`.padEnd(27)} ${String(r.allRecordedMs).padEnd(18)} ${String(r.lost).padEnd(5)} ${String(r.duplicatedAtCore).padEnd(4)} ${String(r.taskServerCpuS).padEnd(11)} ${r.taskServerPeakRssMiB}`);
+  console.log(`${String(r.agents).padEnd(7)} ${r.mode.padEnd(7)} ${`${r.p50Ms}/${r.p99Ms}/${r.p100Ms}`.padEnd(27)} ${String(r.allRecordedMs).padEnd(18)} ${String(r.lost).padEnd(5)} ${String(r.duplicatedAtCore).padEnd(4)} ${String(r.taskServerCpuS).padEnd(11)} ${String(r.taskServerPeakRssMiB).padEnd(18)} ${r.taskServerWorkers}`);
 }
 console.log(`poll-only measured with a ${POLL_INTERVAL} interval; with the default 30 min interval the same run takes up to ~${defaultPollS} s until 100 % fetched (server-assigned slots spread evenly).`);
 const summary = { at: new Date().toISOString(), tickleRate: TICKLE_RATE, pollInterval: POLL_INTERVAL, swarms: SWARMS, rows: all };

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The real @outpost/task-server for bench:tasks, in its own process (forked, IPC).
-// argv[2]: JSON {coreUrl, enrollToken, dataDir, tickleRate, pollInterval}. Sends
-// {ready, url, id} when started; answers 'stats' with its counters; 'stop' stops it.
+// argv[2]: JSON {coreUrl, enrollToken, dataDir, tickleRate, pollInterval, workers}. Sends
+// {ready, url, id, pid, pids} when started (pids: this process and its workers); answers 'stats' with its counters; 'stop' stops it.
+import cluster from 'node:cluster';
 import { createLogger, validateConfig } from '@outpost/common';
 import { createTaskServer, taskServerConfigSchema } from '@outpost/task-server';
 
@@ -15,7 +16,8 @@ const ts = createTaskServer(
       enrollToken: o.enrollToken,
       dataDir: o.dataDir,
       name: 'bench-ts',
-      http: { host: '127.0.0.1', port: 0 },
+      workers: o.workers ?? 0,
+      http: { host: '127.0.0.1', port: o.port ?? 0 },
       coreTickle: { host: '127.0.0.1', port: 0 },
       agents: { tickleRate: o.tickleRate, pollInterval: o.pollInterval, retickleAfter: '3s' },
       core: { pageSize: 10_000 },
@@ -25,9 +27,10 @@ const ts = createTaskServer(
   { logger },
 );
 await ts.start();
-process.send({ ready: true, url: ts.url, id: ts.id, pid: process.pid });
+const pids = () => [process.pid, ...Object.values(cluster.workers ?? {}).map((w) => w.process.pid)];
+process.send({ ready: true, url: ts.url, id: ts.id, pid: process.pid, pids: pids() });
 process.on('message', async (m) => {
-  if (m === 'stats') process.send({ stats: ts.stats() });
+  if (m === 'stats') process.send({ stats: ts.stats(), pids: pids() });
   if (m === 'stop') {
     await ts.stop().catch(() => undefined);
     process.exit(0);

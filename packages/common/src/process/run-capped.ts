@@ -38,6 +38,7 @@ export function runCapped(file: string, args: readonly string[], o: CappedRunOpt
     let truncated = false;
     let why: CappedRunOutcome['error'];
     let settled = false;
+    let lastData = 0;
     const child = spawn(file, [...args], {
       cwd: o.cwd,
       env: o.env ? { ...process.env, ...o.env } : process.env,
@@ -45,6 +46,7 @@ export function runCapped(file: string, args: readonly string[], o: CappedRunOpt
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const take = (b: Buffer): void => {
+      lastData = Date.now();
       if (kept >= o.outputCap) {
         truncated = true;
         return;
@@ -89,15 +91,29 @@ export function runCapped(file: string, args: readonly string[], o: CappedRunOpt
       finish({ error: 'spawn' });
     });
     child.on('exit', (code, sig) => {
-      // A process left behind may hold the pipes open: wait a little, then stop reading.
-      const drain = setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
-        finish(why ? { error: why, signal: sig ?? undefined } : { exitCode: code ?? undefined, signal: sig ?? undefined });
-      }, o.drainMs ?? 1_000);
+      const outcome = (): Omit<CappedRunOutcome, 'output' | 'truncated'> => (why ? { error: why, signal: sig ?? undefined } : { exitCode: code ?? undefined, signal: sig ?? undefined });
+      // A process left behind may hold the pipes open: once they have been quiet for
+      // `drainMs`, stop reading. Not sooner: on a loaded machine the timer can come due
+      // before the output already in the pipe was read, so the cut waits for one more
+      // poll phase (setImmediate) and for output that is still arriving (the step's own
+      // timeout still bounds a writer that never stops).
+      const drainMs = o.drainMs ?? 1_000;
+      let drain: NodeJS.Timeout;
+      const arm = (ms: number): void => {
+        drain = setTimeout(() => {
+          setImmediate(() => {
+            const quiet = Date.now() - lastData;
+            if (quiet < drainMs) return arm(drainMs - quiet);
+            child.stdout.destroy();
+            child.stderr.destroy();
+            finish(outcome());
+          });
+        }, ms);
+      };
+      arm(drainMs);
       child.on('close', () => {
         clearTimeout(drain);
-        finish(why ? { error: why, signal: sig ?? undefined } : { exitCode: code ?? undefined, signal: sig ?? undefined });
+        finish(outcome());
       });
     });
   });
