@@ -214,6 +214,7 @@ export class BootService {
       this.counters.decisions++;
       const mac = normalizeMac(input.mac);
       let c = this.#find(mac, input.uuid);
+      const unknown = c === undefined;
       const ops: BatchOp[] = [];
       if (!c && input.consume) {
         c = this.#discovered(mac, input.uuid);
@@ -233,7 +234,7 @@ export class BootService {
         d = { mac, computerId: c.id, kind: c.kind, image: img.name, job: c.job, ttlMs: this.config.decisionTtl, script: imageScript(img, { computer: c.id, kind: c.kind, job: c.job }) };
       } else {
         const images = [...this.store.images.values()].sort((a, b) => a.name.localeCompare(b.name));
-        d = { mac, computerId: c?.id, kind: c ? (c.kind === 'discovered' ? 'discovered' : c.kind) : 'unknown', ttlMs: this.config.decisionTtl, script: menuScript(images, { mac, defaultImage: this.config.defaultImage, timeoutMs: this.config.menuTimeout }) };
+        d = { mac, computerId: c?.id, kind: c && !unknown ? (c.kind === 'discovered' ? 'discovered' : c.kind) : 'unknown', ttlMs: this.config.decisionTtl, script: menuScript(images, { mac, defaultImage: this.config.defaultImage, timeoutMs: this.config.menuTimeout }) };
       }
       if (input.consume) {
         const b = this.#bootFor(mac, this.ctx.clock.now());

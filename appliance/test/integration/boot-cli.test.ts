@@ -1,0 +1,38 @@
+// outpost computer add / computers / boot-image add / boot-images / boots against a real core.
+import { join } from 'node:path';
+import { main } from '@outpost/appliance';
+import { silentLogger, validateConfig } from '@outpost/common';
+import { coreConfigSchema, createCore, type Core } from '@outpost/core';
+import { removeDir, tempDir } from '@outpost/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { recordingIo } from '../io.js';
+
+let dir: string;
+let core: Core;
+const run = async (...argv: string[]) => {
+  const io = recordingIo(dir, { OUTPOST_URL: core.url, OUTPOST_TOKEN: core.adminToken });
+  const code = await main(argv, io);
+  return { code, out: io.stdout.join('\n'), err: io.stderr.join('\n') };
+};
+
+beforeAll(async () => {
+  dir = await tempDir('outpost-boot-cli-');
+  core = createCore(validateConfig(coreConfigSchema, { dataDir: join(dir, 'core'), http: { port: 0 }, datagram: { host: '127.0.0.1', port: 0 } }, { file: 'test' }), { logger: silentLogger() });
+  await core.start();
+});
+afterAll(async () => {
+  await core.stop();
+  await removeDir(dir);
+});
+
+it('defines a boot image, predefines a computer, lists both, and shows boots', async () => {
+  expect(await run('boot-image', 'add', 'winpe', '--package', 'winpe-pkg', '--script', 'boot.ipxe')).toMatchObject({ code: 0, out: 'boot image winpe added (package winpe-pkg)' });
+  expect((await run('boot-images')).out).toMatch(/winpe\s+winpe-pkg\s+script boot\.ipxe/);
+  const add = await run('computer', 'add', '--mac', '52:54:00:12:34:56', '--image', 'winpe', '--job', 'install-base');
+  expect(add.code).toBe(0);
+  expect(add.out).toMatch(/^computer pc_\S+ \(52:54:00:12:34:56\) predefined: image winpe, job install-base$/);
+  expect((await run('computers')).out).toMatch(/predefined\s+52:54:00:12:34:56\s+-\s+winpe\s+install-base/);
+  expect((await run('boots')).out).toBe('no boots yet');
+  expect(await run('computer', 'add', '--image', 'winpe')).toMatchObject({ code: 2 });
+  expect((await run('computer', 'add', '--mac', '52:54:00:12:34:56', '--image', 'nope')).err).toContain('CORE_BOOT_IMAGE_NOT_FOUND');
+});
