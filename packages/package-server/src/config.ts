@@ -37,10 +37,12 @@ export const packageServerConfigSchema = z
         port: port.default(8081),
         /** The URL agents and other package servers use. @default derived from host and port */
         publicUrl: z.url().optional(),
-        /** Read size per chunk when serving. @default 262144 */
-        chunkSize: z.number().int().min(4096).max(16 * 1024 * 1024).default(256 * 1024),
-        /** Memory for whole small files (up to 256 KiB each), served without touching the disk. @default 64 MiB */
-        smallFileCache: z.number().int().min(0).default(64 * 1024 * 1024),
+        /** Largest read per chunk when serving (many downloads at once read less each, down to 64 KiB). @default 1048576 */
+        chunkSize: z.number().int().min(65536).max(16 * 1024 * 1024).default(1024 * 1024),
+        /** Memory for the read buffers of all downloads together. @default 32 MiB */
+        readBuffers: z.number().int().min(1024 * 1024).default(32 * 1024 * 1024),
+        /** Memory for whole small files (up to 256 KiB each), served without touching the disk. @default 32 MiB */
+        smallFileCache: z.number().int().min(0).default(32 * 1024 * 1024),
       })
       .strict()
       .prefault({}),

@@ -1,8 +1,7 @@
-import { createReadStream } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import { parseRange, urlHost, type Logger } from '@outpost/common';
+import { BufferPool, sendFileRange } from './send-file.js';
 import type { FileEntry, PackageStore } from './store.js';
 import type { TokenBucket } from './throttle.js';
 
@@ -63,8 +62,10 @@ export interface HttpServerOptions {
   metrics?: { readonly contentType: string; text(): Promise<string> } | undefined;
   /** Files up to this size are kept in memory once read (content is immutable). @default 256 KiB */
   smallFileMax?: number;
-  /** Memory for small files. @default 64 MiB */
+  /** Memory for small files. @default 32 MiB */
   smallCacheBytes?: number;
+  /** Memory for read buffers of all downloads together (each gets a share, 64 KiB to `chunkSize`). @default 32 MiB */
+  readBuffers?: number;
 }
 
 /**
@@ -113,7 +114,8 @@ class SmallFileCache {
 export function createHttpServer(o: HttpServerOptions) {
   const counters: ServeCounters = { requests: 0, bytes: 0, status: {}, bytesTo: {}, active: 0 };
   const smallMax = o.smallFileMax ?? 256 * 1024;
-  const cache = new SmallFileCache(o.smallCacheBytes ?? 64 * 1024 * 1024);
+  const cache = new SmallFileCache(o.smallCacheBytes ?? 32 * 1024 * 1024);
+  const pool = new BufferPool(o.chunkSize, o.readBuffers ?? 32 * 1024 * 1024);
   const count = (status: number): void => {
     counters.status[status] = (counters.status[status] ?? 0) + 1;
   };
@@ -209,19 +211,18 @@ export function createHttpServer(o: HttpServerOptions) {
       return;
     }
     if (!fh) return;
-    const stream = createReadStream('', { fd: fh, start, end, highWaterMark: o.chunkSize, autoClose: true, emitClose: true });
-    let sent = 0;
-    stream.on('data', (c: string | Buffer) => {
-      sent += c.length;
-    });
     counters.active++;
+    let sent = 0;
     try {
-      if (o.bucket.rate > 0) await pipeline(stream, o.bucket.stream(), res);
-      else await pipeline(stream, res);
-    } catch {
-      // Client went away: nothing to answer.
+      sent = await sendFileRange(fh, res, start, end, pool, o.bucket);
+    } catch (err) {
+      // A read failed mid-answer (the file changed under us): the headers are out, so cut it off.
+      o.log.warn({ err, sha: file.sha256 }, 'read failed while serving; connection closed');
+      res.destroy();
+      o.damaged(file.sha256);
     } finally {
       counters.active--;
+      await fh.close().catch(() => undefined);
       counters.bytes += sent;
       counters.bytesTo[who] = (counters.bytesTo[who] ?? 0) + sent;
     }

@@ -319,6 +319,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
         log,
         chunkSize: config.http.chunkSize,
         smallCacheBytes: config.http.smallFileCache,
+        readBuffers: config.http.readBuffers,
         bucket: servingBucket,
         metrics,
         stats: () => ({ id: identity?.id, name: config.name, constrained: config.constrained, packages: st.serving.size }),
