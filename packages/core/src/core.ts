@@ -139,7 +139,10 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         const rec = reg.store.agents.get(cred.id) ?? reg.store.siteServers.get(cred.id);
         if (!rec || !hexEqual(rec.authHash, hashSecret(cred.secret))) return undefined;
         // A blocked principal (the CA module) loses its bearer credential too, not only its certificates.
-        if (modules.some((m) => m.refuses?.(cred.id))) return undefined;
+        for (const m of modules) {
+          const refusal = m.refuses?.(cred.id);
+          if (refusal) throw refusal;
+        }
         const kind = reg.store.agents.has(cred.id) ? 'agent' : 'site-server';
         reg.touch(cred.id, 'call');
         return { kind, id: cred.id };

@@ -1,5 +1,5 @@
 import type { Router } from '@koa/router';
-import type { AppState, Database, Logger } from '@outpost/common';
+import type { AppState, Database, Logger, OutpostError } from '@outpost/common';
 import type { CoreConfig } from './config.js';
 import type { Registry, Clock } from './registry.js';
 
@@ -35,6 +35,10 @@ export interface CoreModule {
   publicRoutes?(router: Router<AppState>, ctx: CoreContext): void;
   stop?(): Promise<void>;
   stats?(): Record<string, unknown>;
-  /** True refuses this agent's or site server's bearer credential (the CA module: blocked principals). */
-  refuses?(principalId: string): boolean;
+  /**
+   * An error to answer every call of this agent or site server with, though its
+   * credential is right (the CA module: a blocked principal gets `CORE_CA_BLOCKED`, so it
+   * knows to stop retrying); undefined lets it through.
+   */
+  refuses?(principalId: string): OutpostError | undefined;
 }

@@ -104,7 +104,8 @@ export function createCaModule(coreConfig: CoreConfig): CoreModule {
       return service?.stats() ?? {};
     },
     refuses(id) {
-      return service?.store.blocked.has(id) ?? false;
+      if (!service?.store.blocked.has(id)) return undefined;
+      return new OutpostError(CaErrors.BLOCKED, `${id} is blocked by an administrator`, { status: 403 });
     },
   };
 }
