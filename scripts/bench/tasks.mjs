@@ -7,7 +7,7 @@
 // task server CPU seconds and peak RSS. WebSocket mode is skipped above BENCH_WS_MAX
 // agents on one process (open files are capped at 20,000 per process here; the task
 // server holds one socket per agent): above it, the task server runs for that mode with
-// ceil(agents / 15000) HTTP/WebSocket workers (node:cluster; BENCH_TS_WORKERS sets the
+// ceil(agents / 17000) HTTP/WebSocket workers (node:cluster; BENCH_TS_WORKERS sets the
 // workers for every mode). CPU and RSS are summed over the task server's processes. Poll-only uses BENCH_POLL_INTERVAL (20s) and prints what the
 // default 30 min interval would give. Prints one `bench:tasks {json}` line and writes
 // bench-results/tasks-<time>.json. Every phase is bounded in time.
@@ -27,6 +27,7 @@ const MODES = (env.BENCH_MODES ?? 'tickle,ws,poll').split(',');
 const SWARMS = Number(env.BENCH_SWARMS ?? 3);
 const WS_MAX = Number(env.BENCH_WS_MAX ?? 18_000);
 const TICKLE_RATE = Number(env.BENCH_TICKLE_RATE ?? 25_000);
+const HTTP_CONNECTIONS = Number(env.BENCH_HTTP_CONNECTIONS ?? 96);
 const POLL_INTERVAL = env.BENCH_POLL_INTERVAL ?? '20s';
 const RUN_TIMEOUT_MS = parseDuration(env.BENCH_RUN_TIMEOUT ?? '120s');
 const DEADLINE_MS = 40 * 60_000;
@@ -113,14 +114,14 @@ async function benchSize(n) {
     tsInfo = await new Promise((res) => ts.once('message', res));
     tsWorkers = workers;
   };
-  const workersFor = (mode) => (env.BENCH_TS_WORKERS !== undefined ? Number(env.BENCH_TS_WORKERS) : mode === 'ws' && n > WS_MAX ? Math.ceil(n / 15_000) : 0);
+  const workersFor = (mode) => (env.BENCH_TS_WORKERS !== undefined ? Number(env.BENCH_TS_WORKERS) : mode === 'ws' && n > WS_MAX ? Math.ceil(n / 17_000) : 0);
   await startTs(workersFor(MODES[0]));
   const agentTok = await api(core, 'POST', '/tokens', { for: 'agent', uses: n });
   const per = Math.ceil(n / SWARMS);
   const swarms = [];
   for (let k = 0; k < SWARMS && k * per < n; k++) {
     const addrs = Array.from({ length: 8 }, (_, j) => `127.0.${k + 1}.${j + 2}`);
-    const c = fork(join(root, 'scripts/bench/tasks/swarm-child.mjs'), [JSON.stringify({ coreUrl: core.url, enrollToken: agentTok.token, count: Math.min(per, n - k * per), firstIndex: k * per, namePrefix: `b${n}`, concurrency: 32, httpConnections: 96, udpSockets: 8, localAddresses: addrs })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const c = fork(join(root, 'scripts/bench/tasks/swarm-child.mjs'), [JSON.stringify({ coreUrl: core.url, enrollToken: agentTok.token, count: Math.min(per, n - k * per), firstIndex: k * per, namePrefix: `b${n}`, concurrency: 32, httpConnections: HTTP_CONNECTIONS, udpSockets: 8, localAddresses: addrs })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push(c);
     const call = ipc(c);
     await call(null, {}, 'ready');
