@@ -177,7 +177,9 @@ describe('an agent on the Internet, through the gateway only', () => {
       (err: { code?: string }) => err.code,
     );
     expect(refused).toBe('GATEWAY_CERT_REVOKED');
-    // Its bearer credential stops working too, on direct HTTP to the core.
-    expect((await api('POST', `/agents/${agent.id}/heartbeat`, {}, identity.credential)).status).toBe(401);
+    // Its bearer credential stops working too, on direct HTTP to the core: refused as blocked.
+    const direct = await api<{ error: { code: string } }>('POST', `/agents/${agent.id}/heartbeat`, {}, identity.credential);
+    expect(direct.status).toBe(403);
+    expect(direct.json.error.code).toBe('CORE_CA_BLOCKED');
   });
 });
