@@ -1,13 +1,18 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger, validateConfig } from '@outpost/common';
 import { waitFor } from '@outpost/testing';
+import { coreConfigSchema, createCore } from '../../src/index.js';
 import { enrollFleet, startCore, type Harness } from './harness.js';
 
 let h: Harness | undefined;
+let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => {
+  await cleanup?.();
   await h?.close();
   h = undefined;
+  cleanup = undefined;
 });
 
 interface Show {
@@ -87,5 +92,33 @@ describe('server tasks (run by the core)', () => {
     await waitFor(() => ((h!.core.stats().tasks as { server: { backlog: number } }).server.backlog === 0 ? true : undefined), { what: 'server step killed' });
     expect(Date.now() - t0).toBeLessThan(5_000);
     expect((await h.admin<Show>('GET', `/runs/${run.body.id}`)).body.counts.cancelled).toBe(1);
+  });
+
+  it('after a core restart, records the step that was running as interrupted (not run again) and goes on with the job', async () => {
+    h = await startCore();
+    const { agents } = await enrollFleet(h, 1);
+    const count = join(h.dir, 'ran');
+    await h.admin('POST', '/tasks', { name: 'once', kind: 'server', script: `echo x >> ${count}; while [ ! -e ${join(h.dir, 'never')} ]; do sleep 0.05; done`, timeout: '2m' });
+    await h.admin('POST', '/tasks', { name: 'after', kind: 'server', program: 'echo', args: ['after'] });
+    await h.admin('POST', '/jobs', { name: 'two', steps: [{ task: 'once', onFailure: 'continue' }, { task: 'after' }] });
+    const run = await h.admin<{ id: string }>('POST', '/jobs/two/runs', { agents: [agents[0]!.id] });
+    await waitFor(() => readFile(count, 'utf8').then((t) => t === 'x\n'), { what: 'first step running' });
+    await h.core.stop();
+    const core = createCore(validateConfig(coreConfigSchema, { dataDir: h.dir, http: { port: 0 }, datagram: { host: '127.0.0.1', port: 0 }, tasks: { tickInterval: 50 } }, { file: 'test' }), { logger: silentLogger() });
+    await core.start();
+    cleanup = () => core.stop();
+    const get = async <T>(path: string): Promise<T> => (await (await fetch(`${core.url}/api/v1${path}`, { headers: { authorization: `Bearer ${core.adminToken}` } })).json()) as T;
+    const show = await waitFor(async () => {
+      const r = await get<Show>(`/runs/${run.body.id}`);
+      return r.state !== 'active' && r;
+    }, { timeoutMs: 20_000, what: 'run finished after the restart' });
+    expect(show.counts.failed).toBe(1);
+    const d = await get<Detail>(`/runs/${run.body.id}/agents/${agents[0]!.id}`);
+    expect(d.steps.map((x) => [x.state, x.error])).toEqual([
+      ['failed', 'interrupted'],
+      ['succeeded', undefined],
+    ]);
+    expect(await readFile(count, 'utf8')).toBe('x\n');
+    await writeFile(join(h.dir, 'never'), '');
   });
 });
