@@ -7,8 +7,8 @@ const MIN_CHUNK = 64 * 1024;
 /**
  * Read buffers for serving, reused instead of allocated per chunk: free lists per
  * power-of-two size (64 KiB … `maxChunk`). The size handed out shrinks as more
- * downloads run at once, so that the buffers of all downloads (one each) stay within
- * `budget` bytes: with 32 MiB, one download reads 1 MiB at a time, 200 read 128 KiB.
+ * downloads run at once, so that the buffers of all downloads (two each) stay within
+ * `budget` bytes: with 32 MiB, one download reads 1 MiB at a time, 200 read 64 KiB.
  */
 export class BufferPool {
   readonly #free = new Map<number, Buffer[]>();
@@ -40,7 +40,7 @@ export class BufferPool {
 
   /** The chunk size for a download now: a power of two in [64 KiB, maxChunk]. */
   chunkSize(): number {
-    const share = this.budget / Math.max(1, this.#active);
+    const share = this.budget / (2 * Math.max(1, this.#active));
     let size = MIN_CHUNK;
     while (size * 2 <= Math.min(share, this.maxChunk)) size *= 2;
     return Math.min(size, Math.max(MIN_CHUNK, this.maxChunk));
@@ -71,12 +71,12 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /**
  * Sends bytes `[start, end]` of an open file as the body of `res` (headers already
- * written) with a read loop over one pooled buffer: read a chunk with `pread`, write it,
- * wait until the socket took it (the write's callback: the bytes are in the kernel's send
- * buffer, which keeps the connection busy while the next chunk is read), read the next
- * into the same buffer. Memory per download is one chunk, whose size shrinks as more
- * downloads run at once. Resolves with the bytes the socket accepted (all of them unless
- * the client went away); rejects only when the file cannot be read.
+ * written) with a read loop over pooled buffers: read a chunk with `pread`, write it,
+ * and while the socket takes it (until the write's callback: the bytes are in the
+ * kernel's send buffer) read the next chunk into a second buffer. Memory per download is
+ * two chunks, whose size shrinks as more downloads run at once. Resolves with the bytes
+ * the socket accepted (all of them unless the client went away); rejects only when the
+ * file cannot be read.
  */
 export async function sendFileRange(fh: FileHandle, res: ServerResponse, start: number, end: number, pool: BufferPool, bucket: TokenBucket): Promise<number> {
   let pos = start;
@@ -92,39 +92,64 @@ export async function sendFileRange(fh: FileHandle, res: ServerResponse, start: 
   // Bulk transfer: let the kernel coalesce segments.
   res.socket?.setNoDelay(false);
   pool.enter();
-  let buf: Buffer | undefined;
+  const spare: Buffer[] = [];
+  // Start small and double per chunk up to the download's share: a burst of new
+  // downloads never allocates big buffers it would give back a moment later.
+  let grow = MIN_CHUNK;
+  const take = (): Buffer => {
+    const want = Math.min(grow, pool.chunkSize());
+    grow = Math.min(grow * 2, pool.maxChunk);
+    let b = spare.pop();
+    if (b && b.length !== want) {
+      pool.release(b);
+      b = undefined;
+    }
+    return b ?? pool.acquire(want);
+  };
+  /** Reads the next chunk (from `pos`) into a buffer; undefined at the end. */
+  const readNext = async (): Promise<{ buf: Buffer; n: number } | undefined> => {
+    if (pos > end) return undefined;
+    const buf = take();
+    const at = pos;
+    const len = Math.min(buf.length, end - at + 1);
+    pos += len;
+    const { bytesRead: n } = await fh.read(buf, 0, len, at);
+    if (n !== len) throw new Error(`the file ended at ${at + n}, before ${end + 1}`);
+    return { buf, n };
+  };
+  let next: Promise<{ buf: Buffer; n: number } | undefined> | undefined;
   try {
-    while (pos <= end && !closed) {
-      const want = pool.chunkSize();
-      if (!buf || buf.length > want) {
-        if (buf) pool.release(buf);
-        buf = pool.acquire(want);
-      }
-      const { bytesRead: n } = await fh.read(buf, 0, Math.min(buf.length, end - pos + 1), pos);
-      if (n === 0) throw new Error(`the file ended at ${pos}, before ${end + 1}`);
-      if (closed) break;
-      pos += n;
+    let cur = await readNext();
+    while (cur && !closed) {
       if (bucket.rate > 0) {
-        const wait = bucket.take(n);
+        const wait = bucket.take(cur.n);
         if (wait > 0) await Promise.race([sleep(wait), closedP]);
         if (closed) break;
       }
+      const { buf, n } = cur;
       const written = new Promise<boolean>((resolve) => {
-        res.write(n === buf!.length ? buf! : buf!.subarray(0, n), (err) => resolve(!err));
+        res.write(n === buf.length ? buf : buf.subarray(0, n), (err) => resolve(!err));
       });
+      // Read ahead while the socket takes this chunk.
+      next = readNext();
+      next.catch(() => undefined);
       const ok = await Promise.race([written, closedP.then(() => false)]);
-      if (!ok) {
-        // The socket may still refer to the buffer: never reuse it.
-        buf = undefined;
-        break;
-      }
+      cur = undefined;
+      // On failure the socket may still refer to the buffer: never reuse it.
+      if (!ok) break;
       sent += n;
+      spare.push(buf);
+      cur = await next;
+      next = undefined;
     }
     if (!closed) await Promise.race([new Promise<void>((resolve) => res.end(() => resolve())), closedP]);
   } finally {
     pool.leave();
     res.off('close', onClose);
-    if (buf) pool.release(buf);
+    // A read still in flight finishes before its buffer may be reused.
+    const pending = await next?.catch(() => undefined);
+    if (pending) pool.release(pending.buf);
+    for (const b of spare) pool.release(b);
   }
   return sent;
 }
