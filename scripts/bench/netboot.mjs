@@ -1,0 +1,389 @@
+#!/usr/bin/env node
+// Network boot load benchmark (issue 6): N simulated PXE clients boot at once from
+// Outpost's netboot service, then from dnsmasq in proxy mode, on the same network and
+// with the same clients. Each client: DHCPDISCOVER (60 = PXEClient, 93 = 0) → proxy
+// offer → DHCPREQUEST to the boot server's port 4011 → ACK with the boot file → TFTP of
+// a 30 MiB image at blksize 1468 (lockstep, as a BIOS PXE ROM). For N = 200 and 1,000:
+// p50/p99 offer latency, time until all have their image, failures, and the ratio
+// dnsmasq completion time / ours (>= 1.0 = ours at least as fast).
+// Targets: p99 offer < 100 ms at 1,000 clients, every image delivered, ratio >= 1.0.
+//
+// Network (root; nothing touches the machine's own interfaces): a server namespace
+// with a bridge br0 (10.66.0.1/16) where ours or dnsmasq runs (one at a time: both
+// want 67, 4011 and 69), and a client namespace joined to the bridge by a veth whose
+// end carries one address per client (10.66.1.1, 10.66.1.2, ...: as if the site's DHCP
+// server had leased them; that server's work is the same for both and not measured).
+// The server namespace holds a permanent ARP entry per client address (the kernel's
+// shared neighbour table would otherwise overflow at ~1,000 entries). DISCOVERs go by
+// broadcast from 0.0.0.0:68 and offers come back by broadcast, as on a real segment.
+// One process plays every client's DHCP part (so offer latency is not the TFTP
+// clients' event-loop lag) and BENCH_PROCS processes run the downloads, each from
+// its client's own address. A client whose download fails boots again from its
+// DISCOVER (a firmware retry), at most 3 boots, and counts as a failure if it has no
+// image by the deadline.
+//
+// Prints one line per scenario, a machine-readable summary line (`bench:netboot {json}`)
+// and writes bench-results/netboot-<time>.json. Knobs: BENCH_N (200,1000),
+// BENCH_MIB (30, image size), BENCH_SCALE (1; e.g. 0.1 → N 20,100 and a 3 MiB image,
+// for a quick run), BENCH_SERVERS (ours,dnsmasq), BENCH_PROCS (2, TFTP client
+// processes), BENCH_RAMP_MS (1000: clients power on spread over this long; 0 = all in
+// the same instant), BENCH_WINDOWSIZE (unset: lockstep; dnsmasq 2.90 has no windowsize),
+// BENCH_SCENARIO_S (900, deadline per scenario). dnsmasq gets --tftp-max=N (its
+// default 50 would turn most clients away); ours runs with its defaults (200 boot
+// sessions, the rest wait for a slot).
+import { spawn, execFileSync } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { randomFillSync } from 'node:crypto';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const here = join(root, 'scripts/bench/netboot');
+const log = (...a) => console.error('[bench:netboot]', ...a);
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const NS_LIST = (process.env.BENCH_N ?? '200,1000').split(',').map((s) => Math.max(1, Math.round(Number(s) * SCALE)));
+const MIB = Number(process.env.BENCH_MIB ?? 30) * SCALE;
+const FILE_BYTES = Math.max(1, Math.round(MIB * 1024 * 1024));
+const SERVERS = (process.env.BENCH_SERVERS ?? 'ours,dnsmasq').split(',').map((s) => s.trim());
+const PROCS = Math.max(1, Number(process.env.BENCH_PROCS ?? 2));
+const RAMP_MS = Number(process.env.BENCH_RAMP_MS ?? 1000);
+const WINDOWSIZE = process.env.BENCH_WINDOWSIZE ? Number(process.env.BENCH_WINDOWSIZE) : undefined;
+const SCENARIO_MS = Number(process.env.BENCH_SCENARIO_S ?? 900) * 1000;
+const MAX_BOOTS = 3;
+const BLKSIZE = 1468;
+const DEADLINE_MS = 60 * 60_000;
+const NS_S = `onb-s${process.pid}`;
+const NS_C = `onb-c${process.pid}`;
+const SERVER_IP = '10.66.0.1';
+const FILE = 'img.0'; // dnsmasq's pxe-service adds ".0" to the basename for x86PC
+const TARGET = { p99OfferMs: 100, ratio: 1.0 };
+const maxN = Math.max(...NS_LIST);
+if (maxN > 60_000) throw new Error('BENCH_N: at most 60,000 clients (one /16)');
+for (const s of SERVERS) if (s !== 'ours' && s !== 'dnsmasq') throw new Error(`BENCH_SERVERS: unknown server ${s}`);
+
+const children = new Set();
+let cleaned = false;
+const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000, ...opts }).toString();
+function cleanup() {
+  if (cleaned) return;
+  cleaned = true;
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const ns of [NS_S, NS_C]) {
+    try {
+      sh('ip', ['netns', 'del', ns]);
+    } catch {
+      // not there
+    }
+  }
+}
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => (cleanup(), process.exit(130)));
+setTimeout(() => {
+  log(`did not finish within ${DEADLINE_MS / 60_000} min; stopping`);
+  cleanup();
+  process.exit(2);
+}, DEADLINE_MS).unref();
+
+function need() {
+  const missing = [];
+  if (process.getuid?.() !== 0) missing.push('root (network namespaces, ports 67/68/69/4011)');
+  for (const c of ['ip', ...(SERVERS.includes('dnsmasq') ? ['dnsmasq'] : [])]) {
+    try {
+      sh('sh', ['-c', `command -v ${c}`]);
+    } catch {
+      missing.push(c);
+    }
+  }
+  if (missing.length) {
+    console.log(`bench:netboot ${JSON.stringify({ skipped: true, missing })}`);
+    log(`needs ${missing.join(', ')}`);
+    process.exit(1);
+  }
+}
+
+/** Client i's address: 10.66.1.1 ... (250 per /24, inside 10.66.0.0/16). */
+const clientIp = (i) => `10.66.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
+
+function network(n) {
+  const ipb = (ns, lines) => execFileSync('ip', ['-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n`, stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
+  sh('ip', ['netns', 'add', NS_S]);
+  sh('ip', ['netns', 'add', NS_C]);
+  ipb(NS_S, ['link set lo up', 'link add br0 type bridge', 'link set br0 type bridge forward_delay 0 stp_state 0', `addr add ${SERVER_IP}/16 dev br0`, 'link set br0 up']);
+  ipb(NS_C, ['link set lo up']);
+  sh('ip', ['link', 'add', 'vx', 'netns', NS_C, 'type', 'veth', 'peer', 'name', 'vb', 'netns', NS_S]);
+  ipb(NS_S, ['link set vb master br0', 'link set vb up', 'route add 255.255.255.255/32 dev br0']);
+  ipb(NS_C, [...Array.from({ length: n }, (_, i) => `addr add ${clientIp(i)}/16 dev vx`), 'link set vx up', 'route add 255.255.255.255/32 dev vx']);
+  const macOf = (ns, dev) => JSON.parse(sh('ip', ['-n', ns, '-j', 'link', 'show', dev]))[0].address;
+  const clientMac = macOf(NS_C, 'vx');
+  const brMac = macOf(NS_S, 'br0');
+  ipb(NS_S, Array.from({ length: n }, (_, i) => `neigh replace ${clientIp(i)} lladdr ${clientMac} dev br0 nud permanent`));
+  ipb(NS_C, [`neigh replace ${SERVER_IP} lladdr ${brMac} dev vx nud permanent`]);
+}
+
+/** Spawns a child and resolves when `ready(line)` is true for a stdout line. */
+function startChild(argv, { name, ready, onLine, timeoutMs = 20_000 }) {
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  let err = '';
+  child.stderr.on('data', (d) => {
+    err = (err + d).slice(-4000);
+  });
+  child.stdin.on('error', () => undefined);
+  const lines = createInterface({ input: child.stdout });
+  return new Promise((resolveStart, reject) => {
+    let isReady = false;
+    const t = setTimeout(() => reject(new Error(`${name} not ready in ${timeoutMs} ms: ${err}`)), timeoutMs);
+    lines.on('line', (line) => {
+      if (!isReady && ready(line)) {
+        isReady = true;
+        clearTimeout(t);
+        resolveStart({ child, err: () => err });
+      }
+      onLine?.(line);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      if (!isReady) reject(new Error(`${name} exited (${code}): ${err}`));
+    });
+  });
+}
+async function stopChild(child, signal = 'SIGTERM') {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await gone;
+  clearTimeout(t);
+}
+const inNs = (ns, argv) => ['ip', 'netns', 'exec', ns, ...argv];
+
+async function cpuTicks(pid) {
+  const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+async function hwm(pid) {
+  const s = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmHWM:\s+(\d+) kB/m.exec(s)?.[1] ?? NaN) * 1024;
+}
+const TICK = Number(sh('getconf', ['CLK_TCK']).trim()) || 100;
+const loadavg = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).map(Number);
+const pct = (xs, p) => {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+
+async function startServer(which, dir, n) {
+  if (which === 'ours') {
+    let stats;
+    const s = await startChild(inNs(NS_S, [process.execPath, join(here, 'ours.mjs'), JSON.stringify({ dir: join(dir, `ours-${n}`), serverAddress: SERVER_IP, loaderDir: join(dir, 'root'), file: FILE })]), {
+      name: 'netboot',
+      ready: (l) => l.startsWith('{"ready"'),
+      onLine: (l) => {
+        if (l.startsWith('{"stats"')) stats = JSON.parse(l).stats;
+      },
+    });
+    return { child: s.child, pid: s.child.pid, stats: () => stats };
+  }
+  const argv = inNs(NS_S, [
+    'dnsmasq', '--keep-in-foreground', '--log-facility=-', '--port=0', '--conf-file=/dev/null', '--pid-file=', '--user=root', '--group=root',
+    '--interface=br0', '--bind-interfaces', `--dhcp-range=10.66.0.0,proxy,255.255.0.0`, '--pxe-service=x86PC,Outpost bench image,img',
+    '--enable-tftp', `--tftp-root=${join(dir, 'root')}`, `--tftp-max=${Math.max(50, n)}`, `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
+  ]);
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  let text = '';
+  const tail = (d) => {
+    text = (text + d).slice(-20_000);
+  };
+  child.stdout.on('data', tail);
+  child.stderr.on('data', tail);
+  const deadline = Date.now() + 10_000;
+  while (!/DHCP, proxy on subnet/.test(text) || !/TFTP root is/.test(text)) {
+    if (child.exitCode !== null) throw new Error(`dnsmasq exited: ${text}`);
+    if (Date.now() > deadline) throw new Error(`dnsmasq not ready: ${text}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, pid: child.pid, stats: () => ({ log: text.split('\n').filter((l) => !/sent .* to /.test(l)).slice(-5) }) };
+}
+
+async function scenario(which, n, dir) {
+  const server = await startServer(which, dir, n);
+  const comm = (await readFile(`/proc/${server.pid}/comm`, 'utf8')).trim();
+  if (comm !== 'node' && comm !== 'dnsmasq') throw new Error(`server pid ${server.pid} is ${comm}`);
+  const cpu0 = await cpuTicks(server.pid);
+  const load0 = await loadavg();
+
+  const offers = [];
+  const boots = new Array(n).fill(0);
+  const done = new Map();
+  const failed = new Map();
+  const fails = { offer: 0, pxe: 0, tftp: 0 };
+  const reasons = {};
+  let t0 = 0;
+  let finish;
+  const allDone = new Promise((r) => (finish = r));
+  const check = () => {
+    if (done.size + failed.size >= n) finish();
+  };
+
+  const workers = [];
+  for (let w = 0; w < PROCS; w++) {
+    const s = await startChild(inNs(NS_C, [process.execPath, join(here, 'tftp-clients.mjs'), JSON.stringify({ blksize: BLKSIZE, windowsize: WINDOWSIZE, rrqPatienceMs: 60_000 })]), {
+      name: `tftp clients ${w}`,
+      ready: (l) => l.startsWith('{"ready"'),
+      onLine: (l) => {
+        const m = JSON.parse(l);
+        if (m.done !== undefined) {
+          if (m.bytes === FILE_BYTES) done.set(m.done, m.at);
+          else {
+            reasons[`short ${m.bytes}`] = (reasons[`short ${m.bytes}`] ?? 0) + 1;
+            failed.set(m.done, 'short');
+          }
+          check();
+        } else if (m.fail !== undefined) {
+          fails.tftp++;
+          reasons[m.reason] = (reasons[m.reason] ?? 0) + 1;
+          retry(m.fail, 'tftp');
+        }
+      },
+    });
+    workers.push(s.child);
+  }
+  let dhcp;
+  const retry = (i, stage) => {
+    if (boots[i] < MAX_BOOTS && Date.now() - t0 < SCENARIO_MS - 30_000) {
+      boots[i]++;
+      dhcp.stdin.write(`${JSON.stringify({ restart: i })}\n`);
+    } else {
+      failed.set(i, stage);
+      check();
+    }
+  };
+  const ips = Array.from({ length: n }, (_, i) => clientIp(i));
+  const d = await startChild(inNs(NS_C, [process.execPath, join(here, 'dhcp-clients.mjs'), JSON.stringify({ ips, rampMs: RAMP_MS })]), {
+    name: 'dhcp clients',
+    ready: (l) => l.startsWith('{"start"'),
+    onLine: (l) => {
+      const m = JSON.parse(l);
+      if (m.start) t0 = m.start;
+      else if (m.offer !== undefined) offers.push(m.ms);
+      else if (m.boot !== undefined) workers[m.boot % PROCS].stdin.write(`${JSON.stringify({ get: m.boot, ip: m.ip, server: m.server, file: m.file })}\n`);
+      else if (m.fail !== undefined) {
+        fails[m.stage]++;
+        reasons[`no ${m.stage === 'offer' ? 'offer' : '4011 ACK'}`] = (reasons[`no ${m.stage === 'offer' ? 'offer' : '4011 ACK'}`] ?? 0) + 1;
+        retry(m.fail, m.stage);
+      }
+    },
+  });
+  dhcp = d.child;
+  for (let i = 0; i < n; i++) boots[i] = 1;
+  // Progress every 10 s; the scenario ends when every client has its image or has failed, or at the deadline.
+  const progress = setInterval(() => log(`${which} n=${n}: ${offers.length} offers, ${done.size} images, ${failed.size} failed, ${Math.round((Date.now() - t0) / 1000)} s`), 10_000);
+  const timedOut = await Promise.race([allDone.then(() => false), new Promise((r) => setTimeout(() => r(true), SCENARIO_MS))]);
+  clearInterval(progress);
+  const end = Date.now();
+  const cpuSecs = ((await cpuTicks(server.pid)) - cpu0) / TICK;
+  const rss = await hwm(server.pid);
+  for (const c of [dhcp, ...workers]) {
+    c.stdin.end();
+    await stopChild(c);
+  }
+  await stopChild(server.child);
+  const last = done.size ? Math.max(...done.values()) : end;
+  const r = {
+    server: which,
+    n,
+    delivered: done.size,
+    failed: n - done.size,
+    failedStages: Object.fromEntries([...failed.values()].reduce((m, s) => m.set(s, (m.get(s) ?? 0) + 1), new Map())),
+    timedOut,
+    retriedBoots: boots.reduce((a, b) => a + b, 0) - n,
+    errors: { ...fails, reasons },
+    offers: offers.length,
+    offerP50Ms: pct(offers, 50),
+    offerP99Ms: pct(offers, 99),
+    offerMaxMs: pct(offers, 100),
+    completionS: +((last - t0) / 1000).toFixed(2),
+    aggregateMBps: +((done.size * FILE_BYTES) / ((last - t0) / 1000) / 1e6).toFixed(1),
+    serverCpuSecs: +cpuSecs.toFixed(2),
+    serverPeakRssMB: +(rss / 1e6).toFixed(1),
+    loadavgStart: load0,
+    loadavgEnd: await loadavg(),
+    ...(which === 'ours' ? { ours: pickStats(server.stats()) } : {}),
+  };
+  console.log(
+    `${which.padEnd(7)} n=${String(n).padStart(4)}  offer p50 ${fmt(r.offerP50Ms)} ms p99 ${fmt(r.offerP99Ms)} ms  all images in ${r.completionS} s (${r.aggregateMBps} MB/s)  delivered ${r.delivered}/${n}  failures ${r.failed} (retried boots ${r.retriedBoots})  server cpu ${r.serverCpuSecs} s rss ${r.serverPeakRssMB} MB  load ${r.loadavgStart[0]}→${r.loadavgEnd[0]}`,
+  );
+  if (Object.keys(reasons).length) log(`${which} n=${n} errors: ${JSON.stringify(reasons)}`);
+  return r;
+}
+const fmt = (v) => (v === null ? '-' : v.toFixed(1));
+function pickStats(s) {
+  if (!s) return undefined;
+  return { dhcp: s.dhcp ? { offers: s.dhcp.offers, pxeAcks: s.dhcp.pxeAcks, ignored: s.dhcp.ignored, malformed: s.dhcp.malformed, sendErrors: s.dhcp.sendErrors } : undefined, sessions: s.sessions, tftp: s.tftp };
+}
+
+async function writeImage(path, bytes) {
+  const ws = createWriteStream(path);
+  const chunk = Buffer.allocUnsafe(1024 * 1024);
+  for (let left = bytes; left > 0; left -= chunk.length) {
+    randomFillSync(chunk);
+    if (!ws.write(left >= chunk.length ? chunk : chunk.subarray(0, Math.min(left, chunk.length)))) await new Promise((r) => ws.once('drain', r));
+  }
+  await new Promise((r) => ws.end(r));
+}
+
+async function main() {
+  need();
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-netboot-'));
+  try {
+    await mkdir(join(dir, 'root'));
+    await writeImage(join(dir, 'root', FILE), FILE_BYTES);
+    network(maxN);
+    const versions = { dnsmasq: SERVERS.includes('dnsmasq') ? sh('dnsmasq', ['--version']).split('\n')[0] : undefined, node: process.version, cpus: cpus().length };
+    const loadStart = await loadavg();
+    console.log(`image ${FILE_BYTES} bytes, blksize ${BLKSIZE}${WINDOWSIZE ? `, windowsize ${WINDOWSIZE}` : ', lockstep'}; clients ${NS_LIST.join(', ')} (ramp ${RAMP_MS} ms, ${PROCS} TFTP client processes); load average at the start: ${loadStart.join(' ')} (${versions.cpus} CPUs)`);
+    const results = [];
+    for (const n of NS_LIST) for (const which of SERVERS) results.push(await scenario(which, n, dir));
+    const byN = {};
+    for (const n of NS_LIST) {
+      const o = results.find((r) => r.server === 'ours' && r.n === n);
+      const d = results.find((r) => r.server === 'dnsmasq' && r.n === n);
+      const ratio = o && d && o.delivered === n && d.delivered === n ? +(d.completionS / o.completionS).toFixed(2) : null;
+      byN[n] = { ratio, oursCompletionS: o?.completionS, dnsmasqCompletionS: d?.completionS, oursP99OfferMs: o?.offerP99Ms, dnsmasqP99OfferMs: d?.offerP99Ms, oursDelivered: o?.delivered, dnsmasqDelivered: d?.delivered };
+      if (o && d) console.log(`n=${n}: completion ours ${o.completionS} s, dnsmasq ${d.completionS} s → dnsmasq/ours ${ratio ?? '-'}x (target >= ${TARGET.ratio}x ${ratio !== null && ratio >= TARGET.ratio ? 'met' : 'MISSED'})`);
+    }
+    const big = results.filter((r) => r.server === 'ours' && r.n === maxN)[0];
+    const summary = {
+      fileBytes: FILE_BYTES,
+      scale: SCALE,
+      byN,
+      oursP99OfferMsAtMax: big?.offerP99Ms ?? null,
+      targetsMet: NS_LIST.every((n) => (byN[n].ratio ?? 0) >= TARGET.ratio) && results.filter((r) => r.server === 'ours').every((r) => r.delivered === r.n) && (big?.offerP99Ms ?? Infinity) < TARGET.p99OfferMs,
+      loadavgStart: loadStart,
+      loadavg: await loadavg(),
+    };
+    console.log(`load average at the end: ${summary.loadavg.join(' ')} (${versions.cpus} CPUs)`);
+    console.log(`bench:netboot ${JSON.stringify(summary)}`);
+    const outDir = join(root, 'bench-results');
+    await mkdir(outDir, { recursive: true });
+    const file = join(outDir, `netboot-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    await writeFile(file, JSON.stringify({ date: new Date().toISOString(), versions, config: { NS_LIST, FILE_BYTES, PROCS, RAMP_MS, WINDOWSIZE, BLKSIZE, MAX_BOOTS }, results, summary }, null, 2));
+    log(`wrote ${file}`);
+  } finally {
+    cleanup();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  log(err);
+  cleanup();
+  process.exit(1);
+});
