@@ -14,6 +14,11 @@ export interface WorkRecord {
   f?: number | undefined;
   /** Tickles sent. */
   n?: number | undefined;
+  /**
+   * Loaded at start: it may have been fetched before (fetch and tickle marks live in
+   * memory only), so a cancel must reach the agent. Never written.
+   */
+  m?: boolean | undefined;
 }
 
 /**

@@ -33,7 +33,7 @@ export class WorkBook {
     for await (const [id, r] of this.store.runs.iterator()) this.runs.set(id, r);
     for await (const [k, w] of this.store.work.iterator()) {
       const [agent, run] = k.split('!') as [string, string];
-      this.#put(agent, run, w);
+      this.#put(agent, run, w.f === undefined ? { ...w, m: true } : w);
     }
   }
 
@@ -73,7 +73,7 @@ export class WorkBook {
         for (const [agent, m] of [...this.#byAgent]) {
           const w = m.get(r.id);
           if (!w) continue;
-          if (w.f !== undefined) wake.add(agent);
+          if (w.f !== undefined || w.m) wake.add(agent);
           else this.#drop(agent, r.id, ops);
         }
         continue;
@@ -131,7 +131,7 @@ export class WorkBook {
     return out;
   }
 
-  /** Records a tickle (in memory) or a fetch (written); returns the status events (first time per run only). */
+  /** Records a tickle or a fetch (in memory); returns the status events (first time per run only). */
   mark(agent: string, what: 'tickled' | 'fetched', via: Via, now: number): { events: StatusEvent[]; ops: BatchOp[] } {
     const events: StatusEvent[] = [];
     const ops: BatchOp[] = [];
@@ -149,12 +149,11 @@ export class WorkBook {
         // restart unfetched work is tickled again, which is what it needs).
         continue;
       } else if (w.f === undefined) {
+        // The fetch event is what lasts (outbox); the mark itself only paces re-tickles
+        // and says whether a cancel must reach the agent: memory only (see `m`).
         w.f = now;
         events.push(ev(run, agent, 'fetched', now, via));
-      } else {
-        continue;
       }
-      ops.push(this.store.put(this.store.work, `${agent}!${run}`, w));
     }
     return { events, ops };
   }
