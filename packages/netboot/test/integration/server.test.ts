@@ -11,7 +11,8 @@ import { clientPacket } from '../helpers.js';
 
 class FakeCore implements BootBackend {
   delayMs = 0;
-  events: BootEventOut[] = [];
+  /** Events sent to the core (a field named `events` would shadow the method). */
+  received: BootEventOut[] = [];
   decisions = 0;
   async decide(input: { mac: string; consume: boolean }): Promise<BootDecision> {
     this.decisions++;
@@ -25,7 +26,7 @@ class FakeCore implements BootBackend {
     return { url: 'http://127.0.0.1:1/none', bearer: '' };
   }
   async events(items: BootEventOut[]): Promise<void> {
-    this.events.push(...items);
+    this.received.push(...items);
   }
 }
 
