@@ -15,7 +15,9 @@
 // Prints one line per figure, one machine-readable summary line (`bench:tftp {json}`),
 // and writes bench-results/tftp-<time>.json. Needs root (namespaces), dnsmasq, curl,
 // atftp. Knobs: BENCH_REPEAT (3, runs per single-client figure; the median counts),
-// BENCH_D_MIB (8, file size for (d), where lockstep dnsmasq runs at ~0.5 MB/s).
+// BENCH_D_MIB (8, file size for (d), where lockstep dnsmasq runs at ~0.5 MB/s),
+// BENCH_CASES (all: a,b50,b200,c,d; e.g. BENCH_CASES=a to run (a) alone),
+// BENCH_OURS_ARGS (extra `outpost-tftp serve` flags, e.g. "--workers 0").
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
@@ -37,6 +39,9 @@ const CLIENT_IP = '198.18.0.2';
 const RELAY_DNSMASQ = 7069;
 const RELAY_OURS = 7070;
 const TARGETS = { a: 1.0, b50: 1.0, b200: 1.0, c: 1.5, d: 8 };
+const CASES = (process.env.BENCH_CASES ?? Object.keys(TARGETS).join(',')).split(',').map((c) => c.trim()).filter(Boolean);
+for (const c of CASES) if (!(c in TARGETS)) throw new Error(`BENCH_CASES: unknown case ${c} (known: ${Object.keys(TARGETS).join(',')})`);
+const OURS_ARGS = (process.env.BENCH_OURS_ARGS ?? '').split(/\s+/).filter(Boolean);
 const SCENARIO_TIMEOUT_MS = 180_000;
 const DEADLINE_MS = 20 * 60_000;
 
@@ -193,7 +198,7 @@ async function run(dir) {
   const ours = await start(
     'ip',
     ['netns', 'exec', NS, process.execPath, join(root, 'packages/tftp/dist/bin.js'), 'serve', files, '--port', String(OUR_PORT),
-      '--address', '0.0.0.0', '--max-transfers', '400', '--log-level', 'info'],
+      '--address', '0.0.0.0', '--max-transfers', '400', '--log-level', 'info', ...OURS_ARGS],
     { name: 'outpost-tftp', ready: (o) => o.includes('"event":"listening"') },
   );
   const ourPid = ours.pid; // `ip netns exec` execs: this is node's pid
@@ -208,6 +213,8 @@ async function run(dir) {
     cpus: cpus().length,
   };
   log(versions);
+  const loadStart = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).map(Number);
+  console.log(`load average at the start: ${loadStart.join(' ')} (${versions.cpus} CPUs)`);
 
   const servers = { dnsmasq: { port: 69, pid: dnsPid }, ours: { port: OUR_PORT, pid: ourPid } };
   const results = {};
@@ -251,46 +258,49 @@ async function run(dir) {
     );
   }
 
-  console.log(`file ${FILE_BYTES} bytes; median of ${REPEAT} runs for single-client figures`);
-  await compare('a', (w) => curlLine(servers[w].port, 1), FILE_BYTES, REPEAT);
-  await compare('b50', (w) => curlLine(servers[w].port, 50), 50 * FILE_BYTES, 1);
-  await compare('b200', (w) => curlLine(servers[w].port, 200), 200 * FILE_BYTES, 1);
-  await compare('c', (w) => atftpLine('127.0.0.1', servers[w].port, 'img32'), FILE_BYTES, REPEAT);
+  console.log(`file ${FILE_BYTES} bytes; median of ${REPEAT} runs for single-client figures; cases ${CASES.join(',')}${OURS_ARGS.length ? `; ours with ${OURS_ARGS.join(' ')}` : ''}`);
+  if (CASES.includes('a')) await compare('a', (w) => curlLine(servers[w].port, 1), FILE_BYTES, REPEAT);
+  if (CASES.includes('b50')) await compare('b50', (w) => curlLine(servers[w].port, 50), 50 * FILE_BYTES, 1);
+  if (CASES.includes('b200')) await compare('b200', (w) => curlLine(servers[w].port, 200), 200 * FILE_BYTES, 1);
+  if (CASES.includes('c')) await compare('c', (w) => atftpLine('127.0.0.1', servers[w].port, 'img32'), FILE_BYTES, REPEAT);
 
   // (d): clients in NS_CLIENT, servers in NS, 1 ms each way.
   let relay;
-  let dHost = SERVER_IP;
-  const dPorts = { dnsmasq: 69, ours: OUR_PORT };
-  if (!netem) {
-    relay = await start(
-      'ip',
-      ['netns', 'exec', NS_CLIENT, process.execPath, join(root, 'scripts/bench/tftp/delay-relay.mjs'), '127.0.0.1', CLIENT_IP,
-        `${RELAY_DNSMASQ}:${SERVER_IP}:69,${RELAY_OURS}:${SERVER_IP}:${OUR_PORT}`, '1'],
-      { name: 'delay relay', ready: (o) => o.includes('ready') },
-    );
-    dHost = '127.0.0.1';
-    dPorts.dnsmasq = RELAY_DNSMASQ;
-    dPorts.ours = RELAY_OURS;
+  let delayHow = '(d) not run';
+  if (CASES.includes('d')) {
+    let dHost = SERVER_IP;
+    const dPorts = { dnsmasq: 69, ours: OUR_PORT };
+    if (!netem) {
+      relay = await start(
+        'ip',
+        ['netns', 'exec', NS_CLIENT, process.execPath, join(root, 'scripts/bench/tftp/delay-relay.mjs'), '127.0.0.1', CLIENT_IP,
+          `${RELAY_DNSMASQ}:${SERVER_IP}:69,${RELAY_OURS}:${SERVER_IP}:${OUR_PORT}`, '1'],
+        { name: 'delay relay', ready: (o) => o.includes('ready') },
+      );
+      dHost = '127.0.0.1';
+      dPorts.dnsmasq = RELAY_DNSMASQ;
+      dPorts.ours = RELAY_OURS;
+    }
+    delayHow = netem ? 'tc netem delay 1ms on both veth ends' : 'no netem qdisc on this kernel: 1 ms each way added by a UDP delay relay (scripts/bench/tftp/delay-relay.mjs) in the client namespace';
+    console.log(`(d) ${delayHow}; file ${D_MIB} MiB`);
+    await compare('d', (w) => atftpLine(dHost, dPorts[w], 'imgd'), D_MIB * 1024 * 1024, 1, NS_CLIENT);
+    if (relay) relay.kill('SIGTERM');
   }
-  const delayHow = netem ? 'tc netem delay 1ms on both veth ends' : 'no netem qdisc on this kernel: 1 ms each way added by a UDP delay relay (scripts/bench/tftp/delay-relay.mjs) in the client namespace';
-  console.log(`(d) ${delayHow}; file ${D_MIB} MiB`);
-  await compare('d', (w) => atftpLine(dHost, dPorts[w], 'imgd'), D_MIB * 1024 * 1024, 1, NS_CLIENT);
-  if (relay) relay.kill('SIGTERM');
 
   const peakRss = await hwm(ourPid);
   const summary = {
-    a: results.a.ratio,
-    b50: results.b50.ratio,
-    b200: results.b200.ratio,
-    c: results.c.ratio,
-    d: results.d.ratio,
+    ...Object.fromEntries(CASES.map((k) => [k, results[k].ratio])),
     oursCpuSecs: +cpu.ours.toFixed(2),
     dnsmasqCpuSecs: +cpu.dnsmasq.toFixed(2),
     oursPeakRssMB: +(peakRss / 1e6).toFixed(1),
     delay: netem ? 'netem' : 'relay',
-    targetsMet: Object.entries(TARGETS).every(([k, t]) => (results[k].ratio ?? 0) >= t),
+    targetsMet: CASES.every((k) => (results[k].ratio ?? 0) >= TARGETS[k]),
+    cases: CASES,
+    loadavgStart: loadStart,
+    loadavg: (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).map(Number),
   };
   console.log(`our server: ${summary.oursCpuSecs} CPU s over all runs (dnsmasq ${summary.dnsmasqCpuSecs} s), peak RSS ${summary.oursPeakRssMB} MB`);
+  console.log(`load average at the end: ${summary.loadavg.join(' ')} (${versions.cpus} CPUs)`);
   console.log(`bench:tftp ${JSON.stringify(summary)}`);
   ours.kill('SIGTERM');
   dnsmasq.kill('SIGTERM');

@@ -15,8 +15,16 @@ import { writeDataHeader, DATA_HEADER } from '../packet/data.js';
  *                              the receiver lost the next block: go back and resend from it
  *   anything else              an ACK for a block never sent or long past: ignored
  * On timeout the window is resent from the first unacknowledged block, up to `retries`
- * times in a row. Packets live in a ring of `windowsize` preallocated buffers, filled once
- * per block and reused for retransmissions, so the hot path allocates nothing.
+ * times in a row.
+ *
+ * Hot path (one ACK in, one DATA out, per block in lockstep): packets live in a ring of
+ * `windowsize + 1` preallocated buffers, each filled once per block and reused for
+ * retransmissions. After a window is sent the block after it is copied into the spare
+ * slot, so the next ACK finds its packet ready and sends it straight away; bookkeeping
+ * (cache release, the progress clock) comes after the send. A packet is handed to
+ * dgram whole (no offset/length: that form makes dgram slice a new Buffer per send); a
+ * short last block gets one view, made once. No callbacks, no allocation, no timer
+ * re-arm per packet: one timer per transfer checks the time of the last progress.
  */
 
 export type SenderEnd =
@@ -39,9 +47,12 @@ export interface SenderOptions {
 }
 
 export class BlockSender {
+  /** `windowsize + 1` packet buffers: the window plus the prefilled next block. */
   private readonly ring: Buffer[];
-  private readonly slotBlock: Int32Array | Float64Array;
-  private readonly slotLen: Int32Array;
+  /** What is sent for each slot: the ring buffer itself, or a view of it for a short block. */
+  private readonly pkts: Buffer[];
+  private readonly slotBlock: Float64Array;
+  private readonly slots: number;
   /** First unacknowledged block. */
   private base = 1;
   private nextToSend = 1;
@@ -59,10 +70,11 @@ export class BlockSender {
   strayAcks = 0;
 
   constructor(private readonly o: SenderOptions) {
+    this.slots = o.windowsize + 1;
     this.ring = [];
-    for (let i = 0; i < o.windowsize; i++) this.ring.push(Buffer.allocUnsafeSlow(DATA_HEADER + o.blksize));
-    this.slotBlock = new Float64Array(o.windowsize).fill(-1);
-    this.slotLen = new Int32Array(o.windowsize);
+    for (let i = 0; i < this.slots; i++) this.ring.push(Buffer.allocUnsafeSlow(DATA_HEADER + o.blksize));
+    this.pkts = this.ring.slice();
+    this.slotBlock = new Float64Array(this.slots).fill(-1);
     this.retriesLeft = o.retries;
     if (o.source.size !== undefined) this.lastBlock = Math.floor(o.source.size / o.blksize) + 1;
   }
@@ -90,7 +102,6 @@ export class BlockSender {
     }
     this.base = lastAcked + diff + 1;
     this.retriesLeft = this.o.retries;
-    this.o.source.release((this.base - 1) * this.o.blksize);
     if (this.base > this.lastBlock) {
       this.finish({ ok: true, bytes: this.bytes, retransmits: this.retransmits });
       return;
@@ -98,46 +109,47 @@ export class BlockSender {
     // Less than everything sent was acknowledged: the receiver lost this.base (RFC 7440).
     if (this.nextToSend !== this.base) this.nextToSend = this.base;
     this.pump();
+    this.o.source.release((this.base - 1) * this.o.blksize);
+  }
+
+  /** Copies block b into its slot unless it is there already. Returns false when its bytes are not in memory yet. */
+  private fill(b: number, slot: number): boolean {
+    if (this.slotBlock[slot] === b) return true;
+    const o = this.o;
+    const pkt = this.ring[slot]!;
+    const n = o.source.copy((b - 1) * o.blksize, pkt, DATA_HEADER, o.blksize);
+    if (n < 0) return false;
+    writeDataHeader(pkt, b & 0xffff);
+    this.slotBlock[slot] = b;
+    if (n < o.blksize) {
+      this.pkts[slot] = pkt.subarray(0, DATA_HEADER + n);
+      this.lastBlock = b;
+    } else this.pkts[slot] = pkt;
+    return true;
   }
 
   private pump(): void {
     if (this.finished || this.loading || this.throttle) return;
     const o = this.o;
-    const w = o.windowsize;
-    const limit = Math.min(this.base + w, this.lastBlock + 1);
+    const limit = Math.min(this.base + o.windowsize, this.lastBlock + 1);
+    const buckets = o.buckets.length > 0;
     while (this.nextToSend < limit) {
       const b = this.nextToSend;
-      const slot = b % w;
-      const pkt = this.ring[slot]!;
-      if (this.slotBlock[slot] !== b) {
-        const pos = (b - 1) * o.blksize;
-        const n = o.source.copy(pos, pkt, DATA_HEADER, o.blksize);
-        if (n < 0) {
-          this.loading = true;
-          o.source.load(pos, o.blksize * (limit - b)).then(
-            () => {
-              this.loading = false;
-              this.lastProgress = performance.now();
-              this.pump();
-            },
-            (error: unknown) => this.finish({ ok: false, reason: 'read-error', error, bytes: this.bytes, retransmits: this.retransmits }),
-          );
-          break;
-        }
-        writeDataHeader(pkt, b & 0xffff);
-        this.slotBlock[slot] = b;
-        this.slotLen[slot] = DATA_HEADER + n;
-        if (n < o.blksize) this.lastBlock = b;
+      const slot = b % this.slots;
+      if (!this.fill(b, slot)) {
+        this.load(b, limit);
+        break;
       }
-      const len = this.slotLen[slot]!;
-      if (o.connected) o.socket.send(pkt, 0, len);
-      else o.socket.send(pkt, 0, len, o.port, o.address);
+      const pkt = this.pkts[slot]!;
+      if (o.connected) o.socket.send(pkt);
+      else o.socket.send(pkt, o.port, o.address);
+      const len = pkt.length;
       if (b > this.highestSent) {
         this.highestSent = b;
         this.bytes += len - DATA_HEADER;
       } else this.retransmits++;
       this.nextToSend = b + 1;
-      if (o.buckets.length > 0) {
+      if (buckets) {
         let delay = 0;
         for (const bucket of o.buckets) delay = Math.max(delay, bucket.take(len));
         if (delay > 0) {
@@ -148,9 +160,26 @@ export class BlockSender {
           break;
         }
       }
+      if (b >= this.lastBlock) break; // fill() just found the end of a source of unknown size
     }
+    // Off the critical path: have the block after the window ready for the next ACK.
+    const next = this.nextToSend;
+    if (next === this.base + o.windowsize && next <= this.lastBlock && !this.loading) this.fill(next, next % this.slots);
     this.lastProgress = performance.now();
     if (!this.timer) this.timer = setTimeout(this.onTimer, o.timeoutMs);
+  }
+
+  private load(b: number, limit: number): void {
+    const o = this.o;
+    this.loading = true;
+    o.source.load((b - 1) * o.blksize, o.blksize * (limit - b)).then(
+      () => {
+        this.loading = false;
+        this.lastProgress = performance.now();
+        this.pump();
+      },
+      (error: unknown) => this.finish({ ok: false, reason: 'read-error', error, bytes: this.bytes, retransmits: this.retransmits }),
+    );
   }
 
   private readonly onTimer = (): void => {
