@@ -41,6 +41,8 @@ Administer a core over its HTTP API:
   packages                         list packages
   computer add --mac MAC --image NAME [--job NAME]
                                    predefine a computer for network boot
+  computer reboot-to ID|MAC|NAME|--mac MAC --image NAME [--job NAME]
+                                   boot it into an image once (reboot to automation)
   computers                        computers the boot service knows
   boot-image add NAME --package PKG --script PATH | --kernel PATH [--initrd PATH...]
                                    define a boot image; boot-images lists them

@@ -15,6 +15,13 @@ Predefines a computer: when it network-boots (PXE, UEFI, HTTP boot) it gets boot
 NAME, and the job is recorded for it. A discovered computer with that MAC becomes
 predefined.`,
   'computer rm': `Usage: outpost computer rm ID|MAC|NAME [--json]`,
+  'computer reboot-to': `Usage: outpost computer reboot-to ID|MAC|NAME | --mac MAC | --agent ID --image NAME [--job NAME] [--json]
+
+Reboot to automation: the computer boots image NAME once, on its next network boot
+(the one-shot is cleared as soon as it has fetched its script); later boots get what
+they got before. A MAC the boot service does not know yet is recorded as a discovered
+computer. This sets the boot; restarting the machine is up to you, or to a job with
+the agent built-in task 'reboot-to-automation' (args: [IMAGE, JOB?]), which does both.`,
   computers: `Usage: outpost computers [--json]
 
 Lists computers the boot service knows: discovered (they network-booted unknown),
@@ -63,7 +70,8 @@ export async function computerCommand(argv: readonly string[], io: CliIo): Promi
     io.out(`computer ${positionals[0]} removed`);
     return 0;
   }
-  if (sub !== 'add') throw new UsageError(`unknown sub-command 'computer ${sub}' (expected add, rm, list)`);
+  if (sub === 'reboot-to') return rebootToCommand(rest, io);
+  if (sub !== 'add') throw new UsageError(`unknown sub-command 'computer ${sub}' (expected add, rm, list, reboot-to)`);
   const cmd = 'computer add';
   const { values } = parseCommand(cmd, { args: rest, options: { ...adminOptions, mac: { type: 'string', multiple: true }, uuid: { type: 'string' }, image: { type: 'string' }, job: { type: 'string' }, name: { type: 'string' } } });
   if (values.help) return help(io, cmd);
@@ -73,6 +81,27 @@ export async function computerCommand(argv: readonly string[], io: CliIo): Promi
   const created = expectShape(computerSchema, await callApi(await resolveTarget(values, io), 'POST', '/boot/computers', body), 'computer');
   if (values.json) printJson(io, created);
   else io.out(`computer ${created.id} (${created.macs.join(', ')}) predefined: image ${created.image ?? ''}${created.job ? `, job ${created.job}` : ''}`);
+  return 0;
+}
+
+/** `outpost computer reboot-to REF|--mac M|--agent ID --image NAME [--job NAME]`: a one-shot boot into an image. */
+async function rebootToCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const cmd = 'computer reboot-to';
+  const { values, positionals } = parseCommand(cmd, { args: [...argv], allowPositionals: true, options: { ...adminOptions, mac: { type: 'string' }, agent: { type: 'string' }, image: { type: 'string' }, job: { type: 'string' } } });
+  if (values.help) return help(io, cmd);
+  const who = [positionals[0], values.mac, values.agent].filter((v) => v !== undefined);
+  if (who.length !== 1 || positionals.length > 1) throw new UsageError('name exactly one computer: ID|MAC|NAME, --mac MAC or --agent ID', cmd);
+  if (!values.image) throw new UsageError('give --image NAME (a boot image: outpost boot-images)', cmd);
+  const body = {
+    image: values.image,
+    ...(positionals[0] !== undefined ? { computer: positionals[0] } : {}),
+    ...(values.mac !== undefined ? { mac: values.mac } : {}),
+    ...(values.agent !== undefined ? { agent: values.agent } : {}),
+    ...(values.job ? { job: values.job } : {}),
+  };
+  const c = expectShape(computerSchema, await callApi(await resolveTarget(values, io), 'POST', '/boot/automation', body), 'computer');
+  if (values.json) printJson(io, c);
+  else io.out(`computer ${c.id} (${c.macs.join(', ')}) boots image ${c.once?.image ?? values.image}${values.job ? ` (job ${values.job})` : ''} once, on its next network boot`);
   return 0;
 }
 

@@ -36,3 +36,18 @@ it('defines a boot image, predefines a computer, lists both, and shows boots', a
   expect(await run('computer', 'add', '--image', 'winpe')).toMatchObject({ code: 2 });
   expect((await run('computer', 'add', '--mac', '52:54:00:12:34:56', '--image', 'nope')).err).toContain('CORE_BOOT_IMAGE_NOT_FOUND');
 });
+
+it('computer reboot-to sets a one-shot boot into an image (by computer, or by a MAC not known yet), shown in computers', async () => {
+  await run('boot-image', 'add', 'rescue', '--package', 'rescue-pkg', '--script', 'boot.ipxe');
+  const byRef = await run('computer', 'reboot-to', '52:54:00:12:34:56', '--image', 'rescue', '--job', 'reimage');
+  expect(byRef.code, byRef.err).toBe(0);
+  expect(byRef.out).toMatch(/^computer pc_\S+ \(52:54:00:12:34:56\) boots image rescue \(job reimage\) once, on its next network boot$/);
+  expect((await run('computers')).out).toMatch(/predefined\s+52:54:00:12:34:56\s+-\s+winpe\s+install-base\s+rescue/);
+  const byMac = await run('computer', 'reboot-to', '--mac', '52:54:00:aa:bb:cc', '--image', 'rescue', '--json');
+  expect(byMac.code, byMac.err).toBe(0);
+  expect(JSON.parse(byMac.out)).toMatchObject({ kind: 'discovered', macs: ['52:54:00:aa:bb:cc'], once: { image: 'rescue' } });
+  expect(await run('computer', 'reboot-to', '--image', 'rescue')).toMatchObject({ code: 2 });
+  expect(await run('computer', 'reboot-to', 'x', '--mac', '52:54:00:aa:bb:cc', '--image', 'rescue')).toMatchObject({ code: 2 });
+  expect(await run('computer', 'reboot-to', '--mac', '52:54:00:aa:bb:cc')).toMatchObject({ code: 2 });
+  expect((await run('computer', 'reboot-to', 'no-such-pc', '--image', 'rescue')).err).toContain('CORE_BOOT_COMPUTER_NOT_FOUND');
+});
