@@ -500,6 +500,10 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
           taskServer: () => remote?.taskServer,
           agentFor: (url) => t.agentFor(url),
           pushOnly: () => t.route.kind === 'gateway',
+          bootOnce: async (image, job) => {
+            if (!client) throw new Error('not connected to the core');
+            await client.call('POST', '/boot/automation', { bearer, body: { image, ...(job ? { job } : {}) } });
+          },
         });
         await tasks.start();
       }

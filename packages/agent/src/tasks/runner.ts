@@ -20,6 +20,14 @@ export interface RunnerOptions {
   scratchDir: string;
   /** How long to wait for the pipes after the process exited (a child holding them). @default 1000 */
   drainMs?: number;
+  /**
+   * Sets this computer's one-shot network boot into `image` (the core's boot module,
+   * `POST /boot/automation` for itself): the first half of the `reboot-to-automation`
+   * built-in. Without it that built-in is refused.
+   */
+  bootOnce?: (image: string, job: string | undefined) => Promise<void>;
+  /** The programs behind the built-ins (tests). @default shutdown -r +1 / shutdown -h +1 */
+  builtins?: Partial<Record<'reboot' | 'shutdown', [string, string[]]>>;
 }
 
 const BUILTINS: Record<'reboot' | 'shutdown', [string, string[]]> = {
@@ -36,9 +44,22 @@ export async function runStep(task: TaskSpec, o: RunnerOptions, signal?: AbortSi
   let file: string;
   let args: string[];
   let scriptPath: string | undefined;
+  if (task.kind === 'builtin' && task.builtin === 'reboot-to-automation') {
+    // Allowed where reboots are; the boot is set first, so the reboot lands in the image.
+    if (!o.allowBuiltins.includes('reboot') || !o.bootOnce) return { error: 'refused', output: `built-in 'reboot-to-automation' is not allowed on this computer (it needs 'reboot' in tasks.allowBuiltins)\n`, truncated: false };
+    const [image, job] = task.args ?? [];
+    if (!image) return { exitCode: 2, output: 'reboot-to-automation: no boot image given (args: [image, job?])\n', truncated: false };
+    try {
+      await o.bootOnce(image, job);
+    } catch (err) {
+      return { exitCode: 1, output: `reboot-to-automation: the core did not set the boot into '${image}': ${(err as Error).message}\n`, truncated: false };
+    }
+    const out = await spawnCapped(...(o.builtins?.reboot ?? BUILTINS.reboot), task, o, signal);
+    return { ...out, output: `one-shot network boot into '${image}'${job ? ` (job ${job})` : ''} set\n${out.output}` };
+  }
   if (task.kind === 'builtin') {
-    if (!task.builtin || !o.allowBuiltins.includes(task.builtin)) return { error: 'refused', output: `built-in '${task.builtin}' is not allowed on this computer\n`, truncated: false };
-    [file, args] = BUILTINS[task.builtin];
+    if (!task.builtin || task.builtin === 'reboot-to-automation' || !o.allowBuiltins.includes(task.builtin)) return { error: 'refused', output: `built-in '${task.builtin}' is not allowed on this computer\n`, truncated: false };
+    [file, args] = o.builtins?.[task.builtin] ?? BUILTINS[task.builtin];
   } else if (task.kind === 'script') {
     await mkdir(o.scratchDir, { recursive: true, mode: 0o700 });
     scriptPath = join(o.scratchDir, `${tag.replace(/[^\w.-]/g, '_')}-${process.pid}-${Date.now()}`);

@@ -25,6 +25,8 @@ export interface TaskAgentDeps {
    * WebSocket regardless of `websocket: auto`'s evidence. @default never
    */
   pushOnly?: () => boolean;
+  /** The one-shot network boot for the `reboot-to-automation` built-in (the core's boot module). */
+  bootOnce?: (image: string, job: string | undefined) => Promise<void>;
 }
 
 export interface TaskAgentStats {
@@ -166,7 +168,7 @@ export function createTaskAgent(config: AgentTasksConfig, d: TaskAgentDeps): Tas
       {
         agentId: me.id,
         journals,
-        runner: { outputCap: config.outputCap, allowBuiltins: config.allowBuiltins, shell: config.shell, scratchDir: join(d.dataDir, 'tasks', 'scratch') },
+        runner: { outputCap: config.outputCap, allowBuiltins: config.allowBuiltins, shell: config.shell, scratchDir: join(d.dataDir, 'tasks', 'scratch'), ...(d.bootOnce ? { bootOnce: d.bootOnce } : {}) },
         report: () => reporter.kick(),
         log,
       },

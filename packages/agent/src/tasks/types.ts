@@ -7,7 +7,7 @@ export interface TaskSpec {
   cwd?: string | undefined;
   script?: string | undefined;
   interpreter?: string | undefined;
-  builtin?: 'reboot' | 'shutdown' | undefined;
+  builtin?: 'reboot' | 'shutdown' | 'reboot-to-automation' | undefined;
   timeoutMs: number;
 }
 

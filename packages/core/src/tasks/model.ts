@@ -5,7 +5,8 @@
 
 /** `server`: run by the core (program or script), once per target agent; see README "Server tasks". */
 export type TaskKind = 'command' | 'script' | 'builtin' | 'server';
-export type Builtin = 'reboot' | 'shutdown';
+/** `reboot-to-automation`: args [image, job?]: the one-shot network boot into that image is set (boot module), then the computer reboots. */
+export type Builtin = 'reboot' | 'shutdown' | 'reboot-to-automation';
 
 /** What an agent needs to run one step (no names, no references). */
 export interface TaskSpec {

@@ -23,7 +23,7 @@ export const taskBody = z
     cwd: z.string().min(1).max(4096).optional(),
     script: z.string().max(256 * 1024).optional(),
     interpreter: z.string().min(1).max(4096).optional(),
-    builtin: z.enum(['reboot', 'shutdown']).optional(),
+    builtin: z.enum(['reboot', 'shutdown', 'reboot-to-automation']).optional(),
     /** Step timeout. @default '1h' */
     timeout: durationMs.default(3_600_000),
   })
@@ -35,6 +35,9 @@ export const taskBody = z
     if (t.kind === 'command') need('program');
     if (t.kind === 'script') need('script');
     if (t.kind === 'builtin') need('builtin');
+    if (t.builtin === 'reboot-to-automation' && (t.args === undefined || t.args.length < 1 || t.args.length > 2 || t.args.some((a) => a.length === 0 || a.length > 200))) {
+      ctx.addIssue({ code: 'custom', path: ['args'], message: 'reboot-to-automation takes args [image, job?]: a boot image name and optionally a job name' });
+    }
     if (t.kind === 'server' && (t.program === undefined) === (t.script === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['program'], message: 'a server task runs a program or a script: give exactly one' });
     }
