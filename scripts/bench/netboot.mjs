@@ -28,9 +28,11 @@
 // for a quick run), BENCH_SERVERS (ours,dnsmasq), BENCH_PROCS (2, TFTP client
 // processes), BENCH_RAMP_MS (1000: clients power on spread over this long; 0 = all in
 // the same instant), BENCH_WINDOWSIZE (unset: lockstep; dnsmasq 2.90 has no windowsize),
-// BENCH_SCENARIO_S (900, deadline per scenario). dnsmasq gets --tftp-max=N (its
-// default 50 would turn most clients away); ours runs with its defaults (200 boot
-// sessions, the rest wait for a slot).
+// BENCH_SCENARIO_S (900, deadline per scenario). Both servers are sized for the
+// clients: dnsmasq gets --tftp-max=N (its default 50 would turn most away), ours
+// sessions.max = N (its default 200 makes the rest wait, at most sessions.maxWait = 60 s,
+// longer than a wave of 200 × 30 MiB takes here); BENCH_OURS_SESSIONS overrides ours.
+// Everything else of ours is the netboot default (TFTP workers included, if any).
 import { spawn, execFileSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -180,7 +182,7 @@ const pct = (xs, p) => {
 async function startServer(which, dir, n) {
   if (which === 'ours') {
     let stats;
-    const s = await startChild(inNs(NS_S, [process.execPath, join(here, 'ours.mjs'), JSON.stringify({ dir: join(dir, `ours-${n}`), serverAddress: SERVER_IP, loaderDir: join(dir, 'root'), file: FILE })]), {
+    const s = await startChild(inNs(NS_S, [process.execPath, join(here, 'ours.mjs'), JSON.stringify({ dir: join(dir, `ours-${n}`), serverAddress: SERVER_IP, loaderDir: join(dir, 'root'), file: FILE, config: { sessions: { max: Number(process.env.BENCH_OURS_SESSIONS ?? Math.max(200, n)) } } })]), {
       name: 'netboot',
       ready: (l) => l.startsWith('{"ready"'),
       onLine: (l) => {
