@@ -6,6 +6,8 @@
 //   npm run bench:packages                     # full size (1 GiB, 200×10 MiB, 64 KiB, 10×500 MiB)
 //   BENCH_SCALE=0.1 npm run bench:packages     # smaller files, same shape
 //   BENCH_ONLY=ab npm run bench:packages       # only some of (a) (b) (c) (d)
+//   BENCH_READ_BUFFERS=67108864 ...            # the package server's http.readBuffers
+//   BENCH_MEM=1 ...                            # the package server's memory every second
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
@@ -131,7 +133,7 @@ try {
   for (const f of manifest) await upload(pkg.id, f.path, join(www, f.path));
   const { token } = await core.createEnrollmentToken({ for: 'site-server', uses: 20 });
   const psPort = await freePort();
-  const psCfg = { name: 'bench-ps', coreUrl: core.url, dataDir: join(dir, 'ps'), enrollToken: token, http: { host: '127.0.0.1', port: psPort }, tickle: { host: '127.0.0.1', port: 0 }, reserveBytes: 0, watchStore: false };
+  const psCfg = { name: 'bench-ps', coreUrl: core.url, dataDir: join(dir, 'ps'), enrollToken: token, http: { host: '127.0.0.1', port: psPort, ...(process.env.BENCH_READ_BUFFERS ? { readBuffers: Number(process.env.BENCH_READ_BUFFERS) } : {}) }, tickle: { host: '127.0.0.1', port: 0 }, reserveBytes: 0, watchStore: false };
   const child = spawn(process.execPath, ['--input-type=module', '-e', PS_CHILD, JSON.stringify(psCfg)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   procs.push(child);
   const ps = JSON.parse(await new Promise((res, rej) => {
