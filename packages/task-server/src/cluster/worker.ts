@@ -5,12 +5,17 @@ import type { AgentService } from '../agent-service.js';
 import { WsHub } from '../ws-hub.js';
 import { fromWire, isToWorker, WORKER_ENV, type RpcCall, type RpcMethod, type ToPrimary, type WorkerConfig } from './ipc.js';
 
+/** How long a worker trusts a credential the primary accepted (an agent moved away is refused after this). */
+const AUTH_CACHE_MS = 30_000;
+const AUTH_CACHE_MAX = 100_000;
+
 /**
  * One HTTP/WebSocket worker of a task server running with `workers` > 0 (a node:cluster
  * worker: every worker listens on the same address, the primary hands out connections).
  * It parses requests and holds agents' WebSockets; every decision (credentials, work,
  * status events, the level database, the core) stays with the primary, asked over IPC
- * in one message per turn of the event loop.
+ * in one message per turn of the event loop. A credential the primary accepted is
+ * trusted for 30 s, so an agent's fetch and its status post are one call each.
  */
 export class TaskServerWorker {
   #seq = 0;
@@ -21,6 +26,8 @@ export class TaskServerWorker {
   #wsScheduled = false;
   #http: Listening | undefined;
   #hub: WsHub | undefined;
+  /** Credentials the primary accepted lately: an agent's fetch and its status post cost one call each, not two. */
+  readonly #authorized = new Map<string, { id: string; until: number }>();
 
   constructor(
     private readonly config: WorkerConfig,
@@ -77,7 +84,17 @@ export class TaskServerWorker {
 
   async start(): Promise<number> {
     const svc: AgentService = {
-      authenticate: async (authorization) => (await this.#call('authenticate', [authorization ?? null])) as string,
+      authenticate: async (authorization) => {
+        const now = Date.now();
+        const hit = authorization === undefined ? undefined : this.#authorized.get(authorization);
+        if (hit && hit.until > now) return hit.id;
+        const id = (await this.#call('authenticate', [authorization ?? null])) as string;
+        if (authorization !== undefined) {
+          if (this.#authorized.size >= AUTH_CACHE_MAX) this.#authorized.clear();
+          this.#authorized.set(authorization, { id, until: now + AUTH_CACHE_MS });
+        }
+        return id;
+      },
       work: async (agent: string, via: Via, addr: string | undefined) => (await this.#call('work', [agent, via, addr ?? null])) as WorkResponse,
       events: async (agent: string, events: StatusEvent[]) => (await this.#call('events', [agent, events])) as { accepted: number; stored: number },
       hello: async (agent: string) => (await this.#call('hello', [agent])) as WsMessage[],
