@@ -8,6 +8,7 @@
 //   BENCH_ONLY=ab npm run bench:packages       # only some of (a) (b) (c) (d)
 //   BENCH_READ_BUFFERS=67108864 ...            # the package server's http.readBuffers
 //   BENCH_MEM=1 ...                            # the package server's memory every second
+//   BENCH_PROF=/tmp/prof ...                   # a CPU profile of the package server (written when it stops)
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
@@ -134,7 +135,7 @@ try {
   const { token } = await core.createEnrollmentToken({ for: 'site-server', uses: 20 });
   const psPort = await freePort();
   const psCfg = { name: 'bench-ps', coreUrl: core.url, dataDir: join(dir, 'ps'), enrollToken: token, http: { host: '127.0.0.1', port: psPort, ...(process.env.BENCH_READ_BUFFERS ? { readBuffers: Number(process.env.BENCH_READ_BUFFERS) } : {}) }, tickle: { host: '127.0.0.1', port: 0 }, reserveBytes: 0, watchStore: false };
-  const child = spawn(process.execPath, ['--input-type=module', '-e', PS_CHILD, JSON.stringify(psCfg)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), '--input-type=module', '-e', PS_CHILD, JSON.stringify(psCfg)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   procs.push(child);
   const ps = JSON.parse(await new Promise((res, rej) => {
     let b = '';
@@ -214,6 +215,8 @@ http {
   result.peakRssMiB = hwmKb / 1024;
   nginx.kill('SIGTERM');
   child.kill('SIGTERM');
+  // Let it stop (and write its CPU profile with BENCH_PROF), at most 10 s.
+  await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 10_000))]);
 
   // ------------------------------------------------------------ (d) enable → ready on 10 servers, minus raw transfer
   // Each package server runs in its own process (as in production), so ten stagers do
