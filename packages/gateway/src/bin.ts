@@ -2,7 +2,19 @@
 import cluster from 'node:cluster';
 import { createLogger, isOutpostError, readConfigFile, applyEnvOverrides, validateConfig, type Logger } from '@outpost/common';
 import { gatewayConfigSchema } from './config.js';
-import { createGateway } from './gateway.js';
+
+/**
+ * V8 flags for workers: a 1 MiB semi-space (the young generation of a relay is small and
+ * short-lived; the default lets it grow to 3 × 16 MiB per process) and a cap on the old
+ * generation. Flags already given (execArgv, NODE_OPTIONS) win.
+ */
+const WORKER_V8_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=1536'];
+
+function workerExecArgv(): string[] {
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].filter(Boolean);
+  const has = (flag: string): boolean => given.some((a) => a.replace(/_/g, '-').startsWith(flag.split('=')[0]!));
+  return [...process.execArgv, ...WORKER_V8_FLAGS.filter((f) => !has(f))];
+}
 
 const untilSignal = (): Promise<string> =>
   new Promise((resolve) => {
@@ -19,6 +31,7 @@ const untilSignal = (): Promise<string> =>
 async function primary(workers: number, log: Logger): Promise<number> {
   let stopping = false;
   const restarts: number[] = [];
+  cluster.setupPrimary({ execArgv: workerExecArgv() });
   const fork = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const w = cluster.fork();
@@ -68,6 +81,8 @@ async function main(argv: string[]): Promise<number> {
   const config = validateConfig(gatewayConfigSchema, raw.gateway ?? {}, { file: `${file} (gateway)` });
   const logger = createLogger({ base: { service: 'gateway', ...(cluster.isWorker ? { worker: cluster.worker?.id } : {}) } });
   if (config.workers > 1 && cluster.isPrimary) return primary(config.workers, logger);
+  // Only workers (or a single process) load the gateway itself: the primary stays small.
+  const { createGateway } = await import('./gateway.js');
   const gw = createGateway(config, { logger });
   await gw.start();
   process.send?.({ t: 'ready', port: gw.port });

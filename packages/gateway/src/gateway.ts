@@ -4,7 +4,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect as netConnect, type AddressInfo, type NetConnectOpts, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { createServer as createTlsServer, type PeerCertificate, type DetailedPeerCertificate, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { lifecycle, silentLogger, urlHost, type Logger, type Service } from '@outpost/common';
 import { Admission } from './admission.js';
 import { isLinked, type GatewayConfig, type StaticCoreConfig } from './config.js';
@@ -12,8 +12,8 @@ import { CoreLink, type LinkChange } from './core-link.js';
 import { forwardEnrollment } from './enroll-forward.js';
 import { GatewayError, GatewayErrors, type GatewayErrorCode } from './errors.js';
 import { fdsNeeded, openFilesLimit } from './limits.js';
-import { createMetrics, type Metrics } from './metrics.js';
-import { relay, type CloseReason } from './relay.js';
+import { createMetrics, HotCounters, type Metrics } from './metrics.js';
+import { Tunnel, type CloseReason, type TunnelOwner } from './tunnel.js';
 import { decodeRequestHead, encodeRefusal, parseAuthority, splitAuthority, type RequestHead } from './request-head.js';
 import { caFingerprint, coreIdOfCa, normalizeSerial, principalOf, type CoreTrust } from './trust.js';
 import { X509Certificate } from 'node:crypto';
@@ -59,19 +59,6 @@ export interface Gateway extends Service {
   health(): Record<string, unknown>;
 }
 
-interface Tunnel {
-  id: number;
-  trust: CoreTrust;
-  principal: string;
-  kind: string;
-  serial: string;
-  notAfter: number;
-  remote: string;
-  target: string;
-  since: number;
-  client: TLSSocket;
-  end: (reason: CloseReason) => void;
-}
 
 interface CoreEntry {
   static?: StaticCoreConfig;
@@ -80,19 +67,10 @@ interface CoreEntry {
 }
 
 const HALF_OPEN_MS = 30_000;
+const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
+/** A sweep period a quarter of `ms`, within [25 ms, max]. */
+const tick = (ms: number, max: number): number => Math.min(max, Math.max(25, Math.floor(ms / 4)));
 
-/** A certificate holder, once checked. */
-interface Auth {
-  trust: CoreTrust;
-  principal: string;
-  kind: string;
-  serial: string;
-  notAfter: number;
-}
-
-function isDetailed(c: PeerCertificate | DetailedPeerCertificate): c is DetailedPeerCertificate {
-  return 'issuerCertificate' in c;
-}
 
 /**
  * The Internet gateway: a TLS listener that requires a client certificate from one of
@@ -101,16 +79,22 @@ function isDetailed(c: PeerCertificate | DetailedPeerCertificate): c is Detailed
  */
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
   const log = (deps.logger ?? silentLogger()).child({ module: 'gateway' });
-  const metrics: Metrics = createMetrics(deps.processMetrics ?? true);
+  const hot = new HotCounters();
+  const metrics: Metrics = createMetrics(deps.processMetrics ?? true, hot);
   const lim = config.limits;
   const admission = new Admission(lim.handshakeRate, lim.handshakeBurst);
-  const counters = { connections: 0, tunnels: 0, tunnelsTotal: 0, refused: 0, tlsErrors: 0, dropped: 0, handshakes: 0, resumed: 0 };
+  const counters = { refused: 0, tlsErrors: 0 };
   const cores: CoreEntry[] = [];
   const byFingerprint = new Map<string, CoreTrust>();
   const byCoreId = new Map<string, CoreTrust>();
-  const tunnels = new Map<number, Tunnel>();
+  const tunnels = new Set<Tunnel>();
+  /** Sockets waiting for their request head: the deadline (checked by the sweep) and the log context. */
+  const heads = new Map<TLSSocket, { deadline: number; who: Record<string, unknown> }>();
+  /** Configured CAs, parsed, with their core (which core issued a client certificate). */
+  let issuers: Array<[X509Certificate, CoreTrust]> = [];
+  const parsedCas = new Map<string, X509Certificate>();
   const perClient = new Map<string, number>();
-  const clients = new Set<Socket>();
+  const clients = new Set<TLSSocket>();
   const hinted = new Set<string>();
   /** The gateway's own names: a client that sends one as SNI is talking to the gateway (CONNECT follows). */
   const ownNames = new Set(config.tls.names.map((n) => n.toLowerCase()));
@@ -150,6 +134,15 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       byFingerprint.set(c.trust.caFingerprint, c.trust);
       byCoreId.set(c.trust.coreId, c.trust);
     }
+    issuers = cores.map((c) => {
+      let ca = parsedCas.get(c.trust.caPem);
+      if (!ca) {
+        ca = new X509Certificate(c.trust.caPem);
+        parsedCas.set(c.trust.caPem, ca);
+      }
+      return [ca, c.trust];
+    });
+    for (const pem of parsedCas.keys()) if (!cores.some((c) => c.trust.caPem === pem)) parsedCas.delete(pem);
   }
 
   async function ownCertificate(): Promise<{ cert: string; key: string }> {
@@ -183,11 +176,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   function refuse(sock: TLSSocket, status: number, code: GatewayErrorCode, message: string, who: Record<string, unknown>, extra: Record<string, string | number> = {}): void {
     counters.refused++;
     metrics.refusals.inc({ code });
+    heads.delete(sock);
     const level = code === GatewayErrors.RATE_LIMITED || code === GatewayErrors.TOO_MANY_CONNECTIONS ? 'debug' : 'info';
-    log[level]({ code, status, ip: sock.remoteAddress, ...who }, 'refused');
+    if (log.isLevelEnabled(level)) log[level]({ code, status, ip: sock.remoteAddress, ...who }, 'refused');
     if (sock.destroyed) return;
     sock.removeAllListeners('data');
-    sock.setTimeout(0);
     sock.end(encodeRefusal(status, code, message, extra));
     // Whatever the peer does, the socket is gone in 2 s.
     setTimeout(() => sock.destroy(), 2_000).unref();
@@ -196,73 +189,86 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const retryAfter = (): number => lim.retryAfter + randomInt(0, lim.retryAfter + 1);
 
   // ------------------------------------------------------------------ connections
+  //
+  // The connection path keeps little per connection: a Map entry for the raw socket
+  // (so it can be destroyed with its TLS socket), shared listener functions (no closures
+  // per connection once a tunnel is open), plain counters, and no timers of its own:
+  // head deadlines and idle/half-open tunnels are checked by sweeps.
+
+  const keyOf = (s: Socket): string => `${s.remoteAddress}:${s.remotePort}`;
 
   function onRawConnection(raw: Socket): void {
     const ip = raw.remoteAddress ?? '';
-    const key = `${ip}:${raw.remotePort}`;
-    if (counters.connections >= lim.maxConnections) {
-      counters.dropped++;
-      metrics.admission.inc({ decision: 'over-capacity' });
+    if (hot.connections >= lim.maxConnections) {
+      hot.overCapacity++;
       raw.destroy();
       return;
     }
     const decision = admission.take(ip, Date.now());
-    metrics.admission.inc({ decision });
+    hot[decision]++;
     if (decision === 'drop') {
-      counters.dropped++;
       raw.destroy();
       return;
     }
+    const key = `${ip}:${raw.remotePort}`;
     if (decision === 'hint') hinted.add(key);
-    counters.connections++;
-    metrics.connections.inc();
+    hot.connections++;
     raws.set(key, raw);
-    raw.on('error', () => raw.destroy());
-    raw.once('close', () => {
-      counters.connections--;
-      metrics.connections.dec();
-      hinted.delete(key);
-      if (raws.get(key) === raw) raws.delete(key);
-    });
+    raw.on('error', destroyThis);
+    raw.once('close', onRawClose);
+  }
+
+  function destroyThis(this: Socket): void {
+    this.destroy();
+  }
+
+  function onRawClose(this: Socket): void {
+    hot.connections--;
+    const key = keyOf(this);
+    hinted.delete(key);
+    if (raws.get(key) === this) raws.delete(key);
+  }
+
+  function onTlsClose(this: TLSSocket): void {
+    clients.delete(this);
+    heads.delete(this);
+    raws.get(keyOf(this))?.destroy();
+  }
+
+  /** The CA (of a configured core) that issued `cert`: OpenSSL has verified the chain, this only tells which core's. */
+  function trustOf(cert: X509Certificate): CoreTrust | undefined {
+    for (const [ca, trust] of issuers) if (cert.checkIssued(ca)) return trust;
+    return undefined;
   }
 
   function onSecure(sock: TLSSocket): void {
     clients.add(sock);
-    const rawKey = `${sock.remoteAddress}:${sock.remotePort}`;
-    sock.once('close', () => {
-      clients.delete(sock);
-      raws.get(rawKey)?.destroy();
-    });
-    sock.on('error', () => sock.destroy());
-    sock.setNoDelay(true);
-    counters.handshakes++;
-    const resumed = sock.isSessionReused();
-    if (resumed) counters.resumed++;
-    metrics.handshakes.inc({ resumed: String(resumed) });
-    const key = `${sock.remoteAddress}:${sock.remotePort}`;
-    const peer = sock.getPeerCertificate(true);
-    const hasCert = peer !== null && typeof peer === 'object' && Buffer.isBuffer(peer.raw);
-    const who: Record<string, unknown> = hasCert ? { subject: peer.subject?.CN, serial: peer.serialNumber ? normalizeSerial(peer.serialNumber) : undefined } : { cert: 'none' };
+    sock.once('close', onTlsClose);
+    sock.on('error', destroyThis);
+    hot.handshakes++;
+    if (sock.isSessionReused()) hot.resumed++;
+    const key = keyOf(sock);
+    const cert = sock.getPeerX509Certificate();
+    const who: Record<string, unknown> = cert ? { subject: cert.subject.replace(/^CN=/, ''), serial: normalizeSerial(cert.serialNumber) } : { cert: 'none' };
     if (hinted.has(key)) {
       hinted.delete(key);
       const after = retryAfter();
       refuse(sock, 429, GatewayErrors.RATE_LIMITED, `too many handshakes from ${sock.remoteAddress}; retry after ${after} s`, who, { 'retry-after': after });
       return;
     }
-    if (hasCert && !sock.authorized) {
+    if (cert && !sock.authorized) {
       refuse(sock, 403, GatewayErrors.CERT_INVALID, `the client certificate is not valid: ${String(sock.authorizationError)}`, { ...who, reason: String(sock.authorizationError) });
       return;
     }
-    let auth: Auth | undefined;
-    if (hasCert) {
-      const issuerFp = isDetailed(peer) ? peer.issuerCertificate?.fingerprint256 : undefined;
-      const trust = issuerFp ? byFingerprint.get(issuerFp) : undefined;
-      const p = principalOf(peer.subjectaltname);
+    let auth: TunnelOwner | undefined;
+    if (cert) {
+      const trust = trustOf(cert);
+      const p = principalOf(cert.subjectAltName);
       if (!trust || !p || p.coreId !== trust.coreId) {
         refuse(sock, 403, GatewayErrors.UNKNOWN_CORE, 'the client certificate names no core this gateway serves', who);
         return;
       }
-      const serial = normalizeSerial(peer.serialNumber);
+      const serial = who.serial as string;
       Object.assign(who, { principal: p.id, kind: p.kind, core: p.coreId });
       if (trust.revoked.has(serial)) {
         refuse(sock, 403, GatewayErrors.CERT_REVOKED, 'the client certificate is revoked', who);
@@ -272,32 +278,33 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         refuse(sock, 403, GatewayErrors.CERT_HELD, 'the client certificate waits in the quarantine list for an admin', who);
         return;
       }
-      auth = { trust, principal: p.id, kind: p.kind, serial, notAfter: Date.parse(peer.valid_to) };
+      auth = { trust, principal: p.id, kind: p.kind, serial, notAfter: Date.parse(cert.validTo) };
     }
     // SNI routing: a client that names a route's host as its TLS server name is tunnelled
     // there at once, with no CONNECT (its first bytes are the target's).
     const byName = auth ? sniTarget(auth.trust, sock.servername) : undefined;
     if (auth && byName) {
-      void openTunnel(sock, byName, auth, { ...who, via: 'sni' }, { established: false, initial: Buffer.alloc(0) });
+      openTunnel(sock, byName, auth, { ...who, via: 'sni' }, false, undefined);
       return;
     }
     readHead(sock, (head, raw) => {
-      if (auth) void routeHead(sock, head, raw, auth, who);
+      if (auth) routeHead(sock, head, raw, auth, who);
       else if (head.method === 'POST' && head.target === '/api/v1/enroll' && config.allowEnrollment) void enroll(sock, head, who);
       else refuse(sock, 403, GatewayErrors.CERT_REQUIRED, 'a client certificate from a core this gateway serves is required', { ...who, method: head.method, target: head.target });
     }, who);
   }
 
+  /** Reads the one request head; the head deadline is kept in `heads` and enforced by the sweep. */
   function readHead(sock: TLSSocket, then: (head: RequestHead, raw: Buffer) => void, who: Record<string, unknown>): void {
     let buf: Buffer = Buffer.alloc(0);
-    sock.setTimeout(lim.headTimeout, () => refuse(sock, 408, GatewayErrors.HEAD_TIMEOUT, `no complete request within ${lim.headTimeout} ms`, who));
+    heads.set(sock, { deadline: Date.now() + lim.headTimeout, who });
     const onData = (chunk: Buffer): void => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       const r = decodeRequestHead(buf, lim.maxHeadBytes);
       if (r.kind === 'incomplete') return;
       sock.off('data', onData);
       sock.pause();
-      sock.setTimeout(0);
+      heads.delete(sock);
       if (r.kind === 'too-large') refuse(sock, 431, GatewayErrors.HEAD_TOO_LARGE, `the request head is larger than ${lim.maxHeadBytes} bytes`, who);
       else if (r.kind === 'bad') refuse(sock, 400, GatewayErrors.BAD_REQUEST, `malformed request (${r.reason})`, who);
       else then(r.head, buf);
@@ -326,30 +333,40 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
    * routed by its `Host` (`host:port`, or a host with exactly one route), replayed to
    * the target as the tunnel's first bytes.
    */
-  function routeHead(sock: TLSSocket, head: RequestHead, raw: Buffer, auth: Auth, who: Record<string, unknown>): Promise<void> | undefined {
+  function routeHead(sock: TLSSocket, head: RequestHead, raw: Buffer, auth: TunnelOwner, who: Record<string, unknown>): void {
     if (head.method === 'CONNECT') {
       const target = parseAuthority(head.target);
       if (!target) {
         refuse(sock, 400, GatewayErrors.BAD_REQUEST, 'CONNECT needs host:port', { ...who, target: head.target });
-        return undefined;
+        return;
       }
-      return openTunnel(sock, target, auth, who, { established: true, initial: head.rest });
+      // Only the bytes after the head are kept (copied: the read buffer can go).
+      openTunnel(sock, target, auth, who, true, head.rest.length > 0 ? Buffer.from(head.rest) : undefined);
+      return;
     }
     const host = (head.headers.get('host') ?? '').toLowerCase();
     const target = parseAuthority(host) ?? (/^[a-z0-9.-]{1,253}$/.test(host) ? uniqueRoute(auth.trust, host) : undefined);
     if (!target) {
       refuse(sock, 405, GatewayErrors.METHOD_NOT_ALLOWED, 'send CONNECT host:port, or a request whose Host names a route', { ...who, method: head.method, host });
-      return undefined;
+      return;
     }
-    return openTunnel(sock, target, auth, { ...who, via: 'host' }, { established: false, initial: raw });
+    openTunnel(sock, target, auth, { ...who, via: 'host' }, false, raw);
   }
 
-  async function openTunnel(sock: TLSSocket, target: string, auth: Auth, who: Record<string, unknown>, how: { established: boolean; initial: Buffer }): Promise<void> {
+  const clientKeyOf = (o: TunnelOwner): string => `${o.trust.coreId}/${o.principal}`;
+  function release(o: TunnelOwner): void {
+    const k = clientKeyOf(o);
+    const n = (perClient.get(k) ?? 1) - 1;
+    if (n <= 0) perClient.delete(k);
+    else perClient.set(k, n);
+  }
+
+  function openTunnel(sock: TLSSocket, target: string, auth: TunnelOwner, who: Record<string, unknown>, established: boolean, initial: Buffer | undefined): void {
     if (!auth.trust.routes.has(target)) {
       refuse(sock, 403, GatewayErrors.TARGET_NOT_ALLOWED, `${target} is not on the routing table of core ${auth.trust.coreId}`, { ...who, target });
       return;
     }
-    const clientKey = `${auth.trust.coreId}/${auth.principal}`;
+    const clientKey = clientKeyOf(auth);
     const open = perClient.get(clientKey) ?? 0;
     if (open >= lim.maxPerClient) {
       refuse(sock, 429, GatewayErrors.TOO_MANY_CONNECTIONS, `at most ${lim.maxPerClient} tunnels per client`, { ...who, target }, { 'retry-after': retryAfter() });
@@ -361,71 +378,68 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     // (net.Socket passes highWaterMark to its streams; @types/node does not list it.)
     const connectOpts: NetConnectOpts = Object.assign({ host, port, noDelay: true }, { highWaterMark: lim.relayBuffer });
     const upstream = netConnect(connectOpts);
+    // The closures below live only until the target answers (or not).
     let settled = false;
-    const release = (): void => {
-      const n = (perClient.get(clientKey) ?? 1) - 1;
-      if (n <= 0) perClient.delete(clientKey);
-      else perClient.set(clientKey, n);
-    };
     const connectTimer = setTimeout(() => upstream.destroy(new Error(`no connection within ${lim.connectTimeout} ms`)), lim.connectTimeout);
     const fail = (err: Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(connectTimer);
-      release();
+      sock.off('close', clientGone);
+      release(auth);
       upstream.destroy();
       refuse(sock, 502, GatewayErrors.UPSTREAM_UNREACHABLE, `cannot reach ${target}`, { ...who, target, err: err.message });
     };
+    const clientGone = (): void => fail(new Error('client went away'));
     upstream.once('error', fail);
-    sock.once('close', () => fail(new Error('client went away')));
+    sock.once('close', clientGone);
     upstream.once('connect', () => {
       if (settled) return;
       settled = true;
       clearTimeout(connectTimer);
       upstream.off('error', fail);
+      sock.off('close', clientGone);
       if (sock.destroyed || byCoreId.get(auth.trust.coreId)?.revoked.has(auth.serial)) {
-        release();
+        release(auth);
         upstream.destroy();
         sock.destroy();
         return;
       }
-      if (how.established) sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (how.initial.length > 0) upstream.write(how.initial);
-      const t: Tunnel = {
-        id: nextTunnel++,
-        trust: auth.trust,
-        principal: auth.principal,
-        kind: auth.kind,
-        serial: auth.serial,
-        notAfter: auth.notAfter,
-        remote: `${sock.remoteAddress}:${sock.remotePort}`,
-        target,
-        since: Date.now(),
-        client: sock,
-        end: () => undefined,
-      };
-      tunnels.set(t.id, t);
-      counters.tunnels++;
-      counters.tunnelsTotal++;
-      metrics.tunnels.inc();
-      metrics.tunnelsTotal.inc();
-      log.debug({ ...who, target, tunnel: t.id }, 'tunnel open');
-      t.end = relay(sock, upstream, {
-        idleTimeoutMs: lim.idleTimeout,
-        halfOpenMs: HALF_OPEN_MS,
-        onEnd: (reason) => {
-          tunnels.delete(t.id);
-          counters.tunnels--;
-          release();
-          metrics.tunnels.dec();
-          metrics.closes.inc({ reason });
-          metrics.bytes.inc({ direction: 'in' }, sock.bytesRead);
-          metrics.bytes.inc({ direction: 'out' }, sock.bytesWritten);
-          const lvl = reason === 'revoked' || reason === 'held' || reason === 'expired' ? 'info' : 'debug';
-          log[lvl]({ ...who, target, tunnel: t.id, reason, seconds: Math.round((Date.now() - t.since) / 1000) }, 'tunnel closed');
-        },
-      });
+      if (established) sock.write(ESTABLISHED);
+      if (initial) upstream.write(initial);
+      const t = new Tunnel(nextTunnel++, auth, target, sock, upstream, onTunnelEnd, Date.now());
+      tunnels.add(t);
+      hot.tunnels++;
+      hot.tunnelsTotal++;
+      if (log.isLevelEnabled('debug')) log.debug({ ...who, target, tunnel: t.id }, 'tunnel open');
     });
+  }
+
+  function onTunnelEnd(t: Tunnel, reason: CloseReason): void {
+    tunnels.delete(t);
+    hot.tunnels--;
+    release(t.owner);
+    hot.closes.set(reason, (hot.closes.get(reason) ?? 0) + 1);
+    hot.bytesIn += t.client.bytesRead;
+    hot.bytesOut += t.client.bytesWritten;
+    const lvl = reason === 'revoked' || reason === 'held' || reason === 'expired' ? 'info' : 'debug';
+    if (log.isLevelEnabled(lvl)) {
+      const o = t.owner;
+      log[lvl]({ principal: o.principal, kind: o.kind, core: o.trust.coreId, serial: o.serial, target: t.target, tunnel: t.id, reason, seconds: Math.round((Date.now() - t.since) / 1000) }, 'tunnel closed');
+    }
+  }
+
+  /** Head deadlines (every `tick`), idle and half-open tunnels (every `idleTick`). */
+  function sweepHeads(): void {
+    const now = Date.now();
+    for (const [sock, h] of heads) {
+      if (h.deadline <= now) refuse(sock, 408, GatewayErrors.HEAD_TIMEOUT, `no complete request within ${lim.headTimeout} ms`, h.who);
+    }
+  }
+
+  function sweepIdle(): void {
+    const now = Date.now();
+    for (const t of [...tunnels]) t.check(now, lim.idleTimeout, HALF_OPEN_MS);
   }
 
   async function enroll(sock: TLSSocket, head: RequestHead, who: Record<string, unknown>): Promise<void> {
@@ -446,11 +460,12 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   function sweep(reasonHint?: 'revoked'): number {
     const now = Date.now();
     let closed = 0;
-    for (const t of [...tunnels.values()]) {
+    for (const t of [...tunnels]) {
       // Trust objects are replaced on every sync: look up the current one. A core that is
       // gone from the config takes its tunnels with it.
-      const trust = byCoreId.get(t.trust.coreId);
-      const reason: CloseReason | undefined = !trust || trust.revoked.has(t.serial) ? 'revoked' : trust.held.has(t.serial) ? 'held' : t.notAfter < now ? 'expired' : undefined;
+      const o = t.owner;
+      const trust = byCoreId.get(o.trust.coreId);
+      const reason: CloseReason | undefined = !trust || trust.revoked.has(o.serial) ? 'revoked' : trust.held.has(o.serial) ? 'held' : o.notAfter < now ? 'expired' : undefined;
       if (reason) {
         t.end(reason);
         closed++;
@@ -501,12 +516,12 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   }
 
   function connectionsView(): TunnelView[] {
-    return [...tunnels.values()].map((t) => ({
-      principal: t.principal,
-      kind: t.kind,
-      coreId: t.trust.coreId,
-      serial: t.serial,
-      remote: t.remote,
+    return [...tunnels].map((t) => ({
+      principal: t.owner.principal,
+      kind: t.owner.kind,
+      coreId: t.owner.trust.coreId,
+      serial: t.owner.serial,
+      remote: `${t.client.remoteAddress}:${t.client.remotePort}`,
       target: t.target,
       since: new Date(t.since).toISOString(),
       bytesIn: t.client.bytesRead,
@@ -524,7 +539,17 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     }
   }
 
-  const statsOf = (): Record<string, number> => ({ ...counters, admissionEntries: admission.size });
+  const statsOf = (): Record<string, number> => ({
+    connections: hot.connections,
+    tunnels: hot.tunnels,
+    tunnelsTotal: hot.tunnelsTotal,
+    refused: counters.refused,
+    tlsErrors: counters.tlsErrors,
+    dropped: hot.drop + hot.overCapacity,
+    handshakes: hot.handshakes,
+    resumed: hot.resumed,
+    admissionEntries: admission.size,
+  });
 
   function healthOf(): Record<string, unknown> {
     const stale = cores.some((c) => c.trust.stale);
@@ -532,8 +557,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       status: stale ? 'degraded' : 'ok',
       service: 'gateway',
       name: config.name,
-      tunnels: counters.tunnels,
-      connections: counters.connections,
+      tunnels: hot.tunnels,
+      connections: hot.connections,
       cores: cores.map((c) => ({
         coreId: c.trust.coreId,
         linked: c.link !== undefined,
@@ -638,6 +663,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         sweep();
         updateGauges();
       });
+      every(tick(lim.headTimeout, 1_000), sweepHeads);
+      every(tick(Math.min(lim.idleTimeout, HALF_OPEN_MS), 5_000), sweepIdle);
       updateGauges();
       const addr = server.address() as AddressInfo;
       log.info({ port: addr.port, cores: cores.map((c) => c.trust.coreId), metricsPort: metricsServer ? (metricsServer.address() as AddressInfo).port : 0 }, 'gateway started');
@@ -647,7 +674,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       timers = [];
       await syncing.catch(() => undefined);
       const closing = server ? new Promise<void>((r) => server!.close(() => r())) : Promise.resolve();
-      for (const t of [...tunnels.values()]) t.end('stopped');
+      for (const t of [...tunnels]) t.end('stopped');
       for (const s of clients) s.destroy();
       for (const r of raws.values()) r.destroy();
       await closing;
