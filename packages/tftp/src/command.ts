@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { createTftpServer, type TftpServer } from './server/server.js';
 import { TftpError, TftpErrors } from './errors.js';
@@ -25,6 +26,8 @@ options:
   --max-blksize N      largest blksize granted, 8..65464 (default 1468)
   --max-windowsize N   largest windowsize granted, 1..64 (default 64)
   --max-transfers N    concurrent transfers (default 200)
+  --workers N          transfer worker threads, 0 = serve on the listening thread
+                       (default: 2 on a machine with 2 or more cores, else 0)
   --allow-write DIR    accept write requests into DIR (default: refused)
   --log-level L        pino level (default info)
   -h, --help           this text
@@ -34,6 +37,14 @@ function int(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   if (!/^[0-9]+$/.test(v)) throw new TftpError(TftpErrors.USAGE, `--${name} expects a number, got "${v}"`);
   return Number(v);
+}
+
+/**
+ * Transfer workers when --workers is not given: 2 where there are 2 cores or more (the
+ * listening thread stays light: it parses requests and resolves paths), none on one core.
+ */
+export function defaultWorkers(cores = availableParallelism()): number {
+  return cores >= 2 ? 2 : 0;
 }
 
 /**
@@ -54,6 +65,7 @@ export async function runTftpServeCommand(argv: string[], io: CommandIo = {}): P
         'max-blksize': { type: 'string' },
         'max-windowsize': { type: 'string' },
         'max-transfers': { type: 'string' },
+        workers: { type: 'string' },
         'allow-write': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -83,6 +95,7 @@ export async function runTftpServeCommand(argv: string[], io: CommandIo = {}): P
         maxBlksize: int('max-blksize', values['max-blksize']),
         maxWindowsize: int('max-windowsize', values['max-windowsize']),
         maxTransfers: int('max-transfers', values['max-transfers']),
+        workers: int('workers', values.workers) ?? defaultWorkers(),
         write: values['allow-write'] !== undefined ? { dir: values['allow-write'] } : undefined,
       },
       { logger },

@@ -50,6 +50,15 @@ export const tftpServerConfigSchema = z
     netascii: z.boolean().default(true),
     /** Write requests: refused unless set. */
     write: writeSchema.optional(),
+    /**
+     * Transfer worker threads. 0 serves every transfer on the thread that listens. With N > 0
+     * the listening socket, request parsing, the resolver and the events stay on the calling
+     * thread, and each read of a file (or of resolver bytes) runs in one of N workers
+     * (least loaded first) on its own socket, from that worker's read cache (each gets
+     * cacheBytes / N). Streams from a resolver and write requests stay on the calling thread.
+     * @default 0
+     */
+    workers: z.number().int().min(0).max(64).default(0),
     /** Kernel socket buffers for transfer sockets, in bytes (0 = kernel default). @default 1 MiB */
     socketBufferBytes: z.number().int().min(0).default(MiB),
   })

@@ -11,6 +11,8 @@ export const TftpErrors = {
   BIND_FAILED: 'TFTP_BIND_FAILED',
   /** `root` or `write.dir` does not exist or cannot be resolved at start. */
   ROOT_INVALID: 'TFTP_ROOT_INVALID',
+  /** A transfer worker (config `workers`) did not start. */
+  WORKER_FAILED: 'TFTP_WORKER_FAILED',
   /** `address()` was called before `start()` resolved. */
   NOT_STARTED: 'TFTP_NOT_STARTED',
   /** Client: the peer stopped answering after the retry limit. */

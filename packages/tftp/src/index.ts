@@ -10,7 +10,7 @@ export {
 export { tftpGet, type TftpGetOptions, type TftpGetResult } from './client/get.js';
 export { tftpPut, type TftpPutOptions } from './client/put.js';
 export type { TftpClientOptions, TransferResult } from './client/common.js';
-export { runTftpServeCommand, USAGE, type CommandIo } from './command.js';
+export { runTftpServeCommand, defaultWorkers, USAGE, type CommandIo } from './command.js';
 export { TftpError, TftpErrors, type TftpErrorCodeName } from './errors.js';
 // Wire codec: used by netboot tests and the fuzz suite.
 export { Opcode, TftpErrorCode, type DecodeError, type Decoded, MAX_BLKSIZE, MIN_BLKSIZE } from './packet/opcodes.js';

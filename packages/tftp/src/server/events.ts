@@ -26,7 +26,9 @@ export type FailReason =
   | 'too-large'
   | 'peer-error'
   | 'server-stopped'
-  | 'socket-error';
+  | 'socket-error'
+  /** The transfer worker serving it exited unexpectedly. */
+  | 'worker-exit';
 
 export interface TftpServerEvents {
   /** A request was accepted and a transfer socket opened. */

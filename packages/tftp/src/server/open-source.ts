@@ -31,6 +31,16 @@ export type TftpResolver = (
   ctx: ResolveContext,
 ) => Promise<TftpResolved | null | undefined> | TftpResolved | null | undefined;
 
+/**
+ * What a read request was resolved to, before anything is opened. `file` and `data` can
+ * cross to a transfer worker; a `stream` is served where it was made (the main thread).
+ * `data` is already netascii-converted when the mode is netascii.
+ */
+export type ReadTarget =
+  | { kind: 'file'; path: string; size: number; mtimeMs: number }
+  | { kind: 'data'; data: Buffer }
+  | { kind: 'stream'; stream: Readable; size: number | undefined };
+
 function netasciiStream(src: Readable): Readable {
   const enc = new NetasciiEncoder();
   const t = new Transform({
@@ -42,38 +52,55 @@ function netasciiStream(src: Readable): Readable {
   return src.pipe(t);
 }
 
-async function fileSource(path: string, mode: 'octet' | 'netascii', cache: ReadCache): Promise<Verdict<ByteSource>> {
+async function fileTarget(path: string): Promise<Verdict<ReadTarget>> {
   try {
     const st = await stat(path);
     if (!st.isFile()) return { ok: false, tftpCode: TftpErrorCode.FILE_NOT_FOUND, reason: 'not-a-file' };
-    if (mode === 'netascii') return { ok: true, value: new StreamSource(netasciiStream(createReadStream(path))) };
-    return { ok: true, value: cache.acquire(path, st.size, st.mtimeMs) };
+    return { ok: true, value: { kind: 'file', path, size: st.size, mtimeMs: st.mtimeMs } };
   } catch {
     return { ok: false, tftpCode: TftpErrorCode.FILE_NOT_FOUND, reason: 'not-found' };
   }
 }
 
-export function sourceFromResolved(r: TftpResolved, mode: 'octet' | 'netascii', cache: ReadCache): Promise<Verdict<ByteSource>> | Verdict<ByteSource> {
-  if ('file' in r) return fileSource(r.file, mode, cache);
-  if ('data' in r) {
-    const data = mode === 'netascii' ? new NetasciiEncoder().push(r.data) : r.data;
-    return { ok: true, value: new BufferSource(data) };
-  }
-  if (mode === 'netascii') return { ok: true, value: new StreamSource(netasciiStream(r.stream)) };
-  return { ok: true, value: new StreamSource(r.stream, r.size) };
+function targetFromResolved(r: TftpResolved, mode: 'octet' | 'netascii'): Promise<Verdict<ReadTarget>> | Verdict<ReadTarget> {
+  if ('file' in r) return fileTarget(r.file);
+  if ('data' in r) return { ok: true, value: { kind: 'data', data: mode === 'netascii' ? new NetasciiEncoder().push(r.data) : r.data } };
+  return { ok: true, value: { kind: 'stream', stream: r.stream, size: r.size } };
 }
 
-export async function openReadSource(
+/** Runs the resolver, then the jailed root; nothing is opened yet. Throws what the resolver throws. */
+export async function resolveReadTarget(
   rel: string,
   ctx: ResolveContext,
-  env: { rootReal: string | undefined; resolver: TftpResolver | undefined; cache: ReadCache },
-): Promise<Verdict<ByteSource>> {
+  env: { rootReal: string | undefined; resolver: TftpResolver | undefined },
+): Promise<Verdict<ReadTarget>> {
   if (env.resolver) {
     const r = await env.resolver(rel, ctx);
-    if (r) return sourceFromResolved(r, ctx.mode, env.cache);
+    if (r) return targetFromResolved(r, ctx.mode);
   }
   if (env.rootReal === undefined) return { ok: false, tftpCode: TftpErrorCode.FILE_NOT_FOUND, reason: 'not-found' };
   const p = await resolveReadPath(env.rootReal, rel);
   if (!p.ok) return p;
-  return fileSource(p.value, ctx.mode, env.cache);
+  return fileTarget(p.value);
+}
+
+/** Bytes on the wire when known up front (answers tsize); netascii files and sizeless streams are not. */
+export function targetSize(t: ReadTarget, mode: 'octet' | 'netascii'): number | undefined {
+  if (t.kind === 'data') return t.data.length;
+  return mode === 'octet' ? t.size : undefined;
+}
+
+/** Releases what a target holds when it will not be served (a stream is destroyed). */
+export function discardTarget(t: ReadTarget): void {
+  if (t.kind === 'stream') t.stream.destroy();
+}
+
+export function openTarget(t: ReadTarget, mode: 'octet' | 'netascii', cache: ReadCache): ByteSource {
+  if (t.kind === 'data') return new BufferSource(t.data);
+  if (t.kind === 'file') {
+    if (mode === 'netascii') return new StreamSource(netasciiStream(createReadStream(t.path)));
+    return cache.acquire(t.path, t.size, t.mtimeMs);
+  }
+  if (mode === 'netascii') return new StreamSource(netasciiStream(t.stream));
+  return new StreamSource(t.stream, t.size);
 }

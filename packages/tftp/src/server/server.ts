@@ -17,8 +17,10 @@ import { negotiateOptions } from '../options.js';
 import { normalizeRequestPath, resolveWritePath } from '../path-jail.js';
 import { ReadCache, type ReadCacheStats } from '../source/read-cache.js';
 import { TokenBucket } from '../token-bucket.js';
-import { openReadSource, type TftpResolver } from './open-source.js';
-import { Session, type SessionEnv } from './session.js';
+import { discardTarget, openTarget, resolveReadTarget, targetSize, type ReadTarget, type TftpResolver } from './open-source.js';
+import { Session, type SessionEnd, type SessionEnv } from './session.js';
+import { openTransferSockets, type TransferSocketOptions } from './transfer-sockets.js';
+import { TransferWorkerPool } from './worker-pool.js';
 import { newCounters, type TftpCounters, type TftpServerEvents, type TransferInfo } from './events.js';
 
 export interface TftpServerDeps {
@@ -67,12 +69,13 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
   let seq = 0;
   const family = isIPv6(config.address) ? 'udp6' : 'udp4';
 
+  const emitEnd = (info: TransferInfo, end: SessionEnd): void => {
+    emitter.emit(end.event, info, end.result);
+  };
   const env: SessionEnv = {
     counters,
-    logger,
-    emit: (event, ...args) => {
-      emitter.emit(event, ...args);
-    },
+    log: (info) => logger.child({ transfer: info.id }),
+    end: emitEnd,
     globalBucket: config.globalBytesPerSec > 0 ? new TokenBucket(config.globalBytesPerSec) : undefined,
     transferBytesPerSec: config.transferBytesPerSec,
     retries: config.retries,
@@ -93,68 +96,117 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
     return reason;
   }
 
-  function bindSocket(port: number, sendBuffer: boolean): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const s = createSocket({ type: family, reuseAddr: true });
-      const onErr = (err: Error): void => {
-        s.close();
-        reject(err);
-      };
-      s.once('error', onErr);
-      s.bind(port, config.address, () => {
-        s.off('error', onErr);
-        if (sendBuffer && config.socketBufferBytes > 0) {
-          try {
-            s.setSendBufferSize(config.socketBufferBytes);
-          } catch {
-            // the kernel caps it (net.core.wmem_max); the default works too
-          }
-        }
-        resolve(s);
-      });
-    });
-  }
+  const socketOptions: TransferSocketOptions = { family, address: config.address, socketBufferBytes: config.socketBufferBytes };
 
-  /**
-   * The transfer socket (a fresh port: the TID), connected to the client, plus the
-   * "strangers" socket on the same port that answers everyone else with ERROR 5. Falls
-   * back to one unconnected socket if the second bind or the connect fails.
-   */
-  async function openTransferSockets(peerPort: number, peerAddress: string): Promise<{ socket: Socket; strangers: Socket | undefined }> {
-    const socket = await bindSocket(0, true);
-    let strangers: Socket | undefined;
-    let connectTried = false;
-    try {
-      strangers = await bindSocket(socket.address().port, false);
-      connectTried = true;
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.connect(peerPort, peerAddress, () => {
-          socket.off('error', reject);
-          resolve();
-        });
-      });
-      return { socket, strangers };
-    } catch {
-      strangers?.close();
-      if (!connectTried) return { socket, strangers: undefined };
-      socket.close(); // a failed connect leaves the socket in an unknown state
+  /** Reads running in workers, by transfer id. */
+  const remote = new Map<number, { info: TransferInfo; peerKey: string }>();
+  /** Reads handed to a worker whose sockets are not open yet. */
+  const dispatching = new Map<number, { info: TransferInfo; peerKey: string; onStarted: () => void; settle: (started: boolean, failure?: string) => void }>();
+  let pool: TransferWorkerPool | undefined;
+  const updateActive = (): void => {
+    counters.active = sessions.size + pending + remote.size;
+  };
 
-      return { socket: await bindSocket(0, true), strangers: undefined };
+  function addCounts(delta: TftpCounters): void {
+    for (const k in delta) {
+      const key = k as keyof TftpCounters;
+      if (key !== 'active') counters[key] += delta[key];
     }
   }
 
-  async function handleRequest(req: RequestPacket, rinfo: RemoteInfo, peerKey: string): Promise<void> {
+  function newPool(): TransferWorkerPool {
+    const n = config.workers;
+    return new TransferWorkerPool(
+      n,
+      {
+        ...socketOptions,
+        retries: config.retries,
+        transferBytesPerSec: config.transferBytesPerSec,
+        globalBytesPerSec: config.globalBytesPerSec > 0 ? Math.max(1, Math.floor(config.globalBytesPerSec / n)) : 0,
+        cacheBytes: Math.floor(config.cacheBytes / n),
+        cacheChunkBytes: config.cacheChunkBytes,
+        logDebug: logger.isLevelEnabled('debug'),
+        logWarn: logger.isLevelEnabled('warn'),
+        flushMs: 250,
+      },
+      {
+        started: (id) => {
+          const d = dispatching.get(id);
+          if (!d) return;
+          dispatching.delete(id);
+          remote.set(id, { info: d.info, peerKey: d.peerKey });
+          d.onStarted();
+          d.settle(true);
+        },
+        openFailed: (id, message, isStopping) => {
+          const d = dispatching.get(id);
+          if (!d) return;
+          dispatching.delete(id);
+          d.settle(false, isStopping || stopping ? undefined : message);
+        },
+        ended: (id, end) => {
+          const d = dispatching.get(id);
+          if (d) {
+            dispatching.delete(id);
+            d.settle(false, end.event === 'failed' ? end.result.reason : 'ended');
+            return;
+          }
+          const r = remote.get(id);
+          if (!r) return;
+          remote.delete(id);
+          busyPeers.delete(r.peerKey);
+          updateActive();
+          emitEnd(r.info, end);
+        },
+        counters: addCounts,
+        log: (id, level, obj, msg) => logger.child({ transfer: id })[level](obj, msg),
+        workerExit: (index, err) => logger.error({ event: 'worker-exit', worker: index, err }, 'transfer worker exited'),
+      },
+    );
+  }
+
+  /** Hands a read to a worker; resolves once its sockets are open (true) or could not be (false). */
+  function dispatchRead(
+    info: TransferInfo,
+    peerKey: string,
+    target: Extract<ReadTarget, { kind: 'file' | 'data' }>,
+    p: { blksize: number; windowsize: number; timeoutMs: number; oack: Buffer | undefined },
+    onStarted: () => void,
+  ): Promise<{ started: boolean; failure?: string }> | undefined {
+    const p2 = pool;
+    if (!p2 || p2.size === 0) return undefined;
+    return new Promise((resolve) => {
+      dispatching.set(info.id, { info, peerKey, onStarted, settle: (started, failure) => resolve({ started, failure }) });
+      const sent = p2.dispatch({
+        id: info.id,
+        info,
+        blksize: p.blksize,
+        windowsize: p.windowsize,
+        timeoutMs: p.timeoutMs,
+        oack: p.oack ? new Uint8Array(p.oack) : undefined,
+        // copy resolver bytes into a buffer of their own: a pooled Buffer would clone its whole pool
+        target: target.kind === 'file' ? target : { kind: 'data', data: new Uint8Array(target.data) },
+      });
+      if (!sent) {
+        // only while stopping (a pool with no live worker is not asked)
+        dispatching.delete(info.id);
+        resolve({ started: false });
+      }
+    });
+  }
+
+  /** Resolves true when a transfer started (its slot is then released when it ends). */
+  async function handleRequest(req: RequestPacket, rinfo: RemoteInfo, peerKey: string): Promise<boolean> {
     const isRead = req.opcode === Opcode.RRQ;
     if (req.mode === 'mail' || (req.mode === 'netascii' && !config.netascii)) {
       refuse(rinfo, req.filename, TftpErrorCode.ILLEGAL_OPERATION, 'mode', `mode ${req.mode} not supported`);
-      return;
+      return false;
     }
     const mode = req.mode;
     const norm = normalizeRequestPath(req.filename, config.absolutePaths);
     if (!norm.ok) {
       refuse(rinfo, req.filename, norm.tftpCode, norm.reason, messageFor(norm.tftpCode, norm.reason));
-      return;
+      return false;
     }
     const neg = negotiateOptions(req.options, config);
     const info: TransferInfo = {
@@ -168,47 +220,50 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
     let tsize: number | undefined;
     let start: (s: Session) => void;
     let cleanup = (): void => {};
+    let target: ReadTarget | undefined;
     if (isRead) {
-      let opened;
+      let resolved;
       try {
-        opened = await openReadSource(norm.value, { remoteAddress: rinfo.address, remotePort: rinfo.port, mode }, {
-          rootReal,
-          resolver: deps.resolver,
-          cache,
-        });
+        resolved = await resolveReadTarget(norm.value, { remoteAddress: rinfo.address, remotePort: rinfo.port, mode }, { rootReal, resolver: deps.resolver });
       } catch (err) {
         logger.warn({ event: 'resolver-error', err, filename: norm.value }, 'resolver failed');
         refuse(rinfo, req.filename, TftpErrorCode.NOT_DEFINED, 'resolver-error', 'internal error');
-        return;
+        return false;
       }
-      if (!opened.ok) {
-        refuse(rinfo, req.filename, opened.tftpCode, opened.reason, messageFor(opened.tftpCode, opened.reason));
-        return;
+      if (!resolved.ok) {
+        refuse(rinfo, req.filename, resolved.tftpCode, resolved.reason, messageFor(resolved.tftpCode, resolved.reason));
+        return false;
       }
-      const source = opened.value;
+      target = resolved.value;
+      const size = targetSize(target, mode);
       // tsize 0 is left out: curl (7.88) ends an empty download right after such an OACK
       // without reading DATA 1 and fails (it fails the same way against dnsmasq).
-      tsize = neg.tsizeAsked && source.size !== 0 ? source.size : undefined;
-      start = (s) => s.startRead(source);
-      cleanup = () => source.close();
+      tsize = neg.tsizeAsked && size !== 0 ? size : undefined;
+      const t = target;
+      start = (s) => {
+        const source = openTarget(t, mode, cache);
+        cleanup = () => source.close();
+        s.startRead(source);
+      };
+      cleanup = () => discardTarget(t);
     } else {
       const w = config.write;
       if (!w || writeReal === undefined) {
         refuse(rinfo, req.filename, TftpErrorCode.ACCESS_VIOLATION, 'write-disabled', 'write requests are not accepted');
-        return;
+        return false;
       }
       const target = await resolveWritePath(writeReal, norm.value);
       if (!target.ok) {
         refuse(rinfo, req.filename, target.tftpCode, target.reason, messageFor(target.tftpCode, target.reason));
-        return;
+        return false;
       }
       if (target.value.exists && !w.overwrite) {
         refuse(rinfo, req.filename, TftpErrorCode.FILE_EXISTS, 'exists', 'file already exists');
-        return;
+        return false;
       }
       if (neg.clientTsize !== undefined && neg.clientTsize > w.maxBytes) {
         refuse(rinfo, req.filename, TftpErrorCode.DISK_FULL, 'too-large', 'file too large');
-        return;
+        return false;
       }
       tsize = neg.tsizeAsked ? neg.clientTsize : undefined;
       const path = target.value.path;
@@ -230,10 +285,28 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
       const before = req.options.slice(0, tsizeAt).filter(([k]) => oackPairs.some(([o]) => o === k)).length;
       oackPairs.splice(before, 0, ['tsize', String(tsize)]);
     }
+    const timeoutMs = neg.timeoutMs ?? config.timeoutMs;
+    const params = { blksize: neg.blksize, windowsize: neg.windowsize, timeoutMs, oack: oackPairs.length > 0 ? encodeOack(oackPairs) : undefined };
+    const emitStart = (): void => {
+      if (isRead) counters.reads++;
+      else counters.writes++;
+      logger.debug({ event: 'start', transfer: info.id, kind: info.kind, filename: info.filename, remote: info.remoteAddress, port: info.remotePort }, 'transfer start');
+      emitter.emit('start', info);
+      emitter.emit('options', info, { blksize: neg.blksize, windowsize: neg.windowsize, timeoutMs, tsize, oack: oackPairs.length > 0 });
+    };
+    if (target !== undefined && target.kind !== 'stream') {
+      // A file or resolver bytes: served by a transfer worker when there are any.
+      const handed = dispatchRead(info, peerKey, target, params, emitStart);
+      if (handed) {
+        const r = await handed;
+        if (!r.started && r.failure !== undefined) throw new Error(`transfer worker could not start the transfer: ${r.failure}`);
+        return r.started;
+      }
+    }
     let socket: Socket;
     let strangers: Socket | undefined;
     try {
-      ({ socket, strangers } = await openTransferSockets(rinfo.port, rinfo.address));
+      ({ socket, strangers } = await openTransferSockets(socketOptions, rinfo.port, rinfo.address));
     } catch (err) {
       cleanup();
       throw err;
@@ -242,19 +315,18 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
       cleanup();
       socket.close();
       strangers?.close();
-      return;
+      return false;
     }
-    const timeoutMs = neg.timeoutMs ?? config.timeoutMs;
     const session = new Session(
       env,
       info,
       socket,
-      { blksize: neg.blksize, windowsize: neg.windowsize, timeoutMs, oack: oackPairs.length > 0 ? encodeOack(oackPairs) : undefined },
+      params,
       {
         onRelease: (s) => {
           sessions.delete(s);
           busyPeers.delete(peerKey);
-          counters.active = sessions.size + pending;
+          updateActive();
         },
         onSocketClosed: (s) => sockets.delete(s),
       },
@@ -262,12 +334,9 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
     );
     sessions.add(session);
     sockets.add(session);
-    if (isRead) counters.reads++;
-    else counters.writes++;
-    logger.debug({ event: 'start', transfer: info.id, kind: info.kind, filename: info.filename, remote: info.remoteAddress, port: info.remotePort }, 'transfer start');
-    emitter.emit('start', info);
-    emitter.emit('options', info, { blksize: neg.blksize, windowsize: neg.windowsize, timeoutMs, tsize, oack: oackPairs.length > 0 });
+    emitStart();
     start(session);
+    return true;
   }
 
   function onListenerMessage(msg: Buffer, rinfo: RemoteInfo): void {
@@ -286,23 +355,27 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
     const peerKey = `${rinfo.address}|${rinfo.port}`;
     if (busyPeers.has(peerKey)) return; // a resent request for a transfer already under way
     counters.requests++;
-    if (sessions.size + pending >= config.maxTransfers) {
+    if (sessions.size + pending + remote.size >= config.maxTransfers) {
       counters.busy++;
       refuse(rinfo, p.filename, config.busyErrorCode, 'busy', BUSY_MESSAGE);
       return;
     }
     busyPeers.add(peerKey);
     pending++;
-    counters.active = sessions.size + pending;
+    updateActive();
+    let started = false;
     handleRequest(p, rinfo, peerKey)
+      .then((s) => {
+        started = s;
+      })
       .catch((err: unknown) => {
         logger.error({ event: 'request-error', err }, 'request handling failed');
         refuse(rinfo, p.filename, TftpErrorCode.NOT_DEFINED, 'internal', 'internal error');
       })
       .finally(() => {
         pending--;
-        if (![...sessions].some((s) => `${s.info.remoteAddress}|${s.info.remotePort}` === peerKey)) busyPeers.delete(peerKey);
-        counters.active = sessions.size + pending;
+        if (!started) busyPeers.delete(peerKey);
+        updateActive();
       });
   }
 
@@ -316,13 +389,25 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
     };
     if (config.root !== undefined) rootReal = await real(config.root, 'root');
     if (config.write) writeReal = await real(config.write.dir, 'write.dir');
+    if (config.workers > 0) {
+      const p = newPool();
+      await p.start();
+      pool = p;
+    }
     const s = createSocket({ type: family });
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', (err) =>
-        reject(new TftpError(TftpErrors.BIND_FAILED, `cannot bind ${config.address}:${config.port}: ${err.message}`, { cause: err })),
-      );
-      s.bind(config.port, config.address, () => resolve());
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', (err) =>
+          reject(new TftpError(TftpErrors.BIND_FAILED, `cannot bind ${config.address}:${config.port}: ${err.message}`, { cause: err })),
+        );
+        s.bind(config.port, config.address, () => resolve());
+      });
+    } catch (err) {
+      const p = pool;
+      pool = undefined;
+      await p?.stop();
+      throw err;
+    }
     s.removeAllListeners('error');
     s.on('error', (err) => logger.error({ event: 'listener-error', err }, 'listening socket error'));
     try {
@@ -333,13 +418,18 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
     s.on('message', onListenerMessage);
     listener = s;
     const a = s.address();
-    logger.info({ event: 'listening', address: a.address, port: a.port, root: config.root }, 'tftp server listening');
+    logger.info({ event: 'listening', address: a.address, port: a.port, root: config.root, workers: config.workers }, 'tftp server listening');
   }
 
   const server: TftpServer = {
     config,
     counters,
-    cacheStats: cache.stats,
+    get cacheStats() {
+      if (!pool) return cache.stats;
+      const w = pool.cacheStats();
+      const own = cache.stats;
+      return { files: own.files + w.files, chunks: own.chunks + w.chunks, bytes: own.bytes + w.bytes, hits: own.hits + w.hits, misses: own.misses + w.misses, diskReads: own.diskReads + w.diskReads };
+    },
     start() {
       if (stopping) return Promise.reject(new TftpError(TftpErrors.NOT_STARTED, 'server was stopped'));
       starting ??= doStart().catch((err: unknown) => {
@@ -355,6 +445,15 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
         const l = listener;
         listener = undefined;
         for (const s of [...sessions]) s.fail('server-stopped');
+        await pool?.stop();
+        for (const d of [...dispatching.values()]) d.settle(false);
+        dispatching.clear();
+        for (const [id, r] of [...remote]) {
+          // a worker that had to be terminated never reported these
+          remote.delete(id);
+          emitEnd(r.info, { event: 'failed', result: { reason: 'server-stopped', durationMs: 0, bytes: 0, retransmits: 0 } });
+        }
+        updateActive();
         await new Promise((r) => setTimeout(r, 5));
         for (const s of [...sockets]) s.closeSocket();
         if (l) await new Promise<void>((r) => l.close(() => r()));

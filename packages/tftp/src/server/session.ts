@@ -1,7 +1,6 @@
 import type { Socket, RemoteInfo } from 'node:dgram';
 import type { WriteStream } from 'node:fs';
 import { link, rename, unlink } from 'node:fs/promises';
-import type { Logger } from 'pino';
 import { Opcode, TftpErrorCode } from '../packet/opcodes.js';
 import { ackBlock } from '../packet/ack.js';
 import { encodeAck } from '../packet/ack.js';
@@ -24,10 +23,23 @@ import type { TftpCounters, TransferInfo, TftpServerEvents, FailReason } from '.
  * our options - a normal end, counted apart from failures.
  */
 
+/** A transfer's logger (a pino child in the main thread, a forwarder in a worker). */
+export interface SessionLog {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** How a transfer ended, as the server's `done`, `failed` and `aborted` events carry it. */
+export type SessionEnd =
+  | { event: 'done'; result: TftpServerEvents['done'][1] }
+  | { event: 'failed'; result: TftpServerEvents['failed'][1] }
+  | { event: 'aborted'; result: TftpServerEvents['aborted'][1] };
+
 export interface SessionEnv {
   counters: TftpCounters;
-  logger: Logger;
-  emit: <K extends keyof TftpServerEvents>(event: K, ...args: TftpServerEvents[K]) => void;
+  log: (info: TransferInfo) => SessionLog;
+  /** Called once per transfer, after its slot is released. */
+  end: (info: TransferInfo, end: SessionEnd) => void;
   globalBucket: TokenBucket | undefined;
   transferBytesPerSec: number;
   retries: number;
@@ -61,7 +73,7 @@ export class Session {
   private ended = false;
   private closed = false;
   private errorInFlight = false;
-  private readonly log: Logger;
+  private readonly log: SessionLog;
 
   constructor(
     private readonly env: SessionEnv,
@@ -72,7 +84,7 @@ export class Session {
     /** Set when `socket` is connected: receives datagrams from everyone else. */
     private readonly strangers: Socket | undefined,
   ) {
-    this.log = env.logger.child({ transfer: info.id });
+    this.log = env.log(info);
     this.connected = strangers !== undefined;
     socket.on('message', this.onMessage);
     socket.on('error', (error) => this.fail('socket-error', { error }));
@@ -249,7 +261,7 @@ export class Session {
     else c.bytesReceived += bytes;
     this.log.debug({ event: 'done', bytes, durationMs, retransmits }, 'transfer done');
     this.release(dally);
-    this.env.emit('done', this.info, { bytes, durationMs, retransmits });
+    this.env.end(this.info, { event: 'done', result: { bytes, durationMs, retransmits } });
   }
 
   private abortByPeer(): void {
@@ -259,7 +271,7 @@ export class Session {
     const durationMs = performance.now() - this.startedAt;
     this.log.debug({ event: 'option-negotiation-abort' }, 'client ended the transfer after OACK');
     this.release(false);
-    this.env.emit('aborted', this.info, { reason: 'option-negotiation', durationMs });
+    this.env.end(this.info, { event: 'aborted', result: { reason: 'option-negotiation', durationMs } });
   }
 
   fail(
@@ -286,7 +298,7 @@ export class Session {
     const level = reason === 'server-stopped' ? 'debug' : 'warn';
     this.log[level]({ event: 'failed', reason, bytes, durationMs, retransmits, peerCode: extra.peerCode, err: extra.error }, 'transfer failed');
     this.release(false);
-    this.env.emit('failed', this.info, { reason, durationMs, bytes, retransmits, ...extra });
+    this.env.end(this.info, { event: 'failed', result: { reason, durationMs, bytes, retransmits, ...extra } });
   }
 
   private release(dally: boolean): void {

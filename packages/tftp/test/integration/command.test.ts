@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import { tempDir, removeDir } from '@outpost/testing';
-import { runTftpServeCommand, tftpGet } from '../../dist/index.js';
+import { runTftpServeCommand, tftpGet, defaultWorkers } from '../../dist/index.js';
 import { writeFiles } from './helpers.js';
 
 let root: string | undefined;
@@ -24,15 +24,19 @@ describe('outpost tftp serve', () => {
     await writeFiles(root, { hello: Buffer.from('hello') });
     const ac = new AbortController();
     let port = 0;
+    let listening: () => void = () => {};
+    const ready = new Promise<void>((r) => (listening = r));
     const code = runTftpServeCommand(['serve', root, '--port', '0', '--address', '127.0.0.1', '--max-blksize', '1024'], {
       logger: pino({ enabled: false }),
       signal: ac.signal,
       onListening: (s) => {
         port = s.address().port;
         expect(s.config.maxBlksize).toBe(1024);
+        expect(s.config.workers).toBe(defaultWorkers());
+        listening();
       },
     });
-    await new Promise((r) => setTimeout(r, 50));
+    await ready; // the test timeout bounds it
     const r = await tftpGet({ host: '127.0.0.1', port, filename: 'hello', blksize: 1468 });
     expect(r.data!.toString()).toBe('hello');
     expect(r.blksize).toBe(1024);
