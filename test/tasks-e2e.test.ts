@@ -232,11 +232,16 @@ describe('tasks end to end', () => {
     await api(f.core, 'POST', '/tasks', { name: 'after', kind: 'command', program: 'echo', args: ['done'] });
     await api(f.core, 'POST', '/jobs', { name: 'slow-job', steps: [{ task: 'slow' }, { task: 'after' }] });
     const run = await api<{ id: string }>(f.core, 'POST', '/jobs/slow-job/runs', { all: true });
-    await waitFor(async () => (await api<RunShow>(f.core, 'GET', `/runs/${run.id}`)).counts.running === 3, { timeoutMs: WAIT, what: 'all agents running' });
+    type OutboxStats = { received: number; pending: number; failures: number };
+    // Every agent is held at its gate and the task server has nothing in flight: the kill
+    // cannot land between the core's write and its answer (that batch would be sent again).
+    await waitFor(async () => (await api<RunShow>(f.core, 'GET', `/runs/${run.id}`)).counts.running === 3 && (f.ts.stats().outbox as OutboxStats).pending === 0, {
+      timeoutMs: WAIT,
+      what: 'all agents running, every status so far delivered',
+    });
     await kill9(f.core);
     await writeFile(open, '');
     // The steps end while the core is down: the task server stores every status.
-    type OutboxStats = { received: number; pending: number; failures: number };
     await waitFor(() => {
       const o = f.ts.stats().outbox as OutboxStats;
       return o.pending >= 3 * 4 && o.failures > 0;

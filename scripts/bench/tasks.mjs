@@ -193,6 +193,7 @@ async function benchSize(n) {
       lost: n - show.counts.succeeded,
       duplicatedAtCore: statsAfter.duplicates - statsBefore.duplicates,
       duplicatesDroppedByTaskServer: tsStats.outbox.duplicates,
+      taskServerTickles: tsStats.tickles,
       taskServerCpuS: (cpu1 - cpu0) / 1000,
       taskServerPeakRssMiB: Math.round(peak / 2 ** 20),
       coreCpuS: (coreCpu1 - coreCpu0) / 1000,

@@ -181,7 +181,9 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
       every(100, flushMarks);
       every(Math.max(250, Math.min(1_000, config.agents.retickleAfter)), () => {
         const now = Date.now();
-        const stale = wk.unfetched(now - config.agents.retickleAfter, config.agents.retickles);
+        // Not while first tickles still wait to go out; then only tickles that look lost.
+        if (tk.backlog > 0) return;
+        const stale = wk.unfetched(now, config.agents.retickleAfter, config.agents.retickles);
         if (stale.length) tk.wake(stale);
       });
       every(30_000, () => void wk.prune(Date.now()).catch((err: unknown) => log.warn({ err }, 'pruning expired work failed')));

@@ -22,6 +22,9 @@ export class WorkBook {
   readonly runs = new Map<string, RunSpec>();
   readonly #byAgent = new Map<string, Map<string, WorkRecord>>();
   #entries = 0;
+  /** The latest tickle time among agents that then fetched, and when one last did (ms). */
+  #answeredTickle = 0;
+  #lastFirstFetch = 0;
 
   constructor(private readonly store: TsStore) {}
 
@@ -117,9 +120,17 @@ export class WorkBook {
     return (this.#byAgent.get(agent)?.size ?? 0) > 0;
   }
 
-  /** Agents with work not fetched yet, tickled `retickles` times or fewer, before `before`. */
-  unfetched(before: number, maxTickles: number): string[] {
+  /**
+   * Agents to tickle again: work not fetched, tickled `maxTickles` times or fewer, last
+   * more than `afterMs` ago — and whose tickle looks lost rather than queued: an agent
+   * tickled at least `afterMs` later has fetched since (it was overtaken), or no agent
+   * has fetched anything for `afterMs`. A big fan-out drains for seconds behind its own
+   * fetches; re-tickling the agents still in that queue would only add to it.
+   */
+  unfetched(now: number, afterMs: number, maxTickles: number): string[] {
     const out: string[] = [];
+    const quiet = now - this.#lastFirstFetch >= afterMs;
+    const before = Math.min(now - afterMs, quiet ? Number.POSITIVE_INFINITY : this.#answeredTickle - afterMs);
     for (const [agent, m] of this.#byAgent) {
       for (const w of m.values()) {
         if (w.f === undefined && (w.t === undefined || w.t < before) && (w.n ?? 0) <= maxTickles) {
@@ -152,6 +163,8 @@ export class WorkBook {
         // The fetch event is what lasts (outbox); the mark itself only paces re-tickles
         // and says whether a cancel must reach the agent: memory only (see `m`).
         w.f = now;
+        this.#answeredTickle = Math.max(this.#answeredTickle, w.t ?? 0);
+        this.#lastFirstFetch = now;
         events.push(ev(run, agent, 'fetched', now, via));
       }
     }

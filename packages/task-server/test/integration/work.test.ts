@@ -31,4 +31,25 @@ describe('WorkBook', () => {
     expect(a.hasWork('y')).toBe(false);
     expect([...(await b.apply([run([], true)]))].sort()).toEqual(['x', 'y', 'z']);
   });
+
+  it('tickles again only agents whose tickle looks lost: overtaken by a later one that fetched, or nothing fetched for a while', async () => {
+    dir = await tempDir('outpost-work-');
+    db = await openDatabase(dir);
+    const w = new WorkBook(new TsStore(db));
+    await w.apply([run(['a', 'b', 'c', 'd'])]);
+    w.mark('a', 'tickled', 'udp', 1_000);
+    w.mark('b', 'tickled', 'udp', 1_000);
+    w.mark('c', 'tickled', 'udp', 5_000);
+    w.mark('d', 'tickled', 'udp', 5_000);
+    // Nothing fetched yet, but the last fetch (none) is long ago: all tickled > 3 s ago go again.
+    expect(w.unfetched(4_500, 3_000, 2)).toEqual(['a', 'b']);
+    // b fetches at 5.1 s: the fan-out is draining; a (tickled with b) is just queued.
+    w.mark('b', 'fetched', 'udp', 5_100);
+    expect(w.unfetched(5_200, 3_000, 2)).toEqual([]);
+    // d, tickled 4 s after a, fetched: a was overtaken, its tickle looks lost; c is queued.
+    w.mark('d', 'fetched', 'udp', 6_000);
+    expect(w.unfetched(6_100, 3_000, 2)).toEqual(['a']);
+    // Quiet for 3 s: c goes again too.
+    expect(w.unfetched(9_100, 3_000, 2)).toEqual(['a', 'c']);
+  });
 });
