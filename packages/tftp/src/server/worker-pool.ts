@@ -7,7 +7,7 @@ import type { FromWorker, ReadJob, ToWorker, TransferWorkerConfig } from './work
 
 /*
  * The main thread's side of the transfer workers. A read goes to the worker with the
- * fewest transfers (round robin among equals). Each transfer's start and end come back
+ * fewest transfers (the first among equals). Each transfer's start and end come back
  * as one message each; if a worker dies, its transfers end as failed ('worker-exit') and
  * it leaves the rotation (the server then serves on the main thread once none is left).
  */
@@ -41,7 +41,6 @@ const emptyCache = (): ReadCacheStats => ({ files: 0, chunks: 0, bytes: 0, hits:
 
 export class TransferWorkerPool {
   private readonly slots: Slot[] = [];
-  private next = 0;
   private stopping = false;
   /** Totals of the cache counters of workers that are gone. */
   private readonly retired = emptyCache();
@@ -98,16 +97,15 @@ export class TransferWorkerPool {
     }
   }
 
-  /** Hands a read to the least-loaded live worker. False when none is alive. */
+  /**
+   * Hands a read to the least-loaded live worker, the lowest-numbered among equals: a
+   * burst spreads over all of them, while clients that come one at a time keep landing on
+   * the same worker, whose read cache and compiled code are warm. False when none is alive.
+   */
   dispatch(job: ReadJob): boolean {
     let best: Slot | undefined;
-    const n = this.slots.length;
-    for (let k = 0; k < n; k++) {
-      const s = this.slots[(this.next + k) % n]!;
-      if (s.alive && (!best || s.jobs.size < best.jobs.size)) best = s;
-    }
+    for (const s of this.slots) if (s.alive && (!best || s.jobs.size < best.jobs.size)) best = s;
     if (!best || this.stopping) return false;
-    this.next = (best.index + 1) % n;
     best.jobs.add(job.id);
     const m: ToWorker = { t: 'read', job };
     best.worker.postMessage(m);
