@@ -93,6 +93,8 @@ const wrk = async (url) => {
   return { rps, mbps: Number(tr?.[1] ?? 0) * unit };
 };
 
+// The package server runs with the environment its systemd unit sets (outpost-package-server.service).
+const PS_ENV = { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
 const PS_CHILD = `
 import { validateConfig } from '@outpost/common';
 import { createPackageServer, packageServerConfigSchema } from '@outpost/package-server';
@@ -135,7 +137,7 @@ try {
   const { token } = await core.createEnrollmentToken({ for: 'site-server', uses: 20 });
   const psPort = await freePort();
   const psCfg = { name: 'bench-ps', coreUrl: core.url, dataDir: join(dir, 'ps'), enrollToken: token, http: { host: '127.0.0.1', port: psPort, ...(process.env.BENCH_READ_BUFFERS ? { readBuffers: Number(process.env.BENCH_READ_BUFFERS) } : {}) }, tickle: { host: '127.0.0.1', port: 0 }, reserveBytes: 0, watchStore: false };
-  const child = spawn(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), '--input-type=module', '-e', PS_CHILD, JSON.stringify(psCfg)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), '--input-type=module', '-e', PS_CHILD, JSON.stringify(psCfg)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: PS_ENV });
   procs.push(child);
   const ps = JSON.parse(await new Promise((res, rej) => {
     let b = '';

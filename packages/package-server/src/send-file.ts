@@ -58,8 +58,9 @@ export class BufferPool {
 
   /** Returns a buffer once nothing refers to it any more (its write completed). */
   release(b: Buffer): void {
-    // Keep a quarter of the budget idle for reuse; the rest go to the garbage collector.
-    if (this.#idle + b.length > this.budget / 4) return;
+    // Keep up to the budget idle for reuse (buffers left for the garbage collector linger
+    // until a major collection, which is what drove RSS up); beyond it, let them go.
+    if (this.#idle + b.length > this.budget) return;
     let list = this.#free.get(b.length);
     if (!list) this.#free.set(b.length, (list = []));
     list.push(b);
