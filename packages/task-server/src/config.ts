@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { duration, portSchema, z } from '@outpost/common';
+
 const port = portSchema;
 
 /** The `taskServer:` section. Strict: unknown keys are errors. */
