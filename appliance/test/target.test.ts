@@ -1,9 +1,13 @@
+import { spawn } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveTarget } from '@outpost/appliance';
 import { isOutpostError } from '@outpost/common';
 import { isRoot, removeDir, tempDir } from '@outpost/testing';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 let dir: string;
 beforeEach(async () => {
@@ -56,10 +60,31 @@ describe('resolveTarget', () => {
     expect(await code(resolveTarget({}, { cwd: dir, env: {} }))).toMatch(/^APPLIANCE_NO_CREDENTIALS: no admin token at .*admin-token: the core writes it on its first start/);
   });
 
-  it.skipIf(isRoot())('names the file and the fix when the token is not readable', async () => {
+  it('names the file and the fix when the token is not readable', async () => {
     await writeAllInOne(8181, 'admin.local');
-    await chmod(join(dir, 'var', 'core', 'admin-token'), 0o000);
-    expect(await code(resolveTarget({}, { cwd: dir, env: {} }))).toMatch(/^APPLIANCE_TOKEN_UNREADABLE: cannot read the admin token .* \(EACCES\): run as the user/);
+    const expected = /APPLIANCE_TOKEN_UNREADABLE: cannot read the admin token .* \(EACCES\): run as the user/;
+    if (!isRoot()) {
+      await chmod(join(dir, 'var', 'core', 'admin-token'), 0o000);
+      expect(await code(resolveTarget({}, { cwd: dir, env: {} }))).toMatch(expected);
+      return;
+    }
+    // Root reads any file: run the CLI as nobody, who can read the config but not the
+    // root-owned 0600 token, as an operator's own account would find it.
+    await chmod(dir, 0o755);
+    for (const d of ['configs', 'var', join('var', 'core')]) await chmod(join(dir, d), 0o755);
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, 'site', 'list'], { cwd: dir, uid: 65534, gid: 65534, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.on('error', reject);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stderr });
+      });
+    });
+    expect(r.stderr).toMatch(expected);
+    expect(r.code).toBe(1);
   });
 
   it('cannot know the URL of a core on port 0', async () => {
