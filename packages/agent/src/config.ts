@@ -1,16 +1,8 @@
 import { hostname } from 'node:os';
-import { parseDuration, z } from '@outpost/common';
+import { durationSchema, z } from '@outpost/common';
 import { agentTasksConfigSchema } from './tasks/task-config.js';
 
-/** A duration: `'90s'`, `'5m'`, `'1h30m'` or milliseconds; parsed to milliseconds. */
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  try {
-    return parseDuration(v);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-});
+const duration = durationSchema;
 
 const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be greater than 0' });
 

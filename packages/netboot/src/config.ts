@@ -1,19 +1,7 @@
-import { parseDuration, z } from '@outpost/common';
+import { duration, portSchema, z } from '@outpost/common';
 import { NetbootError, NetbootErrors } from './errors.js';
 
-const duration = (def: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(def)
-    .transform((v, ctx) => {
-      try {
-        return parseDuration(v);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    });
-const port = z.number().int().min(0).max(65535);
+const port = portSchema;
 const ipv4 = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'an IPv4 address');
 const mac = z
   .string()

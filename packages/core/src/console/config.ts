@@ -1,17 +1,4 @@
-import { parseDuration, z } from '@outpost/common';
-
-const duration = (def: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(def)
-    .transform((v, ctx) => {
-      try {
-        return parseDuration(v);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    });
+import { duration, z } from '@outpost/common';
 
 /** The `core.console:` section: the web console and its live feed. */
 export const consoleConfigSchema = z

@@ -1,4 +1,4 @@
-import { parseDuration, z } from '@outpost/common';
+import { durationSchema, z } from '@outpost/common';
 
 export const name = z.string().trim().min(1).max(128).regex(/^[^\s/\\?#%][^/\\?#%]*$/, 'must not contain / \\ ? # % or start with a space');
 export const mac = z
@@ -8,16 +8,7 @@ export const mac = z
   .transform((m) => m.toLowerCase().replaceAll('-', ':'));
 export const hostAddress = z.string().trim().min(2).max(64).regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an address or address/prefix');
 export const url = z.url({ protocol: /^https?$/ }).max(2048);
-export const durationText = z
-  .union([z.string().max(32), z.number().nonnegative()])
-  .transform((v, ctx) => {
-    try {
-      return parseDuration(v);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
+export const durationText = durationSchema;
 
 export const services = z
   .object({
