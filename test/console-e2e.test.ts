@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTaskSwarm, type TaskSwarm, type TaskSwarmResult } from '@outpost/agent';
 import { readConfigFile } from '@outpost/common';
-import { e2eGate, removeDir, tempDir, waitFor } from '@outpost/testing';
+import { e2eGate, loopbackConfig, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOutpost, type Running } from '../appliance/test/helpers.js';
@@ -21,14 +21,6 @@ const ALL_IN_ONE = fileURLToPath(new URL('../configs/all-in-one.yaml', import.me
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/console/', import.meta.url));
 const SWARM = 12;
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-/** The shipped config with every port 0 and every URL of the local core pointing at port 0. */
-function portZero(v: unknown, localCore: string): unknown {
-  if (Array.isArray(v)) return v.map((x) => portZero(x, localCore));
-  if (typeof v === 'string') return v === localCore ? 'http://127.0.0.1:0' : v;
-  if (typeof v !== 'object' || v === null) return v;
-  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, /^(port|ticklePort)$/.test(k) && typeof x === 'number' ? 0 : portZero(x, localCore)]));
-}
 
 interface Appliance {
   dir: string;
@@ -92,7 +84,7 @@ describe('console and metrics on a running all-in-one appliance', () => {
   beforeAll(async () => {
     const dir = await tempDir('outpost-console-');
     const raw = await readConfigFile(ALL_IN_ONE);
-    const config = portZero({ ...raw, log: { level: 'warn' } }, 'http://127.0.0.1:8080') as Record<string, unknown>;
+    const config = loopbackConfig({ ...raw, log: { level: 'warn' } }, 'http://127.0.0.1:8080');
     await mkdir(join(dir, 'configs'));
     await writeFile(join(dir, 'configs', 'test.json'), JSON.stringify(config, null, 2));
     const outpost = startOutpost(['--config', 'configs/test.json'], { cwd: dir });

@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readConfigFile } from '@outpost/common';
-import { e2eGate, removeDir, tempDir, waitFor } from '@outpost/testing';
+import { e2eGate, loopbackConfig, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startOutpost, type Running } from '../helpers.js';
 
@@ -20,14 +20,6 @@ const FILES: Record<string, Buffer> = {
   'setup.bin': randomBytes(5 * 1024 * 1024 + 3),
   'conf/settings.ini': Buffer.from('[demo]\nenabled = true\n'),
 };
-
-/** The shipped config with every port 0 and every URL of the local core pointing at port 0. */
-function portZero(v: unknown, localCore: string): unknown {
-  if (Array.isArray(v)) return v.map((x) => portZero(x, localCore));
-  if (typeof v === 'string') return v === localCore ? 'http://127.0.0.1:0' : v;
-  if (typeof v !== 'object' || v === null) return v;
-  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, /^(port|ticklePort)$/.test(k) && typeof x === 'number' ? 0 : portZero(x, localCore)]));
-}
 
 function curl(args: string[]): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -44,7 +36,7 @@ describe.runIf(gate.run)('outpost package add / enable / show on a running all-i
   beforeAll(async () => {
     dir = await tempDir('outpost-pkg-done-');
     const raw = await readConfigFile(ALL_IN_ONE);
-    const config = portZero({ ...raw, log: { level: 'warn' } }, 'http://127.0.0.1:8080') as Record<string, unknown>;
+    const config = loopbackConfig({ ...raw, log: { level: 'warn' } }, 'http://127.0.0.1:8080');
     expect(config.packageServer, 'all-in-one runs a package server').toBeDefined();
     await mkdir(join(dir, 'configs'));
     await writeFile(join(dir, 'configs', 'test.json'), JSON.stringify(config, null, 2));

@@ -3,3 +3,4 @@ export { e2eGate, isRoot, hasCommand, type E2eGate } from './e2e.js';
 export { waitFor } from './wait.js';
 export { expectErrorsDocumented, readErrorsTable, type ErrorDocRow } from './errors-doc.js';
 export { openUdpProbe, type UdpProbe, type UdpDatagram } from './udp-probe.js';
+export { loopbackConfig } from './appliance-config.js';
