@@ -55,7 +55,7 @@ describe('systemd units', () => {
     expect(one('LimitNOFILE')).toBe('1048576');
     expect(one('Restart')).toBe('on-failure');
     expect(one('MemoryDenyWriteExecute')).toBeUndefined(); // V8 needs W+X pages
-    expect(unit.get('Unit')?.get('Description')?.[0]).toBeTruthy();
+    expect(unit.get('Unit')?.get('Description')?.[0]).toMatch(/^Outpost \S/);
     expect(unit.get('Install')?.get('WantedBy')).toEqual(['multi-user.target']);
   });
 

@@ -45,7 +45,7 @@ describe('tickles to site servers', () => {
     await tc.call('PATCH', '/sites/hq', { body: { subnets: ['10.1.0.0/16'] } });
     const msg = await got;
     expect(msg).toBeDefined();
-    expect(openFromCore(msg!, ss.key, tc.clock.now()).flags & TickleFlags.CONFIG).toBeTruthy();
+    expect(openFromCore(msg!, ss.key, tc.clock.now()).flags & TickleFlags.CONFIG).toBe(TickleFlags.CONFIG);
   });
 
   it('coalesces tickle requests made in one tick into one datagram, flags OR-ed', async () => {
