@@ -1,19 +1,6 @@
-import { parseDuration, z } from '@outpost/common';
+import { duration, portSchema, z } from '@outpost/common';
 
-const duration = (def: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(def)
-    .transform((v, ctx) => {
-      try {
-        return parseDuration(v);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    });
-
-const port = z.number().int().min(0).max(65535);
+const port = portSchema;
 
 /** A core the gateway follows over its API (enrolls as a site server on first start). */
 const linkedCore = z
