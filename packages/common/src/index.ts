@@ -35,3 +35,4 @@ export { z } from 'zod';
 export { createKeyAndCsr, type KeyAndCsr } from './tls/csr.js';
 export { runCapped, type CappedRunOptions, type CappedRunOutcome } from './process/run-capped.js';
 export { createServiceMetrics, levelDbBytes, type ServiceMetrics, type MetricsOptions, type MetricSource } from './metrics.js';
+export { TASK_EVENT_STATES, taskStatusEventSchema, taskEventId, type TaskEventState, type TaskStatusEvent } from './task-protocol.js';

@@ -1,33 +1,16 @@
-import { z } from '@outpost/common';
+import { taskStatusEventSchema, z, type TaskStatusEvent } from '@outpost/common';
 
 /**
  * What travels between the core, the task server and agents. Status events are the
  * core's (`POST /task-service/events`): `id` = `run:agent:step:attempt:state`.
  */
-export const EVENT_STATES = ['tickled', 'fetched', 'running', 'succeeded', 'failed', 'skipped', 'cancelled', 'expired'] as const;
+export { TASK_EVENT_STATES as EVENT_STATES, taskStatusEventSchema as statusEventSchema } from '@outpost/common';
 export type Via = 'udp' | 'ws' | 'poll';
+export type StatusEvent = TaskStatusEvent;
 
-export const statusEventSchema = z
-  .object({
-    id: z.string().min(1).max(256),
-    run: z.string().min(1).max(64),
-    agent: z.string().min(1).max(64),
-    step: z.number().int().min(-1).max(1_000),
-    attempt: z.number().int().min(0).max(1_000),
-    state: z.enum(EVENT_STATES),
-    at: z.number().int().min(0),
-    exitCode: z.number().int().optional(),
-    error: z.string().max(1_024).optional(),
-    output: z.string().max(256 * 1024).optional(),
-    truncated: z.boolean().optional(),
-    via: z.enum(['udp', 'ws', 'poll']).optional(),
-  })
-  .strict();
-export type StatusEvent = z.infer<typeof statusEventSchema>;
+export const agentEventsBody = z.object({ events: z.array(taskStatusEventSchema).min(1).max(1_000) }).strict();
 
-export const agentEventsBody = z.object({ events: z.array(statusEventSchema).min(1).max(1_000) }).strict();
-
-export const eventId = (e: Pick<StatusEvent, 'run' | 'agent' | 'step' | 'attempt' | 'state'>): string => `${e.run}:${e.agent}:${e.step}:${e.attempt}:${e.state}`;
+export { taskEventId as eventId } from '@outpost/common';
 
 /** A run as the core's pending-work page carries it. */
 export const pendingRunSchema = z.looseObject({

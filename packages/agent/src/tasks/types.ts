@@ -1,3 +1,5 @@
+import { taskEventId } from '@outpost/common';
+
 /** A step's task as the core sends it (see the core's tasks README). */
 export interface TaskSpec {
   kind: 'command' | 'script' | 'builtin';
@@ -44,4 +46,4 @@ export interface StatusEvent {
   truncated?: boolean | undefined;
 }
 
-export const makeEvent = (e: Omit<StatusEvent, 'id'>): StatusEvent => ({ id: `${e.run}:${e.agent}:${e.step}:${e.attempt}:${e.state}`, ...e });
+export const makeEvent = (e: Omit<StatusEvent, 'id'>): StatusEvent => ({ id: taskEventId(e), ...e });

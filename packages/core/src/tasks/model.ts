@@ -1,3 +1,5 @@
+import { TASK_EVENT_STATES } from '@outpost/common';
+
 /**
  * What the tasks module persists and sends. Records that exist once per agent and run
  * use short keys: a 50,000-agent run is 50,000 of them, in memory and on disk.
@@ -138,7 +140,7 @@ export interface AgentRun {
   e?: string | undefined;
 }
 
-export const EVENT_STATES = ['tickled', 'fetched', 'running', 'succeeded', 'failed', 'skipped', 'cancelled', 'expired'] as const;
+export const EVENT_STATES = TASK_EVENT_STATES;
 export type EventState = (typeof EVENT_STATES)[number];
 
 /**

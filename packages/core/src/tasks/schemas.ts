@@ -1,5 +1,5 @@
-import { parseDuration, z } from '@outpost/common';
-import { AGENT_RUN_STATES, EVENT_STATES } from './model.js';
+import { parseDuration, taskStatusEventSchema, z } from '@outpost/common';
+import { AGENT_RUN_STATES } from './model.js';
 
 export const name = z.string().regex(/^[A-Za-z0-9][\w.-]{0,127}$/, 'letters, digits, _ . - (1..128, not starting with a symbol)');
 
@@ -91,21 +91,4 @@ export const runAgentsQuery = z
   .object({ state: z.enum(AGENT_RUN_STATES).optional(), after: z.string().max(64).optional(), limit: z.coerce.number().int().min(1).max(10_000).default(1_000) })
   .strict();
 
-const statusEvent = z
-  .object({
-    id: z.string().min(1).max(256),
-    run: z.string().min(1).max(64),
-    agent: z.string().min(1).max(64),
-    step: z.number().int().min(-1).max(1_000),
-    attempt: z.number().int().min(0).max(1_000),
-    state: z.enum(EVENT_STATES),
-    at: z.number().int().min(0),
-    exitCode: z.number().int().optional(),
-    error: z.string().max(1_024).optional(),
-    output: z.string().max(256 * 1024).optional(),
-    truncated: z.boolean().optional(),
-    via: z.enum(['udp', 'ws', 'poll']).optional(),
-  })
-  .strict();
-
-export const eventsBody = z.object({ events: z.array(statusEvent).max(20_000) }).strict();
+export const eventsBody = z.object({ events: z.array(taskStatusEventSchema).max(20_000) }).strict();
