@@ -21,6 +21,7 @@ import { discardTarget, openTarget, resolveReadTarget, targetSize, type ReadTarg
 import { Session, type SessionEnd, type SessionEnv } from './session.js';
 import { openTransferSockets, type TransferSocketOptions } from './transfer-sockets.js';
 import { TransferWorkerPool } from './worker-pool.js';
+import { BusyPoll } from '../transfer/busy-poll.js';
 import { newCounters, type TftpCounters, type TftpServerEvents, type TransferInfo } from './events.js';
 
 export interface TftpServerDeps {
@@ -79,6 +80,7 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
     globalBucket: config.globalBytesPerSec > 0 ? new TokenBucket(config.globalBytesPerSec) : undefined,
     transferBytesPerSec: config.transferBytesPerSec,
     retries: config.retries,
+    busyPoll: config.busyPollUs > 0 ? new BusyPoll(config.busyPollUs) : undefined,
   };
 
   function refuse(rinfo: RemoteInfo, filename: string, tftpCode: number, reason: string, message: string): void {
@@ -121,6 +123,7 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
       {
         ...socketOptions,
         retries: config.retries,
+        busyPollUs: config.busyPollUs,
         transferBytesPerSec: config.transferBytesPerSec,
         globalBytesPerSec: config.globalBytesPerSec > 0 ? Math.max(1, Math.floor(config.globalBytesPerSec / n)) : 0,
         cacheBytes: Math.floor(config.cacheBytes / n),

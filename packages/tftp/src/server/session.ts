@@ -7,6 +7,7 @@ import { encodeAck } from '../packet/ack.js';
 import { encodeError } from '../packet/error.js';
 import { decodePacket } from '../packet/decode.js';
 import { BlockSender, type SenderEnd } from '../transfer/sender.js';
+import type { BusyPoll } from '../transfer/busy-poll.js';
 import { BlockReceiver, type ReceiverEnd } from '../transfer/receiver.js';
 import type { ByteSource } from '../source/byte-source.js';
 import { TokenBucket } from '../token-bucket.js';
@@ -43,6 +44,8 @@ export interface SessionEnv {
   globalBucket: TokenBucket | undefined;
   transferBytesPerSec: number;
   retries: number;
+  /** This event loop's busy poller (shared by its transfers); none = off. */
+  busyPoll?: BusyPoll;
 }
 
 export interface SessionParams {
@@ -126,6 +129,7 @@ export class Session {
       retries: this.env.retries,
       buckets: this.buckets(),
       connected: this.connected,
+      busyPoll: this.env.busyPoll,
       onEnd: (end) => this.onSenderEnd(end),
     });
     if (this.params.oack) {

@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Socket } from 'node:dgram';
 import { ReadCache } from '../source/read-cache.js';
 import { TokenBucket } from '../token-bucket.js';
+import { BusyPoll } from '../transfer/busy-poll.js';
 import { openTarget, type ReadTarget } from './open-source.js';
 import { openTransferSockets } from './transfer-sockets.js';
 import { Session, type SessionEnd, type SessionEnv, type SessionLog } from './session.js';
@@ -67,6 +68,7 @@ export function runTransferWorker(port: MessagePort, config: TransferWorkerConfi
     globalBucket: config.globalBytesPerSec > 0 ? new TokenBucket(config.globalBytesPerSec) : undefined,
     transferBytesPerSec: config.transferBytesPerSec,
     retries: config.retries,
+    busyPoll: config.busyPollUs > 0 ? new BusyPoll(config.busyPollUs) : undefined,
   };
 
   const flush = setInterval(() => {
@@ -113,6 +115,7 @@ export function runTransferWorker(port: MessagePort, config: TransferWorkerConfi
 
   async function stop(): Promise<void> {
     stopping = true;
+    env.busyPoll?.stop();
     for (const s of [...sessions.values()]) s.fail('server-stopped');
     await new Promise((r) => setTimeout(r, 5));
     for (const s of [...sockets]) s.closeSocket();

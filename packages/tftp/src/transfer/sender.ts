@@ -2,6 +2,7 @@ import type { Socket } from 'node:dgram';
 import type { ByteSource } from '../source/byte-source.js';
 import type { TokenBucket } from '../token-bucket.js';
 import { writeDataHeader, DATA_HEADER } from '../packet/data.js';
+import type { BusyPoll } from './busy-poll.js';
 
 /*
  * The sending half of a transfer (server RRQ, client put), RFC 1350 + RFC 7440.
@@ -25,7 +26,13 @@ import { writeDataHeader, DATA_HEADER } from '../packet/data.js';
  * dgram whole (no offset/length: that form makes dgram slice a new Buffer per send); a
  * short last block gets one view, made once. No callbacks, no allocation, no timer
  * re-arm per packet: one timer per transfer checks the time of the last progress.
+ *
+ * With a BusyPoll, each send keeps the event loop polling for the ACK instead of sleeping
+ * (see busy-poll.ts) as long as this peer's last round trip fitted in the poller's
+ * budget; a slower peer is re-measured every PROBE_EVERY blocks.
  */
+
+const PROBE_EVERY = 256;
 
 export type SenderEnd =
   | { ok: true; bytes: number; retransmits: number }
@@ -43,6 +50,8 @@ export interface SenderOptions {
   buckets: readonly TokenBucket[];
   /** The socket is connect()ed to the peer: send without an address (faster). */
   connected?: boolean;
+  /** Keeps the loop polling while an ACK is due (lockstep latency); none = sleep. */
+  busyPoll?: BusyPoll;
   onEnd: (end: SenderEnd) => void;
 }
 
@@ -60,6 +69,10 @@ export class BlockSender {
   private lastBlock = Infinity;
   private retriesLeft: number;
   private lastProgress = 0;
+  /** When the last window went out, and whether this peer answers within the busy-poll budget. */
+  private sentAt = 0;
+  private quickPeer = true;
+  private attached = false;
   private timer: NodeJS.Timeout | undefined;
   private throttle: NodeJS.Timeout | undefined;
   private loading = false;
@@ -84,6 +97,8 @@ export class BlockSender {
   }
 
   start(): void {
+    this.o.busyPoll?.attach();
+    this.attached = this.o.busyPoll !== undefined;
     this.pump();
   }
 
@@ -102,6 +117,8 @@ export class BlockSender {
     }
     this.base = lastAcked + diff + 1;
     this.retriesLeft = this.o.retries;
+    const bp = this.o.busyPoll;
+    if (bp) this.quickPeer = performance.now() - this.sentAt <= bp.budget;
     if (this.base > this.lastBlock) {
       this.finish({ ok: true, bytes: this.bytes, retransmits: this.retransmits });
       return;
@@ -165,7 +182,10 @@ export class BlockSender {
     // Off the critical path: have the block after the window ready for the next ACK.
     const next = this.nextToSend;
     if (next === this.base + o.windowsize && next <= this.lastBlock && !this.loading) this.fill(next, next % this.slots);
-    this.lastProgress = performance.now();
+    const now = performance.now();
+    this.lastProgress = now;
+    this.sentAt = now;
+    if (o.busyPoll && (this.quickPeer || this.base % PROBE_EVERY === 0)) o.busyPoll.kick(now);
     if (!this.timer) this.timer = setTimeout(this.onTimer, o.timeoutMs);
   }
 
@@ -205,6 +225,10 @@ export class BlockSender {
   }
 
   private clearTimers(): void {
+    if (this.attached) {
+      this.attached = false;
+      this.o.busyPoll!.detach();
+    }
     if (this.timer) clearTimeout(this.timer);
     if (this.throttle) clearTimeout(this.throttle);
     this.timer = undefined;
