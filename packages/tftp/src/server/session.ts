@@ -207,7 +207,9 @@ export class Session {
     } else if (p.opcode === Opcode.DATA) {
       this.receiver?.onData(p.block, p.data);
     } else if (p.opcode === Opcode.ERROR) {
-      if (this.awaitingOackAck && p.code === TftpErrorCode.OPTION_NEGOTIATION) this.abortByPeer();
+      // ERROR 8 answering our OACK (before ACK 0 of a read, before DATA 1 of a write) is the client declining our options.
+      const answersOack = this.awaitingOackAck || (this.receiver !== undefined && this.params.oack !== undefined && !this.receiver.receivedAny);
+      if (answersOack && p.code === TftpErrorCode.OPTION_NEGOTIATION) this.abortByPeer();
       else this.fail('peer-error', { peerCode: p.code, peerMessage: p.message });
     } else this.env.counters.malformed++;
   };
@@ -273,6 +275,12 @@ export class Session {
     this.ended = true;
     this.env.counters.optionAborts++;
     const durationMs = performance.now() - this.startedAt;
+    const w = this.write;
+    if (w) {
+      w.stream.destroy();
+      void unlink(w.tmp).catch(() => {});
+      this.write = undefined;
+    }
     this.log.debug({ event: 'option-negotiation-abort' }, 'client ended the transfer after OACK');
     this.release(false);
     this.env.end(this.info, { event: 'aborted', result: { reason: 'option-negotiation', durationMs } });

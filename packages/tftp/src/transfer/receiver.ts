@@ -50,6 +50,11 @@ export class BlockReceiver {
     this.retriesLeft = o.retries;
   }
 
+  /** True once the first DATA block has arrived. */
+  get receivedAny(): boolean {
+    return this.expected > 1;
+  }
+
   get done(): boolean {
     return this.finished;
   }

@@ -283,6 +283,30 @@ describe('misbehaving peers', () => {
     expect(s.server.counters).toMatchObject({ optionAborts: 1, failed: 0, active: 0 });
   });
 
+  it('ends a write quietly when the client declines our OACK with ERROR 8, leaving nothing on disk', async () => {
+    const inbox = await tempDir('tftp-inbox-');
+    try {
+      const s = await startServer({ root, write: { dir: inbox } });
+      server = s.server;
+      const aborted: string[] = [];
+      const failed: string[] = [];
+      s.server.on('aborted', (_t, r) => aborted.push(r.reason));
+      s.server.on('failed', (_t, r) => failed.push(r.reason));
+      const c = await probe();
+      await c.send(Buffer.concat([Buffer.from([0, 2]), rrq('up', { blksize: 1468 }).subarray(2)]), s.port);
+      const oack = await c.next();
+      expect(opcodeOf(oack.data)).toBe(6);
+      await c.send(Buffer.from('\0\x05\0\x08no thanks\0', 'latin1'), oack.port);
+      await waitFor(() => aborted.length > 0);
+      expect(aborted).toEqual(['option-negotiation']);
+      expect(failed).toEqual([]);
+      expect(s.server.counters).toMatchObject({ optionAborts: 1, failed: 0 });
+      await waitFor(async () => (await readdir(inbox)).length === 0, { what: 'temp file removed' });
+    } finally {
+      await removeDir(inbox);
+    }
+  });
+
   it('answers malformed requests with ERROR 4 and stays silent on noise', async () => {
     const s = await startServer({ root });
     server = s.server;
