@@ -163,7 +163,12 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
         },
         counters: addCounts,
         log: (id, level, obj, msg) => logger.child({ transfer: id })[level](obj, msg),
-        workerExit: (index, err) => logger.error({ event: 'worker-exit', worker: index, err }, 'transfer worker exited'),
+        workerExit: (index, err, respawnMs) =>
+          logger.error({ event: 'worker-exit', worker: index, err, respawnMs }, 'transfer worker exited; its transfers failed, a new one starts shortly'),
+        workerRespawn: (index, err) => {
+          if (err) logger.error({ event: 'worker-respawn-failed', worker: index, err }, 'replacement transfer worker did not start');
+          else logger.info({ event: 'worker-respawned', worker: index }, 'replacement transfer worker ready');
+        },
       },
     );
   }
