@@ -186,8 +186,11 @@ export function usePaged<T>(base: string | undefined, pageSize: number, key: (t:
       const after = reset ? undefined : cursor.current.next;
       api<{ items: T[]; next?: string }>(`${base}${sep}limit=${pageSize}${after ? `&after=${encodeURIComponent(after)}` : ''}`).then(
         (page) => {
-          loading.current = false;
+          // An answer of an older generation (a reload since) neither clears the flag of
+          // the request now in flight nor touches the list: else a "load more" could
+          // start beside the reload and append rows older than the ones it brings.
           if (my !== gen.current) return;
+          loading.current = false;
           cursor.current = { next: page.next, done: page.next === undefined };
           setError(undefined);
           setItems((cur) => {
@@ -198,8 +201,9 @@ export function usePaged<T>(base: string | undefined, pageSize: number, key: (t:
           });
         },
         (err: unknown) => {
+          if (my !== gen.current) return;
           loading.current = false;
-          if (my === gen.current) setError(describe(err));
+          setError(describe(err));
         },
       );
     },

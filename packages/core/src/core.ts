@@ -184,6 +184,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       clearInterval(flushTimer);
       clearInterval(stateTimer);
       tickler?.stop();
+      for (const m of modules) m.closing?.();
       await http?.close();
       for (const m of [...modules].reverse()) await m.stop?.().catch((err: unknown) => log.error({ err, module: m.name }, 'module stop failed'));
       await datagrams?.stop();

@@ -33,6 +33,11 @@ export interface CoreModule {
   routes?(router: Router<AppState>, ctx: CoreContext): void;
   /** Routes mounted before bearer auth (no credential: static files, nothing private). */
   publicRoutes?(router: Router<AppState>, ctx: CoreContext): void;
+  /**
+   * The core is stopping: end long-lived responses (server-sent events) now, so closing
+   * the HTTP listener does not wait for them. Called before the listener closes.
+   */
+  closing?(): void;
   stop?(): Promise<void>;
   stats?(): Record<string, unknown>;
   /**

@@ -154,17 +154,21 @@ const agentRunKey = (a: AgentRunView): string => a.agent;
 export function RunDetail(props: { id: string; query: URLSearchParams }): JSX.Element {
   const { snapshot } = useLive();
   const liveRun = snapshot?.runs.items.find((r) => r.id === props.id);
-  // The summary (hop times, failures) is one pass over all agents: at most every 2 s.
-  const key = useThrottled(JSON.stringify(liveRun?.counts ?? null), 2_000);
+  // The summary (hop times, failures) is one pass over all agents: at most every 2 s,
+  // and the agent list after it. When the live feed says the run ended, both are fetched
+  // at once: a throttle's trailing refetch must not leave the page showing agents in the
+  // state they had when the last count changed (a finished agent as `fetched`).
+  const ended = liveRun !== undefined && liveRun.state !== 'active';
+  const key = useThrottled(`${JSON.stringify(liveRun?.counts ?? null)}|${ended}`, ended ? 0 : 2_000);
   const view = useApi<RunView>(`/runs/${enc(props.id)}`, [key]);
   const stateFilter = props.query.get('state') ?? '';
-  const listKey = useThrottled(key, 5_000);
   const base = `/runs/${enc(props.id)}/agents${stateFilter ? `?state=${enc(stateFilter)}` : ''}`;
   const agents = usePaged<AgentRunView>(base, 500, agentRunKey);
   // Short lists follow the run by themselves; a long one (50,000 agents) keeps its scroll
   // position and is refreshed on demand.
   const { reload: reloadAgents } = agents;
   const shortList = agents.items.length <= 1_000;
+  const listKey = useThrottled(key, ended ? 0 : shortList ? 2_000 : 5_000);
   useEffect(() => {
     if (shortList) reloadAgents();
   }, [listKey]);

@@ -59,10 +59,16 @@ export class LiveFeed<T> {
     this.#ensureTimers();
   }
 
-  /** Ends every feed (the core is stopping). */
+  /**
+   * Ends every feed (the core is stopping): the stream ends cleanly (its last chunk sent)
+   * and the connection closes, so the HTTP listener's close does not wait for it.
+   */
   close(): void {
     this.#idle();
-    for (const c of this.#clients) c.res.end();
+    for (const c of this.#clients) {
+      const socket = c.res.socket;
+      c.res.end(() => socket?.destroySoon());
+    }
     this.#clients.clear();
   }
 

@@ -42,6 +42,9 @@ export function createConsoleModule(coreConfig: CoreConfig): CoreModule {
       const b = need(builder);
       consoleApiRoutes(router, need(feed), () => b.build(), config.maxClients);
     },
+    closing() {
+      feed?.close();
+    },
     async stop() {
       feed?.close();
     },

@@ -109,6 +109,25 @@ describe('console module', () => {
     await first.body?.cancel();
   });
 
+  it('ends open live feeds cleanly when the core stops, before the listener closes', async () => {
+    const c = await start({});
+    const res = await fetch(`${c.url}/api/v1/console/events`, { headers: { authorization: `Bearer ${c.adminToken}` } });
+    const reader = res.body!.getReader();
+    expect((await reader.read()).done).toBe(false);
+    const stopping = c.stop();
+    // A clean end of the stream (its last chunk), not a connection the listener cut.
+    const drain = async (): Promise<'ended' | 'cut'> => {
+      for (;;) {
+        const r = await reader.read().catch(() => undefined);
+        if (!r) return 'cut';
+        if (r.done) return 'ended';
+      }
+    };
+    expect(await drain()).toBe('ended');
+    await stopping;
+    core = undefined;
+  });
+
   it('documents every error code', async () => {
     await expectErrorsDocumented(fileURLToPath(new URL('../../src/console/README.md', import.meta.url)), Object.values(ConsoleErrors));
   });
