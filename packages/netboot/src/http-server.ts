@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { isOutpostError, type Logger } from '@outpost/common';
 import type { DecisionCache } from './decisions.js';
 import type { ImageFiles } from './image-files.js';
+import { observeBootHttp } from './metrics.js';
+import type { ServiceMetrics } from '@outpost/common';
 
 export interface HttpDeps {
   decisions: DecisionCache;
@@ -19,6 +21,8 @@ export interface HttpDeps {
   event: (mac: string | undefined, type: 'script' | 'handoff' | 'http', detail: Record<string, string | number | boolean>, ip: string) => void;
   stats: () => Record<string, unknown>;
   log: Logger;
+  /** Counts requests and answers `GET /metrics` (metrics.ts). */
+  metrics?: ServiceMetrics;
 }
 
 const MAC_SCRIPT = /^\/boot\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/;
@@ -81,6 +85,7 @@ export function createBootHttpServer(d: HttpDeps): Server {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname;
     const ip = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    if (d.metrics && observeBootHttp(d.metrics, req, res, path)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
     if (path === '/api/v1/health') return send(res, 200, JSON.stringify({ status: 'ok', service: 'netboot' }), 'application/json');
     if (path === '/api/v1/stats') return send(res, 200, JSON.stringify({ ...d.stats(), http: counters }), 'application/json');

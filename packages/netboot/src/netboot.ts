@@ -16,6 +16,7 @@ import { ImageFiles } from './image-files.js';
 import { LeasePool } from './leases.js';
 import { BoundedMap, ReplyLimiter, Slots } from './limits.js';
 import { EventReporter } from './reporter.js';
+import { createNetbootMetrics } from './metrics.js';
 import type { ResponderSettings } from './responder.js';
 
 export interface NetbootDeps {
@@ -81,6 +82,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
   let dhcpStatus: DhcpStatus = { running: false, mode: 'off', reason: 'not started' };
   const held = new Map<string, number>();
   const tftpStats = { queued: 0, waitedMs: 0, refusedBusy: 0 };
+  const metrics = createNetbootMetrics({ dbDir: join(config.dataDir, 'db'), dhcp: () => dhcp, tftp: () => tftp?.counters, sessions: () => ({ held: slots.held, waiting: slots.waiting, ...tftpStats }), decisions: () => decisions, events: () => reporter });
 
   const macOfIp = (ip: string): string | undefined => ipMac.get(ip) ?? macFromArp(ip);
   const event = (e: BootEventOut): void => {
@@ -139,6 +141,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
         },
         stats: () => stats(),
         log: log.child({ part: 'http' }),
+        metrics,
       });
       const a = await listen(http, config.http.host, config.http.port);
       httpPort = a.port;
@@ -147,7 +150,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
 
       if (config.tftp.enabled) {
         tftp = createTftpServer(
-          { address: config.tftp.address, port: config.tftp.port, maxBlksize: config.tftp.maxBlksize, maxWindowsize: config.tftp.maxWindowsize, maxTransfers: Math.min(10_000, config.sessions.max + config.sessions.queue) },
+          { address: config.tftp.address, port: config.tftp.port, maxBlksize: config.tftp.maxBlksize, maxWindowsize: config.tftp.maxWindowsize, workers: config.tftp.workers, busyPollUs: config.tftp.busyPollUs, maxTransfers: Math.min(10_000, config.sessions.max + config.sessions.queue) },
           {
             logger: log,
             resolver: async (path, ctx) => {

@@ -1,0 +1,102 @@
+// The netboot service's /metrics on its HTTP boot listener: a PXE DISCOVER on loopback,
+// a TFTP fetch and a boot script move the DHCP, TFTP, session and HTTP counters.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openUdpProbe, removeDir, tempDir, waitFor, type UdpProbe } from '@outpost/testing';
+import { tftpGet } from '@outpost/tftp';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createNetboot, type BootBackend, type BootDecision, type BootEventOut, type Netboot } from '../../dist/index.js';
+import { clientPacket } from '../helpers.js';
+
+/** The core's side of the boot calls (its HTTP API is tested in the core and end to end). */
+class CoreStandIn implements BootBackend {
+  received: BootEventOut[] = [];
+  async decide(input: { mac: string }): Promise<BootDecision> {
+    return { mac: input.mac, kind: 'unknown', script: '#!ipxe\nexit\n', ttlMs: 30_000 };
+  }
+  async image(name: string) {
+    return { name, package: 'p', packageInfo: null };
+  }
+  fileUrl() {
+    return { url: 'http://127.0.0.1:1/none', bearer: '' };
+  }
+  async events(items: BootEventOut[]): Promise<void> {
+    this.received.push(...items);
+  }
+}
+
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+let dir: string;
+let probe: UdpProbe;
+let nb: Netboot | undefined;
+beforeEach(async () => {
+  dir = await tempDir('outpost-netboot-metrics-');
+  await mkdir(join(dir, 'loaders'));
+  await writeFile(join(dir, 'loaders', 'undionly.kpxe'), Buffer.alloc(100_000, 1));
+  probe = await openUdpProbe();
+});
+afterEach(async () => {
+  await nb?.stop();
+  nb = undefined;
+  await probe.close();
+  await removeDir(dir);
+});
+
+describe('netboot metrics', () => {
+  it('serves /metrics, and DHCP offers, TFTP transfers and HTTP requests move the counters', async () => {
+    nb = createNetboot(
+      {
+        coreUrl: 'http://127.0.0.1:1',
+        dataDir: join(dir, 'nb'),
+        address: '127.0.0.1',
+        serverAddress: '127.0.0.1',
+        proxyDhcp: { port: 0, pxePort: 0, clientPort: probe.port, broadcastAddress: '127.0.0.1', relayPort: probe.port, watchOtherServers: false },
+        tftp: { address: '127.0.0.1', port: 0 },
+        http: { host: '127.0.0.1', port: 0 },
+        loaders: { dir: join(dir, 'loaders') },
+        reportInterval: 50,
+      },
+      { backend: new CoreStandIn() },
+    );
+    await nb.start();
+    const scrape = async (): Promise<Map<string, number>> => {
+      const res = await fetch(`${nb!.url}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+      return samples(await res.text());
+    };
+    const before = await scrape();
+    expect(before.get('outpost_netboot_dhcp_offers_total')).toBe(0);
+    expect(before.has('nodejs_eventloop_lag_seconds')).toBe(true);
+
+    await probe.send(clientPacket({ vendor: 'PXEClient:Arch:00000:UNDI:002001', arch: 0 }), nb.addresses().dhcp!);
+    await probe.next(5_000);
+    await probe.send(clientPacket({ vendor: 'MSFT 5.0' }), nb.addresses().dhcp!);
+    const got = await tftpGet({ host: '127.0.0.1', port: nb.addresses().tftp!, filename: 'undionly.kpxe' });
+    expect(got.data?.length).toBe(100_000);
+    expect((await fetch(`${nb.url}/boot/52-54-00-12-34-56.ipxe`)).status).toBe(200);
+
+    const after = await waitFor(
+      async () => {
+        const m = await scrape();
+        return (m.get('outpost_netboot_tftp_transfers_total{outcome="completed"}') ?? 0) >= 1 && m;
+      },
+      { timeoutMs: 10_000, what: 'the TFTP transfer to be counted' },
+    );
+    expect(after.get('outpost_netboot_dhcp_offers_total')).toBe(1);
+    expect(after.get('outpost_netboot_dhcp_ignored_total{reason="not-pxe"}')).toBe(1);
+    expect(after.get('outpost_netboot_tftp_requests_total{kind="read"}')).toBe(1);
+    expect(after.get('outpost_netboot_tftp_bytes_total{direction="sent"}')).toBe(100_000);
+    expect(after.get('outpost_netboot_http_requests_total{method="GET",route="/boot/:mac.ipxe",status="200"}')).toBe(1);
+    expect(after.get('outpost_netboot_level_db_bytes')).toBeGreaterThan(0);
+  });
+});
