@@ -8,16 +8,8 @@ import { encodeAck } from '../packet/ack.js';
 import { encodeError } from '../packet/error.js';
 import { BlockReceiver } from '../transfer/receiver.js';
 import { NetasciiDecoder } from '../netascii.js';
-import {
-  resolveTarget,
-  requestOptions,
-  acceptOack,
-  remoteError,
-  bindClientSocket,
-  Resender,
-  type TftpClientOptions,
-  type TransferResult,
-} from './common.js';
+import { resolveTarget, requestOptions, remoteError, bindClientSocket, type TftpClientOptions, type TransferResult } from './common.js';
+import { ClientExchange } from './exchange.js';
 
 export interface TftpGetOptions extends TftpClientOptions {
   /** Write the file here instead of returning it (the stream is not ended). */
@@ -47,15 +39,12 @@ export async function tftpGet(options: TftpGetOptions): Promise<TftpGetResult> {
   };
 
   return new Promise<TftpGetResult>((resolve, reject) => {
-    let peerPort = 0;
     let receiver: BlockReceiver | undefined;
     let settled = false;
-    let params = { blksize: 512, windowsize: 1, timeoutMs: undefined as number | undefined, tsize: undefined as number | undefined };
     const finish = (err: TftpError | undefined, dallyMs = 0): void => {
       if (settled) return;
       settled = true;
-      opening.cancel();
-      options.signal?.removeEventListener('abort', onAbort);
+      ex.end();
       if (dallyMs > 0) setTimeout(() => socket.close(), dallyMs).unref();
       else {
         receiver?.cancel();
@@ -67,33 +56,21 @@ export async function tftpGet(options: TftpGetOptions): Promise<TftpGetResult> {
         data: options.to ? undefined : Buffer.concat(chunks),
         bytes: receiver?.bytes ?? 0,
         durationMs: performance.now() - started,
-        retransmits: opening.count + (receiver?.retransmits ?? 0),
-        blksize: params.blksize,
-        windowsize: params.windowsize,
-        tsize: params.tsize,
+        retransmits: ex.resends + (receiver?.retransmits ?? 0),
+        blksize: ex.params.blksize,
+        windowsize: ex.params.windowsize,
+        tsize: ex.params.tsize,
       });
     };
-    const onAbort = (): void => {
-      if (peerPort) socket.send(encodeError(TftpErrorCode.NOT_DEFINED, 'aborted'), peerPort, t.address);
-      finish(new TftpError(TftpErrors.ABORTED, 'transfer aborted', { cause: options.signal?.reason }));
-    };
-    if (options.signal?.aborted) return onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    const opening = new Resender(
-      () => socket.send(rrq, t.port, t.address),
-      t.timeoutMs,
-      t.retries,
-      () => finish(new TftpError(TftpErrors.TIMEOUT, `no answer from ${t.address}:${t.port}`)),
-    );
+    const ex = new ClientExchange(socket, t, asked, options.signal, finish);
     const startReceiver = (firstAck: Buffer | undefined): void => {
-      opening.cancel();
       receiver = new BlockReceiver({
         socket,
-        port: peerPort,
+        port: ex.peerPort,
         address: t.address,
-        blksize: params.blksize,
-        windowsize: params.windowsize,
-        timeoutMs: options.timeoutMs ?? params.timeoutMs ?? t.timeoutMs,
+        blksize: ex.params.blksize,
+        windowsize: ex.params.windowsize,
+        timeoutMs: ex.timeoutMs(options.timeoutMs),
         retries: t.retries,
         maxBytes: options.maxBytes ?? 4 * 1024 ** 3,
         ...(firstAck ? { opening: firstAck } : {}),
@@ -101,7 +78,7 @@ export async function tftpGet(options: TftpGetOptions): Promise<TftpGetResult> {
         onEnd: (end) => {
           if (end.ok) finish(undefined, Math.min(t.timeoutMs * 2, 5000));
           else if (end.reason === 'too-large') {
-            socket.send(encodeError(TftpErrorCode.DISK_FULL, 'file too large'), peerPort, t.address);
+            ex.sendToPeer(encodeError(TftpErrorCode.DISK_FULL, 'file too large'));
             finish(new TftpError(TftpErrors.TOO_LARGE, `file exceeds ${options.maxBytes} bytes`));
           } else finish(new TftpError(TftpErrors.TIMEOUT, `transfer from ${t.address} timed out after ${end.bytes} bytes`));
         },
@@ -110,10 +87,7 @@ export async function tftpGet(options: TftpGetOptions): Promise<TftpGetResult> {
     };
     socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
       if (settled && !receiver) return;
-      if (rinfo.address !== t.address || (peerPort !== 0 && rinfo.port !== peerPort)) {
-        if (msg[1] !== Opcode.ERROR) socket.send(encodeError(TftpErrorCode.UNKNOWN_TID, 'unknown transfer ID'), rinfo.port, rinfo.address);
-        return;
-      }
+      if (!ex.fromPeer(msg, rinfo)) return;
       if (receiver && msg.length >= 4 && msg[0] === 0 && msg[1] === Opcode.DATA) {
         receiver.onData((msg[2]! << 8) | msg[3]!, msg.subarray(4));
         return;
@@ -125,21 +99,16 @@ export async function tftpGet(options: TftpGetOptions): Promise<TftpGetResult> {
       if (p.opcode === Opcode.ERROR) return finish(remoteError(p));
       if (receiver) return;
       if (p.opcode === Opcode.OACK) {
-        peerPort = rinfo.port;
-        try {
-          params = acceptOack(asked, p.options);
-        } catch (err) {
-          socket.send(encodeError(TftpErrorCode.OPTION_NEGOTIATION, 'bad option value'), peerPort, t.address);
-          return finish(err as TftpError);
-        }
+        if (!ex.takeOack(p.options, rinfo)) return;
         const ack0 = encodeAck(0);
-        socket.send(ack0, peerPort, t.address);
+        ex.sendToPeer(ack0);
         startReceiver(ack0);
       } else if (p.opcode === Opcode.DATA) {
-        peerPort = rinfo.port;
+        ex.answered(rinfo);
         startReceiver(undefined);
         receiver!.onData(p.block, p.data);
       }
     });
+    ex.begin(rrq);
   });
 }

@@ -39,3 +39,11 @@ export const rrq = (name: string, opts: Record<string, string | number> = {}, mo
 export const ack = (n: number): Buffer => Buffer.from([0, 4, (n >> 8) & 0xff, n & 0xff]);
 export const opcodeOf = (b: Buffer): number => b.readUInt16BE(0);
 export const blockOf = (b: Buffer): number => b.readUInt16BE(2);
+
+/** Collects the reasons of a server's `aborted` and `failed` events. */
+export function endsOf(server: TftpServer): { aborted: string[]; failed: string[] } {
+  const ends = { aborted: [] as string[], failed: [] as string[] };
+  server.on('aborted', (_t, r) => ends.aborted.push(r.reason));
+  server.on('failed', (_t, r) => ends.failed.push(r.reason));
+  return ends;
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { tempDir, removeDir, openUdpProbe, waitFor, type UdpProbe } from '@outpost/testing';
 import { tftpGet, tftpPut, TftpErrors, type TftpServer } from '../../dist/index.js';
-import { startServer, pattern, writeFiles, sha256, rrq, ack, opcodeOf, blockOf } from './helpers.js';
+import { startServer, pattern, writeFiles, sha256, rrq, ack, opcodeOf, blockOf, endsOf } from './helpers.js';
 import { prng } from '../prng.js';
 
 let root: string;
@@ -268,10 +268,7 @@ describe('misbehaving peers', () => {
     await writeFiles(root, { f: pattern(5000) });
     const s = await startServer({ root });
     server = s.server;
-    const aborted: string[] = [];
-    const failed: string[] = [];
-    s.server.on('aborted', (_t, r) => aborted.push(r.reason));
-    s.server.on('failed', (_t, r) => failed.push(r.reason));
+    const { aborted, failed } = endsOf(s.server);
     const c = await probe();
     await c.send(rrq('f', { tsize: 0, blksize: 1468 }), s.port);
     const oack = await c.next();
@@ -288,10 +285,7 @@ describe('misbehaving peers', () => {
     try {
       const s = await startServer({ root, write: { dir: inbox } });
       server = s.server;
-      const aborted: string[] = [];
-      const failed: string[] = [];
-      s.server.on('aborted', (_t, r) => aborted.push(r.reason));
-      s.server.on('failed', (_t, r) => failed.push(r.reason));
+      const { aborted, failed } = endsOf(s.server);
       const c = await probe();
       await c.send(Buffer.concat([Buffer.from([0, 2]), rrq('up', { blksize: 1468 }).subarray(2)]), s.port);
       const oack = await c.next();
