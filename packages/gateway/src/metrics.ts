@@ -1,4 +1,5 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { createServiceMetrics, type ServiceMetrics } from '@outpost/common';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CloseReason } from './tunnel.js';
 
 /**
@@ -20,95 +21,45 @@ export class HotCounters {
   readonly closes = new Map<CloseReason, number>();
 }
 
-/**
- * The gateway's Prometheus metrics (prom-client, its own registry so several gateways
- * in one process — tests — do not collide). Limiter counters are exported before
- * anything is refused, so operators see pressure building. Per-connection figures come
- * from `hot` at scrape time; rare events (refusals, TLS errors) are counted directly.
- */
-export function createMetrics(withDefaults: boolean, hot: HotCounters) {
-  const registry = new Registry();
-  if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'outpost_gateway_' });
-  const m = {
-    registry,
-    connections: new Gauge({
-      name: 'outpost_gateway_connections',
-      help: 'Open client connections (routed or not)',
-      registers: [registry],
-      collect() {
-        this.set(hot.connections);
-      },
-    }),
-    tunnels: new Gauge({
-      name: 'outpost_gateway_tunnels',
-      help: 'Open tunnels',
-      registers: [registry],
-      collect() {
-        this.set(hot.tunnels);
-      },
-    }),
-    tunnelsTotal: new Counter({
-      name: 'outpost_gateway_tunnels_total',
-      help: 'Tunnels opened',
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(hot.tunnelsTotal);
-      },
-    }),
-    handshakes: new Counter({
-      name: 'outpost_gateway_handshakes_total',
-      help: 'Completed TLS handshakes',
-      labelNames: ['resumed'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc({ resumed: 'false' }, hot.handshakes - hot.resumed);
-        this.inc({ resumed: 'true' }, hot.resumed);
-      },
-    }),
-    tlsErrors: new Counter({ name: 'outpost_gateway_tls_errors_total', help: 'Failed TLS handshakes (garbage, timeouts, protocol errors)', labelNames: ['code'], registers: [registry] }),
-    refusals: new Counter({ name: 'outpost_gateway_refusals_total', help: 'Refused requests by error code', labelNames: ['code'], registers: [registry] }),
-    admission: new Counter({
-      name: 'outpost_gateway_admission_total',
-      help: 'Handshake admission decisions',
-      labelNames: ['decision'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc({ decision: 'admit' }, hot.admit);
-        this.inc({ decision: 'hint' }, hot.hint);
-        this.inc({ decision: 'drop' }, hot.drop);
-        this.inc({ decision: 'over-capacity' }, hot.overCapacity);
-      },
-    }),
-    bytes: new Counter({
-      name: 'outpost_gateway_bytes_total',
-      help: 'Relayed bytes (of closed tunnels)',
-      labelNames: ['direction'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc({ direction: 'in' }, hot.bytesIn);
-        this.inc({ direction: 'out' }, hot.bytesOut);
-      },
-    }),
-    closes: new Counter({
-      name: 'outpost_gateway_tunnel_closes_total',
-      help: 'Tunnel ends by reason',
-      labelNames: ['reason'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [reason, n] of hot.closes) this.inc({ reason }, n);
-      },
-    }),
-    enrollments: new Counter({ name: 'outpost_gateway_enrollments_forwarded_total', help: 'Enrollment requests forwarded for certificate-less clients', registers: [registry] }),
-    coreStale: new Gauge({ name: 'outpost_gateway_core_stale', help: '1 when routes/revocations of a core are older than staleAfter', labelNames: ['core'], registers: [registry] }),
-    coreAge: new Gauge({ name: 'outpost_gateway_core_sync_age_seconds', help: 'Age of the last good routes/revocations of a core', labelNames: ['core'], registers: [registry] }),
-    revoked: new Gauge({ name: 'outpost_gateway_revoked_serials', help: 'Revoked serials known per core', labelNames: ['core'], registers: [registry] }),
-  };
-  return m;
+export interface Metrics {
+  /** The shared service metrics (common's `createServiceMetrics`, service `gateway`). */
+  readonly service: ServiceMetrics;
+  readonly registry: Registry;
+  readonly tlsErrors: Counter<'code'>;
+  readonly refusals: Counter<'code'>;
+  readonly enrollments: Counter;
+  readonly coreStale: Gauge<'core'>;
+  readonly coreAge: Gauge<'core'>;
+  readonly revoked: Gauge<'core'>;
 }
 
-export type Metrics = ReturnType<typeof createMetrics>;
+/**
+ * The gateway's Prometheus metrics, on common's `createServiceMetrics` (its own registry,
+ * so several gateways in one process — tests — do not collide; process metrics and
+ * event-loop lag unprefixed as on every service). Per-connection figures are read from
+ * `hot` at scrape time; rare events (refusals, TLS errors, enrollments) are counted
+ * directly; limiter counters are exported before anything is refused, so operators see
+ * pressure building.
+ */
+export function createMetrics(withDefaults: boolean, hot: HotCounters): Metrics {
+  const m = createServiceMetrics({ service: 'gateway', process: withDefaults });
+  const registers = [m.registry];
+  const name = (n: string): string => `${m.prefix}${n}`;
+  m.gaugeFrom('connections', 'Open client connections (routed or not)', () => hot.connections);
+  m.gaugeFrom('tunnels', 'Open tunnels', () => hot.tunnels);
+  m.counterFrom('tunnels_total', 'Tunnels opened', () => hot.tunnelsTotal);
+  m.counterFrom('handshakes_total', 'Completed TLS handshakes', () => ({ false: hot.handshakes - hot.resumed, true: hot.resumed }), 'resumed');
+  m.counterFrom('admission_total', 'Handshake admission decisions', () => ({ admit: hot.admit, hint: hot.hint, drop: hot.drop, 'over-capacity': hot.overCapacity }), 'decision');
+  m.counterFrom('bytes_total', 'Relayed bytes (of closed tunnels)', () => ({ in: hot.bytesIn, out: hot.bytesOut }), 'direction');
+  m.counterFrom('tunnel_closes_total', 'Tunnel ends by reason', () => Object.fromEntries(hot.closes), 'reason');
+  return {
+    service: m,
+    registry: m.registry,
+    tlsErrors: new Counter({ name: name('tls_errors_total'), help: 'Failed TLS handshakes (garbage, timeouts, protocol errors)', labelNames: ['code'], registers }),
+    refusals: new Counter({ name: name('refusals_total'), help: 'Refused requests by error code', labelNames: ['code'], registers }),
+    enrollments: new Counter({ name: name('enrollments_forwarded_total'), help: 'Enrollment requests forwarded for certificate-less clients', registers }),
+    coreStale: new Gauge({ name: name('core_stale'), help: '1 when routes/revocations of a core are older than staleAfter', labelNames: ['core'], registers }),
+    coreAge: new Gauge({ name: name('core_sync_age_seconds'), help: 'Age of the last good routes/revocations of a core', labelNames: ['core'], registers }),
+    revoked: new Gauge({ name: name('revoked_serials'), help: 'Revoked serials known per core', labelNames: ['core'], registers }),
+  };
+}
