@@ -47,6 +47,18 @@ export interface SiteServerView {
 const iso = (t: number | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
 const serialOf = (doc: unknown): string => createHash('sha256').update(JSON.stringify(doc)).digest('hex').slice(0, 16);
 
+/** Index of the first element of sorted `ids` greater than `after` (binary search). */
+function firstAfter(ids: readonly string[], after: string): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid]! <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /**
  * Sites, site servers and agents: the in-memory view over {@link CoreStore} with the
  * derived caches (parsed subnets, each agent's sites, config serials, task-server load)
@@ -56,6 +68,10 @@ export class Registry {
   #nets: SiteNet[] = [];
   readonly #agentAddrs = new Map<string, HostAddress[]>();
   readonly #agentSites = new Map<string, string[]>();
+  /** Agents per site name (kept with #agentSites, so a site view does not scan every agent). */
+  readonly #siteAgents = new Map<string, number>();
+  /** Agent ids in order, for paging; rebuilt on the first listing after an agent comes or goes. */
+  #sortedAgentIds: string[] | undefined;
   readonly #ssAddr = new Map<string, HostAddress | undefined>();
   readonly #ssSites = new Map<string, string[]>();
   readonly #ssOnline = new Map<string, boolean>();
@@ -123,8 +139,24 @@ export class Registry {
   #indexAgent(a: AgentRecord): void {
     const addrs = a.ips.map(parseHostAddress).filter((x): x is HostAddress => x !== undefined);
     this.#agentAddrs.set(a.id, addrs);
-    this.#agentSites.set(a.id, sitesOf(addrs, this.#nets));
+    if (!this.#agentSites.has(a.id)) this.#sortedAgentIds = undefined;
+    this.#setAgentSites(a.id, sitesOf(addrs, this.#nets));
     this.#keys.set(a.id, Buffer.from(a.udpKey, 'hex'));
+  }
+
+  /** Sets an agent's sites (undefined: it is gone), keeping the per-site counts in step. */
+  #setAgentSites(id: string, sites: string[] | undefined): void {
+    for (const s of this.#agentSites.get(id) ?? []) {
+      const n = (this.#siteAgents.get(s) ?? 1) - 1;
+      if (n > 0) this.#siteAgents.set(s, n);
+      else this.#siteAgents.delete(s);
+    }
+    if (sites === undefined) {
+      this.#agentSites.delete(id);
+      return;
+    }
+    this.#agentSites.set(id, sites);
+    for (const s of sites) this.#siteAgents.set(s, (this.#siteAgents.get(s) ?? 0) + 1);
   }
 
   #indexSiteServer(ss: SiteServerRecord): void {
@@ -139,7 +171,7 @@ export class Registry {
   #reindexAll(): void {
     this.#nets = siteNets(this.store.sites.values());
     for (const ss of this.store.siteServers.values()) this.#indexSiteServer(ss);
-    for (const a of this.store.agents.values()) this.#agentSites.set(a.id, sitesOf(this.#agentAddrs.get(a.id) ?? [], this.#nets));
+    for (const a of this.store.agents.values()) this.#setAgentSites(a.id, sitesOf(this.#agentAddrs.get(a.id) ?? [], this.#nets));
   }
 
   // ---------------------------------------------------------------- contacts & states
@@ -203,8 +235,7 @@ export class Registry {
   // ---------------------------------------------------------------- sites
 
   siteView(s: SiteRecord): Record<string, unknown> {
-    let agents = 0;
-    for (const sites of this.#agentSites.values()) if (sites.includes(s.name)) agents++;
+    const agents = this.#siteAgents.get(s.name) ?? 0;
     const siteServers = [...this.#ssSites].filter(([, sites]) => sites.includes(s.name)).map(([id]) => id);
     return { name: s.name, subnets: s.subnets, description: s.description, createdAt: iso(s.createdAt), siteServers, agents };
   }
@@ -431,10 +462,9 @@ export class Registry {
     next?: string;
   } {
     const q = filter.q?.toLowerCase();
-    const ids = [...this.store.agents.keys()].sort();
+    const ids = (this.#sortedAgentIds ??= [...this.store.agents.keys()].sort());
     const items: AgentView[] = [];
-    let i = filter.after ? ids.findIndex((id) => id > filter.after!) : 0;
-    if (i < 0) i = ids.length;
+    let i = filter.after ? firstAfter(ids, filter.after) : 0;
     for (; i < ids.length && items.length < filter.limit; i++) {
       const a = this.store.agents.get(ids[i]!)!;
       if (filter.site && !(this.#agentSites.get(a.id) ?? []).includes(filter.site)) continue;
@@ -477,7 +507,9 @@ export class Registry {
     const a = this.getAgent(id);
     await this.store.deleteAgent(id);
     if (a.taskServer) this.#load.set(a.taskServer, Math.max(0, (this.#load.get(a.taskServer) ?? 1) - 1));
-    for (const m of [this.#agentAddrs, this.#agentSites, this.#keys, this.#agentSerial]) m.delete(id);
+    this.#setAgentSites(id, undefined);
+    this.#sortedAgentIds = undefined;
+    for (const m of [this.#agentAddrs, this.#keys, this.#agentSerial]) m.delete(id);
     this.#dirtyContacts.delete(id);
   }
 

@@ -129,6 +129,14 @@ describe('agents', () => {
     // An exact multiple of the limit gives no dangling next.
     const six = await tc.call('GET', `/agents?limit=7`);
     expect(six.body.next).toBeUndefined();
+    // Agents that come and go after a listing are in (or out of) the next one.
+    const late = (await enrollAgent(tc, 'pc-late', {}, (await tc.call('POST', '/tokens', { body: { for: 'agent' } })).body.token)).id;
+    expect((await tc.call('DELETE', `/agents/${all[0]}`)).status).toBe(204);
+    const again = (await tc.call('GET', '/agents?limit=100')).body.items.map((i: { id: string }) => i.id);
+    expect(again).toEqual([...all.slice(1), late].sort());
+    expect((await tc.call('GET', `/agents?limit=100&after=${[...all].sort()[6]}`)).body.items.map((i: { id: string }) => i.id)).toEqual(
+      [...all.slice(1), late].sort().filter((id) => id > [...all].sort()[6]!),
+    );
   });
 
   it('deletes an agent: gone from the list, 404 afterwards', async () => {

@@ -23,6 +23,25 @@ describe('sites', () => {
     expect((await tc.call('PATCH', '/sites/hq', { body: {} })).body.error.code).toBe('CORE_SITE_NOT_FOUND');
   });
 
+  it("counts a site's agents as agents come, move, go and as the site's subnets change", async () => {
+    const tc = await startCore();
+    await tc.call('POST', '/sites', { body: { name: 'hq', subnets: ['10.1.0.0/16'] } });
+    await tc.call('POST', '/sites', { body: { name: 'branch', subnets: ['10.2.0.0/16'] } });
+    const count = async (site: string): Promise<number> => (await tc.call('GET', `/sites/${site}`)).body.agents;
+    const a = await enrollAgent(tc, 'a', { ips: ['10.1.0.5/16'] });
+    const b = await enrollAgent(tc, 'b', { ips: ['10.1.0.6/16'] });
+    await enrollAgent(tc, 'c', { ips: ['10.2.0.7/16'] });
+    expect([await count('hq'), await count('branch')]).toEqual([2, 1]);
+    await tc.call('POST', `/agents/${b.id}/heartbeat`, { token: b.credential, body: { ips: ['10.2.0.8/16'] } });
+    expect([await count('hq'), await count('branch')]).toEqual([1, 2]);
+    expect((await tc.call('DELETE', `/agents/${a.id}`)).status).toBe(204);
+    expect([await count('hq'), await count('branch')]).toEqual([0, 2]);
+    await tc.call('PATCH', '/sites/hq', { body: { subnets: ['10.0.0.0/8'] } });
+    await tc.call('PATCH', '/sites/branch', { body: { subnets: [] } });
+    expect([await count('hq'), await count('branch')]).toEqual([2, 0]);
+    expect((await tc.call('GET', '/sites')).body.items.map((s: { agents: number }) => s.agents)).toEqual([0, 2]);
+  });
+
   it('refuses a second site of the same name with 409 CORE_SITE_EXISTS', async () => {
     const tc = await startCore();
     await tc.call('POST', '/sites', { body: { name: 'hq', subnets: [] } });
