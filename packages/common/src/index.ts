@@ -34,5 +34,5 @@ export type { AppState, AppContext, RouteContext, Principal } from './http/conte
 export { z } from 'zod';
 export { createKeyAndCsr, type KeyAndCsr } from './tls/csr.js';
 export { runCapped, type CappedRunOptions, type CappedRunOutcome } from './process/run-capped.js';
-export { createServiceMetrics, levelDbBytes, type ServiceMetrics, type MetricsOptions, type MetricSource } from './metrics.js';
+export { aggregateMetrics, createServiceMetrics, levelDbBytes, type MetricsJson, type ServiceMetrics, type MetricsOptions, type MetricSource } from './metrics.js';
 export { TASK_EVENT_STATES, taskStatusEventSchema, taskEventId, type TaskEventState, type TaskStatusEvent } from './task-protocol.js';

@@ -1,8 +1,11 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Middleware } from 'koa';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { AppContext, AppState } from './http/context.js';
+
+/** One process's metrics as prom-client gives them (`registry.getMetricsAsJSON()`), for IPC. */
+export type MetricsJson = Array<MetricObjectWithValues<MetricValue<string>>>;
 
 /**
  * A value read from counters a service already keeps: a number, or numbers by one
@@ -19,6 +22,8 @@ export interface ServiceMetrics {
   readonly contentType: string;
   /** The exposition text (what `/metrics` answers). */
   text(): Promise<string>;
+  /** The samples as JSON, for another process to merge with {@link aggregateMetrics}. */
+  json(): Promise<MetricsJson>;
   /**
    * A counter read from the service's own counters at scrape time: `read` returns the
    * running total (or totals by `label`). Nothing is counted twice: the value is set.
@@ -95,6 +100,7 @@ export function createServiceMetrics(options: MetricsOptions): ServiceMetrics {
     prefix,
     contentType: registry.contentType,
     text: () => registry.metrics(),
+    json: () => registry.getMetricsAsJSON(),
     counterFrom: (name, help, read, label) => from('counter', name, help, read, label),
     gaugeFrom: (name, help, read, label) => from('gauge', name, help, read, label),
     observeRequest,
@@ -127,4 +133,14 @@ export async function levelDbBytes(dir: string): Promise<number> {
     total += await stat(join(dir, name)).then((s) => s.size, () => 0);
   }
   return total;
+}
+
+/**
+ * Merges the metrics of several processes of one service (a primary and its workers:
+ * each sends {@link ServiceMetrics.json}) into one exposition text, as prom-client's
+ * cluster aggregator does: counters and most gauges summed, event-loop lag averaged,
+ * version info taken once. The content type is prom-client's text format.
+ */
+export async function aggregateMetrics(parts: readonly MetricsJson[]): Promise<string> {
+  return AggregatorRegistry.aggregate([...parts]).metrics();
 }

@@ -135,6 +135,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
           svc,
           stats,
           log.child({ module: 'task-workers' }),
+          () => metrics.json(),
         );
         await pool.start();
         port = pool.port;

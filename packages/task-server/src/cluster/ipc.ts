@@ -1,4 +1,4 @@
-import { OutpostError } from '@outpost/common';
+import { OutpostError, type MetricsJson } from '@outpost/common';
 
 /**
  * Messages between the task server's primary and its HTTP/WebSocket workers (node:cluster
@@ -6,7 +6,7 @@ import { OutpostError } from '@outpost/common';
  * message and their replies in one `replies` message, so 50,000 agents' fetches are a
  * few thousand IPC messages, not 100,000.
  */
-export type RpcMethod = 'authenticate' | 'work' | 'events' | 'hello' | 'health';
+export type RpcMethod = 'authenticate' | 'work' | 'events' | 'hello' | 'health' | 'metrics';
 export type RpcCall = [seq: number, method: RpcMethod, args: unknown[]];
 export interface WireError {
   code?: string | undefined;
@@ -20,9 +20,11 @@ export type ToPrimary =
   | { t: 'listening'; port: number }
   | { t: 'rpc'; calls: RpcCall[] }
   /** WebSockets that opened here, and agents that have none left here. */
-  | { t: 'ws'; open: string[]; closed: string[] };
+  | { t: 'ws'; open: string[]; closed: string[] }
+  /** This worker's metrics, for the scrape `seq` (metrics-cluster.ts). */
+  | { t: 'metrics'; seq: number; metrics: MetricsJson };
 
-export type ToWorker = { t: 'replies'; replies: RpcReply[] } | { t: 'push'; agents: string[] } | { t: 'stop' };
+export type ToWorker = { t: 'replies'; replies: RpcReply[] } | { t: 'push'; agents: string[] } | { t: 'stop' } | { t: 'metrics'; seq: number };
 
 /** Environment variable that carries a worker's {@link WorkerConfig} (JSON). */
 export const WORKER_ENV = 'OUTPOST_TASK_SERVER_WORKER';
@@ -47,5 +49,5 @@ export function fromWire(e: WireError): Error {
 
 const tagged = (m: unknown): m is { t: string } => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
 /** Our own processes send these; the check only keeps stray messages out. */
-export const isToPrimary = (m: unknown): m is ToPrimary => tagged(m) && ['listening', 'rpc', 'ws'].includes(m.t);
-export const isToWorker = (m: unknown): m is ToWorker => tagged(m) && ['replies', 'push', 'stop'].includes(m.t);
+export const isToPrimary = (m: unknown): m is ToPrimary => tagged(m) && ['listening', 'rpc', 'ws', 'metrics'].includes(m.t);
+export const isToWorker = (m: unknown): m is ToWorker => tagged(m) && ['replies', 'push', 'stop', 'metrics'].includes(m.t);

@@ -1,9 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from '@outpost/common';
+import type { Logger, MetricsJson } from '@outpost/common';
 import type { StatusEvent, Via } from '../protocol.js';
 import type { AgentService } from '../agent-service.js';
 import { isToPrimary, toWire, WORKER_ENV, type RpcCall, type RpcReply, type ToWorker, type WorkerConfig } from './ipc.js';
+import { ClusterMetrics } from '../metrics-cluster.js';
 
 export interface WorkerPoolOptions {
   workers: number;
@@ -37,13 +38,18 @@ export class WorkerPool {
   #respawnTimes: number[] = [];
   #port = 0;
   #index = 0;
+  readonly #metrics: ClusterMetrics;
 
   constructor(
     private readonly options: WorkerPoolOptions,
     private readonly svc: AgentService,
     private readonly health: () => Record<string, unknown>,
     private readonly log: Logger,
-  ) {}
+    /** The primary's own metrics, merged with the workers' on a scrape. */
+    metrics: () => Promise<MetricsJson> = async () => [],
+  ) {
+    this.#metrics = new ClusterMetrics(metrics);
+  }
 
   get port(): number {
     return this.#port;
@@ -117,6 +123,8 @@ export class WorkerPool {
       for (const a of m.open) this.#wsOf.set(a, w);
       for (const a of m.closed) if (this.#wsOf.get(a) === w) this.#wsOf.delete(a);
       this.stats.wsAgents = this.#wsOf.size;
+    } else if (m.t === 'metrics') {
+      this.#metrics.reply(m.seq, m.metrics);
     }
   }
 
@@ -128,11 +136,23 @@ export class WorkerPool {
       else if (method === 'work') value = await this.svc.work(s(0), args[1] as Via, args[2] === null ? undefined : s(2));
       else if (method === 'events') value = await this.svc.events(s(0), args[1] as StatusEvent[]);
       else if (method === 'hello') value = await this.svc.hello(s(0));
+      else if (method === 'metrics') value = await this.#metrics.collect((n) => this.#askMetrics(n));
       else value = this.health();
       return [seq, true, value];
     } catch (err) {
       return [seq, false, toWire(err)];
     }
+  }
+
+  /** Asks every connected worker for its metrics (scrape `seq`); returns how many were asked. */
+  #askMetrics(seq: number): number {
+    let asked = 0;
+    for (const w of this.#workers) {
+      if (!w.isConnected()) continue;
+      this.#send(w, { t: 'metrics', seq });
+      asked++;
+    }
+    return asked;
   }
 
   /** Sends a wake-up over the agent's WebSocket, in whichever worker holds it; false when none does. */

@@ -1,4 +1,4 @@
-import { createHttpApp, createLogger, listenHttp, mountRouter, type Listening, type Logger, type LoggerOptions } from '@outpost/common';
+import { createHttpApp, createLogger, createServiceMetrics, listenHttp, mountRouter, type Listening, type Logger, type LoggerOptions } from '@outpost/common';
 import type { StatusEvent, Via, WorkResponse, WsMessage } from '../protocol.js';
 import { installFastAgentRoutes } from '../fast-routes.js';
 import type { AgentService } from '../agent-service.js';
@@ -28,6 +28,8 @@ export class TaskServerWorker {
   #hub: WsHub | undefined;
   /** Credentials the primary accepted lately: an agent's fetch and its status post cost one call each, not two. */
   readonly #authorized = new Map<string, { id: string; until: number }>();
+  /** This worker's part of the task server's metrics (merged by the primary: metrics-cluster.ts). */
+  readonly #metrics = createServiceMetrics({ service: 'task_server' });
 
   constructor(
     private readonly config: WorkerConfig,
@@ -79,6 +81,8 @@ export class TaskServerWorker {
       for (const a of m.agents) this.#hub?.push(a, { t: 'work' });
     } else if (m.t === 'stop') {
       await this.stop();
+    } else if (m.t === 'metrics') {
+      this.send({ t: 'metrics', seq: m.seq, metrics: await this.#metrics.json() });
     }
   }
 
@@ -102,6 +106,12 @@ export class TaskServerWorker {
     const { app, router } = createHttpApp({
       logger: this.log.child({ module: 'task-http' }),
       health: async () => ({ service: 'task-server', worker: this.config.index, ws: this.#hub?.stats, ...((await this.#call('health', [])) as Record<string, unknown>) }),
+      metrics: this.#metrics,
+    });
+    // Every process's metrics, merged by the primary.
+    router.get('/metrics', async (ctx) => {
+      ctx.type = this.#metrics.contentType;
+      ctx.body = (await this.#call('metrics', [])) as string;
     });
     mountRouter(app, router);
     this.#http = await listenHttp(app, { host: this.config.host, port: this.config.port });
