@@ -23,6 +23,7 @@ import { createUdpHeartbeater, type UdpHeartbeater } from './udp-heartbeat.js';
 import { createTaskAgent, type TaskAgent } from './tasks/task-agent.js';
 import { downloadPackage, type DownloadPackageResult } from './packages/download.js';
 import { createTransport, type Route, type Transport } from './transport/transport.js';
+import { createAgentMetrics, MetricsListener } from './metrics.js';
 
 /** Config poll interval when neither the config nor the core says (the core's default). */
 const DEFAULT_CONFIG_POLL_MS = 30 * 60_000;
@@ -81,6 +82,8 @@ export interface OutpostAgent extends Service {
   checkRoute(): Promise<Route>;
   /** Downloads a package (id, `name@version` or name) into `destDir` over the current route. */
   downloadPackage(pkg: string, destDir: string, signal?: AbortSignal): Promise<DownloadPackageResult>;
+  /** The port of the `metrics` listener (after start; 0 when it is off). */
+  readonly metricsPort: number;
 }
 
 /** Two thirds into a certificate's lifetime (the core renews 30 d before the end of 90 d). */
@@ -125,6 +128,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
   /** The CA from `caFile`, trusted before enrollment gives us the core's. */
   let preCa: string[] = [];
   let nextRenewTry = 0;
+  let metricsListener: MetricsListener | undefined;
 
   const stats: AgentStats = {
     state: 'stopped',
@@ -507,11 +511,19 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
         });
         await tasks.start();
       }
+      if (config.metrics.enabled) {
+        const listener = new MetricsListener(createAgentMetrics({ stats: () => (udp ? { ...stats, ackDrops: { ...udp.dropped } } : stats), tasks: () => tasks }));
+        await listener.start(config.metrics.host, config.metrics.port);
+        metricsListener = listener;
+        log.info({ port: listener.port }, 'metrics listening');
+      }
     },
     async stop() {
       // Stop scheduling first, then release what a run in progress may be waiting on
       // (a UDP ack, an HTTP answer) so it ends now, then wait for it.
       const loopsDone = Promise.all([hbLoop?.stop(), cfgLoop?.stop()]);
+      await metricsListener?.stop();
+      metricsListener = undefined;
       await tasks?.stop();
       tasks = undefined;
       if (udp) stats.ackDrops = { ...udp.dropped };
@@ -554,6 +566,9 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
       return transport?.route ?? { kind: 'none' };
     },
     checkRoute,
+    get metricsPort() {
+      return metricsListener?.port ?? 0;
+    },
     downloadPackage(pkg, destDir, signal) {
       const c = client;
       const t = transport;

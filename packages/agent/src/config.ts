@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { durationSchema, z } from '@outpost/common';
+import { durationSchema, portSchema, z } from '@outpost/common';
 import { agentTasksConfigSchema } from './tasks/task-config.js';
 
 const duration = durationSchema;
@@ -66,6 +66,20 @@ export const agentConfigSchema = z
     routeRecheck: positiveDuration.default(300_000),
     /** Running tasks from the task server (see src/tasks). */
     tasks: agentTasksConfigSchema,
+    /**
+     * Prometheus metrics on a plain HTTP listener of their own (`GET /metrics`, src/metrics.ts).
+     * Off by default: an agent on a managed computer opens no port unless told to.
+     */
+    metrics: z
+      .strictObject({
+        /** @default false */
+        enabled: z.boolean().default(false),
+        /** @default '127.0.0.1' */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** 0: any free port. @default 9465 */
+        port: portSchema.default(9465),
+      })
+      .prefault({}),
   })
   .refine((c) => !(c.enrollToken && c.enrollTokenFile), {
     message: 'set enrollToken or enrollTokenFile, not both',
