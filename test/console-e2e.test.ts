@@ -1,10 +1,10 @@
-// The console's and the metrics' "done when", end to end: `outpost start` on a temp copy
+// The console's "done when", end to end: `outpost start` on a temp copy
 // of configs/all-in-one.yaml (every port 0, data under a temp dir), a small swarm of
 // simulated agents next to the appliance's own agent, and headless Chromium (Debian's
 // `chromium`, driven by playwright-core) that signs in, adds a site, starts a run and
 // watches it reach 100 %, and watches a package become ready on the package server.
-// Screenshots of the main pages go to test-artifacts/console/. A second test scrapes
-// every service's /metrics and checks the counters move when work happens.
+// Screenshots of the main pages go to test-artifacts/console/. (Every service's
+// /metrics and the log ids: operability-e2e.test.ts.)
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -49,32 +49,7 @@ async function addPackage(a: Appliance, name: string, content: Buffer): Promise<
   return pkg.id;
 }
 
-/** Prometheus text → `name{labels}` → value (samples only). */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
-
-async function scrape(url: string): Promise<Map<string, number>> {
-  const res = await fetch(url);
-  expect(res.status, url).toBe(200);
-  expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
-  return samples(await res.text());
-}
-
-/** Sum of every sample of a metric (all label sets). */
-const total = (m: Map<string, number>, name: string): number => {
-  let n = 0;
-  for (const [k, v] of m) if (k === name || k.startsWith(`${name}{`)) n += v;
-  return n;
-};
-
-describe('console and metrics on a running all-in-one appliance', () => {
+describe('console on a running all-in-one appliance', () => {
   let a: Appliance;
   let swarm: TaskSwarm | undefined;
   let browser: Browser | undefined;
@@ -179,6 +154,10 @@ describe('console and metrics on a running all-in-one appliance', () => {
     expect(run.agents).toBe(SWARM + 1);
     expect(run.counts.succeeded).toBe(SWARM + 1);
     expect((await swarmDone).reported).toBe(SWARM);
+    // Once the run ended, the agent list shows every agent's final state (not the
+    // `fetched` it had when the list was last loaded).
+    await waitFor(async () => (await page.locator('button[data-agent] .badge.s-succeeded').count()) === SWARM + 1, { timeoutMs: 15_000, what: 'every agent row to show succeeded' });
+    expect(await page.locator('button[data-agent] .badge:not(.s-succeeded)').count()).toBe(0);
     // Per-agent step results: the local agent's output.
     const local = (await api<{ items: Array<{ id: string; name: string }> }>(a, 'GET', '/agents?limit=100')).items.find((x) => !x.name.startsWith('console-swarm'))!;
     await page.locator(`button[data-agent="${local.id}"]`).click();
@@ -225,51 +204,4 @@ describe('console and metrics on a running all-in-one appliance', () => {
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
     expect(problems).toEqual([]);
   }, 120_000);
-
-  it('every service serves /metrics, and the counters move when work happens', async () => {
-    const health = await (await fetch(`${taskServerUrl}/api/v1/health`)).json() as { status: string };
-    expect(health.status).toBe('ok');
-    const urls = { core: `${a.url}/metrics`, taskServer: `${taskServerUrl}/metrics`, packageServer: `${packageServerUrl}/metrics` };
-    const before = { core: await scrape(urls.core), taskServer: await scrape(urls.taskServer), packageServer: await scrape(urls.packageServer) };
-    for (const m of Object.values(before)) {
-      expect(m.has('nodejs_eventloop_lag_seconds')).toBe(true);
-      expect(m.has('process_resident_memory_bytes')).toBe(true);
-    }
-    expect(before.core.get('outpost_core_level_db_bytes')).toBeGreaterThan(0);
-
-    // Work: a run on the local agent (tickles core → task server → agent, events back),
-    // a package staged by the package server and downloaded once.
-    const agents = (await api<{ items: Array<{ id: string; name: string }> }>(a, 'GET', '/agents?limit=100')).items.filter((x) => !x.name.startsWith('console-swarm'));
-    const { id: runId } = await api<{ id: string }>(a, 'POST', '/jobs/say-hello/runs', { agents: agents.map((x) => x.id) });
-    await waitFor(async () => (await api<{ state: string }>(a, 'GET', `/runs/${runId}`)).state === 'finished', { timeoutMs: 30_000, what: 'the metrics run to finish' });
-    const pkgId = await addPackage(a, 'metrics-demo', Buffer.alloc(256 * 1024, 3));
-    await api(a, 'POST', `/packages/${pkgId}/enable`, {});
-    const codebase = await waitFor(
-      async () => (await api<{ servers: Array<{ state: string; codebase?: string }> }>(a, 'GET', `/packages/${pkgId}`)).servers.find((s) => s.state === 'ready')?.codebase,
-      { timeoutMs: 30_000, what: 'the package to be ready' },
-    );
-    expect((await fetch(`${codebase}/payload.bin`)).status).toBe(200);
-
-    await waitFor(
-      async () => {
-        const core = await scrape(urls.core);
-        const ts = await scrape(urls.taskServer);
-        const ps = await scrape(urls.packageServer);
-        const moved = (m: Map<string, number>, was: Map<string, number>, name: string): boolean => total(m, name) > total(was, name);
-        return (
-          moved(core, before.core, 'outpost_core_http_requests_total') &&
-          moved(core, before.core, 'outpost_core_tickles_sent_total') &&
-          total(core, 'outpost_core_heartbeats_total') > 0 &&
-          moved(ts, before.taskServer, 'outpost_task_server_tickles_sent_total') &&
-          moved(ts, before.taskServer, 'outpost_task_server_core_tickles_accepted_total') &&
-          moved(ts, before.taskServer, 'outpost_task_server_events_stored_total') &&
-          moved(ts, before.taskServer, 'outpost_task_server_events_forwarded_total') &&
-          moved(ps, before.packageServer, 'outpost_package_server_staging_fetched_bytes_total') &&
-          moved(ps, before.packageServer, 'outpost_package_server_served_bytes_total') &&
-          (ps.get('outpost_package_server_downloads_served_total{status="200"}') ?? 0) > 0
-        );
-      },
-      { timeoutMs: 15_000, intervalMs: 250, what: 'the counters to move' },
-    );
-  }, 90_000);
 });

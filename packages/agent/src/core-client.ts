@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { OutpostError } from '@outpost/common';
@@ -49,7 +50,8 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
 
   function call<T>(method: string, path: string, opts: { bearer?: string; body?: unknown } = {}): Promise<T> {
     const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const headers: Record<string, string | number> = { accept: 'application/json' };
+    // The core (or task server) logs the call under this id (its reqId).
+    const headers: Record<string, string | number> = { accept: 'application/json', 'x-request-id': randomUUID() };
     if (body) {
       headers['content-type'] = 'application/json';
       headers['content-length'] = body.length;

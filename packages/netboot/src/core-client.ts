@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseCredential, z } from '@outpost/common';
@@ -42,6 +43,8 @@ export interface BootEventOut {
   arch?: number;
   ip?: string;
   detail?: Record<string, string | number | boolean>;
+  /** The boot id netboot's log lines of this boot carry (boot-ids.ts). */
+  boot?: string;
 }
 
 /** The calls netboot makes to the core. An interface so tests can give a fake (a slow core...). */
@@ -78,11 +81,14 @@ export class CoreClient implements BootBackend {
 
   async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
     let res: Response;
+    // The core logs the call under this id (its reqId); an error answer names it too.
+    const requestId = randomUUID();
     try {
       res = await fetch(`${this.#base}${path}`, {
         method,
         headers: {
           accept: 'application/json',
+          'x-request-id': requestId,
           ...(this.bearer ? { authorization: `Bearer ${this.bearer}` } : {}),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
@@ -102,7 +108,7 @@ export class CoreClient implements BootBackend {
     }
     if (!res.ok) {
       const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new CoreAnswerError(res.status, err?.code, `${method} ${path}: ${res.status} ${err?.code ?? ''} ${err?.message ?? text.slice(0, 200)}`);
+      throw new CoreAnswerError(res.status, err?.code, `${method} ${path}: ${res.status} ${err?.code ?? ''} ${err?.message ?? text.slice(0, 200)} (request ${requestId})`);
     }
     return parsed as T;
   }

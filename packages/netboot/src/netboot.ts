@@ -17,6 +17,7 @@ import { LeasePool } from './leases.js';
 import { BoundedMap, ReplyLimiter, Slots } from './limits.js';
 import { EventReporter } from './reporter.js';
 import { createNetbootMetrics } from './metrics.js';
+import { BootIds, logBootEvent } from './boot-ids.js';
 import type { ResponderSettings } from './responder.js';
 
 export interface NetbootDeps {
@@ -85,9 +86,12 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
   const metrics = createNetbootMetrics({ dbDir: join(config.dataDir, 'db'), dhcp: () => dhcp, tftp: () => tftp?.counters, sessions: () => ({ held: slots.held, waiting: slots.waiting, ...tftpStats }), decisions: () => decisions, events: () => reporter });
 
   const macOfIp = (ip: string): string | undefined => ipMac.get(ip) ?? macFromArp(ip);
+  const bootIds = new BootIds(config.replies.trackedMacs);
   const event = (e: BootEventOut): void => {
     if (e.ip && e.mac) ipMac.set(e.ip, e.mac);
-    reporter?.push(e);
+    const boot = bootIds.idFor(e.mac, e.at, e.type);
+    logBootEvent(log, e, boot);
+    reporter?.push({ ...e, boot });
   };
   const settings = (): ResponderSettings => ({
     serverAddress,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { OutpostError } from '@outpost/common';
 import { PackageServerErrors } from './errors.js';
 
@@ -24,11 +25,14 @@ export function createCoreClient(coreUrl: string, timeoutMs: number): CoreClient
     bearer: '',
     async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
       let res: Response;
+      // The core logs the call under this id (its reqId); an error answer names it too.
+      const requestId = randomUUID();
       try {
         res = await fetch(`${base}${path}`, {
           method,
           headers: {
             accept: 'application/json',
+            'x-request-id': requestId,
             ...(client.bearer ? { authorization: `Bearer ${client.bearer}` } : {}),
             ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           },
@@ -48,7 +52,7 @@ export function createCoreClient(coreUrl: string, timeoutMs: number): CoreClient
       }
       if (!res.ok) {
         const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-        throw new CoreAnswerError(res.status, err?.code, `${method} ${path}: ${res.status} ${err?.code ?? ''} ${err?.message ?? text.slice(0, 200)}`);
+        throw new CoreAnswerError(res.status, err?.code, `${method} ${path}: ${res.status} ${err?.code ?? ''} ${err?.message ?? text.slice(0, 200)} (request ${requestId})`);
       }
       return parsed as T;
     },

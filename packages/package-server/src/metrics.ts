@@ -1,8 +1,10 @@
+import { join } from 'node:path';
 import { createServiceMetrics, levelDbBytes, type ServiceMetrics } from '@outpost/common';
 import type { ServeCounters } from './http-server.js';
 import type { FetchCounters, StageStatus } from './stager.js';
 
 export interface PackageServerMetricSources {
+  /** The data dir (its level database is in `db/`). */
   dataDir: string;
   http: () => ServeCounters | undefined;
   staging: () => StageStatus[];
@@ -44,6 +46,6 @@ export function createPackageServerMetrics(src: PackageServerMetricSources): Ser
   m.counterFrom('core_reports_total', 'Status reports to the core, by outcome', () => ({ ok: src.counters.reports, failed: src.counters.reportFailures }), 'outcome');
   m.counterFrom('tickles_received_total', 'Tickles from the core accepted', () => src.counters.tickles);
   m.counterFrom('reverified_total', 'Files re-verified after a read failure', () => src.counters.reverified);
-  m.gaugeFrom('level_db_bytes', 'Size of the level database on disk', () => levelDbBytes(src.dataDir));
+  m.gaugeFrom('level_db_bytes', 'Size of the level database on disk', () => levelDbBytes(join(src.dataDir, 'db')));
   return m;
 }

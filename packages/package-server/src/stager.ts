@@ -164,7 +164,8 @@ export class Stager {
       job.attempt = 0;
       job.triedSources.clear();
       set({ state: 'ready', bytesDone: total, attempt: undefined });
-      this.o.log.info({ package: id, name: p.name, version: p.version, files: p.files.length }, 'package staged');
+      // `name` is the package server's (its logger's): the package's is packageName.
+      this.o.log.info({ package: id, packageName: p.name, version: p.version, files: p.files.length }, 'package staged');
     } catch (err) {
       if (abort.signal.aborted || this.#stopped || this.#jobs.get(id) !== job) return;
       job.attempt++;

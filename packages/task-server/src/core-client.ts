@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { OutpostError } from '@outpost/common';
 import { TaskServerErrors } from './errors.js';
 
@@ -18,11 +19,14 @@ export function createCoreClient(coreUrl: string, timeoutMs: number): CoreClient
     bearer: '',
     async call(method, path, body) {
       let res: Response;
+      // The core logs the call under this id (its reqId); an error answer names it too.
+      const requestId = randomUUID();
       try {
         res = await fetch(`${base}/api/v1${path}`, {
           method,
           headers: {
             accept: 'application/json',
+            'x-request-id': requestId,
             ...(client.bearer ? { authorization: `Bearer ${client.bearer}` } : {}),
             ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           },
@@ -42,9 +46,9 @@ export function createCoreClient(coreUrl: string, timeoutMs: number): CoreClient
       }
       if (res.ok) return parsed;
       const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new OutpostError(TaskServerErrors.CORE_ERROR, `${method} ${path}: the core answered ${res.status} ${err?.code ?? ''} ${err?.message ?? ''}`.trim(), {
+      throw new OutpostError(TaskServerErrors.CORE_ERROR, `${method} ${path}: the core answered ${res.status} ${err?.code ?? ''} ${err?.message ?? ''} (request ${requestId})`.replace(/ +/g, ' '), {
         status: 502,
-        details: { status: res.status, coreCode: err?.code },
+        details: { status: res.status, coreCode: err?.code, requestId },
       });
     },
   };

@@ -98,6 +98,8 @@ export class CoreSync {
         if (!set) listed.set(r.id, (set = new Set()));
         for (const a of r.agents) set.add(a);
       }
+      // One line per run as it first arrives: the run id ties it to the core's and the agents' lines.
+      for (const r of page.runs) if (!this.work.runs.has(r.id)) this.log.info({ run: r.id, job: r.job, tasks: r.steps.map((s) => s.name), agents: r.agents.length, cancelled: r.cancelled }, 'run received');
       const unknown = new Set(page.runs.flatMap((r) => r.agents).filter((a) => !this.agents.has(a)));
       if (unknown.size) await this.#fetchKeys(unknown);
       // Wake each page's agents as soon as it is stored: tickles go out while later pages load.

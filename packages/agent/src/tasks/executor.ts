@@ -60,6 +60,7 @@ export async function executeRun(j: RunJournal, d: ExecutorDeps, signal: AbortSi
     for (;;) {
       j.started = { step: i, attempt };
       await commit([ev(i, attempt, 'running')]);
+      d.log.info({ run: run.id, job: run.job, step: i, task: step.name, attempt }, 'step started');
       const out = await runStep(step.task, d.runner, signal, `${run.id}-${i}-${attempt}`);
       // The agent is stopping: leave the step journaled as started (a restart records it interrupted).
       if (signal.reason === SHUTDOWN) return;
@@ -67,6 +68,7 @@ export async function executeRun(j: RunJournal, d: ExecutorDeps, signal: AbortSi
       const ok = out.error === undefined && out.exitCode !== undefined && step.successCodes.includes(out.exitCode);
       const error = out.error ?? (out.exitCode === undefined ? `signal ${out.signal ?? '?'}` : ok ? undefined : 'exit');
       j.results[i] = { state: ok ? 'succeeded' : 'failed', attempt, exitCode: out.exitCode, error };
+      d.log.info({ run: run.id, step: i, task: step.name, attempt, result: j.results[i]!.state, exitCode: out.exitCode, error }, 'step finished');
       j.started = undefined;
       await commit([ev(i, attempt, ok ? 'succeeded' : 'failed', { exitCode: out.exitCode, error, output: out.output, truncated: out.truncated || undefined })]);
       if (ok || step.onFailure !== 'retry' || attempt >= step.retries) break;

@@ -76,6 +76,8 @@ export interface BootRecord {
   handedOff: boolean;
   events: BootEvent[];
   droppedEvents: number;
+  /** Boot ids the netboot servers gave this boot: their DHCP, TFTP and HTTP log lines carry them. */
+  netbootIds?: string[] | undefined;
 }
 
 /** What a netboot server serves one machine. */

@@ -26,6 +26,8 @@ const eventsBody = z.strictObject({
         arch: z.number().int().min(0).max(65535).optional(),
         ip: z.string().max(64).optional(),
         detail: z.record(z.string(), z.union([z.string().max(1024), z.number(), z.boolean()])).optional(),
+        /** The netboot server's boot id (its log lines of this boot carry it). */
+        boot: z.string().regex(/^[\w.:-]{1,64}$/).optional(),
       }),
     )
     .max(5000),

@@ -18,6 +18,8 @@ export interface EventInput {
   arch?: number | undefined;
   ip?: string | undefined;
   detail?: Record<string, string | number | boolean> | undefined;
+  /** The netboot server's boot id. */
+  boot?: string | undefined;
 }
 
 const notFound = (code: string, what: string): OutpostError => new OutpostError(code, what, { status: 404 });
@@ -300,6 +302,9 @@ export class BootService {
           const d = this.#discovered(mac, e.uuid);
           ops.push(this.store.putComputer(d));
         }
+        // Two lines per boot at info, with the core's boot id and the netboot server's.
+        if (b.events.length === 0) this.log.info({ boot: b.id, netbootBoot: e.boot, mac, server, kind: b.kind, event: e.type }, 'boot started');
+        if (e.type === 'handoff' && !b.handedOff) this.log.info({ boot: b.id, netbootBoot: e.boot, mac, server, kind: b.kind }, 'boot handed off');
         const event: BootEvent = { at: e.at, type: e.type, server, ...(e.detail ? { detail: e.detail } : {}) };
         const events = b.events.length < this.config.eventsPerBoot ? [...b.events, event] : b.events;
         b = {
@@ -311,6 +316,7 @@ export class BootService {
           uuid: b.uuid ?? e.uuid,
           ip: e.ip ?? b.ip,
           handedOff: b.handedOff || e.type === 'handoff',
+          ...(e.boot && !b.netbootIds?.includes(e.boot) ? { netbootIds: [...(b.netbootIds ?? []), e.boot].slice(-8) } : {}),
         };
         touched.set(mac, b);
         this.store.boots.set(b.id, b);

@@ -297,7 +297,9 @@ export class PackageService {
     }));
     await this.store.write(undefined, puts);
     this.ctx.tickle(ids, TickleFlags.PACKAGES);
-    this.log.debug({ package: pkg.id, released: ids }, 'staging wave released');
+    // One line per package server released, with the names its own log lines carry.
+    const servers = this.packageServers();
+    for (const serverId of ids) this.log.info({ package: pkg.id, server: servers.get(serverId)?.name, serverId }, 'staging released');
   }
 
   // ------------------------------------------------------------ package servers
@@ -361,13 +363,14 @@ export class PackageService {
         puts.push(next);
         touched.add(pkg);
         if (next.state === 'ready' && st.state !== 'ready') {
-          this.log.info({ package: pkg.id, server: me.name, codebase: next.codebase }, 'codebase reported');
+          this.log.info({ package: pkg.id, server: me.name, serverId, codebase: next.codebase }, 'codebase reported');
           // A new source: wake the servers still waiting for one.
           for (const [id, other] of this.store.statusOf(pkg.id)) {
             if (id !== serverId && other.released && other.state !== 'ready') tickle.add(id);
           }
         }
-        if (st.state === 'ready' && next.state !== 'ready') this.log.warn({ package: pkg.id, server: me.name, error: next.error }, 'codebase withdrawn');
+        if (st.state === 'ready' && next.state !== 'ready') this.log.warn({ package: pkg.id, server: me.name, serverId, error: next.error }, 'codebase withdrawn');
+        if (next.state === 'failed' && (st.state !== 'failed' || st.attempt !== next.attempt)) this.log.warn({ package: pkg.id, server: me.name, serverId, error: next.error, attempt: next.attempt, nextRetryAt: next.nextRetryAt }, 'staging failed on a package server');
       }
       if (puts.length) await this.store.write(undefined, puts);
       for (const pkg of touched) await this.#release(pkg);

@@ -147,7 +147,7 @@ export class Runs {
     this.stats.created++;
     if (run.server) this.serverHooks?.run(run.id, targets);
     else this.tickleWork(this.#taskServersOf(targets));
-    this.log.info({ run: run.id, job: run.job, agents: targets.length, skipped: skipped.length }, 'run created');
+    this.log.info({ run: run.id, job: run.job, tasks: run.steps.map((s) => s.name), agents: targets.length, skipped: skipped.length }, 'run created');
     return { run, skipped };
   }
 
