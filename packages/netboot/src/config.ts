@@ -1,4 +1,5 @@
 import { duration, portSchema, z } from '@outpost/common';
+import { defaultWorkers } from '@outpost/tftp';
 import { NetbootError, NetbootErrors } from './errors.js';
 
 const port = portSchema;
@@ -114,6 +115,18 @@ export const netbootConfigSchema = z.strictObject({
       port: port.default(69),
       maxBlksize: z.number().int().min(8).max(65464).default(1468),
       maxWindowsize: z.number().int().min(1).max(64).default(64),
+      /**
+       * Transfer worker threads (@outpost/tftp `workers`): file reads run in them, so the
+       * thread that answers DHCP never sends TFTP data. @default 2 on 2+ cores, else 0 (`defaultWorkers()`)
+       */
+      workers: z
+        .number()
+        .int()
+        .min(0)
+        .max(64)
+        .default(() => defaultWorkers()),
+      /** Busy-poll budget for ACKs in µs (@outpost/tftp `busyPollUs`); 0 = off. @default 200 */
+      busyPollUs: z.number().int().min(0).max(10_000).default(200),
     })
     .prefault({}),
   http: z

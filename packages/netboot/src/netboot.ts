@@ -154,7 +154,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
 
       if (config.tftp.enabled) {
         tftp = createTftpServer(
-          { address: config.tftp.address, port: config.tftp.port, maxBlksize: config.tftp.maxBlksize, maxWindowsize: config.tftp.maxWindowsize, maxTransfers: Math.min(10_000, config.sessions.max + config.sessions.queue) },
+          { address: config.tftp.address, port: config.tftp.port, maxBlksize: config.tftp.maxBlksize, maxWindowsize: config.tftp.maxWindowsize, workers: config.tftp.workers, busyPollUs: config.tftp.busyPollUs, maxTransfers: Math.min(10_000, config.sessions.max + config.sessions.queue) },
           {
             logger: log,
             resolver: async (path, ctx) => {

@@ -49,7 +49,7 @@ let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
-  out({ stats: { ...nb.stats(), eventsToCore: events } });
+  out({ stats: { ...nb.stats(), eventsToCore: events, tftpConfig: { workers: nb.config.tftp.workers, busyPollUs: nb.config.tftp.busyPollUs } } });
   await nb.stop().catch(() => undefined);
   process.exit(0);
 };
