@@ -27,6 +27,8 @@ interface Boot {
   startedAt: string;
   durationMs: number;
   handedOff: boolean;
+  /** The netboot servers' boot ids: grep their logs (and the core's) for them. */
+  netbootIds?: string[];
   events: Array<{ type: string; at: string; offsetMs: number; server?: string; detail?: Record<string, string | number | boolean> }>;
 }
 
@@ -118,6 +120,15 @@ export function Boots(): JSX.Element {
               open === b.id && (
                 <tr key={`${b.id}-t`}>
                   <td colSpan={6}>
+                    <p class="muted small">
+                      boot <code>{b.id}</code>
+                      {b.netbootIds?.length ? (
+                        <>
+                          {' '}
+                          · in the netboot logs <code>{b.netbootIds.join(', ')}</code>
+                        </>
+                      ) : null}
+                    </p>
                     <ol class="timeline">
                       {b.events.map((e, i) => (
                         <li key={i}>
