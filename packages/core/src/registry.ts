@@ -86,6 +86,8 @@ export class Registry {
   datagramPort = 0;
   /** Called after agents' config serials change. */
   onAgentsChanged: (ids: string[]) => void = () => undefined;
+  /** Called after an agent enrolled (the boot module starts a computer's pending job). */
+  onAgentAdded: (a: AgentRecord) => void = () => undefined;
   /** Called after site servers' config serials change (the core tickles them). */
   onSiteServersChanged: (ids: string[]) => void = () => undefined;
   readonly #ssSerial = new Map<string, string>();
@@ -489,6 +491,7 @@ export class Registry {
     }
     this.#agentSerial.set(a.id, serialOf(this.#agentConfigDoc(record)));
     this.touch(a.id, 'http');
+    this.onAgentAdded(record);
   }
 
   async updateAgent(id: string, patch: Partial<Pick<AgentRecord, 'name' | 'macs' | 'ips' | 'os'>>): Promise<AgentRecord> {

@@ -15,6 +15,8 @@ export const bootConfigSchema = z
     eventsPerBoot: z.number().int().min(10).max(10_000).default(200),
     /** How long netboot servers may reuse a decision. @default '30s' */
     decisionTtl: duration('30s'),
+    /** How long a booted computer's job waits for its agent to enroll (then it is dropped). @default '24h' */
+    jobWait: duration('24h'),
   })
   .strict()
   .prefault({});

@@ -14,6 +14,13 @@ export interface ComputerRecord {
   agentId?: string | undefined;
   /** One-shot "reboot to automation": cleared when it has fetched its script once. */
   once?: { image: string; job?: string | undefined; requestedAt: number; by: string } | undefined;
+  /**
+   * The job of the boot it made last (predefined job or one-shot job), waiting for an
+   * agent to enroll from one of its MACs; cleared when the run starts (or `jobWait` passed).
+   */
+  pendingJob?: { job: string; image?: string | undefined; boot: string; at: number } | undefined;
+  /** What became of the last pending job: the run started on which agent, or why not. */
+  lastJob?: { job: string; at: number; run?: string | undefined; agent?: string | undefined; error?: string | undefined } | undefined;
   createdAt: number;
   updatedAt: number;
   lastBootAt?: number | undefined;
@@ -76,6 +83,8 @@ export interface BootRecord {
   handedOff: boolean;
   events: BootEvent[];
   droppedEvents: number;
+  /** The run of `job` started when the computer's agent enrolled after this boot. */
+  run?: string | undefined;
   /** Boot ids the netboot servers gave this boot: their DHCP, TFTP and HTTP log lines carry them. */
   netbootIds?: string[] | undefined;
 }

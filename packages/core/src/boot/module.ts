@@ -1,6 +1,7 @@
 import type { CoreConfig } from '../config.js';
 import type { CoreContext, CoreModule } from '../module.js';
 import { bootConfigSchema } from './config.js';
+import { tasksJobStarter } from './jobs.js';
 import { bootRoutes } from './routes.js';
 import { BootService } from './service.js';
 import { BootStore } from './store.js';
@@ -20,7 +21,15 @@ export function createBootModule(coreConfig: CoreConfig): CoreModule & { readonl
     async start(ctx: CoreContext) {
       const store = new BootStore(ctx.db);
       await store.load();
-      service = new BootService(store, ctx, config, ctx.log);
+      const svc = new BootService(store, ctx, config, ctx.log);
+      service = svc;
+      // Modules start in order and tasks comes before boot: its runs exist by now.
+      svc.jobs = tasksJobStarter(ctx);
+      const previous = ctx.registry.onAgentAdded;
+      ctx.registry.onAgentAdded = (a) => {
+        previous(a);
+        svc.agentEnrolled(a).catch((err: unknown) => ctx.log.error({ err, agent: a.id }, 'boot: agent enrollment hook failed'));
+      };
       ctx.log.info({ computers: store.computers.size, images: store.images.size, boots: store.boots.size }, 'boot decisions loaded');
     },
     routes(router, ctx) {

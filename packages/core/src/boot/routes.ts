@@ -35,7 +35,15 @@ const eventsBody = z.strictObject({
 const bootsQuery = z.object({ mac: mac.optional(), computer: z.string().optional(), limit: z.coerce.number().int().min(1).max(10_000).default(50) });
 
 const iso = (t: number | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
-export const computerView = (c: ComputerRecord): Record<string, unknown> => ({ ...c, once: c.once ? { ...c.once, requestedAt: iso(c.once.requestedAt) } : undefined, createdAt: iso(c.createdAt), updatedAt: iso(c.updatedAt), lastBootAt: iso(c.lastBootAt) });
+export const computerView = (c: ComputerRecord): Record<string, unknown> => ({
+  ...c,
+  once: c.once ? { ...c.once, requestedAt: iso(c.once.requestedAt) } : undefined,
+  pendingJob: c.pendingJob ? { ...c.pendingJob, at: iso(c.pendingJob.at) } : undefined,
+  lastJob: c.lastJob ? { ...c.lastJob, at: iso(c.lastJob.at) } : undefined,
+  createdAt: iso(c.createdAt),
+  updatedAt: iso(c.updatedAt),
+  lastBootAt: iso(c.lastBootAt),
+});
 const imageView = (i: BootImageRecord): Record<string, unknown> => ({ ...i, createdAt: iso(i.createdAt) });
 const bootView = (b: BootRecord): Record<string, unknown> => ({ ...b, startedAt: iso(b.startedAt), lastAt: iso(b.lastAt), durationMs: b.lastAt - b.startedAt, events: b.events.map((e) => ({ ...e, at: iso(e.at), offsetMs: e.at - b.startedAt })) });
 

@@ -4,6 +4,7 @@ import type { CoreContext } from '../module.js';
 import type { BootConfig } from './config.js';
 import { BootErrors } from './errors.js';
 import type { BootDecision, BootEvent, BootEventType, BootImageRecord, BootRecord, ComputerRecord } from './model.js';
+import type { JobStarter } from './jobs.js';
 import { imageScript, menuScript } from './script.js';
 import type { BootStore } from './store.js';
 
@@ -34,7 +35,9 @@ export class BootService {
   readonly #byUuid = new Map<string, string>();
   /** Open boot per MAC (the newest). */
   readonly #openBoot = new Map<string, string>();
-  readonly counters = { decisions: 0, events: 0, discovered: 0, oneShotsUsed: 0, otherProxyWarnings: 0 };
+  readonly counters = { decisions: 0, events: 0, discovered: 0, oneShotsUsed: 0, otherProxyWarnings: 0, jobsPending: 0, jobsStarted: 0, jobsFailed: 0 };
+  /** Starts a booted computer's job once its agent enrolls (the tasks module); none: jobs stay pending. */
+  jobs: JobStarter | undefined;
 
   constructor(
     readonly store: BootStore,
@@ -243,10 +246,62 @@ export class BootService {
         // A computer first seen in this very boot was unknown when it booted.
         const firstSeen = c !== undefined && c.kind === 'discovered' && c.createdAt >= b.startedAt;
         ops.push(this.store.putBoot({ ...b, kind: firstSeen ? 'unknown' : d.kind, computerId: d.computerId, image: d.image, job: d.job }));
-        if (c) ops.push(this.store.putComputer({ ...(this.store.computers.get(c.id) ?? c), lastBootAt: this.ctx.clock.now() }));
+        if (c) {
+          const now = this.ctx.clock.now();
+          // The job runs once the machine is up: when an agent enrolls from one of its MACs.
+          const pendingJob = d.job !== undefined ? { job: d.job, image: d.image, boot: b.id, at: now } : undefined;
+          if (pendingJob) {
+            this.counters.jobsPending++;
+            this.log.info({ computer: c.id, mac, job: d.job, boot: b.id }, 'job pending until the computer\'s agent enrolls');
+          }
+          const cur = this.store.computers.get(c.id) ?? c;
+          ops.push(this.store.putComputer({ ...cur, lastBootAt: now, ...(pendingJob ? { pendingJob } : {}) }));
+        }
       }
       await this.store.write(ops);
       return d;
+    });
+  }
+
+  /**
+   * An agent enrolled: the computer with one of its MACs becomes managed by it, and the
+   * job its last boot left pending (a predefined computer's job, or a one-shot's) starts
+   * on it now, once per boot (run `once` key `boot:<boot id>`), unless `jobWait` passed.
+   */
+  agentEnrolled(agent: { id: string; macs: readonly string[] }): Promise<{ computer?: string; run?: string }> {
+    return this.#serial(async () => {
+      const macs = agent.macs.map(normalizeMac);
+      const ids = new Set(macs.map((m) => this.#byMac.get(m)).filter((x): x is string => x !== undefined));
+      if (ids.size === 0) return {};
+      // More than one computer shares the agent's MACs (a NIC moved): the most recently booted.
+      const c = [...ids].map((id) => this.store.computers.get(id)!).sort((a, b) => (b.lastBootAt ?? 0) - (a.lastBootAt ?? 0))[0]!;
+      const now = this.ctx.clock.now();
+      const ops: BatchOp[] = [];
+      let next: ComputerRecord = { ...c, kind: 'managed', agentId: agent.id, updatedAt: now };
+      let run: string | undefined;
+      const p = c.pendingJob;
+      if (p) {
+        let error: string | undefined;
+        if (now - p.at > this.config.jobWait) error = `the agent enrolled ${Math.round((now - p.at) / 1000)} s after the boot, later than jobWait`;
+        else if (!this.jobs) error = 'this core runs no tasks module';
+        else {
+          try {
+            run = await this.jobs.start(p.job, agent.id, `boot:${p.boot}`);
+          } catch (err) {
+            error = (err as Error).message;
+          }
+        }
+        if (run) this.counters.jobsStarted++;
+        else this.counters.jobsFailed++;
+        next = { ...next, pendingJob: undefined, lastJob: { job: p.job, at: now, agent: agent.id, ...(run ? { run } : {}), ...(error ? { error } : {}) } };
+        const b = this.store.boots.get(p.boot);
+        if (run && b) ops.push(this.store.putBoot({ ...b, run }));
+        if (run) this.log.info({ computer: c.id, agent: agent.id, job: p.job, run, boot: p.boot }, 'agent enrolled: the boot\'s job started');
+        else this.log.warn({ computer: c.id, agent: agent.id, job: p.job, boot: p.boot, error }, 'agent enrolled: the boot\'s job did not start');
+      }
+      ops.push(this.store.putComputer(next));
+      await this.store.write(ops);
+      return { computer: c.id, ...(run ? { run } : {}) };
     });
   }
 

@@ -1,0 +1,177 @@
+// A predefined computer's job runs on it after it boots: a core (in process), a task
+// server, the netboot service (HTTP boot only, on loopback) and a real agent. The machine
+// fetches its iPXE script from netboot (the core records the boot and a pending run of
+// the computer's job); when an agent enrolls from that machine's MAC, the core starts
+// the job on it, and the agent runs it to the end. No root, no network namespaces.
+import { join } from 'node:path';
+import { agentConfigSchema, createAgent, type OutpostAgent } from '@outpost/agent';
+import { silentLogger, validateConfig } from '@outpost/common';
+import { coreConfigSchema, createCore, type Core } from '@outpost/core';
+import { createNetboot, type Netboot } from '@outpost/netboot';
+import { createTaskServer, taskServerConfigSchema, type TaskServer } from '@outpost/task-server';
+import { removeDir, tempDir, waitFor } from '@outpost/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const WAIT = 60_000;
+const MAC = '52:54:00:6a:0b:01';
+let dir: string;
+let core: Core;
+let ts: TaskServer;
+let nb: Netboot;
+const agents: OutpostAgent[] = [];
+
+async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const r = await fetch(`${core.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${core.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const text = await r.text();
+  return { status: r.status, body: (text ? JSON.parse(text) : {}) as T };
+}
+
+interface ComputerView {
+  kind: string;
+  agentId?: string;
+  pendingJob?: { job: string; boot: string };
+  lastJob?: { job: string; run?: string; agent?: string; error?: string };
+}
+
+async function startAgent(name: string, macs: string[]): Promise<OutpostAgent> {
+  const token = (await core.createEnrollmentToken({ for: 'agent' })).token;
+  const agent = createAgent(
+    validateConfig(
+      agentConfigSchema,
+      {
+        coreUrl: core.url,
+        dataDir: join(dir, name),
+        name,
+        enrollToken: token,
+        heartbeat: { via: 'http', interval: '1s' },
+        configPollInterval: '1s',
+        retry: { base: '100ms', cap: '1s' },
+        tasks: { tickleHost: '127.0.0.1', ticklePort: 0 },
+      },
+      { file: 'e2e' },
+    ),
+    // The machine's NICs as the agent reports them at enrollment (loopback has no MAC).
+    { logger: silentLogger(), netInfo: () => ({ macs, ips: ['127.0.0.1/8'] }) },
+  );
+  agents.push(agent);
+  await agent.start();
+  return agent;
+}
+
+beforeAll(async () => {
+  dir = await tempDir('outpost-boot-job-e2e-');
+  core = createCore(validateConfig(coreConfigSchema, { dataDir: join(dir, 'core'), http: { host: '127.0.0.1', port: 0 }, datagram: { host: '127.0.0.1', port: 0 } }, { file: 'e2e' }), { logger: silentLogger() });
+  await core.start();
+  ts = createTaskServer(
+    validateConfig(
+      taskServerConfigSchema,
+      {
+        coreUrl: core.url,
+        dataDir: join(dir, 'ts'),
+        name: 'ts-boot',
+        enrollToken: (await core.createEnrollmentToken({ for: 'site-server' })).token,
+        http: { host: '127.0.0.1', port: 0 },
+        coreTickle: { host: '127.0.0.1', port: 0 },
+      },
+      { file: 'e2e' },
+    ),
+    { logger: silentLogger() },
+  );
+  await ts.start();
+  nb = createNetboot(
+    {
+      coreUrl: core.url,
+      dataDir: join(dir, 'netboot'),
+      enrollToken: (await core.createEnrollmentToken({ for: 'site-server' })).token,
+      serverAddress: '127.0.0.1',
+      proxyDhcp: { enabled: false },
+      tftp: { enabled: false },
+      http: { host: '127.0.0.1', port: 0 },
+      reportInterval: '100ms',
+    },
+    { logger: silentLogger() },
+  );
+  await nb.start();
+  expect((await api('POST', '/tasks', { name: 'post-install', kind: 'command', program: 'echo', args: ['installed after boot'] })).status).toBe(201);
+  expect((await api('POST', '/jobs', { name: 'first-boot', steps: [{ task: 'post-install' }] })).status).toBe(201);
+  expect((await api('POST', '/boot/images', { name: 'winpe', package: 'winpe-pkg', script: 'boot.ipxe' })).status).toBe(201);
+}, WAIT);
+
+afterAll(async () => {
+  for (const a of agents) await a.stop().catch(() => undefined);
+  await nb?.stop().catch(() => undefined);
+  await ts?.stop().catch(() => undefined);
+  await core?.stop().catch(() => undefined);
+  await removeDir(dir);
+}, WAIT);
+
+describe('a predefined computer boots and its job runs', () => {
+  it('the boot leaves the job pending; the agent that enrolls from the MAC gets the run, once, and runs it', async () => {
+    const added = await api('POST', '/boot/computers', { macs: [MAC], image: 'winpe', job: 'first-boot', name: 'pc-boot-job' });
+    expect(added.status).toBe(201);
+    // Before it boots nothing is pending: registering the computer starts nothing.
+    expect((await api<ComputerView>('GET', `/boot/computers/${MAC}`)).body.pendingJob).toBeUndefined();
+
+    // The machine's iPXE fetches its script from the netboot server.
+    const script = await fetch(`${nb.url}/boot/${MAC.replace(/:/g, '-')}.ipxe`);
+    expect(script.status).toBe(200);
+    expect(await script.text()).toContain('set outpost-job first-boot');
+    const pending = (await api<ComputerView>('GET', `/boot/computers/${MAC}`)).body;
+    expect(pending).toMatchObject({ kind: 'predefined', pendingJob: { job: 'first-boot' } });
+    expect((await api<{ items: unknown[] }>('GET', '/runs')).body.items).toHaveLength(0);
+
+    // An agent on another machine does not take it.
+    const other = await startAgent('elsewhere', ['52:54:00:6a:0b:99']);
+    await waitFor(() => other.config?.taskServer !== undefined, { timeoutMs: WAIT, what: 'the other agent attached' });
+    expect((await api<ComputerView>('GET', `/boot/computers/${MAC}`)).body.pendingJob).toMatchObject({ job: 'first-boot' });
+
+    // The installed OS's agent enrolls with the machine's MAC: the run starts on it.
+    const agent = await startAgent('pc-boot-job', [MAC]);
+    const c = await waitFor(
+      async () => {
+        const v = (await api<ComputerView>('GET', `/boot/computers/${MAC}`)).body;
+        return v.lastJob !== undefined && v;
+      },
+      { timeoutMs: WAIT, what: 'the pending job handled' },
+    );
+    expect(c).toMatchObject({ kind: 'managed', agentId: agent.id, lastJob: { job: 'first-boot', agent: agent.id } });
+    expect(c.lastJob?.error).toBeUndefined();
+    expect(c.pendingJob).toBeUndefined();
+    const runId = c.lastJob!.run!;
+    const run = await waitFor(
+      async () => {
+        const r = (await api<{ state: string; counts: Record<string, number> }>('GET', `/runs/${runId}`)).body;
+        return r.state !== 'active' && r;
+      },
+      { timeoutMs: WAIT, what: `run ${runId} finished` },
+    );
+    expect(run).toMatchObject({ state: 'finished', counts: { succeeded: 1 } });
+    const detail = (await api<{ steps: Array<{ name: string; state: string; output?: string }> }>('GET', `/runs/${runId}/agents/${agent.id}`)).body;
+    expect(detail.steps).toEqual([expect.objectContaining({ name: 'post-install', state: 'succeeded', output: 'installed after boot\n' })]);
+    // The boot's timeline names the run.
+    const boots = (await api<{ items: Array<{ id: string; run?: string; job?: string }> }>('GET', `/boot/boots?mac=${MAC}`)).body.items;
+    expect(boots[0]).toMatchObject({ job: 'first-boot', run: runId });
+
+    // Enrolling again (a reinstall) without a new boot starts nothing more.
+    await startAgent('pc-boot-job-again', [MAC]);
+    await waitFor(async () => (await api<ComputerView>('GET', `/boot/computers/${MAC}`)).body.agentId !== agent.id, { timeoutMs: WAIT, what: 'the second enrollment seen' });
+    expect((await api<{ items: unknown[] }>('GET', '/runs')).body.items).toHaveLength(1);
+  }, 120_000);
+
+  it('a job that does not exist is reported on the computer, not started', async () => {
+    const mac = '52:54:00:6a:0b:02';
+    expect((await api('POST', '/boot/computers', { macs: [mac], image: 'winpe', job: 'no-such-job' })).status).toBe(201);
+    expect((await fetch(`${nb.url}/boot/${mac.replace(/:/g, '-')}.ipxe`)).status).toBe(200);
+    const agent = await startAgent('pc-no-job', [mac]);
+    const c = await waitFor(
+      async () => {
+        const v = (await api<ComputerView>('GET', `/boot/computers/${mac}`)).body;
+        return v.lastJob !== undefined && v;
+      },
+      { timeoutMs: WAIT, what: 'the pending job handled' },
+    );
+    expect(c).toMatchObject({ kind: 'managed', agentId: agent.id, lastJob: { job: 'no-such-job' } });
+    expect(c.lastJob?.error).toContain("no job named 'no-such-job'");
+    expect(c.lastJob?.run).toBeUndefined();
+  }, 120_000);
+});
