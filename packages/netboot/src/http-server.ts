@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isOutpostError, type Logger } from '@outpost/common';
 import type { DecisionCache } from './decisions.js';
+import { parseRange } from './http-range.js';
 import type { ImageFiles } from './image-files.js';
 import { observeBootHttp } from './metrics.js';
 import type { ServiceMetrics } from '@outpost/common';
@@ -63,15 +64,30 @@ export function createBootHttpServer(d: HttpDeps): Server {
     res.end(body);
   };
   const sendFile = async (req: IncomingMessage, res: ServerResponse, file: string, size: number): Promise<void> => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
-    if (req.method === 'HEAD') {
+    // One byte range (iPXE and UEFI HTTP boot resume and probe with them); an If-Range
+    // we cannot check (no validators here) gets the whole file, as RFC 9110 asks.
+    const range = req.headers['if-range'] === undefined ? parseRange(req.headers.range, size) : ({ kind: 'full' } as const);
+    if (range.kind === 'unsatisfiable') {
+      res.writeHead(416, { 'content-range': `bytes */${size}`, 'accept-ranges': 'bytes', 'content-length': 0 });
+      res.end();
+      return;
+    }
+    const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, size - 1];
+    const length = size === 0 ? 0 : end - start + 1;
+    res.writeHead(range.kind === 'partial' ? 206 : 200, {
+      'content-type': 'application/octet-stream',
+      'content-length': length,
+      'accept-ranges': 'bytes',
+      ...(range.kind === 'partial' ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}),
+    });
+    if (req.method === 'HEAD' || length === 0) {
       res.end();
       return;
     }
     counters.files++;
-    counters.bytes += size;
+    counters.bytes += length;
     await new Promise<void>((resolve) => {
-      const s = createReadStream(file);
+      const s = createReadStream(file, { start, end });
       s.on('error', () => {
         res.destroy();
         resolve();

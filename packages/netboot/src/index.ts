@@ -5,6 +5,7 @@ export { CoreClient, type BootBackend, type BootDecision, type BootEventOut, typ
 export { LoaderTable, archName, ARCH_NAMES } from './arch.js';
 export { planBoot, buildReply, replyDestination, scriptUrl, macSlug, option43For, type PxeRequest, type ResponderSettings } from './responder.js';
 export { withBase } from './http-server.js';
+export { parseRange, type RangeResult } from './http-range.js';
 export { FALLBACK_SCRIPT } from './decisions.js';
 export { BoundedMap, TokenBucket, ReplyLimiter, Slots } from './limits.js';
 export { macFromArp } from './arp.js';
