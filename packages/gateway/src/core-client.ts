@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { GatewayError, GatewayErrors } from './errors.js';
@@ -18,7 +19,8 @@ export function callCore<T>(
   const base = new URL(baseUrl);
   const secure = base.protocol === 'https:';
   const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-  const headers: Record<string, string | number> = { accept: 'application/json' };
+  // The core logs the call under this id (its reqId).
+  const headers: Record<string, string | number> = { accept: 'application/json', 'x-request-id': randomUUID() };
   if (body) {
     headers['content-type'] = 'application/json';
     headers['content-length'] = body.length;
