@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { readConfigFile } from '@outpost/common';
 import { MessageType, encodeClientArchs, encodeDhcp, Op, Opt, text, type OptionEntry } from '@outpost/netboot';
 import { tftpGet } from '@outpost/tftp';
-import { loopbackConfig, openUdpProbe, removeDir, tempDir, waitFor, type UdpProbe } from '@outpost/testing';
+import { loopbackConfig, metricTotal, openUdpProbe, parseMetrics, removeDir, tempDir, waitFor, type UdpProbe } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOutpost, type Running } from '../appliance/test/helpers.js';
 
@@ -58,26 +58,12 @@ function logLines(a: Appliance): LogLine[] {
   return out;
 }
 
-/** Prometheus text → `name{labels}` → value (samples only). */
 async function scrape(url: string): Promise<Map<string, number>> {
   const res = await fetch(url);
   expect(res.status, url).toBe(200);
   expect(res.headers.get('content-type'), url).toMatch(/^text\/plain/);
-  const out = new Map<string, number>();
-  for (const line of (await res.text()).split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
+  return parseMetrics(await res.text());
 }
-
-/** Sum of every sample of a metric whose labels contain `labels` (all label sets when empty). */
-const total = (m: Map<string, number>, name: string, labels = ''): number => {
-  let n = 0;
-  for (const [k, v] of m) if ((k === name && labels === '') || (k.startsWith(`${name}{`) && k.includes(labels))) n += v;
-  return n;
-};
 
 /** A PXE client's DHCP request, as firmware sends it. */
 function pxePacket(type: number, ciaddr = '0.0.0.0'): Buffer {
@@ -230,7 +216,7 @@ describe('metrics and log ids on a running all-in-one appliance', () => {
     expect(await throughGateway(gatewayPort, ca, target, { cert: identity.certificate, key: identity.key })).toContain('200');
     expect(await throughGateway(gatewayPort, ca, target)).toContain('GATEWAY_CERT_REQUIRED');
 
-    const moved = (m: Map<string, number>, was: Map<string, number>, name: string, labels = ''): boolean => total(m, name, labels) > total(was, name, labels);
+    const moved = (m: Map<string, number>, was: Map<string, number>, name: string, labels = ''): boolean => metricTotal(m, name, labels) > metricTotal(was, name, labels);
     const checks: Array<[keyof typeof urls, string, string?]> = [
       ['core', 'outpost_core_http_requests_total'],
       ['core', 'outpost_core_tickles_sent_total'],

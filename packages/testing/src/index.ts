@@ -4,3 +4,4 @@ export { waitFor } from './wait.js';
 export { expectErrorsDocumented, readErrorsTable, type ErrorDocRow } from './errors-doc.js';
 export { openUdpProbe, type UdpProbe, type UdpDatagram } from './udp-probe.js';
 export { loopbackConfig } from './appliance-config.js';
+export { parseMetrics, metricTotal } from './metrics.js';

@@ -1,6 +1,6 @@
 // The agent's optional metrics listener: off by default (no port), and when enabled,
 // `/metrics` counts the heartbeats the core acknowledged.
-import { waitFor } from '@outpost/testing';
+import { parseMetrics, waitFor } from '@outpost/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from './core-harness.js';
 
@@ -11,11 +11,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await h.close();
 });
-
-const sample = (text: string, name: string): number | undefined => {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
-};
 
 describe('agent metrics', () => {
   it('opens no metrics port unless enabled', async () => {
@@ -31,14 +26,13 @@ describe('agent metrics', () => {
     const url = `http://127.0.0.1:${a.metricsPort}`;
     const acked = await waitFor(
       async () => {
-        const text = await (await fetch(`${url}/metrics`)).text();
-        const n = sample(text, 'outpost_agent_heartbeats_total{outcome="udp-acked"}') ?? 0;
-        return n >= 2 && text;
+        const m = parseMetrics(await (await fetch(`${url}/metrics`)).text());
+        return (m.get('outpost_agent_heartbeats_total{outcome="udp-acked"}') ?? 0) >= 2 && m;
       },
       { timeoutMs: 15_000, what: 'two acknowledged heartbeats' },
     );
-    expect(sample(acked, 'outpost_agent_route{kind="direct"}')).toBe(1);
-    expect(acked).toContain('nodejs_eventloop_lag_seconds');
+    expect(acked.get('outpost_agent_route{kind="direct"}')).toBe(1);
+    expect(acked.has('nodejs_eventloop_lag_seconds')).toBe(true);
     expect((await fetch(`${url}/other`)).status).toBe(404);
     await a.stop();
     expect(a.metricsPort).toBe(0);

@@ -2,7 +2,7 @@
 // a TFTP fetch and a boot script move the DHCP, TFTP, session and HTTP counters.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openUdpProbe, removeDir, tempDir, waitFor, type UdpProbe } from '@outpost/testing';
+import { openUdpProbe, parseMetrics, removeDir, tempDir, waitFor, type UdpProbe } from '@outpost/testing';
 import { tftpGet } from '@outpost/tftp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createNetboot, type BootBackend, type BootDecision, type BootEventOut, type Netboot } from '../../dist/index.js';
@@ -23,16 +23,6 @@ class CoreStandIn implements BootBackend {
   async events(items: BootEventOut[]): Promise<void> {
     this.received.push(...items);
   }
-}
-
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
 }
 
 let dir: string;
@@ -72,7 +62,7 @@ describe('netboot metrics', () => {
       const res = await fetch(`${nb!.url}/metrics`);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
-      return samples(await res.text());
+      return parseMetrics(await res.text());
     };
     const before = await scrape();
     expect(before.get('outpost_netboot_dhcp_offers_total')).toBe(0);

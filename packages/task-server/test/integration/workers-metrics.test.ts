@@ -1,6 +1,7 @@
 // /metrics of a task server running with worker processes: whichever worker is scraped,
 // the answer merges the primary's counters and every worker's (requests each counted once).
 import { get } from 'node:http';
+import { metricTotal, parseMetrics } from '@outpost/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTaskServer } from '@outpost/task-server';
 import { startEnv, type Env } from '../harness.js';
@@ -31,22 +32,6 @@ function fresh(url: string): Promise<{ status: number; body: string; worker: unk
   });
 }
 
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
-
-const sum = (m: Map<string, number>, name: string, labels: string): number => {
-  let n = 0;
-  for (const [k, v] of m) if (k.startsWith(`${name}{`) && k.includes(labels)) n += v;
-  return n;
-};
-
 describe('task server metrics with workers', () => {
   it('merges the primary and every worker: requests served by either worker are all counted, whichever is scraped', async () => {
     env = await startEnv({ workers: 2 }, createTaskServer);
@@ -62,8 +47,8 @@ describe('task server metrics with workers', () => {
     for (let i = 0; i < 2; i++) {
       const res = await fresh(`${env.ts.url}/metrics`);
       expect(res.status).toBe(200);
-      const m = samples(res.body);
-      expect(sum(m, 'outpost_task_server_http_requests_total', 'route="/api/v1/health"')).toBe(N);
+      const m = parseMetrics(res.body);
+      expect(metricTotal(m, 'outpost_task_server_http_requests_total', 'route="/api/v1/health"')).toBe(N);
       // The primary's own figures are there too.
       expect(m.get('outpost_task_server_level_db_bytes')).toBeGreaterThan(0);
       expect(m.has('outpost_task_server_agents')).toBe(true);
