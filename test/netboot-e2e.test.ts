@@ -64,6 +64,7 @@ const g = gate();
 
 const BIOS_MAC = '52:54:00:0b:00:01';
 const UEFI_MAC = '52:54:00:0e:00:01';
+const HTTP_MAC = '52:54:00:16:00:01';
 const QEMU_LIMIT_MS = 120_000;
 
 const children = new Set<ChildProcess>();
@@ -111,7 +112,7 @@ describe.skipIf(!g.run)('netboot end to end (namespaces, dnsmasq, QEMU)', () => 
       ...inNs(l.corp, ['dnsmasq', '--no-daemon', '--port=0', '--conf-file=/dev/null', '--interface=vc', '--bind-interfaces', '--dhcp-range=192.168.50.100,192.168.50.150,1h', `--dhcp-leasefile=${join(dir, 'leases')}`, '--pid-file=', '--log-dhcp', '--user=root', '--group=root']),
       dnsmasqLog,
     );
-    host = start(...inNs(l.pxe, [process.execPath, join(import.meta.dirname, 'fixtures/netboot-host.mjs'), JSON.stringify({ dir, macs: [BIOS_MAC, UEFI_MAC], serverAddress: l.serverAddress })]));
+    host = start(...inNs(l.pxe, [process.execPath, join(import.meta.dirname, 'fixtures/netboot-host.mjs'), JSON.stringify({ dir, macs: [BIOS_MAC, UEFI_MAC, HTTP_MAC], serverAddress: l.serverAddress })]));
     host.stderr?.on('data', (d: Buffer) => hostErr.push(d.toString()));
     const lines = createInterface({ input: host.stdout! });
     const readyP = new Promise<void>((resolve, reject) => {
@@ -149,9 +150,12 @@ describe.skipIf(!g.run)('netboot end to end (namespaces, dnsmasq, QEMU)', () => 
     throw new Error(`no boot of ${mac} fetched hello.txt in ${limitMs} ms; timeline: ${JSON.stringify(machine(mac)?.boots)}`);
   }
 
-  function qemu(mac: string, uefiVars?: string): ChildProcess {
+  function qemu(mac: string, uefiVars?: string, httpBoot = false): ChildProcess {
     const args = ['qemu-system-x86_64', '-accel', 'tcg', '-m', uefiVars ? '512' : '256', '-display', 'none', '-serial', 'none', '-monitor', 'none', '-no-reboot', '-boot', 'n'];
     if (uefiVars) args.push('-drive', `if=pflash,format=raw,readonly=on,file=${FILES.ovmfCode}`, '-drive', `if=pflash,format=raw,file=${uefiVars}`);
+    // UEFI HTTP boot: OVMF's PXE boot options off (fw_cfg, edk2 OvmfPkg/RUNTIME_CONFIG.md)
+    // and no IPv6, so the NIC's only boot option is "UEFI HTTPv4".
+    if (httpBoot) for (const k of ['IPv4PXESupport', 'IPv6PXESupport', 'IPv6Support']) args.push('-fw_cfg', `name=opt/org.tianocore/${k},string=no`);
     // BIOS: the iPXE ROM of the e1000. UEFI: OVMF's own virtio-net driver and PXE stack
     // (no option ROM), so the firmware's PXE, not an iPXE in the ROM, does the first DHCP.
     const nic = uefiVars ? `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1` : `e1000,netdev=n0,mac=${mac},romfile=${FILES.rom},bootindex=1`;
@@ -202,6 +206,24 @@ describe.skipIf(!g.run)('netboot end to end (namespaces, dnsmasq, QEMU)', () => 
       const all = m.boots.flatMap((x) => x.events);
       expect(all.some((e) => e.type === 'discover' && e.detail?.arch === 7 && e.detail.ipxe === false), JSON.stringify(m.boots)).toBe(true);
       expect(all.some((e) => e.type === 'tftp-done' && e.detail?.file === 'snponly.efi')).toBe(true);
+    } finally {
+      await kill(vm);
+    }
+  }, QEMU_LIMIT_MS + 10_000);
+
+  it('a UEFI HTTP boot VM (OVMF, HTTPClient, arch 16) takes a loader URL from our proxy offer, fetches it over HTTP, chains to iPXE and boots its image', async () => {
+    const vars = join(dir, 'OVMF_VARS_HTTP.fd');
+    await copyFile(FILES.ovmfVars, vars);
+    const vm = qemu(HTTP_MAC, vars, true);
+    try {
+      const b = await bootedImage(HTTP_MAC, vm, QEMU_LIMIT_MS - 5_000);
+      expectPredefinedBoot(HTTP_MAC, b);
+      const m = machine(HTTP_MAC)!;
+      const all = m.boots.flatMap((x) => x.events);
+      // The firmware's own DISCOVER was an HTTP boot one, and it never asked TFTP for anything.
+      expect(all.some((e) => e.type === 'discover' && e.detail?.arch === 16 && String(e.detail.vendor).startsWith('HTTPClient') && e.detail.ipxe === false), JSON.stringify(m.boots)).toBe(true);
+      expect(all.some((e) => e.type === 'offer' && String(e.detail?.file).endsWith('/loaders/snponly.efi'))).toBe(true);
+      expect(all.some((e) => e.type.startsWith('tftp'))).toBe(false);
     } finally {
       await kill(vm);
     }

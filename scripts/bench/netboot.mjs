@@ -34,7 +34,8 @@
 // 1,000 × 30 MiB, about 25 minutes on the loaded 2-core VM). Both servers are sized for the
 // clients: dnsmasq gets --tftp-max=N (its default 50 would turn most away), ours
 // sessions.max = N (its default 200 makes the rest wait, at most sessions.maxWait = 60 s,
-// longer than a wave of 200 × 30 MiB takes here); BENCH_OURS_SESSIONS overrides ours.
+// longer than a wave of 200 × 30 MiB takes here); BENCH_OURS_SESSIONS overrides ours,
+// BENCH_OURS_WORKERS its TFTP worker threads (default: netboot's, 2 on 2 cores).
 // Everything else of ours is the netboot default (TFTP workers included, if any).
 import { spawn, execFileSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -189,7 +190,7 @@ const pct = (xs, p) => {
 async function startServer(which, dir, n) {
   if (which === 'ours') {
     let stats;
-    const s = await startChild(inNs(NS_S, [process.execPath, join(here, 'ours.mjs'), JSON.stringify({ dir: join(dir, `ours-${n}`), serverAddress: SERVER_IP, loaderDir: join(dir, 'root'), file: FILE, config: { sessions: { max: Number(process.env.BENCH_OURS_SESSIONS ?? Math.max(200, n)) } } })]), {
+    const s = await startChild(inNs(NS_S, [process.execPath, join(here, 'ours.mjs'), JSON.stringify({ dir: join(dir, `ours-${n}`), serverAddress: SERVER_IP, loaderDir: join(dir, 'root'), file: FILE, config: { sessions: { max: Number(process.env.BENCH_OURS_SESSIONS ?? Math.max(200, n)) }, ...(process.env.BENCH_OURS_WORKERS ? { tftp: { port: 69, workers: Number(process.env.BENCH_OURS_WORKERS) } } : {}) } })]), {
       name: 'netboot',
       ready: (l) => l.startsWith('{"ready"'),
       onLine: (l) => {
