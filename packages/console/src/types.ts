@@ -1,51 +1,14 @@
 // Shapes of the core's API as the console reads them (see packages/core/README.md and
 // the module READMEs). Only the fields the pages use are listed.
 
-export type AgentState = 'online' | 'poll-only' | 'offline';
+export type { AgentState } from '@outpost/core';
 export const RUN_STATES = ['queued', 'tickled', 'fetched', 'running', 'succeeded', 'failed', 'expired', 'cancelled'] as const;
 export type AgentRunState = (typeof RUN_STATES)[number];
 export type Counts = Record<AgentRunState, number>;
 
-export interface LiveRun {
-  id: string;
-  job: string;
-  state: 'active' | 'finished' | 'cancelled' | 'expired';
-  agents: number;
-  counts: Counts;
-  failures: Array<{ error: string; count: number }>;
-  createdAt: string;
-  finishedAt?: string;
-}
-
-export interface LiveStagingServer {
-  id: string;
-  name: string;
-  ready: number;
-  downloading: number;
-  pending: number;
-  failed: number;
-  bytesDone: number;
-  bytesTotal: number;
-  nextRetryAt?: string;
-}
-
-export interface LiveSnapshot {
-  agents: { total: number; online: number; 'poll-only': number; offline: number };
-  siteServers: {
-    total: number;
-    online: number;
-    offline: number;
-    items: Array<{ id: string; name: string; state: 'online' | 'offline'; services: string[]; agents: number; lastContact?: string }>;
-  };
-  sites: number;
-  runs: { active: number; total: number; items: LiveRun[] };
-  staging: {
-    servers: LiveStagingServer[];
-    packages: Array<{ id: string; name: string; version: string; state: string; enabled: boolean; size: number; ready: number; downloading: number; pending: number; failed: number; targets: number }>;
-  };
-  modules: Record<string, Record<string, unknown>>;
-  alarms: Array<{ severity: 'error' | 'warning'; text: string; href?: string }>;
-}
+// The live feed's snapshot is the core's own type (type-only: nothing of the core is bundled).
+export type { LiveRun, LiveStagingServer, LiveAlarm, LiveSnapshot } from '@outpost/core';
+import type { LiveRun } from '@outpost/core';
 
 export interface Site {
   name: string;
@@ -56,31 +19,8 @@ export interface Site {
   agents: number;
 }
 
-export interface SiteServer {
-  id: string;
-  name: string;
-  address?: string;
-  services: Record<string, { url?: string; constrained?: boolean } | undefined>;
-  sites: string[];
-  effectiveSites: string[];
-  state: 'online' | 'offline';
-  lastContact?: string;
-  load: { agents: number };
-}
-
-export interface Agent {
-  id: string;
-  name: string;
-  macs: string[];
-  ips: string[];
-  os?: string;
-  sites: string[];
-  taskServer?: string;
-  state: AgentState;
-  lastContact?: string;
-  lastContactVia?: 'udp' | 'http';
-  createdAt: string;
-}
+/** GET /api/v1/site-servers and /agents items: the core's own views. */
+export type { SiteServerView as SiteServer, AgentView as Agent } from '@outpost/core';
 
 export interface Page<T> {
   items: T[];

@@ -6,4 +6,5 @@ export type { AgentState, AgentView, SiteServerView, Clock } from './registry.js
 export type { EnrollKind, SiteServerServices } from './model.js';
 export { ADMIN_TOKEN_FILE } from './admin-token.js';
 export type { CoreModule, CoreContext } from './module.js';
+export type { LiveSnapshot, LiveRun, LiveStagingServer, LiveAlarm } from './console/snapshot.js';
 export { Tickler } from './tickler.js';
