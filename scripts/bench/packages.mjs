@@ -8,12 +8,13 @@
 //   BENCH_ONLY=ab npm run bench:packages       # only some of (a) (b) (c) (d)
 //   BENCH_READ_BUFFERS=67108864 ...            # the package server's http.readBuffers
 //   BENCH_MEM=1 ...                            # the package server's memory every second
-//   BENCH_PROF=/tmp/prof ...                   # a CPU profile of the package server (written when it stops)
+//   BENCH_PROF=/tmp/prof ...                   # CPU profiles of the package server and of (d)'s first (written when they stop)
+//   BENCH_TRACE=/tmp/trace ...                 # (d): each package server's debug log there, and a timeline
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateConfig } from '@outpost/common';
@@ -98,7 +99,10 @@ const PS_ENV = { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX 
 const PS_CHILD = `
 import { validateConfig } from '@outpost/common';
 import { createPackageServer, packageServerConfigSchema } from '@outpost/package-server';
-const s = createPackageServer(validateConfig(packageServerConfigSchema, JSON.parse(process.argv[1]), { file: '<bench>' }));
+const trace = process.env.BENCH_TRACE_FILE;
+const { pino } = trace ? await import('pino') : {};
+const deps = trace ? { logger: pino({ level: 'debug', base: null }, pino.destination({ dest: trace, sync: true })) } : {};
+const s = createPackageServer(validateConfig(packageServerConfigSchema, JSON.parse(process.argv[1]), { file: '<bench>' }), deps);
 await s.start();
 process.stdout.write(JSON.stringify({ id: s.id, url: s.url }) + '\\n');
 process.on('SIGTERM', () => s.stop().then(() => process.exit(0)));
@@ -109,14 +113,16 @@ const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-pkg-'));
 await chmod(dir, 0o755);
 const procs = [];
 let core;
-const result = { scale: SCALE, sizes: { big: BIG, medium: MEDIUM, small: SMALL, stage: STAGE } };
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const result = { when: new Date().toISOString(), loadAverageAtStart: loadavg(), scale: SCALE, sizes: { big: BIG, medium: MEDIUM, small: SMALL, stage: STAGE } };
 try {
-  log('dir', dir);
+  log('dir', dir, '; load average', load());
   // ------------------------------------------------------------ files
   const www = join(dir, 'www');
   await mkdir(www, { recursive: true });
   await chmod(www, 0o755);
-  const files = { 'big.bin': BIG, 'medium.bin': MEDIUM, 'small.bin': SMALL };
+  // A case left out by BENCH_ONLY gets a small file (no minutes spent writing 1 GiB for nothing).
+  const files = { 'big.bin': ONLY.includes('a') ? BIG : SMALL, 'medium.bin': ONLY.includes('b') ? MEDIUM : SMALL, 'small.bin': SMALL };
   const manifest = [];
   for (const [name, size] of Object.entries(files)) manifest.push({ path: name, size, sha256: await writeRandom(join(www, name), size) });
   for (const name of Object.keys(files)) await chmod(join(www, name), 0o644);
@@ -200,15 +206,15 @@ http {
   log('(a) one', BIG, 'byte download, curl');
   const aOurs = ONLY.includes('a') ? await best(() => curlOne(ours('big.bin')), 3) : none;
   const aNginx = ONLY.includes('a') ? await best(() => curlOne(theirs('big.bin')), 3) : none;
-  log('(a)', aOurs.mbps.toFixed(0), 'MiB/s ours,', aNginx.mbps.toFixed(0), 'MiB/s nginx;', await mem());
+  log('(a)', aOurs.mbps.toFixed(0), 'MiB/s ours,', aNginx.mbps.toFixed(0), 'MiB/s nginx;', await mem(), '; load', load());
   log('(b)', CONCURRENT, 'concurrent', MEDIUM, 'byte downloads, node client');
   const bOurs = ONLY.includes('b') ? await best(() => nodeClient(ours('medium.bin'), CONCURRENT, 1), 3) : none;
   const bNginx = ONLY.includes('b') ? await best(() => nodeClient(theirs('medium.bin'), CONCURRENT, 1), 3) : none;
-  log('(b)', bOurs.mbps.toFixed(0), 'MiB/s ours,', bNginx.mbps.toFixed(0), 'MiB/s nginx;', await mem());
+  log('(b)', bOurs.mbps.toFixed(0), 'MiB/s ours,', bNginx.mbps.toFixed(0), 'MiB/s nginx;', await mem(), '; load', load());
   log('(c) 64 KiB at', CONCURRENT, 'connections, wrk');
   const cOurs = ONLY.includes('c') ? await wrk(ours('small.bin')) : none;
   const cNginx = ONLY.includes('c') ? await wrk(theirs('small.bin')) : none;
-  log('(c)', cOurs.rps.toFixed(0), 'req/s ours,', cNginx.rps.toFixed(0), 'req/s nginx;', await mem());
+  log('(c)', cOurs.rps.toFixed(0), 'req/s ours,', cNginx.rps.toFixed(0), 'req/s nginx;', await mem(), '; load', load());
   const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
   const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
   result.a = { ours: aOurs, nginx: aNginx, ratio: aOurs.mbps / aNginx.mbps };
@@ -224,16 +230,22 @@ http {
   // Each package server runs in its own process (as in production), so ten stagers do
   // not share one event loop. The raw baseline is the same ten concurrent transfers from
   // the core with curl, written to files on the same disk and fsynced (a package server
-  // fsyncs every file before it reports it): the difference is our own overhead
-  // (tickle, assignment fetch, status reports; hashing happens while streaming).
+  // fsyncs every file before it reports it): the difference is our own overhead (tickle,
+  // assignment fetch, hashing, status reports, the core's bookkeeping). The disk and a
+  // shared machine make single transfers vary by seconds, so raw and staging rounds
+  // alternate (raw, ours, raw, ours, raw): each staging round is compared with the mean
+  // of the raw rounds either side, and the median of those is the figure. Each round
+  // stages a new version of the package with the same content (the core holds it once)
+  // after the servers deleted the previous one, so every round downloads every byte.
   if (ONLY.includes('d')) {
-  log('(d) enable → ready of', STAGE, 'bytes on 10 package servers (one process each)');
+  const ROUNDS = Math.max(1, Number(process.env.BENCH_D_ROUNDS ?? 2));
+  log('(d) enable → ready of', STAGE, 'bytes on 10 package servers (one process each),', ROUNDS, 'rounds between raw rounds');
   const stageFile = join(dir, 'stage.bin');
   const stageSha = await writeRandom(stageFile, STAGE);
-  const sp = await api('POST', '/packages', { name: 'stage', version: '1', files: [{ path: 'stage.bin', size: STAGE, sha256: stageSha }] });
+  const stageFiles = [{ path: 'stage.bin', size: STAGE, sha256: stageSha }];
+  let sp = await api('POST', '/packages', { name: 'stage', version: '1', files: stageFiles });
   await upload(sp.id, 'stage.bin', stageFile);
   await rm(stageFile);
-  const rawUrl = `${core.url}/api/v1/packages/${sp.id}/files/stage.bin`;
   const rawDir = join(dir, 'raw');
   await mkdir(rawDir, { recursive: true });
   // A plain Node client in its own process: GET piped to a file, fsynced; no hashing.
@@ -247,8 +259,13 @@ const res = await new Promise((ok, ko) => http.get(url, { headers: { authorizati
 await pipeline(res, createWriteStream(out));
 const fh = await open(out, 'r'); await fh.sync(); await fh.close();
 `;
+  // Dirty pages left by an earlier round slow down whichever comes next: flush before each.
+  const flush = () => run('sync', []);
   const rawRound = async (fsync, client = 'curl') => {
+    await flush();
+    const rawUrl = `${core.url}/api/v1/packages/${sp.id}/files/stage.bin`;
     const t = performance.now();
+    const cpu = process.cpuUsage();
     await Promise.all(
       Array.from({ length: 10 }, async (_, i) => {
         const out = join(rawDir, `raw-${i}.bin`);
@@ -265,24 +282,20 @@ const fh = await open(out, 'r'); await fh.sync(); await fh.close();
       }),
     );
     const secs = (performance.now() - t) / 1000;
+    const used = process.cpuUsage(cpu);
+    log(`(d) raw ${client}${fsync ? ' + fsync' : ''}: ${secs.toFixed(2)} s, core cpu ${((used.user + used.system) / 1e6).toFixed(2)} s; load ${load()}`);
     await rm(rawDir, { recursive: true, force: true });
     await mkdir(rawDir, { recursive: true });
     return secs;
   };
-  // Dirty pages left by an earlier phase slow down whichever phase comes next: flush
-  // before each, and take the raw baseline before and after ours.
-  const flush = () => run('sync', []);
-  await flush();
-  const rawNoSyncSeconds = await rawRound(false);
-  await flush();
-  const rawBefore = await rawRound(true);
-  await flush();
-  const rawNodeBefore = await rawRound(true, 'node');
-  await flush();
   const stagers = [];
+  const stageDirs = [];
   for (let i = 0; i < 10; i++) {
     const cfg = { name: `stage-${i}`, coreUrl: core.url, dataDir: join(dir, `stage-${i}`), enrollToken: token, http: { host: '127.0.0.1', port: 0 }, tickle: { host: '127.0.0.1', port: 0 }, reserveBytes: 0, watchStore: false };
-    const c = spawn(process.execPath, ['--input-type=module', '-e', PS_CHILD, JSON.stringify(cfg)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    stageDirs.push(cfg.dataDir);
+    const env = { ...PS_ENV, ...(process.env.BENCH_TRACE ? { BENCH_TRACE_FILE: join(process.env.BENCH_TRACE, `stage-${i}.log`) } : {}) };
+    const prof = process.env.BENCH_PROF && i === 0 ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+    const c = spawn(process.execPath, [...prof, '--input-type=module', '-e', PS_CHILD, JSON.stringify(cfg)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env });
     procs.push(c);
     stagers.push(
       new Promise((res, rej) => {
@@ -295,28 +308,64 @@ const fh = await open(out, 'r'); await fh.sync(); await fh.close();
       }),
     );
   }
+  const stageProcs = procs.slice(-10);
   const ids = (await Promise.all(stagers)).map((x) => x.id);
-  const t1 = performance.now();
-  await api('POST', `/packages/${sp.id}/enable`, { servers: ids });
-  // Poll the core's view often: the poll interval bounds the error of this measurement.
-  await waitUntil(async () => {
-    const v = await api('GET', `/packages/${sp.id}`);
-    return v.servers.length === 10 && v.servers.every((s) => s.state === 'ready');
-  }, '10 servers ready', 600_000, 20);
-  const enableSeconds = (performance.now() - t1) / 1000;
-  for (const c of procs.slice(-10)) c.kill('SIGTERM');
-  await flush();
-  const rawAfter = await rawRound(true);
-  await flush();
-  const rawNodeAfter = await rawRound(true, 'node');
-  const rawSeconds = (rawBefore + rawAfter) / 2;
-  const rawNodeSeconds = (rawNodeBefore + rawNodeAfter) / 2;
-  log(`(d) raw curl -o + fsync: ${rawBefore.toFixed(2)} s before, ${rawAfter.toFixed(2)} s after; plain node GET → file + fsync: ${rawNodeBefore.toFixed(2)} s before, ${rawNodeAfter.toFixed(2)} s after`);
-  result.d = { enableToReadySeconds: enableSeconds, rawTransferSeconds: rawSeconds, rawBeforeSeconds: rawBefore, rawAfterSeconds: rawAfter, rawTransferNoFsyncSeconds: rawNoSyncSeconds, overheadSeconds: enableSeconds - rawSeconds, rawNodeSeconds, overheadVsNodeSeconds: enableSeconds - rawNodeSeconds };
-  log(`(d) enable→ready ${enableSeconds.toFixed(2)} s; raw curl -o + fsync ${rawSeconds.toFixed(2)} s (without fsync ${rawNoSyncSeconds.toFixed(2)} s)`);
+  const stagerCpu = async () => {
+    let ticks = 0;
+    for (const c of stageProcs) {
+      const f = (await readFile(`/proc/${c.pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    }
+    return ticks / 100;
+  };
+  const stagedPaths = stageDirs.flatMap((d) => [join(d, 'content', 'sha256', stageSha.slice(0, 2), stageSha), join(d, 'content', 'tmp', `${stageSha}.part`)]);
+  const oursRound = async (r) => {
+    await flush();
+    const cpu0 = await stagerCpu();
+    const coreCpu0 = process.cpuUsage();
+    const enabledAt = Date.now();
+    await api('POST', `/packages/${sp.id}/enable`, { servers: ids });
+    // The core stamps readyAt when it marks a server ready: enable → ready is the last of
+    // those, so this poll can be slow (it shares the core's event loop with the transfers).
+    const done = await waitUntil(async () => {
+      const v = await api('GET', `/packages/${sp.id}`);
+      return v.servers.length === 10 && v.servers.every((x) => x.state === 'ready') && v;
+    }, '10 servers ready', 600_000, 250);
+    const readyAt = done.servers.map((x) => Date.parse(x.readyAt) - enabledAt);
+    const secs = Math.max(...readyAt) / 1000;
+    const coreCpu = process.cpuUsage(coreCpu0);
+    log(`(d) ours, round ${r + 1}: ${secs.toFixed(2)} s; each server ready at ${readyAt.map((x) => (x / 1000).toFixed(2)).join(' ')} s; cpu: package servers ${((await stagerCpu()) - cpu0).toFixed(2)} s, core ${((coreCpu.user + coreCpu.system) / 1e6).toFixed(2)} s; load ${load()}`);
+    // The next round: a new version with the same content, once every server deleted this one.
+    const next = await api('POST', '/packages', { name: 'stage', version: String(r + 2), files: stageFiles });
+    await api('DELETE', `/packages/${sp.id}`);
+    sp = next;
+    const { access } = await import('node:fs/promises');
+    await waitUntil(async () => (await Promise.all(stagedPaths.map((x) => access(x).then(() => false, () => true)))).every(Boolean), 'the servers deleted the staged package', 60_000);
+    return secs;
+  };
+  const extra = process.env.BENCH_D_EXTRA === '1';
+  const rawNoSyncSeconds = extra ? await rawRound(false) : NaN;
+  const rawNodeSeconds = extra ? await rawRound(true, 'node') : NaN;
+  const raws = [await rawRound(true)];
+  const ours = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    ours.push(await oursRound(r));
+    raws.push(await rawRound(true));
+  }
+  const stopping = stageProcs.map((c) => new Promise((r) => (c.exitCode === null ? c.once('exit', r) : r())));
+  for (const c of stageProcs) c.kill('SIGTERM');
+  await Promise.race([Promise.all(stopping), new Promise((r) => setTimeout(r, 10_000))]);
+  const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
+  const overheads = ours.map((o, r) => o - (raws[r] + raws[r + 1]) / 2);
+  const overheadSeconds = ours.length % 2 ? median(overheads) : (median(overheads) + [...overheads].sort((x, y) => x - y)[ours.length / 2]) / 2;
+  const rawSeconds = raws.reduce((x, y) => x + y, 0) / raws.length;
+  const enableSeconds = ours.reduce((x, y) => x + y, 0) / ours.length;
+  result.d = { enableToReadySeconds: enableSeconds, rounds: ours, rawRounds: raws, overheadsSeconds: overheads, rawTransferSeconds: rawSeconds, rawTransferNoFsyncSeconds: rawNoSyncSeconds, overheadSeconds, rawNodeSeconds, overheadVsNodeSeconds: enableSeconds - rawNodeSeconds };
+  log(`(d) enable→ready ${ours.map((x) => x.toFixed(2)).join(', ')} s; raw curl -o + fsync ${raws.map((x) => x.toFixed(2)).join(', ')} s; overhead per round ${overheads.map((x) => x.toFixed(2)).join(', ')} s; load ${load()}`);
   } else result.d = { overheadSeconds: NaN };
 
-  const summary = `bench:packages a=${result.a.ratio.toFixed(2)} b=${result.b.ratio.toFixed(2)} c=${result.c.ratio.toFixed(2)} rss=${result.peakRssMiB.toFixed(0)}MiB overhead=${result.d.overheadSeconds.toFixed(2)}s overheadVsNode=${(result.d.overheadVsNodeSeconds ?? NaN).toFixed(2)}s (targets a,b>=0.9 c>=0.5 rss<300MiB overhead<2s)`;
+  const summary = `bench:packages a=${result.a.ratio.toFixed(2)} b=${result.b.ratio.toFixed(2)} c=${result.c.ratio.toFixed(2)} rss=${result.peakRssMiB.toFixed(0)}MiB overhead=${result.d.overheadSeconds.toFixed(2)}s (targets a,b>=0.9 c>=0.5 rss<300MiB overhead<2s) load ${result.loadAverageAtStart[0].toFixed(2)}→${loadavg()[0].toFixed(2)}`;
+  result.loadAverageAtEnd = loadavg();
   console.log(JSON.stringify({ ours_a_MiBps: aOurs.mbps, nginx_a_MiBps: aNginx.mbps, ours_b_MiBps: bOurs.mbps, nginx_b_MiBps: bNginx.mbps, ours_c_rps: cOurs.rps, nginx_c_rps: cNginx.rps, ...result.d }));
   console.log(summary);
   await mkdir(join(root, 'bench-results'), { recursive: true });

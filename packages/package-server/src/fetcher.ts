@@ -22,6 +22,14 @@ export interface FetchOptions {
   bucket: TokenBucket;
   signal: AbortSignal;
   onBytes(n: number): void;
+  /** Filled in when given: milliseconds until the answer's headers, the body's end and the fsync's end. */
+  timings?: FetchTimings | undefined;
+}
+
+export interface FetchTimings {
+  headersMs?: number;
+  bodyMs?: number;
+  syncMs?: number;
 }
 
 /** `a/b c.txt` → `a/b%20c.txt`: each segment encoded, slashes kept. */
@@ -59,6 +67,10 @@ async function fsync(path: string): Promise<void> {
  */
 export async function fetchFile(o: FetchOptions): Promise<number> {
   const { file, partial } = o;
+  const t0 = performance.now();
+  const mark = (k: keyof FetchTimings): void => {
+    if (o.timings) o.timings[k] = Math.round(performance.now() - t0);
+  };
   await (await open(partial, 'a')).close();
   let have = (await stat(partial).catch(() => undefined))?.size ?? 0;
   if (have > file.size) {
@@ -79,12 +91,13 @@ export async function fetchFile(o: FetchOptions): Promise<number> {
     } catch (cause) {
       throw new OutpostError(PackageServerErrors.SOURCE_FAILED, `${url.origin}: ${(cause as Error).message}`, { cause });
     }
+    mark('headersMs');
     if (res.statusCode === 200 && have > 0) {
       // The source ignored the range: start over.
       await truncate(partial, 0);
       have = 0;
       hash.destroy();
-      return fetchFileFresh(o, res);
+      return fetchFileFresh(o, res, mark);
     }
     const expectedStatus = have > 0 ? 206 : 200;
     if (res.statusCode !== expectedStatus || (have > 0 && !String(res.headers['content-range'] ?? '').startsWith(`bytes ${have}-`))) {
@@ -93,14 +106,16 @@ export async function fetchFile(o: FetchOptions): Promise<number> {
       throw new OutpostError(PackageServerErrors.SOURCE_FAILED, `${url.origin}: HTTP ${res.statusCode} for ${file.path}`, { details: { status: res.statusCode } });
     }
     fetched = await into(res, partial, hash, file, have, o);
+    mark('bodyMs');
   }
-  return finish(o, hash.digest('hex'), fetched);
+  return finish(o, hash.digest('hex'), fetched, mark);
 }
 
-async function fetchFileFresh(o: FetchOptions, res: IncomingMessage): Promise<number> {
+async function fetchFileFresh(o: FetchOptions, res: IncomingMessage, mark: (k: keyof FetchTimings) => void): Promise<number> {
   const hash = createHash('sha256');
   const fetched = await into(res, o.partial, hash, o.file, 0, o);
-  return finish(o, hash.digest('hex'), fetched);
+  mark('bodyMs');
+  return finish(o, hash.digest('hex'), fetched, mark);
 }
 
 /**
@@ -156,11 +171,12 @@ async function into(res: IncomingMessage, partial: string, hash: ReturnType<type
   return fetched;
 }
 
-async function finish(o: FetchOptions, got: string, fetched: number): Promise<number> {
+async function finish(o: FetchOptions, got: string, fetched: number, mark: (k: keyof FetchTimings) => void): Promise<number> {
   if (got !== o.file.sha256) {
     await rm(o.partial, { force: true });
     throw new OutpostError(PackageServerErrors.HASH_MISMATCH, `${o.file.path} from ${new URL(o.source.url).origin} hashes to ${got}, the manifest says ${o.file.sha256}`);
   }
   await fsync(o.partial);
+  mark('syncMs');
   return fetched;
 }

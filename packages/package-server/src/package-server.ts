@@ -38,6 +38,8 @@ export interface PackageServer extends Service {
 
 const SYNC_RETRY_MIN = 1_000;
 const SYNC_RETRY_MAX = 60_000;
+/** Status changes within this window go to the core in one report. */
+const REPORT_BATCH_MS = 100;
 
 /**
  * A package server: enrolls with the core as a constrained or unconstrained package
@@ -65,6 +67,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
   let syncAgain = false;
   let reporting: Promise<void> | undefined;
   let reportAgain = false;
+  let reportDue = 0;
   let syncFailures = 0;
   let pollMs = 300_000;
   let heartbeatMs = 60_000;
@@ -157,6 +160,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
     if (!identity || !store || !stager) return;
     const a = await core.call<AssignmentsAnswer>('GET', `/package-servers/${encodeURIComponent(identity.id)}/assignments`);
     counters.syncs++;
+    log.debug({ serial: a.serial, items: a.items.length }, 'assignments fetched');
     pollMs = a.pollIntervalMs || pollMs;
     const wanted = new Set(a.items.map((i) => i.id));
     for (const held of [...store.packages.values()]) {
@@ -186,8 +190,14 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
 
   // ------------------------------------------------------------ reports
 
-  function requestReport(delay = 100): void {
-    if (!running || reportTimer) return;
+  function requestReport(delay = REPORT_BATCH_MS): void {
+    if (!running) return;
+    const due = Date.now() + delay;
+    if (reportTimer) {
+      if (due >= reportDue) return;
+      clearTimeout(reportTimer);
+    }
+    reportDue = due;
     reportTimer = setTimeout(() => {
       reportTimer = undefined;
       void report();
@@ -210,6 +220,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
           if (items.length === 0) return;
           const res = await core.call<{ unknown: string[] }>('POST', `/package-servers/${encodeURIComponent(identity.id)}/status`, { items });
           counters.reports++;
+          log.debug({ items: items.map((i) => `${i.id}:${i.state}`) }, 'status reported');
           for (const id of res.unknown) {
             // No longer assigned (disabled or deleted while we were away).
             if (store.packages.has(id)) {
@@ -310,7 +321,9 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
         timeoutMs: config.timeout,
         bucket: stagingBucket,
         identity: () => ({ id: identity?.id ?? config.name, bearer: identity?.credential ?? '' }),
-        changed: () => requestReport(),
+        // A codebase that just became ready (or a failure) is reported at once: the core
+        // releases the next wave and wakes servers waiting for a source on it.
+        changed: (settled) => requestReport(settled ? 0 : REPORT_BATCH_MS),
       });
       http = createHttpServer({
         host: config.http.host,
@@ -334,6 +347,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
           log,
           onTickle: (flags) => {
             counters.tickles++;
+            log.debug({ flags }, 'tickled');
             if (flags & (TickleFlags.PACKAGES | TickleFlags.CONFIG)) void sync();
           },
         });

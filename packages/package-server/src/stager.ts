@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { OutpostError, backoffDelay, isOutpostError, type Logger } from '@outpost/common';
 import PQueue from 'p-queue';
 import { PackageServerErrors } from './errors.js';
-import { fetchFile } from './fetcher.js';
+import { fetchFile, type FetchTimings } from './fetcher.js';
 import type { FileEntry, HeldPackage, PackageStore, Source } from './store.js';
 import type { TokenBucket } from './throttle.js';
 
@@ -29,8 +29,11 @@ export interface StagerOptions {
   timeoutMs: number;
   bucket: TokenBucket;
   identity(): { id: string; bearer: string };
-  /** Called whenever a status changes (the caller batches reports to the core). */
-  changed(): void;
+  /**
+   * Called whenever a status changes (the caller batches reports to the core); `settled`
+   * when a package became ready or failed, which the core should hear of at once.
+   */
+  changed(settled: boolean): void;
 }
 
 interface Job {
@@ -87,7 +90,7 @@ export class Stager {
         triedSources: new Set(),
       };
       this.#jobs.set(p.id, job);
-      this.o.changed();
+      this.o.changed(false);
     }
     if (p.ready || job.queued) return;
     if (job.status.state === 'failed') {
@@ -105,7 +108,7 @@ export class Stager {
     if (!job || !p) return;
     job.status = { ...job.status, state: 'pending', bytesDone: 0 };
     job.attempt = 0;
-    this.o.changed();
+    this.o.changed(false);
     this.ensure(p);
   }
 
@@ -143,7 +146,7 @@ export class Stager {
     let done = total - missing.reduce((n, f) => n + f.size, 0);
     const set = (patch: Partial<StageStatus>): void => {
       job.status = { ...job.status, ...patch };
-      this.o.changed();
+      this.o.changed(patch.state === 'ready' || patch.state === 'failed');
     };
     set({ state: 'downloading', bytesDone: done, error: undefined, nextRetryAt: undefined });
     try {
@@ -206,8 +209,10 @@ export class Stager {
     for (const source of sources) {
       if (signal.aborted) return;
       let counted = 0;
+      const timings: FetchTimings = {};
       try {
         const fetched = await fetchFile({
+          timings,
           source,
           file: f,
           partial: this.o.store.partialPath(f.sha256),
@@ -221,7 +226,9 @@ export class Stager {
             onBytes(n);
           },
         });
+        const committing = performance.now();
         await this.o.store.commit(this.o.store.partialPath(f.sha256), f.sha256);
+        this.o.log.debug({ package: p.id, file: f.path, bytes: fetched, source: source.url, ...timings, commitMs: Math.round(performance.now() - committing) }, 'file staged');
         const key = source.kind === 'core' ? 'core' : (source.serverId ?? source.url);
         const c = this.fetchedFrom.get(key) ?? { bytes: 0, files: 0 };
         c.bytes += fetched;
