@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,7 +128,7 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
     const v = await waitFor(async () => {
       const x = await view(pkgId);
       return allReady(x) && x;
-    }, { timeoutMs: 15_000, what: 'every package server ready' });
+    }, { timeoutMs: 45_000, what: 'every package server ready' });
     const size = Object.values(FILES).reduce((n, b) => n + b.length, 0);
     const byName = new Map(list(v.servers).map((s) => [str(s.name), s]));
     expect(str(byName.get('branch-ps-c')!.codebase)).toBe(`${servers.bc.url}/packages/${pkgId}`);
@@ -200,7 +200,7 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
     expect(res.status).toBe(404);
     expect(await res.text()).not.toContain('secret');
     // The store watcher (or the failed read) makes the server withdraw and re-stage it.
-    await waitFor(async () => (await fetch(`${servers.hq.url}/packages/${pkgId}/etc/config.txt`)).status === 200, { timeoutMs: 10_000, what: 'HQ re-staged the file' });
+    await waitFor(async () => (await fetch(`${servers.hq.url}/packages/${pkgId}/etc/config.txt`)).status === 200, { timeoutMs: 45_000, what: 'HQ re-staged the file' });
     expect(sha(Buffer.from(await (await fetch(`${servers.hq.url}/packages/${pkgId}/etc/config.txt`)).arrayBuffer()))).toBe(sha(FILES['etc/config.txt']!));
   });
 
@@ -232,30 +232,32 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
   });
 
   it('keeps serving while the core is down during staging, and finishes staging when it is back', async () => {
-    // Two files: the core stops during the first (it lets that response finish), so the second fails.
+    // Two files: the core stops during the first (it lets that response run up to 2 s), so
+    // the first or the second fails. Staging at 512 KiB/s leaves ~6 s to stop the core
+    // before it could finish, however slow this machine is at noticing that it started.
     const slowFiles = { 'slow.bin': randomBytes(1536 * 1024), 'slow2.bin': randomBytes(1536 * 1024) };
     const id = await addPackage('slow', slowFiles);
     // Stage to HQ only, slowed down, and take the core away mid-way.
     const { token } = await core.createEnrollmentToken({ for: 'site-server' });
-    const slow = createPackageServer(psConfig('hq-slow', false, '10.1.0.9/24', token, { bandwidth: { staging: 1024 * 1024, serving: 0 } }));
+    const slow = createPackageServer(psConfig('hq-slow', false, '10.1.0.9/24', token, { bandwidth: { staging: 512 * 1024, serving: 0 } }));
     await slow.start();
     try {
       await call('POST', `/packages/${id}/enable`, { servers: [slow.id!] });
       const slowStatus = (): { state?: string; bytesDone?: number; error?: string } =>
         (slow.stats() as unknown as { packages: { status?: { state: string; bytesDone: number; error?: string } }[] }).packages[0]?.status ?? {};
-      await waitFor(() => (slowStatus().bytesDone ?? 0) > 0, { timeoutMs: 5_000, what: 'staging under way' });
+      await waitFor(() => (slowStatus().bytesDone ?? 0) > 0, { timeoutMs: 30_000, what: 'staging under way' });
       await core.stop();
       // Package servers still serve what they have.
       const cfg = await fetch(`${servers.bc.url}/packages/${pkgId}/etc/config.txt`);
       expect(cfg.status).toBe(200);
-      await waitFor(() => slowStatus().state === 'failed', { timeoutMs: 10_000, what: 'staging failed while the core is down' });
+      await waitFor(() => slowStatus().state === 'failed', { timeoutMs: 30_000, what: 'staging failed while the core is down' });
       expect(slowStatus().error).toMatch(/ECONNREFUSED|core|broke/i);
       core = createCore(coreConfig(corePort, datagramPort));
       await core.start();
       const v = await waitFor(async () => {
         const x = await view(id);
         return allReady(x) && x;
-      }, { timeoutMs: 15_000, what: 'staging finished after the core came back' });
+      }, { timeoutMs: 45_000, what: 'staging finished after the core came back' });
       expect(list(v.servers)[0]!.codebase).toBeDefined();
       const got = Buffer.from(await (await fetch(`${slow.url}/packages/${id}/slow.bin`)).arrayBuffer());
       expect(sha(got)).toBe(sha(slowFiles['slow.bin']));
@@ -263,7 +265,7 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
     } finally {
       await slow.stop();
     }
-  });
+  }, 120_000);
 
   it('after kill -9 mid-staging never serves a partial file and resumes where it was', async () => {
     const files = { 'large.bin': randomBytes(6 * 1024 * 1024) };
@@ -280,7 +282,8 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
       tickle: { host: '127.0.0.1', port: 0 },
       retry: { base: '300ms', cap: '2s' },
       reserveBytes: 0,
-      bandwidth: { staging: 2 * 1024 * 1024, serving: 0 },
+      // 1 MiB/s: from 1 MiB in the partial to the whole 6 MiB leaves ~5 s to kill it mid-file.
+      bandwidth: { staging: 1024 * 1024, serving: 0 },
     };
     const startChild = async (): Promise<{ child: ChildProcess; id: string }> => {
       const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'package-server-child.mjs'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -300,7 +303,7 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
       await call('POST', `/packages/${id}/enable`, { servers: [serverId] });
       const stats = async (): Promise<{ packages?: number; status?: Record<string, number> } & Doc> => (await (await fetch(`http://127.0.0.1:${port}/api/v1/stats`)).json()) as Doc;
       const partial = join(dir, 'hq-kill', 'content', 'tmp', `${sha(files['large.bin'])}.part`);
-      await waitFor(async () => ((await readFile(partial).catch(() => Buffer.alloc(0))).length > 1024 * 1024 ? true : undefined), { timeoutMs: 10_000, what: 'a partial of > 1 MiB' });
+      await waitFor(async () => ((await stat(partial).catch(() => undefined))?.size ?? 0) > 1024 * 1024, { timeoutMs: 30_000, what: 'a partial of > 1 MiB' });
       expect((await stats()).packages).toBe(0);
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
@@ -308,7 +311,7 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
       ({ child } = await startChild());
       // Right after the restart: the partial is not served.
       expect((await fetch(url)).status).toBe(404);
-      await waitFor(async () => (await fetch(url)).status === 200, { timeoutMs: 15_000, what: 'staging resumed and finished' });
+      await waitFor(async () => (await fetch(url)).status === 200, { timeoutMs: 45_000, what: 'staging resumed and finished' });
       const got = Buffer.from(await (await fetch(url)).arrayBuffer());
       expect(sha(got)).toBe(sha(files['large.bin']));
       const after = (await (await fetch(`${core.url}/api/v1/stats`, { headers: { authorization: `Bearer ${core.adminToken}` } })).json()) as Doc;
@@ -321,5 +324,5 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
     } finally {
       child.kill('SIGKILL');
     }
-  });
+  }, 120_000);
 });

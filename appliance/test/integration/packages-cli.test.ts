@@ -105,7 +105,7 @@ describe('outpost package commands', () => {
         const v = JSON.parse((await cli('package', 'show', 'demo', '--json')).out) as { servers: { state: string; codebase?: string; bytesDone: number }[] };
         return v.servers.length === 1 && v.servers.every((s) => s.state === 'ready' && s.codebase) && v;
       },
-      { timeoutMs: 10_000, what: 'demo ready on ps-1' },
+      { timeoutMs: 45_000, what: 'demo ready on ps-1' },
     );
     expect(view.servers[0]!.codebase).toBe(`${ps.url}/packages/${(JSON.parse((await cli('package', 'show', 'demo', '--json')).out) as { id: string }).id}`);
     const res = await fetch(`${view.servers[0]!.codebase}/bin/big.bin`);

@@ -144,7 +144,7 @@ describe('core packages: content lost from the store, bytes served', () => {
     // A whole download counts its length.
     const whole = Buffer.from(await (await fetch(`${core.url}/api/v1/packages/${id}/files/big.bin`, { headers: { authorization: `Bearer ${core.adminToken}` } })).arrayBuffer());
     expect(whole.length).toBe(big.length);
-    await waitFor(() => served() === big.length, { timeoutMs: 5_000, what: 'the whole download counted' });
+    await waitFor(() => served() === big.length, { timeoutMs: 30_000, what: 'the whole download counted' });
     // A client that reads 1 MiB and hangs up counts far less than the 32 MiB promised.
     await new Promise<void>((resolve, reject) => {
       const req = request(`${core.url}/api/v1/packages/${id}/files/big.bin`, { headers: { authorization: `Bearer ${core.adminToken}` } }, (res) => {
@@ -161,7 +161,7 @@ describe('core packages: content lost from the store, bytes served', () => {
       req.on('error', reject);
       req.end();
     });
-    const partial = await waitFor(() => served() > big.length && served() - big.length, { timeoutMs: 5_000, what: 'the broken download counted' });
+    const partial = await waitFor(() => served() > big.length && served() - big.length, { timeoutMs: 30_000, what: 'the broken download counted' });
     expect(partial).toBeGreaterThanOrEqual(1024 * 1024);
     expect(partial).toBeLessThan(big.length / 2);
   });

@@ -39,10 +39,10 @@ describe('drop folder', () => {
     await removeDir(dir);
   });
 
-  const start = async (store: ContentStore = content): Promise<DropFolder> => {
+  const start = async (store: ContentStore = content, settleMs = SETTLE): Promise<DropFolder> => {
     folder = new DropFolder({
       dir: drop,
-      settleMs: SETTLE,
+      settleMs,
       content: store,
       log: silentLogger(),
       create: async (name, version, files) => {
@@ -59,7 +59,7 @@ describe('drop folder', () => {
     await writeFile(join(drop, 'tools@2.1', 'readme.txt'), 'read me');
     await writeFile(join(drop, 'tools@2.1', '.copying.tmp'), 'a copier in progress');
     await start();
-    await waitFor(() => created.length === 1, { timeoutMs: 5_000, what: 'the import' });
+    await waitFor(() => created.length === 1, { timeoutMs: 30_000, what: 'the import' });
     expect(created[0]).toMatchObject({ name: 'tools', version: '2.1' });
     expect(created[0]!.files).toEqual([
       { path: 'bin/tool', size: 6, sha256: sha('binary') },
@@ -71,23 +71,26 @@ describe('drop folder', () => {
   });
 
   it('never imports a folder while it is still being copied in slowly; imports it once it settles', async () => {
-    await start();
+    // A longer settle time here: the copy writes every settle/10, so only a stall of this
+    // process of 0.9 s between two writes could make the copy look settled.
+    const settle = 1000;
+    await start(content, settle);
     const pkg = join(drop, 'slow');
     await mkdir(pkg);
     const chunk = Buffer.alloc(4096, 7);
     const t0 = Date.now();
-    // A slow copy: a write every SETTLE/4 for 3·SETTLE, to two files in turn.
+    // A slow copy: a write every settle/10 for 3·settle, to two files in turn.
     let writes = 0;
     let lastWrite = 0;
-    while (Date.now() - t0 < SETTLE * 3) {
+    while (Date.now() - t0 < settle * 3) {
       await appendFile(join(pkg, writes % 2 === 0 ? 'a.bin' : 'b.bin'), chunk);
       lastWrite = Date.now();
       writes++;
-      await sleep(SETTLE / 4);
+      await sleep(settle / 10);
       expect(created).toHaveLength(0);
     }
-    await waitFor(() => created.length === 1, { timeoutMs: 5_000, what: 'the import after the copy settled' });
-    expect(created[0]!.at - lastWrite).toBeGreaterThanOrEqual(SETTLE - 50);
+    await waitFor(() => created.length === 1, { timeoutMs: 30_000, what: 'the import after the copy settled' });
+    expect(created[0]!.at - lastWrite).toBeGreaterThanOrEqual(settle - 50);
     const aWrites = Math.ceil(writes / 2);
     expect(created[0]!.files.map((f) => [f.path, f.size])).toEqual([
       ['a.bin', aWrites * 4096],
@@ -117,7 +120,7 @@ describe('drop folder', () => {
       return r;
     };
     await start(racing);
-    await waitFor(() => created.length === 1, { timeoutMs: 5_000, what: 'the import of the whole folder' });
+    await waitFor(() => created.length === 1, { timeoutMs: 30_000, what: 'the import of the whole folder' });
     expect(resumed).toBe(true);
     const whole = Buffer.concat([first, rest]);
     expect(created[0]!.files).toEqual([
@@ -141,9 +144,9 @@ describe('drop folder', () => {
     await mkdir(join(drop, 'app'));
     await writeFile(join(drop, 'app', 'v.txt'), '1');
     await start();
-    await waitFor(() => created.length === 1, { timeoutMs: 5_000, what: 'the first import' });
+    await waitFor(() => created.length === 1, { timeoutMs: 30_000, what: 'the first import' });
     await writeFile(join(drop, 'app', 'v.txt'), '22');
-    await waitFor(() => created.length === 2, { timeoutMs: 5_000, what: 'the second import' });
+    await waitFor(() => created.length === 2, { timeoutMs: 30_000, what: 'the second import' });
     expect(created[1]!.files).toEqual([{ path: 'v.txt', size: 2, sha256: sha('22') }]);
   });
 });
