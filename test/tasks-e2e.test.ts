@@ -252,10 +252,10 @@ describe('tasks end to end', () => {
       return r.counts.succeeded === 3 && r;
     }, { timeoutMs: WAIT, what: 'all statuses delivered after the restart' });
     expect(show.counts).toMatchObject({ succeeded: 3, failed: 0, running: 0 });
-    const stats = await api<{ tasks: { duplicates: number; applied: number } }>(f.core, 'GET', '/stats');
-    expect(stats.tasks.duplicates).toBe(0);
     // The core applies a batch before the task server hears its answer: the outbox empties just after.
     await waitFor(() => (f.ts.stats().outbox as OutboxStats).pending === 0, { timeoutMs: WAIT, what: 'outbox emptied' });
+    const stats = await api<{ tasks: { duplicates: number; applied: number } }>(f.core, 'GET', '/stats');
+    expect(stats.tasks.duplicates).toBe(0);
     for (const a of f.agents) {
       const d = await api<AgentDetail>(f.core, 'GET', `/runs/${run.id}/agents/${a.id}`);
       expect(d.steps.map((s) => [s.state, s.attempt])).toEqual([
