@@ -80,7 +80,8 @@ export async function startCommand(argv: readonly string[], io: CliIo): Promise<
 
   const config = await loadApplianceConfig(file, io.env);
   const logger = createLogger({ level: config.log.level, ...(config.log.pretty === undefined ? {} : { pretty: config.log.pretty }) });
-  for (const need of privilegedNeeds(config)) io.err(`outpost: privileged: ${need}`);
+  // Root binds them; anyone else learns up front which keys will not start, and why.
+  if (process.getuid?.() !== 0) for (const need of privilegedNeeds(config)) io.err(`outpost: privileged: ${need}`);
 
   // Listen for signals from the start: one during start-up stops cleanly too.
   // The first SIGINT/SIGTERM stops cleanly; a second one exits at once.
