@@ -514,6 +514,8 @@ export class Registry {
     this.#sortedAgentIds = undefined;
     for (const m of [this.#agentAddrs, this.#keys, this.#agentSerial]) m.delete(id);
     this.#dirtyContacts.delete(id);
+    // Its task server re-reads its agents (CONFIG tickle) and forgets this one's key.
+    if (a.taskServer) this.onSiteServersChanged([a.taskServer]);
   }
 
   /** Ordered site servers running `service` for an agent. */

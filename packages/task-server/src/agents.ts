@@ -42,8 +42,12 @@ export class AgentBook {
     return this.#agents.get(id)?.key;
   }
 
-  /** Adds or replaces keys; with `complete`, forgets agents not listed (moved away). */
-  async update(items: Array<{ id: string; key: string }>, complete: boolean): Promise<void> {
+  /**
+   * Adds or replaces keys; with `complete`, forgets agents not listed (moved away,
+   * deleted, or blocked by an admin). Returns the agents it forgot.
+   */
+  async update(items: Array<{ id: string; key: string }>, complete: boolean): Promise<string[]> {
+    const removed: string[] = [];
     const ops: BatchOp[] = [];
     const seen = new Set<string>();
     for (const { id, key } of items) {
@@ -56,12 +60,14 @@ export class AgentBook {
     if (complete) {
       for (const id of [...this.#agents.keys()]) {
         if (seen.has(id)) continue;
+        removed.push(id);
         this.#agents.delete(id);
         this.#addrs.delete(id);
         ops.push(this.store.del(this.store.keys, id), this.store.del(this.store.addrs, id));
       }
     }
     await this.store.write(ops);
+    return removed;
   }
 
   /** Checks `Bearer <agentId>.<secret>`. */

@@ -34,6 +34,8 @@ export class CoreSync {
     private readonly pageSize: number,
     private readonly log: Logger,
     private readonly wake: (agents: Set<string>) => void,
+    /** Agents the core no longer lists here (moved, deleted, blocked): their sockets are closed. */
+    private readonly forgotten: (agents: string[]) => void = () => undefined,
   ) {}
 
   async load(): Promise<void> {
@@ -78,8 +80,12 @@ export class CoreSync {
       after = page.next;
       if (!after) break;
     }
-    await this.agents.update(items, true);
-    this.log.debug({ agents: items.length }, 'agents synced');
+    const removed = await this.agents.update(items, true);
+    if (removed.length) {
+      for (const id of removed) this.#negative.set(id, Date.now() + NEGATIVE_TTL_MS);
+      this.forgotten(removed);
+    }
+    this.log.debug({ agents: items.length, removed: removed.length }, 'agents synced');
   }
 
   async #syncWork(full: boolean): Promise<void> {

@@ -123,7 +123,11 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
       );
       await tickler.open();
       const tk = tickler;
-      sync = new CoreSync(core, store, ag, wk, config.core.pageSize, log.child({ module: 'task-sync' }), (wake) => tk.wake(wake));
+      sync = new CoreSync(core, store, ag, wk, config.core.pageSize, log.child({ module: 'task-sync' }), (wake) => tk.wake(wake), (gone) => {
+        // Agents the core stopped listing here (blocked, deleted, moved): no key, no socket.
+        const closed = pool ? pool.drop(gone) : (ws?.drop(gone) ?? 0);
+        log.info({ agents: gone.length, sockets: closed }, 'agents no longer served here');
+      });
       await sync.load();
       const sy = sync;
 
@@ -178,7 +182,8 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
         timers.push(t);
       };
       every(60_000, () => void heartbeat().catch((err: unknown) => log.warn({ code: (err as { code?: string }).code }, 'heartbeat to the core failed')));
-      every(config.core.pollInterval, () => void sy.request('full'));
+      // The fallback when tickles are lost: agents too (a blocked agent's key goes), then all work.
+      every(config.core.pollInterval, () => void sy.request('agents'));
       every(100, flushMarks);
       every(Math.max(250, Math.min(1_000, config.agents.retickleAfter)), () => {
         const now = Date.now();

@@ -13,7 +13,7 @@ export const WS_PATH = '/api/v1/agent/ws';
  * small JSON frames ({@link WsMessage}); the work itself is fetched over HTTP.
  */
 export class WsHub {
-  readonly stats = { connected: 0, accepted: 0, refused: 0, pushed: 0, closedIdle: 0 };
+  readonly stats = { connected: 0, accepted: 0, refused: 0, pushed: 0, closedIdle: 0, dropped: 0 };
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4_096, perMessageDeflate: false });
   readonly #sockets = new Map<string, WebSocket>();
   readonly #alive = new WeakSet<WebSocket>();
@@ -83,6 +83,19 @@ export class WsHub {
       this.#alive.delete(ws);
       ws.ping();
     }
+  }
+
+  /** Closes the sockets of agents no longer allowed here (blocked, deleted, moved); how many. */
+  drop(agents: Iterable<string>): number {
+    let n = 0;
+    for (const a of agents) {
+      const ws = this.#sockets.get(a);
+      if (!ws) continue;
+      ws.terminate();
+      n++;
+    }
+    this.stats.dropped += n;
+    return n;
   }
 
   has(agent: string): boolean {

@@ -35,7 +35,10 @@ const connectionsQuery = z.object({ principal: z.string().max(128).optional() })
 const PEM_TYPE = 'application/x-pem-file';
 
 /** Routes of the certificate authority and of the gateway coordination (all behind bearer auth). */
-export function caRoutes(router: Router<AppState>, deps: { ca: CertificateService; registry: Registry; clock: Clock; coreUrl: () => string; tables: ConnectionTables }): void {
+export function caRoutes(
+  router: Router<AppState>,
+  deps: { ca: CertificateService; registry: Registry; clock: Clock; coreUrl: () => string; tables: ConnectionTables; blockChanged?: (id: string) => void },
+): void {
   const { ca, registry, tables } = deps;
   const admin = requireKind('admin');
   const gateway = requireKind('site-server', 'admin');
@@ -98,9 +101,12 @@ export function caRoutes(router: Router<AppState>, deps: { ca: CertificateServic
       throw new OutpostError(CommonErrors.NOT_FOUND, `no agent, site server or certificate holder with id '${id}'`, { status: 404 });
     }
     ctx.body = { id, blocked: true, revoked: await ca.block(id, body.reason ?? 'blocked by admin') };
+    deps.blockChanged?.(id);
   });
   router.delete('/api/v1/ca/principals/:id/block', admin, async (ctx) => {
-    await ca.unblock(validate(idParam, ctx.params.id, 'id'));
+    const id = validate(idParam, ctx.params.id, 'id');
+    await ca.unblock(id);
+    deps.blockChanged?.(id);
     ctx.status = 204;
   });
   router.get('/api/v1/ca/blocked', admin, (ctx) => {

@@ -59,7 +59,7 @@ export function createTasksModule(coreConfig: CoreConfig): CoreModule & { readon
     },
     routes(router, ctx) {
       if (!defs || !runs) throw new Error('tasks module not started');
-      taskRoutes(router, { defs, runs, registry: ctx.registry, config });
+      taskRoutes(router, { defs, runs, registry: ctx.registry, config, refused: (agent) => ctx.module('ca')?.refuses?.(agent) !== undefined });
     },
     async stop() {
       clearInterval(timer);

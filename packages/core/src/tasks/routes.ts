@@ -13,6 +13,8 @@ export interface TaskRouteDeps {
   runs: Runs;
   registry: Registry;
   config: TasksConfig;
+  /** An agent an admin blocked (the CA module): its task servers stop getting its key. */
+  refused?: (agent: string) => boolean;
 }
 
 const taskView = (t: object): Record<string, unknown> => {
@@ -155,7 +157,7 @@ export function taskRoutes(router: Router<AppState>, d: TaskRouteDeps): void {
     const q = validate(pageQuery, ctx.query, 'query');
     const items: Array<{ id: string; key: string }> = [];
     let next: string | undefined;
-    const ids = [...d.registry.store.agents.values()].filter((a) => a.taskServer === id).map((a) => a.id).sort();
+    const ids = [...d.registry.store.agents.values()].filter((a) => a.taskServer === id && !d.refused?.(a.id)).map((a) => a.id).sort();
     for (const a of ids) {
       if (q.after !== undefined && a <= q.after) continue;
       if (items.length === q.limit) {
@@ -169,7 +171,7 @@ export function taskRoutes(router: Router<AppState>, d: TaskRouteDeps): void {
   router.get('/api/v1/task-service/agents/:agent', ts, (ctx) => {
     const id = taskServerOf(ctx, d.registry);
     const a = d.registry.store.agents.get(ctx.params.agent!);
-    if (!a || a.taskServer !== id) throw new OutpostError(TaskErrors.UNKNOWN_AGENTS, `agent '${ctx.params.agent}' is not assigned to this task server`, { status: 404 });
+    if (!a || a.taskServer !== id || d.refused?.(a.id)) throw new OutpostError(TaskErrors.UNKNOWN_AGENTS, `agent '${ctx.params.agent}' is not assigned to this task server`, { status: 404 });
     ctx.body = { id: a.id, key: agentTaskKey(d.registry.keyFor(a.id)!, id).toString('base64') };
   });
   router.post('/api/v1/task-service/events', ts, async (ctx) => {

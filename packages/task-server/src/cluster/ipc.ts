@@ -24,7 +24,13 @@ export type ToPrimary =
   /** This worker's metrics, for the scrape `seq` (metrics-cluster.ts). */
   | { t: 'metrics'; seq: number; metrics: MetricsJson };
 
-export type ToWorker = { t: 'replies'; replies: RpcReply[] } | { t: 'push'; agents: string[] } | { t: 'stop' } | { t: 'metrics'; seq: number };
+export type ToWorker =
+  | { t: 'replies'; replies: RpcReply[] }
+  | { t: 'push'; agents: string[] }
+  /** Agents no longer served (blocked, deleted, moved): close their sockets, forget cached credentials. */
+  | { t: 'drop'; agents: string[] }
+  | { t: 'stop' }
+  | { t: 'metrics'; seq: number };
 
 /** Environment variable that carries a worker's {@link WorkerConfig} (JSON). */
 export const WORKER_ENV = 'OUTPOST_TASK_SERVER_WORKER';
@@ -50,4 +56,4 @@ export function fromWire(e: WireError): Error {
 const tagged = (m: unknown): m is { t: string } => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
 /** Our own processes send these; the check only keeps stray messages out. */
 export const isToPrimary = (m: unknown): m is ToPrimary => tagged(m) && ['listening', 'rpc', 'ws', 'metrics'].includes(m.t);
-export const isToWorker = (m: unknown): m is ToWorker => tagged(m) && ['replies', 'push', 'stop', 'metrics'].includes(m.t);
+export const isToWorker = (m: unknown): m is ToWorker => tagged(m) && ['replies', 'push', 'drop', 'stop', 'metrics'].includes(m.t);

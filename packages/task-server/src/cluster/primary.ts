@@ -155,6 +155,16 @@ export class WorkerPool {
     return asked;
   }
 
+  /**
+   * Agents no longer served here (blocked, deleted, moved): every worker forgets their
+   * cached credentials and closes their sockets. Returns how many of them held one.
+   */
+  drop(agents: string[]): number {
+    const held = agents.filter((a) => this.#wsOf.has(a)).length;
+    for (const w of this.#workers) this.#send(w, { t: 'drop', agents });
+    return held;
+  }
+
   /** Sends a wake-up over the agent's WebSocket, in whichever worker holds it; false when none does. */
   push(agent: string): boolean {
     const w = this.#wsOf.get(agent);

@@ -79,6 +79,10 @@ export class TaskServerWorker {
       }
     } else if (m.t === 'push') {
       for (const a of m.agents) this.#hub?.push(a, { t: 'work' });
+    } else if (m.t === 'drop') {
+      const gone = new Set(m.agents);
+      for (const [auth, hit] of this.#authorized) if (gone.has(hit.id)) this.#authorized.delete(auth);
+      this.#hub?.drop(gone);
     } else if (m.t === 'stop') {
       await this.stop();
     } else if (m.t === 'metrics') {

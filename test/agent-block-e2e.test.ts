@@ -1,0 +1,140 @@
+// End to end: an admin blocks one agent and deletes (retires) another, and the task
+// server — not only the core and the gateways — stops serving them: it drops their
+// task keys, closes the blocked agent's WebSocket and refuses their fetches and status
+// reports with the per-task-server key they still hold. A real core, a real task server
+// (in-process, and with a worker process) and real agents, on loopback.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { agentConfigSchema, createAgent, type OutpostAgent } from '@outpost/agent';
+import { agentTaskKey, datagramKey, parseCredential, silentLogger, taskBearerSecret, validateConfig } from '@outpost/common';
+import { coreConfigSchema, createCore, type Core } from '@outpost/core';
+import { createTaskServer, taskServerConfigSchema, type TaskServer } from '@outpost/task-server';
+import { removeDir, tempDir, waitFor } from '@outpost/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const WAIT = 60_000;
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+}, 60_000);
+
+async function api(core: Core, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> | undefined }> {
+  const r = await fetch(`${core.url}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${core.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+}
+
+interface Setup {
+  core: Core;
+  ts: TaskServer;
+  agents: OutpostAgent[];
+}
+
+async function setup(workers: number): Promise<Setup> {
+  const coreDir = await tempDir('outpost-block-core-');
+  const core = createCore(validateConfig(coreConfigSchema, { dataDir: coreDir, http: { port: 0 }, datagram: { host: '127.0.0.1', port: 0 } }, { file: 'e2e' }), { logger: silentLogger() });
+  await core.start();
+  cleanups.push(async () => {
+    await core.stop();
+    await removeDir(coreDir);
+  });
+  const tsDir = await tempDir('outpost-block-ts-');
+  const ssToken = await core.createEnrollmentToken({ for: 'site-server' });
+  const ts = createTaskServer(
+    validateConfig(
+      taskServerConfigSchema,
+      { coreUrl: core.url, dataDir: tsDir, name: 'ts-block', enrollToken: ssToken.token, workers, http: { host: '127.0.0.1', port: 0 }, coreTickle: { host: '127.0.0.1', port: 0 } },
+      { file: 'e2e' },
+    ),
+    { logger: silentLogger() },
+  );
+  await ts.start();
+  cleanups.push(async () => {
+    await ts.stop();
+    await removeDir(tsDir);
+  });
+  const token = await core.createEnrollmentToken({ for: 'agent', uses: 2 });
+  const agents: OutpostAgent[] = [];
+  for (const name of ['pc-blocked', 'pc-retired']) {
+    const dir = await tempDir('outpost-block-agent-');
+    const agent = createAgent(
+      validateConfig(
+        agentConfigSchema,
+        {
+          coreUrl: core.url,
+          dataDir: dir,
+          name,
+          enrollToken: token.token,
+          heartbeat: { via: 'http', interval: '1s' },
+          configPollInterval: '1s',
+          retry: { base: '100ms', cap: '1s' },
+          tasks: { tickleHost: '127.0.0.1', ticklePort: 0, websocket: 'always', reconnectSpread: '100ms' },
+        },
+        { file: 'e2e' },
+      ),
+      { logger: silentLogger(), netInfo: () => ({ macs: [], ips: [] }) },
+    );
+    await agent.start();
+    agents.push(agent);
+    cleanups.push(async () => {
+      await agent.stop();
+      await removeDir(dir);
+    });
+  }
+  return { core, ts, agents };
+}
+
+/** What the agent presents to its task server: `<id>.<secret derived from its core credential>`. */
+async function taskBearer(agent: OutpostAgent, tsId: string): Promise<string> {
+  const identity = JSON.parse(await readFile(agent.identityFile, 'utf8')) as { id: string; credential: string };
+  return `${identity.id}.${taskBearerSecret(agentTaskKey(datagramKey(parseCredential(identity.credential)!.secret), tsId))}`;
+}
+
+async function call(ts: TaskServer, method: string, path: string, bearer: string, body?: unknown): Promise<number> {
+  const r = await fetch(`${ts.url}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${bearer}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  await r.arrayBuffer();
+  return r.status;
+}
+
+/** Agents with an open WebSocket at the task server (in-process hub, or the workers'). */
+const wsAgents = (ts: TaskServer): number => {
+  const s = ts.stats() as { ws?: { connected: number }; workers?: { wsAgents: number } };
+  return s.workers?.wsAgents ?? s.ws?.connected ?? 0;
+};
+
+describe.each([
+  ['in one process', 0],
+  ['with a worker process', 1],
+])('a blocked or retired agent at its task server (%s)', (_label, workers) => {
+  it('closes its WebSocket and refuses its fetches and status reports; unblocking lets it back', { timeout: 120_000 }, async () => {
+    const { core, ts, agents } = await setup(workers);
+    const [blocked, retired] = agents as [OutpostAgent, OutpostAgent];
+    await waitFor(() => agents.every((a) => a.config?.taskServer?.id === ts.id) && wsAgents(ts) === 2, { timeoutMs: WAIT, what: 'both agents hold a WebSocket to the task server' });
+    const bearers = [await taskBearer(blocked, ts.id), await taskBearer(retired, ts.id)] as const;
+    for (const b of bearers) expect(await call(ts, 'GET', '/agent/work', b)).toBe(200);
+
+    // Block one (outpost agent revoke), delete the other.
+    expect((await api(core, 'POST', `/ca/principals/${blocked.id}/block`, { reason: 'e2e' })).status).toBe(200);
+    expect((await api(core, 'DELETE', `/agents/${retired.id}`)).status).toBe(204);
+
+    // The task server is told at once (CONFIG tickle), forgets both keys and closes the sockets.
+    await waitFor(async () => (await call(ts, 'GET', '/agent/work', bearers[0])) === 401 && (await call(ts, 'GET', '/agent/work', bearers[1])) === 401, { timeoutMs: WAIT, what: 'fetches refused' });
+    await waitFor(() => wsAgents(ts) === 0, { timeoutMs: WAIT, what: 'WebSockets closed' });
+    const event = { id: 'x', run: 'r', agent: blocked.id, step: 0, attempt: 0, state: 'started', at: Date.now() };
+    expect(await call(ts, 'POST', '/agent/events', bearers[0], { events: [event] })).toBe(401);
+    expect(await call(ts, 'POST', '/agent/events', bearers[1], { events: [{ ...event, agent: retired.id }] })).toBe(401);
+
+    // Unblocking gives it its key back at the task server.
+    expect((await api(core, 'DELETE', `/ca/principals/${blocked.id}/block`)).status).toBe(204);
+    await waitFor(async () => (await call(ts, 'GET', '/agent/work', bearers[0])) === 200, { timeoutMs: WAIT, what: 'the unblocked agent is served again' });
+    expect(await call(ts, 'GET', '/agent/work', bearers[1])).toBe(401);
+  });
+});
