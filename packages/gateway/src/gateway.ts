@@ -16,6 +16,7 @@ import { createMetrics, HotCounters, type Metrics } from './metrics.js';
 import { Tunnel, type CloseReason, type TunnelOwner } from './tunnel.js';
 import { decodeRequestHead, encodeRefusal, parseAuthority, splitAuthority, type RequestHead } from './request-head.js';
 import { caFingerprint, coreIdOfCa, normalizeSerial, principalOf, type CoreTrust } from './trust.js';
+import { mergeTables, type GatewayPeers, type PeerTable } from './workers.js';
 import { X509Certificate } from 'node:crypto';
 
 export interface GatewayDeps {
@@ -28,6 +29,8 @@ export interface GatewayDeps {
    * no identity yet (the appliance mints one for its in-process core).
    */
   mintEnrollToken?: (coreUrl: string) => Promise<string | undefined>;
+  /** The other workers of this gateway (`outpost-gateway` with `workers` > 1): one connection report for all. */
+  peers?: GatewayPeers;
 }
 
 /** One open tunnel, as the connection table shows it. */
@@ -166,9 +169,15 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     return keys;
   }
 
-  async function secureOptions(): Promise<{ cert: string; key: string; ca: string[] }> {
+  /**
+   * Certificate, CAs and session setup, for the listener and every swap of its context.
+   * Resumption is by stateless tickets: Node 20 cannot resume TLS 1.3 from a server-side
+   * session cache (its resumeSession event sees only the legacy session id, not the PSK
+   * identity: nodejs/node#60847), so tickets stay on although they cost memory (README).
+   */
+  async function secureOptions(): Promise<{ cert: string; key: string; ca: string[]; sessionIdContext: string; minVersion: 'TLSv1.2' }> {
     const own = await ownCertificate();
-    return { ...own, ca: cores.map((c) => c.trust.caPem) };
+    return { ...own, ca: cores.map((c) => c.trust.caPem), sessionIdContext: 'outpost-gateway', minVersion: 'TLSv1.2' };
   }
 
   // ------------------------------------------------------------------ refusals
@@ -488,7 +497,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
 
   async function swapContext(): Promise<void> {
     if (!server) return;
-    server.setSecureContext({ ...(await secureOptions()), sessionIdContext: 'outpost-gateway', minVersion: 'TLSv1.2' });
+    server.setSecureContext(await secureOptions());
     if (ticketKeys) server.setTicketKeys(ticketKeys);
   }
 
@@ -529,9 +538,13 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     }));
   }
 
+  /** Sends the connection table to each linked core: with workers, one worker sends everyone's. */
   async function report(): Promise<void> {
-    const all = connectionsView();
-    const stats = statsOf();
+    if (!cores.some((c) => c.link)) return;
+    const own: PeerTable = { stats: statsOf(), connections: connectionsView() };
+    const others = deps.peers ? await deps.peers.exchange(own) : [];
+    if (others === undefined) return;
+    const { stats, connections: all } = mergeTables([own, ...others]);
     for (const c of cores) {
       if (!c.link) continue;
       const mine = all.filter((t) => t.coreId === c.trust.coreId).map(({ coreId: _c, ...rest }) => rest);
@@ -540,6 +553,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   }
 
   const statsOf = (): Record<string, number> => ({
+    /** Processes whose tunnels these are (summed over workers in a report). */
+    workers: 1,
     connections: hot.connections,
     tunnels: hot.tunnels,
     tunnelsTotal: hot.tunnelsTotal,
@@ -600,9 +615,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         rejectUnauthorized: false,
         handshakeTimeout: lim.handshakeTimeout,
         sessionTimeout: config.tls.sessionTimeout,
-        sessionIdContext: 'outpost-gateway',
         ticketKeys,
-        minVersion: 'TLSv1.2',
         // Client sockets: reads are buffered up to relayBuffer before backpressure.
         highWaterMark: lim.relayBuffer,
         // Nagle off on the client side too: a TLS record written in two segments would
