@@ -9,7 +9,9 @@
 //   BENCH_READ_BUFFERS=67108864 ...            # the package server's http.readBuffers
 //   BENCH_MEM=1 ...                            # the package server's memory every second
 //   BENCH_PROF=/tmp/prof ...                   # CPU profiles of the package server and of (d)'s first (written when they stop)
-//   BENCH_TRACE=/tmp/trace ...                 # (d): each package server's debug log there, and a timeline
+//   BENCH_TRACE=/tmp/trace ...                 # (d): each package server's debug log there (per-file timings)
+//   BENCH_D_ROUNDS=3 ...                       # (d): staging rounds, each between two raw rounds (median overhead)
+//   BENCH_D_EXTRA=1 ...                        # (d): also raw without fsync, and a plain Node client, once
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
@@ -238,7 +240,7 @@ http {
   // stages a new version of the package with the same content (the core holds it once)
   // after the servers deleted the previous one, so every round downloads every byte.
   if (ONLY.includes('d')) {
-  const ROUNDS = Math.max(1, Number(process.env.BENCH_D_ROUNDS ?? 2));
+  const ROUNDS = Math.max(1, Number(process.env.BENCH_D_ROUNDS ?? 3));
   log('(d) enable → ready of', STAGE, 'bytes on 10 package servers (one process each),', ROUNDS, 'rounds between raw rounds');
   const stageFile = join(dir, 'stage.bin');
   const stageSha = await writeRandom(stageFile, STAGE);

@@ -30,6 +30,8 @@ export interface FetchTimings {
   headersMs?: number;
   bodyMs?: number;
   syncMs?: number;
+  /** Chunks the response body arrived in (many small ones cost CPU per byte). */
+  chunks?: number;
 }
 
 /** `a/b c.txt` → `a/b%20c.txt`: each segment encoded, slashes kept. */
@@ -133,6 +135,7 @@ async function into(res: IncomingMessage, partial: string, hash: ReturnType<type
     writev(chunks, cb) {
       const bufs: Buffer[] = [];
       let n = 0;
+      if (o.timings) o.timings.chunks = (o.timings.chunks ?? 0) + chunks.length;
       for (const { chunk } of chunks as { chunk: Buffer }[]) {
         if (total + n + chunk.length > file.size) {
           cb(new OutpostError(PackageServerErrors.SOURCE_FAILED, `the source sent more than ${file.size} bytes for ${file.path}`));
