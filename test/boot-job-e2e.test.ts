@@ -33,6 +33,16 @@ interface ComputerView {
   lastJob?: { job: string; run?: string; agent?: string; error?: string };
 }
 
+/** The computer once its pending job was handled (started, or why not). */
+const jobHandled = (mac: string): Promise<ComputerView> =>
+  waitFor(
+    async () => {
+      const v = (await api<ComputerView>('GET', `/boot/computers/${mac}`)).body;
+      return v.lastJob !== undefined && v;
+    },
+    { timeoutMs: WAIT, what: `the pending job of ${mac} handled` },
+  );
+
 async function startAgent(name: string, macs: string[]): Promise<OutpostAgent> {
   const token = (await core.createEnrollmentToken({ for: 'agent' })).token;
   const agent = createAgent(
@@ -127,13 +137,7 @@ describe('a predefined computer boots and its job runs', () => {
 
     // The installed OS's agent enrolls with the machine's MAC: the run starts on it.
     const agent = await startAgent('pc-boot-job', [MAC]);
-    const c = await waitFor(
-      async () => {
-        const v = (await api<ComputerView>('GET', `/boot/computers/${MAC}`)).body;
-        return v.lastJob !== undefined && v;
-      },
-      { timeoutMs: WAIT, what: 'the pending job handled' },
-    );
+    const c = await jobHandled(MAC);
     expect(c).toMatchObject({ kind: 'managed', agentId: agent.id, lastJob: { job: 'first-boot', agent: agent.id } });
     expect(c.lastJob?.error).toBeUndefined();
     expect(c.pendingJob).toBeUndefined();
@@ -163,13 +167,7 @@ describe('a predefined computer boots and its job runs', () => {
     expect((await api('POST', '/boot/computers', { macs: [mac], image: 'winpe', job: 'no-such-job' })).status).toBe(201);
     expect((await fetch(`${nb.url}/boot/${mac.replace(/:/g, '-')}.ipxe`)).status).toBe(200);
     const agent = await startAgent('pc-no-job', [mac]);
-    const c = await waitFor(
-      async () => {
-        const v = (await api<ComputerView>('GET', `/boot/computers/${mac}`)).body;
-        return v.lastJob !== undefined && v;
-      },
-      { timeoutMs: WAIT, what: 'the pending job handled' },
-    );
+    const c = await jobHandled(mac);
     expect(c).toMatchObject({ kind: 'managed', agentId: agent.id, lastJob: { job: 'no-such-job' } });
     expect(c.lastJob?.error).toContain("no job named 'no-such-job'");
     expect(c.lastJob?.run).toBeUndefined();
