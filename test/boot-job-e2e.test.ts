@@ -5,12 +5,14 @@
 // the job on it, and the agent runs it to the end. No root, no network namespaces.
 import { join } from 'node:path';
 import { agentConfigSchema, createAgent, type OutpostAgent } from '@outpost/agent';
+import { main } from '@outpost/appliance';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
 import { createNetboot, type Netboot } from '@outpost/netboot';
 import { createTaskServer, taskServerConfigSchema, type TaskServer } from '@outpost/task-server';
 import { removeDir, tempDir, waitFor } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordingIo } from '../appliance/test/io.js';
 
 const WAIT = 60_000;
 const MAC = '52:54:00:6a:0b:01';
@@ -24,6 +26,13 @@ async function api<T = Record<string, unknown>>(method: string, path: string, bo
   const r = await fetch(`${core.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${core.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   const text = await r.text();
   return { status: r.status, body: (text ? JSON.parse(text) : {}) as T };
+}
+
+/** `outpost computers` as an admin sees it: the row of `mac`. */
+async function computersRow(mac: string): Promise<string> {
+  const io = recordingIo(dir, { OUTPOST_URL: core.url, OUTPOST_TOKEN: core.adminToken });
+  expect(await main(['computers'], io)).toBe(0);
+  return io.stdout.find((l) => l.includes(mac)) ?? '';
 }
 
 interface ComputerView {
@@ -129,6 +138,7 @@ describe('a predefined computer boots and its job runs', () => {
     const pending = (await api<ComputerView>('GET', `/boot/computers/${MAC}`)).body;
     expect(pending).toMatchObject({ kind: 'predefined', pendingJob: { job: 'first-boot' } });
     expect((await api<{ items: unknown[] }>('GET', '/runs')).body.items).toHaveLength(0);
+    expect(await computersRow(MAC)).toMatch(/first-boot\s+waits for agent/);
 
     // An agent on another machine does not take it.
     const other = await startAgent('elsewhere', ['52:54:00:6a:0b:99']);
@@ -142,6 +152,7 @@ describe('a predefined computer boots and its job runs', () => {
     expect(c.lastJob?.error).toBeUndefined();
     expect(c.pendingJob).toBeUndefined();
     const runId = c.lastJob!.run!;
+    expect(await computersRow(MAC)).toMatch(new RegExp(`first-boot\\s+run ${runId}`));
     const run = await waitFor(
       async () => {
         const r = (await api<{ state: string; counts: Record<string, number> }>('GET', `/runs/${runId}`)).body;
@@ -171,5 +182,6 @@ describe('a predefined computer boots and its job runs', () => {
     expect(c).toMatchObject({ kind: 'managed', agentId: agent.id, lastJob: { job: 'no-such-job' } });
     expect(c.lastJob?.error).toContain("no job named 'no-such-job'");
     expect(c.lastJob?.run).toBeUndefined();
+    expect(await computersRow(mac)).toMatch(/no-such-job\s+not started: no job named 'no-such-job'/);
   }, 120_000);
 });

@@ -44,7 +44,15 @@ const help = (io: CliIo, cmd: string): number => {
   return 0;
 };
 
-const computerSchema = z.looseObject({ id: z.string(), macs: z.array(z.string()), kind: z.string(), name: z.string().optional(), image: z.string().optional(), job: z.string().optional(), boots: z.number().default(0), lastBootAt: z.string().optional(), once: z.looseObject({ image: z.string() }).optional() });
+const computerSchema = z.looseObject({ id: z.string(), macs: z.array(z.string()), kind: z.string(), name: z.string().optional(), image: z.string().optional(), job: z.string().optional(), boots: z.number().default(0), lastBootAt: z.string().optional(), once: z.looseObject({ image: z.string() }).optional(), pendingJob: z.looseObject({ job: z.string() }).optional(), lastJob: z.looseObject({ job: z.string(), run: z.string().optional(), error: z.string().optional() }).optional() });
+
+/** Where a computer's job stands: waiting for its agent after a boot, started (run id), or why it did not start. */
+function jobState(c: z.infer<typeof computerSchema>): string {
+  if (c.pendingJob) return 'waits for agent';
+  if (c.lastJob?.run) return `run ${c.lastJob.run}`;
+  if (c.lastJob?.error) return `not started: ${c.lastJob.error}`;
+  return '';
+}
 const imageSchema = z.looseObject({ name: z.string(), package: z.string(), script: z.string().optional(), kernel: z.string().optional(), description: z.string().optional() });
 const bootSchema = z.looseObject({
   id: z.string(),
@@ -119,7 +127,7 @@ export async function computersCommand(argv: readonly string[], io: CliIo): Prom
     io.out('no computers; outpost computer add --mac MAC --image NAME, or network-boot one');
     return 0;
   }
-  printLines(io, formatTable(['ID', 'KIND', 'MACS', 'NAME', 'IMAGE', 'JOB', 'ONE-SHOT', 'BOOTS', 'LAST BOOT'], list.items.map((c) => [c.id, c.kind, c.macs.join(','), c.name ?? '', c.image ?? '', c.job ?? '', c.once?.image ?? '', String(c.boots), formatTime(c.lastBootAt)])));
+  printLines(io, formatTable(['ID', 'KIND', 'MACS', 'NAME', 'IMAGE', 'JOB', 'JOB STATE', 'ONE-SHOT', 'BOOTS', 'LAST BOOT'], list.items.map((c) => [c.id, c.kind, c.macs.join(','), c.name ?? '', c.image ?? '', c.job ?? '', jobState(c), c.once?.image ?? '', String(c.boots), formatTime(c.lastBootAt)])));
   return 0;
 }
 

@@ -42,7 +42,7 @@ it('computer reboot-to sets a one-shot boot into an image (by computer, or by a 
   const byRef = await run('computer', 'reboot-to', '52:54:00:12:34:56', '--image', 'rescue', '--job', 'reimage');
   expect(byRef.code, byRef.err).toBe(0);
   expect(byRef.out).toMatch(/^computer pc_\S+ \(52:54:00:12:34:56\) boots image rescue \(job reimage\) once, on its next network boot$/);
-  expect((await run('computers')).out).toMatch(/predefined\s+52:54:00:12:34:56\s+-\s+winpe\s+install-base\s+rescue/);
+  expect((await run('computers')).out).toMatch(/predefined\s+52:54:00:12:34:56\s+-\s+winpe\s+install-base\s+-\s+rescue/);
   const byMac = await run('computer', 'reboot-to', '--mac', '52:54:00:aa:bb:cc', '--image', 'rescue', '--json');
   expect(byMac.code, byMac.err).toBe(0);
   expect(JSON.parse(byMac.out)).toMatchObject({ kind: 'discovered', macs: ['52:54:00:aa:bb:cc'], once: { image: 'rescue' } });
