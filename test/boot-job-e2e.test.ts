@@ -128,6 +128,7 @@ describe('a predefined computer boots and its job runs', () => {
   it('the boot leaves the job pending; the agent that enrolls from the MAC gets the run, once, and runs it', async () => {
     const added = await api('POST', '/boot/computers', { macs: [MAC], image: 'winpe', job: 'first-boot', name: 'pc-boot-job' });
     expect(added.status).toBe(201);
+    expect(added.body.warnings).toBeUndefined(); // the job exists
     // Before it boots nothing is pending: registering the computer starts nothing.
     expect((await api<ComputerView>('GET', `/boot/computers/${MAC}`)).body.pendingJob).toBeUndefined();
 
@@ -175,7 +176,9 @@ describe('a predefined computer boots and its job runs', () => {
 
   it('a job that does not exist is reported on the computer, not started', async () => {
     const mac = '52:54:00:6a:0b:02';
-    expect((await api('POST', '/boot/computers', { macs: [mac], image: 'winpe', job: 'no-such-job' })).status).toBe(201);
+    const added = await api<{ warnings?: string[] }>('POST', '/boot/computers', { macs: [mac], image: 'winpe', job: 'no-such-job' });
+    expect(added.status).toBe(201);
+    expect(added.body.warnings).toEqual([expect.stringContaining("no job named 'no-such-job'")]);
     expect((await fetch(`${nb.url}/boot/${mac.replace(/:/g, '-')}.ipxe`)).status).toBe(200);
     const agent = await startAgent('pc-no-job', [mac]);
     const c = await jobHandled(mac);

@@ -44,7 +44,7 @@ const help = (io: CliIo, cmd: string): number => {
   return 0;
 };
 
-const computerSchema = z.looseObject({ id: z.string(), macs: z.array(z.string()), kind: z.string(), name: z.string().optional(), image: z.string().optional(), job: z.string().optional(), boots: z.number().default(0), lastBootAt: z.string().optional(), once: z.looseObject({ image: z.string() }).optional(), pendingJob: z.looseObject({ job: z.string() }).optional(), lastJob: z.looseObject({ job: z.string(), run: z.string().optional(), error: z.string().optional() }).optional() });
+const computerSchema = z.looseObject({ id: z.string(), macs: z.array(z.string()), kind: z.string(), name: z.string().optional(), image: z.string().optional(), job: z.string().optional(), boots: z.number().default(0), lastBootAt: z.string().optional(), once: z.looseObject({ image: z.string() }).optional(), pendingJob: z.looseObject({ job: z.string() }).optional(), lastJob: z.looseObject({ job: z.string(), run: z.string().optional(), error: z.string().optional() }).optional(), warnings: z.array(z.string()).optional() });
 
 /** Where a computer's job stands: waiting for its agent after a boot, started (run id), or why it did not start. */
 function jobState(c: z.infer<typeof computerSchema>): string {
@@ -89,6 +89,7 @@ export async function computerCommand(argv: readonly string[], io: CliIo): Promi
   const created = expectShape(computerSchema, await callApi(await resolveTarget(values, io), 'POST', '/boot/computers', body), 'computer');
   if (values.json) printJson(io, created);
   else io.out(`computer ${created.id} (${created.macs.join(', ')}) predefined: image ${created.image ?? ''}${created.job ? `, job ${created.job}` : ''}`);
+  if (!values.json) for (const w of created.warnings ?? []) io.err(`warning: ${w}`);
   return 0;
 }
 

@@ -31,6 +31,8 @@ it('defines a boot image, predefines a computer, lists both, and shows boots', a
   const add = await run('computer', 'add', '--mac', '52:54:00:12:34:56', '--image', 'winpe', '--job', 'install-base');
   expect(add.code).toBe(0);
   expect(add.out).toMatch(/^computer pc_\S+ \(52:54:00:12:34:56\) predefined: image winpe, job install-base$/);
+  // No such job yet: added anyway (it may be defined before the machine's agent enrolls), with a warning.
+  expect(add.err).toMatch(/^warning: .*install-base.*define it before the machine's agent enrolls/);
   expect((await run('computers')).out).toMatch(/predefined\s+52:54:00:12:34:56\s+-\s+winpe\s+install-base/);
   expect((await run('boots')).out).toBe('no boots yet');
   expect(await run('computer', 'add', '--image', 'winpe')).toMatchObject({ code: 2 });

@@ -44,6 +44,19 @@ export const computerView = (c: ComputerRecord): Record<string, unknown> => ({
   updatedAt: iso(c.updatedAt),
   lastBootAt: iso(c.lastBootAt),
 });
+/**
+ * A job named for a computer may be defined later (it is looked up when the machine's
+ * agent enrolls), so an unknown one is a warning, not a refusal: a typo shows at once.
+ */
+async function jobWarnings(svc: BootService, job: string): Promise<{ warnings?: string[] }> {
+  if (!svc.jobs) return { warnings: [`this core runs no tasks module: job '${job}' will not start`] };
+  try {
+    await svc.jobs.check(job);
+    return {};
+  } catch (err) {
+    return { warnings: [`${(err as Error).message}: define it before the machine's agent enrolls, or the job will not start`] };
+  }
+}
 const imageView = (i: BootImageRecord): Record<string, unknown> => ({ ...i, createdAt: iso(i.createdAt) });
 const bootView = (b: BootRecord): Record<string, unknown> => ({ ...b, startedAt: iso(b.startedAt), lastAt: iso(b.lastAt), durationMs: b.lastAt - b.startedAt, events: b.events.map((e) => ({ ...e, at: iso(e.at), offsetMs: e.at - b.startedAt })) });
 
@@ -68,7 +81,7 @@ export function bootRoutes(router: Router<AppState>, svc: BootService, registry:
     const body = await readJson(ctx, computerBody);
     const { computer, created } = await svc.addComputer(body);
     ctx.status = created ? 201 : 200;
-    ctx.body = computerView(computer);
+    ctx.body = { ...computerView(computer), ...(body.job ? await jobWarnings(svc, body.job) : {}) };
   });
   router.get('/api/v1/boot/computers/:ref', admin, (ctx) => {
     ctx.body = computerView(svc.computer(ctx.params.ref!));
