@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { OutpostError } from '@outpost/common';
+import { coreCallHeaders, OutpostError } from '@outpost/common';
 import { AgentErrors, CoreHttpError } from './errors.js';
 
 export interface CoreClientOptions {
@@ -50,13 +50,7 @@ export function createCoreClient(options: CoreClientOptions): CoreClient {
 
   function call<T>(method: string, path: string, opts: { bearer?: string; body?: unknown } = {}): Promise<T> {
     const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    // The core (or task server) logs the call under this id (its reqId).
-    const headers: Record<string, string | number> = { accept: 'application/json', 'x-request-id': randomUUID() };
-    if (body) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = body.length;
-    }
-    if (opts.bearer) headers.authorization = `Bearer ${opts.bearer}`;
+    const headers = coreCallHeaders(randomUUID(), opts.bearer, body);
     const r = options.route?.();
     const to = r ? new URL(r.base) : base;
     const fullPath = `${r ? `${to.pathname.replace(/\/+$/, '')}/api/v1` : prefix}${path}`;

@@ -30,6 +30,7 @@ export { readJson, validate, zodProblems, DEFAULT_BODY_LIMIT } from './http/body
 export { bearerAuth, requireKind } from './http/auth.js';
 export { listenHttp, urlHost, type Listening, type ListenTlsOptions } from './http/listen.js';
 export { parseRange, type RangeResult } from './http/range.js';
+export { CoreJsonClient, coreCallHeaders, type CoreJsonClientOptions, type CoreCall, type CoreUnreachable, type CoreErrorAnswer } from './http/core-client.js';
 export type { AppState, AppContext, RouteContext, Principal } from './http/context.js';
 export { z } from 'zod';
 export { createKeyAndCsr, type KeyAndCsr } from './tls/csr.js';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { coreCallHeaders } from '@outpost/common';
 import { GatewayError, GatewayErrors } from './errors.js';
 
 export interface CoreResponse<T> {
@@ -19,13 +20,7 @@ export function callCore<T>(
   const base = new URL(baseUrl);
   const secure = base.protocol === 'https:';
   const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-  // The core logs the call under this id (its reqId).
-  const headers: Record<string, string | number> = { accept: 'application/json', 'x-request-id': randomUUID() };
-  if (body) {
-    headers['content-type'] = 'application/json';
-    headers['content-length'] = body.length;
-  }
-  if (opts.bearer) headers.authorization = `Bearer ${opts.bearer}`;
+  const headers = coreCallHeaders(randomUUID(), opts.bearer, body);
   if (opts.ifNoneMatch) headers['if-none-match'] = opts.ifNoneMatch;
   const send = secure ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { parseCredential, z } from '@outpost/common';
+import { CoreJsonClient, parseCredential, z } from '@outpost/common';
 import { NetbootError, NetbootErrors } from './errors.js';
 
 const identitySchema = z.strictObject({ version: z.literal(1), id: z.string(), credential: z.string(), coreUrl: z.string() });
@@ -68,49 +67,16 @@ export class CoreAnswerError extends NetbootError {
 }
 
 /** JSON calls to the core's `/api/v1`, each bounded by `timeoutMs`. */
-export class CoreClient implements BootBackend {
-  bearer = '';
-  readonly #base: string;
-
-  constructor(
-    readonly coreUrl: string,
-    private readonly timeoutMs: number,
-  ) {
-    this.#base = `${coreUrl.replace(/\/+$/, '')}/api/v1`;
-  }
-
-  async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    let res: Response;
-    // The core logs the call under this id (its reqId); an error answer names it too.
-    const requestId = randomUUID();
-    try {
-      res = await fetch(`${this.#base}${path}`, {
-        method,
-        headers: {
-          accept: 'application/json',
-          'x-request-id': requestId,
-          ...(this.bearer ? { authorization: `Bearer ${this.bearer}` } : {}),
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (cause) {
-      const why = (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).message;
-      throw new NetbootError(NetbootErrors.CORE_UNREACHABLE, `${method} ${path}: cannot reach the core at ${this.coreUrl}: ${why}`, { status: 502, cause });
-    }
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    if (!res.ok) {
-      const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new CoreAnswerError(res.status, err?.code, `${method} ${path}: ${res.status} ${err?.code ?? ''} ${err?.message ?? text.slice(0, 200)} (request ${requestId})`);
-    }
-    return parsed as T;
+export class CoreClient extends CoreJsonClient implements BootBackend {
+  constructor(coreUrl: string, timeoutMs: number) {
+    super({
+      coreUrl,
+      timeoutMs,
+      errors: {
+        unreachable: (f) => new NetbootError(NetbootErrors.CORE_UNREACHABLE, `${f.method} ${f.path}: cannot reach the core at ${f.coreUrl}: ${f.why}`, { status: 502, cause: f.cause }),
+        answer: (f) => new CoreAnswerError(f.status, f.code, `${f.method} ${f.path}: ${f.status} ${f.code ?? ''} ${f.message ?? f.text.slice(0, 200)} (request ${f.requestId})`),
+      },
+    });
   }
 
   decide(input: { mac: string; uuid?: string | undefined; arch?: number | undefined; consume: boolean }): Promise<BootDecision> {
@@ -122,7 +88,7 @@ export class CoreClient implements BootBackend {
   }
 
   fileUrl(pkgId: string, path: string): { url: string; bearer: string } {
-    return { url: `${this.#base}/packages/${encodeURIComponent(pkgId)}/files/${path.split('/').map(encodeURIComponent).join('/')}`, bearer: this.bearer };
+    return { url: `${this.apiBase}/packages/${encodeURIComponent(pkgId)}/files/${path.split('/').map(encodeURIComponent).join('/')}`, bearer: this.bearer };
   }
 
   async events(items: BootEventOut[]): Promise<void> {
