@@ -35,7 +35,8 @@ export interface SelectedServer {
   reason: string;
 }
 
-export interface PackageSummary {
+/** What a package's row in the list and its own page both show. */
+interface PackageBase {
   id: string;
   name: string;
   version: string;
@@ -43,8 +44,11 @@ export interface PackageSummary {
   size: number;
   state: string;
   enabled: boolean;
-  servers: { total: number; ready: number; downloading: number; pending: number; failed: number };
   createdAt: string;
+}
+
+export interface PackageSummary extends PackageBase {
+  servers: { total: number; ready: number; downloading: number; pending: number; failed: number };
 }
 
 export interface PackageServerStatus {
@@ -64,16 +68,8 @@ export interface PackageServerStatus {
   readyAt?: string;
 }
 
-export interface PackageView {
-  id: string;
-  name: string;
-  version: string;
-  files: number;
-  size: number;
-  state: string;
-  enabled: boolean;
+export interface PackageView extends PackageBase {
   source: string;
-  createdAt: string;
   servers: PackageServerStatus[];
   downloads: { ok: number; failed: number; recent: Array<{ agentId: string; state: string; codebase?: string; error?: string; at: string }> };
   missing?: Array<{ path: string; size: number; received: number; problem?: string }>;

@@ -4,6 +4,7 @@ import { ApiError, api, enc } from '../api';
 import { ago, time } from '../format';
 import { navigate } from '../router';
 import type { Agent, AgentRunView, SelectedServer, Site } from '../types';
+import { Table } from '../table';
 import { Badge, Card, ErrorNote, Page, VirtualList, useApi, useLive, usePaged } from '../ui';
 
 const agentKey = (a: Agent): string => a.id;
@@ -179,37 +180,29 @@ export function AgentDetail(props: { id: string }): JSX.Element {
         ) : history.runs.length === 0 ? (
           <p class="muted">Not a target of any recent run.</p>
         ) : (
-          <table class="table">
-            <thead>
-              <tr>
-                <th>Run</th>
-                <th>State</th>
-                <th>Steps</th>
-                <th>Started</th>
+          <Table
+            columns={['Run', 'State', 'Steps', 'Started']}
+            rows={history.runs}
+            row={(h) => (
+              <tr key={h.id}>
+                <td>
+                  <a href={`#/runs/${enc(h.id)}?agent=${enc(props.id)}`}>{h.job}</a> <span class="muted small">{h.id}</span>
+                </td>
+                <td>
+                  <Badge state={h.view.state} /> {h.view.error && <span class="muted">{h.view.error}</span>}
+                </td>
+                <td>
+                  {h.view.steps.map((s, i) => (
+                    <Badge key={i} state={s.state}>
+                      {s.name}
+                      {s.exitCode !== undefined ? ` (${s.exitCode})` : ''}
+                    </Badge>
+                  ))}
+                </td>
+                <td>{time(h.createdAt)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {history.runs.map((h) => (
-                <tr key={h.id}>
-                  <td>
-                    <a href={`#/runs/${enc(h.id)}?agent=${enc(props.id)}`}>{h.job}</a> <span class="muted small">{h.id}</span>
-                  </td>
-                  <td>
-                    <Badge state={h.view.state} /> {h.view.error && <span class="muted">{h.view.error}</span>}
-                  </td>
-                  <td>
-                    {h.view.steps.map((s, i) => (
-                      <Badge key={i} state={s.state}>
-                        {s.name}
-                        {s.exitCode !== undefined ? ` (${s.exitCode})` : ''}
-                      </Badge>
-                    ))}
-                  </td>
-                  <td>{time(h.createdAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            )}
+          />
         )}
       </Card>
     </Page>

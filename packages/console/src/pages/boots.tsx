@@ -2,6 +2,7 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { enc } from '../api';
 import { ago, time } from '../format';
+import { NameCell, Table } from '../table';
 import { Badge, Card, ErrorNote, Page, useApi, useLive, useThrottled } from '../ui';
 
 interface Computer {
@@ -50,106 +51,71 @@ export function Boots(): JSX.Element {
     <Page title="Computers & boots">
       <ErrorNote error={computers.error ?? boots.error} />
       <Card title="Computers">
-        <table class="table">
-          <thead>
-            <tr>
-              <th>Computer</th>
-              <th>Kind</th>
-              <th>Boots into</th>
-              <th>Agent</th>
-              <th class="num">Boots</th>
-              <th>Last boot</th>
+        <Table
+          columns={['Computer', 'Kind', 'Boots into', 'Agent', { label: 'Boots', class: 'num' }, 'Last boot']}
+          rows={computers.data?.items}
+          empty="No computers known yet."
+          row={(c) => (
+            <tr key={c.id}>
+              <NameCell name={c.name ?? c.id} sub={c.macs.join(', ')} />
+              <td>
+                <Badge state={c.kind} />
+              </td>
+              <td>
+                {c.once ? `${c.once.image} (once)` : (c.image ?? 'local disk')}
+                {c.job ? ` → ${c.job}` : ''}
+              </td>
+              <td>{c.agentId ? <a href={`#/agents/${enc(c.agentId)}`}>{c.agentId}</a> : '–'}</td>
+              <td class="num">{c.boots}</td>
+              <td>{ago(c.lastBootAt)}</td>
             </tr>
-          </thead>
-          <tbody>
-            {(computers.data?.items ?? []).map((c) => (
-              <tr key={c.id}>
-                <td>
-                  <strong>{c.name ?? c.id}</strong>
-                  <div class="muted small">{c.macs.join(', ')}</div>
-                </td>
-                <td>
-                  <Badge state={c.kind} />
-                </td>
-                <td>
-                  {c.once ? `${c.once.image} (once)` : (c.image ?? 'local disk')}
-                  {c.job ? ` → ${c.job}` : ''}
-                </td>
-                <td>{c.agentId ? <a href={`#/agents/${enc(c.agentId)}`}>{c.agentId}</a> : '–'}</td>
-                <td class="num">{c.boots}</td>
-                <td>{ago(c.lastBootAt)}</td>
-              </tr>
-            ))}
-            {computers.data && computers.data.items.length === 0 && (
-              <tr>
-                <td colSpan={6} class="muted">
-                  No computers known yet.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
+          )}
+        />
       </Card>
       <Card title="Boots (newest first)">
-        <table class="table">
-          <thead>
-            <tr>
-              <th>MAC</th>
-              <th>Kind</th>
-              <th>Image</th>
-              <th>Started</th>
-              <th class="num">Took</th>
-              <th>State</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(boots.data?.items ?? []).map((b) => [
-              <tr key={b.id} class="clickable" onClick={() => setOpen(open === b.id ? undefined : b.id)}>
-                <td>
-                  <code>{b.mac}</code>
-                  {b.ip && <span class="muted small"> {b.ip}</span>}
-                </td>
-                <td>
-                  <Badge state={b.kind} />
-                </td>
-                <td>{b.image ?? '–'}</td>
-                <td>{time(b.startedAt)}</td>
-                <td class="num">{(b.durationMs / 1000).toFixed(1)} s</td>
-                <td>{b.handedOff ? <Badge state="succeeded">handed off</Badge> : <Badge state="running">booting</Badge>}</td>
-              </tr>,
-              open === b.id && (
-                <tr key={`${b.id}-t`}>
-                  <td colSpan={6}>
-                    <p class="muted small">
-                      boot <code>{b.id}</code>
-                      {b.netbootIds?.length ? (
-                        <>
-                          {' '}
-                          · in the netboot logs <code>{b.netbootIds.join(', ')}</code>
-                        </>
-                      ) : null}
-                    </p>
-                    <ol class="timeline">
-                      {b.events.map((e, i) => (
-                        <li key={i}>
-                          <span class="muted">+{(e.offsetMs / 1000).toFixed(2)} s</span> <strong>{e.type}</strong> {e.server && <span class="muted">{e.server}</span>}{' '}
-                          {e.detail && <code class="small">{JSON.stringify(e.detail)}</code>}
-                        </li>
-                      ))}
-                    </ol>
-                  </td>
-                </tr>
-              ),
-            ])}
-            {boots.data && boots.data.items.length === 0 && (
-              <tr>
-                <td colSpan={6} class="muted">
-                  No boots recorded.
+        <Table
+          columns={['MAC', 'Kind', 'Image', 'Started', { label: 'Took', class: 'num' }, 'State']}
+          rows={boots.data?.items}
+          empty="No boots recorded."
+          row={(b) => [
+            <tr key={b.id} class="clickable" onClick={() => setOpen(open === b.id ? undefined : b.id)}>
+              <td>
+                <code>{b.mac}</code>
+                {b.ip && <span class="muted small"> {b.ip}</span>}
+              </td>
+              <td>
+                <Badge state={b.kind} />
+              </td>
+              <td>{b.image ?? '–'}</td>
+              <td>{time(b.startedAt)}</td>
+              <td class="num">{(b.durationMs / 1000).toFixed(1)} s</td>
+              <td>{b.handedOff ? <Badge state="succeeded">handed off</Badge> : <Badge state="running">booting</Badge>}</td>
+            </tr>,
+            open === b.id && (
+              <tr key={`${b.id}-t`}>
+                <td colSpan={6}>
+                  <p class="muted small">
+                    boot <code>{b.id}</code>
+                    {b.netbootIds?.length ? (
+                      <>
+                        {' '}
+                        · in the netboot logs <code>{b.netbootIds.join(', ')}</code>
+                      </>
+                    ) : null}
+                  </p>
+                  <ol class="timeline">
+                    {b.events.map((e, i) => (
+                      <li key={i}>
+                        <span class="muted">+{(e.offsetMs / 1000).toFixed(2)} s</span> <strong>{e.type}</strong> {e.server && <span class="muted">{e.server}</span>}{' '}
+                        {e.detail && <code class="small">{JSON.stringify(e.detail)}</code>}
+                      </li>
+                    ))}
+                  </ol>
                 </td>
               </tr>
-            )}
-          </tbody>
-        </table>
+            ),
+          ]}
+        />
       </Card>
     </Page>
   );

@@ -1,6 +1,7 @@
 import type { JSX } from 'preact';
 import { enc } from '../api';
 import { ago, bytes, time } from '../format';
+import { NameCell, Table } from '../table';
 import { Card, ErrorNote, Page, useApi, useThrottled } from '../ui';
 import { useEffect, useState } from 'preact/hooks';
 
@@ -28,78 +29,45 @@ export function Gateways(): JSX.Element {
     <Page title="Gateways">
       <ErrorNote error={conns.error} />
       <Card title="Gateways">
-        <table class="table">
-          <thead>
-            <tr>
-              <th>Gateway</th>
-              <th class="num">Tunnels</th>
-              <th>Reported</th>
-              <th>Counters</th>
+        <Table
+          columns={['Gateway', { label: 'Tunnels', class: 'num' }, 'Reported', 'Counters']}
+          rows={conns.data?.gateways}
+          empty="No gateway has reported in the last minutes."
+          row={(g) => (
+            <tr key={g.id} data-gateway={g.name}>
+              <NameCell name={g.name} sub={g.id} />
+              <td class="num">{g.connections}</td>
+              <td>{ago(g.reportedAt)}</td>
+              <td class="small muted">
+                {Object.entries(g.stats)
+                  .slice(0, 8)
+                  .map(([k, v]) => `${k} ${v}`)
+                  .join(' · ')}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {(conns.data?.gateways ?? []).map((g) => (
-              <tr key={g.id} data-gateway={g.name}>
-                <td>
-                  <strong>{g.name}</strong>
-                  <div class="muted small">{g.id}</div>
-                </td>
-                <td class="num">{g.connections}</td>
-                <td>{ago(g.reportedAt)}</td>
-                <td class="small muted">
-                  {Object.entries(g.stats)
-                    .slice(0, 8)
-                    .map(([k, v]) => `${k} ${v}`)
-                    .join(' · ')}
-                </td>
-              </tr>
-            ))}
-            {conns.data && conns.data.gateways.length === 0 && (
-              <tr>
-                <td colSpan={4} class="muted">
-                  No gateway has reported in the last minutes.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
+          )}
+        />
       </Card>
       <Card title="Connections">
-        <table class="table">
-          <thead>
-            <tr>
-              <th>Principal</th>
-              <th>From</th>
-              <th>To</th>
-              <th>Gateway</th>
-              <th>Since</th>
-              <th class="num">In / out</th>
+        <Table
+          columns={['Principal', 'From', 'To', 'Gateway', 'Since', { label: 'In / out', class: 'num' }]}
+          rows={conns.data?.items.slice(0, 500)}
+          empty="No tunnels open."
+          row={(c, i) => (
+            <tr key={i}>
+              <td>
+                {c.kind === 'agent' ? <a href={`#/agents/${enc(c.principal)}`}>{c.principal}</a> : c.principal} <span class="muted small">{c.kind}</span>
+              </td>
+              <td>{c.remote}</td>
+              <td>{c.target}</td>
+              <td>{names.get(c.gateway) ?? c.gateway}</td>
+              <td>{ago(c.since)}</td>
+              <td class="num">
+                {bytes(c.bytesIn)} / {bytes(c.bytesOut)}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {(conns.data?.items ?? []).slice(0, 500).map((c, i) => (
-              <tr key={i}>
-                <td>
-                  {c.kind === 'agent' ? <a href={`#/agents/${enc(c.principal)}`}>{c.principal}</a> : c.principal} <span class="muted small">{c.kind}</span>
-                </td>
-                <td>{c.remote}</td>
-                <td>{c.target}</td>
-                <td>{names.get(c.gateway) ?? c.gateway}</td>
-                <td>{ago(c.since)}</td>
-                <td class="num">
-                  {bytes(c.bytesIn)} / {bytes(c.bytesOut)}
-                </td>
-              </tr>
-            ))}
-            {conns.data && conns.data.items.length === 0 && (
-              <tr>
-                <td colSpan={6} class="muted">
-                  No tunnels open.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
+          )}
+        />
       </Card>
       <Card title="Revocations: blocked principals">
         <ErrorNote error={blocked.error} />

@@ -1,6 +1,6 @@
 import type { JSX } from 'preact';
 import { ago, bytes, num } from '../format';
-import { RUN_STATES } from '../types';
+import { RunCells, Table } from '../table';
 import { Badge, Card, Page, Progress, StackedBar, Stat, useApi, useLive, useThrottled } from '../ui';
 
 interface Boot {
@@ -74,27 +74,14 @@ export function Overview(): JSX.Element {
             No run in progress. <a href="#/runs">Start one</a>.
           </p>
         ) : (
-          <table class="table">
-            <tbody>
-              {active.slice(0, 10).map((r) => {
-                const done = r.counts.succeeded + r.counts.failed + r.counts.expired + r.counts.cancelled;
-                return (
-                  <tr key={r.id}>
-                    <td>
-                      <a href={`#/runs/${r.id}`}>{r.job}</a>
-                      <div class="muted small">{r.id}</div>
-                    </td>
-                    <td class="wide">
-                      <StackedBar total={r.agents} parts={RUN_STATES.map((st) => ({ state: st, value: r.counts[st] }))} />
-                    </td>
-                    <td class="num">
-                      {num(done)} / {num(r.agents)}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <Table
+            rows={active.slice(0, 10)}
+            row={(r) => (
+              <tr key={r.id}>
+                <RunCells run={r} />
+              </tr>
+            )}
+          />
         )}
       </Card>
       <div class="grid two">

@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { api, enc } from '../api';
 import { ago, bytes, time } from '../format';
 import type { PackageSummary, PackageView } from '../types';
+import { Table } from '../table';
 import { Badge, Card, ErrorNote, Page, Progress, StackedBar, describe, useApi, useLive, useThrottled } from '../ui';
 
 export function Packages(): JSX.Element {
@@ -13,55 +14,44 @@ export function Packages(): JSX.Element {
     <Page title="Packages">
       <ErrorNote error={list.error} />
       <Card>
-        <table class="table">
-          <thead>
-            <tr>
-              <th>Package</th>
-              <th>State</th>
-              <th>Size</th>
-              <th>Staging on servers</th>
-              <th>Added</th>
+        <Table
+          columns={['Package', 'State', 'Size', 'Staging on servers', 'Added']}
+          rows={list.data?.items}
+          empty={
+            <>
+              No packages. <code>outpost package add ./dir --name demo</code> adds one.
+            </>
+          }
+          row={(p) => (
+            <tr key={p.id} data-package={p.name}>
+              <td>
+                <a href={`#/packages/${enc(p.id)}`}>
+                  <strong>{p.name}</strong>@{p.version}
+                </a>
+                <div class="muted small">{p.files} files</div>
+              </td>
+              <td>
+                <Badge state={p.state} /> {p.enabled ? <Badge state="enabled" /> : <Badge state="disabled" />}
+              </td>
+              <td>{bytes(p.size)}</td>
+              <td class="wide">
+                <StackedBar
+                  total={Math.max(1, p.servers.total)}
+                  parts={[
+                    { state: 'ready', value: p.servers.ready },
+                    { state: 'downloading', value: p.servers.downloading },
+                    { state: 'pending', value: p.servers.pending },
+                    { state: 'failed', value: p.servers.failed },
+                  ]}
+                />
+                <span class="muted small">
+                  {p.servers.ready}/{p.servers.total} ready{p.servers.failed ? `, ${p.servers.failed} failed` : ''}
+                </span>
+              </td>
+              <td>{time(p.createdAt)}</td>
             </tr>
-          </thead>
-          <tbody>
-            {(list.data?.items ?? []).map((p) => (
-              <tr key={p.id} data-package={p.name}>
-                <td>
-                  <a href={`#/packages/${enc(p.id)}`}>
-                    <strong>{p.name}</strong>@{p.version}
-                  </a>
-                  <div class="muted small">{p.files} files</div>
-                </td>
-                <td>
-                  <Badge state={p.state} /> {p.enabled ? <Badge state="enabled" /> : <Badge state="disabled" />}
-                </td>
-                <td>{bytes(p.size)}</td>
-                <td class="wide">
-                  <StackedBar
-                    total={Math.max(1, p.servers.total)}
-                    parts={[
-                      { state: 'ready', value: p.servers.ready },
-                      { state: 'downloading', value: p.servers.downloading },
-                      { state: 'pending', value: p.servers.pending },
-                      { state: 'failed', value: p.servers.failed },
-                    ]}
-                  />
-                  <span class="muted small">
-                    {p.servers.ready}/{p.servers.total} ready{p.servers.failed ? `, ${p.servers.failed} failed` : ''}
-                  </span>
-                </td>
-                <td>{time(p.createdAt)}</td>
-              </tr>
-            ))}
-            {list.data && list.data.items.length === 0 && (
-              <tr>
-                <td colSpan={5} class="muted">
-                  No packages. <code>outpost package add ./dir --name demo</code> adds one.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
+          )}
+        />
       </Card>
     </Page>
   );
@@ -129,40 +119,31 @@ export function PackageDetail(props: { id: string }): JSX.Element {
             {p.servers.length === 0 ? (
               <p class="muted">Not assigned to any package server{p.enabled ? '' : ' (enable it)'}.</p>
             ) : (
-              <table class="table">
-                <thead>
-                  <tr>
-                    <th>Server</th>
-                    <th>State</th>
-                    <th class="wide">Progress</th>
-                    <th>Codebase</th>
-                    <th>Retries</th>
+              <Table
+                columns={['Server', 'State', { label: 'Progress', class: 'wide' }, 'Codebase', 'Retries']}
+                rows={p.servers}
+                row={(s) => (
+                  <tr key={s.id} data-server={s.name}>
+                    <td>
+                      {s.name ?? s.id}
+                      <div class="muted small">{s.constrained ? 'constrained' : 'unconstrained'}</div>
+                    </td>
+                    <td>
+                      <Badge state={s.state} />
+                      {s.waitingFor && <div class="muted small">waiting for {s.waitingFor}</div>}
+                    </td>
+                    <td class="wide">
+                      <Progress value={s.bytesDone} max={s.bytesTotal} state={s.state} label={`${bytes(s.bytesDone)} / ${bytes(s.bytesTotal)}`} />
+                    </td>
+                    <td>{s.codebase ? <code class="small">{s.codebase}</code> : <span class="muted">–</span>}</td>
+                    <td>
+                      {s.attempt ? `attempt ${s.attempt}` : '–'}
+                      {s.nextRetryAt && <div class="small">next retry {ago(s.nextRetryAt)}</div>}
+                      {s.lastError && <div class="error small">{s.lastError}</div>}
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {p.servers.map((s) => (
-                    <tr key={s.id} data-server={s.name}>
-                      <td>
-                        {s.name ?? s.id}
-                        <div class="muted small">{s.constrained ? 'constrained' : 'unconstrained'}</div>
-                      </td>
-                      <td>
-                        <Badge state={s.state} />
-                        {s.waitingFor && <div class="muted small">waiting for {s.waitingFor}</div>}
-                      </td>
-                      <td class="wide">
-                        <Progress value={s.bytesDone} max={s.bytesTotal} state={s.state} label={`${bytes(s.bytesDone)} / ${bytes(s.bytesTotal)}`} />
-                      </td>
-                      <td>{s.codebase ? <code class="small">{s.codebase}</code> : <span class="muted">–</span>}</td>
-                      <td>
-                        {s.attempt ? `attempt ${s.attempt}` : '–'}
-                        {s.nextRetryAt && <div class="small">next retry {ago(s.nextRetryAt)}</div>}
-                        {s.lastError && <div class="error small">{s.lastError}</div>}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                )}
+              />
             )}
           </Card>
           {p.missing && (

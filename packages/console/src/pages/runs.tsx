@@ -4,6 +4,7 @@ import { api, enc } from '../api';
 import { num, time } from '../format';
 import { navigate } from '../router';
 import { RUN_STATES, type AgentRunView, type Job, type RunListItem, type RunView, type Site } from '../types';
+import { finished, RunCells, Table } from '../table';
 import { Badge, Card, ErrorNote, Page, StackedBar, VirtualList, describe, useApi, useLive, usePaged, useThrottled } from '../ui';
 
 function StartRun(props: { jobs: Job[] }): JSX.Element {
@@ -100,41 +101,19 @@ export function Runs(): JSX.Element {
       </Card>
       <ErrorNote error={runs.error ?? jobs.error} />
       <Card title="Runs">
-        <table class="table">
-          <thead>
-            <tr>
-              <th>Run</th>
-              <th>State</th>
-              <th class="wide">Agents by state</th>
-              <th class="num">Done</th>
-              <th>Started</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(runs.data?.items ?? []).slice(0, 200).map((r0) => {
-              const r = liveById.get(r0.id) ?? r0;
-              const done = r.counts.succeeded + r.counts.failed + r.counts.expired + r.counts.cancelled;
-              return (
-                <tr key={r.id} data-run={r.id}>
-                  <td>
-                    <a href={`#/runs/${enc(r.id)}`}>{r.job}</a>
-                    <div class="muted small">{r.id}</div>
-                  </td>
-                  <td>
-                    <Badge state={r.state} />
-                  </td>
-                  <td class="wide">
-                    <StackedBar total={r.agents} parts={RUN_STATES.map((s) => ({ state: s, value: r.counts[s] }))} />
-                  </td>
-                  <td class="num">
-                    {num(done)} / {num(r.agents)}
-                  </td>
-                  <td>{time(r.createdAt)}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
+        <Table
+          columns={['Run', 'State', { label: 'Agents by state', class: 'wide' }, { label: 'Done', class: 'num' }, 'Started']}
+          rows={runs.data?.items.slice(0, 200)}
+          row={(r0) => {
+            const r = liveById.get(r0.id) ?? r0;
+            return (
+              <tr key={r.id} data-run={r.id}>
+                <RunCells run={r} state={<Badge state={r.state} />} />
+                <td>{time(r.createdAt)}</td>
+              </tr>
+            );
+          }}
+        />
       </Card>
       <Card title="Jobs">
         <ul class="plain">
@@ -179,7 +158,7 @@ export function RunDetail(props: { id: string; query: URLSearchParams }): JSX.El
   const counts = liveRun?.counts ?? r?.counts;
   const total = liveRun?.agents ?? r?.agents ?? 0;
   const state = liveRun?.state ?? r?.state;
-  const done = counts ? counts.succeeded + counts.failed + counts.expired + counts.cancelled : 0;
+  const done = counts ? finished(counts) : 0;
   const percent = total ? Math.floor((done / total) * 100) : 0;
   const failures = liveRun?.failures ?? r?.failures ?? [];
   const cancel = async (): Promise<void> => {
@@ -242,44 +221,34 @@ export function RunDetail(props: { id: string; query: URLSearchParams }): JSX.El
           {failures.length === 0 ? (
             <p class="ok">No failures.</p>
           ) : (
-            <table class="table">
-              <tbody>
-                {failures.map((f) => (
-                  <tr key={f.error}>
-                    <td>
-                      <code>{f.error}</code>
-                    </td>
-                    <td class="num">{num(f.count)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <Table
+              rows={failures}
+              row={(f) => (
+                <tr key={f.error}>
+                  <td>
+                    <code>{f.error}</code>
+                  </td>
+                  <td class="num">{num(f.count)}</td>
+                </tr>
+              )}
+            />
           )}
         </Card>
         <Card title="Hops (ms after the run began)">
           {r?.hops ? (
-            <table class="table">
-              <thead>
-                <tr>
-                  <th>Hop</th>
-                  <th class="num">Agents</th>
-                  <th class="num">p50</th>
-                  <th class="num">p99</th>
-                  <th class="num">max</th>
+            <Table
+              columns={['Hop', ...['Agents', 'p50', 'p99', 'max'].map((label) => ({ label, class: 'num' }))]}
+              rows={Object.entries(r.hops)}
+              row={([hop, h]) => (
+                <tr key={hop}>
+                  <td>{hop}</td>
+                  <td class="num">{num(h.count)}</td>
+                  <td class="num">{num(h.p50)}</td>
+                  <td class="num">{num(h.p99)}</td>
+                  <td class="num">{num(h.max)}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {Object.entries(r.hops).map(([hop, h]) => (
-                  <tr key={hop}>
-                    <td>{hop}</td>
-                    <td class="num">{num(h.count)}</td>
-                    <td class="num">{num(h.p50)}</td>
-                    <td class="num">{num(h.p99)}</td>
-                    <td class="num">{num(h.max)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+              )}
+            />
           ) : (
             <p class="muted">…</p>
           )}

@@ -1,6 +1,7 @@
 import type { JSX } from 'preact';
 import { ago, num } from '../format';
 import type { SiteServer } from '../types';
+import { NameCell, Table } from '../table';
 import { Badge, Card, ErrorNote, Page, Progress, useApi, useLive, useThrottled } from '../ui';
 
 export function SiteServers(): JSX.Element {
@@ -14,66 +15,48 @@ export function SiteServers(): JSX.Element {
     <Page title="Site servers">
       <ErrorNote error={list.error} />
       <Card>
-        <table class="table">
-          <thead>
-            <tr>
-              <th>Server</th>
-              <th>Health</th>
-              <th>Services</th>
-              <th>Sites</th>
-              <th>Load (agents)</th>
-              <th>Last contact</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((s) => {
-              const st = staging.get(s.id);
-              return (
-                <tr key={s.id} data-server={s.name}>
-                  <td>
-                    <strong>{s.name}</strong>
-                    <div class="muted small">
-                      {s.id}
-                      {s.address ? ` · ${s.address}` : ''}
-                    </div>
-                  </td>
-                  <td>
-                    <Badge state={s.state} />
-                  </td>
-                  <td>
-                    {Object.entries(s.services)
-                      .filter(([, v]) => v !== undefined)
-                      .map(([k, v]) => (
-                        <div key={k}>
-                          <span class="chip">{k}</span>
-                          {v?.constrained !== undefined && <span class="muted small"> {v.constrained ? 'constrained' : 'unconstrained'}</span>}
-                          {v?.url && <span class="muted small"> {v.url}</span>}
-                          {k === 'package' && st && (
-                            <span class="muted small">
-                              {' '}
-                              · {st.ready} ready, {st.downloading} staging{st.failed ? `, ${st.failed} failed` : ''}
-                            </span>
-                          )}
-                        </div>
-                      ))}
-                  </td>
-                  <td>{(s.effectiveSites.length ? s.effectiveSites : ['(none)']).join(', ')}</td>
-                  <td class="load">
-                    <Progress value={s.load.agents} max={maxLoad} label={num(s.load.agents)} />
-                  </td>
-                  <td>{ago(s.lastContact)}</td>
-                </tr>
-              );
-            })}
-            {list.data && items.length === 0 && (
-              <tr>
-                <td colSpan={6} class="muted">
-                  No site server has enrolled. <code>outpost token create --for site-server</code> makes an enrollment token.
+        <Table
+          columns={['Server', 'Health', 'Services', 'Sites', 'Load (agents)', 'Last contact']}
+          rows={list.data?.items}
+          empty={
+            <>
+              No site server has enrolled. <code>outpost token create --for site-server</code> makes an enrollment token.
+            </>
+          }
+          row={(s) => {
+            const st = staging.get(s.id);
+            return (
+              <tr key={s.id} data-server={s.name}>
+                <NameCell name={s.name} sub={`${s.id}${s.address ? ` · ${s.address}` : ''}`} />
+                <td>
+                  <Badge state={s.state} />
                 </td>
+                <td>
+                  {Object.entries(s.services)
+                    .filter(([, v]) => v !== undefined)
+                    .map(([k, v]) => (
+                      <div key={k}>
+                        <span class="chip">{k}</span>
+                        {v?.constrained !== undefined && <span class="muted small"> {v.constrained ? 'constrained' : 'unconstrained'}</span>}
+                        {v?.url && <span class="muted small"> {v.url}</span>}
+                        {k === 'package' && st && (
+                          <span class="muted small">
+                            {' '}
+                            · {st.ready} ready, {st.downloading} staging{st.failed ? `, ${st.failed} failed` : ''}
+                          </span>
+                        )}
+                      </div>
+                    ))}
+                </td>
+                <td>{(s.effectiveSites.length ? s.effectiveSites : ['(none)']).join(', ')}</td>
+                <td class="load">
+                  <Progress value={s.load.agents} max={maxLoad} label={num(s.load.agents)} />
+                </td>
+                <td>{ago(s.lastContact)}</td>
               </tr>
-            )}
-          </tbody>
-        </table>
+            );
+          }}
+        />
       </Card>
     </Page>
   );

@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { api, enc } from '../api';
 import { time } from '../format';
 import type { Site } from '../types';
+import { NameCell, Table } from '../table';
 import { Card, ErrorNote, Page, describe, useApi, useLive } from '../ui';
 
 const splitSubnets = (s: string): string[] =>
@@ -88,64 +89,45 @@ export function Sites(): JSX.Element {
       )}
       <ErrorNote error={sites.error ?? error} />
       <Card>
-        <table class="table">
-          <thead>
-            <tr>
-              <th>Site</th>
-              <th>Subnets</th>
-              <th class="num">Agents</th>
-              <th class="num">Site servers</th>
-              <th>Created</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {(sites.data?.items ?? []).map((s) =>
-              editing === s.name ? (
-                <tr key={s.name}>
-                  <td colSpan={6}>
-                    <strong>{s.name}</strong>
-                    <SiteForm site={s} onDone={done} />
-                  </td>
-                </tr>
-              ) : (
-                <tr key={s.name} data-site={s.name}>
-                  <td>
-                    <strong>{s.name}</strong>
-                    {s.description && <div class="muted small">{s.description}</div>}
-                  </td>
-                  <td>
-                    {s.subnets.map((n) => (
-                      <code key={n} class="chip">
-                        {n}
-                      </code>
-                    ))}
-                  </td>
-                  <td class="num">
-                    <a href={`#/agents?site=${enc(s.name)}`}>{s.agents}</a>
-                  </td>
-                  <td class="num">{s.siteServers.length}</td>
-                  <td>{time(s.createdAt)}</td>
-                  <td class="row-actions">
-                    <button class="link" onClick={() => setEditing(s.name)}>
-                      Edit
-                    </button>
-                    <button class="link danger" onClick={() => void remove(s)}>
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              ),
-            )}
-            {sites.data && sites.data.items.length === 0 && (
-              <tr>
-                <td colSpan={6} class="muted">
-                  No sites yet. Without sites, agents use the site servers on their own subnet.
+        <Table
+          columns={['Site', 'Subnets', { label: 'Agents', class: 'num' }, { label: 'Site servers', class: 'num' }, 'Created', '']}
+          rows={sites.data?.items}
+          empty="No sites yet. Without sites, agents use the site servers on their own subnet."
+          row={(s) =>
+            editing === s.name ? (
+              <tr key={s.name}>
+                <td colSpan={6}>
+                  <strong>{s.name}</strong>
+                  <SiteForm site={s} onDone={done} />
                 </td>
               </tr>
-            )}
-          </tbody>
-        </table>
+            ) : (
+              <tr key={s.name} data-site={s.name}>
+                <NameCell name={s.name} sub={s.description} />
+                <td>
+                  {s.subnets.map((n) => (
+                    <code key={n} class="chip">
+                      {n}
+                    </code>
+                  ))}
+                </td>
+                <td class="num">
+                  <a href={`#/agents?site=${enc(s.name)}`}>{s.agents}</a>
+                </td>
+                <td class="num">{s.siteServers.length}</td>
+                <td>{time(s.createdAt)}</td>
+                <td class="row-actions">
+                  <button class="link" onClick={() => setEditing(s.name)}>
+                    Edit
+                  </button>
+                  <button class="link danger" onClick={() => void remove(s)}>
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            )
+          }
+        />
       </Card>
     </Page>
   );
