@@ -8,12 +8,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { silentLogger, validateConfig } from '@outpost/common';
-import { coreConfigSchema, createCore, type Core } from '@outpost/core';
-import { createPackageServer, packageServerConfigSchema, type PackageServer } from '@outpost/package-server';
+import type { Core } from '@outpost/core';
+import type { PackageServer } from '@outpost/package-server';
 import { removeDir, tempDir, waitFor } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, spawnOutpost } from '../helpers.js';
+import { startCoreAndPackageServer } from '../package-server-fixture.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -119,19 +119,7 @@ describe('outpost package add resumes a broken upload', () => {
 
   beforeAll(async () => {
     dir = await tempDir('outpost-pkg-resume-');
-    core = createCore(validateConfig(coreConfigSchema, { dataDir: join(dir, 'core'), http: { host: '127.0.0.1', port: 0 }, datagram: { host: '127.0.0.1', port: 0 } }, { file: 'test' }), {
-      logger: silentLogger(),
-    });
-    await core.start();
-    const { token } = await core.createEnrollmentToken({ for: 'site-server' });
-    ps = createPackageServer(
-      validateConfig(
-        packageServerConfigSchema,
-        { name: 'ps-resume', coreUrl: core.url, dataDir: join(dir, 'ps'), enrollToken: token, http: { port: 0 }, tickle: { port: 0 }, reserveBytes: 0, watchStore: false },
-        { file: 'test' },
-      ),
-    );
-    await ps.start();
+    ({ core, ps } = await startCoreAndPackageServer(dir, 'ps-resume'));
     proxy = relay({ host: '127.0.0.1', port: core.port });
     const port = await proxy.start();
     env = { OUTPOST_URL: `http://127.0.0.1:${port}`, OUTPOST_TOKEN: core.adminToken };

@@ -2,12 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { main } from '@outpost/appliance';
-import { silentLogger, validateConfig } from '@outpost/common';
-import { coreConfigSchema, createCore, type Core } from '@outpost/core';
-import { createPackageServer, packageServerConfigSchema, type PackageServer } from '@outpost/package-server';
+import type { Core } from '@outpost/core';
+import type { PackageServer } from '@outpost/package-server';
 import { removeDir, tempDir, waitFor } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordingIo } from '../io.js';
+import { startCoreAndPackageServer } from '../package-server-fixture.js';
 
 let core: Core;
 let ps: PackageServer;
@@ -18,19 +18,7 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
   dir = await tempDir('outpost-cli-packages-');
-  core = createCore(validateConfig(coreConfigSchema, { dataDir: join(dir, 'core'), http: { host: '127.0.0.1', port: 0 }, datagram: { host: '127.0.0.1', port: 0 } }, { file: 'test' }), {
-    logger: silentLogger(),
-  });
-  await core.start();
-  const { token } = await core.createEnrollmentToken({ for: 'site-server' });
-  ps = createPackageServer(
-    validateConfig(
-      packageServerConfigSchema,
-      { name: 'ps-1', coreUrl: core.url, dataDir: join(dir, 'ps'), enrollToken: token, http: { port: 0 }, tickle: { port: 0 }, reserveBytes: 0, watchStore: false },
-      { file: 'test' },
-    ),
-  );
-  await ps.start();
+  ({ core, ps } = await startCoreAndPackageServer(dir, 'ps-1'));
   pkgDir = join(dir, 'demo');
   await mkdir(join(pkgDir, 'bin'), { recursive: true });
   await writeFile(join(pkgDir, 'bin', 'big.bin'), BIG);

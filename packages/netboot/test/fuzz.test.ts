@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeDhcp, DHCP_DECODE_ERRORS, Opt, type DhcpDecodeError } from '../dist/index.js';
-import { clientPacket, prng } from './helpers.js';
+import { prng } from '@outpost/testing';
+import { clientPacket } from './helpers.js';
 
 const ROUNDS = 20_000;
 

@@ -1,4 +1,7 @@
-import { encodeDhcp, encodeClientArchs, MessageType, Op, Opt, text, type OptionEntry } from '../dist/index.js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openUdpProbe, removeDir, tempDir, type UdpProbe } from '@outpost/testing';
+import { encodeDhcp, encodeClientArchs, MessageType, Op, Opt, text, type BootBackend, type BootDecision, type BootEventOut, type NetbootConfigInput, type OptionEntry } from '../dist/index.js';
 
 /** A client request as firmware sends it. */
 export function clientPacket(o: { mac?: string; type?: number; vendor?: string; arch?: number; ipxe?: boolean; guid?: Buffer; xid?: number; giaddr?: string; ciaddr?: string; extra?: OptionEntry[]; flags?: number } = {}): Buffer {
@@ -19,14 +22,75 @@ export function clientPacket(o: { mac?: string; type?: number; vendor?: string; 
   ).packet;
 }
 
-/** Deterministic PRNG (mulberry32) for the fuzz suite. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+/**
+ * The core's side of the boot calls, in memory (the core's HTTP API is tested in the
+ * core and end to end): answers every machine with `decision`, after `delayMs`.
+ */
+export class FakeCore implements BootBackend {
+  delayMs = 0;
+  /** Events sent to the core (a field named `events` would shadow the method). */
+  received: BootEventOut[] = [];
+  decisions = 0;
+  /** Decisions answered so far (a slow core has been asked but not yet answered). */
+  answered = 0;
+
+  constructor(private readonly decision: Omit<BootDecision, 'mac'> = { kind: 'unknown', script: '#!ipxe\nexit\n', ttlMs: 30_000 }) {}
+
+  async decide(input: { mac: string }): Promise<BootDecision> {
+    this.decisions++;
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    this.answered++;
+    return { mac: input.mac, ...this.decision };
+  }
+  async image(name: string) {
+    return { name, package: 'p', packageInfo: null };
+  }
+  fileUrl() {
+    return { url: 'http://127.0.0.1:1/none', bearer: '' };
+  }
+  async events(items: BootEventOut[]): Promise<void> {
+    this.received.push(...items);
+  }
+}
+
+/** A temp dir with an empty `loaders/` (or one holding an `undionly.kpxe` of `loaderBytes`), and a UDP probe to stand for the clients. */
+export interface NetbootFixture {
+  dir: string;
+  probe: UdpProbe;
+  close(): Promise<void>;
+}
+
+export async function netbootFixture(prefix: string, loaderBytes?: number): Promise<NetbootFixture> {
+  const dir = await tempDir(prefix);
+  await mkdir(join(dir, 'loaders'));
+  if (loaderBytes !== undefined) await writeFile(join(dir, 'loaders', 'undionly.kpxe'), Buffer.alloc(loaderBytes, 1));
+  const probe = await openUdpProbe();
+  return {
+    dir,
+    probe,
+    close: async () => {
+      await probe.close();
+      await removeDir(dir);
+    },
+  };
+}
+
+/**
+ * Netboot on 127.0.0.1, every port 0, its offers sent to `clientPort` (loopback stands
+ * for the broadcast domain), data and loaders under `dir`, events reported every 50 ms.
+ * `over` replaces top-level keys, except `proxyDhcp`, which it amends.
+ */
+export function loopbackNetbootConfig(dir: string, clientPort: number, over: Partial<NetbootConfigInput> = {}): NetbootConfigInput {
+  return {
+    coreUrl: 'http://127.0.0.1:1',
+    dataDir: join(dir, 'nb'),
+    address: '127.0.0.1',
+    serverAddress: '127.0.0.1',
+    tftp: { address: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+    loaders: { dir: join(dir, 'loaders') },
+    reportInterval: 50,
+    ...over,
+    proxyDhcp: { port: 0, pxePort: 0, clientPort, broadcastAddress: '127.0.0.1', relayPort: clientPort, watchOtherServers: false, ...over.proxyDhcp },
   };
 }

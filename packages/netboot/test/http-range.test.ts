@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseRange } from '../dist/index.js';
-import { prng } from './helpers.js';
+import { prng } from '@outpost/testing';
 
 describe('Range header parser', () => {
   it('reads one byte range, a suffix, an open end; ignores what it does not take; 416 past the end', () => {

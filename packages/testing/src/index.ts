@@ -5,3 +5,4 @@ export { expectErrorsDocumented, readErrorsTable, type ErrorDocRow } from './err
 export { openUdpProbe, type UdpProbe, type UdpDatagram } from './udp-probe.js';
 export { loopbackConfig } from './appliance-config.js';
 export { parseMetrics, metricTotal } from './metrics.js';
+export { prng } from './prng.js';

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { decodePacket, encodeRequest, encodeData, encodeAck, encodeError, encodeOack, negotiateOptions, normalizeRequestPath, Opcode } from '../dist/index.js';
-import { prng } from './prng.js';
+import { prng } from '@outpost/testing';
 
 function seeds(rand: () => number): Buffer[] {
   return [

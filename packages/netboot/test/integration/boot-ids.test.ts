@@ -1,47 +1,23 @@
 // One boot id ties a boot together: the DHCP offer, the PXE ACK, the TFTP transfer and
 // the script fetched over HTTP carry the same id in netboot's log lines and on the
 // events sent to the core (which keeps it in its boot record: see the core's tests).
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { openUdpProbe, removeDir, tempDir, waitFor, type UdpProbe } from '@outpost/testing';
+import { waitFor } from '@outpost/testing';
 import { tftpGet } from '@outpost/tftp';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createNetboot, MessageType, type BootBackend, type BootDecision, type BootEventOut, type Netboot } from '../../dist/index.js';
-import { clientPacket } from '../helpers.js';
+import { createNetboot, MessageType, type Netboot } from '../../dist/index.js';
+import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, type NetbootFixture } from '../helpers.js';
 
-/** The core's side of the boot calls (its HTTP API is tested in the core and end to end). */
-class CoreStandIn implements BootBackend {
-  received: BootEventOut[] = [];
-  async decide(input: { mac: string }): Promise<BootDecision> {
-    return { mac: input.mac, kind: 'unknown', script: '#!ipxe\nexit\n', ttlMs: 30_000 };
-  }
-  async image(name: string) {
-    return { name, package: 'p', packageInfo: null };
-  }
-  fileUrl() {
-    return { url: 'http://127.0.0.1:1/none', bearer: '' };
-  }
-  async events(items: BootEventOut[]): Promise<void> {
-    this.received.push(...items);
-  }
-}
-
-let dir: string;
-let probe: UdpProbe;
+let fx: NetbootFixture;
 let nb: Netboot | undefined;
 beforeEach(async () => {
-  dir = await tempDir('outpost-netboot-ids-');
-  await mkdir(join(dir, 'loaders'));
-  await writeFile(join(dir, 'loaders', 'undionly.kpxe'), Buffer.alloc(20_000, 1));
-  probe = await openUdpProbe();
+  fx = await netbootFixture('outpost-netboot-ids-', 20_000);
 });
 afterEach(async () => {
   await nb?.stop();
   nb = undefined;
-  await probe.close();
-  await removeDir(dir);
+  await fx.close();
 });
 
 describe('boot ids', () => {
@@ -53,22 +29,10 @@ describe('boot ids', () => {
         cb();
       },
     });
-    const core = new CoreStandIn();
+    const core = new FakeCore();
     const mac = '52:54:00:aa:bb:01';
-    nb = createNetboot(
-      {
-        coreUrl: 'http://127.0.0.1:1',
-        dataDir: join(dir, 'nb'),
-        address: '127.0.0.1',
-        serverAddress: '127.0.0.1',
-        proxyDhcp: { port: 0, pxePort: 0, clientPort: probe.port, broadcastAddress: '127.0.0.1', relayPort: probe.port, watchOtherServers: false },
-        tftp: { address: '127.0.0.1', port: 0 },
-        http: { host: '127.0.0.1', port: 0 },
-        loaders: { dir: join(dir, 'loaders') },
-        reportInterval: 50,
-      },
-      { backend: core, logger: pino({ level: 'info' }, sink) },
-    );
+    const { probe } = fx;
+    nb = createNetboot(loopbackNetbootConfig(fx.dir, probe.port), { backend: core, logger: pino({ level: 'info' }, sink) });
     await nb.start();
     // DISCOVER → offer; the PXE request on 4011 comes from 127.0.0.1, which ties the
     // address to the MAC for the TFTP transfer that follows.

@@ -1,62 +1,26 @@
 // The netboot service's /metrics on its HTTP boot listener: a PXE DISCOVER on loopback,
 // a TFTP fetch and a boot script move the DHCP, TFTP, session and HTTP counters.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { openUdpProbe, parseMetrics, removeDir, tempDir, waitFor, type UdpProbe } from '@outpost/testing';
+import { parseMetrics, waitFor } from '@outpost/testing';
 import { tftpGet } from '@outpost/tftp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createNetboot, type BootBackend, type BootDecision, type BootEventOut, type Netboot } from '../../dist/index.js';
-import { clientPacket } from '../helpers.js';
+import { createNetboot, type Netboot } from '../../dist/index.js';
+import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, type NetbootFixture } from '../helpers.js';
 
-/** The core's side of the boot calls (its HTTP API is tested in the core and end to end). */
-class CoreStandIn implements BootBackend {
-  received: BootEventOut[] = [];
-  async decide(input: { mac: string }): Promise<BootDecision> {
-    return { mac: input.mac, kind: 'unknown', script: '#!ipxe\nexit\n', ttlMs: 30_000 };
-  }
-  async image(name: string) {
-    return { name, package: 'p', packageInfo: null };
-  }
-  fileUrl() {
-    return { url: 'http://127.0.0.1:1/none', bearer: '' };
-  }
-  async events(items: BootEventOut[]): Promise<void> {
-    this.received.push(...items);
-  }
-}
-
-let dir: string;
-let probe: UdpProbe;
+let fx: NetbootFixture;
 let nb: Netboot | undefined;
 beforeEach(async () => {
-  dir = await tempDir('outpost-netboot-metrics-');
-  await mkdir(join(dir, 'loaders'));
-  await writeFile(join(dir, 'loaders', 'undionly.kpxe'), Buffer.alloc(100_000, 1));
-  probe = await openUdpProbe();
+  fx = await netbootFixture('outpost-netboot-metrics-', 100_000);
 });
 afterEach(async () => {
   await nb?.stop();
   nb = undefined;
-  await probe.close();
-  await removeDir(dir);
+  await fx.close();
 });
 
 describe('netboot metrics', () => {
   it('serves /metrics, and DHCP offers, TFTP transfers and HTTP requests move the counters', async () => {
-    nb = createNetboot(
-      {
-        coreUrl: 'http://127.0.0.1:1',
-        dataDir: join(dir, 'nb'),
-        address: '127.0.0.1',
-        serverAddress: '127.0.0.1',
-        proxyDhcp: { port: 0, pxePort: 0, clientPort: probe.port, broadcastAddress: '127.0.0.1', relayPort: probe.port, watchOtherServers: false },
-        tftp: { address: '127.0.0.1', port: 0 },
-        http: { host: '127.0.0.1', port: 0 },
-        loaders: { dir: join(dir, 'loaders') },
-        reportInterval: 50,
-      },
-      { backend: new CoreStandIn() },
-    );
+    const { probe } = fx;
+    nb = createNetboot(loopbackNetbootConfig(fx.dir, probe.port), { backend: new FakeCore() });
     await nb.start();
     const scrape = async (): Promise<Map<string, number>> => {
       const res = await fetch(`${nb!.url}/metrics`);

@@ -3,33 +3,14 @@
 // 127.0.0.1, answers the same PXE DISCOVERs. The "client port" is a port of our own
 // (loopback stands in for the broadcast domain: both servers' offers are sent to it).
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { openUdpProbe, removeDir, tempDir, waitFor, type UdpProbe } from '@outpost/testing';
+import { waitFor, type UdpProbe } from '@outpost/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createNetboot, decodeDhcp, encodeDhcp, ips, MessageType, Op, Opt, text, type BootBackend, type BootDecision, type BootEventOut, type Netboot } from '../../dist/index.js';
-import { clientPacket } from '../helpers.js';
+import { createNetboot, decodeDhcp, encodeDhcp, ips, MessageType, Op, Opt, text, type Netboot } from '../../dist/index.js';
+import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, type NetbootFixture } from '../helpers.js';
 
 const ROGUE = '10.0.0.99';
 const CORPORATE = '10.0.0.1';
-
-class FakeCore implements BootBackend {
-  /** What was sent to the core (not `events`: that is the method). */
-  received: BootEventOut[] = [];
-  async decide(input: { mac: string }): Promise<BootDecision> {
-    return { mac: input.mac, kind: 'unknown', script: '#!ipxe\nexit\n', ttlMs: 30_000 };
-  }
-  async image(name: string) {
-    return { name, package: 'p', packageInfo: null };
-  }
-  fileUrl() {
-    return { url: 'http://127.0.0.1:1/none', bearer: '' };
-  }
-  async events(items: BootEventOut[]): Promise<void> {
-    this.received.push(...items);
-  }
-}
 
 interface LogLine {
   level: number;
@@ -75,7 +56,7 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-let dir: string;
+let fx: NetbootFixture;
 let probe: UdpProbe;
 let nb: Netboot | undefined;
 let core: FakeCore;
@@ -83,9 +64,8 @@ const sockets: Socket[] = [];
 let logs: LogLine[];
 
 beforeEach(async () => {
-  dir = await tempDir('outpost-netboot-other-');
-  await mkdir(join(dir, 'loaders'));
-  probe = await openUdpProbe();
+  fx = await netbootFixture('outpost-netboot-other-');
+  probe = fx.probe;
   core = new FakeCore();
   logs = [];
 });
@@ -93,28 +73,14 @@ afterEach(async () => {
   await nb?.stop();
   nb = undefined;
   for (const s of sockets.splice(0)) await new Promise<void>((resolve) => s.close(() => resolve()));
-  await probe.close();
-  await removeDir(dir);
+  await fx.close();
 });
 
 describe('another proxyDHCP on the segment', () => {
   it('warns once per server, and tells the core, when another proxyDHCP answers the same PXE clients; its own offers and plain DHCP offers are not counted', async () => {
     const clientPort = await freeUdpPort();
     const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
-    const n = createNetboot(
-      {
-        coreUrl: 'http://127.0.0.1:1',
-        dataDir: join(dir, 'nb'),
-        address: '127.0.0.1',
-        serverAddress: '127.0.0.1',
-        proxyDhcp: { port: 0, pxePort: 0, clientPort, broadcastAddress: '127.0.0.1', relayPort: clientPort, watchOtherServers: true },
-        tftp: { enabled: false },
-        http: { host: '127.0.0.1', port: 0 },
-        loaders: { dir: join(dir, 'loaders') },
-        reportInterval: 50,
-      },
-      { backend: core, logger },
-    );
+    const n = createNetboot(loopbackNetbootConfig(fx.dir, clientPort, { proxyDhcp: { watchOtherServers: true }, tftp: { enabled: false } }), { backend: core, logger });
     await n.start();
     nb = n;
     expect(n.addresses()).toMatchObject({ dhcp: expect.any(Number) });
@@ -147,19 +113,7 @@ describe('another proxyDHCP on the segment', () => {
 
   it('does not watch when watchOtherServers is off', async () => {
     const clientPort = await freeUdpPort();
-    const n = createNetboot(
-      {
-        coreUrl: 'http://127.0.0.1:1',
-        dataDir: join(dir, 'nb'),
-        address: '127.0.0.1',
-        serverAddress: '127.0.0.1',
-        proxyDhcp: { port: 0, pxePort: 0, clientPort, broadcastAddress: '127.0.0.1', relayPort: clientPort, watchOtherServers: false },
-        tftp: { enabled: false },
-        http: { host: '127.0.0.1', port: 0 },
-        loaders: { dir: join(dir, 'loaders') },
-      },
-      { backend: core },
-    );
+    const n = createNetboot(loopbackNetbootConfig(fx.dir, clientPort, { tftp: { enabled: false } }), { backend: core });
     await n.start();
     nb = n;
     // Nothing of ours holds the client port: a socket of the test can have it to itself.

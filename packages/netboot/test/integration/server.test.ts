@@ -1,59 +1,19 @@
 // The netboot service on 127.0.0.1 with non-privileged ports (0 = any), a fake core,
 // and a UDP probe as the "client port": proxy offers, 4011, non-PXE traffic, floods,
 // a slow core, full DHCP leases, and boot sessions that wait instead of failing.
-import { join } from 'node:path';
-import { openUdpProbe, removeDir, tempDir, type UdpProbe } from '@outpost/testing';
+import type { UdpProbe } from '@outpost/testing';
 import { tftpGet } from '@outpost/tftp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFile, mkdir } from 'node:fs/promises';
-import { createNetboot, decodeDhcp, fieldText, MessageType, Opt, readIp, type BootBackend, type BootDecision, type BootEventOut, type Netboot, type NetbootConfigInput } from '../../dist/index.js';
-import { clientPacket } from '../helpers.js';
+import { createNetboot, decodeDhcp, fieldText, MessageType, Opt, readIp, type Netboot, type NetbootConfigInput } from '../../dist/index.js';
+import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, type NetbootFixture } from '../helpers.js';
 
-class FakeCore implements BootBackend {
-  delayMs = 0;
-  /** Events sent to the core (a field named `events` would shadow the method). */
-  received: BootEventOut[] = [];
-  decisions = 0;
-  /** Decisions answered so far (a slow core has been asked but not yet answered). */
-  answered = 0;
-  async decide(input: { mac: string; consume: boolean }): Promise<BootDecision> {
-    this.decisions++;
-    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
-    this.answered++;
-    return { mac: input.mac, kind: 'predefined', image: 'img', script: '#!ipxe\necho hi ${outpost-base}\n', ttlMs: 30_000 };
-  }
-  async image(name: string) {
-    return { name, package: 'p', packageInfo: null };
-  }
-  fileUrl() {
-    return { url: 'http://127.0.0.1:1/none', bearer: '' };
-  }
-  async events(items: BootEventOut[]): Promise<void> {
-    this.received.push(...items);
-  }
-}
-
-let dir: string;
+let fx: NetbootFixture;
 let probe: UdpProbe;
 let nb: Netboot | undefined;
 let core: FakeCore;
 
 async function startNetboot(over: Partial<NetbootConfigInput> = {}): Promise<Netboot> {
-  const n = createNetboot(
-    {
-      coreUrl: 'http://127.0.0.1:1',
-      dataDir: join(dir, 'nb'),
-      address: '127.0.0.1',
-      serverAddress: '127.0.0.1',
-      proxyDhcp: { port: 0, pxePort: 0, clientPort: probe.port, broadcastAddress: '127.0.0.1', relayPort: probe.port, watchOtherServers: false },
-      tftp: { address: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      loaders: { dir: join(dir, 'loaders') },
-      reportInterval: 50,
-      ...over,
-    },
-    { backend: core },
-  );
+  const n = createNetboot(loopbackNetbootConfig(fx.dir, probe.port, over), { backend: core });
   await n.start();
   nb = n;
   return n;
@@ -65,17 +25,14 @@ const decode = (b: Buffer) => {
 };
 
 beforeEach(async () => {
-  dir = await tempDir('outpost-netboot-');
-  await mkdir(join(dir, 'loaders'));
-  await writeFile(join(dir, 'loaders', 'undionly.kpxe'), Buffer.alloc(200_000, 1));
-  probe = await openUdpProbe();
-  core = new FakeCore();
+  fx = await netbootFixture('outpost-netboot-', 200_000);
+  probe = fx.probe;
+  core = new FakeCore({ kind: 'predefined', image: 'img', script: '#!ipxe\necho hi ${outpost-base}\n', ttlMs: 30_000 });
 });
 afterEach(async () => {
   await nb?.stop();
   nb = undefined;
-  await probe.close();
-  await removeDir(dir);
+  await fx.close();
 });
 
 describe('proxyDHCP', () => {

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { openUdpProbe, type UdpProbe } from '@outpost/testing';
 import { createTftpServer, type TftpServer, type TftpServerConfigInput, type TftpServerDeps } from '../../dist/index.js';
 
 export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -46,4 +47,19 @@ export function endsOf(server: TftpServer): { aborted: string[]; failed: string[
   server.on('aborted', (_t, r) => ends.aborted.push(r.reason));
   server.on('failed', (_t, r) => ends.failed.push(r.reason));
   return ends;
+}
+
+/** UDP probes opened by a test file's tests, closed together in its `afterEach`. */
+export function probePool(): { open(): Promise<UdpProbe>; closeAll(): Promise<void> } {
+  const open: UdpProbe[] = [];
+  return {
+    async open() {
+      const p = await openUdpProbe();
+      open.push(p);
+      return p;
+    },
+    async closeAll() {
+      for (const p of open.splice(0)) await p.close();
+    },
+  };
 }

@@ -2,28 +2,22 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { mkdir, symlink, readFile, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { tempDir, removeDir, openUdpProbe, waitFor, type UdpProbe } from '@outpost/testing';
+import { tempDir, removeDir, prng, waitFor } from '@outpost/testing';
 import { tftpGet, tftpPut, TftpErrors, type TftpServer } from '../../dist/index.js';
-import { startServer, pattern, writeFiles, sha256, rrq, ack, opcodeOf, blockOf, endsOf } from './helpers.js';
-import { prng } from '../prng.js';
+import { probePool, startServer, pattern, writeFiles, sha256, rrq, ack, opcodeOf, blockOf, endsOf } from './helpers.js';
 
 let root: string;
 let outside: string;
 let server: TftpServer | undefined;
-let probes: UdpProbe[] = [];
-const probe = async (): Promise<UdpProbe> => {
-  const p = await openUdpProbe();
-  probes.push(p);
-  return p;
-};
+const probes = probePool();
+const probe = probes.open;
 
 beforeEach(async () => {
   root = await tempDir('tftp-root-');
   outside = await tempDir('tftp-outside-');
 });
 afterEach(async () => {
-  for (const p of probes) await p.close();
-  probes = [];
+  await probes.closeAll();
   await server?.stop();
   server = undefined;
   await removeDir(root);

@@ -4,9 +4,9 @@ import { promisify } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { tempDir, removeDir, openUdpProbe, waitFor, e2eGate, type UdpProbe } from '@outpost/testing';
+import { tempDir, removeDir, waitFor, e2eGate } from '@outpost/testing';
 import { tftpGet, type TftpServer } from '../../dist/index.js';
-import { startServer, pattern, writeFiles, sha256, rrq, ack, opcodeOf, blockOf } from './helpers.js';
+import { probePool, startServer, pattern, writeFiles, sha256, rrq, ack, opcodeOf, blockOf } from './helpers.js';
 
 // The same server with `workers`: the listening socket, the resolver and the events stay
 // here; reads of files and resolver bytes run in transfer worker threads.
@@ -16,19 +16,14 @@ const gate = e2eGate('tftp real clients (workers)', { commands: ['curl'] });
 
 let root: string;
 let server: TftpServer | undefined;
-let probes: UdpProbe[] = [];
-const probe = async (): Promise<UdpProbe> => {
-  const p = await openUdpProbe();
-  probes.push(p);
-  return p;
-};
+const probes = probePool();
+const probe = probes.open;
 
 beforeEach(async () => {
   root = await tempDir('tftp-workers-root-');
 });
 afterEach(async () => {
-  for (const p of probes) await p.close();
-  probes = [];
+  await probes.closeAll();
   await server?.stop();
   server = undefined;
   await removeDir(root);

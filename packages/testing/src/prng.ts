@@ -1,4 +1,4 @@
-/** mulberry32: a tiny seeded PRNG so a failing fuzz case reproduces from its seed. */
+/** mulberry32: a tiny seeded PRNG (floats in [0, 1)) so a failing fuzz case reproduces from its seed. */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
