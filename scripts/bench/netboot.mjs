@@ -38,17 +38,16 @@
 // BENCH_OURS_WORKERS its TFTP worker threads (default: netboot's, 2 on 2 cores).
 // Everything else of ours is the netboot default (TFTP workers included, if any).
 import { spawn, execFileSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { randomFillSync } from 'node:crypto';
+import { writeRandom, writeResult } from './lib/files.mjs';
+import { benchHarness, inNs, stopChild } from './lib/harness.mjs';
+import { clockTicksPerSecond, cpuTicks, hwm, loadavg } from './lib/proc.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const here = join(root, 'scripts/bench/netboot');
-const log = (...a) => console.error('[bench:netboot]', ...a);
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const NS_LIST = (process.env.BENCH_N ?? '200,1000').split(',').map((s) => Math.max(1, Math.round(Number(s) * SCALE)));
 const MIB = Number(process.env.BENCH_MIB ?? 30) * SCALE;
@@ -74,45 +73,7 @@ const maxN = Math.max(...NS_LIST);
 if (maxN > 60_000) throw new Error('BENCH_N: at most 60,000 clients (one /16)');
 for (const s of SERVERS) if (s !== 'ours' && s !== 'dnsmasq') throw new Error(`BENCH_SERVERS: unknown server ${s}`);
 
-const children = new Set();
-let cleaned = false;
-const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000, ...opts }).toString();
-function cleanup() {
-  if (cleaned) return;
-  cleaned = true;
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const ns of [NS_S, NS_C]) {
-    try {
-      sh('ip', ['netns', 'del', ns]);
-    } catch {
-      // not there
-    }
-  }
-}
-process.on('exit', cleanup);
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => (cleanup(), process.exit(130)));
-setTimeout(() => {
-  log(`did not finish within ${DEADLINE_MS / 60_000} min; stopping`);
-  cleanup();
-  process.exit(2);
-}, DEADLINE_MS).unref();
-
-function need() {
-  const missing = [];
-  if (process.getuid?.() !== 0) missing.push('root (network namespaces, ports 67/68/69/4011)');
-  for (const c of ['ip', ...(SERVERS.includes('dnsmasq') ? ['dnsmasq'] : [])]) {
-    try {
-      sh('sh', ['-c', `command -v ${c}`]);
-    } catch {
-      missing.push(c);
-    }
-  }
-  if (missing.length) {
-    console.log(`bench:netboot ${JSON.stringify({ skipped: true, missing })}`);
-    log(`needs ${missing.join(', ')}`);
-    process.exit(1);
-  }
-}
+const { log, sh, cleanup, need, track, startChild } = benchHarness({ tag: 'bench:netboot', namespaces: [NS_S, NS_C], deadlineMs: DEADLINE_MS });
 
 /** Client i's address: 10.66.1.1 ... (250 per /24, inside 10.66.0.0/16). */
 const clientIp = (i) => `10.66.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
@@ -133,54 +94,7 @@ function network(n) {
   ipb(NS_C, [`neigh replace ${SERVER_IP} lladdr ${brMac} dev vx nud permanent`]);
 }
 
-/** Spawns a child and resolves when `ready(line)` is true for a stdout line. */
-function startChild(argv, { name, ready, onLine, timeoutMs = 20_000 }) {
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  let err = '';
-  child.stderr.on('data', (d) => {
-    err = (err + d).slice(-4000);
-  });
-  child.stdin.on('error', () => undefined);
-  const lines = createInterface({ input: child.stdout });
-  return new Promise((resolveStart, reject) => {
-    let isReady = false;
-    const t = setTimeout(() => reject(new Error(`${name} not ready in ${timeoutMs} ms: ${err}`)), timeoutMs);
-    lines.on('line', (line) => {
-      if (!isReady && ready(line)) {
-        isReady = true;
-        clearTimeout(t);
-        resolveStart({ child, err: () => err });
-      }
-      onLine?.(line);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      if (!isReady) reject(new Error(`${name} exited (${code}): ${err}`));
-    });
-  });
-}
-async function stopChild(child, signal = 'SIGTERM') {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await gone;
-  clearTimeout(t);
-}
-const inNs = (ns, argv) => ['ip', 'netns', 'exec', ns, ...argv];
-
-async function cpuTicks(pid) {
-  const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-async function hwm(pid) {
-  const s = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmHWM:\s+(\d+) kB/m.exec(s)?.[1] ?? NaN) * 1024;
-}
-const TICK = Number(sh('getconf', ['CLK_TCK']).trim()) || 100;
-const loadavg = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).map(Number);
+const TICK = clockTicksPerSecond();
 const pct = (xs, p) => {
   if (xs.length === 0) return null;
   const s = [...xs].sort((a, b) => a - b);
@@ -204,9 +118,7 @@ async function startServer(which, dir, n) {
     '--interface=br0', '--bind-interfaces', `--dhcp-range=10.66.0.0,proxy,255.255.0.0`, '--pxe-service=x86PC,Outpost bench image,img',
     '--enable-tftp', `--tftp-root=${join(dir, 'root')}`, `--tftp-max=${Math.max(50, n)}`, `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
   ]);
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
+  const child = track(spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }));
   let text = '';
   const tail = (d) => {
     text = (text + d).slice(-20_000);
@@ -340,18 +252,8 @@ function pickStats(s) {
   return { dhcp: s.dhcp ? { offers: s.dhcp.offers, pxeAcks: s.dhcp.pxeAcks, ignored: s.dhcp.ignored, malformed: s.dhcp.malformed, sendErrors: s.dhcp.sendErrors } : undefined, sessions: s.sessions, tftp: s.tftp, tftpConfig: s.tftpConfig };
 }
 
-async function writeImage(path, bytes) {
-  const ws = createWriteStream(path);
-  const chunk = Buffer.allocUnsafe(1024 * 1024);
-  for (let left = bytes; left > 0; left -= chunk.length) {
-    randomFillSync(chunk);
-    if (!ws.write(left >= chunk.length ? chunk : chunk.subarray(0, Math.min(left, chunk.length)))) await new Promise((r) => ws.once('drain', r));
-  }
-  await new Promise((r) => ws.end(r));
-}
-
 async function main() {
-  need();
+  need({ rootFor: 'network namespaces, ports 67/68/69/4011', commands: ['ip', ...(SERVERS.includes('dnsmasq') ? ['dnsmasq'] : [])] });
   const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-netboot-'));
   try {
     await mkdir(join(dir, 'root'));
@@ -364,7 +266,7 @@ async function main() {
     for (const n of NS_LIST) {
       const bytes = imageBytes(n);
       if (bytes !== written) {
-        await writeImage(join(dir, 'root', FILE), bytes);
+        await writeRandom(join(dir, 'root', FILE), bytes);
         written = bytes;
       }
       if (bytes !== FILE_BYTES) {
@@ -394,10 +296,7 @@ async function main() {
     };
     console.log(`load average at the end: ${summary.loadavg.join(' ')} (${versions.cpus} CPUs)`);
     console.log(`bench:netboot ${JSON.stringify(summary)}`);
-    const outDir = join(root, 'bench-results');
-    await mkdir(outDir, { recursive: true });
-    const file = join(outDir, `netboot-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    await writeFile(file, JSON.stringify({ date: new Date().toISOString(), versions, config: { NS_LIST, FILE_BYTES, PROCS, RAMP_MS, WINDOWSIZE, BLKSIZE, MAX_BOOTS }, results, summary }, null, 2));
+    const file = await writeResult(root, 'netboot', { versions, config: { NS_LIST, FILE_BYTES, PROCS, RAMP_MS, WINDOWSIZE, BLKSIZE, MAX_BOOTS }, results, summary });
     log(`wrote ${file}`);
   } finally {
     cleanup();

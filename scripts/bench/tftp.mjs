@@ -18,16 +18,16 @@
 // BENCH_D_MIB (8, file size for (d), where lockstep dnsmasq runs at ~0.5 MB/s),
 // BENCH_CASES (all: a,b50,b200,c,d; e.g. BENCH_CASES=a to run (a) alone),
 // BENCH_OURS_ARGS (extra `outpost-tftp serve` flags, e.g. "--workers 0").
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomFillSync } from 'node:crypto';
+import { writeRandom, writeResult } from './lib/files.mjs';
+import { benchHarness, inNs } from './lib/harness.mjs';
+import { clockTicksPerSecond, cpuTicks, hwm, loadavg } from './lib/proc.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const log = (...a) => console.error('[bench:tftp]', ...a);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const D_MIB = Number(process.env.BENCH_D_MIB ?? 8);
 const FILE_BYTES = 32 * 1024 * 1024;
@@ -45,77 +45,16 @@ const OURS_ARGS = (process.env.BENCH_OURS_ARGS ?? '').split(/\s+/).filter(Boolea
 const SCENARIO_TIMEOUT_MS = 180_000;
 const DEADLINE_MS = 20 * 60_000;
 
-const children = new Set();
-let cleaned = false;
-function sh(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts }).toString();
-}
-function cleanup() {
-  if (cleaned) return;
-  cleaned = true;
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  for (const ns of [NS, NS_CLIENT]) {
-    try {
-      sh('ip', ['netns', 'del', ns]);
-    } catch {}
-  }
-}
-process.on('exit', cleanup);
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => (cleanup(), process.exit(130)));
-setTimeout(() => {
-  log(`did not finish within ${DEADLINE_MS / 60_000} min; stopping`);
-  cleanup();
-  process.exit(2);
-}, DEADLINE_MS).unref();
+const { log, sh, cleanup, need, track, startChild } = benchHarness({ tag: 'bench:tftp', namespaces: [NS, NS_CLIENT], deadlineMs: DEADLINE_MS });
 
-function need() {
-  const missing = [];
-  if (process.getuid?.() !== 0) missing.push('root (for network namespaces and dnsmasq on port 69)');
-  for (const c of ['dnsmasq', 'curl', 'atftp', 'ip']) {
-    try {
-      sh('sh', ['-c', `command -v ${c}`]);
-    } catch {
-      missing.push(c);
-    }
-  }
-  if (missing.length) {
-    console.log(`bench:tftp ${JSON.stringify({ skipped: true, missing })}`);
-    log(`needs ${missing.join(', ')}`);
-    process.exit(1);
-  }
-}
-
-function start(cmd, args, { ready, name }) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  return new Promise((resolveStart, reject) => {
-    const t = setTimeout(() => reject(new Error(`${name} did not start: ${out}`)), 10_000);
-    const check = () => {
-      if (ready(out)) {
-        clearTimeout(t);
-        child.stdout.off('data', check);
-        child.stderr.off('data', check);
-        resolveStart(child);
-      }
-    };
-    child.stdout.on('data', check);
-    child.stderr.on('data', check);
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      reject(new Error(`${name} exited with ${code}: ${out}`));
-    });
-  });
-}
+/** Starts a server or relay; resolves with its process once `ready(line)` holds for a line it printed. */
+const start = async (argv, { name, ready }) => (await startChild(argv, { name, ready, timeoutMs: 10_000 })).child;
 
 /** Runs a client command line (several clients in one shell) and returns wall seconds and bytes. */
 function runClients(ns, script) {
   return new Promise((resolveRun) => {
     const t0 = performance.now();
-    const child = spawn('ip', ['netns', 'exec', ns, 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
+    const child = track(spawn('ip', ['netns', 'exec', ns, 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -123,26 +62,17 @@ function runClients(ns, script) {
     const kill = setTimeout(() => child.kill('SIGKILL'), SCENARIO_TIMEOUT_MS);
     child.on('exit', (code) => {
       clearTimeout(kill);
-      children.delete(child);
       resolveRun({ secs: (performance.now() - t0) / 1000, out, err, code });
     });
   });
 }
 
-async function cpuTicks(pid) {
-  const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-async function hwm(pid) {
-  const s = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmHWM:\s+(\d+) kB/m.exec(s)?.[1] ?? NaN) * 1024;
-}
-const TICK = Number(sh('getconf', ['CLK_TCK']).trim()) || 100;
+const TICK = clockTicksPerSecond();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mbps = (bytes, secs) => bytes / secs / 1e6;
 
 async function main() {
-  need();
+  need({ rootFor: 'for network namespaces and dnsmasq on port 69', commands: ['dnsmasq', 'curl', 'atftp', 'ip'] });
   const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-tftp-'));
   try {
     await run(dir);
@@ -150,16 +80,6 @@ async function main() {
     cleanup();
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-async function writeRandom(path, bytes) {
-  const ws = createWriteStream(path);
-  const chunk = Buffer.allocUnsafe(1024 * 1024);
-  for (let left = bytes; left > 0; left -= chunk.length) {
-    randomFillSync(chunk);
-    if (!ws.write(left >= chunk.length ? chunk : chunk.subarray(0, left))) await new Promise((r) => ws.once('drain', r));
-  }
-  await new Promise((r) => ws.end(r));
 }
 
 async function run(dir) {
@@ -188,17 +108,15 @@ async function run(dir) {
   }
 
   const dnsmasq = await start(
-    'ip',
-    ['netns', 'exec', NS, 'dnsmasq', '--keep-in-foreground', '--log-facility=-', '--port=0', '--enable-tftp', `--tftp-root=${files}`,
+    inNs(NS, ['dnsmasq', '--keep-in-foreground', '--log-facility=-', '--port=0', '--enable-tftp', `--tftp-root=${files}`,
       `--listen-address=127.0.0.1,${SERVER_IP}`, '--bind-interfaces', '--user=root', '--group=root', '--conf-file=/dev/null',
-      '--pid-file=', '--tftp-max=400', '--log-debug'],
+      '--pid-file=', '--tftp-max=400', '--log-debug']),
     { name: 'dnsmasq', ready: (o) => /TFTP root is/.test(o) || /started, version/.test(o) },
   );
   await new Promise((r) => setTimeout(r, 300));
   const ours = await start(
-    'ip',
-    ['netns', 'exec', NS, process.execPath, join(root, 'packages/tftp/dist/bin.js'), 'serve', files, '--port', String(OUR_PORT),
-      '--address', '0.0.0.0', '--max-transfers', '400', '--log-level', 'info', ...OURS_ARGS],
+    inNs(NS, [process.execPath, join(root, 'packages/tftp/dist/bin.js'), 'serve', files, '--port', String(OUR_PORT),
+      '--address', '0.0.0.0', '--max-transfers', '400', '--log-level', 'info', ...OURS_ARGS]),
     { name: 'outpost-tftp', ready: (o) => o.includes('"event":"listening"') },
   );
   const ourPid = ours.pid; // `ip netns exec` execs: this is node's pid
@@ -213,7 +131,7 @@ async function run(dir) {
     cpus: cpus().length,
   };
   log(versions);
-  const loadStart = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).map(Number);
+  const loadStart = await loadavg();
   console.log(`load average at the start: ${loadStart.join(' ')} (${versions.cpus} CPUs)`);
 
   const servers = { dnsmasq: { port: 69, pid: dnsPid }, ours: { port: OUR_PORT, pid: ourPid } };
@@ -272,9 +190,8 @@ async function run(dir) {
     const dPorts = { dnsmasq: 69, ours: OUR_PORT };
     if (!netem) {
       relay = await start(
-        'ip',
-        ['netns', 'exec', NS_CLIENT, process.execPath, join(root, 'scripts/bench/tftp/delay-relay.mjs'), '127.0.0.1', CLIENT_IP,
-          `${RELAY_DNSMASQ}:${SERVER_IP}:69,${RELAY_OURS}:${SERVER_IP}:${OUR_PORT}`, '1'],
+        inNs(NS_CLIENT, [process.execPath, join(root, 'scripts/bench/tftp/delay-relay.mjs'), '127.0.0.1', CLIENT_IP,
+          `${RELAY_DNSMASQ}:${SERVER_IP}:69,${RELAY_OURS}:${SERVER_IP}:${OUR_PORT}`, '1']),
         { name: 'delay relay', ready: (o) => o.includes('ready') },
       );
       dHost = '127.0.0.1';
@@ -297,17 +214,14 @@ async function run(dir) {
     targetsMet: CASES.every((k) => (results[k].ratio ?? 0) >= TARGETS[k]),
     cases: CASES,
     loadavgStart: loadStart,
-    loadavg: (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).map(Number),
+    loadavg: await loadavg(),
   };
   console.log(`our server: ${summary.oursCpuSecs} CPU s over all runs (dnsmasq ${summary.dnsmasqCpuSecs} s), peak RSS ${summary.oursPeakRssMB} MB`);
   console.log(`load average at the end: ${summary.loadavg.join(' ')} (${versions.cpus} CPUs)`);
   console.log(`bench:tftp ${JSON.stringify(summary)}`);
   ours.kill('SIGTERM');
   dnsmasq.kill('SIGTERM');
-  const outDir = join(root, 'bench-results');
-  await mkdir(outDir, { recursive: true });
-  const file = join(outDir, `tftp-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ date: new Date().toISOString(), versions, fileBytes: FILE_BYTES, dFileBytes: D_MIB * 1024 * 1024, delay: delayHow, results, summary }, null, 2));
+  const file = await writeResult(root, 'tftp', { versions, fileBytes: FILE_BYTES, dFileBytes: D_MIB * 1024 * 1024, delay: delayHow, results, summary });
   log(`wrote ${file}`);
 }
 
