@@ -228,6 +228,7 @@ describe('metrics and log ids on a running all-in-one appliance', () => {
       ['packageServer', 'outpost_package_server_staging_fetched_bytes_total'],
       ['packageServer', 'outpost_package_server_served_bytes_total'],
       ['packageServer', 'outpost_package_server_downloads_served_total', 'status="200"'],
+      ['packageServer', 'outpost_package_server_http_request_duration_seconds_count', 'route="/packages/:id/*"'],
       ['netboot', 'outpost_netboot_dhcp_offers_total'],
       ['netboot', 'outpost_netboot_dhcp_acks_total', 'port="pxe"'],
       ['netboot', 'outpost_netboot_tftp_transfers_total', 'outcome="completed"'],

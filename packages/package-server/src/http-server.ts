@@ -47,6 +47,13 @@ export function resolvePath(rawUrl: string, serving: ReadonlyMap<string, Readonl
   return { ok: true, id: id!, file };
 }
 
+/** The route label of a request for metrics: a fixed set, never a path a client chose. */
+function routeOf(url: string): string {
+  if (url.startsWith('/packages/')) return '/packages/:id/*';
+  if (url === '/api/v1/health' || url === '/api/v1/stats' || url === '/metrics') return url;
+  return 'other';
+}
+
 export interface HttpServerOptions {
   host: string;
   port: number;
@@ -60,6 +67,8 @@ export interface HttpServerOptions {
   damaged(sha: string): void;
   /** Prometheus exposition for `GET /metrics` (none: 404). */
   metrics?: { readonly contentType: string; text(): Promise<string> } | undefined;
+  /** Called once per answered request (downloads included, when their connection closes). */
+  observe?: ((method: string, route: string, status: number, seconds: number) => void) | undefined;
   /** Files up to this size are kept in memory once read (content is immutable). @default 256 KiB */
   smallFileMax?: number;
   /** Memory for small files. @default 32 MiB */
@@ -240,6 +249,11 @@ export function createHttpServer(o: HttpServerOptions) {
     },
     async start(): Promise<void> {
       server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
+        const observe = o.observe;
+        if (observe) {
+          const t0 = performance.now();
+          res.once('close', () => observe(req.method ?? 'GET', routeOf(req.url ?? '/'), res.statusCode, (performance.now() - t0) / 1000));
+        }
         handle(req, res).catch((err: unknown) => {
           o.log.error({ err }, 'request failed');
           if (!res.headersSent) fail(res, 500, 'PKGSRV_INTERNAL', 'internal error');

@@ -335,6 +335,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
         readBuffers: config.http.readBuffers,
         bucket: servingBucket,
         metrics,
+        observe: metrics.observeRequest,
         stats: () => ({ id: identity?.id, name: config.name, constrained: config.constrained, packages: st.serving.size }),
         damaged: (sha) => void reverify(sha).catch((err: unknown) => log.error({ err }, 're-verification failed')),
       });
