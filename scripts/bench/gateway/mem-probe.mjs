@@ -11,7 +11,7 @@
 // `tls12` (TLS 1.2 only). Clients run in child processes
 // (scripts/bench/gateway/client.mjs). Prints RSS, JS heap, external and the per
 // connection deltas (after a full GC) as one JSON line.
-import { execFileSync, fork, spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { constants } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createServer as createTlsServer } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { makeCerts } from './certs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../../..');
@@ -28,19 +29,6 @@ const gc = globalThis.gc ?? (() => undefined);
 const children = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
-function makeCerts(dir) {
-  const o = (args) => execFileSync('openssl', args, { cwd: dir, stdio: ['pipe', 'ignore', 'pipe'] });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  o(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=bench-ca', '-days', '2', '-addext', 'subjectAltName=URI:outpost://bench/core/ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  const leaf = (name, subj, ext) => {
-    o(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subj]);
-    execFileSync('sh', ['-c', `printf '%s\\n' "${ext.join('" "')}" > ${name}.ext`], { cwd: dir });
-    o(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`]);
-  };
-  leaf('server', '/CN=gateway', ['subjectAltName=DNS:localhost,IP:127.0.0.1', 'extendedKeyUsage=serverAuth,clientAuth']);
-  leaf('client', '/CN=ag_bench', ['subjectAltName=URI:outpost://bench/agent/ag_bench', 'extendedKeyUsage=clientAuth']);
-  return { ca: join(dir, 'ca.crt'), cert: join(dir, 'client.crt'), key: join(dir, 'client.key'), serverCert: join(dir, 'server.crt'), serverKey: join(dir, 'server.key') };
-}
 
 async function rssNow() {
   const st = await readFile('/proc/self/status', 'utf8');
