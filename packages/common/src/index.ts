@@ -26,7 +26,7 @@ export {
 export { ReplayGuard, DatagramStamper, type ReplayVerdict, type ReplayGuardOptions } from './datagram/replay.js';
 export { openDatagram, type OpenResult, type DropReason } from './datagram/open.js';
 export { createHttpApp, mountRouter, type HttpAppOptions } from './http/app.js';
-export { readJson, validate, zodProblems, DEFAULT_BODY_LIMIT } from './http/body.js';
+export { readJson, readBodyText, parseJsonBody, validate, zodProblems, DEFAULT_BODY_LIMIT } from './http/body.js';
 export { bearerAuth, requireKind } from './http/auth.js';
 export { listenHttp, urlHost, type Listening, type ListenTlsOptions } from './http/listen.js';
 export { parseRange, type RangeResult } from './http/range.js';

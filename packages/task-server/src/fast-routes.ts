@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { CommonErrors, OutpostError, validate, type Logger } from '@outpost/common';
+import { CommonErrors, OutpostError, parseJsonBody, readBodyText, type Logger } from '@outpost/common';
 import { agentEventsBody, type Via } from './protocol.js';
 import type { AgentService } from './agent-service.js';
 
@@ -14,32 +14,13 @@ function send(res: ServerResponse, status: number, body: unknown, requestId: str
   res.end(json);
 }
 
+/** The body of a status post: JSON only (415 otherwise, as the koa app), read as text within `limit`. */
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const type = req.headers['content-type'] ?? '';
-    if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
-      reject(new OutpostError(CommonErrors.UNSUPPORTED_MEDIA_TYPE, 'the request body must be application/json', { status: 415 }));
-      return;
-    }
-    const declared = Number(req.headers['content-length']);
-    if (declared > limit) {
-      reject(new OutpostError(CommonErrors.BODY_TOO_LARGE, `the request body is larger than ${limit} bytes`, { status: 413 }));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.destroy();
-        reject(new OutpostError(CommonErrors.BODY_TOO_LARGE, `the request body is larger than ${limit} bytes`, { status: 413 }));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', (err) => reject(new OutpostError(CommonErrors.BAD_JSON, `cannot read the request body: ${err.message}`, { status: 400, cause: err })));
-  });
+  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(req.headers['content-type'] ?? '')) {
+    return Promise.reject(new OutpostError(CommonErrors.UNSUPPORTED_MEDIA_TYPE, 'the request body must be application/json', { status: 415 }));
+  }
+  const declared = req.headers['content-length'];
+  return readBodyText(req, limit, declared === undefined ? undefined : Number(declared));
 }
 
 /**
@@ -63,16 +44,7 @@ export function fastAgentRoutes(svc: AgentService, log: Logger): (req: IncomingM
     const handle = async (): Promise<unknown> => {
       const id = await svc.authenticate(req.headers.authorization);
       if (events) {
-        const text = await readBody(req, AGENT_EVENTS_LIMIT);
-        let parsed: unknown = {};
-        if (text.trim() !== '') {
-          try {
-            parsed = JSON.parse(text);
-          } catch (err) {
-            throw new OutpostError(CommonErrors.BAD_JSON, `the request body is not valid JSON: ${(err as Error).message}`, { status: 400 });
-          }
-        }
-        return svc.events(id, validate(agentEventsBody, parsed, 'request body').events);
+        return svc.events(id, parseJsonBody(agentEventsBody, await readBody(req, AGENT_EVENTS_LIMIT)).events);
       }
       const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
       const port = Number(params.get('port'));
