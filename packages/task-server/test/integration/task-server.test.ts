@@ -4,6 +4,7 @@ import { waitFor } from '@outpost/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { defineJob, event, fakeAgent, startEnv, type Env, type FakeAgent } from '../harness.js';
+import { AGENT_EVENTS_LIMIT } from '../../dist/fast-routes.js';
 
 let env: Env | undefined;
 const agents: FakeAgent[] = [];
@@ -56,6 +57,15 @@ describe('task server', () => {
     await waitFor(async () => (await a.call<{ runs: Run[] }>('GET', '/agent/work')).body.runs.length === 1);
     expect((await a.call('POST', '/agent/events', { events: [event(run.body.id, b.id, -1, 'succeeded')] })).body).toMatchObject({ error: { code: 'TASK_NOT_YOUR_EVENT' } });
     expect((await a.call('POST', '/agent/events', { events: [event('run_x', a.id, -1, 'succeeded')] })).body).toMatchObject({ error: { code: 'TASK_UNKNOWN_RUN' } });
+    // The status path's body rules (answered before koa): JSON only, within the limit, parseable.
+    const post = async (body: string, type = 'application/json', extra: Record<string, string> = {}) => {
+      const r = await fetch(`${env!.ts.url}/api/v1/agent/events`, { method: 'POST', headers: { authorization: `Bearer ${a.bearer}`, 'content-type': type, ...extra }, body });
+      return { status: r.status, body: (await r.json()) as { error: { code: string } } };
+    };
+    expect(await post('{}', 'text/plain')).toMatchObject({ status: 415, body: { error: { code: 'COMMON_UNSUPPORTED_MEDIA_TYPE' } } });
+    expect(await post('{"events": [')).toMatchObject({ status: 400, body: { error: { code: 'COMMON_BAD_JSON' } } });
+    expect(await post('{"events": 1}')).toMatchObject({ status: 400, body: { error: { code: 'COMMON_VALIDATION' } } });
+    expect(await post(`{"events": [], "pad": "${'x'.repeat(AGENT_EVENTS_LIMIT)}"}`)).toMatchObject({ status: 413, body: { error: { code: 'COMMON_BODY_TOO_LARGE' } } });
   });
 
   it('drops and counts forged, replayed, oversized and garbage core tickles', async () => {
