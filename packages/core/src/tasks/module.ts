@@ -14,7 +14,7 @@ import { TaskStore } from './store.js';
  * per-step state, the pending-work and status-event API for task servers, expiry and
  * cancel. See `README.md` in this folder.
  */
-export function createTasksModule(coreConfig: CoreConfig): CoreModule & { readonly runs: Runs | undefined } {
+export function createTasksModule(coreConfig: CoreConfig): CoreModule & { readonly runs: Runs | undefined; readonly defs: Definitions | undefined } {
   const config = coreConfig.tasks ?? tasksConfigSchema.parse({});
   let defs: Definitions | undefined;
   let runs: Runs | undefined;
@@ -27,6 +27,10 @@ export function createTasksModule(coreConfig: CoreConfig): CoreModule & { readon
     /** The runs, for read-only views (the console's live feed). */
     get runs() {
       return runs;
+    },
+    /** Task and job definitions (the boot module flattens a computer's job with them). */
+    get defs() {
+      return defs;
     },
     async start(ctx: CoreContext) {
       const store = new TaskStore(ctx.db);
