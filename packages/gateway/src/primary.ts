@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ReportHub } from './workers.js';
 
 /**
@@ -18,10 +19,23 @@ import { ReportHub } from './workers.js';
  */
 const WORKER_V8_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=1536'];
 
-export function workerExecArgv(): string[] {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].filter(Boolean);
+/**
+ * The gateway's OpenSSL config (openssl.cnf next to package.json): one TLS 1.3 session
+ * ticket per handshake instead of two, ~13 KiB less per idle tunnel (see the file).
+ */
+export const WORKER_OPENSSL_CONFIG = fileURLToPath(new URL('../openssl.cnf', import.meta.url));
+
+/**
+ * Node flags for workers: the primary's own, {@link WORKER_V8_FLAGS} and
+ * `--openssl-config=`{@link WORKER_OPENSSL_CONFIG}, each unless already given (execArgv,
+ * NODE_OPTIONS; for OpenSSL also the `OPENSSL_CONF` variable or
+ * `--openssl-shared-config`: an operator's OpenSSL config wins).
+ */
+export function workerExecArgv(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): string[] {
+  const given = [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].filter(Boolean);
   const has = (flag: string): boolean => given.some((a) => a.replace(/_/g, '-').startsWith(flag.split('=')[0]!));
-  return [...process.execArgv, ...WORKER_V8_FLAGS.filter((f) => !has(f))];
+  const openssl = env.OPENSSL_CONF !== undefined || has('--openssl-config') || has('--openssl-shared-config') ? [] : [`--openssl-config=${WORKER_OPENSSL_CONFIG}`];
+  return [...execArgv, ...WORKER_V8_FLAGS.filter((f) => !has(f)), ...openssl];
 }
 
 /**
