@@ -268,6 +268,8 @@ const fh = await open(out, 'r'); await fh.sync(); await fh.close();
     const rawUrl = `${core.url}/api/v1/packages/${sp.id}/files/stage.bin`;
     const t = performance.now();
     const cpu = process.cpuUsage();
+    const childTicks = async () => { const f = (await readFile('/proc/self/stat', 'utf8')).split(') ')[1].split(' '); return (Number(f[13]) + Number(f[14])) / 100; };
+    const clients0 = await childTicks();
     await Promise.all(
       Array.from({ length: 10 }, async (_, i) => {
         const out = join(rawDir, `raw-${i}.bin`);
@@ -285,7 +287,7 @@ const fh = await open(out, 'r'); await fh.sync(); await fh.close();
     );
     const secs = (performance.now() - t) / 1000;
     const used = process.cpuUsage(cpu);
-    log(`(d) raw ${client}${fsync ? ' + fsync' : ''}: ${secs.toFixed(2)} s, core cpu ${((used.user + used.system) / 1e6).toFixed(2)} s; load ${load()}`);
+    log(`(d) raw ${client}${fsync ? ' + fsync' : ''}: ${secs.toFixed(2)} s, cpu: clients ${((await childTicks()) - clients0).toFixed(2)} s, core ${((used.user + used.system) / 1e6).toFixed(2)} s; load ${load()}`);
     await rm(rawDir, { recursive: true, force: true });
     await mkdir(rawDir, { recursive: true });
     return secs;

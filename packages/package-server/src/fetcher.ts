@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, rm, stat, truncate } from 'node:fs/promises';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { createReadStream, ftruncateSync, writeSync } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { OutpostError } from '@outpost/common';
+import { getBody } from './body-client.js';
 import { PackageServerErrors } from './errors.js';
 import type { FileEntry, Source } from './store.js';
 import type { TokenBucket } from './throttle.js';
@@ -22,6 +20,11 @@ export interface FetchOptions {
   bucket: TokenBucket;
   signal: AbortSignal;
   onBytes(n: number): void;
+  /**
+   * A synchronous page-cache write slower than this switches the rest of the file to
+   * asynchronous writes (default SLOW_WRITE_MS; negative: asynchronous from the start).
+   */
+  slowWriteMs?: number;
   /** Filled in when given: milliseconds until the answer's headers, the body's end and the fsync's end. */
   timings?: FetchTimings | undefined;
 }
@@ -30,34 +33,15 @@ export interface FetchTimings {
   headersMs?: number;
   bodyMs?: number;
   syncMs?: number;
-  /** Chunks the response body arrived in (many small ones cost CPU per byte). */
+  /** Reads the response body arrived in (many small ones cost CPU per byte). */
   chunks?: number;
 }
 
 /** `a/b c.txt` → `a/b%20c.txt`: each segment encoded, slashes kept. */
 export const encodePath = (path: string): string => path.split('/').map(encodeURIComponent).join('/');
 
-function get(url: URL, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'GET', headers, signal });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
-    req.on('response', (res) => {
-      res.setTimeout?.(timeoutMs, () => res.destroy(new Error(`no bytes for ${timeoutMs} ms`)));
-      resolve(res);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function fsync(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+/** A page-cache write slower than this means the disk is throttling writers: go async. */
+const SLOW_WRITE_MS = 20;
 
 /**
  * Downloads one file from a source into its partial file, resuming with `Range` when a
@@ -66,6 +50,13 @@ async function fsync(path: string): Promise<void> {
  * file, fsynced and matching the sha256; the caller renames it into place. A mismatch
  * deletes the partial and throws `PKGSRV_HASH_MISMATCH`; any other failure keeps what
  * arrived for the next attempt and throws `PKGSRV_SOURCE_FAILED`.
+ *
+ * Each piece of the body is hashed and written to the page cache synchronously, straight
+ * from the socket's read buffer while it is still in the CPU's cache (getBody): a write
+ * handed to the thread pool copies cold memory on another core, which cost more than the
+ * hash. Should one write take over SLOW_WRITE_MS (the kernel throttles writers to a slow
+ * disk), the rest of the file is written asynchronously, so staging never stalls the
+ * event loop that serves downloads for longer than that.
  */
 export async function fetchFile(o: FetchOptions): Promise<number> {
   const { file, partial } = o;
@@ -73,113 +64,90 @@ export async function fetchFile(o: FetchOptions): Promise<number> {
   const mark = (k: keyof FetchTimings): void => {
     if (o.timings) o.timings[k] = Math.round(performance.now() - t0);
   };
-  await (await open(partial, 'a')).close();
-  let have = (await stat(partial).catch(() => undefined))?.size ?? 0;
-  if (have > file.size) {
-    await truncate(partial, 0);
-    have = 0;
-  }
-  const hash = createHash('sha256');
-  if (have > 0) for await (const chunk of createReadStream(partial, { end: have - 1, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) hash.update(chunk);
-  let fetched = 0;
-  if (have < file.size) {
-    const url = new URL(`${o.source.url.replace(/\/+$/, '')}/${encodePath(file.path)}`);
-    const headers: Record<string, string> = { 'x-outpost-site-server': o.selfId, 'accept-encoding': 'identity' };
-    if (o.source.kind === 'core' && o.bearer) headers.authorization = `Bearer ${o.bearer}`;
-    if (have > 0) headers.range = `bytes=${have}-`;
-    let res: IncomingMessage;
-    try {
-      res = await get(url, headers, o.timeoutMs, o.signal);
-    } catch (cause) {
-      throw new OutpostError(PackageServerErrors.SOURCE_FAILED, `${url.origin}: ${(cause as Error).message}`, { cause });
-    }
-    mark('headersMs');
-    if (res.statusCode === 200 && have > 0) {
-      // The source ignored the range: start over.
-      await truncate(partial, 0);
-      have = 0;
-      hash.destroy();
-      return fetchFileFresh(o, res, mark);
-    }
-    const expectedStatus = have > 0 ? 206 : 200;
-    if (res.statusCode !== expectedStatus || (have > 0 && !String(res.headers['content-range'] ?? '').startsWith(`bytes ${have}-`))) {
-      res.resume();
-      if (res.statusCode === 416) await truncate(partial, 0).catch(() => undefined);
-      throw new OutpostError(PackageServerErrors.SOURCE_FAILED, `${url.origin}: HTTP ${res.statusCode} for ${file.path}`, { details: { status: res.statusCode } });
-    }
-    fetched = await into(res, partial, hash, file, have, o);
-    mark('bodyMs');
-  }
-  return finish(o, hash.digest('hex'), fetched, mark);
-}
-
-async function fetchFileFresh(o: FetchOptions, res: IncomingMessage, mark: (k: keyof FetchTimings) => void): Promise<number> {
-  const hash = createHash('sha256');
-  const fetched = await into(res, o.partial, hash, o.file, 0, o);
-  mark('bodyMs');
-  return finish(o, hash.digest('hex'), fetched, mark);
-}
-
-/**
- * Streams a response into the partial file, hashing every byte on the way, in one stage:
- * chunks are hashed as they arrive and written with one `writev` per batch (the stream
- * buffers up to 1 MiB while a write is in flight), so there is no extra stream hop per
- * chunk and far fewer system calls than a write per socket read.
- */
-async function into(res: IncomingMessage, partial: string, hash: ReturnType<typeof createHash>, file: FileEntry, have: number, o: FetchOptions): Promise<number> {
-  let total = have;
-  let fetched = 0;
   const fh = await open(partial, 'a');
-  const sink = new Writable({
-    highWaterMark: 1 << 20,
-    writev(chunks, cb) {
-      const bufs: Buffer[] = [];
-      let n = 0;
-      if (o.timings) o.timings.chunks = (o.timings.chunks ?? 0) + chunks.length;
-      for (const { chunk } of chunks as { chunk: Buffer }[]) {
-        if (total + n + chunk.length > file.size) {
-          cb(new OutpostError(PackageServerErrors.SOURCE_FAILED, `the source sent more than ${file.size} bytes for ${file.path}`));
-          return;
-        }
-        hash.update(chunk);
-        bufs.push(chunk);
-        n += chunk.length;
-      }
-      fh.writev(bufs).then(
-        ({ bytesWritten }) => {
-          if (bytesWritten !== n) {
-            cb(new Error(`short write: ${bytesWritten} of ${n} bytes`));
-            return;
-          }
-          total += n;
-          fetched += n;
-          o.onBytes(n);
-          cb();
-        },
-        (err: Error) => cb(err),
-      );
-    },
-  });
   try {
-    if (o.bucket.rate > 0) await pipeline(res, o.bucket.stream(), sink, { signal: o.signal });
-    else await pipeline(res, sink, { signal: o.signal });
-  } catch (cause) {
-    throw new OutpostError(PackageServerErrors.SOURCE_FAILED, `download of ${file.path} broke after ${total} of ${file.size} bytes: ${(cause as Error).message}`, { cause });
+    let have = (await fh.stat()).size;
+    if (have > file.size) {
+      await fh.truncate(0);
+      have = 0;
+    }
+    let hash = createHash('sha256');
+    if (have > 0) for await (const chunk of createReadStream(partial, { end: have - 1, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) hash.update(chunk);
+    let fetched = 0;
+    if (have < file.size) {
+      const url = new URL(`${o.source.url.replace(/\/+$/, '')}/${encodePath(file.path)}`);
+      const headers: Record<string, string> = { 'x-outpost-site-server': o.selfId, 'accept-encoding': 'identity' };
+      if (o.source.kind === 'core' && o.bearer) headers.authorization = `Bearer ${o.bearer}`;
+      if (have > 0) headers.range = `bytes=${have}-`;
+      let answered = false;
+      let slow = (o.slowWriteMs ?? SLOW_WRITE_MS) < 0;
+      const slowWriteMs = o.slowWriteMs ?? SLOW_WRITE_MS;
+      const wrote = (n: number): void => {
+        fetched += n;
+        o.onBytes(n);
+      };
+      try {
+        await getBody(url, { headers, timeoutMs: o.timeoutMs, signal: o.signal, readBytes: readBytesFor(o.bucket.rate) }, {
+          head: (h) => {
+            answered = true;
+            mark('headersMs');
+            if (h.status === 200 && have > 0) {
+              // The source ignored the range: start over.
+              ftruncateSync(fh.fd, 0);
+              have = 0;
+              hash = createHash('sha256');
+            }
+            const expected = have > 0 ? 206 : 200;
+            if (h.status !== expected || (have > 0 && !(h.headers['content-range'] ?? '').startsWith(`bytes ${have}-`))) {
+              if (h.status === 416) ftruncateSync(fh.fd, 0);
+              throw new OutpostError(PackageServerErrors.SOURCE_FAILED, `${url.origin}: HTTP ${h.status} for ${file.path}`, { details: { status: h.status } });
+            }
+            if (have + h.length !== file.size) {
+              throw new OutpostError(PackageServerErrors.SOURCE_FAILED, `${url.origin} sends ${have + h.length} bytes for ${file.path}, the manifest says ${file.size}`);
+            }
+          },
+          body: (chunk) => {
+            if (o.timings) o.timings.chunks = (o.timings.chunks ?? 0) + 1;
+            hash.update(chunk);
+            const n = chunk.length;
+            const wait = o.bucket.take(n);
+            if (!slow) {
+              const t = performance.now();
+              for (let off = 0; off < n; ) off += writeSync(fh.fd, chunk, off, n - off);
+              slow = performance.now() - t > slowWriteMs;
+              wrote(n);
+              return wait > 0 ? sleep(wait) : undefined;
+            }
+            // The read buffer is reused: the thread pool writes a copy.
+            return Promise.all([writeAll(fh, Buffer.from(chunk)), wait > 0 ? sleep(wait) : undefined]).then(() => wrote(n));
+          },
+        });
+      } catch (cause) {
+        if (cause instanceof OutpostError) throw cause;
+        const message = answered ? `download of ${file.path} broke after ${have + fetched} of ${file.size} bytes: ${(cause as Error).message}` : `${url.origin}: ${(cause as Error).message}`;
+        throw new OutpostError(PackageServerErrors.SOURCE_FAILED, message, { cause });
+      }
+      mark('bodyMs');
+    }
+    const got = hash.digest('hex');
+    if (got !== file.sha256) {
+      await fh.close();
+      await rm(partial, { force: true });
+      throw new OutpostError(PackageServerErrors.HASH_MISMATCH, `${file.path} from ${new URL(o.source.url).origin} hashes to ${got}, the manifest says ${file.sha256}`);
+    }
+    await fh.sync();
+    mark('syncMs');
+    return fetched;
   } finally {
     await fh.close().catch(() => undefined);
   }
-  if (total !== file.size) {
-    throw new OutpostError(PackageServerErrors.SOURCE_FAILED, `the source sent ${total} of ${file.size} bytes for ${file.path}`);
-  }
-  return fetched;
 }
 
-async function finish(o: FetchOptions, got: string, fetched: number, mark: (k: keyof FetchTimings) => void): Promise<number> {
-  if (got !== o.file.sha256) {
-    await rm(o.partial, { force: true });
-    throw new OutpostError(PackageServerErrors.HASH_MISMATCH, `${o.file.path} from ${new URL(o.source.url).origin} hashes to ${got}, the manifest says ${o.file.sha256}`);
-  }
-  await fsync(o.partial);
-  mark('syncMs');
-  return fetched;
+/** A throttled download reads in smaller pieces (about 1/8 s of its rate each), so it flows evenly. */
+function readBytesFor(rate: number): number {
+  return rate > 0 ? Math.min(256 * 1024, Math.max(16 * 1024, Math.round(rate / 8))) : 256 * 1024;
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
+  for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
 }
