@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 
+export { z };
+
 /**
  * A duration in a config or a request (`90s`, `30m`, `24h`, `1h30m`, or milliseconds),
  * parsed to milliseconds. A bad value is a validation issue naming the key, not a throw.

@@ -18,7 +18,9 @@ async function main(argv: string[]): Promise<number> {
     const workers = await rawWorkers(file, process.env);
     if (workers > 1) return runPrimary(workers);
   }
-  const { createLogger, readConfigFile, applyEnvOverrides, validateConfig } = await import('@outpost/common');
+  // Subpaths, not the package root: a worker loads only what it uses (see common's README).
+  const { readConfigFile, applyEnvOverrides, validateConfig } = await import('@outpost/common/config');
+  const { createLogger } = await import('@outpost/common/logger');
   const { gatewayConfigSchema } = await import('./config.js');
   const raw = applyEnvOverrides(await readConfigFile(file), process.env);
   const config = validateConfig(gatewayConfigSchema, raw.gateway ?? {}, { file: `${file} (gateway)` });

@@ -1,4 +1,4 @@
-import { duration, portSchema, z } from '@outpost/common';
+import { duration, portSchema, z } from '@outpost/common/config-schema';
 
 const port = portSchema;
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { coreCallHeaders } from '@outpost/common';
+import { coreCallHeaders } from '@outpost/common/core-client';
 import { GatewayError, GatewayErrors } from './errors.js';
 
 export interface CoreResponse<T> {

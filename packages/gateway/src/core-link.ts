@@ -1,7 +1,8 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createKeyAndCsr, type Logger } from '@outpost/common';
+import type { Logger } from '@outpost/common/logger';
+import { createKeyAndCsr } from '@outpost/common/tls';
 import type { LinkedCoreConfig } from './config.js';
 import { callCore, expectOk } from './core-client.js';
 import { GatewayError, GatewayErrors } from './errors.js';

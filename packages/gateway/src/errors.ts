@@ -1,4 +1,4 @@
-import { OutpostError } from '@outpost/common';
+import { OutpostError } from '@outpost/common/errors';
 
 /**
  * Codes of @outpost/gateway. Refusals on the wire carry one of them in

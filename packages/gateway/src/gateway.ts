@@ -5,7 +5,9 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { connect as netConnect, type AddressInfo, type NetConnectOpts, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
-import { lifecycle, silentLogger, urlHost, type Logger, type Service } from '@outpost/common';
+import { lifecycle, type Service } from '@outpost/common/lifecycle';
+import { urlHost } from '@outpost/common/listen';
+import { silentLogger, type Logger } from '@outpost/common/logger';
 import { Admission } from './admission.js';
 import { isLinked, type GatewayConfig, type StaticCoreConfig } from './config.js';
 import { CoreLink, type LinkChange } from './core-link.js';

@@ -1,4 +1,4 @@
-import { createServiceMetrics, type ServiceMetrics } from '@outpost/common';
+import { createServiceMetrics, type ServiceMetrics } from '@outpost/common/metrics';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CloseReason } from './tunnel.js';
 
