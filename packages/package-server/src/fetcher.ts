@@ -2,11 +2,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream, ftruncateSync, writeSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OutpostError } from '@outpost/common';
+import { OutpostError, type TokenBucket } from '@outpost/common';
 import { getBody } from './body-client.js';
 import { PackageServerErrors } from './errors.js';
 import type { FileEntry, Source } from './store.js';
-import type { TokenBucket } from './throttle.js';
 
 export interface FetchOptions {
   source: Source;

@@ -1,9 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseRange, urlHost, type Logger } from '@outpost/common';
-import { BufferPool, sendFileRange } from './send-file.js';
+import { BufferPool, parseRange, sendFileRange, urlHost, type Logger, type TokenBucket } from '@outpost/common';
 import type { FileEntry, PackageStore } from './store.js';
-import type { TokenBucket } from './throttle.js';
 
 export interface ServeCounters {
   requests: number;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { OutpostError, TickleFlags, datagramKey, isOutpostError, lifecycle, openDatabase, parseCredential, silentLogger, type Database, type Logger, type Service } from '@outpost/common';
+import { OutpostError, TickleFlags, TokenBucket, datagramKey, isOutpostError, lifecycle, openDatabase, parseCredential, silentLogger, type Database, type Logger, type Service } from '@outpost/common';
 import type { PackageServerConfig } from './config.js';
 import { CoreAnswerError, createCoreClient } from './core-client.js';
 import { PackageServerErrors } from './errors.js';
@@ -11,7 +11,6 @@ import { createPackageServerMetrics } from './metrics.js';
 import { identityStore, type Identity } from './identity.js';
 import { Stager } from './stager.js';
 import { PackageStore, type FileEntry, type HeldPackage, type Source } from './store.js';
-import { TokenBucket } from './throttle.js';
 import { createTickleListener } from './tickle-listener.js';
 
 export interface PackageServerDeps {

@@ -1,10 +1,9 @@
 import { stat } from 'node:fs/promises';
-import { OutpostError, backoffDelay, isOutpostError, type Logger } from '@outpost/common';
+import { OutpostError, backoffDelay, isOutpostError, type Logger, type TokenBucket } from '@outpost/common';
 import PQueue from 'p-queue';
 import { PackageServerErrors } from './errors.js';
 import { fetchFile, type FetchTimings } from './fetcher.js';
 import type { FileEntry, HeldPackage, PackageStore, Source } from './store.js';
-import type { TokenBucket } from './throttle.js';
 
 export type StageState = 'pending' | 'downloading' | 'ready' | 'failed';
 

@@ -10,7 +10,7 @@ import { issue, makeCa } from '@outpost/testing/pki';
 import { getBody, parseHead } from '../src/body-client.js';
 import { PackageServerErrors } from '../src/errors.js';
 import { fetchFile, type FetchOptions, type FetchTimings } from '../src/fetcher.js';
-import { TokenBucket } from '../src/throttle.js';
+import { TokenBucket } from '@outpost/common';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

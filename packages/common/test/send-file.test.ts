@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { removeDir, tempDir } from '@outpost/testing';
-import { BufferPool, sendFileRange } from '../src/send-file.js';
-import { TokenBucket } from '../src/throttle.js';
+import { BufferPool, sendFileRange } from '../src/http/send-file.js';
+import { TokenBucket } from '../src/http/throttle.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
