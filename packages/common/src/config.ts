@@ -75,7 +75,8 @@ export function applyEnvOverrides(raw: RawConfig, env: NodeJS.ProcessEnv, prefix
   return out;
 }
 
-function deepFreeze<T>(value: T): Readonly<T> {
+/** Freezes `value` and everything reachable from it (what {@link validateConfig} returns). */
+export function deepFreeze<T>(value: T): Readonly<T> {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
+import type { GatewayConfig } from './config.js';
 import { rawWorkers, runPrimary } from './primary.js';
+import { CONFIG_FROM_PRIMARY, configFromPrimary } from './workers.js';
 
 /**
  * `outpost-gateway --config FILE`: the `gateway:` section of FILE. SIGHUP reloads,
@@ -19,17 +21,21 @@ async function main(argv: string[]): Promise<number> {
     if (workers > 1) return runPrimary(workers);
   }
   // Subpaths, not the package root: a worker loads only what it uses (see common's README).
-  const { readConfigFile, applyEnvOverrides, validateConfig } = await import('@outpost/common/config');
+  const { readConfigFile, applyEnvOverrides, validateConfig, deepFreeze } = await import('@outpost/common/config');
   const { createLogger } = await import('@outpost/common/logger');
-  const { gatewayConfigSchema } = await import('./config.js');
-  const raw = applyEnvOverrides(await readConfigFile(file), process.env);
-  const config = validateConfig(gatewayConfigSchema, raw.gateway ?? {}, { file: `${file} (gateway)` });
+  const validate = async (): Promise<GatewayConfig> => {
+    const { gatewayConfigSchema } = await import('./config.js');
+    const raw = applyEnvOverrides(await readConfigFile(file), process.env);
+    return validateConfig(gatewayConfigSchema, raw.gateway ?? {}, { file: `${file} (gateway)` });
+  };
+  const given = cluster.isWorker && process.env[CONFIG_FROM_PRIMARY] === '1' ? await configFromPrimary() : undefined;
+  const config = given ? deepFreeze(given) : await validate();
   const logger = createLogger({ base: { service: 'gateway', ...(cluster.isWorker ? { worker: cluster.worker?.id } : {}) } });
   const { createGateway } = await import('./gateway.js');
   const { workerPeers } = await import('./workers.js');
   const gw = createGateway(config, { logger, ...(cluster.isWorker ? { peers: workerPeers(config.reportInterval * 3) } : {}) });
   await gw.start();
-  process.send?.({ t: 'ready', port: gw.port });
+  process.send?.({ t: 'ready', port: gw.port, config });
   process.on('SIGHUP', () => void gw.reload().catch((err: unknown) => logger.error({ err }, 'reload failed')));
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());

@@ -115,4 +115,3 @@ export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type LinkedCoreConfig = z.output<typeof linkedCore>;
 export type StaticCoreConfig = z.output<typeof staticCore>;
 
-export const isLinked = (c: LinkedCoreConfig | StaticCoreConfig): c is LinkedCoreConfig => 'url' in c;

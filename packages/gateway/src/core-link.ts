@@ -3,10 +3,13 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@outpost/common/logger';
 import { createKeyAndCsr } from '@outpost/common/tls';
-import type { LinkedCoreConfig } from './config.js';
+import type { LinkedCoreConfig, StaticCoreConfig } from './config.js';
 import { callCore, expectOk } from './core-client.js';
 import { GatewayError, GatewayErrors } from './errors.js';
 import { caFingerprint, normalizeSerial, type CoreTrust } from './trust.js';
+
+/** A core the gateway follows over its API, as opposed to one given by files only. */
+export const isLinked = (c: LinkedCoreConfig | StaticCoreConfig): c is LinkedCoreConfig => 'url' in c;
 
 /** What enrollment with a core gave the gateway (kept in `identity.json`, mode 0600). */
 export interface LinkIdentity {

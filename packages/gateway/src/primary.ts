@@ -2,7 +2,8 @@ import cluster from 'node:cluster';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ReportHub } from './workers.js';
+import type { GatewayConfig } from './config.js';
+import { CONFIG_FROM_PRIMARY, configAnswer, isConfigRequest, ReportHub } from './workers.js';
 
 /**
  * The primary of `outpost-gateway` with `workers` > 1. It loads nothing but Node's
@@ -70,7 +71,8 @@ const untilSignal = (): Promise<string> =>
 
 /**
  * Forks the first worker and waits until it is ready (it validates the config, enrolls
- * with linked cores and writes the identities the others then read), then the rest;
+ * with linked cores and writes the identities the others then read), then the rest,
+ * which take the config it validated from here instead of validating it again;
  * restarts a worker that dies (at most 10 a minute); SIGHUP is passed on, SIGTERM stops
  * them all (bounded: 20 s, then SIGKILL). Worker connection tables meet here, so the
  * cores get one per gateway (workers.ts).
@@ -80,12 +82,18 @@ export async function runPrimary(workers: number): Promise<number> {
   const restarts: number[] = [];
   cluster.setupPrimary({ execArgv: workerExecArgv() });
   const hub = new ReportHub(() => Object.values(cluster.workers ?? {}).flatMap((w) => (w && !w.isDead() ? [w.id] : [])));
-  cluster.on('message', (w, m: unknown) => void hub.handle(w, m));
+  let validated: GatewayConfig | undefined;
+  cluster.on('message', (w, m: unknown) => {
+    if (isConfigRequest(m)) w.send(configAnswer(validated));
+    else hub.handle(w, m);
+  });
   const fork = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const w = cluster.fork();
-      w.on('message', (m: { t?: string }) => {
-        if (m?.t === 'ready') resolve();
+      const w = cluster.fork(validated ? { [CONFIG_FROM_PRIMARY]: '1' } : {});
+      w.on('message', (m: { t?: string; config?: GatewayConfig }) => {
+        if (m?.t !== 'ready') return;
+        validated ??= m.config;
+        resolve();
       });
       w.once('exit', (code) => reject(new Error(`gateway worker exited (${code}) before it was ready`)));
     });

@@ -1,4 +1,5 @@
 import type { Worker } from 'node:cluster';
+import type { GatewayConfig } from './config.js';
 import type { TunnelView } from './gateway.js';
 
 /** One process's connection table, as it goes into a report to the cores. */
@@ -94,4 +95,47 @@ export function mergeTables(tables: PeerTable[]): PeerTable {
   const stats: Record<string, number> = {};
   for (const t of tables) for (const [k, v] of Object.entries(t.stats)) stats[k] = (stats[k] ?? 0) + v;
   return { stats, connections: tables.flatMap((t) => t.connections) };
+}
+
+/**
+ * Set (to `1`) in the environment of workers forked after the first was ready: they ask
+ * the primary for the config the first one validated ({@link configFromPrimary})
+ * instead of reading and validating the file, so they never load zod and the schema
+ * (~5 MiB of RSS each).
+ */
+export const CONFIG_FROM_PRIMARY = 'OUTPOST_GATEWAY_CONFIG_FROM_PRIMARY';
+
+/** Worker → primary: the validated config, please. Primary → worker: here it is (null: none). */
+interface ConfigRequest {
+  t: 'gw-config?';
+}
+interface ConfigAnswer {
+  t: 'gw-config';
+  config: GatewayConfig | null;
+}
+
+export const isConfigRequest = (m: unknown): boolean => typeof m === 'object' && m !== null && (m as { t?: unknown }).t === 'gw-config?';
+
+/** The primary's answer to a {@link isConfigRequest} message. */
+export const configAnswer = (config: GatewayConfig | undefined): ConfigAnswer => ({ t: 'gw-config', config: config ?? null });
+
+/**
+ * The worker's side: the validated config from the primary (as JSON: a validated config
+ * is plain data), or undefined when it has none or does not answer within `timeoutMs`
+ * (the worker then validates the file itself).
+ */
+export function configFromPrimary(proc: NodeJS.Process = process, timeoutMs = 10_000): Promise<GatewayConfig | undefined> {
+  return new Promise((resolve) => {
+    const done = (config: GatewayConfig | undefined): void => {
+      clearTimeout(timer);
+      proc.off('message', onMessage);
+      resolve(config);
+    };
+    const onMessage = (m: unknown): void => {
+      if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === 'gw-config') done((m as ConfigAnswer).config ?? undefined);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    proc.on('message', onMessage);
+    if (!proc.send?.({ t: 'gw-config?' } satisfies ConfigRequest)) done(undefined);
+  });
 }

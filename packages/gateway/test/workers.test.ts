@@ -1,5 +1,7 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { mergeTables, ReportHub, type PeerTable } from '../src/workers.js';
+import type { GatewayConfig } from '../src/config.js';
+import { configAnswer, configFromPrimary, isConfigRequest, mergeTables, ReportHub, type PeerTable } from '../src/workers.js';
 
 const table = (n: number, remote: string): PeerTable => ({
   stats: { workers: 1, tunnels: n },
@@ -47,5 +49,28 @@ describe('worker connection tables', () => {
     expect(w1.sent[0]).toMatchObject({ reporter: true, others: [] });
     expect(hub.handle(w1, { t: 'ready' })).toBe(false);
     expect(hub.handle(w1, null)).toBe(false);
+  });
+});
+
+describe('config from the primary', () => {
+  /** A stand-in for a worker's `process`: what it sends goes to `answer`, whose reply comes back as a message. */
+  const proc = (answer: (m: unknown) => unknown) => {
+    const p = new EventEmitter() as EventEmitter & { send: (m: unknown) => boolean };
+    p.send = (m) => {
+      const reply = answer(m);
+      if (reply !== undefined) setImmediate(() => p.emit('message', reply));
+      return true;
+    };
+    return p as unknown as NodeJS.Process;
+  };
+  const config = { name: 'gw', workers: 2 } as unknown as GatewayConfig;
+
+  it('takes the config the primary holds, and none when it holds none', async () => {
+    expect(await configFromPrimary(proc((m) => (isConfigRequest(m) ? configAnswer(config) : undefined)))).toEqual(config);
+    expect(await configFromPrimary(proc((m) => (isConfigRequest(m) ? configAnswer(undefined) : undefined)))).toBeUndefined();
+  });
+
+  it('gives up after the timeout when the primary does not answer (the worker then validates the file)', async () => {
+    expect(await configFromPrimary(proc(() => undefined), 20)).toBeUndefined();
   });
 });
