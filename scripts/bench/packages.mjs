@@ -235,7 +235,7 @@ http {
   // fsyncs every file before it reports it): the difference is our own overhead (tickle,
   // assignment fetch, hashing, status reports, the core's bookkeeping). The disk and a
   // shared machine make single transfers vary by seconds, so raw and staging rounds
-  // alternate (raw, ours, raw, ours, raw): each staging round is compared with the mean
+  // alternate (raw, ours, raw, ours, raw, after an uncounted raw round): each staging round is compared with the mean
   // of the raw rounds either side, and the median of those is the figure. Each round
   // stages a new version of the package with the same content (the core holds it once)
   // after the servers deleted the previous one, so every round downloads every byte.
@@ -350,6 +350,10 @@ const fh = await open(out, 'r'); await fh.sync(); await fh.close();
   const extra = process.env.BENCH_D_EXTRA === '1';
   const rawNoSyncSeconds = extra ? await rawRound(false) : NaN;
   const rawNodeSeconds = extra ? await rawRound(true, 'node') : NaN;
+  // The first transfers of a run are slower (fresh memory for the page cache): a raw round
+  // first, not counted, so that neither side gets them.
+  log('(d) warm-up round, not counted:');
+  await rawRound(true);
   const raws = [await rawRound(true)];
   const ours = [];
   for (let r = 0; r < ROUNDS; r++) {
