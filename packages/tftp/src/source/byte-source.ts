@@ -10,6 +10,12 @@ export interface ByteSource {
    * len only at the end of the data), or -1 when the range is not in memory yet.
    */
   copy(pos: number, dst: Buffer, dstOff: number, len: number): number;
+  /**
+   * Optional fast path: block `block`'s whole DATA packet at this blksize (header with the
+   * block number mod 65536, then its data), ready-made and shared: callers send it and
+   * never write to it. Undefined when the source has none in memory: use copy().
+   */
+  packet?(block: number, blksize: number): Buffer | undefined;
   /** Resolves once [pos, pos+len) (or the end of data) can be copied. Rejects on I/O error. */
   load(pos: number, len: number): Promise<void>;
   /** Bytes before `pos` will never be asked for again. */

@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import type { ByteSource } from './byte-source.js';
+import { DATA_HEADER, writeDataHeader } from '../packet/data.js';
 
 /*
  * The shared read cache. A hot file (same real path, size and mtime) is read from disk
@@ -8,6 +9,12 @@ import type { ByteSource } from './byte-source.js';
  * 200 clients booting the same image cause one pass over the disk, not 200. The chunks of
  * all files share one LRU byte budget. Each file is opened once, however many transfers
  * read it. A transfer pins the chunks around its window so an eviction never stalls it.
+ *
+ * Packet chunks: for each blksize in use, the file is also kept as ready-made DATA packets
+ * (header + data, the block number mod 65536), built once from the byte chunks and shared
+ * by every transfer at that blksize, so sending a block is handing dgram a view that
+ * already exists: no copy, no header write, no allocation per block. A packet chunk
+ * holds floor(chunkBytes / blksize) blocks and counts against the same LRU budget.
  */
 
 interface FileEntry {
@@ -19,6 +26,16 @@ interface FileEntry {
   refs: number;
   chunks: Map<number, Buffer>;
   pending: Map<number, Promise<Buffer>>;
+  /** Packet chunks by blksize, then by packet-chunk index: one view per DATA packet. */
+  packets: Map<number, Map<number, Buffer[]>>;
+}
+
+interface LruNode {
+  entry: FileEntry;
+  index: number;
+  bytes: number;
+  /** 0 for a byte chunk, else the blksize of a packet chunk. */
+  blksize: number;
 }
 
 export interface ReadCacheStats {
@@ -33,7 +50,7 @@ export interface ReadCacheStats {
 export class ReadCache {
   private readonly files = new Map<string, FileEntry>();
   /** LRU over "fileKey\0chunkIndex", oldest first. */
-  private readonly lru = new Map<string, { entry: FileEntry; index: number; bytes: number }>();
+  private readonly lru = new Map<string, LruNode>();
   private bytes = 0;
   readonly stats: ReadCacheStats = { files: 0, chunks: 0, bytes: 0, hits: 0, misses: 0, diskReads: 0 };
 
@@ -47,7 +64,7 @@ export class ReadCache {
     const key = `${path}\0${size}\0${mtimeMs}`;
     let entry = this.files.get(key);
     if (!entry) {
-      entry = { key, path, size, handle: undefined, opening: undefined, refs: 0, chunks: new Map(), pending: new Map() };
+      entry = { key, path, size, handle: undefined, opening: undefined, refs: 0, chunks: new Map(), pending: new Map(), packets: new Map() };
       this.files.set(key, entry);
     }
     entry.refs++;
@@ -68,6 +85,41 @@ export class ReadCache {
       this.stats.hits++;
     }
     return c;
+  }
+
+  /** Blocks per packet chunk at this blksize. */
+  blocksPerPacketChunk(blksize: number): number {
+    return Math.max(1, Math.floor(this.chunkBytes / blksize));
+  }
+
+  /** @internal A packet chunk if cached. */
+  packetChunk(entry: FileEntry, blksize: number, index: number): Buffer[] | undefined {
+    const p = entry.packets.get(blksize)?.get(index);
+    if (p) {
+      const k = `${entry.key}\0${blksize}:${index}`;
+      const node = this.lru.get(k);
+      if (node) {
+        this.lru.delete(k);
+        this.lru.set(k, node);
+      }
+      this.stats.hits++;
+    }
+    return p;
+  }
+
+  /** @internal Keeps a packet chunk a transfer built (if the cache keeps anything). */
+  storePacketChunk(entry: FileEntry, blksize: number, index: number, views: Buffer[], bytes: number): void {
+    if (this.maxBytes <= 0 || this.files.get(entry.key) !== entry) return;
+    let byIndex = entry.packets.get(blksize);
+    if (!byIndex) {
+      byIndex = new Map();
+      entry.packets.set(blksize, byIndex);
+    }
+    byIndex.set(index, views);
+    this.lru.set(`${entry.key}\0${blksize}:${index}`, { entry, index, bytes, blksize });
+    this.bytes += bytes;
+    this.evict();
+    this.updateStats();
   }
 
   /** @internal Reads a chunk from disk, once, however many transfers ask at the same time. */
@@ -100,7 +152,7 @@ export class ReadCache {
     const chunk = got === len ? buf : buf.subarray(0, got);
     if (this.maxBytes > 0 && this.files.get(entry.key) === entry) {
       entry.chunks.set(index, chunk);
-      this.lru.set(`${entry.key}\0${index}`, { entry, index, bytes: chunk.length });
+      this.lru.set(`${entry.key}\0${index}`, { entry, index, bytes: chunk.length, blksize: 0 });
       this.bytes += chunk.length;
       this.evict();
     }
@@ -132,14 +184,24 @@ export class ReadCache {
     for (const [k, node] of this.lru) {
       if (this.bytes <= this.maxBytes) break;
       this.lru.delete(k);
-      node.entry.chunks.delete(node.index);
+      this.forget(node);
       this.bytes -= node.bytes;
       this.dropIfIdle(node.entry);
     }
   }
 
+  private forget(node: LruNode): void {
+    if (node.blksize === 0) {
+      node.entry.chunks.delete(node.index);
+      return;
+    }
+    const byIndex = node.entry.packets.get(node.blksize);
+    byIndex?.delete(node.index);
+    if (byIndex?.size === 0) node.entry.packets.delete(node.blksize);
+  }
+
   private dropIfIdle(entry: FileEntry): void {
-    if (entry.refs === 0 && entry.chunks.size === 0 && entry.pending.size === 0 && this.files.get(entry.key) === entry) {
+    if (entry.refs === 0 && entry.chunks.size === 0 && entry.packets.size === 0 && entry.pending.size === 0 && this.files.get(entry.key) === entry) {
       this.files.delete(entry.key);
     }
   }
@@ -161,7 +223,7 @@ export class ReadCache {
 
   /** Drops every chunk and closes every idle file. */
   clear(): void {
-    for (const node of this.lru.values()) node.entry.chunks.delete(node.index);
+    for (const node of this.lru.values()) this.forget(node);
     this.lru.clear();
     this.bytes = 0;
     for (const e of [...this.files.values()]) this.dropIfIdle(e);
@@ -182,6 +244,10 @@ export class FileSource implements ByteSource {
   private readonly pinned = new Map<number, Buffer>();
   private releasedBelow = 0;
   private closed = false;
+  /** The packet chunk in use: its blksize, its first block and one view per block. */
+  private pBlksize = 0;
+  private pFirst = 0;
+  private pViews: Buffer[] = [];
 
   constructor(
     private readonly cache: ReadCache,
@@ -211,6 +277,61 @@ export class FileSource implements ByteSource {
       at += n;
     }
     return at - pos;
+  }
+
+  packet(block: number, blksize: number): Buffer | undefined {
+    const i = block - this.pFirst;
+    if (blksize === this.pBlksize && i >= 0 && i < this.pViews.length) return this.pViews[i];
+    return this.packetSlow(block, blksize);
+  }
+
+  /** Finds block's packet chunk in the cache or builds it from the byte chunks (undefined when they are not in memory). */
+  private packetSlow(block: number, blksize: number): Buffer | undefined {
+    const blocks = Math.floor(this.size / blksize) + 1; // the last one is short, maybe empty
+    if (this.closed || block < 1 || block > blocks) return undefined;
+    const cache = this.cache;
+    const per = cache.blocksPerPacketChunk(blksize);
+    const index = Math.floor((block - 1) / per);
+    const first = index * per + 1;
+    let views = cache.packetChunk(this.entry, blksize, index);
+    if (!views) {
+      const last = Math.min(blocks, first + per - 1);
+      const dataBytes = Math.min(this.size, last * blksize) - (first - 1) * blksize;
+      if (!this.inMemory((first - 1) * blksize, dataBytes)) return undefined;
+      const buf = Buffer.allocUnsafeSlow((last - first + 1) * DATA_HEADER + dataBytes);
+      const built: Buffer[] = [];
+      let at = 0;
+      for (let b = first; b <= last; b++) {
+        const n = this.copy((b - 1) * blksize, buf, at + DATA_HEADER, blksize);
+        if (n < 0) return undefined;
+        const pkt = buf.subarray(at, at + DATA_HEADER + n);
+        writeDataHeader(pkt, b & 0xffff);
+        built.push(pkt);
+        at += DATA_HEADER + n;
+      }
+      views = built;
+      cache.storePacketChunk(this.entry, blksize, index, views, buf.length);
+    }
+    this.pBlksize = blksize;
+    this.pFirst = first;
+    this.pViews = views;
+    return views[block - first];
+  }
+
+  /** Pins the byte chunks of [pos, pos+len); false (and a read started) if one is not in memory. */
+  private inMemory(pos: number, len: number): boolean {
+    const cb = this.cache.chunkBytes;
+    let ok = true;
+    for (let index = Math.floor(pos / cb); index * cb < pos + len; index++) {
+      if (this.pinned.has(index)) continue;
+      const chunk = this.cache.chunk(this.entry, index);
+      if (chunk) this.pinned.set(index, chunk);
+      else {
+        this.prefetch(index);
+        ok = false;
+      }
+    }
+    return ok;
   }
 
   async load(pos: number, len: number): Promise<void> {
@@ -250,6 +371,7 @@ export class FileSource implements ByteSource {
     if (this.closed) return;
     this.closed = true;
     this.pinned.clear();
+    this.pViews = [];
     this.cache.release(this.entry);
   }
 }

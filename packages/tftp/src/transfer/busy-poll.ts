@@ -55,6 +55,11 @@ export class BusyPoll {
     return this.budgetMs;
   }
 
+  /** Whether a kick now would spin (false with more than `maxTransfers` transfers): a sender skips timing its peer otherwise. */
+  get spinnable(): boolean {
+    return this.budgetMs > 0 && !this.stopped && this.transfers <= this.maxTransfers;
+  }
+
   /** True while the loop is being kept awake. */
   get active(): boolean {
     return this.running;

@@ -18,9 +18,10 @@ import type { BusyPoll } from './busy-poll.js';
  * On timeout the window is resent from the first unacknowledged block, up to `retries`
  * times in a row.
  *
- * Hot path (one ACK in, one DATA out, per block in lockstep): packets live in a ring of
- * `windowsize + 1` preallocated buffers, each filled once per block and reused for
- * retransmissions. After a window is sent the block after it is copied into the spare
+ * Hot path (one ACK in, one DATA out, per block in lockstep): a source with ready-made
+ * packets (the shared read cache) hands out the packet itself; otherwise packets live in
+ * a ring of `windowsize + 1` preallocated buffers, each filled once per block and reused
+ * for retransmissions. After a window is sent the block after it is copied into the spare
  * slot, so the next ACK finds its packet ready and sends it straight away; bookkeeping
  * (cache release, the progress clock) comes after the send. A packet is handed to
  * dgram whole (no offset/length: that form makes dgram slice a new Buffer per send); a
@@ -62,6 +63,8 @@ export class BlockSender {
   private readonly pkts: Buffer[];
   private readonly slotBlock: Float64Array;
   private readonly slots: number;
+  /** The source hands out ready-made packets (ByteSource.packet). */
+  private readonly packets: boolean;
   /** First unacknowledged block. */
   private base = 1;
   private nextToSend = 1;
@@ -89,6 +92,7 @@ export class BlockSender {
     this.pkts = this.ring.slice();
     this.slotBlock = new Float64Array(this.slots).fill(-1);
     this.retriesLeft = o.retries;
+    this.packets = typeof o.source.packet === 'function';
     if (o.source.size !== undefined) this.lastBlock = Math.floor(o.source.size / o.blksize) + 1;
   }
 
@@ -118,7 +122,7 @@ export class BlockSender {
     this.base = lastAcked + diff + 1;
     this.retriesLeft = this.o.retries;
     const bp = this.o.busyPoll;
-    if (bp) this.quickPeer = performance.now() - this.sentAt <= bp.budget;
+    if (bp?.spinnable) this.quickPeer = performance.now() - this.sentAt <= bp.budget;
     if (this.base > this.lastBlock) {
       this.finish({ ok: true, bytes: this.bytes, retransmits: this.retransmits });
       return;
@@ -133,6 +137,13 @@ export class BlockSender {
   private fill(b: number, slot: number): boolean {
     if (this.slotBlock[slot] === b) return true;
     const o = this.o;
+    const shared = this.packets ? o.source.packet!(b, o.blksize) : undefined;
+    if (shared !== undefined) {
+      this.pkts[slot] = shared;
+      this.slotBlock[slot] = b;
+      if (shared.length < DATA_HEADER + o.blksize) this.lastBlock = b;
+      return true;
+    }
     const pkt = this.ring[slot]!;
     const n = o.source.copy((b - 1) * o.blksize, pkt, DATA_HEADER, o.blksize);
     if (n < 0) return false;
