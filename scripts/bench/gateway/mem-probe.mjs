@@ -8,9 +8,10 @@
 // backend: client TLS + upstream TCP per tunnel), or a bare TLS server holding N idle
 // mTLS connections: `tls` (TLS 1.3, tickets), `tls-noticket` (SSL_OP_NO_TICKET),
 // `tls-store` (SSL_OP_NO_TICKET and a session store on newSession/resumeSession),
-// `tls12` (TLS 1.2 only). Clients run in child processes
-// (scripts/bench/gateway/client.mjs). Prints RSS, JS heap, external and the per
-// connection deltas (after a full GC) as one JSON line.
+// `tls12` (TLS 1.2 only). Add `--openssl-config=packages/gateway/openssl.cnf` to measure
+// with the OpenSSL settings the gateway's workers get (one TLS 1.3 ticket, not two).
+// Clients run in child processes (scripts/bench/gateway/client.mjs). Prints RSS, JS heap,
+// external and the per connection deltas (after a full GC) as one JSON line.
 import { fork, spawn } from 'node:child_process';
 import { constants } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
