@@ -25,14 +25,14 @@ export interface BodyGetOptions {
   /** No byte for this long (connecting included): the download fails. */
   timeoutMs: number;
   signal: AbortSignal;
-  /** The read buffer: the most one read hands over (default 256 KiB). */
+  /** The read buffer: the most one read hands over (default 64 KiB). */
   readBytes?: number;
   /** For `https:`: as `tls.connect` takes them (`ca`, `rejectUnauthorized`). */
   tls?: { ca?: string | Buffer | (string | Buffer)[]; rejectUnauthorized?: boolean };
 }
 
 const HEAD_LIMIT = 64 * 1024;
-const DEFAULT_READ_BYTES = 256 * 1024;
+const DEFAULT_READ_BYTES = 64 * 1024;
 
 /** `HTTP/1.1 206 Partial Content\r\nName: value...` → status and headers; throws on a malformed head. */
 export function parseHead(text: string): Omit<BodyHead, 'length'> {
