@@ -1,4 +1,5 @@
-import type { Socket, RemoteInfo } from 'node:dgram';
+import type { RemoteInfo } from 'node:dgram';
+import type { TransferSocket } from '../transfer/transfer-socket.js';
 import type { WriteStream } from 'node:fs';
 import { link, rename, unlink } from 'node:fs/promises';
 import { Opcode, TftpErrorCode } from '../packet/opcodes.js';
@@ -81,11 +82,11 @@ export class Session {
   constructor(
     private readonly env: SessionEnv,
     readonly info: TransferInfo,
-    private readonly socket: Socket,
+    private readonly socket: TransferSocket,
     private readonly params: SessionParams,
     private readonly hooks: { onRelease: (s: Session) => void; onSocketClosed: (s: Session) => void },
     /** Set when `socket` is connected: receives datagrams from everyone else. */
-    private readonly strangers: Socket | undefined,
+    private readonly strangers: TransferSocket | undefined,
   ) {
     this.log = env.log(info);
     this.connected = strangers !== undefined;
@@ -98,11 +99,11 @@ export class Session {
   private readonly connected: boolean;
 
   private send(buf: Buffer, cb?: () => void): void {
-    if (this.connected) this.socket.send(buf, 0, buf.length, cb);
-    else this.socket.send(buf, 0, buf.length, this.info.remotePort, this.info.remoteAddress, cb);
+    if (this.connected) this.socket.send(buf, cb);
+    else this.socket.send(buf, this.info.remotePort, this.info.remoteAddress, cb);
   }
 
-  private onStranger(msg: Buffer, rinfo: RemoteInfo, via: Socket): void {
+  private onStranger(msg: Buffer, rinfo: RemoteInfo, via: TransferSocket): void {
     this.env.counters.unknownTid++;
     if (msg.length < 2 || msg[1] !== Opcode.ERROR || msg[0] !== 0) {
       via.send(encodeError(TftpErrorCode.UNKNOWN_TID, 'unknown transfer ID'), rinfo.port, rinfo.address);

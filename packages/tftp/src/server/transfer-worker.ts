@@ -1,17 +1,19 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { Socket } from 'node:dgram';
 import { ReadCache } from '../source/read-cache.js';
 import { TokenBucket } from '../token-bucket.js';
 import { BusyPoll } from '../transfer/busy-poll.js';
 import { openTarget, type ReadTarget } from './open-source.js';
 import { openTransferSockets } from './transfer-sockets.js';
+import { SharedTransferSocket } from './shared-socket.js';
+import type { TransferSocket } from '../transfer/transfer-socket.js';
 import { Session, type SessionEnd, type SessionEnv, type SessionLog } from './session.js';
 import { newCounters, type TftpCounters, type TransferInfo } from './events.js';
 import type { FromWorker, ReadJob, ToWorker, TransferWorkerConfig } from './worker-messages.js';
 
 /*
- * A transfer worker: serves the reads the main thread hands it, each on its own socket
- * (a new TID), from its own read cache. It reports each transfer's start and end, log
+ * A transfer worker: serves the reads the main thread hands it from its own read cache,
+ * all on one data socket of its own (see shared-socket.ts; a client already served here
+ * from the same port gets a socket of its own). It reports each transfer's start and end, log
  * lines at the levels the main logger has enabled, and counter deltas; the main thread
  * turns those into the server's events and counters.
  */
@@ -76,14 +78,22 @@ export function runTransferWorker(port: MessagePort, config: TransferWorkerConfi
   }, config.flushMs);
   flush.unref();
 
+  let shared: Promise<SharedTransferSocket> | undefined;
+  const sharedSocket = (): Promise<SharedTransferSocket> => {
+    shared ??= SharedTransferSocket.open(config, () => counters.unknownTid++);
+    shared.catch(() => (shared = undefined)); // the next read tries again
+    return shared;
+  };
+
   async function read(job: ReadJob): Promise<void> {
     const { info } = job;
     const t = job.target;
     const target: ReadTarget = t.kind === 'file' ? t : { kind: 'data', data: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
-    let socket: Socket;
-    let strangers: Socket | undefined;
+    let socket: TransferSocket | undefined;
+    let strangers: TransferSocket | undefined;
     try {
-      ({ socket, strangers } = await openTransferSockets(config, info.remotePort, info.remoteAddress));
+      socket = (await sharedSocket()).attach(info.remoteAddress, info.remotePort);
+      if (!socket) ({ socket, strangers } = await openTransferSockets(config, info.remotePort, info.remoteAddress));
     } catch (err) {
       post({ t: 'open-failed', id: job.id, message: (err as Error).message, stopping });
       return;
@@ -119,6 +129,7 @@ export function runTransferWorker(port: MessagePort, config: TransferWorkerConfi
     for (const s of [...sessions.values()]) s.fail('server-stopped');
     await new Promise((r) => setTimeout(r, 5));
     for (const s of [...sockets]) s.closeSocket();
+    if (shared) await shared.then((s) => s.close(), () => {});
     clearInterval(flush);
     cache.clear();
     post({ t: 'stopped', counters: takeCounters(), cache: { ...cache.stats } });

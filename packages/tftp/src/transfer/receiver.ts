@@ -1,4 +1,4 @@
-import type { Socket } from 'node:dgram';
+import type { TransferSocket } from './transfer-socket.js';
 import { writeAck } from '../packet/ack.js';
 
 /*
@@ -17,7 +17,7 @@ export type ReceiverEnd =
   | { ok: false; reason: 'timeout' | 'too-large'; bytes: number; retransmits: number };
 
 export interface ReceiverOptions {
-  socket: Socket;
+  socket: TransferSocket;
   port: number;
   address: string;
   blksize: number;
@@ -104,8 +104,8 @@ export class BlockReceiver {
   }
 
   private send(buf: Buffer): void {
-    if (this.o.connected) this.o.socket.send(buf, 0, buf.length);
-    else this.o.socket.send(buf, 0, buf.length, this.o.port, this.o.address);
+    if (this.o.connected) this.o.socket.send(buf);
+    else this.o.socket.send(buf, this.o.port, this.o.address);
   }
 
   private armTimer(): void {

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:dgram';
+import type { TransferSocket } from './transfer-socket.js';
 import type { ByteSource } from '../source/byte-source.js';
 import type { TokenBucket } from '../token-bucket.js';
 import { writeDataHeader, DATA_HEADER } from '../packet/data.js';
@@ -40,7 +40,7 @@ export type SenderEnd =
   | { ok: false; reason: 'timeout' | 'read-error'; error?: unknown; bytes: number; retransmits: number };
 
 export interface SenderOptions {
-  socket: Socket;
+  socket: TransferSocket;
   port: number;
   address: string;
   source: ByteSource;

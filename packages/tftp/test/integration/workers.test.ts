@@ -125,6 +125,40 @@ describe('transfer workers', () => {
     expect(s.server.counters.unknownTid).toBe(1);
   });
 
+  it("serves a worker's concurrent reads from one data port, and a client's next read from the same port again", async () => {
+    await writeFiles(root, { f: pattern(2000) });
+    const s = await startServer({ root, workers: 1 });
+    server = s.server;
+    const a = await probe();
+    const b = await probe();
+    const finish = async (p: typeof a, first: Awaited<ReturnType<typeof a.next>>): Promise<void> => {
+      let last = first;
+      const got = [last.data.subarray(4)];
+      while (last.data.length === 516) {
+        await p.send(ack(blockOf(last.data)), last.port);
+        last = await p.next();
+        expect(last.port).toBe(first.port);
+        got.push(last.data.subarray(4));
+      }
+      await p.send(ack(blockOf(last.data)), last.port);
+      expect(Buffer.concat(got)).toEqual(pattern(2000));
+    };
+    await a.send(rrq('f'), s.port);
+    const a1 = await a.next();
+    await b.send(rrq('f'), s.port);
+    const b1 = await b.next();
+    expect(b1.port).toBe(a1.port);
+    await finish(a, a1);
+    await finish(b, b1);
+    await waitFor(() => s.server.counters.completed === 2);
+    await a.send(rrq('f'), s.port);
+    const a2 = await a.next();
+    expect(a2.port).toBe(a1.port);
+    await finish(a, a2);
+    await waitFor(() => s.server.counters.completed === 3);
+    expect(s.server.counters).toMatchObject({ failed: 0, unknownTid: 0 });
+  });
+
   it('frees the slot of a client that vanished after the retry limit, and ends quietly on ERROR 8 after an OACK', async () => {
     await writeFiles(root, { f: pattern(5000) });
     const s = await startServer({ root, workers: 1, timeoutMs: 40, retries: 2, maxTransfers: 1 });
