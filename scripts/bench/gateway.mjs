@@ -7,7 +7,8 @@
 //   (b) full mTLS handshakes per second (each a new connection with one request), and
 //       the same with TLS session resumption;
 //   (c) small requests per second (keep-alive, BENCH_REQ_CONNS connections) and bulk
-//       MB/s (BENCH_BULK_CONNS connections, 16 MiB answers) through a tunnel.
+//       MB/s (BENCH_BULK_CONNS connections, 16 MiB answers) through a tunnel; BENCH_PHASES
+//       runs a part of (b) and (c), e.g. `BENCH_TUNNELS= BENCH_PHASES=requests,bulk`.
 // Open files are capped at 20,000 per process here: clients run in several processes
 // from 127.0.0.x source addresses, the backend in node:cluster workers, our gateway with
 // `workers` and HAProxy as several instances on one SO_REUSEPORT port, each held under
@@ -32,6 +33,9 @@ const CLIENTS = Number(env.BENCH_CLIENTS ?? 2);
 const REQ_CONNS = Number(env.BENCH_REQ_CONNS ?? 64);
 const BULK_CONNS = Number(env.BENCH_BULK_CONNS ?? 4);
 const HS_CONC = Number(env.BENCH_HS_CONCURRENCY ?? 32);
+// Which of (b) and (c) to run (a comma list of handshakes,resumed,requests,bulk); with
+// BENCH_TUNNELS= this measures the request path alone.
+const PHASES = (env.BENCH_PHASES ?? 'handshakes,resumed,requests,bulk').split(',').filter(Boolean);
 // Tunnels per proxy process: 2 fds each under the 20,000 open-files cap, so the fewest
 // processes the cap allows (50,000 -> 6).
 const PER_PROCESS = Number(env.BENCH_PER_PROCESS ?? 9_000);
@@ -294,7 +298,7 @@ async function throughput(proxies, certs, backendPort) {
     bulk: ['bulk', { concurrency: Math.ceil(BULK_CONNS / CLIENTS), bulkBytes: BULK_BYTES }, 'mbPerSecond'],
   };
   const out = Object.fromEntries(proxies.map((p) => [p.name, {}]));
-  for (const [name, [mode, extra, key]] of Object.entries(phases)) {
+  for (const [name, [mode, extra, key]] of Object.entries(phases).filter(([n]) => PHASES.includes(n))) {
     log(`${name}: ${proxies.map((p) => p.name).join(' / ')} alternately, ${ROUNDS} round(s) of ${PHASE_MS / 1000} s`);
     for (let r = 0; r < ROUNDS; r++) {
       for (const p of proxies) {
@@ -385,10 +389,10 @@ async function main() {
     const h = result.haproxyResults;
     result.ratios = hasHaproxy
       ? {
-          handshakes: ratio(o.handshakes.perSecond, h.handshakes.perSecond),
-          resumed: ratio(o.resumed.perSecond, h.resumed.perSecond),
-          requests: ratio(o.requests.perSecond, h.requests.perSecond),
-          bulk: ratio(o.bulk.mbPerSecond, h.bulk.mbPerSecond),
+          handshakes: ratio(o.handshakes?.perSecond, h.handshakes?.perSecond),
+          resumed: ratio(o.resumed?.perSecond, h.resumed?.perSecond),
+          requests: ratio(o.requests?.perSecond, h.requests?.perSecond),
+          bulk: ratio(o.bulk?.mbPerSecond, h.bulk?.mbPerSecond),
           tunnelsRss: Object.fromEntries(o.tunnels.map((t, i) => [t.tunnels, ratio(t.peakRssMiB, h.tunnels[i]?.peakRssMiB)])),
         }
       : undefined;
@@ -405,13 +409,13 @@ async function main() {
       [['handshakes', 'perSecond'], ['resumed', 'perSecond'], ['requests', 'perSecond'], ['bulk', 'mbPerSecond']].map(([k, key]) => [k, { ours: perCpu(o[k], key), haproxy: perCpu(h[k], key), ratio: ratio(perCpu(o[k], key), perCpu(h[k], key)) }]),
     );
     const pc = result.perCpuSecond;
-    line('full mTLS handshakes', o.handshakes.perSecond, h.handshakes?.perSecond, '/s', result.ratios?.handshakes, 0.5);
+    line('full mTLS handshakes', o.handshakes?.perSecond, h.handshakes?.perSecond, '/s', result.ratios?.handshakes, 0.5);
     line('  per proxy CPU-second', pc.handshakes.ours, pc.handshakes.haproxy, '/cpu-s', pc.handshakes.ratio);
-    line('resumed handshakes', o.resumed.perSecond, h.resumed?.perSecond, '/s', result.ratios?.resumed);
+    line('resumed handshakes', o.resumed?.perSecond, h.resumed?.perSecond, '/s', result.ratios?.resumed);
     line('  per proxy CPU-second', pc.resumed.ours, pc.resumed.haproxy, '/cpu-s', pc.resumed.ratio);
-    line('small requests', o.requests.perSecond, h.requests?.perSecond, '/s', result.ratios?.requests, 0.8);
+    line('small requests', o.requests?.perSecond, h.requests?.perSecond, '/s', result.ratios?.requests, 0.8);
     line('  per proxy CPU-second', pc.requests.ours, pc.requests.haproxy, '/cpu-s', pc.requests.ratio);
-    line('bulk', o.bulk.mbPerSecond, h.bulk?.mbPerSecond, 'MB/s', result.ratios?.bulk, 0.6);
+    line('bulk', o.bulk?.mbPerSecond, h.bulk?.mbPerSecond, 'MB/s', result.ratios?.bulk, 0.6);
     line('  per proxy CPU-second', pc.bulk.ours, pc.bulk.haproxy, 'MB/cpu-s', pc.bulk.ratio);
     for (const t of o.tunnels) {
       const ht = h.tunnels.find((x) => x.tunnels === t.tunnels);
