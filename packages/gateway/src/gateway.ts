@@ -15,7 +15,7 @@ import { forwardEnrollment } from './enroll-forward.js';
 import { GatewayError, GatewayErrors, type GatewayErrorCode } from './errors.js';
 import { fdsNeeded, openFilesLimit } from './limits.js';
 import { createMetrics, HotCounters, type Metrics } from './metrics.js';
-import { Tunnel, type CloseReason, type TunnelOwner } from './tunnel.js';
+import { Tunnel, upstreamReader, type CloseReason, type TunnelOwner } from './tunnel.js';
 import { decodeRequestHead, encodeRefusal, parseAuthority, splitAuthority, type RequestHead } from './request-head.js';
 import { caFingerprint, coreIdOfCa, normalizeSerial, principalOf, type CoreTrust } from './trust.js';
 import { mergeTables, type GatewayPeers, type PeerTable } from './workers.js';
@@ -73,6 +73,8 @@ interface CoreEntry {
 
 const HALF_OPEN_MS = 30_000;
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
+/** Largest read from a target (Node's own read size). */
+const UPSTREAM_READ = 64 * 1024;
 /** A sweep period a quarter of `ms`, within [25 ms, max]. */
 const tick = (ms: number, max: number): number => Math.min(max, Math.max(25, Math.floor(ms / 4)));
 
@@ -85,6 +87,8 @@ const tick = (ms: number, max: number): number => Math.min(max, Math.max(25, Mat
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
   const log = (deps.logger ?? silentLogger()).child({ module: 'gateway' });
   const hot = new HotCounters();
+  // Every tunnel's reads from its target land in this one buffer (see upstreamReader).
+  const upstreamRead = upstreamReader(UPSTREAM_READ);
   const metrics: Metrics = createMetrics(deps.processMetrics ?? true, hot);
   const lim = config.limits;
   const admission = new Admission(lim.handshakeRate, lim.handshakeBurst);
@@ -385,9 +389,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     }
     perClient.set(clientKey, open + 1);
     const { host, port } = splitAuthority(target);
-    // Reads from the target are buffered up to relayBuffer before backpressure pauses it.
-    // (net.Socket passes highWaterMark to its streams; @types/node does not list it.)
-    const connectOpts: NetConnectOpts = Object.assign({ host, port, noDelay: true }, { highWaterMark: lim.relayBuffer });
+    // Reads from the target go straight to the client (no read buffer), which stops them
+    // while its writes are over their high-water mark; writes to the target buffer up to
+    // relayBuffer before backpressure pauses the client. (net.Socket passes highWaterMark
+    // to its streams; @types/node does not list it.)
+    const connectOpts: NetConnectOpts = Object.assign({ host, port, noDelay: true, onread: upstreamRead }, { highWaterMark: lim.relayBuffer });
     const upstream = netConnect(connectOpts);
     // The closures below live only until the target answers (or not).
     let settled = false;

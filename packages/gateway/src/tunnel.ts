@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { CoreTrust } from './trust.js';
 
@@ -28,6 +28,11 @@ type Tagged = Socket & { [kTunnel]?: Tunnel };
  * module-level functions, and there are no per-tunnel timers: the gateway's sweep calls
  * `check()`, which compares byte counts (no per-chunk bookkeeping) for the idle bound and
  * the time since the first FIN for the half-open bound.
+ *
+ * The upstream socket must be connected with {@link upstreamReader}'s `onread`: its bytes
+ * arrive in a buffer shared by every tunnel and go straight to the client (no read
+ * buffer allocated, no stream events per read). Returning `false` from the read callback,
+ * and `pause()`, stop the socket reading; `resume()` starts it again.
  */
 export class Tunnel {
   readonly since: number;
@@ -52,7 +57,6 @@ export class Tunnel {
     (client as Tagged)[kTunnel] = this;
     (upstream as Tagged)[kTunnel] = this;
     client.on('data', onClientData);
-    upstream.on('data', onUpstreamData);
     client.on('drain', onClientDrain);
     upstream.on('drain', onUpstreamDrain);
     client.on('end', onClientEnd);
@@ -93,9 +97,28 @@ function onClientData(this: Tagged, chunk: Buffer): void {
   const t = this[kTunnel];
   if (t && !t.upstream.write(chunk)) this.pause();
 }
-function onUpstreamData(this: Tagged, chunk: Buffer): void {
+
+/**
+ * `onread` options for upstream sockets: reads land in one buffer of `size` bytes that
+ * every tunnel of this process shares. That is safe because the callback is done with the
+ * buffer when it returns: a TLS socket encrypts what it is handed at once (TLSWrap copies
+ * the cleartext into its own record, also when it has to keep it for later), so the shared
+ * buffer is written through only when the client has nothing queued; a chunk that would
+ * wait in the client's Writable queue is copied first.
+ */
+export function upstreamReader(size: number): OnReadOpts {
+  return { buffer: Buffer.allocUnsafe(size), callback: onUpstreamRead };
+}
+
+function onUpstreamRead(this: Tagged, n: number, buf: Uint8Array): boolean {
   const t = this[kTunnel];
-  if (t && !t.client.write(chunk)) this.pause();
+  // Bytes before the tunnel is attached cannot arrive (reading starts after 'connect',
+  // whose listener attaches it); stop reading if they ever did.
+  if (!t) return false;
+  const c = t.client;
+  const view = Buffer.from(buf.buffer, buf.byteOffset, n);
+  // Backpressure as before: false stops the upstream reading until the client drains.
+  return c.write(c.writableLength === 0 && !c.writableCorked ? view : Buffer.from(view));
 }
 /** The client's write buffer drained: read from the target again. */
 function onClientDrain(this: Tagged): void {

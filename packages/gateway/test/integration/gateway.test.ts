@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { connect as netConnect, type AddressInfo } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { silentLogger, validateConfig } from '@outpost/common';
@@ -248,6 +248,74 @@ describe('gateway routing and faults', () => {
     await once(s, 'close');
     expect(got).toBeGreaterThan(4 * 1024 * 1024);
   });
+
+  it('relays two targets’ streams intact through the shared upstream read buffer, and stops reading a target while its client does not read', async () => {
+    // Each target sends SIZE bytes whose value depends on the position and the target, so
+    // a chunk that was overwritten in the shared buffer before it reached its client shows.
+    const SIZE = 96 * 1024 * 1024;
+    const byteAt = (seed: number, i: number): number => (i * 31 + (i >>> 16) + seed) & 0xff;
+    const block = (seed: number, from: number, n: number): Buffer => {
+      const b = Buffer.allocUnsafe(n);
+      for (let i = 0; i < n; i++) b[i] = byteAt(seed, from + i);
+      return b;
+    };
+    const sent = new Map<number, () => number>();
+    const streamer = createNetServer((sock) => {
+      sock.once('data', (d) => {
+        const seed = Number(/seed=(\d+)/.exec(d.toString())?.[1]);
+        let at = 0;
+        sent.set(seed, () => sock.bytesWritten - sock.writableLength);
+        const more = (): void => {
+          while (at < SIZE) {
+            const n = Math.min(256 * 1024, SIZE - at);
+            const ok = sock.write(block(seed, at, n));
+            at += n;
+            if (!ok) return void sock.once('drain', more);
+          }
+          sock.end();
+        };
+        more();
+      });
+      sock.on('error', () => sock.destroy());
+    });
+    streamer.listen(0, '127.0.0.1');
+    await once(streamer, 'listening');
+    const port = (streamer.address() as AddressInfo).port;
+    try {
+      const g = await startGateway({}, [`127.0.0.1:${port}`]);
+      const receive = async (seed: number, stallMs: number): Promise<{ got: number; bad: number; sentWhileStalled: number }> => {
+        const s = await dial(g.port, { ...leaves.agent!, ca: ca.pem });
+        expect(await exchange(s, connectLine(`127.0.0.1:${port}`))).toContain('200');
+        let got = 0;
+        let bad = 0;
+        let sentWhileStalled = 0;
+        s.on('data', (d: Buffer) => {
+          for (let i = 0; i < d.length; i++) if (d[i] !== byteAt(seed, got + i)) bad++;
+          got += d.length;
+        });
+        s.write(`seed=${seed}`);
+        if (stallMs > 0) {
+          s.pause();
+          await sleep(stallMs);
+          const before = sent.get(seed)?.() ?? 0;
+          await sleep(300);
+          // Stalled: the gateway stopped reading, so the target cannot send more.
+          sentWhileStalled = (sent.get(seed)?.() ?? 0) - before;
+          expect(before).toBeLessThan(SIZE);
+          s.resume();
+        }
+        await once(s, 'end');
+        s.destroy();
+        return { got, bad, sentWhileStalled };
+      };
+      const [a, b] = await Promise.all([receive(1, 700), receive(2, 0)]);
+      expect(a).toEqual({ got: SIZE, bad: 0, sentWhileStalled: 0 });
+      expect(b).toMatchObject({ got: SIZE, bad: 0 });
+      expect(await until(() => g.stats().tunnels === 0)).toBe(true);
+    } finally {
+      await new Promise<void>((r) => streamer.close(() => r()));
+    }
+  }, 30_000);
 
   it('serves health and Prometheus metrics without a client certificate', async () => {
     const g = await startGateway();
