@@ -53,6 +53,15 @@ export class SharedTransferSocket {
           } catch {
             // the kernel caps it (net.core.wmem_max); the default works too
           }
+          // Every transfer's ACKs queue here: the default receive buffer (208 KiB, ~300
+          // datagrams) overflowed with 500 lockstep transfers on a worker, and each
+          // dropped ACK cost its transfer a timeout and a resend (bench:netboot, 1,000
+          // clients: 115,546 resends).
+          try {
+            s.setRecvBufferSize(o.socketBufferBytes);
+          } catch {
+            // capped by net.core.rmem_max
+          }
         }
         resolve(new SharedTransferSocket(s, onUnknown));
       });
