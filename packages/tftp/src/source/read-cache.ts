@@ -75,16 +75,18 @@ export class ReadCache {
   /** @internal */
   chunk(entry: FileEntry, index: number): Buffer | undefined {
     const c = entry.chunks.get(index);
-    if (c) {
-      const k = `${entry.key}\0${index}`;
-      const node = this.lru.get(k);
-      if (node) {
-        this.lru.delete(k);
-        this.lru.set(k, node);
-      }
-      this.stats.hits++;
-    }
+    if (c) this.hit(`${entry.key}\0${index}`);
     return c;
+  }
+
+  /** A cache hit on `k`: counted, and `k` moves to the young end of the LRU. */
+  private hit(k: string): void {
+    const node = this.lru.get(k);
+    if (node) {
+      this.lru.delete(k);
+      this.lru.set(k, node);
+    }
+    this.stats.hits++;
   }
 
   /** Blocks per packet chunk at this blksize. */
@@ -95,15 +97,7 @@ export class ReadCache {
   /** @internal A packet chunk if cached. */
   packetChunk(entry: FileEntry, blksize: number, index: number): Buffer[] | undefined {
     const p = entry.packets.get(blksize)?.get(index);
-    if (p) {
-      const k = `${entry.key}\0${blksize}:${index}`;
-      const node = this.lru.get(k);
-      if (node) {
-        this.lru.delete(k);
-        this.lru.set(k, node);
-      }
-      this.stats.hits++;
-    }
+    if (p) this.hit(`${entry.key}\0${blksize}:${index}`);
     return p;
   }
 

@@ -18,6 +18,21 @@ let root: string;
 let server: TftpServer | undefined;
 const probes = probePool();
 const probe = probes.open;
+type Probe = Awaited<ReturnType<typeof probe>>;
+
+/** Lockstep from a first DATA (512-byte blocks) to the end, all from its port: the bytes. */
+async function ackToEnd(p: Probe, first: Awaited<ReturnType<Probe['next']>>): Promise<Buffer> {
+  let last = first;
+  const got = [last.data.subarray(4)];
+  while (last.data.length === 516) {
+    await p.send(ack(blockOf(last.data)), last.port);
+    last = await p.next();
+    expect(last.port).toBe(first.port);
+    got.push(last.data.subarray(4));
+  }
+  await p.send(ack(blockOf(last.data)), last.port);
+  return Buffer.concat(got);
+}
 
 beforeEach(async () => {
   root = await tempDir('tftp-workers-root-');
@@ -115,12 +130,7 @@ describe('transfer workers', () => {
     await stranger.send(ack(1), d1.port);
     const e = await stranger.next();
     expect([opcodeOf(e.data), e.data.readUInt16BE(2)]).toEqual([5, 5]);
-    let last = d1;
-    while (last.data.length === 516) {
-      await client.send(ack(blockOf(last.data)), last.port);
-      last = await client.next();
-    }
-    await client.send(ack(blockOf(last.data)), last.port);
+    expect(await ackToEnd(client, d1)).toEqual(pattern(2000));
     await waitFor(() => s.server.counters.completed === 1);
     expect(s.server.counters.unknownTid).toBe(1);
   });
@@ -131,30 +141,18 @@ describe('transfer workers', () => {
     server = s.server;
     const a = await probe();
     const b = await probe();
-    const finish = async (p: typeof a, first: Awaited<ReturnType<typeof a.next>>): Promise<void> => {
-      let last = first;
-      const got = [last.data.subarray(4)];
-      while (last.data.length === 516) {
-        await p.send(ack(blockOf(last.data)), last.port);
-        last = await p.next();
-        expect(last.port).toBe(first.port);
-        got.push(last.data.subarray(4));
-      }
-      await p.send(ack(blockOf(last.data)), last.port);
-      expect(Buffer.concat(got)).toEqual(pattern(2000));
-    };
     await a.send(rrq('f'), s.port);
     const a1 = await a.next();
     await b.send(rrq('f'), s.port);
     const b1 = await b.next();
     expect(b1.port).toBe(a1.port);
-    await finish(a, a1);
-    await finish(b, b1);
+    expect(await ackToEnd(a, a1)).toEqual(pattern(2000));
+    expect(await ackToEnd(b, b1)).toEqual(pattern(2000));
     await waitFor(() => s.server.counters.completed === 2);
     await a.send(rrq('f'), s.port);
     const a2 = await a.next();
     expect(a2.port).toBe(a1.port);
-    await finish(a, a2);
+    expect(await ackToEnd(a, a2)).toEqual(pattern(2000));
     await waitFor(() => s.server.counters.completed === 3);
     expect(s.server.counters).toMatchObject({ failed: 0, unknownTid: 0 });
   });
