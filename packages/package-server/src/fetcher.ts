@@ -80,8 +80,8 @@ export async function fetchFile(o: FetchOptions): Promise<number> {
       if (o.source.kind === 'core' && o.bearer) headers.authorization = `Bearer ${o.bearer}`;
       if (have > 0) headers.range = `bytes=${have}-`;
       let answered = false;
-      let slow = (o.slowWriteMs ?? SLOW_WRITE_MS) < 0;
       const slowWriteMs = o.slowWriteMs ?? SLOW_WRITE_MS;
+      let slow = slowWriteMs < 0;
       const wrote = (n: number): void => {
         fetched += n;
         o.onBytes(n);

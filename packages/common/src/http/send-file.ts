@@ -77,9 +77,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * kernel's send buffer) read the next chunk into a second buffer. Memory per download is
  * two chunks, whose size shrinks as more downloads run at once. Resolves with the bytes
  * the socket accepted (all of them unless the client went away); rejects only when the
- * file cannot be read.
+ * file cannot be read. Without `bucket`, as fast as the socket takes it.
  */
-export async function sendFileRange(fh: FileHandle, res: ServerResponse, start: number, end: number, pool: BufferPool, bucket: TokenBucket): Promise<number> {
+export async function sendFileRange(fh: FileHandle, res: ServerResponse, start: number, end: number, pool: BufferPool, bucket?: TokenBucket): Promise<number> {
   let pos = start;
   let sent = 0;
   let closed = false;
@@ -122,7 +122,7 @@ export async function sendFileRange(fh: FileHandle, res: ServerResponse, start: 
   try {
     let cur = await readNext();
     while (cur && !closed) {
-      if (bucket.rate > 0) {
+      if (bucket && bucket.rate > 0) {
         const wait = bucket.take(cur.n);
         if (wait > 0) await Promise.race([sleep(wait), closedP]);
         if (closed) break;

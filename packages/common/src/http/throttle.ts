@@ -1,35 +1,39 @@
-import { Transform } from 'node:stream';
+export interface TokenBucketOptions {
+  /** Most bytes that pass at once after a pause (default: one second's worth, `rate`). */
+  burst?: number;
+  /** Milliseconds clock (default `performance.now`), for tests. */
+  now?: () => number;
+}
 
 /**
- * A token bucket shared by every stream it throttles: at most `rate` bytes/s on average,
- * bursts up to one second's worth. `rate` 0 means unlimited.
+ * A token bucket in bytes, shared by everything it paces: at most `rate` bytes/s on
+ * average, bursts up to `burst`. `take(n)` always succeeds by going into debt and says how
+ * long to pause (ms) before the next bytes, so a sender keeps its rate without ever
+ * splitting a write or a packet. `rate` 0 means unlimited.
  */
 export class TokenBucket {
+  readonly burst: number;
+  readonly #now: () => number;
   #tokens: number;
-  #last = performance.now();
+  #last: number;
 
-  constructor(readonly rate: number) {
-    this.#tokens = rate;
+  constructor(
+    readonly rate: number,
+    o: TokenBucketOptions = {},
+  ) {
+    this.burst = o.burst ?? rate;
+    this.#now = o.now ?? (() => performance.now());
+    this.#tokens = this.burst;
+    this.#last = this.#now();
   }
 
   /** Milliseconds to wait before `n` bytes may pass (and takes them). */
   take(n: number): number {
     if (this.rate <= 0) return 0;
-    const now = performance.now();
-    this.#tokens = Math.min(this.rate, this.#tokens + ((now - this.#last) / 1000) * this.rate);
+    const now = this.#now();
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.rate);
     this.#last = now;
     this.#tokens -= n;
     return this.#tokens >= 0 ? 0 : Math.ceil((-this.#tokens / this.rate) * 1000);
-  }
-
-  /** A pass-through stream that delays chunks to keep to the rate. */
-  stream(): Transform {
-    return new Transform({
-      transform: (chunk: Buffer, _enc, cb) => {
-        const wait = this.take(chunk.length);
-        if (wait === 0) cb(null, chunk);
-        else setTimeout(() => cb(null, chunk), wait);
-      },
-    });
   }
 }

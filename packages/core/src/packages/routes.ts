@@ -1,6 +1,6 @@
 import { open, stat } from 'node:fs/promises';
 import type { Router } from '@koa/router';
-import { BufferPool, CommonErrors, OutpostError, TokenBucket, parseRange, sendFileRange, readJson, requireKind, validate, z, type AppState, type RouteContext } from '@outpost/common';
+import { BufferPool, CommonErrors, OutpostError, parseRange, sendFileRange, readJson, requireKind, validate, z, type AppState, type RouteContext } from '@outpost/common';
 import { PackageErrors } from './errors.js';
 import { fileEntrySchema, NAME_RE } from './manifest.js';
 import type { PackageService } from './service.js';
@@ -59,7 +59,6 @@ function filePath(ctx: RouteContext): string {
 /** The packages API; see the core README, "Packages". */
 export function packageRoutes(router: Router<AppState>, svc: PackageService, serveAgents: boolean): void {
   const pool = new BufferPool(1 << 20, 32 << 20);
-  const unlimited = new TokenBucket(0);
   const admin = requireKind('admin');
   const siteServer = requireKind('site-server');
 
@@ -137,7 +136,7 @@ export function packageRoutes(router: Router<AppState>, svc: PackageService, ser
     ctx.respond = false;
     let sent = 0;
     try {
-      sent = await sendFileRange(fh, ctx.res, start, end, pool, unlimited);
+      sent = await sendFileRange(fh, ctx.res, start, end, pool);
     } catch (err) {
       ctx.res.destroy(err as Error);
     } finally {

@@ -16,7 +16,7 @@ import type { RequestPacket } from '../packet/request.js';
 import { negotiateOptions } from '../options.js';
 import { normalizeRequestPath, resolveWritePath } from '../path-jail.js';
 import { ReadCache, type ReadCacheStats } from '../source/read-cache.js';
-import { TokenBucket } from '../token-bucket.js';
+import { sendBucket } from '../token-bucket.js';
 import { discardTarget, openTarget, resolveReadTarget, targetSize, type ReadTarget, type TftpResolver } from './open-source.js';
 import { Session, type SessionEnd, type SessionEnv } from './session.js';
 import { openTransferSockets, type TransferSocketOptions } from './transfer-sockets.js';
@@ -77,7 +77,7 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
     counters,
     log: (info) => logger.child({ transfer: info.id }),
     end: emitEnd,
-    globalBucket: config.globalBytesPerSec > 0 ? new TokenBucket(config.globalBytesPerSec) : undefined,
+    globalBucket: config.globalBytesPerSec > 0 ? sendBucket(config.globalBytesPerSec) : undefined,
     transferBytesPerSec: config.transferBytesPerSec,
     retries: config.retries,
     busyPoll: config.busyPollUs > 0 ? new BusyPoll(config.busyPollUs) : undefined,

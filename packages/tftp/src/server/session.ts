@@ -11,7 +11,7 @@ import { BlockSender, type SenderEnd } from '../transfer/sender.js';
 import type { BusyPoll } from '../transfer/busy-poll.js';
 import { BlockReceiver, type ReceiverEnd } from '../transfer/receiver.js';
 import type { ByteSource } from '../source/byte-source.js';
-import { TokenBucket } from '../token-bucket.js';
+import { sendBucket, type TokenBucket } from '../token-bucket.js';
 import { NetasciiDecoder } from '../netascii.js';
 import type { TftpCounters, TransferInfo, TftpServerEvents, FailReason } from './events.js';
 
@@ -112,7 +112,7 @@ export class Session {
 
   private buckets(): TokenBucket[] {
     const b: TokenBucket[] = [];
-    if (this.env.transferBytesPerSec > 0) b.push(new TokenBucket(this.env.transferBytesPerSec));
+    if (this.env.transferBytesPerSec > 0) b.push(sendBucket(this.env.transferBytesPerSec));
     if (this.env.globalBucket) b.push(this.env.globalBucket);
     return b;
   }

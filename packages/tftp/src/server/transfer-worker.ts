@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import { ReadCache } from '../source/read-cache.js';
-import { TokenBucket } from '../token-bucket.js';
+import { sendBucket } from '../token-bucket.js';
 import { BusyPoll } from '../transfer/busy-poll.js';
 import { openTarget, type ReadTarget } from './open-source.js';
 import { openTransferSockets } from './transfer-sockets.js';
@@ -67,7 +67,7 @@ export function runTransferWorker(port: MessagePort, config: TransferWorkerConfi
       if (end.event === 'failed' && end.result.error !== undefined) end = { event: 'failed', result: { ...end.result, error: cloneable(end.result.error) } };
       post({ t: 'end', id: info.id, end, counters: takeCounters(), cache: { ...cache.stats } });
     },
-    globalBucket: config.globalBytesPerSec > 0 ? new TokenBucket(config.globalBytesPerSec) : undefined,
+    globalBucket: config.globalBytesPerSec > 0 ? sendBucket(config.globalBytesPerSec) : undefined,
     transferBytesPerSec: config.transferBytesPerSec,
     retries: config.retries,
     busyPoll: config.busyPollUs > 0 ? new BusyPoll(config.busyPollUs) : undefined,
