@@ -1,5 +1,5 @@
 export { OutpostError, isOutpostError, CommonErrors } from './errors.js';
-export { readConfigFile, applyEnvOverrides, validateConfig, loadConfig, deepFreeze, type RawConfig, type ConfigSource, type ConfigProblem } from './config.js';
+export { readConfigFile, applyEnvOverrides, validateConfig, loadConfig, type RawConfig, type ConfigSource, type ConfigProblem } from './config.js';
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';
 export { openDatabase, sublevel, getJson, allValues, type Database, type Sublevel, type BatchOp } from './db.js';
 export { parseDuration } from './duration.js';

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import type { GatewayConfig } from './config.js';
-import { rawWorkers, runPrimary } from './primary.js';
-import { CONFIG_FROM_PRIMARY, configFromPrimary } from './workers.js';
+import { isOutpostError } from '@outpost/common/errors';
+import { rawWorkers, runPrimary, untilSignal } from './primary.js';
+import { CONFIG_FROM_PRIMARY, configFromPrimary, workerPeers } from './workers.js';
 
 /**
  * `outpost-gateway --config FILE`: the `gateway:` section of FILE. SIGHUP reloads,
@@ -32,15 +33,11 @@ async function main(argv: string[]): Promise<number> {
   const config = given ? deepFreeze(given) : await validate();
   const logger = createLogger({ base: { service: 'gateway', ...(cluster.isWorker ? { worker: cluster.worker?.id } : {}) } });
   const { createGateway } = await import('./gateway.js');
-  const { workerPeers } = await import('./workers.js');
   const gw = createGateway(config, { logger, ...(cluster.isWorker ? { peers: workerPeers(config.reportInterval * 3) } : {}) });
   await gw.start();
   process.send?.({ t: 'ready', port: gw.port, config });
   process.on('SIGHUP', () => void gw.reload().catch((err: unknown) => logger.error({ err }, 'reload failed')));
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
-  });
+  await untilSignal();
   await gw.stop();
   return 0;
 }
@@ -48,8 +45,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const code = typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? `${(err as { code: string }).code}: ` : '';
-    process.stderr.write(`${code}${(err as Error).message}\n`);
+    process.stderr.write(`${isOutpostError(err) ? `${err.code}: ` : ''}${(err as Error).message}\n`);
     process.exit(1);
   },
 );

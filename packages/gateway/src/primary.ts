@@ -1,13 +1,12 @@
 import cluster from 'node:cluster';
-import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { applyEnvOverrides, readConfigFile } from '@outpost/common/config';
 import type { GatewayConfig } from './config.js';
 import { CONFIG_FROM_PRIMARY, configAnswer, isConfigRequest, ReportHub } from './workers.js';
 
 /**
  * The primary of `outpost-gateway` with `workers` > 1. It loads nothing but Node's
- * built-ins (and `yaml` for a YAML config): it only forks, watches and signals the
+ * built-ins and common's config reader (`yaml`): it only forks, watches and signals the
  * workers and passes their connection tables around, so it stays near Node's own
  * footprint (~40 MiB RSS instead of ~78 MiB with the gateway's dependencies loaded).
  * The workers validate the config; the first one's failure is the primary's.
@@ -44,13 +43,8 @@ export function workerExecArgv(execArgv: readonly string[] = process.execArgv, e
  * bad value is the workers' to report); 1 when absent or unreadable here.
  */
 export async function rawWorkers(file: string, env: NodeJS.ProcessEnv): Promise<number> {
-  const fromEnv = env.OUTPOST_GATEWAY__WORKERS;
-  if (fromEnv !== undefined) return Number(fromEnv) || 1;
   try {
-    const text = await readFile(file, 'utf8');
-    if (text.trim() === '') return 1;
-    const parsed: unknown = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : (await import('yaml')).parse(text);
-    const n = (parsed as { gateway?: { workers?: unknown } } | null)?.gateway?.workers;
+    const n = (applyEnvOverrides(await readConfigFile(file), env).gateway as { workers?: unknown } | undefined)?.workers;
     return typeof n === 'number' && Number.isInteger(n) && n > 1 ? n : 1;
   } catch {
     return 1;
@@ -63,7 +57,8 @@ function log(level: 'info' | 'error' | 'fatal', fields: Record<string, unknown>,
   process.stderr.write(`${JSON.stringify({ level: n, time: new Date().toISOString(), pid: process.pid, service: 'gateway', ...fields, msg })}\n`);
 }
 
-const untilSignal = (): Promise<string> =>
+/** Resolves with the first of SIGTERM or SIGINT. */
+export const untilSignal = (): Promise<string> =>
   new Promise((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
