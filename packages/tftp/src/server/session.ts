@@ -12,6 +12,7 @@ import type { BusyPoll } from '../transfer/busy-poll.js';
 import { BlockReceiver, type ReceiverEnd } from '../transfer/receiver.js';
 import type { ByteSource } from '../source/byte-source.js';
 import { sendBucket, type TokenBucket } from '../token-bucket.js';
+import { answerStranger } from './transfer-sockets.js';
 import { NetasciiDecoder } from '../netascii.js';
 import type { TftpCounters, TransferInfo, TftpServerEvents, FailReason } from './events.js';
 
@@ -105,9 +106,7 @@ export class Session {
 
   private onStranger(msg: Buffer, rinfo: RemoteInfo, via: TransferSocket): void {
     this.env.counters.unknownTid++;
-    if (msg.length < 2 || msg[1] !== Opcode.ERROR || msg[0] !== 0) {
-      via.send(encodeError(TftpErrorCode.UNKNOWN_TID, 'unknown transfer ID'), rinfo.port, rinfo.address);
-    }
+    answerStranger(msg, rinfo, via);
   }
 
   private buckets(): TokenBucket[] {

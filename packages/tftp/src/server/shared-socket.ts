@@ -1,7 +1,5 @@
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { Opcode, TftpErrorCode } from '../packet/opcodes.js';
-import { encodeError } from '../packet/error.js';
-import type { TransferSocketOptions } from './transfer-sockets.js';
+import type { RemoteInfo, Socket } from 'node:dgram';
+import { answerStranger, bindSocket, type TransferSocketOptions } from './transfer-sockets.js';
 import type { TransferSocket } from '../transfer/transfer-socket.js';
 
 /*
@@ -41,40 +39,11 @@ export class SharedTransferSocket {
   }
 
   /** Binds a new port; `onUnknown` counts each datagram from no transfer's client. */
-  static open(o: TransferSocketOptions, onUnknown: () => void): Promise<SharedTransferSocket> {
-    return new Promise((resolve, reject) => {
-      const s = createSocket({ type: o.family, lookup: (address, _family, cb) => cb(null, address, o.family === 'udp4' ? 4 : 6) });
-      s.once('error', reject);
-      s.bind(0, o.address, () => {
-        s.off('error', reject);
-        if (o.socketBufferBytes > 0) {
-          try {
-            s.setSendBufferSize(o.socketBufferBytes);
-          } catch {
-            // the kernel caps it (net.core.wmem_max); the default works too
-          }
-          // Every transfer's ACKs queue here: the default receive buffer (208 KiB, ~300
-          // datagrams) overflowed with 500 lockstep transfers on a worker, and each
-          // dropped ACK cost its transfer a timeout and a resend (bench:netboot, 1,000
-          // clients: 115,546 resends).
-          try {
-            s.setRecvBufferSize(o.socketBufferBytes);
-          } catch {
-            // capped by net.core.rmem_max
-          }
-        }
-        resolve(new SharedTransferSocket(s, onUnknown));
-      });
-    });
-  }
-
-  get port(): number {
-    return this.socket.address().port;
-  }
-
-  /** Transfers attached now. */
-  get size(): number {
-    return this.routes.size;
+  static async open(o: TransferSocketOptions, onUnknown: () => void): Promise<SharedTransferSocket> {
+    // Every transfer's ACKs queue here: the default receive buffer (208 KiB, ~300
+    // datagrams) overflowed with 500 lockstep transfers on a worker, and each dropped ACK
+    // cost its transfer a timeout and a resend (bench:netboot, 1,000 clients: 115,546).
+    return new SharedTransferSocket(await bindSocket(o, 0, { send: true, recv: true }), onUnknown);
   }
 
   /** A transfer's view of the socket, or undefined if this client address:port already has a transfer here. */
@@ -102,9 +71,7 @@ export class SharedTransferSocket {
 
   private onStranger(msg: Buffer, rinfo: RemoteInfo): void {
     this.onUnknown();
-    if (msg.length < 2 || msg[1] !== Opcode.ERROR || msg[0] !== 0) {
-      this.socket.send(encodeError(TftpErrorCode.UNKNOWN_TID, 'unknown transfer ID'), rinfo.port, rinfo.address);
-    }
+    answerStranger(msg, rinfo, this.socket);
   }
 
   close(): void {

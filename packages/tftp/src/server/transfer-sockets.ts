@@ -1,4 +1,7 @@
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { encodeError } from '../packet/error.js';
+import { Opcode, TftpErrorCode } from '../packet/opcodes.js';
+import type { TransferSocket } from '../transfer/transfer-socket.js';
 
 /*
  * A transfer's sockets: a fresh ephemeral port (the TID) connect()ed to the client, plus
@@ -14,9 +17,20 @@ export interface TransferSocketOptions {
   socketBufferBytes: number;
 }
 
-export function bindSocket(o: TransferSocketOptions, port: number, sendBuffer: boolean): Promise<Socket> {
+/** Which socket buffers to size to `socketBufferBytes` (else the kernel defaults). */
+export interface SocketBuffers {
+  send?: boolean;
+  recv?: boolean;
+}
+
+/**
+ * A UDP socket bound to `port` (0: a fresh one) on our address, closed again if the bind
+ * fails. Its lookup takes the address as given: a transfer only ever sends to and
+ * connects to a client's IP, so no DNS step runs per send.
+ */
+export function bindSocket(o: TransferSocketOptions, port: number, buffers: SocketBuffers = {}): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = createSocket({ type: o.family, reuseAddr: true });
+    const s = createSocket({ type: o.family, reuseAddr: true, lookup: (address, _opts, cb) => cb(null, address, o.family === 'udp4' ? 4 : 6) });
     const onErr = (err: Error): void => {
       s.close();
       reject(err);
@@ -24,16 +38,27 @@ export function bindSocket(o: TransferSocketOptions, port: number, sendBuffer: b
     s.once('error', onErr);
     s.bind(port, o.address, () => {
       s.off('error', onErr);
-      if (sendBuffer && o.socketBufferBytes > 0) {
+      if (o.socketBufferBytes > 0) {
         try {
-          s.setSendBufferSize(o.socketBufferBytes);
+          if (buffers.send) s.setSendBufferSize(o.socketBufferBytes);
+          if (buffers.recv) s.setRecvBufferSize(o.socketBufferBytes);
         } catch {
-          // the kernel caps it (net.core.wmem_max); the default works too
+          // the kernel caps them (net.core.wmem_max, rmem_max); the defaults work too
         }
       }
       resolve(s);
     });
   });
+}
+
+const UNKNOWN_TID = encodeError(TftpErrorCode.UNKNOWN_TID, 'unknown transfer ID');
+
+/**
+ * Answers a datagram from an endpoint with no transfer on this port: ERROR 5, unless it
+ * is itself an ERROR (never answer one with another). The caller counts it.
+ */
+export function answerStranger(msg: Buffer, rinfo: RemoteInfo, via: TransferSocket): void {
+  if (msg.length < 2 || msg[1] !== Opcode.ERROR || msg[0] !== 0) via.send(UNKNOWN_TID, rinfo.port, rinfo.address);
 }
 
 /**
@@ -45,11 +70,11 @@ export async function openTransferSockets(
   peerPort: number,
   peerAddress: string,
 ): Promise<{ socket: Socket; strangers: Socket | undefined }> {
-  const socket = await bindSocket(o, 0, true);
+  const socket = await bindSocket(o, 0, { send: true });
   let strangers: Socket | undefined;
   let connectTried = false;
   try {
-    strangers = await bindSocket(o, socket.address().port, false);
+    strangers = await bindSocket(o, socket.address().port);
     connectTried = true;
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
@@ -63,6 +88,6 @@ export async function openTransferSockets(
     strangers?.close();
     if (!connectTried) return { socket, strangers: undefined };
     socket.close(); // a failed connect leaves the socket in an unknown state
-    return { socket: await bindSocket(o, 0, true), strangers: undefined };
+    return { socket: await bindSocket(o, 0, { send: true }), strangers: undefined };
   }
 }

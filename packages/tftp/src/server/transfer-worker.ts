@@ -80,8 +80,10 @@ export function runTransferWorker(port: MessagePort, config: TransferWorkerConfi
 
   let shared: Promise<SharedTransferSocket> | undefined;
   const sharedSocket = (): Promise<SharedTransferSocket> => {
-    shared ??= SharedTransferSocket.open(config, () => counters.unknownTid++);
-    shared.catch(() => (shared = undefined)); // the next read tries again
+    if (!shared) {
+      shared = SharedTransferSocket.open(config, () => counters.unknownTid++);
+      shared.catch(() => (shared = undefined)); // the next read tries again
+    }
     return shared;
   };
 

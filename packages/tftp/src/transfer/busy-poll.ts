@@ -46,10 +46,6 @@ export class BusyPoll {
     this.transfers--;
   }
 
-  get enabled(): boolean {
-    return this.budgetMs > 0 && !this.stopped;
-  }
-
   /** Budget in ms: a peer slower than this is not worth spinning for. */
   get budget(): number {
     return this.budgetMs;
@@ -67,7 +63,7 @@ export class BusyPoll {
 
   /** Keep the loop polling for the next budget from `now` (performance.now()). */
   kick(now: number): void {
-    if (this.budgetMs <= 0 || this.stopped || this.transfers > this.maxTransfers) return;
+    if (!this.spinnable) return;
     this.kicks++;
     this.until = now + this.budgetMs;
     if (!this.running) {

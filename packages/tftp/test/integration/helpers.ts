@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { openUdpProbe, type UdpProbe } from '@outpost/testing';
+import { expect } from 'vitest';
+import { openUdpProbe, type UdpDatagram, type UdpProbe } from '@outpost/testing';
 import { createTftpServer, type TftpServer, type TftpServerConfigInput, type TftpServerDeps } from '../../dist/index.js';
 
 export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -40,6 +41,23 @@ export const rrq = (name: string, opts: Record<string, string | number> = {}, mo
 export const ack = (n: number): Buffer => Buffer.from([0, 4, (n >> 8) & 0xff, n & 0xff]);
 export const opcodeOf = (b: Buffer): number => b.readUInt16BE(0);
 export const blockOf = (b: Buffer): number => b.readUInt16BE(2);
+
+/**
+ * Lockstep from a first DATA (512-byte blocks) to the end: the file's bytes. With
+ * `samePort`, every DATA must come from the first one's port.
+ */
+export async function ackToEnd(p: UdpProbe, first: UdpDatagram, o: { samePort?: boolean } = {}): Promise<Buffer> {
+  let last = first;
+  const got = [last.data.subarray(4)];
+  while (last.data.length === 516) {
+    await p.send(ack(blockOf(last.data)), last.port);
+    last = await p.next();
+    if (o.samePort) expect(last.port).toBe(first.port);
+    got.push(last.data.subarray(4));
+  }
+  await p.send(ack(blockOf(last.data)), last.port);
+  return Buffer.concat(got);
+}
 
 /** Collects the reasons of a server's `aborted` and `failed` events. */
 export function endsOf(server: TftpServer): { aborted: string[]; failed: string[] } {
