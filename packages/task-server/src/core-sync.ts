@@ -82,7 +82,7 @@ export class CoreSync {
     }
     const removed = await this.agents.update(items, true);
     if (removed.length) {
-      for (const id of removed) this.#negative.set(id, Date.now() + NEGATIVE_TTL_MS);
+      for (const id of removed) this.#markUnknown(id);
       this.forgotten(removed);
     }
     this.log.debug({ agents: items.length, removed: removed.length }, 'agents synced');
@@ -139,11 +139,16 @@ export class CoreSync {
       this.#negative.delete(id);
       return true;
     } catch (err) {
-      if (this.#negative.size > 10_000) this.#negative.clear();
-      this.#negative.set(id, Date.now() + NEGATIVE_TTL_MS);
+      this.#markUnknown(id);
       this.log.debug({ agent: id, code: (err as { code?: string }).code }, 'agent lookup failed');
       return false;
     }
+  }
+
+  /** Not asked again for NEGATIVE_TTL_MS (the cache is bounded: cleared past 10,000). */
+  #markUnknown(id: string): void {
+    if (this.#negative.size > 10_000) this.#negative.clear();
+    this.#negative.set(id, Date.now() + NEGATIVE_TTL_MS);
   }
 
   async settled(): Promise<void> {

@@ -4,7 +4,7 @@ import { waitFor } from '@outpost/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { defineJob, event, fakeAgent, startEnv, type Env, type FakeAgent } from '../harness.js';
-import { AGENT_EVENTS_LIMIT } from '../../dist/fast-routes.js';
+import { AGENT_EVENTS_LIMIT } from '../../src/fast-routes.js';
 
 let env: Env | undefined;
 const agents: FakeAgent[] = [];
