@@ -518,6 +518,15 @@ export class Registry {
     if (a.taskServer) this.onSiteServersChanged([a.taskServer]);
   }
 
+  /**
+   * An agent was blocked or unblocked: its task server re-reads its agents at once (CONFIG
+   * tickle), dropping (or taking back) its key and closing its WebSocket.
+   */
+  agentAccessChanged(id: string): void {
+    const ts = this.store.agents.get(id)?.taskServer;
+    if (ts) this.onSiteServersChanged([ts]);
+  }
+
   /** Ordered site servers running `service` for an agent. */
   selection(id: string, service: ServiceName): { reason: SelectionReason; servers: Candidate[] } {
     this.getAgent(id);

@@ -2,7 +2,7 @@ import { readFile, writeFile, rename, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { webcrypto } from 'node:crypto';
-import { OutpostError, TickleFlags, type ListenTlsOptions } from '@outpost/common';
+import { OutpostError, type ListenTlsOptions } from '@outpost/common';
 import type { CoreConfig } from '../config.js';
 import { setEnrollmentCertifier } from '../enrollment.js';
 import type { CoreContext, CoreModule } from '../module.js';
@@ -94,13 +94,7 @@ export function createCaModule(coreConfig: CoreConfig): CoreModule {
     },
     routes(router, ctx) {
       if (!service) throw new Error('ca module not started');
-      // A blocked (or unblocked) agent's task server re-reads its agents at once (CONFIG
-      // tickle): it drops the agent's key and closes its WebSocket.
-      const blockChanged = (id: string): void => {
-        const ts = ctx.registry.store.agents.get(id)?.taskServer;
-        if (ts) ctx.tickle([ts], TickleFlags.CONFIG);
-      };
-      caRoutes(router, { ca: service, registry: ctx.registry, clock: ctx.clock, coreUrl: () => ctx.url(), tables, blockChanged });
+      caRoutes(router, { ca: service, registry: ctx.registry, clock: ctx.clock, coreUrl: () => ctx.url(), tables });
     },
     async stop() {
       clearInterval(timer);

@@ -37,7 +37,7 @@ const PEM_TYPE = 'application/x-pem-file';
 /** Routes of the certificate authority and of the gateway coordination (all behind bearer auth). */
 export function caRoutes(
   router: Router<AppState>,
-  deps: { ca: CertificateService; registry: Registry; clock: Clock; coreUrl: () => string; tables: ConnectionTables; blockChanged?: (id: string) => void },
+  deps: { ca: CertificateService; registry: Registry; clock: Clock; coreUrl: () => string; tables: ConnectionTables },
 ): void {
   const { ca, registry, tables } = deps;
   const admin = requireKind('admin');
@@ -101,12 +101,10 @@ export function caRoutes(
       throw new OutpostError(CommonErrors.NOT_FOUND, `no agent, site server or certificate holder with id '${id}'`, { status: 404 });
     }
     ctx.body = { id, blocked: true, revoked: await ca.block(id, body.reason ?? 'blocked by admin') };
-    deps.blockChanged?.(id);
   });
   router.delete('/api/v1/ca/principals/:id/block', admin, async (ctx) => {
     const id = validate(idParam, ctx.params.id, 'id');
     await ca.unblock(id);
-    deps.blockChanged?.(id);
     ctx.status = 204;
   });
   router.get('/api/v1/ca/blocked', admin, (ctx) => {

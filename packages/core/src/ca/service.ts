@@ -134,13 +134,16 @@ export class CertificateService {
     const b = { id: principal, at: this.clock.now(), reason };
     await this.store.write([], [], [this.store.blockOp(b)]);
     this.store.applyBlock(b, principal);
-    return this.revokePrincipal(principal, reason);
+    const revoked = await this.revokePrincipal(principal, reason);
+    this.registry.agentAccessChanged(principal);
+    return revoked;
   }
 
   async unblock(principal: string): Promise<void> {
     if (!this.store.blocked.has(principal)) throw new OutpostError(CaErrors.NOT_FOUND, `${principal} is not blocked`, { status: 404 });
     await this.store.write([], [], [this.store.unblockOp(principal)]);
     this.store.applyBlock(undefined, principal);
+    this.registry.agentAccessChanged(principal);
   }
 
   quarantine(): QuarantineEntry[] {
