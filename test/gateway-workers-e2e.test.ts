@@ -4,27 +4,19 @@
 // is right.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { createKeyAndCsr, silentLogger, validateConfig } from '@outpost/common';
 import { createCore, coreConfigSchema, type Core } from '@outpost/core';
 import { removeDir, tempDir } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../appliance/test/helpers.js';
 import { dial, exchange, until } from '../packages/gateway/test/helpers.js';
 
 let dir: string;
 let core: Core;
 let gw: ChildProcess | undefined;
 let gwOutput = '';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const p = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 const admin = async (path: string): Promise<any> => {
   const r = await fetch(`${core.url}/api/v1${path}`, { headers: { authorization: `Bearer ${core.adminToken}` } });
