@@ -277,8 +277,7 @@ export class Session {
     const durationMs = performance.now() - this.startedAt;
     const w = this.write;
     if (w) {
-      w.stream.destroy();
-      void unlink(w.tmp).catch(() => {});
+      discard(w.stream, w.tmp);
       this.write = undefined;
     }
     this.log.debug({ event: 'option-negotiation-abort' }, 'client ended the transfer after OACK');
@@ -303,8 +302,7 @@ export class Session {
     c.retransmits += retransmits;
     const w = this.write;
     if (w) {
-      w.stream.destroy();
-      void unlink(w.tmp).catch(() => {});
+      discard(w.stream, w.tmp);
       this.write = undefined;
     }
     const level = reason === 'server-stopped' ? 'debug' : 'warn';
@@ -342,4 +340,15 @@ export class Session {
       }
     }
   }
+}
+
+/**
+ * Drops a write's temp file: unlinked once its stream has closed, since a stream destroyed
+ * while its open() is still in flight creates the file after an immediate unlink.
+ */
+function discard(stream: WriteStream, tmp: string): void {
+  const drop = (): void => void unlink(tmp).catch(() => {});
+  if (stream.closed) drop();
+  else stream.once('close', drop);
+  stream.destroy();
 }
