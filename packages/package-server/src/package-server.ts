@@ -319,6 +319,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
         reserveBytes: config.reserveBytes,
         timeoutMs: config.timeout,
         bucket: stagingBucket,
+        serving: () => (http?.counters.active ?? 0) > 0,
         identity: () => ({ id: identity?.id ?? config.name, bearer: identity?.credential ?? '' }),
         // A codebase that just became ready (or a failure) is reported at once: the core
         // releases the next wave and wakes servers waiting for a source on it.

@@ -27,6 +27,8 @@ export interface StagerOptions {
   reserveBytes: number;
   timeoutMs: number;
   bucket: TokenBucket;
+  /** True while downloads are being sent (staging writes then avoid stalling the event loop). */
+  serving?: () => boolean;
   identity(): { id: string; bearer: string };
   /**
    * Called whenever a status changes (the caller batches reports to the core); `settled`
@@ -219,6 +221,7 @@ export class Stager {
           selfId: me.id,
           timeoutMs: this.o.timeoutMs,
           bucket: this.o.bucket,
+          serving: this.o.serving,
           signal,
           onBytes: (n) => {
             counted += n;

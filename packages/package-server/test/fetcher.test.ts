@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -9,7 +10,7 @@ import { removeDir, tempDir } from '@outpost/testing';
 import { issue, makeCa } from '@outpost/testing/pki';
 import { getBody, parseHead } from '../src/body-client.js';
 import { PackageServerErrors } from '../src/errors.js';
-import { fetchFile, type FetchOptions, type FetchTimings } from '../src/fetcher.js';
+import { AlignedWriter, fetchFile, type FetchOptions, type FetchTimings } from '../src/fetcher.js';
 import { TokenBucket } from '@outpost/common';
 
 const MiB = 1024 * 1024;
@@ -143,9 +144,9 @@ describe('fetchFile', () => {
     };
     const o = options();
     await expect(fetchFile(o)).rejects.toMatchObject({ code: PackageServerErrors.SOURCE_FAILED, message: expect.stringContaining('broke after') });
+    // Every byte that arrived is in the partial (held bytes of an unfinished run too).
     const kept = (await stat(o.partial)).size;
-    expect(kept).toBeGreaterThan(0);
-    expect(kept).toBeLessThanOrEqual(MiB);
+    expect(kept).toBe(MiB);
     handler = rangeServing;
     expect(await fetchFile(o)).toBe(DATA.length - kept);
     expect(sha(await readFile(o.partial))).toBe(sha(DATA));
@@ -196,6 +197,62 @@ describe('fetchFile', () => {
     await expect(fetchFile(at('chunked'))).rejects.toMatchObject({ code: PackageServerErrors.SOURCE_FAILED, message: expect.stringContaining('Transfer-Encoding chunked') });
     await expect(fetchFile(at('huge-head'))).rejects.toMatchObject({ message: expect.stringContaining('head over') });
     await expect(fetchFile(at('other'))).rejects.toMatchObject({ message: expect.stringContaining('not an HTTP/1.x answer') });
+  });
+});
+
+describe('AlignedWriter', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await tempDir('outpost-aligned-');
+  });
+  afterEach(async () => {
+    await removeDir(dir);
+  });
+
+  it('writes every piece in order, from any start, in whole 64 KiB runs but the first and the last', async () => {
+    let seed = 7;
+    const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    for (const start of [0, 1, 4096, 65_535, 65_536, 100_000]) {
+      const path = join(dir, `f-${start}`);
+      const fd = openSync(path, 'a');
+      writeSync(fd, DATA, 0, start);
+      const w = new AlignedWriter(fd, start);
+      const sizes: number[] = [];
+      let pos = start;
+      while (pos < DATA.length) {
+        const n = Math.min(DATA.length - pos, [1, 17, 4096, 65_536, 65_537, 200_000][rnd(6)]! + rnd(3000));
+        const before = fstatSync(fd).size;
+        w.add(DATA.subarray(pos, pos + n));
+        const after = fstatSync(fd).size;
+        if (after > before) sizes.push(after);
+        pos += n;
+      }
+      w.flush();
+      closeSync(fd);
+      expect(sha(await readFile(path))).toBe(sha(DATA));
+      // The file only ever grew to 64 KiB boundaries before the final flush.
+      expect(sizes.every((x) => x % 65_536 === 0)).toBe(true);
+      expect(sizes.length).toBeGreaterThan(10);
+    }
+  });
+
+  it('drops what it holds on restart (the file was truncated) and flushes a partial run where it stands', async () => {
+    const path = join(dir, 'r');
+    const fd = openSync(path, 'a');
+    const w = new AlignedWriter(fd, 0);
+    w.add(DATA.subarray(0, 1000));
+    expect(fstatSync(fd).size).toBe(0);
+    w.restart(0);
+    w.add(DATA.subarray(0, 70_000));
+    expect(fstatSync(fd).size).toBe(65_536);
+    w.flush();
+    expect(fstatSync(fd).size).toBe(70_000);
+    // After a partial flush the next run still ends on a boundary.
+    w.add(DATA.subarray(70_000, 140_000));
+    expect(fstatSync(fd).size).toBe(131_072);
+    w.flush();
+    closeSync(fd);
+    expect(sha(await readFile(path))).toBe(sha(DATA.subarray(0, 140_000)));
   });
 });
 
