@@ -4,29 +4,16 @@
 // reports with the per-task-server key they still hold. A real core, a real task server
 // (in-process, and with a worker process) and real agents, on loopback.
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { agentConfigSchema, createAgent, type OutpostAgent } from '@outpost/agent';
-import { agentTaskKey, datagramKey, parseCredential, silentLogger, taskBearerSecret, validateConfig } from '@outpost/common';
-import { coreConfigSchema, createCore, type Core } from '@outpost/core';
-import { createTaskServer, taskServerConfigSchema, type TaskServer } from '@outpost/task-server';
+import type { OutpostAgent } from '@outpost/agent';
+import { agentTaskKey, datagramKey, parseCredential, taskBearerSecret } from '@outpost/common';
+import type { Core } from '@outpost/core';
+import type { TaskServer } from '@outpost/task-server';
 import { removeDir, tempDir, waitFor } from '@outpost/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { adminApi, apiFetch, cleanupAfterEach, testAgent, testCore, testTaskServer } from './fixtures/e2e.js';
 
 const WAIT = 60_000;
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-}, 60_000);
-
-async function api(core: Core, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> | undefined }> {
-  const r = await fetch(`${core.url}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${core.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
-}
+const onCleanup = cleanupAfterEach();
 
 interface Setup {
   core: Core;
@@ -36,24 +23,17 @@ interface Setup {
 
 async function setup(workers: number): Promise<Setup> {
   const coreDir = await tempDir('outpost-block-core-');
-  const core = createCore(validateConfig(coreConfigSchema, { dataDir: coreDir, http: { port: 0 }, datagram: { host: '127.0.0.1', port: 0 } }, { file: 'e2e' }), { logger: silentLogger() });
+  const core = testCore(coreDir);
   await core.start();
-  cleanups.push(async () => {
+  onCleanup(async () => {
     await core.stop();
     await removeDir(coreDir);
   });
   const tsDir = await tempDir('outpost-block-ts-');
   const ssToken = await core.createEnrollmentToken({ for: 'site-server' });
-  const ts = createTaskServer(
-    validateConfig(
-      taskServerConfigSchema,
-      { coreUrl: core.url, dataDir: tsDir, name: 'ts-block', enrollToken: ssToken.token, workers, http: { host: '127.0.0.1', port: 0 }, coreTickle: { host: '127.0.0.1', port: 0 } },
-      { file: 'e2e' },
-    ),
-    { logger: silentLogger() },
-  );
+  const ts = testTaskServer({ coreUrl: core.url, dataDir: tsDir, name: 'ts-block', enrollToken: ssToken.token, workers });
   await ts.start();
-  cleanups.push(async () => {
+  onCleanup(async () => {
     await ts.stop();
     await removeDir(tsDir);
   });
@@ -61,26 +41,10 @@ async function setup(workers: number): Promise<Setup> {
   const agents: OutpostAgent[] = [];
   for (const name of ['pc-blocked', 'pc-retired']) {
     const dir = await tempDir('outpost-block-agent-');
-    const agent = createAgent(
-      validateConfig(
-        agentConfigSchema,
-        {
-          coreUrl: core.url,
-          dataDir: dir,
-          name,
-          enrollToken: token.token,
-          heartbeat: { via: 'http', interval: '1s' },
-          configPollInterval: '1s',
-          retry: { base: '100ms', cap: '1s' },
-          tasks: { tickleHost: '127.0.0.1', ticklePort: 0, websocket: 'always', reconnectSpread: '100ms' },
-        },
-        { file: 'e2e' },
-      ),
-      { logger: silentLogger(), netInfo: () => ({ macs: [], ips: [] }) },
-    );
+    const agent = testAgent({ coreUrl: core.url, dataDir: dir, name, enrollToken: token.token, tasks: { websocket: 'always', reconnectSpread: '100ms' } });
     await agent.start();
     agents.push(agent);
-    cleanups.push(async () => {
+    onCleanup(async () => {
       await agent.stop();
       await removeDir(dir);
     });
@@ -94,12 +58,9 @@ async function taskBearer(agent: OutpostAgent, tsId: string): Promise<string> {
   return `${identity.id}.${taskBearerSecret(agentTaskKey(datagramKey(parseCredential(identity.credential)!.secret), tsId))}`;
 }
 
+/** The status the task server answers a call with the agent's `bearer` (the body read and dropped). */
 async function call(ts: TaskServer, method: string, path: string, bearer: string, body?: unknown): Promise<number> {
-  const r = await fetch(`${ts.url}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${bearer}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+  const r = await apiFetch(ts.url, bearer, method, path, body);
   await r.arrayBuffer();
   return r.status;
 }
@@ -122,8 +83,8 @@ describe.each([
     for (const b of bearers) expect(await call(ts, 'GET', '/agent/work', b)).toBe(200);
 
     // Block one (outpost agent revoke), delete the other.
-    expect((await api(core, 'POST', `/ca/principals/${blocked.id}/block`, { reason: 'e2e' })).status).toBe(200);
-    expect((await api(core, 'DELETE', `/agents/${retired.id}`)).status).toBe(204);
+    expect((await adminApi(core, 'POST', `/ca/principals/${blocked.id}/block`, { reason: 'e2e' })).status).toBe(200);
+    expect((await adminApi(core, 'DELETE', `/agents/${retired.id}`)).status).toBe(204);
 
     // The task server is told at once (CONFIG tickle), forgets both keys and closes the sockets.
     await waitFor(async () => (await call(ts, 'GET', '/agent/work', bearers[0])) === 401 && (await call(ts, 'GET', '/agent/work', bearers[1])) === 401, { timeoutMs: WAIT, what: 'fetches refused' });
@@ -133,7 +94,7 @@ describe.each([
     expect(await call(ts, 'POST', '/agent/events', bearers[1], { events: [{ ...event, agent: retired.id }] })).toBe(401);
 
     // Unblocking gives it its key back at the task server.
-    expect((await api(core, 'DELETE', `/ca/principals/${blocked.id}/block`)).status).toBe(204);
+    expect((await adminApi(core, 'DELETE', `/ca/principals/${blocked.id}/block`)).status).toBe(204);
     await waitFor(async () => (await call(ts, 'GET', '/agent/work', bearers[0])) === 200, { timeoutMs: WAIT, what: 'the unblocked agent is served again' });
     expect(await call(ts, 'GET', '/agent/work', bearers[1])).toBe(401);
   });

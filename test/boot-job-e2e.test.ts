@@ -4,15 +4,16 @@
 // the computer's job); when an agent enrolls from that machine's MAC, the core starts
 // the job on it, and the agent runs it to the end. No root, no network namespaces.
 import { join } from 'node:path';
-import { agentConfigSchema, createAgent, type OutpostAgent } from '@outpost/agent';
+import type { OutpostAgent } from '@outpost/agent';
 import { main } from '@outpost/appliance';
-import { silentLogger, validateConfig } from '@outpost/common';
-import { coreConfigSchema, createCore, type Core } from '@outpost/core';
+import { silentLogger } from '@outpost/common';
+import type { Core } from '@outpost/core';
 import { createNetboot, type Netboot } from '@outpost/netboot';
-import { createTaskServer, taskServerConfigSchema, type TaskServer } from '@outpost/task-server';
+import type { TaskServer } from '@outpost/task-server';
 import { removeDir, tempDir, waitFor } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordingIo } from '../appliance/test/io.js';
+import { adminApi, testAgent, testCore, testTaskServer } from './fixtures/e2e.js';
 
 const WAIT = 60_000;
 const MAC = '52:54:00:6a:0b:01';
@@ -21,12 +22,6 @@ let core: Core;
 let ts: TaskServer;
 let nb: Netboot;
 const agents: OutpostAgent[] = [];
-
-async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const r = await fetch(`${core.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${core.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  const text = await r.text();
-  return { status: r.status, body: (text ? JSON.parse(text) : {}) as T };
-}
 
 /** `outpost computers` as an admin sees it: the row of `mac`. */
 async function computersRow(mac: string): Promise<string> {
@@ -46,7 +41,7 @@ interface ComputerView {
 const jobHandled = (mac: string): Promise<ComputerView> =>
   waitFor(
     async () => {
-      const v = (await api<ComputerView>('GET', `/boot/computers/${mac}`)).body;
+      const v = (await adminApi<ComputerView>(core, 'GET', `/boot/computers/${mac}`)).body;
       return v.lastJob !== undefined && v;
     },
     { timeoutMs: WAIT, what: `the pending job of ${mac} handled` },
@@ -54,23 +49,10 @@ const jobHandled = (mac: string): Promise<ComputerView> =>
 
 async function startAgent(name: string, macs: string[]): Promise<OutpostAgent> {
   const token = (await core.createEnrollmentToken({ for: 'agent' })).token;
-  const agent = createAgent(
-    validateConfig(
-      agentConfigSchema,
-      {
-        coreUrl: core.url,
-        dataDir: join(dir, name),
-        name,
-        enrollToken: token,
-        heartbeat: { via: 'http', interval: '1s' },
-        configPollInterval: '1s',
-        retry: { base: '100ms', cap: '1s' },
-        tasks: { tickleHost: '127.0.0.1', ticklePort: 0 },
-      },
-      { file: 'e2e' },
-    ),
+  const agent = testAgent(
+    { coreUrl: core.url, dataDir: join(dir, name), name, enrollToken: token },
     // The machine's NICs as the agent reports them at enrollment (loopback has no MAC).
-    { logger: silentLogger(), netInfo: () => ({ macs, ips: ['127.0.0.1/8'] }) },
+    () => ({ macs, ips: ['127.0.0.1/8'] }),
   );
   agents.push(agent);
   await agent.start();
@@ -79,23 +61,9 @@ async function startAgent(name: string, macs: string[]): Promise<OutpostAgent> {
 
 beforeAll(async () => {
   dir = await tempDir('outpost-boot-job-e2e-');
-  core = createCore(validateConfig(coreConfigSchema, { dataDir: join(dir, 'core'), http: { host: '127.0.0.1', port: 0 }, datagram: { host: '127.0.0.1', port: 0 } }, { file: 'e2e' }), { logger: silentLogger() });
+  core = testCore(join(dir, 'core'));
   await core.start();
-  ts = createTaskServer(
-    validateConfig(
-      taskServerConfigSchema,
-      {
-        coreUrl: core.url,
-        dataDir: join(dir, 'ts'),
-        name: 'ts-boot',
-        enrollToken: (await core.createEnrollmentToken({ for: 'site-server' })).token,
-        http: { host: '127.0.0.1', port: 0 },
-        coreTickle: { host: '127.0.0.1', port: 0 },
-      },
-      { file: 'e2e' },
-    ),
-    { logger: silentLogger() },
-  );
+  ts = testTaskServer({ coreUrl: core.url, dataDir: join(dir, 'ts'), name: 'ts-boot', enrollToken: (await core.createEnrollmentToken({ for: 'site-server' })).token });
   await ts.start();
   nb = createNetboot(
     {
@@ -111,9 +79,9 @@ beforeAll(async () => {
     { logger: silentLogger() },
   );
   await nb.start();
-  expect((await api('POST', '/tasks', { name: 'post-install', kind: 'command', program: 'echo', args: ['installed after boot'] })).status).toBe(201);
-  expect((await api('POST', '/jobs', { name: 'first-boot', steps: [{ task: 'post-install' }] })).status).toBe(201);
-  expect((await api('POST', '/boot/images', { name: 'winpe', package: 'winpe-pkg', script: 'boot.ipxe' })).status).toBe(201);
+  expect((await adminApi(core, 'POST', '/tasks', { name: 'post-install', kind: 'command', program: 'echo', args: ['installed after boot'] })).status).toBe(201);
+  expect((await adminApi(core, 'POST', '/jobs', { name: 'first-boot', steps: [{ task: 'post-install' }] })).status).toBe(201);
+  expect((await adminApi(core, 'POST', '/boot/images', { name: 'winpe', package: 'winpe-pkg', script: 'boot.ipxe' })).status).toBe(201);
 }, WAIT);
 
 afterAll(async () => {
@@ -126,25 +94,25 @@ afterAll(async () => {
 
 describe('a predefined computer boots and its job runs', () => {
   it('the boot leaves the job pending; the agent that enrolls from the MAC gets the run, once, and runs it', async () => {
-    const added = await api('POST', '/boot/computers', { macs: [MAC], image: 'winpe', job: 'first-boot', name: 'pc-boot-job' });
+    const added = await adminApi(core, 'POST', '/boot/computers', { macs: [MAC], image: 'winpe', job: 'first-boot', name: 'pc-boot-job' });
     expect(added.status).toBe(201);
     expect(added.body.warnings).toBeUndefined(); // the job exists
     // Before it boots nothing is pending: registering the computer starts nothing.
-    expect((await api<ComputerView>('GET', `/boot/computers/${MAC}`)).body.pendingJob).toBeUndefined();
+    expect((await adminApi<ComputerView>(core, 'GET', `/boot/computers/${MAC}`)).body.pendingJob).toBeUndefined();
 
     // The machine's iPXE fetches its script from the netboot server.
     const script = await fetch(`${nb.url}/boot/${MAC.replace(/:/g, '-')}.ipxe`);
     expect(script.status).toBe(200);
     expect(await script.text()).toContain('set outpost-job first-boot');
-    const pending = (await api<ComputerView>('GET', `/boot/computers/${MAC}`)).body;
+    const pending = (await adminApi<ComputerView>(core, 'GET', `/boot/computers/${MAC}`)).body;
     expect(pending).toMatchObject({ kind: 'predefined', pendingJob: { job: 'first-boot' } });
-    expect((await api<{ items: unknown[] }>('GET', '/runs')).body.items).toHaveLength(0);
+    expect((await adminApi<{ items: unknown[] }>(core, 'GET', '/runs')).body.items).toHaveLength(0);
     expect(await computersRow(MAC)).toMatch(/first-boot\s+waits for agent/);
 
     // An agent on another machine does not take it.
     const other = await startAgent('elsewhere', ['52:54:00:6a:0b:99']);
     await waitFor(() => other.config?.taskServer !== undefined, { timeoutMs: WAIT, what: 'the other agent attached' });
-    expect((await api<ComputerView>('GET', `/boot/computers/${MAC}`)).body.pendingJob).toMatchObject({ job: 'first-boot' });
+    expect((await adminApi<ComputerView>(core, 'GET', `/boot/computers/${MAC}`)).body.pendingJob).toMatchObject({ job: 'first-boot' });
 
     // The installed OS's agent enrolls with the machine's MAC: the run starts on it.
     const agent = await startAgent('pc-boot-job', [MAC]);
@@ -156,27 +124,27 @@ describe('a predefined computer boots and its job runs', () => {
     expect(await computersRow(MAC)).toMatch(new RegExp(`first-boot\\s+run ${runId}`));
     const run = await waitFor(
       async () => {
-        const r = (await api<{ state: string; counts: Record<string, number> }>('GET', `/runs/${runId}`)).body;
+        const r = (await adminApi<{ state: string; counts: Record<string, number> }>(core, 'GET', `/runs/${runId}`)).body;
         return r.state !== 'active' && r;
       },
       { timeoutMs: WAIT, what: `run ${runId} finished` },
     );
     expect(run).toMatchObject({ state: 'finished', counts: { succeeded: 1 } });
-    const detail = (await api<{ steps: Array<{ name: string; state: string; output?: string }> }>('GET', `/runs/${runId}/agents/${agent.id}`)).body;
+    const detail = (await adminApi<{ steps: Array<{ name: string; state: string; output?: string }> }>(core, 'GET', `/runs/${runId}/agents/${agent.id}`)).body;
     expect(detail.steps).toEqual([expect.objectContaining({ name: 'post-install', state: 'succeeded', output: 'installed after boot\n' })]);
     // The boot's timeline names the run.
-    const boots = (await api<{ items: Array<{ id: string; run?: string; job?: string }> }>('GET', `/boot/boots?mac=${MAC}`)).body.items;
+    const boots = (await adminApi<{ items: Array<{ id: string; run?: string; job?: string }> }>(core, 'GET', `/boot/boots?mac=${MAC}`)).body.items;
     expect(boots[0]).toMatchObject({ job: 'first-boot', run: runId });
 
     // Enrolling again (a reinstall) without a new boot starts nothing more.
     await startAgent('pc-boot-job-again', [MAC]);
-    await waitFor(async () => (await api<ComputerView>('GET', `/boot/computers/${MAC}`)).body.agentId !== agent.id, { timeoutMs: WAIT, what: 'the second enrollment seen' });
-    expect((await api<{ items: unknown[] }>('GET', '/runs')).body.items).toHaveLength(1);
+    await waitFor(async () => (await adminApi<ComputerView>(core, 'GET', `/boot/computers/${MAC}`)).body.agentId !== agent.id, { timeoutMs: WAIT, what: 'the second enrollment seen' });
+    expect((await adminApi<{ items: unknown[] }>(core, 'GET', '/runs')).body.items).toHaveLength(1);
   }, 120_000);
 
   it('a job that does not exist is reported on the computer, not started', async () => {
     const mac = '52:54:00:6a:0b:02';
-    const added = await api<{ warnings?: string[] }>('POST', '/boot/computers', { macs: [mac], image: 'winpe', job: 'no-such-job' });
+    const added = await adminApi<{ warnings?: string[] }>(core, 'POST', '/boot/computers', { macs: [mac], image: 'winpe', job: 'no-such-job' });
     expect(added.status).toBe(201);
     expect(added.body.warnings).toEqual([expect.stringContaining("no job named 'no-such-job'")]);
     expect((await fetch(`${nb.url}/boot/${mac.replace(/:/g, '-')}.ipxe`)).status).toBe(200);

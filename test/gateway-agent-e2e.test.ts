@@ -7,12 +7,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { agentConfigSchema, createAgent, openTunnel, type OutpostAgent } from '@outpost/agent';
+import { openTunnel, type OutpostAgent } from '@outpost/agent';
 import { loadApplianceConfig, startAppliance, type Appliance } from '@outpost/appliance';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { createPackageServer, packageServerConfigSchema, type PackageServer } from '@outpost/package-server';
 import { removeDir, tempDir, waitFor } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminOk, apiRequest, testAgent } from './fixtures/e2e.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const FILES: Record<string, Buffer> = { 'bin/tool.bin': randomBytes(512 * 1024 + 3), 'etc/tool.conf': Buffer.from('mode = roaming\n') };
@@ -21,23 +22,6 @@ let dir: string;
 let app: Appliance;
 let ps: PackageServer;
 let agent: OutpostAgent;
-
-async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown, bearer = app.core!.adminToken): Promise<{ status: number; json: T }> {
-  const bytes = Buffer.isBuffer(body);
-  const res = await fetch(`${app.core!.url}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${bearer}`, ...(body === undefined ? {} : { 'content-type': bytes ? 'application/octet-stream' : 'application/json' }) },
-    ...(body === undefined ? {} : { body: bytes ? (body as Buffer) : JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: (text ? JSON.parse(text) : {}) as T };
-}
-
-async function ok<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
-  const r = await api<T>(method, path, body);
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.json)}`);
-  return r.json;
-}
 
 beforeAll(async () => {
   dir = await tempDir('outpost-gw-agent-e2e-');
@@ -94,40 +78,32 @@ describe('an agent on the Internet, through the gateway only', () => {
     const gw = app.gateway!;
     // A package, staged to the package server (its URL joins the gateway's routing table).
     const manifest = Object.entries(FILES).map(([path, b]) => ({ path, size: b.length, sha256: sha(b) }));
-    const pkg = await ok<{ id: string }>('POST', '/packages', { name: 'tool', version: '1', files: manifest });
-    for (const [path, b] of Object.entries(FILES)) await ok('PUT', `/packages/${pkg.id}/files/${path}`, b);
-    await ok('POST', `/packages/${pkg.id}/enable`, {});
+    const pkg = await adminOk<{ id: string }>(core, 'POST', '/packages', { name: 'tool', version: '1', files: manifest });
+    for (const [path, b] of Object.entries(FILES)) await adminOk(core, 'PUT', `/packages/${pkg.id}/files/${path}`, b);
+    await adminOk(core, 'POST', `/packages/${pkg.id}/enable`, {});
     await waitFor(async () => {
-      const v = await ok<{ servers: Array<{ state: string }> }>('GET', `/packages/${pkg.id}`);
+      const v = await adminOk<{ servers: Array<{ state: string }> }>(core, 'GET', `/packages/${pkg.id}`);
       return v.servers.length > 0 && v.servers.every((s) => s.state === 'ready');
     }, { timeoutMs: 15_000, what: 'package staged' });
-    await ok('POST', '/tasks', { name: 'hello', kind: 'command', program: 'echo', args: ['roaming'] });
-    await ok('POST', '/jobs', { name: 'greet', steps: [{ task: 'hello' }] });
+    await adminOk(core, 'POST', '/tasks', { name: 'hello', kind: 'command', program: 'echo', args: ['roaming'] });
+    await adminOk(core, 'POST', '/jobs', { name: 'greet', steps: [{ task: 'hello' }] });
 
     // The agent: a core URL that answers nothing, the gateway, and the core's CA to trust it.
     const caFile = join(dir, 'ca.crt');
     await writeFile(caFile, await readFile(join(dir, 'core', 'ca', 'ca.crt')));
     const { token } = await core.createEnrollmentToken({ for: 'agent' });
     const agentDir = join(dir, 'agent');
-    agent = createAgent(
-      validateConfig(
-        agentConfigSchema,
-        {
-          coreUrl: 'http://127.0.0.1:9',
-          gateways: [gw.url],
-          caFile,
-          dataDir: agentDir,
-          name: 'roaming-laptop',
-          enrollToken: token,
-          heartbeat: { interval: '1s' },
-          configPollInterval: '1s',
-          retry: { base: '200ms', cap: '1s' },
-          tasks: { tickleHost: '127.0.0.1', ticklePort: 0, websocket: 'auto', reconnectSpread: '300ms' },
-        },
-        { file: 'e2e' },
-      ),
-      { logger: silentLogger(), netInfo: () => ({ macs: [], ips: [] }) },
-    );
+    agent = testAgent({
+      coreUrl: 'http://127.0.0.1:9',
+      gateways: [gw.url],
+      caFile,
+      dataDir: agentDir,
+      name: 'roaming-laptop',
+      enrollToken: token,
+      heartbeat: { interval: '1s' },
+      retry: { base: '200ms', cap: '1s' },
+      tasks: { websocket: 'auto', reconnectSpread: '300ms' },
+    });
     await agent.start();
 
     // Enrolled through the gateway, with a certificate kept next to its identity (0600).
@@ -140,14 +116,14 @@ describe('an agent on the Internet, through the gateway only', () => {
     // Heartbeats over HTTP through the tunnel; the core sees them.
     await waitFor(() => agent.stats.httpHeartbeats >= 2, { timeoutMs: 10_000, what: 'heartbeats through the gateway' });
     expect(agent.stats.udpSent).toBe(0);
-    const seen = await ok<{ lastContactVia: string }>('GET', `/agents/${agent.id}`);
+    const seen = await adminOk<{ lastContactVia: string }>(core, 'GET', `/agents/${agent.id}`);
     expect(seen.lastContactVia).toBe('http');
 
     // The task WebSocket is held through the gateway; a job wakes it there and runs.
     await waitFor(() => agent.tasks?.stats.ws.connected === true, { timeoutMs: 10_000, what: 'task WebSocket through the gateway' });
-    const run = await ok<{ id: string }>('POST', '/jobs/greet/runs', { agents: [agent.id] });
+    const run = await adminOk<{ id: string }>(core, 'POST', '/jobs/greet/runs', { agents: [agent.id] });
     const show = await waitFor(async () => {
-      const r = await ok<{ counts: Record<string, number>; via: Record<string, number> }>('GET', `/runs/${run.id}`);
+      const r = await adminOk<{ counts: Record<string, number>; via: Record<string, number> }>(core, 'GET', `/runs/${run.id}`);
       return r.counts.succeeded === 1 && r;
     }, { timeoutMs: 15_000, what: 'job run through the gateway' });
     expect(show.via).toEqual({ ws: 1 });
@@ -165,7 +141,7 @@ describe('an agent on the Internet, through the gateway only', () => {
 
     // Revocation: its tunnels close within 60 s (here ~1 s), its next connection is refused.
     const t0 = Date.now();
-    await ok('POST', `/ca/principals/${agent.id}/block`, { reason: 'stolen laptop' });
+    await adminOk(core, 'POST', `/ca/principals/${agent.id}/block`, { reason: 'stolen laptop' });
     const revokedAtGateway = (): boolean => (gw.health().cores as Array<{ revoked: number }>)[0]!.revoked > 0;
     await waitFor(() => revokedAtGateway() && !gw.connections().some((c) => c.principal === agent.id), { timeoutMs: 60_000, what: 'revocation at the gateway, tunnels closed' });
     expect(Date.now() - t0).toBeLessThan(60_000);
@@ -178,8 +154,8 @@ describe('an agent on the Internet, through the gateway only', () => {
     );
     expect(refused).toBe('GATEWAY_CERT_REVOKED');
     // Its bearer credential stops working too, on direct HTTP to the core: refused as blocked.
-    const direct = await api<{ error: { code: string } }>('POST', `/agents/${agent.id}/heartbeat`, {}, identity.credential);
+    const direct = await apiRequest<{ error: { code: string } }>(core.url, identity.credential, 'POST', `/agents/${agent.id}/heartbeat`, {});
     expect(direct.status).toBe(403);
-    expect(direct.json.error.code).toBe('CORE_CA_BLOCKED');
+    expect(direct.body.error.code).toBe('CORE_CA_BLOCKED');
   });
 });
