@@ -19,10 +19,10 @@ export interface UdpProbe {
 }
 
 /**
- * A raw UDP socket on 127.0.0.1 for protocol tests that play a misbehaving peer:
- * datagrams queue until read, so a test never misses one.
+ * A raw UDP socket on 127.0.0.1 (or `address`, on `port`: 0 picks one) for protocol
+ * tests that play a misbehaving peer: datagrams queue until read, so a test never misses one.
  */
-export function openUdpProbe(address = '127.0.0.1'): Promise<UdpProbe> {
+export function openUdpProbe(address = '127.0.0.1', port = 0): Promise<UdpProbe> {
   return new Promise((resolve, reject) => {
     const socket = createSocket('udp4');
     const queue: UdpDatagram[] = [];
@@ -36,7 +36,7 @@ export function openUdpProbe(address = '127.0.0.1'): Promise<UdpProbe> {
       } else queue.push(d);
     });
     socket.once('error', reject);
-    socket.bind(0, address, () => {
+    socket.bind(port, address, () => {
       socket.off('error', reject);
       let closed = false;
       const probe: UdpProbe = {
