@@ -129,6 +129,13 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         url: () => config.http.publicUrl ?? started(http, 'url').url,
         tickle: (ids, flags) => tk.request(ids, flags),
         module: (name) => modules.find((m) => m.name === name),
+        refuses: (id) => {
+          for (const m of modules) {
+            const refusal = m.refuses?.(id);
+            if (refusal) return refusal;
+          }
+          return undefined;
+        },
       };
       for (const m of modules) await m.start?.({ ...ctx, log: log.child({ module: `core-${m.name}` }) });
 
@@ -139,10 +146,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         const rec = reg.store.agents.get(cred.id) ?? reg.store.siteServers.get(cred.id);
         if (!rec || !hexEqual(rec.authHash, hashSecret(cred.secret))) return undefined;
         // A blocked principal (the CA module) loses its bearer credential too, not only its certificates.
-        for (const m of modules) {
-          const refusal = m.refuses?.(cred.id);
-          if (refusal) throw refusal;
-        }
+        const refusal = ctx.refuses(cred.id);
+        if (refusal) throw refusal;
         const kind = reg.store.agents.has(cred.id) ? 'agent' : 'site-server';
         reg.touch(cred.id, 'call');
         return { kind, id: cred.id };

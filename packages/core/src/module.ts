@@ -21,6 +21,8 @@ export interface CoreContext {
   tickle(siteServerIds: Iterable<string>, flags: number): void;
   /** Another module of this core by name (`tasks`, `packages`, ...), for read-only views such as the console's. */
   module(name: string): CoreModule | undefined;
+  /** Why a principal is refused (blocked, by any module's `refuses`), or undefined. */
+  refuses(principalId: string): OutpostError | undefined;
 }
 
 /**

@@ -1,8 +1,7 @@
-import type { CoreContext, CoreModule } from '../module.js';
+import type { CoreContext } from '../module.js';
 import { tasksConfigSchema } from '../tasks/config.js';
-import type { Definitions } from '../tasks/defs.js';
+import { isTasksModule } from '../tasks/module.js';
 import type { RunStep } from '../tasks/model.js';
-import type { Runs } from '../tasks/runs.js';
 
 /** How the boot module starts a predefined computer's job: a run of the tasks module. */
 export interface JobStarter {
@@ -12,8 +11,6 @@ export interface JobStarter {
   start(job: string, agentId: string, once: string): Promise<string>;
 }
 
-type TasksModule = CoreModule & { readonly runs: Runs | undefined; readonly defs: Definitions | undefined };
-const isTasks = (m: CoreModule | undefined): m is TasksModule => m !== undefined && 'runs' in m && 'defs' in m;
 
 /**
  * A JobStarter over this core's tasks module, or undefined when the core has none. Jobs
@@ -22,7 +19,7 @@ const isTasks = (m: CoreModule | undefined): m is TasksModule => m !== undefined
  */
 export function tasksJobStarter(ctx: CoreContext): JobStarter | undefined {
   const tasks = ctx.module('tasks');
-  if (!isTasks(tasks)) return undefined;
+  if (!isTasksModule(tasks)) return undefined;
   const expiresMs = (ctx.config.tasks ?? tasksConfigSchema.parse({})).defaultExpiry;
   const flatten = (job: string): RunStep[] => {
     const defs = tasks.defs;

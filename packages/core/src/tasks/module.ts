@@ -9,12 +9,18 @@ import { Runs } from './runs.js';
 import { ServerTasks } from './server-tasks.js';
 import { TaskStore } from './store.js';
 
+/** The tasks module as other modules see it: its runs and definitions once started. */
+export type TasksModule = CoreModule & { readonly runs: Runs | undefined; readonly defs: Definitions | undefined };
+
+/** Whether a module (from `CoreContext.module('tasks')`) is the tasks module. */
+export const isTasksModule = (m: CoreModule | undefined): m is TasksModule => m !== undefined && 'runs' in m && 'defs' in m;
+
 /**
  * The tasks capability of the core: task and job definitions, runs with per-agent,
  * per-step state, the pending-work and status-event API for task servers, expiry and
  * cancel. See `README.md` in this folder.
  */
-export function createTasksModule(coreConfig: CoreConfig): CoreModule & { readonly runs: Runs | undefined; readonly defs: Definitions | undefined } {
+export function createTasksModule(coreConfig: CoreConfig): TasksModule {
   const config = coreConfig.tasks ?? tasksConfigSchema.parse({});
   let defs: Definitions | undefined;
   let runs: Runs | undefined;
@@ -63,7 +69,7 @@ export function createTasksModule(coreConfig: CoreConfig): CoreModule & { readon
     },
     routes(router, ctx) {
       if (!defs || !runs) throw new Error('tasks module not started');
-      taskRoutes(router, { defs, runs, registry: ctx.registry, config, refused: (agent) => ctx.module('ca')?.refuses?.(agent) !== undefined });
+      taskRoutes(router, { defs, runs, registry: ctx.registry, config, refused: (agent) => ctx.refuses(agent) !== undefined });
     },
     async stop() {
       clearInterval(timer);
