@@ -35,7 +35,8 @@
 // clients: dnsmasq gets --tftp-max=N (its default 50 would turn most away), ours
 // sessions.max = N (its default 200 makes the rest wait, at most sessions.maxWait = 60 s,
 // longer than a wave of 200 × 30 MiB takes here); BENCH_OURS_SESSIONS overrides ours,
-// BENCH_OURS_WORKERS its TFTP worker threads (default: netboot's, 2 on 2 cores).
+// BENCH_OURS_WORKERS its TFTP worker threads (default: netboot's, 2 on 2 cores),
+// BENCH_OURS_TFTP more of its netboot `tftp` settings as JSON (e.g. '{"workerNice":0}').
 // Everything else of ours is the netboot default (TFTP workers included, if any).
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -104,7 +105,7 @@ const pct = (xs, p) => {
 async function startServer(which, dir, n) {
   if (which === 'ours') {
     let stats;
-    const s = await startChild(inNs(NS_S, [process.execPath, join(here, 'ours.mjs'), JSON.stringify({ dir: join(dir, `ours-${n}`), serverAddress: SERVER_IP, loaderDir: join(dir, 'root'), file: FILE, config: { sessions: { max: Number(process.env.BENCH_OURS_SESSIONS ?? Math.max(200, n)) }, ...(process.env.BENCH_OURS_WORKERS ? { tftp: { port: 69, workers: Number(process.env.BENCH_OURS_WORKERS) } } : {}) } })]), {
+    const s = await startChild(inNs(NS_S, [process.execPath, join(here, 'ours.mjs'), JSON.stringify({ dir: join(dir, `ours-${n}`), serverAddress: SERVER_IP, loaderDir: join(dir, 'root'), file: FILE, config: { sessions: { max: Number(process.env.BENCH_OURS_SESSIONS ?? Math.max(200, n)) }, tftp: { port: 69, ...(process.env.BENCH_OURS_WORKERS ? { workers: Number(process.env.BENCH_OURS_WORKERS) } : {}), ...JSON.parse(process.env.BENCH_OURS_TFTP ?? '{}') } } })]), {
       name: 'netboot',
       ready: (l) => l.startsWith('{"ready"'),
       onLine: (l) => {
