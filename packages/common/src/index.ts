@@ -30,7 +30,7 @@ export { readJson, readBodyText, parseJsonBody, validate, zodProblems, DEFAULT_B
 export { bearerAuth, requireKind } from './http/auth.js';
 export { listenHttp, urlHost, type Listening, type ListenTlsOptions } from './http/listen.js';
 export { parseRange, type RangeResult } from './http/range.js';
-export { BufferPool, sendFileRange } from './http/send-file.js';
+export { BufferPool, FileReadError, sendFileRange } from './http/send-file.js';
 export { TokenBucket, type TokenBucketOptions } from './http/throttle.js';
 export { CoreJsonClient, coreCallHeaders, type CoreJsonClientOptions, type CoreCall, type CoreUnreachable, type CoreErrorAnswer } from './http/core-client.js';
 export type { AppState, AppContext, RouteContext, Principal } from './http/context.js';

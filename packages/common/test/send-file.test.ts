@@ -4,8 +4,8 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { removeDir, tempDir } from '@outpost/testing';
-import { BufferPool, sendFileRange } from '../src/http/send-file.js';
+import { removeDir, tempDir, waitFor } from '@outpost/testing';
+import { BufferPool, FileReadError, sendFileRange } from '../src/http/send-file.js';
 import { TokenBucket } from '../src/http/throttle.js';
 
 const KiB = 1024;
@@ -110,6 +110,25 @@ describe('sendFileRange', () => {
     const sent = await results[0]!;
     expect(sent).toBeGreaterThanOrEqual(256 * KiB);
     expect(sent).toBeLessThan(DATA.length);
+    expect(pool.active).toBe(0);
+  });
+
+  it('rejects with how many bytes were sent when the file ends before the range does', async () => {
+    // The range runs 10 MiB past the file's end (as when the file shrank under us).
+    const answered = get(`/0/${DATA.length + 10 * MiB - 1}`).catch(() => Buffer.alloc(0));
+    await waitFor(() => results.length === 1);
+    const err = await results[0]!.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(FileReadError);
+    const { bytesSent } = err as FileReadError;
+    expect(bytesSent).toBeGreaterThan(0);
+    expect(bytesSent).toBeLessThanOrEqual(DATA.length);
+    expect((err as Error).message).toContain(`after ${bytesSent} bytes`);
+    server.closeAllConnections();
+    const got = await answered;
+    expect(got.length).toBeLessThanOrEqual(bytesSent);
     expect(pool.active).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BufferPool, parseRange, sendFileRange, urlHost, type Logger, type TokenBucket } from '@outpost/common';
+import { BufferPool, FileReadError, parseRange, sendFileRange, urlHost, type Logger, type TokenBucket } from '@outpost/common';
 import type { FileEntry, PackageStore } from './store.js';
 
 export interface ServeCounters {
@@ -224,6 +224,7 @@ export function createHttpServer(o: HttpServerOptions) {
       sent = await sendFileRange(fh, res, start, end, pool, o.bucket);
     } catch (err) {
       // A read failed mid-answer (the file changed under us): the headers are out, so cut it off.
+      if (err instanceof FileReadError) sent = err.bytesSent;
       o.log.warn({ err, sha: file.sha256 }, 'read failed while serving; connection closed');
       res.destroy();
       o.damaged(file.sha256);

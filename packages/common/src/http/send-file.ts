@@ -70,6 +70,17 @@ export class BufferPool {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Reading the file failed while its bytes were being sent; `bytesSent` had reached the socket by then. */
+export class FileReadError extends Error {
+  constructor(
+    readonly bytesSent: number,
+    cause: unknown,
+  ) {
+    super(`reading the file failed after ${bytesSent} bytes were sent: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'FileReadError';
+  }
+}
+
 /**
  * Sends bytes `[start, end]` of an open file as the body of `res` (headers already
  * written) with a read loop over pooled buffers: read a chunk with `pread`, write it,
@@ -77,7 +88,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * kernel's send buffer) read the next chunk into a second buffer. Memory per download is
  * two chunks, whose size shrinks as more downloads run at once. Resolves with the bytes
  * the socket accepted (all of them unless the client went away); rejects only when the
- * file cannot be read. Without `bucket`, as fast as the socket takes it.
+ * file cannot be read, with a FileReadError that says how many bytes were sent before.
+ * Without `bucket`, as fast as the socket takes it.
  */
 export async function sendFileRange(fh: FileHandle, res: ServerResponse, start: number, end: number, pool: BufferPool, bucket?: TokenBucket): Promise<number> {
   let pos = start;
@@ -144,6 +156,8 @@ export async function sendFileRange(fh: FileHandle, res: ServerResponse, start: 
       next = undefined;
     }
     if (!closed) await Promise.race([new Promise<void>((resolve) => res.end(() => resolve())), closedP]);
+  } catch (err) {
+    throw new FileReadError(sent, err);
   } finally {
     pool.leave();
     res.off('close', onClose);

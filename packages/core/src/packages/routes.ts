@@ -1,6 +1,6 @@
 import { open, stat } from 'node:fs/promises';
 import type { Router } from '@koa/router';
-import { BufferPool, CommonErrors, OutpostError, parseRange, sendFileRange, readJson, requireKind, validate, z, type AppState, type RouteContext } from '@outpost/common';
+import { BufferPool, CommonErrors, FileReadError, OutpostError, parseRange, sendFileRange, readJson, requireKind, validate, z, type AppState, type RouteContext } from '@outpost/common';
 import { PackageErrors } from './errors.js';
 import { fileEntrySchema, NAME_RE } from './manifest.js';
 import type { PackageService } from './service.js';
@@ -138,6 +138,8 @@ export function packageRoutes(router: Router<AppState>, svc: PackageService, ser
     try {
       sent = await sendFileRange(fh, ctx.res, start, end, pool);
     } catch (err) {
+      // A read failed mid-answer: the headers are out, so cut it off (what was sent still counts).
+      if (err instanceof FileReadError) sent = err.bytesSent;
       ctx.res.destroy(err as Error);
     } finally {
       await fh.close().catch(() => undefined);
