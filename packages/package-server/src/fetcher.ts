@@ -185,7 +185,9 @@ function readBytesFor(rate: number): number {
 export class AlignedWriter {
   readonly #fd: number;
   readonly #run = Buffer.allocUnsafeSlow(RUN_BYTES);
+  /** Bytes held in the run, and how many of them are already in the file (a write that failed part way). */
   #fill = 0;
+  #written = 0;
   #end: number;
 
   constructor(fd: number, position: number) {
@@ -196,17 +198,22 @@ export class AlignedWriter {
   /** Drops what is held (the file was truncated) and starts over at `position`. */
   restart(position: number): void {
     this.#fill = 0;
+    this.#written = 0;
     this.#end = RUN_BYTES - (position % RUN_BYTES);
   }
 
-  /** Writes (or holds) `chunk`: synchronous, whole runs only. */
+  /**
+   * Writes (or holds) `chunk`: synchronous, whole runs only. A write error is thrown as
+   * it comes; the file then holds an exact prefix of the bytes added, and a flush()
+   * after it writes only what is not in the file yet.
+   */
   add(chunk: Buffer): void {
     const n = chunk.length;
     let off = 0;
     while (off < n) {
       if (this.#fill === 0 && n - off >= this.#end) {
         // A whole run straight from the piece, no copy.
-        this.#write(chunk, off, this.#end);
+        for (let done = 0; done < this.#end; ) done += writeSync(this.#fd, chunk, off + done, this.#end - done);
         off += this.#end;
         this.#end = RUN_BYTES;
         continue;
@@ -222,13 +229,10 @@ export class AlignedWriter {
   /** Writes what is held. */
   flush(): void {
     if (this.#fill === 0) return;
-    this.#write(this.#run, 0, this.#fill);
+    while (this.#written < this.#fill) this.#written += writeSync(this.#fd, this.#run, this.#written, this.#fill - this.#written);
     this.#end = this.#end === this.#fill ? RUN_BYTES : this.#end - this.#fill;
     this.#fill = 0;
-  }
-
-  #write(buf: Buffer, start: number, length: number): void {
-    for (let off = 0; off < length; ) off += writeSync(this.#fd, buf, start + off, length - off);
+    this.#written = 0;
   }
 }
 
