@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { createKeyAndCsr, silentLogger, validateConfig } from '@outpost/common';
 import { createCore, coreConfigSchema, type Core } from '@outpost/core';
-import { removeDir, tempDir } from '@outpost/testing';
+import { freePort, removeDir, tempDir } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../appliance/test/helpers.js';
 import { dial, exchange, until } from '../packages/gateway/test/helpers.js';
 
 let dir: string;

@@ -1,14 +1,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
 import { createPackageServer, packageServerConfigSchema, type PackageServer, type PackageServerConfigInput } from '@outpost/package-server';
 import { createCoreClient, downloadPackage } from '@outpost/agent';
-import { e2eGate, removeDir, tempDir, waitFor } from '@outpost/testing';
+import { e2eGate, freePort, removeDir, tempDir, waitFor } from '@outpost/testing';
 
 /** Runs a client without blocking the event loop (the servers live in this process). */
 function run(cmd: string, args: string[]): Promise<Buffer> {
@@ -24,14 +23,6 @@ interface Doc {
 }
 const list = (d: Doc): Doc[] => d as unknown as Doc[];
 const str = (d: Doc | undefined): string => d as unknown as string;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const FILES: Record<string, Buffer> = {
   'bin/big.bin': randomBytes(3 * 1024 * 1024 + 17),

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { OutpostAgent } from '@outpost/agent';
 import { DatagramType, encodeDatagram, TickleFlags } from '@outpost/common';
 import type { TaskServer } from '@outpost/task-server';
-import { removeDir, tempDir, waitFor } from '@outpost/testing';
+import { freePort, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { describe, expect, it } from 'vitest';
 import { adminOk, cleanupAfterEach, testAgent, testTaskServer } from './fixtures/e2e.js';
 
@@ -37,22 +37,6 @@ const TEST_TIMEOUT = 180_000;
 const withinMs = (ms: number): number => Math.round(ms * Math.max(1, loadavg()[0]! / cpus().length));
 /** A script that blocks until `file` exists (bounded by the task's own timeout). */
 const gate = (file: string): string => `while [ ! -e '${file}' ]; do sleep 0.05; done`;
-
-async function freePort(type: 'tcp' | 'udp'): Promise<number> {
-  if (type === 'udp') {
-    const s = createSocket('udp4');
-    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-    const p = s.address().port;
-    await new Promise<void>((r) => s.close(() => r()));
-    return p;
-  }
-  const { createServer } = await import('node:net');
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const p = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return p;
-}
 
 async function startCoreProc(dataDir: string, httpPort: number, udpPort: number): Promise<CoreProc> {
   const child = spawn(process.execPath, [CHILD, dataDir, String(httpPort), String(udpPort)], { stdio: ['ignore', 'pipe', 'inherit'] });

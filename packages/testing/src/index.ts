@@ -6,3 +6,4 @@ export { openUdpProbe, type UdpProbe, type UdpDatagram } from './udp-probe.js';
 export { loopbackConfig } from './appliance-config.js';
 export { parseMetrics, metricTotal } from './metrics.js';
 export { prng } from './prng.js';
+export { freePort } from './ports.js';
