@@ -28,10 +28,12 @@
 // for a quick run), BENCH_SERVERS (ours,dnsmasq), BENCH_PROCS (2, TFTP client
 // processes), BENCH_RAMP_MS (1000: clients power on spread over this long; 0 = all in
 // the same instant), BENCH_WINDOWSIZE (unset: lockstep; dnsmasq 2.90 has no windowsize),
-// BENCH_SCENARIO_S (900, deadline per scenario), BENCH_LARGE_MIB (3: the image for
-// N >= 1,000, so the whole run stays near 8 minutes; the line before the scenario says
-// so and estimates how long the full-size image would take; BENCH_LARGE_MIB=30 runs
-// 1,000 × 30 MiB, about 25 minutes on the loaded 2-core VM). Both servers are sized for the
+// BENCH_SCENARIO_S (900, deadline per scenario), BENCH_LARGE_MIB (unset: every N gets the
+// full image, as the issue asks, about 12 minutes in all on the 2-core VM, 4 of them per
+// server at 1,000 × 30 MiB; e.g. 3 gives N >= 1,000 a 3 MiB image for a run near 4
+// minutes, and the line before the scenario says so). One run of the N = 1,000 pair
+// varies by about ±6 % on that VM: compare the median of several runs, alternating which
+// server goes first (BENCH_SERVERS=dnsmasq,ours). Both servers are sized for the
 // clients: dnsmasq gets --tftp-max=N (its default 50 would turn most away), ours
 // sessions.max = N (its default 200 makes the rest wait, at most sessions.maxWait = 60 s,
 // longer than a wave of 200 × 30 MiB takes here); BENCH_OURS_SESSIONS overrides ours,
@@ -54,7 +56,7 @@ const NS_LIST = (process.env.BENCH_N ?? '200,1000').split(',').map((s) => Math.m
 const MIB = Number(process.env.BENCH_MIB ?? 30) * SCALE;
 const FILE_BYTES = Math.max(1, Math.round(MIB * 1024 * 1024));
 const LARGE_N = 1000;
-const LARGE_BYTES = Math.min(FILE_BYTES, Math.max(1, Math.round(Number(process.env.BENCH_LARGE_MIB ?? 3) * SCALE * 1024 * 1024)));
+const LARGE_BYTES = process.env.BENCH_LARGE_MIB ? Math.min(FILE_BYTES, Math.max(1, Math.round(Number(process.env.BENCH_LARGE_MIB) * SCALE * 1024 * 1024))) : FILE_BYTES;
 /** The image size for n clients: the full image, or BENCH_LARGE_MIB from LARGE_N clients on. */
 const imageBytes = (n) => (n >= LARGE_N * SCALE ? LARGE_BYTES : FILE_BYTES);
 const SERVERS = (process.env.BENCH_SERVERS ?? 'ours,dnsmasq').split(',').map((s) => s.trim());
