@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { createKeyAndCsr, silentLogger, validateConfig } from '@outpost/common';
 import { createCore, coreConfigSchema, type Core } from '@outpost/core';
+import { adminApi } from './fixtures/e2e.js';
 import { freePort, removeDir, tempDir } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dial, exchange, until } from '../packages/gateway/test/helpers.js';
@@ -17,10 +18,7 @@ let core: Core;
 let gw: ChildProcess | undefined;
 let gwOutput = '';
 
-const admin = async (path: string): Promise<any> => {
-  const r = await fetch(`${core.url}/api/v1${path}`, { headers: { authorization: `Bearer ${core.adminToken}` } });
-  return r.json();
-};
+const admin = async (path: string): Promise<any> => (await adminApi<any>(core, 'GET', path)).body;
 
 beforeAll(async () => {
   dir = await tempDir('outpost-gw-workers-');

@@ -7,6 +7,7 @@ import { validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
 import { createPackageServer, packageServerConfigSchema, type PackageServer, type PackageServerConfigInput } from '@outpost/package-server';
 import { createCoreClient, downloadPackage } from '@outpost/agent';
+import { apiFetch } from './fixtures/e2e.js';
 import { e2eGate, freePort, removeDir, tempDir, waitFor } from '@outpost/testing';
 
 /** Runs a client without blocking the event loop (the servers live in this process). */
@@ -47,12 +48,7 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
     );
 
   async function call(method: string, path: string, body?: unknown, bearer = core.adminToken): Promise<{ status: number; json: Doc }> {
-    const bytes = Buffer.isBuffer(body);
-    const res = await fetch(`${core.url}/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${bearer}`, ...(body === undefined ? {} : { 'content-type': bytes ? 'application/octet-stream' : 'application/json' }) },
-      ...(body === undefined ? {} : { body: bytes ? (body as Buffer) : JSON.stringify(body) }),
-    });
+    const res = await apiFetch(core.url, bearer, method, path, body);
     const text = await res.text();
     return { status: res.status, json: (text ? JSON.parse(text) : {}) as Doc };
   }

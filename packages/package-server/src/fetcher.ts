@@ -123,10 +123,12 @@ export async function fetchFile(o: FetchOptions): Promise<number> {
             const n = chunk.length;
             const wait = o.bucket.take(n);
             if (!slow) {
-              const t = performance.now();
-              const slept = process.resourceUsage().voluntaryContextSwitches;
+              // Held writes matter only while downloads are served: watch them only then.
+              const watch = o.serving?.() ?? true;
+              const t = watch ? performance.now() : 0;
+              const slept = watch ? process.resourceUsage().voluntaryContextSwitches : 0;
               runs.add(chunk);
-              if (performance.now() - t > slowWriteMs && process.resourceUsage().voluntaryContextSwitches > slept && (o.serving?.() ?? true)) {
+              if (watch && performance.now() - t > slowWriteMs && process.resourceUsage().voluntaryContextSwitches > slept) {
                 slow = true;
                 runs.flush();
               }
@@ -178,9 +180,9 @@ function readBytesFor(rate: number): number {
  * Writes a stream of pieces to a file in RUN_BYTES runs that start and end on RUN_BYTES
  * boundaries of the file (the first one ends on one), copying pieces into a buffer of its
  * own as needed. The kernel copies aligned 64 KiB writes into the page cache a third
- * faster than writes at the arbitrary offsets and lengths socket reads come in (500 MiB:
- * 110-130 ms of system time against 170-220 ms, alone on this box; 10 at once, more),
- * for a 64 KiB copy in the CPU's cache per piece.
+ * faster than writes at the arbitrary offsets and lengths socket reads come in (500 MiB
+ * from one process: 110-130 ms of system time against 170-220 ms), for a 64 KiB copy in
+ * the CPU's cache per piece.
  */
 export class AlignedWriter {
   readonly #fd: number;

@@ -68,11 +68,11 @@ export function endsOf(server: TftpServer): { aborted: string[]; failed: string[
 }
 
 /** UDP probes opened by a test file's tests, closed together in its `afterEach`. */
-export function probePool(): { open(): Promise<UdpProbe>; closeAll(): Promise<void> } {
+export function probePool(): { open(address?: string, port?: number): Promise<UdpProbe>; closeAll(): Promise<void> } {
   const open: UdpProbe[] = [];
   return {
-    async open() {
-      const p = await openUdpProbe();
+    async open(address?: string, port?: number) {
+      const p = await openUdpProbe(address, port);
       open.push(p);
       return p;
     },

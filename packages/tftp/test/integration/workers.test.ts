@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { tempDir, removeDir, waitFor, e2eGate, openUdpProbe, type UdpProbe } from '@outpost/testing';
+import { tempDir, removeDir, waitFor, e2eGate } from '@outpost/testing';
 import { tftpGet, type TftpServer } from '../../dist/index.js';
 import { probePool, startServer, pattern, writeFiles, sha256, rrq, ack, opcodeOf, blockOf, ackToEnd } from './helpers.js';
 
@@ -145,35 +145,27 @@ describe('transfer workers', () => {
     await writeFiles(root, { f: pattern(3000) });
     const s = await startServer({ root, workers: 1 });
     server = s.server;
-    const opened: UdpProbe[] = [];
-    try {
-      const a = await openUdpProbe('127.0.0.2');
-      opened.push(a);
-      const b = await openUdpProbe('127.0.0.3', a.port);
-      opened.push(b);
-      const c = await openUdpProbe('127.0.0.4', a.port);
-      opened.push(c);
-      await a.send(rrq('f'), s.port);
-      const a1 = await a.next();
-      await b.send(rrq('f'), s.port);
-      const b1 = await b.next();
-      expect(b1.port).toBe(a1.port);
-      await c.send(ack(1), a1.port);
-      const e = await c.next();
-      expect([opcodeOf(e.data), e.data.readUInt16BE(2)]).toEqual([5, 5]);
-      // The first attached (later in the port's chain) ends first, then the other.
-      expect(await ackToEnd(a, a1, { samePort: true })).toEqual(pattern(3000));
-      await waitFor(() => s.server.counters.completed === 1);
-      expect(await ackToEnd(b, b1, { samePort: true })).toEqual(pattern(3000));
-      await waitFor(() => s.server.counters.completed === 2);
-      // Both gone from the port: a late ACK from either is a stranger's.
-      await a.send(ack(6), a1.port);
-      expect(opcodeOf((await a.next()).data)).toBe(5);
-      await waitFor(() => s.server.counters.unknownTid === 2); // counted in the worker, reported in a batch
-      expect(s.server.counters.failed).toBe(0);
-    } finally {
-      for (const p of opened) await p.close();
-    }
+    const a = await probe('127.0.0.2');
+    const b = await probe('127.0.0.3', a.port);
+    const c = await probe('127.0.0.4', a.port);
+    await a.send(rrq('f'), s.port);
+    const a1 = await a.next();
+    await b.send(rrq('f'), s.port);
+    const b1 = await b.next();
+    expect(b1.port).toBe(a1.port);
+    await c.send(ack(1), a1.port);
+    const e = await c.next();
+    expect([opcodeOf(e.data), e.data.readUInt16BE(2)]).toEqual([5, 5]);
+    // The first attached (later in the port's chain) ends first, then the other.
+    expect(await ackToEnd(a, a1, { samePort: true })).toEqual(pattern(3000));
+    await waitFor(() => s.server.counters.completed === 1);
+    expect(await ackToEnd(b, b1, { samePort: true })).toEqual(pattern(3000));
+    await waitFor(() => s.server.counters.completed === 2);
+    // Both gone from the port: a late ACK from either is a stranger's.
+    await a.send(ack(6), a1.port);
+    expect(opcodeOf((await a.next()).data)).toBe(5);
+    await waitFor(() => s.server.counters.unknownTid === 2); // counted in the worker, reported in a batch
+    expect(s.server.counters.failed).toBe(0);
   });
 
   it('frees the slot of a client that vanished after the retry limit, and ends quietly on ERROR 8 after an OACK', async () => {
