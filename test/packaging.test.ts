@@ -1,7 +1,11 @@
 // PACKAGING (slow-ish, ~5-10 s): each service packs on its own with `npm pack -w`, and
-// its tarball installs outside the workspace (`npm install --offline`: every third-party
-// dependency is in the npm cache because the workspace was installed from it) and runs.
-// Everything happens in a temp dir; the network is never used.
+// its tarball installs outside the workspace and runs. The install is `npm ci --offline`
+// from a lockfile derived from the workspace's (test/fixtures/pack-lock.ts): every
+// third-party package at the version and integrity the workspace installed, so it needs
+// only the tarballs the workspace's `npm ci` put in the npm cache, on any machine. (A
+// plain `npm install` of the tarballs needs each dependency's full registry metadata,
+// which only a cache warmed by an earlier `npm install` holds.) Everything happens in a
+// temp dir; the network is never used.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -10,23 +14,36 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, tempDir } from '@outpost/testing';
+import { lockForTarballs, type Lockfile, type PackedTarball } from './fixtures/pack-lock.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Service packages that must pack and install alone (agent and others once they exist). */
 const PACKAGES = ['common', 'core', 'agent'].filter((p) => existsSync(join(ROOT, 'packages', p, 'package.json'))).map((p) => `@outpost/${p}`);
 
-/** npm's environment without the npm_* settings of an enclosing `npm test`. */
+/**
+ * npm's environment without the npm_* settings of an enclosing `npm test` (its prefix
+ * would send the install into the workspace), except the cache: the install must use the
+ * cache the workspace was installed from.
+ */
 function npmEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k)) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) || /^npm_config_cache$/i.test(k)) env[k] = v;
   return env;
 }
 
 interface Packed {
   name: string;
+  version: string;
   filename: string;
+  integrity: string;
   files: { path: string }[];
+}
+
+/** The package.json inside a tarball, as npm will install it. */
+async function packedManifest(tarball: string): Promise<PackedTarball['manifest']> {
+  const { stdout } = await run('tar', ['-xzOf', tarball, 'package/package.json'], { maxBuffer: 1024 * 1024 });
+  return JSON.parse(stdout) as PackedTarball['manifest'];
 }
 
 let dir: string;
@@ -66,9 +83,18 @@ describe('packaging', () => {
     async () => {
       const project = join(dir, 'project');
       await mkdir(project, { recursive: true });
-      await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'outpost-pack-check', private: true, type: 'module' }));
-      const tarballs = packed.map((p) => join(dir, p.filename));
-      await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs], { cwd: project, env: npmEnv(), timeout: 60_000 });
+      const tarballs = await Promise.all(
+        packed.map(async (p): Promise<PackedTarball> => ({ manifest: await packedManifest(join(dir, p.filename)), spec: `file:../${p.filename}`, integrity: p.integrity })),
+      );
+      const rootLock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8')) as Lockfile;
+      const { dependencies, lockfile } = lockForTarballs('outpost-pack-check', rootLock, tarballs);
+      await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'outpost-pack-check', private: true, type: 'module', dependencies }, null, 2));
+      await writeFile(join(project, 'package-lock.json'), JSON.stringify(lockfile, null, 2));
+      await run('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: project, env: npmEnv(), timeout: 60_000 });
+      // npm ls reads the installed package.json files: it fails if any declared dependency
+      // (of a tarball or of what it pulled in) is missing or out of range, or if anything
+      // installed is needed by nothing.
+      await run('npm', ['ls', '--all', '--offline'], { cwd: project, env: npmEnv(), timeout: 30_000, maxBuffer: 4 * 1024 * 1024 });
 
       await writeFile(
         join(project, 'check.mjs'),
