@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { ApplianceConfig } from './config/schema.js';
 
 /** Every data dir the config's services use (keys, credentials, level dbs), in start order. */
@@ -10,4 +11,11 @@ export function dataDirsOf(config: ApplianceConfig): string[] {
   if (config.gateway) dirs.push(config.gateway.dataDir);
   if (config.agent) dirs.push(config.agent.dataDir);
   return [...new Set(dirs)];
+}
+
+/** Files the services make readable by all on purpose: the core CA's certificate and the core id next to it. */
+export function publicFilesOf(config: ApplianceConfig): Set<string> {
+  const out = new Set<string>();
+  if (config.core) for (const f of ['ca.crt', 'core-id']) out.add(join(config.core.dataDir, 'ca', f));
+  return out;
 }

@@ -4,7 +4,7 @@ import { createLogger, OutpostError, usePrivateUmask, warnLooseDataDirs } from '
 import { parseCommand } from '../args.js';
 import { privilegedNeeds, startAppliance, type Appliance } from '../appliance.js';
 import { loadApplianceConfig } from '../config/load.js';
-import { dataDirsOf } from '../data-dirs.js';
+import { dataDirsOf, publicFilesOf } from '../data-dirs.js';
 import { ApplianceErrors, UsageError } from '../errors.js';
 import { usage } from '../help.js';
 import type { CliIo } from '../io.js';
@@ -114,7 +114,7 @@ export async function startCommand(argv: readonly string[], io: CliIo): Promise<
     if ('forced' in outcome) return forcedExit(io);
     const appliance = outcome;
     // Dirs made by an older install or loosened by hand: say which, and the fix (the services run regardless).
-    await warnLooseDataDirs(dataDirsOf(config), logger).catch((err: unknown) => logger.warn({ err }, 'data dir mode check failed'));
+    await warnLooseDataDirs(dataDirsOf(config), logger, { publicFiles: publicFilesOf(config) }).catch((err: unknown) => logger.warn({ err }, 'data dir mode check failed'));
     if (signals === 0) {
       for (const line of banner(appliance, shown, io.cwd)) io.out(line);
       logger.info({ services: appliance.services.map((s) => s.name), coreUrl: appliance.core?.url, config: file }, 'appliance started');

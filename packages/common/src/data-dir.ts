@@ -31,18 +31,23 @@ export interface LoosePath {
   mode: number;
 }
 
+export interface LooseCheckOptions {
+  /** Files readable by all on purpose (a CA certificate): not reported. */
+  publicFiles?: ReadonlySet<string>;
+}
+
 /**
  * Each dir and the entries one level inside it (two levels for subdirectories, e.g.
  * `db/` and its files) whose mode has any group/other bit. Missing dirs are skipped;
  * symlinks are not followed.
  */
-export async function findLoosePaths(dirs: readonly string[]): Promise<LoosePath[]> {
+export async function findLoosePaths(dirs: readonly string[], o: LooseCheckOptions = {}): Promise<LoosePath[]> {
   const out: LoosePath[] = [];
   const check = async (path: string): Promise<boolean> => {
     const st = await stat(path).catch(() => undefined);
     if (!st) return false;
     const mode = st.mode & 0o777;
-    if ((mode & 0o077) !== 0) out.push({ path, mode });
+    if ((mode & 0o077) !== 0 && !(st.isFile() && o.publicFiles?.has(path))) out.push({ path, mode });
     return st.isDirectory();
   };
   const entries = async (dir: string): Promise<string[]> => (await readdir(dir).catch(() => [] as string[])).map((e) => join(dir, e));
@@ -60,10 +65,10 @@ export async function findLoosePaths(dirs: readonly string[]): Promise<LoosePath
  * Logs one warning per data dir that holds loose paths, naming each (at most 20 per dir)
  * and the fix. Resolves with every loose path found.
  */
-export async function warnLooseDataDirs(dirs: readonly string[], log: Logger): Promise<LoosePath[]> {
+export async function warnLooseDataDirs(dirs: readonly string[], log: Logger, o: LooseCheckOptions = {}): Promise<LoosePath[]> {
   const all: LoosePath[] = [];
   for (const dir of new Set(dirs)) {
-    const loose = await findLoosePaths([dir]);
+    const loose = await findLoosePaths([dir], o);
     if (loose.length === 0) continue;
     all.push(...loose);
     log.warn(
