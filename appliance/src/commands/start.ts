@@ -1,9 +1,10 @@
 import { access } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { createLogger, OutpostError } from '@outpost/common';
+import { createLogger, OutpostError, usePrivateUmask, warnLooseDataDirs } from '@outpost/common';
 import { parseCommand } from '../args.js';
 import { privilegedNeeds, startAppliance, type Appliance } from '../appliance.js';
 import { loadApplianceConfig } from '../config/load.js';
+import { dataDirsOf, publicFilesOf } from '../data-dirs.js';
 import { ApplianceErrors, UsageError } from '../errors.js';
 import { usage } from '../help.js';
 import type { CliIo } from '../io.js';
@@ -74,6 +75,8 @@ export async function startCommand(argv: readonly string[], io: CliIo): Promise<
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`, cmd);
+  // Before anything is created: data dirs 0700, keys, credentials and db files 0600, whatever the login umask.
+  usePrivateUmask();
   const file = values.config !== undefined ? resolve(io.cwd, values.config) : await defaultConfig(io.cwd);
   if (file === undefined) throw new UsageError('no --config FILE given, and neither ./configs/all-in-one.yaml nor /etc/outpost/outpost.yaml exists', cmd);
   const shown = values.config ?? (relative(io.cwd, file).startsWith('..') ? file : relative(io.cwd, file));
@@ -110,6 +113,8 @@ export async function startCommand(argv: readonly string[], io: CliIo): Promise<
     ]);
     if ('forced' in outcome) return forcedExit(io);
     const appliance = outcome;
+    // Dirs made by an older install or loosened by hand: say which, and the fix (the services run regardless).
+    await warnLooseDataDirs(dataDirsOf(config), logger, { publicFiles: publicFilesOf(config) }).catch((err: unknown) => logger.warn({ err }, 'data dir mode check failed'));
     if (signals === 0) {
       for (const line of banner(appliance, shown, io.cwd)) io.out(line);
       logger.info({ services: appliance.services.map((s) => s.name), coreUrl: appliance.core?.url, config: file }, 'appliance started');

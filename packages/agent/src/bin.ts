@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { applyEnvOverrides, createLogger, isOutpostError, OutpostError, parseDuration, readConfigFile, validateConfig, type Logger } from '@outpost/common';
+import { applyEnvOverrides, createLogger, isOutpostError, usePrivateUmask, OutpostError, parseDuration, readConfigFile, validateConfig, type Logger } from '@outpost/common';
 import { createAgent } from './agent.js';
 import { agentConfigSchema } from './config.js';
 import { AgentErrors } from './errors.js';
@@ -128,7 +128,11 @@ async function main(): Promise<void> {
   const level = LEVELS.find((l) => l === given);
   if (given !== undefined && !level) usage(`--log-level takes one of ${LEVELS.join(', ')}`);
   const logger = (): Logger => createLogger({ level: level ?? (command === 'swarm' ? 'warn' : 'info'), base: { service: 'agent' } });
-  if (command === 'run') return run(rest, logger);
+  if (command === 'run') {
+    // Before the data dir is opened: its key and db are private (0700/0600) whatever the login umask.
+    usePrivateUmask();
+    return run(rest, logger);
+  }
   if (command === 'swarm') return swarm(rest, logger);
   if (command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);

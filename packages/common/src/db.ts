@@ -11,14 +11,15 @@ export type Sublevel<V> = AbstractSublevel<Database, string | Buffer | Uint8Arra
 export type BatchOp = AbstractBatchOperation<Database, string, unknown>;
 
 /**
- * Opens (creating if needed) the level database at `location`. A database already open
+ * Opens (creating if needed) the level database at `location`; a directory it creates
+ * (and any missing parent) is mode 0700: the db holds keys and credentials. A database already open
  * in another process is a clear start-up error naming the directory
  * (`COMMON_DB_LOCKED`), not a stack trace.
  */
 export async function openDatabase(location: string): Promise<Database> {
   const db = new Level<string, unknown>(location, { valueEncoding: 'json' });
   try {
-    await mkdir(location, { recursive: true });
+    await mkdir(location, { recursive: true, mode: 0o700 });
     await db.open();
   } catch (err) {
     const code = (err as { code?: string }).code;

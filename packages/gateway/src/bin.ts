@@ -2,6 +2,7 @@
 import cluster from 'node:cluster';
 import type { GatewayConfig } from './config.js';
 import { isOutpostError } from '@outpost/common/errors';
+import { usePrivateUmask } from '@outpost/common/data-dir';
 import { rawWorkers, runPrimary, untilSignal } from './primary.js';
 import { CONFIG_FROM_PRIMARY, configFromPrimary, workerPeers } from './workers.js';
 
@@ -17,6 +18,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('usage: outpost-gateway --config FILE\n');
     return 2;
   }
+  // Before anything is opened: the data dir's keys and db are private (0700/0600) whatever the login umask.
+  usePrivateUmask();
   if (cluster.isPrimary) {
     const workers = await rawWorkers(file, process.env);
     if (workers > 1) return runPrimary(workers);

@@ -110,7 +110,8 @@ export const netbootConfigSchema = z.strictObject({
   tftp: z
     .strictObject({
       enabled: z.boolean().default(true),
-      address: z.string().default('0.0.0.0'),
+      /** Where TFTP binds: loopback unless the config opens it (`0.0.0.0` for the client network). @default '127.0.0.1' */
+      address: z.string().default('127.0.0.1'),
       /** @default 69 */
       port: port.default(69),
       maxBlksize: z.number().int().min(8).max(65464).default(1468),
@@ -131,7 +132,8 @@ export const netbootConfigSchema = z.strictObject({
     .prefault({}),
   http: z
     .strictObject({
-      host: z.string().default('0.0.0.0'),
+      /** Where HTTP boot binds: loopback unless the config opens it (`0.0.0.0` for the client network). @default '127.0.0.1' */
+      host: z.string().default('127.0.0.1'),
       /** @default 8082 */
       port: port.default(8082),
       /** Base URL clients are given. @default http://serverAddress:port */

@@ -31,6 +31,13 @@ export const packageServerConfigSchema = z
         readBuffers: z.number().int().min(1024 * 1024).default(32 * 1024 * 1024),
         /** Memory for whole small files (up to 256 KiB each), served without touching the disk. @default 32 MiB */
         smallFileCache: z.number().int().min(0).default(32 * 1024 * 1024),
+        /**
+         * A download whose socket takes no bytes for this long (a client that stopped
+         * reading) is cut off and counted; a client must take one read chunk per period. @default '60s'
+         */
+        idleTimeout: duration('60s'),
+        /** Clients counted apart in `bytesTo` (by `x-outpost-site-server`); the rest fold into `other`. @default 64 */
+        maxCountedClients: z.number().int().min(1).max(10_000).default(64),
       })
       .strict()
       .prefault({}),

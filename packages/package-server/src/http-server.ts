@@ -7,10 +7,19 @@ export interface ServeCounters {
   requests: number;
   bytes: number;
   status: Record<string, number>;
-  /** Bytes served per requesting site server (`x-outpost-site-server`), or `client` for everyone else. */
+  /**
+   * Bytes served per requesting site server (`x-outpost-site-server`), or `client` for
+   * everyone else. At most `maxCountedClients` keys: the header is client-sent, so later
+   * names are counted under `other`.
+   */
   bytesTo: Record<string, number>;
   active: number;
+  /** Downloads cut off because their socket took no bytes for `idleTimeoutMs`. */
+  idleTimeouts: number;
 }
+
+/** The key later clients are folded into once `bytesTo` holds its cap of names. */
+export const OTHER_CLIENTS = 'other';
 
 /** Where a request path points: a file of a served package, or why not. */
 export type Resolved = { ok: true; id: string; file: FileEntry } | { ok: false; status: 400 | 404; why: string };
@@ -73,6 +82,10 @@ export interface HttpServerOptions {
   smallCacheBytes?: number;
   /** Memory for read buffers of all downloads together (each gets a share, 64 KiB to `chunkSize`). @default 32 MiB */
   readBuffers?: number;
+  /** A download whose socket takes no bytes for this long is destroyed and counted. @default 60000 */
+  idleTimeoutMs?: number;
+  /** Keys of `bytesTo` before later clients fold into `other`. @default 64 */
+  maxCountedClients?: number;
 }
 
 /**
@@ -119,7 +132,19 @@ class SmallFileCache {
  * never cuts off a download of the old one: the old file stays open until it is sent.
  */
 export function createHttpServer(o: HttpServerOptions) {
-  const counters: ServeCounters = { requests: 0, bytes: 0, status: {}, bytesTo: {}, active: 0 };
+  const counters: ServeCounters = { requests: 0, bytes: 0, status: {}, bytesTo: {}, active: 0, idleTimeouts: 0 };
+  const idleTimeoutMs = o.idleTimeoutMs ?? 60_000;
+  const maxClients = o.maxCountedClients ?? 64;
+  let clientKeys = 0;
+  const countTo = (who: string, bytes: number): void => {
+    const to = counters.bytesTo;
+    let key = who;
+    if (!Object.hasOwn(to, key)) {
+      if (clientKeys >= maxClients) key = OTHER_CLIENTS;
+      else if (key !== OTHER_CLIENTS) clientKeys++;
+    }
+    to[key] = (to[key] ?? 0) + bytes;
+  };
   const smallMax = o.smallFileMax ?? 256 * 1024;
   const cache = new SmallFileCache(o.smallCacheBytes ?? 32 * 1024 * 1024);
   const pool = new BufferPool(o.chunkSize, o.readBuffers ?? 32 * 1024 * 1024);
@@ -210,11 +235,19 @@ export function createHttpServer(o: HttpServerOptions) {
       return;
     }
     const who = typeof req.headers['x-outpost-site-server'] === 'string' ? req.headers['x-outpost-site-server'].slice(0, 64) : 'client';
+    // A client that stops reading must not hold the file, its buffers and the socket forever:
+    // no write progress (the socket timer is refreshed by each write the socket takes) for
+    // idleTimeoutMs cuts it off. The keep-alive timeout takes over once the answer is done.
+    res.setTimeout(idleTimeoutMs, () => {
+      counters.idleTimeouts++;
+      o.log.warn({ event: 'download-idle', sha: file.sha256, client: who, remote: req.socket.remoteAddress, idleTimeoutMs }, 'download took no bytes; connection closed');
+      res.destroy();
+    });
     if (body) {
       // Small file from memory: one write.
       res.end(start === 0 && end === body.length - 1 ? body : body.subarray(start, end + 1));
       counters.bytes += length;
-      counters.bytesTo[who] = (counters.bytesTo[who] ?? 0) + length;
+      countTo(who, length);
       return;
     }
     if (!fh) return;
@@ -232,7 +265,7 @@ export function createHttpServer(o: HttpServerOptions) {
       counters.active--;
       await fh.close().catch(() => undefined);
       counters.bytes += sent;
-      counters.bytesTo[who] = (counters.bytesTo[who] ?? 0) + sent;
+      countTo(who, sent);
     }
   }
 

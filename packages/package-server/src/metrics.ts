@@ -21,6 +21,7 @@ export function createPackageServerMetrics(src: PackageServerMetricSources): Ser
   const m = createServiceMetrics({ service: 'package_server' });
   m.counterFrom('downloads_served_total', 'Download requests answered, by HTTP status', () => src.http()?.status, 'status');
   m.counterFrom('served_bytes_total', 'Package bytes sent to agents and site servers', () => src.http()?.bytes);
+  m.counterFrom('downloads_idle_closed_total', 'Downloads cut off because the client took no bytes for http.idleTimeout', () => src.http()?.idleTimeouts);
   m.gaugeFrom('downloads_active', 'Downloads being sent now', () => src.http()?.active);
   m.counterFrom('staging_fetched_bytes_total', 'Bytes staged, by source', () => {
     const out: Record<string, number> = {};

@@ -333,6 +333,8 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
         chunkSize: config.http.chunkSize,
         smallCacheBytes: config.http.smallFileCache,
         readBuffers: config.http.readBuffers,
+        idleTimeoutMs: config.http.idleTimeout,
+        maxCountedClients: config.http.maxCountedClients,
         bucket: servingBucket,
         metrics,
         observe: metrics.observeRequest,

@@ -38,7 +38,12 @@ export async function authenticateAgent(d: Pick<AgentRouteDeps, 'agents' | 'sync
   const m = /^Bearer\s+(\S{1,512})$/i.exec(authorization ?? '');
   if (!m) throw new OutpostError(TaskServerErrors.BAD_CREDENTIAL, 'a bearer credential is required (Authorization: Bearer <agentId>.<secret>)', { status: 401 });
   let r = d.agents.verify(m[1]!);
-  if (!r.ok && r.reason === 'unknown' && r.id && (await d.sync.lookupAgent(r.id))) r = d.agents.verify(m[1]!);
+  if (!r.ok && r.reason === 'unknown' && r.id) {
+    // Any caller can send any id: lookups at the core are cached (known and unknown) and rate limited.
+    const found = await d.sync.lookupCaller(r.id);
+    if (found === 'known') r = d.agents.verify(m[1]!);
+    else if (found === 'limited') throw new OutpostError(TaskServerErrors.LOOKUP_LIMITED, 'too many unknown agents are being looked up; retry later', { status: 503 });
+  }
   if (r.ok) return r.id;
   if (r.reason === 'unknown') throw new OutpostError(TaskServerErrors.UNKNOWN_AGENT, 'this agent is not assigned to this task server', { status: 401 });
   throw new OutpostError(TaskServerErrors.BAD_CREDENTIAL, 'the credential is not valid', { status: 401 });

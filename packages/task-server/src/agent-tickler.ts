@@ -7,6 +7,8 @@ export interface AgentTicklerOptions {
   /** Sender id in the datagrams: the task server's id. */
   senderId: () => string;
   /** Tickles per second. */
+  /** Address the sending socket binds (loopback when agents can only reach us there); default any. */
+  bindAddress?: string;
   rate: number;
   /** Fraction of UDP tickles dropped on purpose (fault injection). */
   dropRate: number;
@@ -52,7 +54,7 @@ export class AgentTickler {
     const s = createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
-      s.bind(0, () => {
+      s.bind({ port: 0, ...(this.options.bindAddress ? { address: this.options.bindAddress } : {}) }, () => {
         s.off('error', reject);
         resolve();
       });

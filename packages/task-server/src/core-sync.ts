@@ -1,4 +1,4 @@
-import type { Logger } from '@outpost/common';
+import { TokenBucket, type Logger } from '@outpost/common';
 import type { AgentBook } from './agents.js';
 import type { CoreClient } from './core-client.js';
 import { agentKeysPageSchema, pendingPageSchema } from './protocol.js';
@@ -9,8 +9,23 @@ export type SyncKind = 'work' | 'full' | 'agents';
 const RANK: Record<SyncKind, number> = { work: 0, full: 1, agents: 2 };
 /** Pages per sync at most (bounded loops): 400 × 5,000 agents. */
 const MAX_PAGES = 400;
-/** An unknown agent is looked up at the core at most this often. */
-const NEGATIVE_TTL_MS = 15_000;
+/**
+ * Bounds on looking up agent ids an unauthenticated caller sends (any bearer id reaches
+ * us): an unknown id is not asked again for `negativeTtlMs` (an LRU of `negativeMax` ids,
+ * the oldest forgotten first), and all callers together start at most `lookupRate`
+ * lookups per second (bursts of `lookupBurst`); beyond it an unknown id is refused
+ * without a core call.
+ */
+export interface LookupLimits {
+  negativeTtlMs: number;
+  negativeMax: number;
+  lookupRate: number;
+  lookupBurst: number;
+}
+export const DEFAULT_LOOKUP_LIMITS: LookupLimits = { negativeTtlMs: 15_000, negativeMax: 10_000, lookupRate: 10, lookupBurst: 50 };
+
+/** What a caller-driven lookup found: the agent is now known, the core does not know it, or we did not ask (rate). */
+export type CallerLookup = 'known' | 'unknown' | 'limited';
 
 /**
  * Pulls from the core: the agents assigned here with their keys (`agents`), and pending
@@ -20,11 +35,15 @@ const NEGATIVE_TTL_MS = 15_000;
  * runs at a time and at most one more is queued (the widest asked for).
  */
 export class CoreSync {
-  readonly stats = { syncs: 0, failures: 0, pages: 0, lastOkAt: 0, lookups: 0 };
+  readonly stats = { syncs: 0, failures: 0, pages: 0, lastOkAt: 0, lookups: 0, lookupsLimited: 0, negativeHits: 0 };
   #seq = 0;
   #running: Promise<void> | undefined;
   #queued: SyncKind | undefined;
+  /** Unknown id → until when it is not asked again; Map order is the LRU order. */
   readonly #negative = new Map<string, number>();
+  readonly #inflight = new Map<string, Promise<boolean>>();
+  readonly #limits: LookupLimits;
+  readonly #callerBucket: TokenBucket;
 
   constructor(
     private readonly core: CoreClient,
@@ -36,7 +55,11 @@ export class CoreSync {
     private readonly wake: (agents: Set<string>) => void,
     /** Agents the core no longer lists here (moved, deleted, blocked): their sockets are closed. */
     private readonly forgotten: (agents: string[]) => void = () => undefined,
-  ) {}
+    limits: Partial<LookupLimits> = {},
+  ) {
+    this.#limits = { ...DEFAULT_LOOKUP_LIMITS, ...limits };
+    this.#callerBucket = new TokenBucket(this.#limits.lookupRate, { burst: this.#limits.lookupBurst });
+  }
 
   async load(): Promise<void> {
     this.#seq = ((await this.store.meta.get('seq')) as number | undefined) ?? 0;
@@ -127,11 +150,36 @@ export class CoreSync {
     for (const id of ids) await this.lookupAgent(id);
   }
 
-  /** Fetches one agent's key (a newly enrolled or re-assigned agent). */
-  async lookupAgent(id: string): Promise<boolean> {
-    if (this.agents.has(id)) return true;
-    const until = this.#negative.get(id);
-    if (until !== undefined && until > Date.now()) return false;
+  /**
+   * An id an unauthenticated caller presented: known now, unknown (the core says so, or
+   * said so within negativeTtlMs), or limited (over the global lookup rate: not asked).
+   */
+  async lookupCaller(id: string): Promise<CallerLookup> {
+    if (this.agents.has(id)) return 'known';
+    if (this.#isNegative(id)) {
+      this.stats.negativeHits++;
+      return 'unknown';
+    }
+    if (!this.#inflight.has(id) && !this.#callerBucket.tryTake(1)) {
+      this.stats.lookupsLimited++;
+      return 'limited';
+    }
+    return (await this.lookupAgent(id)) ? 'known' : 'unknown';
+  }
+
+  /** Fetches one agent's key (a newly enrolled or re-assigned agent); one request per id at a time. */
+  lookupAgent(id: string): Promise<boolean> {
+    if (this.agents.has(id)) return Promise.resolve(true);
+    if (this.#isNegative(id)) return Promise.resolve(false);
+    let p = this.#inflight.get(id);
+    if (!p) {
+      p = this.#lookup(id).finally(() => this.#inflight.delete(id));
+      this.#inflight.set(id, p);
+    }
+    return p;
+  }
+
+  async #lookup(id: string): Promise<boolean> {
     this.stats.lookups++;
     try {
       const r = (await this.core.call('GET', `/task-service/agents/${encodeURIComponent(id)}`)) as { id: string; key: string };
@@ -145,10 +193,23 @@ export class CoreSync {
     }
   }
 
-  /** Not asked again for NEGATIVE_TTL_MS (the cache is bounded: cleared past 10,000). */
+  #isNegative(id: string): boolean {
+    const until = this.#negative.get(id);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.#negative.delete(id);
+    return false;
+  }
+
+  /** Not asked again for negativeTtlMs; past negativeMax ids the least recently marked is forgotten. */
   #markUnknown(id: string): void {
-    if (this.#negative.size > 10_000) this.#negative.clear();
-    this.#negative.set(id, Date.now() + NEGATIVE_TTL_MS);
+    this.#negative.delete(id);
+    this.#negative.set(id, Date.now() + this.#limits.negativeTtlMs);
+    while (this.#negative.size > this.#limits.negativeMax) {
+      const oldest = this.#negative.keys().next().value;
+      if (oldest === undefined) break;
+      this.#negative.delete(oldest);
+    }
   }
 
   async settled(): Promise<void> {

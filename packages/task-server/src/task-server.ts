@@ -116,7 +116,8 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
       await Promise.all([agents.load(), work.load(), outbox.load()]);
       const [ag, wk, ob] = [agents, work, outbox];
       tickler = new AgentTickler(
-        { senderId: () => id, rate: config.agents.tickleRate, dropRate: config.agents.tickleDropRate, ...(deps.random ? { random: deps.random } : {}) },
+        // Agents reach us on loopback only when HTTP listens there: then the tickle socket does too.
+        { senderId: () => id, ...(config.http.host.startsWith('127.') ? { bindAddress: config.http.host } : {}), rate: config.agents.tickleRate, dropRate: config.agents.tickleDropRate, ...(deps.random ? { random: deps.random } : {}) },
         (a) => ({ key: ag.key(a), addr: ag.addr(a), push: () => (pool ? pool.push(a) : (ws?.push(a, { t: 'work' }) ?? false)) }),
         markTickled,
         log.child({ module: 'task-tickler' }),

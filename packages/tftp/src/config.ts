@@ -30,6 +30,17 @@ export const tftpServerConfigSchema = z
     maxWindowsize: z.number().int().min(1).max(64).default(64),
     /** Retransmit timeout when the client sets none, in ms. @default 1000 */
     timeoutMs: z.number().int().min(5).max(255_000).default(1000),
+    /**
+     * Largest `timeout` option (RFC 2349) granted, in ms. A client asking for more gets no
+     * `timeout` in the OACK (the server declines it) and our own `timeoutMs` is used.
+     * @default 5000
+     */
+    maxTimeoutMs: z.number().int().min(1000).max(255_000).default(5000),
+    /**
+     * A transfer with no progress (no ACK advancing the window, no new DATA block) for this
+     * long is ended with an ERROR and its slot freed, whatever timeout was agreed. @default 10000
+     */
+    stallMs: z.number().int().min(50).max(600_000).default(10_000),
     /** Retransmissions of one packet before the transfer is dropped. @default 5 */
     retries: z.number().int().min(0).max(100).default(5),
     /** Concurrent transfers; beyond it a request gets a "server busy" ERROR. @default 200 */

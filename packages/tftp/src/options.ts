@@ -9,7 +9,9 @@ import { MAX_BLKSIZE, MIN_BLKSIZE, DEFAULT_BLKSIZE } from './packet/opcodes.js';
  *   blksize    8..65464, answered with min(asked, maxBlksize); below 8 ignored
  *   tsize      RRQ: asked as 0, answered with the size when known; WRQ: echoed, and
  *              over the write limit the request is refused (ERROR 3)
- *   timeout    1..255 seconds, echoed; outside ignored
+ *   timeout    1..min(255, maxTimeoutMs / 1000) seconds, echoed; outside ignored (a
+ *              hostile client must not make a never-ACKed transfer hold its slot for
+ *              minutes: the server's own retransmit timer is used instead)
  *   windowsize 1..65535, answered with min(asked, maxWindowsize); 0 ignored
  * Names are matched case-insensitively; the first occurrence of a name wins.
  */
@@ -17,6 +19,8 @@ import { MAX_BLKSIZE, MIN_BLKSIZE, DEFAULT_BLKSIZE } from './packet/opcodes.js';
 export interface NegotiationLimits {
   maxBlksize: number;
   maxWindowsize: number;
+  /** Largest timeout option granted, in ms; larger asks are left out of the OACK. @default 255000 */
+  maxTimeoutMs?: number;
 }
 
 export interface Negotiated {
@@ -72,7 +76,7 @@ export function negotiateOptions(
         break;
       }
       case 'timeout': {
-        if (n < 1 || n > 255) break;
+        if (n < 1 || n > 255 || n * 1000 > (limits.maxTimeoutMs ?? 255_000)) break;
         out.timeoutMs = n * 1000;
         out.oack.push(['timeout', String(n)]);
         break;

@@ -34,4 +34,13 @@ describe('option negotiation', () => {
   it('takes the first of duplicated options', () => {
     expect(negotiateOptions([['blksize', '1024'], ['blksize', '512']], limits).oack).toEqual([['blksize', '1024']]);
   });
+
+  it('grants a timeout only up to maxTimeoutMs and leaves a larger one out of the OACK', () => {
+    const clamp = { ...limits, maxTimeoutMs: 5000 };
+    expect(negotiateOptions([['timeout', '5']], clamp)).toMatchObject({ timeoutMs: 5000, oack: [['timeout', '5']] });
+    const big = negotiateOptions([['timeout', '255'], ['blksize', '1024']], clamp);
+    expect(big.timeoutMs).toBeUndefined();
+    expect(big.oack).toEqual([['blksize', '1024']]);
+    expect(negotiateOptions([['timeout', '6']], clamp).oack).toEqual([]);
+  });
 });

@@ -27,6 +27,20 @@ export class TokenBucket {
     this.#last = this.#now();
   }
 
+  /**
+   * Takes `n` tokens only when the bucket holds them (no debt): false means refuse now.
+   * For admission control (lookups per second), where `take` is for pacing bytes.
+   */
+  tryTake(n = 1): boolean {
+    if (this.rate <= 0) return true;
+    const now = this.#now();
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.rate);
+    this.#last = now;
+    if (this.#tokens < n) return false;
+    this.#tokens -= n;
+    return true;
+  }
+
   /** Milliseconds to wait before `n` bytes may pass (and takes them). */
   take(n: number): number {
     if (this.rate <= 0) return 0;

@@ -1,6 +1,8 @@
 /** Codes raised by the core's packages module. Each is documented in the core README. */
 export const PackageErrors = {
   NOT_FOUND: 'CORE_PACKAGE_NOT_FOUND',
+  /** The package is disabled (or not ready): its files go to admins only. */
+  DISABLED: 'CORE_PACKAGE_DISABLED',
   EXISTS: 'CORE_PACKAGE_EXISTS',
   BAD_MANIFEST: 'CORE_PACKAGE_BAD_MANIFEST',
   FILE_NOT_FOUND: 'CORE_PACKAGE_FILE_NOT_FOUND',

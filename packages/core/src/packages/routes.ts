@@ -96,6 +96,11 @@ export function packageRoutes(router: Router<AppState>, svc: PackageService, ser
     const kind = ctx.state.principal?.kind;
     if (kind === 'agent' && !serveAgents) throw forbidden('this core does not serve package files to agents');
     const pkg = svc.resolve(ctx.params.ref!);
+    if (kind !== 'admin' && (!pkg.enabled || pkg.state !== 'ready')) {
+      // A disabled package is withdrawn: only an admin (checking or re-enabling it) reads its files.
+      ctx.state.log.warn({ event: 'package-file-refused', package: pkg.id, principal: ctx.state.principal?.id, kind }, 'file of a disabled package refused');
+      throw new OutpostError(PackageErrors.DISABLED, `package '${ctx.params.ref}' is disabled: its files are served to admins only`, { status: 403 });
+    }
     const file = svc.fileOf(pkg, filePath(ctx));
     if (!svc.content.has(file.sha256)) throw new OutpostError(PackageErrors.CONTENT_MISSING, `the file '${file.path}' is not in the store yet`, { status: 404 });
     const path = svc.content.pathOf(file.sha256);

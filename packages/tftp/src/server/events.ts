@@ -27,6 +27,8 @@ export type FailReason =
   | 'peer-error'
   | 'server-stopped'
   | 'socket-error'
+  /** No progress (no ACK advancing the window, no new block) for `stallMs`: ended with an ERROR. */
+  | 'stalled'
   /** The transfer worker serving it exited unexpectedly. */
   | 'worker-exit';
 
@@ -57,6 +59,8 @@ export interface TftpCounters {
   optionAborts: number;
   refused: number;
   busy: number;
+  /** Transfers ended for making no progress for `stallMs`. */
+  stalled: number;
   notFound: number;
   accessDenied: number;
   malformed: number;
@@ -79,6 +83,7 @@ export function newCounters(): TftpCounters {
     optionAborts: 0,
     refused: 0,
     busy: 0,
+    stalled: 0,
     notFound: 0,
     accessDenied: 0,
     malformed: 0,

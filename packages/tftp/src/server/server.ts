@@ -80,6 +80,7 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
     globalBucket: config.globalBytesPerSec > 0 ? sendBucket(config.globalBytesPerSec) : undefined,
     transferBytesPerSec: config.transferBytesPerSec,
     retries: config.retries,
+    stallMs: config.stallMs,
     busyPoll: config.busyPollUs > 0 ? new BusyPoll(config.busyPollUs) : undefined,
   };
 
@@ -123,6 +124,7 @@ export function createTftpServer(configInput: TftpServerConfigInput, deps: TftpS
       {
         ...socketOptions,
         retries: config.retries,
+        stallMs: config.stallMs,
         busyPollUs: config.busyPollUs,
         transferBytesPerSec: config.transferBytesPerSec,
         globalBytesPerSec: config.globalBytesPerSec > 0 ? Math.max(1, Math.floor(config.globalBytesPerSec / n)) : 0,

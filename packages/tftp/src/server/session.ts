@@ -24,6 +24,12 @@ import type { TftpCounters, TransferInfo, TftpServerEvents, FailReason } from '.
  * strangers - and answers them with ERROR 5 from the transfer's port. A read with an OACK waits for ACK 0 (resending the
  * OACK on timeout) before the first DATA; ERROR 8 in that phase is the client declining
  * our options - a normal end, counted apart from failures.
+ *
+ * Stall watchdog: whatever timeout was agreed, a transfer whose peer makes no progress (no
+ * ACK 0 for the OACK, no ACK advancing the window, no new DATA block) for `stallMs` is
+ * ended with an ERROR and its slot freed. It reads the sender's and receiver's counts from
+ * one timer per transfer (ticks of stallMs / 10, 50 ms to 1 s), so the per-packet path
+ * gains nothing.
  */
 
 /** A transfer's logger (a pino child in the main thread, a forwarder in a worker). */
@@ -46,6 +52,8 @@ export interface SessionEnv {
   globalBucket: TokenBucket | undefined;
   transferBytesPerSec: number;
   retries: number;
+  /** No-progress limit of one transfer, ms (config `stallMs`). */
+  stallMs: number;
   /** This event loop's busy poller (shared by its transfers); none = off. */
   busyPoll?: BusyPoll;
 }
@@ -79,6 +87,9 @@ export class Session {
   private closed = false;
   private errorInFlight = false;
   private readonly log: SessionLog;
+  private watchdog: NodeJS.Timeout | undefined;
+  private lastMark = -1;
+  private idleTicks = 0;
 
   constructor(
     private readonly env: SessionEnv,
@@ -95,6 +106,32 @@ export class Session {
     socket.on('error', (error) => this.fail('socket-error', { error }));
     strangers?.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.onStranger(msg, rinfo, strangers));
     strangers?.on('error', () => {});
+    this.armWatchdog();
+  }
+
+  /** Progress so far: grows with each ACK 0 of an OACK, ACK advancing the window, new DATA block. */
+  private progressMark(): number {
+    const oackDone = this.params.oack !== undefined && !this.awaitingOackAck && this.sender !== undefined ? 1 : 0;
+    return oackDone + (this.sender?.acked ?? 0) + (this.receiver?.received ?? 0);
+  }
+
+  private armWatchdog(): void {
+    const tick = Math.max(50, Math.min(1000, Math.floor(this.env.stallMs / 10)));
+    const limitTicks = Math.ceil(this.env.stallMs / tick);
+    this.watchdog = setInterval(() => {
+      if (this.ended) return;
+      const mark = this.progressMark();
+      if (mark !== this.lastMark) {
+        this.lastMark = mark;
+        this.idleTicks = 0;
+        return;
+      }
+      if (++this.idleTicks >= limitTicks) {
+        this.env.counters.stalled++;
+        this.fail('stalled');
+      }
+    }, tick);
+    this.watchdog.unref();
   }
 
   private readonly connected: boolean;
@@ -294,6 +331,7 @@ export class Session {
     if (reason === 'server-stopped') this.sendError(TftpErrorCode.NOT_DEFINED, 'server shutting down');
     else if (reason === 'read-error') this.sendError(TftpErrorCode.NOT_DEFINED, 'read error');
     else if (reason === 'write-error') this.sendError(TftpErrorCode.DISK_FULL, 'write error');
+    else if (reason === 'stalled') this.sendError(TftpErrorCode.NOT_DEFINED, 'transfer stalled');
     const durationMs = performance.now() - this.startedAt;
     const bytes = this.sender?.bytes ?? this.receiver?.bytes ?? 0;
     const retransmits = this.sender?.retransmits ?? this.receiver?.retransmits ?? 0;
@@ -312,6 +350,8 @@ export class Session {
   }
 
   private release(dally: boolean): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = undefined;
     if (this.oackTimer) clearTimeout(this.oackTimer);
     this.oackTimer = undefined;
     this.sender?.cancel();

@@ -70,6 +70,7 @@ export function runTransferWorker(port: MessagePort, config: TransferWorkerConfi
     globalBucket: config.globalBytesPerSec > 0 ? sendBucket(config.globalBytesPerSec) : undefined,
     transferBytesPerSec: config.transferBytesPerSec,
     retries: config.retries,
+    stallMs: config.stallMs,
     busyPoll: config.busyPollUs > 0 ? new BusyPoll(config.busyPollUs) : undefined,
   };
 

@@ -14,6 +14,7 @@ export interface TransferWorkerConfig {
   address: string;
   socketBufferBytes: number;
   retries: number;
+  stallMs: number;
   busyPollUs: number;
   transferBytesPerSec: number;
   /** This worker's share of the global cap (0 = none). */

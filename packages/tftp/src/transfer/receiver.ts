@@ -55,6 +55,11 @@ export class BlockReceiver {
     return this.expected > 1;
   }
 
+  /** In-order blocks received so far (the stall watchdog reads it). */
+  get received(): number {
+    return this.expected - 1;
+  }
+
   get done(): boolean {
     return this.finished;
   }

@@ -100,6 +100,11 @@ export class BlockSender {
     return this.finished;
   }
 
+  /** Blocks the peer has acknowledged so far (the stall watchdog reads it). */
+  get acked(): number {
+    return this.base - 1;
+  }
+
   start(): void {
     this.o.busyPoll?.attach();
     this.attached = this.o.busyPoll !== undefined;
