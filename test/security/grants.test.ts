@@ -150,7 +150,8 @@ describe('a site server cannot claim a role it was not granted', () => {
   });
 
   it('(b) a claimed package URL at an unapproved host is refused, and the gateway refuses a CONNECT there', async () => {
-    for (const url of [`http://127.0.0.2:${internalPort}`, `http://intranet.corp.example:${internalPort}`]) {
+    // The address last: without the defence it would be the route left in the table.
+    for (const url of [`http://intranet.corp.example:${internalPort}`, `http://127.0.0.2:${internalPort}`]) {
       const r = await as(pkg.credential, 'POST', `/site-servers/${pkg.id}/heartbeat`, { services: { package: { constrained: false, url } } });
       expect(r.status, url).toBe(403);
       expect(errorCode(r.body), url).toBe('CORE_CLAIM_REFUSED');
