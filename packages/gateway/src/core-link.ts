@@ -54,7 +54,7 @@ interface Bundle {
   coreUrl: string;
   renewAfter: string;
 }
-interface RoutesAnswer {
+export interface RoutesAnswer {
   coreId: string;
   serial: string;
   targets: Array<{ target: string; kind: string; addresses?: string[] }>;
