@@ -215,4 +215,22 @@ describe('a site server cannot claim a role it was not granted', () => {
     expect(view.gateways.map((g) => g.name)).not.toContain('forged');
     expect(await waitFor(async () => (await admin<{ gateways: Array<{ name: string }> }>('GET', '/gateway/connections')).gateways.some((g) => g.name === 'gw-sec'))).toBeTruthy();
   });
+
+  it('(e) a route by a DNS name a site server was approved for is dialled at its approved address, never looked up', async () => {
+    // The name does not resolve (.invalid): only the core's approved address can reach the package server.
+    const name = 'ps-only.grants.invalid';
+    const port = new URL(ps.url).port;
+    await admin('PATCH', `/site-servers/${pkg.id}`, { grant: { names: [name] } });
+    const r = await as(pkg.credential, 'POST', `/site-servers/${pkg.id}/heartbeat`, { services: { package: { constrained: false, url: `http://${name}:${port}` } } });
+    expect(r.status).toBe(200);
+    const routes = await as<{ targets: Array<{ target: string; addresses: string[] }> }>(gwCred, 'GET', '/gateway/routes');
+    expect(routes.body.targets).toContainEqual(expect.objectContaining({ target: `${name}:${port}`, addresses: ['127.0.0.1'] }));
+    const { token } = await core.createEnrollmentToken({ for: 'agent' });
+    const { keyPem, csrPem } = createKeyAndCsr('roaming-2');
+    const enrolled = (await (await fetch(`${core.url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, name: 'roaming-2', csr: csrPem }) })).json()) as { certificate: string };
+    await new Promise((res) => setTimeout(res, 600));
+    const sock = await dial(gw.port, { cert: enrolled.certificate, key: keyPem, ca });
+    expect(await exchange(sock, `CONNECT ${name}:${port} HTTP/1.1\r\nHost: ${name}:${port}\r\n\r\n`)).toContain('200 Connection Established');
+    sock.destroy();
+  });
 });
