@@ -8,7 +8,7 @@ import type { OutpostAgent } from '@outpost/agent';
 import { agentTaskKey, datagramKey, parseCredential, taskBearerSecret } from '@outpost/common';
 import type { Core } from '@outpost/core';
 import type { TaskServer } from '@outpost/task-server';
-import { removeDir, tempDir, waitFor } from '@outpost/testing';
+import { grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { describe, expect, it } from 'vitest';
 import { adminApi, apiFetch, cleanupAfterEach, testAgent, testCore, testTaskServer } from './fixtures/e2e.js';
 
@@ -30,7 +30,7 @@ async function setup(workers: number): Promise<Setup> {
     await removeDir(coreDir);
   });
   const tsDir = await tempDir('outpost-block-ts-');
-  const ssToken = await core.createEnrollmentToken({ for: 'site-server' });
+  const ssToken = await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ task: {} }) });
   const ts = testTaskServer({ coreUrl: core.url, dataDir: tsDir, name: 'ts-block', enrollToken: ssToken.token, workers });
   await ts.start();
   onCleanup(async () => {

@@ -10,7 +10,7 @@ import { silentLogger } from '@outpost/common';
 import type { Core } from '@outpost/core';
 import { createNetboot, type Netboot } from '@outpost/netboot';
 import type { TaskServer } from '@outpost/task-server';
-import { removeDir, tempDir, waitFor } from '@outpost/testing';
+import { grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordingIo } from '../appliance/test/io.js';
 import { adminApi, testAgent, testCore, testTaskServer } from './fixtures/e2e.js';
@@ -63,13 +63,13 @@ beforeAll(async () => {
   dir = await tempDir('outpost-boot-job-e2e-');
   core = testCore(join(dir, 'core'));
   await core.start();
-  ts = testTaskServer({ coreUrl: core.url, dataDir: join(dir, 'ts'), name: 'ts-boot', enrollToken: (await core.createEnrollmentToken({ for: 'site-server' })).token });
+  ts = testTaskServer({ coreUrl: core.url, dataDir: join(dir, 'ts'), name: 'ts-boot', enrollToken: (await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ task: {} }) })).token });
   await ts.start();
   nb = createNetboot(
     {
       coreUrl: core.url,
       dataDir: join(dir, 'netboot'),
-      enrollToken: (await core.createEnrollmentToken({ for: 'site-server' })).token,
+      enrollToken: (await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ netboot: {} }) })).token,
       serverAddress: '127.0.0.1',
       proxyDhcp: { enabled: false },
       tftp: { enabled: false },

@@ -11,7 +11,7 @@ import { openTunnel, type OutpostAgent } from '@outpost/agent';
 import { loadApplianceConfig, startAppliance, type Appliance } from '@outpost/appliance';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { createPackageServer, packageServerConfigSchema, type PackageServer } from '@outpost/package-server';
-import { removeDir, tempDir, waitFor } from '@outpost/testing';
+import { grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminOk, apiRequest, testAgent } from './fixtures/e2e.js';
 
@@ -54,7 +54,7 @@ beforeAll(async () => {
   );
   app = await startAppliance(await loadApplianceConfig(file), { logger: silentLogger() });
   const core = app.core!;
-  const { token } = await core.createEnrollmentToken({ for: 'site-server' });
+  const { token } = await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ package: { constrained: false } }) });
   ps = createPackageServer(
     validateConfig(
       packageServerConfigSchema,

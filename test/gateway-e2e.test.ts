@@ -9,10 +9,13 @@ import { join } from 'node:path';
 import { createKeyAndCsr, silentLogger, validateConfig } from '@outpost/common';
 import { createCore, coreConfigSchema, type Core } from '@outpost/core';
 import { createGateway, gatewayConfigSchema, type Gateway } from '@outpost/gateway';
-import { removeDir, tempDir } from '@outpost/testing';
+import { grantFor, removeDir, tempDir } from '@outpost/testing';
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dial, exchange, run, until } from '../packages/gateway/test/helpers.js';
+
+/** The grant of a gateway on loopback (its default tls.names: localhost, 127.0.0.1). */
+const gatewayToken = async (c: Core): Promise<{ token: string }> => c.createEnrollmentToken({ for: 'site-server', grant: grantFor({ gateway: { url: 'https://127.0.0.1:1' } }, { names: ['localhost'] }) });
 
 /** Runs a command with extra environment; stdout+stderr, bounded to 15 s. */
 function runEnv(cmd: string, args: string[], env: Record<string, string>): Promise<{ out: string; code: number | null }> {
@@ -47,7 +50,7 @@ beforeAll(async () => {
   dir = await tempDir('outpost-gw-e2e-');
   core = createCore(validateConfig(coreConfigSchema, { dataDir: join(dir, 'core'), http: { port: 0 }, datagram: { host: '127.0.0.1', port: 0 }, ca: { reconcileInterval: '100ms' } }, { file: 'e2e' }), { logger: silentLogger() });
   await core.start();
-  const { token } = await core.createEnrollmentToken({ for: 'site-server' });
+  const { token } = await gatewayToken(core);
   gw = createGateway(
     validateConfig(
       gatewayConfigSchema,

@@ -9,9 +9,12 @@ import type { TLSSocket } from 'node:tls';
 import { createKeyAndCsr, silentLogger, validateConfig } from '@outpost/common';
 import { createCore, coreConfigSchema, type Core } from '@outpost/core';
 import { adminApi } from './fixtures/e2e.js';
-import { freePort, removeDir, tempDir } from '@outpost/testing';
+import { freePort, grantFor, removeDir, tempDir } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dial, exchange, until } from '../packages/gateway/test/helpers.js';
+
+/** The grant of a gateway on loopback (its default tls.names: localhost, 127.0.0.1). */
+const gatewayToken = async (c: Core): Promise<{ token: string }> => c.createEnrollmentToken({ for: 'site-server', grant: grantFor({ gateway: { url: 'https://127.0.0.1:1' } }, { names: ['localhost'] }) });
 
 let dir: string;
 let core: Core;
@@ -40,7 +43,7 @@ afterAll(async () => {
 describe('gateway workers', () => {
   it('reports one connection table with every worker’s tunnels to the core', { timeout: 90_000 }, async () => {
     const port = await freePort();
-    const { token } = await core.createEnrollmentToken({ for: 'site-server' });
+    const { token } = await gatewayToken(core);
     const cfg = join(dir, 'gateway.json');
     await writeFile(
       cfg,

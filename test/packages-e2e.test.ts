@@ -8,7 +8,7 @@ import { coreConfigSchema, createCore, type Core } from '@outpost/core';
 import { createPackageServer, packageServerConfigSchema, type PackageServer, type PackageServerConfigInput } from '@outpost/package-server';
 import { createCoreClient, downloadPackage } from '@outpost/agent';
 import { apiFetch } from './fixtures/e2e.js';
-import { e2eGate, freePort, removeDir, tempDir, waitFor } from '@outpost/testing';
+import { e2eGate, freePort, grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
 
 /** Runs a client without blocking the event loop (the servers live in this process). */
 function run(cmd: string, args: string[]): Promise<Buffer> {
@@ -84,6 +84,10 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
       { file: '<test>' },
     );
 
+  /** A package server's token: its `constrained`, its site address (membership) and loopback (its URLs). */
+  const packageToken = async (constrained: boolean, address: string): Promise<string> =>
+    (await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ package: { constrained } }, { address, addresses: ['127.0.0.1'] }) })).token;
+
   const view = async (id: string): Promise<Doc> => (await call('GET', `/packages/${id}`)).json;
   const allReady = (v: Doc): boolean => list(v.servers).length > 0 && list(v.servers).every((s) => str(s.state) === 'ready');
 
@@ -95,10 +99,9 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
     datagramPort = core.datagramPort;
     await call('POST', '/sites', { name: 'hq', subnets: ['10.1.0.0/16'] });
     await call('POST', '/sites', { name: 'branch', subnets: ['10.2.0.0/16'] });
-    const { token } = await core.createEnrollmentToken({ for: 'site-server', uses: 10 });
-    servers.hq = createPackageServer(psConfig('hq-ps', false, '10.1.0.5/24', token));
-    servers.bu = createPackageServer(psConfig('branch-ps', false, '10.2.0.5/24', token));
-    servers.bc = createPackageServer(psConfig('branch-ps-c', true, '10.2.0.6/24', token));
+    servers.hq = createPackageServer(psConfig('hq-ps', false, '10.1.0.5/24', await packageToken(false, '10.1.0.5/24')));
+    servers.bu = createPackageServer(psConfig('branch-ps', false, '10.2.0.5/24', await packageToken(false, '10.2.0.5/24')));
+    servers.bc = createPackageServer(psConfig('branch-ps-c', true, '10.2.0.6/24', await packageToken(true, '10.2.0.6/24')));
     await Promise.all(Object.values(servers).map((s) => s.start()));
     pkgId = await addPackage('demo', FILES);
   });
@@ -225,7 +228,7 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
     const slowFiles = { 'slow.bin': randomBytes(1536 * 1024), 'slow2.bin': randomBytes(1536 * 1024) };
     const id = await addPackage('slow', slowFiles);
     // Stage to HQ only, slowed down, and take the core away mid-way.
-    const { token } = await core.createEnrollmentToken({ for: 'site-server' });
+    const token = await packageToken(false, '10.1.0.9/24');
     const slow = createPackageServer(psConfig('hq-slow', false, '10.1.0.9/24', token, { bandwidth: { staging: 512 * 1024, serving: 0 } }));
     await slow.start();
     try {
@@ -257,7 +260,7 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
   it('after kill -9 mid-staging never serves a partial file and resumes where it was', async () => {
     const files = { 'large.bin': randomBytes(6 * 1024 * 1024) };
     const id = await addPackage('killme', files);
-    const { token } = await core.createEnrollmentToken({ for: 'site-server' });
+    const token = await packageToken(false, '10.1.0.10/24');
     const port = await freePort();
     const cfg = {
       name: 'hq-kill',

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { OutpostAgent } from '@outpost/agent';
 import { DatagramType, encodeDatagram, TickleFlags } from '@outpost/common';
 import type { TaskServer } from '@outpost/task-server';
-import { freePort, removeDir, tempDir, waitFor } from '@outpost/testing';
+import { freePort, grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { describe, expect, it } from 'vitest';
 import { adminOk, cleanupAfterEach, testAgent, testTaskServer } from './fixtures/e2e.js';
 
@@ -78,7 +78,7 @@ async function fleet(n: number, opts: { tickleDropRate?: number; websocket?: 'au
     await removeDir(coreDir);
   });
   const tsDir = await tempDir('outpost-e2e-ts-');
-  const ssToken = await adminOk<{ token: string }>(f.core, 'POST', '/tokens', { for: 'site-server' });
+  const ssToken = await adminOk<{ token: string }>(f.core, 'POST', '/tokens', { for: 'site-server', grant: grantFor({ task: {} }) });
   f.ts = testTaskServer({
     coreUrl: f.core.url,
     dataDir: tsDir,

@@ -1,6 +1,7 @@
 import { isOutpostError, OutpostError, type Logger } from '@outpost/common';
 import { createAgent, createIdentityStore, type AgentConfig, type OutpostAgent } from '@outpost/agent';
-import { createCore, type Core } from '@outpost/core';
+import { isIP } from 'node:net';
+import { createCore, type Core, type ServiceGrant, type TokenGrant } from '@outpost/core';
 import { createTaskServer } from '@outpost/task-server';
 import { createNetboot } from '@outpost/netboot';
 import { createPackageServer, loadPackageServerIdentity, type PackageServerConfig } from '@outpost/package-server';
@@ -155,7 +156,20 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
       const c = core;
       const t = createTaskServer(local && c ? { ...tsConfig, coreUrl: c.url } : tsConfig, {
         logger: deps.logger.child({ service: 'task-server' }),
-        ...(local && c ? { mintEnrollToken: async () => (await c.createEnrollmentToken({ for: 'site-server', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: 'in-process task server of the appliance' })).token } : {}),
+        ...(local && c
+          ? {
+              mintEnrollToken: async () =>
+                (
+                  await c.createEnrollmentToken({
+                    for: 'site-server',
+                    uses: 1,
+                    expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS,
+                    note: 'in-process task server of the appliance',
+                    grant: localGrant({ task: true }, [tsConfig.http?.publicUrl ?? tsConfig.http?.host, tsConfig.coreTickle?.advertise ?? tsConfig.coreTickle?.host]),
+                  })
+                ).token,
+            }
+          : {}),
       });
       try {
         await t.start();
@@ -175,7 +189,20 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
       const local = c !== undefined && config.core !== undefined && nbConfig.coreUrl.replace(/\/+$/, '') === configuredCoreUrl(config.core).replace(/\/+$/, '');
       const n = createNetboot(local && c ? { ...nbConfig, coreUrl: c.url } : nbConfig, {
         logger: deps.logger.child({ service: 'netboot' }),
-        ...(local && c ? { mintEnrollToken: async () => (await c.createEnrollmentToken({ for: 'site-server', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: 'in-process netboot of the appliance' })).token } : {}),
+        ...(local && c
+          ? {
+              mintEnrollToken: async () =>
+                (
+                  await c.createEnrollmentToken({
+                    for: 'site-server',
+                    uses: 1,
+                    expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS,
+                    note: 'in-process netboot of the appliance',
+                    grant: localGrant({ netboot: true }, [nbConfig.http?.publicUrl, nbConfig.serverAddress, nbConfig.address]),
+                  })
+                ).token,
+            }
+          : {}),
       });
       try {
         await n.start();
@@ -204,7 +231,8 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
           ? {
               mintEnrollToken: async (url: string) => {
                 if (url.replace(/\/+$/, '') !== c.url.replace(/\/+$/, '')) return undefined;
-                return (await c.createEnrollmentToken({ for: 'site-server', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: 'in-process gateway of the appliance' })).token;
+                const grant = localGrant({ gateway: true }, [gwConfig.publicUrl ?? gwConfig.listen?.host, ...(gwConfig.tls?.names ?? [])]);
+                return (await c.createEnrollmentToken({ for: 'site-server', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: 'in-process gateway of the appliance', grant })).token;
               },
             }
           : {}),
@@ -267,11 +295,41 @@ async function localPackageServerConfig(psConfig: PackageServerConfig, config: A
     () => true, // A corrupt identity: let the package server report it when it starts.
   );
   if (out.enrollToken === undefined && out.enrollTokenFile === undefined && !known) {
-    const { token, id } = await core.createEnrollmentToken({ for: 'site-server', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: `in-process package server ${psConfig.name} of the appliance` });
+    const { token, id } = await core.createEnrollmentToken({
+      for: 'site-server',
+      uses: 1,
+      expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS,
+      note: `in-process package server ${psConfig.name} of the appliance`,
+      grant: localGrant({ package: { constrained: psConfig.constrained } }, [psConfig.http.publicUrl ?? psConfig.http.host, psConfig.tickle.advertise ?? psConfig.tickle.host, psConfig.address]),
+    });
     logger.info({ service: 'package-server', name: psConfig.name, tokenId: id }, 'minted a one-use enrollment token for the local package server');
     out = { ...out, enrollToken: token };
   }
   return out;
+}
+
+/**
+ * The grant of an in-process service: exactly its services, and the hosts it states in
+ * its URLs and tickle address (URLs, `host:port`, bind hosts, `address/prefix`), as the
+ * appliance's config names them: IP literals as approved addresses (an any-address bind
+ * is loopback, as the services advertise it), other hosts as approved names. Without any
+ * address the core approves the one it enrolls from (loopback).
+ */
+export function localGrant(services: ServiceGrant, hosts: ReadonlyArray<string | undefined>): TokenGrant {
+  const addresses = new Set<string>();
+  const names = new Set<string>();
+  for (const h of hosts) {
+    if (h === undefined || h === '') continue;
+    let host = h;
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(h)) host = new URL(h).hostname;
+    else if (/^\[[^\]]+\]:\d+$|^[^:]+:\d+$/.test(h)) host = h.replace(/:\d+$/, '');
+    host = host.replace(/^\[(.*)\]$/, '$1').replace(/\/\d+$/, '');
+    if (host === '0.0.0.0') host = '127.0.0.1';
+    if (host === '::') host = '::1';
+    if (isIP(host) !== 0) addresses.add(host);
+    else names.add(host.toLowerCase());
+  }
+  return { services, ...(addresses.size ? { addresses: [...addresses] } : {}), ...(names.size ? { names: [...names] } : {}) };
 }
 
 async function hasIdentity(dataDir: string): Promise<boolean> {

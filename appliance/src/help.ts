@@ -14,9 +14,12 @@ Administer a core over its HTTP API:
   site list                        list sites
   site rm NAME                     remove a site
   token create --for agent|site-server [--uses N] [--expires DURATION]
-                                   create an enrollment token
+               [--service S]... [--address IP]... [--name DNS]... [--site NAME]...
+                                   create an enrollment token (a site server's with its grant)
   agents [--state S] [--site NAME] list agents
   site-servers                     list site servers
+  site-server set ID [--service S]... [--no-service NAME]... [--address IP]... [--name DNS]... [--site NAME]...
+                                   change what a site server is granted
   task add NAME [--timeout D] [--server] -- PROGRAM ARGS... | --script FILE | --builtin B
                                    define a task (--server: the core runs it)
   task edit NAME ... | task rm NAME | task clone NAME NEW
@@ -96,15 +99,21 @@ Lists sites: name, subnets, site servers serving them and agents in them.`,
 
 Removes a site. Agents and site servers stay; they are no longer in it.`,
 
-  token: `Usage: outpost token create --for agent|site-server [--uses N] [--expires DURATION] [--note TEXT] [--json]`,
+  token: `Usage: outpost token create --for agent|site-server [--uses N] [--expires DURATION] [--note TEXT] [--service task|package:constrained|package:unconstrained|netboot|gateway]... [--address IP]... [--name DNS]... [--site NAME]... [--json]`,
 
-  'token create': `Usage: outpost token create --for agent|site-server [--uses N] [--expires DURATION] [--note TEXT] [--json]
+  'token create': `Usage: outpost token create --for agent|site-server [--uses N] [--expires DURATION] [--note TEXT] [--service task|package:constrained|package:unconstrained|netboot|gateway]... [--address IP]... [--name DNS]... [--site NAME]... [--json]
 
 Creates an enrollment token: an agent or site server presents it once to enroll.
   --for KIND          agent or site-server
   --uses N            how many enrollments it allows (default 1)
   --expires DURATION  lifetime, e.g. 30m, 24h, 7d (default: the core's, 24h)
   --note TEXT         a note kept with the token
+A site server's token carries its grant: it gets only that, never what it claims.
+  --service S         a service it may run (at least one; repeat for more)
+  --address IP        an address approved for its URLs and certificate (repeat);
+                      none: the address it enrolls from
+  --name DNS          a DNS name approved for its URLs and certificate (repeat)
+  --site NAME         a site it serves (repeat)
 The token is shown only once.`,
 
   agents: `Usage: outpost agents [--state online|poll-only|offline] [--site NAME] [--limit N] [--json]
@@ -114,7 +123,21 @@ it polls; offline), last contact, sites and addresses. Without --limit, all of t
 
   'site-servers': `Usage: outpost site-servers [--json]
 
-Lists site servers with their services, sites, state and load.`,
+Lists site servers with their services (running and granted), sites, state, load and
+approved addresses.`,
+
+  'site-server': `Usage: outpost site-server set ID [--service S]... [--no-service NAME]... [--address IP]... [--name DNS]... [--site NAME]... [--json]`,
+
+  'site-server set': `Usage: outpost site-server set ID [--service S]... [--no-service NAME]... [--address IP]... [--name DNS]... [--site NAME]... [--json]
+
+Changes what a site server is granted. What falls outside the new grant stops at once
+(selection, gateway routes, task assignment).
+  --service S         grant a service: task, package:constrained, package:unconstrained,
+                      netboot or gateway (repeat for more)
+  --no-service NAME   take a service away: task, package, netboot or gateway
+  --address IP        the approved addresses (the list given replaces the old one)
+  --name DNS          the approved DNS names (replaces the old list)
+  --site NAME         the sites it serves (replaces the old list)`,
 
   tftp: `Usage: outpost tftp serve DIR [--port N] [--address A] [options]
 

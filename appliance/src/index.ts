@@ -1,6 +1,6 @@
 export { main } from './main.js';
 export { processIo, type CliIo } from './io.js';
-export { startAppliance, privilegedNeeds, ServiceStartError, type Appliance, type RunningService, type StartDeps } from './appliance.js';
+export { startAppliance, privilegedNeeds, localGrant, ServiceStartError, type Appliance, type RunningService, type StartDeps } from './appliance.js';
 export { loadApplianceConfig, configuredCoreUrl } from './config/load.js';
 export {
   applianceFileSchema,

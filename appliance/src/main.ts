@@ -1,7 +1,7 @@
 import { isOutpostError } from '@outpost/common';
 import { agentsCommand } from './commands/agents.js';
 import { agentCommand, gatewayCommand } from './commands/gateway.js';
-import { siteServersCommand } from './commands/site-servers.js';
+import { siteServerCommand, siteServersCommand } from './commands/site-servers.js';
 import { siteCommand } from './commands/site.js';
 import { tokenCommand } from './commands/token.js';
 import { jobCommand, jobsCommand } from './commands/jobs.js';
@@ -28,6 +28,7 @@ const COMMANDS: Record<string, Command> = {
   agent: agentCommand,
   gateway: gatewayCommand,
   'site-servers': siteServersCommand,
+  'site-server': siteServerCommand,
   tftp: tftpCommand,
   task: taskCommand,
   tasks: tasksCommand,

@@ -41,6 +41,13 @@ describe('outpost command line', () => {
     [['token', 'create', '--for', 'printer'], /--for must be agent or site-server/, 'Usage: outpost token create'],
     [['token', 'create', '--for', 'agent', '--uses', '0'], /--uses must be a positive whole number/, 'Usage: outpost token create'],
     [['token', 'create', '--for', 'agent', '--expires', 'soon'], /--expires: bad duration/, 'Usage: outpost token create'],
+    [['token', 'create', '--for', 'site-server'], /needs at least one --service/, 'Usage: outpost token create'],
+    [['token', 'create', '--for', 'site-server', '--service', 'printer'], /--service must be one of task, package:constrained/, 'Usage: outpost token create'],
+    [['token', 'create', '--for', 'site-server', '--service', 'task', '--address', 'ts.example'], /--address must be an IP address/, 'Usage: outpost token create'],
+    [['token', 'create', '--for', 'agent', '--service', 'task'], /an agent is granted nothing/, 'Usage: outpost token create'],
+    [['site-server', 'set'], /missing the site server ID/, 'Usage: outpost site-server set'],
+    [['site-server', 'set', 'ss_1'], /nothing to change/, 'Usage: outpost site-server set'],
+    [['site-server', 'set', 'ss_1', '--no-service', 'printer'], /--no-service must be one of/, 'Usage: outpost site-server set'],
     [['agents', '--state', 'asleep'], /--state must be one of online, poll-only, offline/, 'Usage: outpost agents'],
     [['start', '--config'], /argument missing/, 'Usage: outpost start'],
   ])('%j is a usage error (exit 2) with the command usage', async (argv, message, usageLine) => {
@@ -52,7 +59,7 @@ describe('outpost command line', () => {
   });
 
   it('prints per-command help with exit 0', async () => {
-    for (const argv of [['site', 'add', '--help'], ['token', 'create', '-h'], ['agents', '--help'], ['site-servers', '--help'], ['start', '--help'], ['help', 'site', 'rm']]) {
+    for (const argv of [['site', 'add', '--help'], ['token', 'create', '-h'], ['agents', '--help'], ['site-servers', '--help'], ['site-server', 'set', '--help'], ['start', '--help'], ['help', 'site', 'rm']]) {
       const r = await run(...argv);
       expect(r.code, argv.join(' ')).toBe(0);
       expect(r.out, argv.join(' ')).toMatch(/^Usage: outpost /);

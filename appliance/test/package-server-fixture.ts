@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
+import { grantFor } from '@outpost/testing';
 import { createPackageServer, packageServerConfigSchema, type PackageServer } from '@outpost/package-server';
 
 /**
@@ -12,7 +13,7 @@ export async function startCoreAndPackageServer(dir: string, name: string): Prom
     logger: silentLogger(),
   });
   await core.start();
-  const { token } = await core.createEnrollmentToken({ for: 'site-server' });
+  const { token } = await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ package: { constrained: false } }) });
   const ps = createPackageServer(
     validateConfig(
       packageServerConfigSchema,

@@ -107,13 +107,46 @@ describe('outpost start (all-in-one: core and a local agent)', () => {
     const token = JSON.parse(r.stdout) as { token: string; for: string; uses: number };
     expect(token).toMatchObject({ for: 'agent', uses: 3 });
     expect(token.token).toMatch(/\./);
-    const human = await cli('token', 'create', '--for', 'site-server');
+    const human = await cli('token', 'create', '--for', 'site-server', '--service', 'task', '--service', 'package:constrained', '--name', 'ts.example');
     expect(human.stdout).toMatch(/^TOKEN\s+FOR\s+USES\s+EXPIRES\n\S+\s+site-server\s+1\s+/);
+    expect(human.stdout).toContain('Grants: task,package:constrained');
+    expect(human.stdout).toContain('names: ts.example');
+    const noGrant = await cli('token', 'create', '--for', 'site-server');
+    expect(noGrant.code).toBe(2);
+    expect(noGrant.stderr).toMatch(/needs at least one --service/);
   });
 
   it('lists site servers (none yet)', async () => {
     expect(JSON.parse((await cli('site-servers', '--json')).stdout)).toEqual({ items: [] });
     expect((await cli('site-servers')).stdout).toMatch(/^no site servers/);
+  });
+
+  it('creates a site-server token with its grant, and changes the grant of the enrolled server (site-server set)', async () => {
+    const t = JSON.parse((await cli('token', 'create', '--for', 'site-server', '--service', 'task', '--service', 'netboot', '--json')).stdout) as { token: string; grant: unknown };
+    expect(t.grant).toEqual({ services: { task: true, netboot: true } });
+    const enrolled = await fetch(`${url}/api/v1/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: t.token, name: 'ts-cli', services: { task: { url: 'http://127.0.0.1:9' }, netboot: {} } }),
+    });
+    expect(enrolled.status).toBe(201);
+    const { id } = (await enrolled.json()) as { id: string };
+    // Enrolled from loopback with no address in the grant: that address is approved.
+    const listed = await cli('site-servers');
+    expect(listed.stdout).toMatch(/GRANTED\s+SITES\s+AGENTS\s+ADDRESSES/);
+    expect(listed.stdout).toMatch(/ts-cli\s+online\s+task,netboot\s+task,netboot\s+-\s+\d+\s+127\.0\.0\.1/);
+    const set = await cli('site-server', 'set', id, '--no-service', 'task', '--service', 'package:unconstrained', '--address', '10.9.0.1', '--name', 'ts.example', '--json');
+    expect(set.code, set.stderr).toBe(0);
+    const after = JSON.parse(set.stdout) as { services: Record<string, unknown>; grant: { services: unknown; addresses: string[]; names: string[]; approvedBy: string } };
+    expect(after.grant).toMatchObject({ services: { netboot: true, package: { constrained: false } }, addresses: ['10.9.0.1'], names: ['ts.example'], approvedBy: 'admin' });
+    // The task service it ran is gone with the grant.
+    expect(after.services).toEqual({ netboot: {} });
+    const human = await cli('site-server', 'set', id, '--site', 'nowhere');
+    expect(human.code).toBe(1);
+    expect(human.stderr).toMatch(/^error CORE_SITE_NOT_FOUND: /);
+    const bad = await cli('site-server', 'set', id, '--service', 'printer');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('Usage: outpost site-server set');
   });
 
   it('reaches a core elsewhere through OUTPOST_URL and OUTPOST_TOKEN', async () => {

@@ -40,3 +40,11 @@ export { createKeyAndCsr, type KeyAndCsr } from './tls/csr.js';
 export { runCapped, type CappedRunOptions, type CappedRunOutcome } from './process/run-capped.js';
 export { aggregateMetrics, createServiceMetrics, levelDbBytes, type MetricsJson, type ServiceMetrics, type MetricsOptions, type MetricSource } from './metrics.js';
 export { TASK_EVENT_STATES, taskStatusEventSchema, taskEventId, type TaskEventState, type TaskStatusEvent } from './task-protocol.js';
+export {
+  gatewayReportSchema,
+  gatewayConnectionSchema,
+  GATEWAY_REPORT_MAX_BYTES,
+  GATEWAY_REPORT_MAX_CONNECTIONS,
+  type GatewayReportBody,
+  type GatewayConnectionReport,
+} from './gateway-report.js';

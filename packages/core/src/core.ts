@@ -8,7 +8,7 @@ import { Tickler } from './tickler.js';
 import { createTasksModule } from './tasks/module.js';
 import { createBootModule } from './boot/module.js';
 import { Enrollment } from './enrollment.js';
-import type { EnrollKind } from './model.js';
+import type { EnrollKind, TokenGrant } from './model.js';
 import { Registry, type Clock } from './registry.js';
 import { adminRoutes } from './routes/admin.js';
 import { enrollRoutes } from './routes/enroll.js';
@@ -43,7 +43,8 @@ export interface Core {
   /** The registry (sites, site servers, agents), for in-process composition and tests. */
   readonly registry: Registry;
   /** Mints an enrollment token without going through HTTP (the appliance uses it). */
-  createEnrollmentToken(input: { for: EnrollKind; uses?: number; expiresInMs?: number; note?: string }): Promise<{ id: string; token: string }>;
+  /** `grant`: required for a site server (what it may run, its sites, addresses and names), refused for an agent. */
+  createEnrollmentToken(input: { for: EnrollKind; uses?: number; expiresInMs?: number; note?: string; grant?: TokenGrant }): Promise<{ id: string; token: string }>;
   /** Counters for `/api/v1/stats` and metrics. */
   stats(): Record<string, unknown>;
   /** Wakes site servers (coalesced signed tickles); see {@link CoreContext.tickle}. */
@@ -86,7 +87,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
     for (const id of r.store.agents.keys()) states[r.agentState(id)]++;
     return {
       agents: { total: r.store.agents.size, ...states },
-      siteServers: { total: r.store.siteServers.size },
+      siteServers: { total: r.store.siteServers.size, claimsRefused: r.claimsRefused },
       sites: r.store.sites.size,
       datagrams: datagrams?.stats,
       http: counters,

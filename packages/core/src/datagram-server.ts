@@ -88,6 +88,9 @@ export class DatagramServer {
       this.#drop('unexpected-type');
       return;
     }
+    // A heartbeat datagram carries only the config serial the sender has: no service,
+    // address or URL can be claimed here (site servers restate those over HTTP, checked
+    // against their grant). The source address is used only to send the ack.
     let reported: string | undefined;
     if (d.payload.length > 0) {
       if (d.payload.length > MAX_HEARTBEAT_PAYLOAD) return this.#drop('bad-payload');

@@ -1,7 +1,8 @@
 import { datagramKey, hashSecret, hexEqual, newId, newSecret, OutpostError, parseCredential } from '@outpost/common';
 import type { CoreConfig } from './config.js';
 import { CoreErrors } from './errors.js';
-import type { AgentRecord, EnrollKind, SiteServerRecord, SiteServerServices, TokenRecord } from './model.js';
+import { canonicalAddresses, canonicalNames, claimsBeyond } from './grant.js';
+import type { AgentRecord, EnrollKind, SiteServerGrant, SiteServerRecord, SiteServerServices, TokenGrant, TokenRecord } from './model.js';
 import type { Clock, Registry } from './registry.js';
 
 export interface TokenView {
@@ -12,11 +13,21 @@ export interface TokenView {
   expiresAt: string;
   createdAt: string;
   note?: string | undefined;
+  grant?: TokenGrant | undefined;
 }
 
 export type EnrollRequest = (
   | { kind: 'agent'; token: string; name: string; macs: string[]; ips: string[]; os?: string | undefined }
-  | { kind: 'site-server'; token: string; name: string; address?: string | undefined; tickleAddress?: string | undefined; services: SiteServerServices }
+  | {
+      kind: 'site-server';
+      token: string;
+      name: string;
+      address?: string | undefined;
+      tickleAddress?: string | undefined;
+      services: SiteServerServices;
+      /** The request's source address (trusted on first use when the grant names no address). */
+      sourceIp?: string | undefined;
+    }
 ) & { /** A PEM PKCS#10 request: the result then carries a certificate from the core's CA. */ csr?: string | undefined };
 
 /** What enrollment adds to its result when the request carried a CSR (see `ca/`). */
@@ -27,9 +38,13 @@ export interface EnrollCertificate {
   coreUrl: string;
 }
 
-/** Issues certificates at enrollment: `prepare` checks the CSR, its result issues once the principal exists. */
+/**
+ * Issues certificates at enrollment: `prepare` checks the CSR (and, for a site server,
+ * that it names only `approved` addresses and names), its result issues once the
+ * principal exists.
+ */
 export interface EnrollmentCertifier {
-  prepare(csr: string, kind: EnrollKind): Promise<(principalId: string) => Promise<EnrollCertificate>>;
+  prepare(csr: string, kind: EnrollKind): Promise<{ names: string[]; approve(approved: Pick<SiteServerGrant, 'addresses' | 'names'>): void; issue(principalId: string): Promise<EnrollCertificate> }>;
 }
 
 const certifiers = new WeakMap<Registry, EnrollmentCertifier>();
@@ -60,7 +75,25 @@ const tokenView = (t: TokenRecord): TokenView => ({
   expiresAt: new Date(t.expiresAt).toISOString(),
   createdAt: new Date(t.createdAt).toISOString(),
   note: t.note,
+  ...(t.grant ? { grant: t.grant } : {}),
 });
+
+/** A token's grant with canonical addresses and names. */
+function canonicalGrant(g: TokenGrant): TokenGrant {
+  return {
+    services: g.services,
+    ...(g.sites ? { sites: [...new Set(g.sites)] } : {}),
+    ...(g.addresses ? { addresses: canonicalAddresses(g.addresses) } : {}),
+    ...(g.names ? { names: canonicalNames(g.names) } : {}),
+  };
+}
+
+/** An address as a socket reports it (`::ffff:10.1.2.3`), as grants store it. */
+export function sourceAddress(ip: string | undefined): string | undefined {
+  if (!ip) return undefined;
+  const a = canonicalAddresses([ip.replace(/^::ffff:(?=\d+\.)/i, '')]);
+  return a[0];
+}
 
 /**
  * Enrollment tokens and the trade of one for an identity. A token's remaining uses are
@@ -76,7 +109,14 @@ export class Enrollment {
     private readonly clock: Clock,
   ) {}
 
-  async createToken(input: { for: EnrollKind; uses?: number | undefined; expiresInMs?: number | undefined; note?: string | undefined }): Promise<TokenView & { token: string }> {
+  async createToken(input: { for: EnrollKind; uses?: number | undefined; expiresInMs?: number | undefined; note?: string | undefined; grant?: TokenGrant | undefined }): Promise<TokenView & { token: string }> {
+    if (input.for === 'site-server' && !input.grant) {
+      throw new OutpostError(CoreErrors.GRANT_REQUIRED, "a site-server token needs a grant: { services: { task?, package?: { constrained }, netboot?, gateway? }, sites?, addresses?, names? }", { status: 400 });
+    }
+    if (input.for === 'agent' && input.grant) {
+      throw new OutpostError(CoreErrors.GRANT_NOT_ALLOWED, 'an agent token carries no grant: agents are granted nothing beyond their own record', { status: 400 });
+    }
+    if (input.grant?.sites) this.registry.checkSites(input.grant.sites);
     const secret = newSecret();
     const now = this.clock.now();
     const uses = input.uses ?? 1;
@@ -89,6 +129,7 @@ export class Enrollment {
       expiresAt: now + (input.expiresInMs ?? this.config.enrollment.defaultExpiry),
       createdAt: now,
       note: input.note,
+      ...(input.grant ? { grant: canonicalGrant(input.grant) } : {}),
     };
     await this.registry.store.putToken(record);
     return { ...tokenView(record), token: `${record.id}.${secret}` };
@@ -105,8 +146,12 @@ export class Enrollment {
     await this.registry.store.deleteToken(id);
   }
 
-  /** Checks the token and takes one use from it (in memory; the caller persists it). */
-  #consume(token: string, kind: EnrollKind): { record: TokenRecord; undo: () => void } {
+  /**
+   * Checks the token and takes one use from it (in memory; the caller persists it).
+   * `check` runs on the valid token before the use is taken: what it throws leaves the
+   * token unspent.
+   */
+  #consume(token: string, kind: EnrollKind, check: (record: TokenRecord) => void = () => undefined): { record: TokenRecord; undo: () => void } {
     const cred = parseCredential(token);
     const record = cred ? this.registry.store.tokens.get(cred.id) : undefined;
     if (!cred || !record || !hexEqual(record.hash, hashSecret(cred.secret))) {
@@ -121,15 +166,47 @@ export class Enrollment {
     if (record.for !== kind) {
       throw new OutpostError(CoreErrors.ENROLL_KIND_MISMATCH, `this token enrolls a ${record.for}, but the request describes a ${kind}`, { status: 400 });
     }
+    check(record);
     record.usesLeft -= 1;
     return { record, undo: () => void (record.usesLeft += 1) };
+  }
+
+  /**
+   * The grant a site server enrolls under: the token's services, sites, names and
+   * addresses (or, when it names none, the request's source address: trust on first use
+   * under the admin's token). What it asks for must be within it: else 403
+   * `CORE_GRANT_EXCEEDED` naming every refused part.
+   */
+  #grantFor(t: TokenRecord, req: Extract<EnrollRequest, { kind: 'site-server' }>): SiteServerGrant {
+    const g = t.grant ?? { services: {} };
+    const source = sourceAddress(req.sourceIp);
+    const fromGrant = (g.addresses ?? []).length > 0;
+    const grant: SiteServerGrant = {
+      services: g.services,
+      addresses: fromGrant ? [...g.addresses!] : source ? [source] : [],
+      names: [...(g.names ?? [])],
+      approvedBy: fromGrant ? 'grant' : 'enrollment',
+    };
+    const beyond = claimsBeyond(grant, req.services, req.tickleAddress);
+    if (beyond.length > 0) {
+      throw new OutpostError(CoreErrors.GRANT_EXCEEDED, `the enrollment asks for more than the token grants: ${beyond.join('; ')}`, {
+        status: 403,
+        details: { refused: beyond, approvedAddresses: grant.addresses, approvedNames: grant.names },
+      });
+    }
+    return grant;
   }
 
   async enroll(req: EnrollRequest): Promise<EnrollResult> {
     // A bad CSR is refused before the token is spent.
     const certifier = req.csr === undefined ? undefined : certifiers.get(this.registry);
     const certify = certifier && req.csr !== undefined ? await certifier.prepare(req.csr, req.kind) : undefined;
-    const { record, undo } = this.#consume(req.token, req.kind);
+    let grant: SiteServerGrant | undefined;
+    const { record, undo } = this.#consume(req.token, req.kind, (t) => {
+      if (req.kind !== 'site-server') return;
+      grant = this.#grantFor(t, req);
+      certify?.approve(grant);
+    });
     const secret = newSecret();
     const base = {
       name: req.name,
@@ -143,7 +220,7 @@ export class Enrollment {
         const agent: AgentRecord = { id: newId('ag'), ...base, macs: req.macs, ips: req.ips, os: req.os };
         await this.registry.addAgent(agent, consumed);
         this.enrolled++;
-        const cert = certify ? await certify(agent.id) : {};
+        const cert = certify ? await certify.issue(agent.id) : {};
         return {
           ...cert,
           id: agent.id,
@@ -154,10 +231,18 @@ export class Enrollment {
           configPollIntervalMs: this.config.agents.configPollInterval,
         };
       }
-      const ss: SiteServerRecord = { id: newId('ss'), ...base, address: req.address, tickleAddress: req.tickleAddress, services: req.services, sites: [] };
+      const ss: SiteServerRecord = {
+        id: newId('ss'),
+        ...base,
+        ...(req.address ? { reportedAddress: req.address } : {}),
+        tickleAddress: req.tickleAddress,
+        services: req.services,
+        sites: record.grant?.sites ?? [],
+        grant: grant!,
+      };
       await this.registry.addSiteServer(ss, consumed);
       this.enrolled++;
-      const cert = certify ? await certify(ss.id) : {};
+      const cert = certify ? await certify.issue(ss.id) : {};
       return {
         ...cert,
         id: ss.id,

@@ -3,7 +3,7 @@ export { coreConfigSchema, type CoreConfig, type CoreConfigInput } from './confi
 export { CoreErrors } from './errors.js';
 export { TaskErrors } from './tasks/errors.js';
 export type { AgentState, AgentView, SiteServerView, Clock } from './registry.js';
-export type { EnrollKind, SiteServerServices } from './model.js';
+export type { EnrollKind, SiteServerServices, TokenGrant, ServiceGrant, SiteServerGrant } from './model.js';
 export { ADMIN_TOKEN_FILE } from './admin-token.js';
 export type { CoreModule, CoreContext } from './module.js';
 export type { LiveSnapshot, LiveRun, LiveStagingServer, LiveAlarm } from './console/snapshot.js';

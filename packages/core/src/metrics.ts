@@ -52,6 +52,7 @@ export function createCoreMetrics(src: CoreMetricsSources): ServiceMetrics {
   m.counterFrom('datagrams_dropped_total', 'UDP datagrams dropped, by reason', () => src.datagrams()?.stats.dropped, 'reason');
   m.counterFrom('heartbeat_acks_sent_total', 'Heartbeat acks sent', () => src.datagrams()?.stats.acksSent);
   m.counterFrom('tickles_sent_total', 'Tickles sent to site servers (coalesced: one per server per burst)', () => src.tickler()?.sent);
+  m.counterFrom('claims_refused_total', 'Site-server heartbeats refused for claiming beyond their grant (services, hosts, addresses)', () => src.registry()?.claimsRefused);
   m.counterFrom('enrollments_total', 'Agents and site servers enrolled', () => src.enrollments());
   m.gaugeFrom('level_db_bytes', 'Size of the level database on disk (table and log files)', () => levelDbBytes(src.dataDir));
   m.gaugeFrom('module_stat', "Counters and sizes the core's modules keep (stat: module.key)", () => {

@@ -3,7 +3,8 @@ import { OutpostError, parseCidr, type Logger } from '@outpost/common';
 import { balance } from './balance.js';
 import type { CoreConfig } from './config.js';
 import { CoreErrors } from './errors.js';
-import type { AgentRecord, ContactRecord, ServiceName, SiteRecord, SiteServerRecord } from './model.js';
+import { canonicalAddresses, canonicalNames, claimsBeyond, migratedGrant, runsGranted, withinGrant } from './grant.js';
+import type { AgentRecord, ContactRecord, ServiceGrant, ServiceName, SiteRecord, SiteServerGrant, SiteServerRecord, SiteServerServices } from './model.js';
 import { parseHostAddress, selectFor, siteNets, sitesOf, type Candidate, type HostAddress, type SelectionReason, type SiteNet } from './selection.js';
 import type { CoreStore } from './store.js';
 
@@ -29,12 +30,29 @@ export interface AgentView {
   createdAt: string;
 }
 
+/** An administrator's change to a site server's grant (each field replaces the old value). */
+export interface GrantPatch {
+  services?: ServiceGrant | undefined;
+  sites?: string[] | undefined;
+  addresses?: string[] | undefined;
+  names?: string[] | undefined;
+}
+
+/** A heartbeat's statement: service URLs and tickle address to restate, and nothing else. */
+export interface SiteServerClaim {
+  services?: SiteServerServices | undefined;
+  tickleAddress?: string | undefined;
+  address?: string | undefined;
+}
+
 export interface SiteServerView {
   id: string;
   name: string;
-  address?: string | undefined;
+  /** The address it stated at enrollment: shown, never used. */
+  reportedAddress?: string | undefined;
   tickleAddress?: string | undefined;
   services: SiteServerRecord['services'];
+  grant: SiteServerGrant & { sites: string[] };
   sites: string[];
   effectiveSites: string[];
   state: 'online' | 'offline';
@@ -72,7 +90,7 @@ export class Registry {
   readonly #siteAgents = new Map<string, number>();
   /** Agent ids in order, for paging; rebuilt on the first listing after an agent comes or goes. */
   #sortedAgentIds: string[] | undefined;
-  readonly #ssAddr = new Map<string, HostAddress | undefined>();
+  readonly #ssAddrs = new Map<string, HostAddress[]>();
   readonly #ssSites = new Map<string, string[]>();
   readonly #ssOnline = new Map<string, boolean>();
   readonly #keys = new Map<string, Buffer>();
@@ -91,6 +109,8 @@ export class Registry {
   /** Called after site servers' config serials change (the core tickles them). */
   onSiteServersChanged: (ids: string[]) => void = () => undefined;
   readonly #ssSerial = new Map<string, string>();
+  /** Heartbeat claims beyond a grant, refused (`outpost_core_claims_refused_total`). */
+  claimsRefused = 0;
 
   constructor(
     readonly store: CoreStore,
@@ -101,6 +121,14 @@ export class Registry {
 
   /** Builds every cache from the loaded store. */
   init(): void {
+    for (const ss of this.store.siteServers.values()) {
+      if (ss.grant) continue;
+      // Written before grants: keep what it ran (see migratedGrant); the admin narrows it.
+      const { address, ...rest } = ss;
+      const migrated: SiteServerRecord = { ...rest, ...(address ? { reportedAddress: address } : {}), grant: migratedGrant(ss) };
+      this.store.siteServers.set(ss.id, migrated);
+      this.log.warn({ siteServer: ss.id, grant: migrated.grant }, 'site server enrolled before grants: granted what it ran; review it (PATCH /site-servers/:id grant)');
+    }
     this.#nets = siteNets(this.store.sites.values());
     for (const ss of this.store.siteServers.values()) this.#indexSiteServer(ss);
     for (const a of this.store.agents.values()) {
@@ -162,10 +190,11 @@ export class Registry {
   }
 
   #indexSiteServer(ss: SiteServerRecord): void {
-    const addr = ss.address ? parseHostAddress(ss.address) : undefined;
-    this.#ssAddr.set(ss.id, addr);
+    // Subnet-based membership uses the approved addresses, never the stated one.
+    const addrs = ss.grant.addresses.map(parseHostAddress).filter((a): a is HostAddress => a !== undefined);
+    this.#ssAddrs.set(ss.id, addrs);
     const eff = new Set(ss.sites.filter((s) => this.store.sites.has(s)));
-    if (addr) for (const s of sitesOf([addr], this.#nets)) eff.add(s);
+    for (const s of sitesOf(addrs, this.#nets)) eff.add(s);
     this.#ssSites.set(ss.id, [...eff].sort());
     this.#keys.set(ss.id, Buffer.from(ss.udpKey, 'hex'));
   }
@@ -312,7 +341,7 @@ export class Registry {
   #candidates(): Candidate[] {
     return [...this.store.siteServers.values()].map((record) => ({
       record,
-      address: this.#ssAddr.get(record.id),
+      addresses: this.#ssAddrs.get(record.id) ?? [],
       sites: this.#ssSites.get(record.id) ?? [],
       online: this.#ssOnline.get(record.id) ?? false,
       load: this.#load.get(record.id) ?? 0,
@@ -341,9 +370,10 @@ export class Registry {
     return {
       id: ss.id,
       name: ss.name,
-      address: ss.address,
+      reportedAddress: ss.reportedAddress,
       tickleAddress: ss.tickleAddress,
       services: ss.services,
+      grant: { ...ss.grant, sites: ss.sites },
       sites: ss.sites,
       effectiveSites: this.#ssSites.get(ss.id) ?? [],
       state: this.siteServerOnline(ss.id) ? 'online' : 'offline',
@@ -369,18 +399,86 @@ export class Registry {
     if (unknown) throw new OutpostError(CoreErrors.SITE_NOT_FOUND, `no site named '${unknown}'`, { status: 404 });
   }
 
-  async updateSiteServer(id: string, patch: Partial<Pick<SiteServerRecord, 'sites' | 'services' | 'address' | 'tickleAddress' | 'name'>>): Promise<SiteServerRecord> {
+  /** Throws 404 `CORE_SITE_NOT_FOUND` for a site that does not exist. */
+  checkSites(sites: string[]): void {
+    this.#validateSites(sites);
+  }
+
+  /** Whether a site server is granted `service` and runs it. */
+  runsGranted(id: string, service: ServiceName): boolean {
+    const ss = this.store.siteServers.get(id);
+    return ss !== undefined && runsGranted(ss, service);
+  }
+
+  /** Whether a site server is granted `service` (whether or not it states it yet). */
+  granted(id: string, service: ServiceName): boolean {
+    return this.store.siteServers.get(id)?.grant.services[service] !== undefined;
+  }
+
+  /**
+   * A site server's heartbeat: it may restate the URLs of granted services (on approved
+   * hosts) and its tickle address (approved host). Anything beyond its grant (a service
+   * not granted, an unapproved host, another `constrained`, an `address`) refuses the
+   * whole heartbeat: 403 `CORE_CLAIM_REFUSED`, counted, logged; nothing changes.
+   */
+  async heartbeatClaim(id: string, claim: SiteServerClaim): Promise<SiteServerRecord> {
     const old = this.getSiteServer(id);
-    if (patch.sites) this.#validateSites(patch.sites);
-    const ss: SiteServerRecord = { ...old };
-    for (const [k, v] of Object.entries(patch)) if (v !== undefined) (ss as unknown as Record<string, unknown>)[k] = v;
+    const beyond = claimsBeyond(old.grant, claim.services, claim.tickleAddress);
+    if (claim.address !== undefined) beyond.push('a site server does not state its address (the grant approves it)');
+    if (beyond.length > 0) {
+      this.claimsRefused++;
+      this.log.warn({ principal: id, refused: beyond }, 'heartbeat claim beyond the grant refused');
+      throw new OutpostError(CoreErrors.CLAIM_REFUSED, `the heartbeat claims more than this site server is granted: ${beyond.join('; ')}`, { status: 403, details: { refused: beyond } });
+    }
+    return this.#putSiteServer(old, {
+      ...old,
+      ...(claim.services ? { services: { ...old.services, ...claim.services } } : {}),
+      ...(claim.tickleAddress !== undefined ? { tickleAddress: claim.tickleAddress } : {}),
+    });
+  }
+
+  /**
+   * An administrator's change: name, sites, the services it runs (within its grant) and
+   * its grant. Narrowing the grant drops what falls outside it from the record (selection,
+   * routing and task assignment follow).
+   */
+  async updateSiteServer(id: string, patch: { name?: string | undefined; sites?: string[] | undefined; services?: SiteServerServices | undefined; grant?: GrantPatch | undefined }): Promise<SiteServerRecord> {
+    const old = this.getSiteServer(id);
+    const sites = patch.grant?.sites ?? patch.sites;
+    if (sites) this.#validateSites(sites);
+    const g = patch.grant;
+    const grant: SiteServerGrant = g
+      ? {
+          services: g.services ?? old.grant.services,
+          addresses: g.addresses ? canonicalAddresses(g.addresses) : old.grant.addresses,
+          names: g.names ? canonicalNames(g.names) : old.grant.names,
+          approvedBy: g.addresses ? 'admin' : old.grant.approvedBy,
+        }
+      : old.grant;
+    if (patch.services) {
+      const beyond = claimsBeyond(grant, patch.services, undefined);
+      if (beyond.length > 0) throw new OutpostError(CoreErrors.GRANT_EXCEEDED, `the services are beyond the grant: ${beyond.join('; ')}`, { status: 403, details: { refused: beyond } });
+    }
+    const tickleOk = old.tickleAddress === undefined || claimsBeyond(grant, undefined, old.tickleAddress).length === 0;
+    const next: SiteServerRecord = {
+      ...old,
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(sites ? { sites } : {}),
+      grant,
+      services: withinGrant(grant, patch.services ?? old.services),
+      tickleAddress: tickleOk ? old.tickleAddress : undefined,
+    };
+    return this.#putSiteServer(old, next);
+  }
+
+  async #putSiteServer(old: SiteServerRecord, ss: SiteServerRecord): Promise<SiteServerRecord> {
     if (JSON.stringify(ss) === JSON.stringify(old)) return old;
     await this.store.putSiteServer(ss);
     this.#indexSiteServer(ss);
     this.#refreshSiteServerSerials();
     this.scheduleRebalance();
     // Agents assigned to it carry its URL in their config.
-    this.#refreshSerials([...this.store.agents.values()].filter((a) => a.taskServer === id).map((a) => a.id));
+    this.#refreshSerials([...this.store.agents.values()].filter((a) => a.taskServer === ss.id).map((a) => a.id));
     return ss;
   }
 
@@ -388,7 +486,7 @@ export class Registry {
     this.getSiteServer(id);
     const orphans = [...this.store.agents.values()].filter((a) => a.taskServer === id).map((a) => ({ ...a, taskServer: undefined }));
     await this.store.deleteSiteServer(id, orphans);
-    for (const m of [this.#ssAddr, this.#ssSites, this.#ssOnline, this.#keys, this.#load, this.#ssSerial]) m.delete(id);
+    for (const m of [this.#ssAddrs, this.#ssSites, this.#ssOnline, this.#keys, this.#load, this.#ssSerial]) m.delete(id);
     this.#refreshSerials(orphans.map((a) => a.id));
     this.scheduleRebalance();
   }
@@ -417,7 +515,7 @@ export class Registry {
       heartbeatIntervalMs: this.config.agents.heartbeatInterval,
       configPollIntervalMs: this.config.agents.configPollInterval,
       datagramPort: this.datagramPort,
-      ...(ts?.services.task ? { taskServer: { id: ts.id, url: ts.services.task.url } } : {}),
+      ...(ts?.services.task && runsGranted(ts, 'task') ? { taskServer: { id: ts.id, url: ts.services.task.url } } : {}),
     };
   }
 
@@ -571,7 +669,7 @@ export class Registry {
 
   async rebalance(): Promise<number> {
     const candidates = this.#candidates();
-    const taskServers = candidates.filter((c) => c.record.services.task).map((c) => c.record.id);
+    const taskServers = candidates.filter((c) => runsGranted(c.record, 'task')).map((c) => c.record.id);
     const inputs = [...this.store.agents.values()].map((a) => ({
       agentId: a.id,
       current: a.taskServer,

@@ -1,4 +1,5 @@
 import { cidrContains, mostSpecific, parseCidr, parseIp, type Cidr, type IpAddress } from '@outpost/common';
+import { runsGranted } from './grant.js';
 import type { ServiceName, SiteRecord, SiteServerRecord } from './model.js';
 
 /** A site's subnets, parsed once. */
@@ -46,8 +47,9 @@ export function sitesOf(addresses: readonly HostAddress[], nets: readonly SiteNe
 /** A site server as selection sees it. */
 export interface Candidate {
   record: SiteServerRecord;
-  address?: HostAddress | undefined;
-  /** Sites it serves: assigned by the admin, or through its address. */
+  /** Its approved addresses (the grant's, or the one it enrolled from). */
+  addresses: readonly HostAddress[];
+  /** Sites it serves: assigned by the grant or the admin, or through an approved address. */
   sites: readonly string[];
   online: boolean;
   /** Agents assigned to it (task servers). */
@@ -56,8 +58,9 @@ export interface Candidate {
 
 export type SelectionReason = 'site' | 'subnet' | 'any';
 
+/** Granted `service` and running it: a site server's own statement alone never makes it a candidate. */
 export function runs(c: Candidate, service: ServiceName): boolean {
-  return c.record.services[service] !== undefined;
+  return runsGranted(c.record, service);
 }
 
 const byPreference = (a: Candidate, b: Candidate): number =>
@@ -65,7 +68,7 @@ const byPreference = (a: Candidate, b: Candidate): number =>
 
 /**
  * The ordered site servers running `service` for an agent, by the rules of
- * ARCHITECTURE.md: those serving one of the agent's sites; else those whose address is
+ * ARCHITECTURE.md: those serving one of the agent's sites; else those with an approved address
  * on one of the agent's own subnets; else all. Online first, then least loaded.
  */
 export function selectFor(
@@ -80,7 +83,7 @@ export function selectFor(
     if (inSite.length > 0) return { reason: 'site', servers: inSite.sort(byPreference) };
   }
   const onSubnet = running.filter(
-    (c) => c.address && agentAddresses.some((a) => a.subnet && cidrContains(a.subnet, c.address!.ip)),
+    (c) => c.addresses.some((ca) => agentAddresses.some((a) => a.subnet && cidrContains(a.subnet, ca.ip))),
   );
   if (onSubnet.length > 0) return { reason: 'subnet', servers: onSubnet.sort(byPreference) };
   return { reason: 'any', servers: running.sort(byPreference) };

@@ -17,7 +17,8 @@ const NETS = siteNets([
   site('v6-lab', '2001:db8:1::/48'),
 ]);
 
-function server(name: string, opts: { sites?: string[]; address?: string; online?: boolean; load?: number; task?: boolean; pkg?: boolean } = {}): Candidate {
+function server(name: string, opts: { sites?: string[]; address?: string; online?: boolean; load?: number; task?: boolean; pkg?: boolean; granted?: boolean } = {}): Candidate {
+  const granted = opts.granted !== false;
   const record: SiteServerRecord = {
     id: `ss_${name}`,
     name,
@@ -29,10 +30,16 @@ function server(name: string, opts: { sites?: string[]; address?: string; online
     },
     sites: opts.sites ?? [],
     createdAt: 0,
+    grant: {
+      services: granted ? { ...(opts.task !== false ? { task: true as const } : {}), ...(opts.pkg ? { package: { constrained: false } } : {}) } : {},
+      addresses: opts.address ? [opts.address.split('/')[0]!] : [],
+      names: [`${name}.example`],
+      approvedBy: 'grant',
+    },
   };
   return {
     record,
-    address: opts.address ? host(opts.address) : undefined,
+    addresses: opts.address ? [host(opts.address)] : [],
     sites: opts.sites ?? [],
     online: opts.online ?? true,
     load: opts.load ?? 0,
@@ -133,6 +140,11 @@ describe('selectFor', () => {
     expect(names(selectFor(['lab'], [], cands, 'task'))).toEqual(['task-only']);
     const none = selectFor(['lab'], [], cands, 'netboot');
     expect(none.servers).toEqual([]);
+  });
+
+  it('never selects a server for a service it states but was not granted', () => {
+    const cands = [server('claims-task', { sites: ['lab'], granted: false }), server('granted', { sites: ['campus'] })];
+    expect(names(selectFor(['lab'], [], cands, 'task'))).toEqual(['granted']);
   });
 
   it('orders online before offline, then the least loaded, then by name', () => {

@@ -1,6 +1,8 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isIP } from 'node:net';
+import { GATEWAY_REPORT_MAX_CONNECTIONS, gatewayReportSchema, type GatewayReportBody } from '@outpost/common/gateway-report';
 import type { Logger } from '@outpost/common/logger';
 import { createKeyAndCsr } from '@outpost/common/tls';
 import type { LinkedCoreConfig, StaticCoreConfig } from './config.js';
@@ -27,6 +29,8 @@ export interface LinkIdentity {
 interface LinkState {
   coreId: string;
   routes: string[];
+  /** `host:port` → the addresses to dial (the core's table; a name is never resolved). */
+  dial?: Record<string, string[]> | undefined;
   coreTarget?: string | undefined;
   revoked: string[];
   held: string[];
@@ -50,10 +54,28 @@ interface Bundle {
   coreUrl: string;
   renewAfter: string;
 }
-interface RoutesAnswer {
+export interface RoutesAnswer {
   coreId: string;
   serial: string;
-  targets: Array<{ target: string; kind: string }>;
+  targets: Array<{ target: string; kind: string; addresses?: string[] }>;
+}
+
+/**
+ * The routes of a core's table and the addresses to dial for each. A site server's
+ * target by DNS name is kept only with addresses to dial (a table from a core without
+ * them is not trusted with names); the core's own target is dialled as configured.
+ */
+export function routesOf(table: RoutesAnswer): { routes: string[]; dial: Record<string, string[]> } {
+  const routes: string[] = [];
+  const dial: Record<string, string[]> = {};
+  for (const t of table.targets) {
+    const addresses = (t.addresses ?? []).filter((a) => isIP(a) !== 0);
+    const host = t.target.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+    if (t.kind !== 'core' && isIP(host) === 0 && addresses.length === 0) continue;
+    routes.push(t.target);
+    if (addresses.length > 0) dial[t.target] = addresses;
+  }
+  return { routes, dial };
 }
 interface FeedAnswer {
   seq: number;
@@ -177,6 +199,7 @@ export class CoreLink {
       caPem: id.caPem,
       caFingerprint: caFingerprint(id.caPem),
       routes: new Set(s?.routes ?? []),
+      dial: new Map(Object.entries(s?.dial ?? {})),
       coreTarget: s?.coreTarget,
       coreUrl: id.coreUrl,
       revoked: new Set(s?.revoked ?? []),
@@ -196,7 +219,9 @@ export class CoreLink {
       let routesChanged = false;
       if (routes.status !== 304) {
         const table = expectOk(routes, 'routing table');
-        state.routes = table.targets.map((t) => t.target);
+        const { routes: list, dial } = routesOf(table);
+        state.routes = list;
+        state.dial = dial;
         state.coreTarget = table.targets.find((t) => t.kind === 'core')?.target;
         state.etag = routes.etag;
         routesChanged = true;
@@ -281,9 +306,15 @@ export class CoreLink {
     if (caChanged) this.onChange({ kind: 'ca' });
   }
 
-  /** Sends the connection table to the core. */
-  async report(body: { name: string; stats: Record<string, number>; connections: unknown[] }): Promise<void> {
+  /**
+   * Sends the connection table to the core, in the shape and bounds the core checks
+   * (`gatewayReportSchema`): past {@link GATEWAY_REPORT_MAX_CONNECTIONS} tunnels, the
+   * rest are counted in `stats.connectionsOmitted` instead of listed.
+   */
+  async report(body: GatewayReportBody): Promise<void> {
     const id = this.identity!;
-    expectOk(await callCore(this.config.url, 'POST', '/gateway/connections', { bearer: id.credential, ca: this.#ca, timeoutMs: this.opts.timeoutMs, body }), 'connection report');
+    const omitted = Math.max(0, body.connections.length - GATEWAY_REPORT_MAX_CONNECTIONS);
+    const bounded = gatewayReportSchema.parse(omitted > 0 ? { ...body, stats: { ...body.stats, connectionsOmitted: omitted }, connections: body.connections.slice(0, GATEWAY_REPORT_MAX_CONNECTIONS) } : body);
+    expectOk(await callCore(this.config.url, 'POST', '/gateway/connections', { bearer: id.credential, ca: this.#ca, timeoutMs: this.opts.timeoutMs, body: bounded }), 'connection report');
   }
 }

@@ -388,7 +388,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       return;
     }
     perClient.set(clientKey, open + 1);
-    const { host, port } = splitAuthority(target);
+    const { port } = splitAuthority(target);
+    const host = auth.trust.dial?.get(target)?.[0] ?? splitAuthority(target).host;
     // Reads from the target go straight to the client (no read buffer), which stops them
     // while its writes are over their high-water mark; writes to the target buffer up to
     // relayBuffer before backpressure pauses the client. (net.Socket passes highWaterMark

@@ -9,6 +9,12 @@ export interface CoreTrust {
   caFingerprint: string;
   /** Allowed `host:port` targets. */
   routes: Set<string>;
+  /**
+   * Addresses to dial per target, from a linked core's table (a site server's name is
+   * never resolved: the core approved these addresses for it). A target not here is
+   * dialled as named (static routes, the core's own URL, IP literals).
+   */
+  dial?: Map<string, string[]> | undefined;
   /** The core's own `host:port` (enrollment is forwarded there). */
   coreTarget?: string | undefined;
   /** Its URL (enrollment forwarding picks http or https). */

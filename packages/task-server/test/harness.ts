@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { agentTaskKey, datagramKey, parseCredential, silentLogger, taskBearerSecret, validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
-import { removeDir, tempDir } from '@outpost/testing';
+import { grantFor, removeDir, tempDir } from '@outpost/testing';
 import { createTaskServer, taskServerConfigSchema, type TaskServer, type TaskServerConfigInput } from '../src/index.js';
 
 export interface Env {
@@ -24,7 +24,7 @@ export async function startCore(dir: string, port = 0): Promise<Core> {
 export async function startEnv(ts: Partial<TaskServerConfigInput> = {}, create: typeof createTaskServer = createTaskServer): Promise<Env> {
   const dirs = [await tempDir('outpost-ts-core-'), await tempDir('outpost-ts-')];
   const core = await startCore(dirs[0]!);
-  const token = await core.createEnrollmentToken({ for: 'site-server' });
+  const token = await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ task: {} }) });
   const server = create(
     validateConfig(
       taskServerConfigSchema,

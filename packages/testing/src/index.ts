@@ -7,3 +7,4 @@ export { loopbackConfig } from './appliance-config.js';
 export { parseMetrics, metricTotal } from './metrics.js';
 export { prng } from './prng.js';
 export { freePort } from './ports.js';
+export { grantFor, type TestGrant, type StatedServices } from './grant.js';

@@ -27,7 +27,7 @@ export function SiteServers(): JSX.Element {
             const st = staging.get(s.id);
             return (
               <tr key={s.id} data-server={s.name}>
-                <NameCell name={s.name} sub={`${s.id}${s.address ? ` · ${s.address}` : ''}`} />
+                <NameCell name={s.name} sub={`${s.id}${s.grant.addresses.length ? ` · ${s.grant.addresses.join(', ')}` : ''}`} />
                 <td>
                   <Badge state={s.state} />
                 </td>

@@ -65,7 +65,7 @@ function netbootServer(ctx: RouteContext, registry: Registry): string {
   const p = ctx.state.principal!;
   if (p.kind === 'admin') return 'admin';
   const ss = registry.store.siteServers.get(p.id);
-  if (!ss?.services.netboot) throw new OutpostError(BootErrors.NOT_A_NETBOOT_SERVER, 'this site server does not run the netboot service', { status: 403 });
+  if (!ss || !registry.runsGranted(ss.id, 'netboot')) throw new OutpostError(BootErrors.NOT_A_NETBOOT_SERVER, 'this site server does not run the netboot service', { status: 403 });
   return ss.name;
 }
 

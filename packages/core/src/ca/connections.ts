@@ -1,14 +1,7 @@
-/** One tunnel as a gateway reports it. */
-export interface GatewayConnection {
-  principal: string;
-  kind: string;
-  serial: string;
-  remote: string;
-  target: string;
-  since: string;
-  bytesIn: number;
-  bytesOut: number;
-}
+import type { GatewayConnectionReport } from '@outpost/common';
+
+/** One tunnel as a gateway reports it (`gatewayConnectionSchema` of @outpost/common). */
+export type GatewayConnection = GatewayConnectionReport;
 
 export interface GatewayReport {
   gateway: string;

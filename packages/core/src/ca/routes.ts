@@ -1,7 +1,8 @@
-import { CommonErrors, OutpostError, readJson, requireKind, validate, z, type AppState } from '@outpost/common';
+import { CommonErrors, GATEWAY_REPORT_MAX_BYTES, gatewayReportSchema, OutpostError, readJson, requireKind, validate, z, type AppState, type RouteContext } from '@outpost/common';
 import type { Router } from '@koa/router';
 import type { Registry, Clock } from '../registry.js';
 import type { ConnectionTables } from './connections.js';
+import { CaErrors } from './errors.js';
 import { routingTable } from './routing-table.js';
 import type { CertificateService } from './service.js';
 
@@ -11,28 +12,21 @@ const revokeBody = z.object({ serial: z.string().regex(/^[0-9a-fA-F:]{1,128}$/),
 const feedQuery = z.object({ since: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(100_000).default(10_000) }).strict();
 const probeQuery = z.object({ nonce: z.string().regex(/^[\w-]{8,128}$/) }).strict();
 const idParam = z.string().regex(/^[\w.-]{1,128}$/);
-const connection = z
-  .object({
-    principal: z.string().max(128),
-    kind: z.string().max(32),
-    serial: z.string().max(128),
-    remote: z.string().max(128),
-    target: z.string().max(300),
-    since: z.string().max(64),
-    bytesIn: z.number().min(0),
-    bytesOut: z.number().min(0),
-  })
-  .strict();
-const report = z
-  .object({
-    name: z.string().max(255),
-    stats: z.record(z.string().max(64), z.number()).default({}),
-    connections: z.array(connection).max(200_000),
-  })
-  .strict();
 const connectionsQuery = z.object({ principal: z.string().max(128).optional() }).strict();
 
 const PEM_TYPE = 'application/x-pem-file';
+
+/** Admin, or a site server GRANTED the gateway service (403 `CORE_CA_NOT_A_GATEWAY` otherwise). */
+function gatewayOnly(registry: Registry, allowAdmin: boolean) {
+  return async (ctx: RouteContext, next: () => Promise<unknown>): Promise<void> => {
+    const p = ctx.state.principal;
+    if (allowAdmin && p?.kind === 'admin') return void (await next());
+    if (p?.kind !== 'site-server' || !registry.granted(p.id, 'gateway')) {
+      throw new OutpostError(CaErrors.NOT_A_GATEWAY, 'only a site server granted the gateway service may call this', { status: 403 });
+    }
+    await next();
+  };
+}
 
 /** Routes of the certificate authority and of the gateway coordination (all behind bearer auth). */
 export function caRoutes(
@@ -41,7 +35,7 @@ export function caRoutes(
 ): void {
   const { ca, registry, tables } = deps;
   const admin = requireKind('admin');
-  const gateway = requireKind('site-server', 'admin');
+  const gateway = gatewayOnly(registry, true);
   const holder = requireKind('agent', 'site-server');
 
   router.get('/api/v1/ca/certificate', (ctx) => {
@@ -128,8 +122,8 @@ export function caRoutes(
     }
     ctx.body = table;
   });
-  router.post('/api/v1/gateway/connections', requireKind('site-server'), async (ctx) => {
-    const body = await readJson(ctx, report, 64 * 1024 * 1024);
+  router.post('/api/v1/gateway/connections', gatewayOnly(registry, false), async (ctx) => {
+    const body = await readJson(ctx, gatewayReportSchema, GATEWAY_REPORT_MAX_BYTES);
     tables.put({ gateway: ctx.state.principal!.id, name: body.name, stats: body.stats, connections: body.connections, receivedAt: deps.clock.now() });
     ctx.status = 204;
   });

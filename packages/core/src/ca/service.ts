@@ -2,7 +2,9 @@ import { OutpostError, type Logger } from '@outpost/common';
 import type { Registry, Clock } from '../registry.js';
 import type { Authority } from './authority.js';
 import type { CaConfig } from './config.js';
+import type { SiteServerGrant } from '../model.js';
 import { CaErrors } from './errors.js';
+import { approvedCertificateNames } from './names.js';
 import { normalizeSerial, type CaStore, type CertKind, type CertRecord, type RevocationEvent } from './store.js';
 
 export interface CertificateBundle {
@@ -34,7 +36,7 @@ export interface QuarantineEntry {
  * follow. Counters for `/stats`.
  */
 export class CertificateService {
-  readonly counters = { issued: 0, renewed: 0, revoked: 0, badCsr: 0, crlBuilt: 0 };
+  readonly counters = { issued: 0, renewed: 0, revoked: 0, badCsr: 0, namesRefused: 0, crlBuilt: 0 };
   #crl: { der: Buffer; seq: number; builtAt: number } | undefined;
   #crlBuilding: Promise<Buffer> | undefined;
 
@@ -48,8 +50,12 @@ export class CertificateService {
     private readonly coreUrl: () => string,
   ) {}
 
-  /** Verifies a CSR now; the returned function issues the certificate once the principal exists. */
-  async prepare(csr: string, kind: CertKind): Promise<(principal: string) => Promise<CertificateBundle>> {
+  /**
+   * Verifies a CSR now. A site server's certificate carries only names `approve` let
+   * through (403 `CORE_CA_NAME_NOT_APPROVED` for any other); an agent's carries none,
+   * whatever its CSR asks. `issue` makes the certificate once the principal exists.
+   */
+  async prepare(csr: string, kind: CertKind): Promise<{ names: string[]; approve(approved: Pick<SiteServerGrant, 'addresses' | 'names'>): void; issue(principal: string): Promise<CertificateBundle> }> {
     let checked: Awaited<ReturnType<Authority['checkCsr']>>;
     try {
       checked = await this.authority.checkCsr(csr);
@@ -57,14 +63,27 @@ export class CertificateService {
       this.counters.badCsr++;
       throw err;
     }
-    return (principal) => this.#issue(principal, kind, checked);
+    let names: string[] = [];
+    return {
+      names: checked.names,
+      approve: (approved) => {
+        if (kind !== 'site-server') return;
+        try {
+          names = approvedCertificateNames(checked.names, approved);
+        } catch (err) {
+          this.counters.namesRefused++;
+          throw err;
+        }
+      },
+      issue: (principal) => this.#issue(principal, kind, checked.publicKey, names),
+    };
   }
 
-  async #issue(principal: string, kind: CertKind, checked: Awaited<ReturnType<Authority['checkCsr']>>): Promise<CertificateBundle> {
+  async #issue(principal: string, kind: CertKind, publicKey: Awaited<ReturnType<Authority['checkCsr']>>['publicKey'], names: string[]): Promise<CertificateBundle> {
     if (this.store.blocked.has(principal)) {
       throw new OutpostError(CaErrors.BLOCKED, `${principal} is blocked: no certificate is issued to it`, { status: 403 });
     }
-    const issued = await this.authority.issue({ publicKey: checked.publicKey, principal, kind, names: checked.names, lifetimeMs: this.config.certificateLifetime });
+    const issued = await this.authority.issue({ publicKey, principal, kind, names: kind === 'agent' ? [] : names, lifetimeMs: this.config.certificateLifetime });
     const now = this.clock.now();
     const hold = this.config.quarantine === 'hold' && kind === 'agent';
     const rec: CertRecord = { serial: issued.serial, principal, kind, issuedAt: now, notAfter: issued.notAfter, ...(hold ? { held: true } : {}) };
@@ -89,8 +108,17 @@ export class CertificateService {
   /** A new certificate for an existing principal (renewal, or a first one after enrolling without CSR). */
   async renew(principal: string, kind: CertKind, csr: string): Promise<CertificateBundle> {
     const finish = await this.prepare(csr, kind);
+    if (kind === 'site-server') {
+      const ss = this.registry.store.siteServers.get(principal);
+      try {
+        finish.approve(ss?.grant ?? { addresses: [], names: [] });
+      } catch (err) {
+        this.log.warn({ principal, names: finish.names }, 'renewal refused: the CSR names what the grant does not approve');
+        throw err;
+      }
+    }
     const wasHeld = [...(this.store.byPrincipal.get(principal) ?? [])].some((s) => this.store.certs.get(s)?.held);
-    const bundle = await finish(principal);
+    const bundle = await finish.issue(principal);
     this.counters.renewed++;
     // An approved principal stays approved across renewals.
     if (!wasHeld && this.config.quarantine === 'hold') await this.approve(principal).catch(() => undefined);

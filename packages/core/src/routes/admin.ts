@@ -3,7 +3,7 @@ import type { Router } from '@koa/router';
 import type { Enrollment } from '../enrollment.js';
 import type { Registry } from '../registry.js';
 import type { DatagramServer } from '../datagram-server.js';
-import { durationText, name } from './schemas.js';
+import { durationText, grant, name } from './schemas.js';
 
 const tokenBody = z
   .object({
@@ -11,6 +11,8 @@ const tokenBody = z
     uses: z.number().int().min(1).max(10_000_000).optional(),
     expires: durationText.optional(),
     note: z.string().max(256).optional(),
+    /** Required for `site-server`, refused for `agent`. */
+    grant: grant.optional(),
   })
   .strict();
 
@@ -27,7 +29,7 @@ export function adminRoutes(router: Router<AppState>, deps: { registry: Registry
   router.post('/api/v1/tokens', admin, async (ctx) => {
     const body = await readJson(ctx, tokenBody);
     ctx.status = 201;
-    ctx.body = await enrollment.createToken({ for: body.for, uses: body.uses, expiresInMs: body.expires, note: body.note });
+    ctx.body = await enrollment.createToken({ for: body.for, uses: body.uses, expiresInMs: body.expires, note: body.note, grant: body.grant });
   });
   router.get('/api/v1/tokens', admin, (ctx) => {
     ctx.body = { items: enrollment.listTokens() };

@@ -19,7 +19,7 @@ const siteServerEnroll = z.object({ token: z.string().min(1).max(512), name, add
 export function enrollRoutes(router: Router<AppState>, enrollment: Enrollment): void {
   router.post('/api/v1/enroll', async (ctx) => {
     const body = await readJson(ctx, z.union([siteServerEnroll, agentEnroll]));
-    const result = await enrollment.enroll('services' in body ? { kind: 'site-server', ...body } : { kind: 'agent', ...body });
+    const result = await enrollment.enroll('services' in body ? { kind: 'site-server', ...body, sourceIp: ctx.ip } : { kind: 'agent', ...body });
     ctx.status = 201;
     ctx.body = result;
   });

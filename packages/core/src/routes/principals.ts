@@ -1,7 +1,7 @@
 import { readJson, requireKind, validate, z, type AppState, OutpostError, CommonErrors, type RouteContext } from '@outpost/common';
 import type { Router } from '@koa/router';
 import type { Registry } from '../registry.js';
-import { agentListQuery, hostAddress, mac, name, services, tickleAddress } from './schemas.js';
+import { agentListQuery, grantPatch, hostAddress, mac, name, services, tickleAddress } from './schemas.js';
 
 /** Admin, or the principal the path names. */
 function selfOrAdmin(ctx: RouteContext, id: string): void {
@@ -10,7 +10,7 @@ function selfOrAdmin(ctx: RouteContext, id: string): void {
   throw new OutpostError(CommonErrors.FORBIDDEN, 'this credential may only read or change its own record', { status: 403 });
 }
 
-const siteServerPatch = z.object({ sites: z.array(name).max(1000).optional(), services: services.optional(), name: name.optional() }).strict();
+const siteServerPatch = z.object({ sites: z.array(name).max(1000).optional(), services: services.optional(), name: name.optional(), grant: grantPatch.optional() }).strict();
 const siteServerHeartbeat = z.object({ services: services.optional(), address: hostAddress.optional(), tickleAddress: tickleAddress.optional() }).strict();
 const agentPatch = z
   .object({ name: name.optional(), macs: z.array(mac).max(64).optional(), ips: z.array(hostAddress).max(256).optional(), os: z.string().max(256).optional() })
@@ -41,7 +41,8 @@ export function principalRoutes(router: Router<AppState>, registry: Registry): v
   router.post('/api/v1/site-servers/:id/heartbeat', requireKind('site-server'), async (ctx) => {
     selfOrAdmin(ctx, ctx.params.id!);
     const body = await readJson(ctx, siteServerHeartbeat);
-    const ss = await registry.updateSiteServer(ctx.params.id!, body);
+    // Health and load, and a restatement of what it was granted: never a claim (see Registry.heartbeatClaim).
+    const ss = await registry.heartbeatClaim(ctx.params.id!, body);
     registry.touch(ss.id, 'http');
     const cfg = registry.siteServerConfig(ss);
     ctx.body = { configSerial: cfg.serial, heartbeatIntervalMs: cfg.heartbeatIntervalMs };

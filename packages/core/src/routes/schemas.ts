@@ -1,4 +1,4 @@
-import { durationSchema, z } from '@outpost/common';
+import { durationSchema, parseIp, z } from '@outpost/common';
 
 export const name = z.string().trim().min(1).max(128).regex(/^[^\s/\\?#%][^/\\?#%]*$/, 'must not contain / \\ ? # % or start with a space');
 export const mac = z
@@ -30,3 +30,37 @@ export const agentListQuery = z
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   })
   .strict();
+
+/** An IP literal (no prefix): an approved address. */
+export const ipLiteral = z
+  .string()
+  .trim()
+  .min(2)
+  .max(64)
+  .regex(/^\[?[0-9a-fA-F:.]+\]?$/, 'expected an IP address')
+  .refine((a) => parseIp(a.replace(/^\[(.*)\]$/, '$1')) !== undefined, 'expected an IP address');
+/** A DNS name approved for a site server's URLs and certificate. */
+export const dnsName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(253)
+  .regex(/^(?=.*[a-zA-Z-])[a-zA-Z0-9]([a-zA-Z0-9-]{0,62})(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,62}))*\.?$/, 'expected a DNS name (IP addresses go in addresses)');
+export const serviceGrant = z
+  .object({
+    task: z.literal(true).optional(),
+    package: z.object({ constrained: z.boolean() }).strict().optional(),
+    netboot: z.literal(true).optional(),
+    gateway: z.literal(true).optional(),
+  })
+  .strict();
+/** A site-server grant (token or admin change). */
+export const grant = z
+  .object({
+    services: serviceGrant,
+    sites: z.array(name).max(1000).optional(),
+    addresses: z.array(ipLiteral).max(256).optional(),
+    names: z.array(dnsName).max(256).optional(),
+  })
+  .strict();
+export const grantPatch = grant.partial().strict();

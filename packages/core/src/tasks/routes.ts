@@ -22,10 +22,10 @@ const taskView = (t: object): Record<string, unknown> => {
   return { ...rest, createdAt: new Date(createdAt).toISOString(), updatedAt: new Date(updatedAt).toISOString() };
 };
 
-/** The calling site server, which must run the task service. */
+/** The calling site server, which must be GRANTED the task service (and run it): a heartbeat's claim never makes one. */
 function taskServerOf(ctx: RouteContext, registry: Registry): string {
   const id = ctx.state.principal!.id;
-  if (!registry.store.siteServers.get(id)?.services.task) {
+  if (!registry.runsGranted(id, 'task')) {
     throw new OutpostError(TaskErrors.NOT_A_TASK_SERVER, 'this site server does not run the task service', { status: 403 });
   }
   return id;

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { silentLogger, validateConfig } from '@outpost/common';
-import { removeDir, tempDir } from '@outpost/testing';
+import { grantFor, removeDir, tempDir } from '@outpost/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { coreConfigSchema, createCore, type Core } from '../../dist/index.js';
 
@@ -70,7 +70,7 @@ describe('boot decisions', () => {
   it('refuses to delete an image in use, and a site server without the netboot service', async () => {
     await api('POST', '/boot/computers', { macs: ['52:54:00:00:00:04'], image: 'linux' });
     expect((await api('DELETE', '/boot/images/linux')).body).toMatchObject({ error: { code: 'CORE_BOOT_IMAGE_IN_USE' } });
-    const { token } = await core.createEnrollmentToken({ for: 'site-server' });
+    const { token } = await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ task: { url: 'http://x' } }) });
     const enr = await fetch(`${core.url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, name: 'tasks-only', services: { task: { url: 'http://x' } } }) });
     const { credential } = (await enr.json()) as { credential: string };
     const r = await fetch(`${core.url}/api/v1/boot/decide`, { method: 'POST', headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' }, body: JSON.stringify({ mac: '52:54:00:00:00:04' }) });

@@ -68,7 +68,7 @@ describe('certificate authority', () => {
     const blocked = await tc.call('POST', `/ca/principals/${r.body.id}/block`, { body: { reason: 'stolen laptop' } });
     expect(blocked.status).toBe(200);
     expect(blocked.body.revoked).toHaveLength(2);
-    const ss = await tc.call('POST', '/enroll', { token: null, body: { token: await createToken(tc, 'site-server'), name: 'gw', services: { gateway: { url: 'https://gw:8443' } } } });
+    const ss = await tc.call('POST', '/enroll', { token: null, body: { token: await createToken(tc, 'site-server', { grant: { services: { gateway: true }, names: ['gw'] } }), name: 'gw', services: { gateway: { url: 'https://gw:8443' } } } });
     const feed = await tc.call('GET', '/ca/revocations?since=0', { token: ss.body.credential });
     expect(feed.status).toBe(200);
     expect(feed.body.items.map((e: { type: string }) => e.type)).toEqual(['revoke', 'revoke']);
@@ -114,13 +114,26 @@ describe('certificate authority', () => {
     expect(ok).toBe(true);
   });
 
-  it('serves the gateway routing table (core and site-server URLs) with an ETag', async () => {
+  it('serves the gateway routing table (core and site-server URLs, with the addresses to dial) to gateways only, with an ETag', async () => {
     const tc = await startCore();
-    const ss = await tc.call('POST', '/enroll', { token: null, body: { token: await createToken(tc, 'site-server'), name: 'pkg', services: { package: { constrained: false, url: 'http://pkg.test:8081' } } } });
-    const t = await tc.call('GET', '/gateway/routes', { token: ss.body.credential });
-    expect(t.body.targets.map((x: { target: string }) => x.target)).toEqual([new URL(tc.url).host, 'pkg.test:8081']);
-    const again = await tc.call('GET', '/gateway/routes', { token: ss.body.credential, headers: { 'if-none-match': t.headers.get('etag')! } });
+    const pkg = await tc.call('POST', '/enroll', {
+      token: null,
+      body: { token: await createToken(tc, 'site-server', { grant: { services: { package: { constrained: false } }, names: ['pkg.test'], addresses: ['10.9.0.5'] } }), name: 'pkg', services: { package: { constrained: false, url: 'http://pkg.test:8081' } } },
+    });
+    const gw = await tc.call('POST', '/enroll', { token: null, body: { token: await createToken(tc, 'site-server', { grant: { services: { gateway: true }, names: ['gw'] } }), name: 'gw', services: { gateway: { url: 'https://gw:8443' } } } });
+    const t = await tc.call('GET', '/gateway/routes', { token: gw.body.credential });
+    expect(t.body.targets.map((x: { target: string; addresses: string[] }) => [x.target, x.addresses])).toEqual([
+      [new URL(tc.url).host, ['127.0.0.1']],
+      ['pkg.test:8081', ['10.9.0.5']],
+    ]);
+    const again = await tc.call('GET', '/gateway/routes', { token: gw.body.credential, headers: { 'if-none-match': t.headers.get('etag')! } });
     expect(again.status).toBe(304);
+    // A package server holds a site-server credential too, but is no gateway.
+    for (const [method, path] of [['GET', '/gateway/routes'], ['GET', '/ca/revocations?since=0'], ['POST', '/gateway/connections']] as const) {
+      const r = await tc.call(method, path, { token: pkg.body.credential, ...(method === 'POST' ? { body: { name: 'x', connections: [] } } : {}) });
+      expect(r.status, path).toBe(403);
+      expect(r.body.error.code, path).toBe(CaErrors.NOT_A_GATEWAY);
+    }
   });
 
   it('serves HTTPS with a server certificate from its own CA when ca.https.enabled', async () => {

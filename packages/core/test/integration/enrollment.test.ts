@@ -47,7 +47,7 @@ describe('enrollment', () => {
   it('refuses a body of the wrong kind with CORE_ENROLL_KIND_MISMATCH and does not spend the token', async () => {
     const tc = await startCore();
     const agentToken = await createToken(tc, 'agent');
-    const ssToken = await createToken(tc, 'site-server');
+    const ssToken = await createToken(tc, 'site-server', { grant: { services: { task: true } } });
     const asServer = await tc.call('POST', '/enroll', { token: null, body: { token: agentToken, name: 'ts', services: { task: { url: 'http://ts:1' } } } });
     expect(asServer.status).toBe(400);
     expect(asServer.body.error.code).toBe('CORE_ENROLL_KIND_MISMATCH');
@@ -113,9 +113,9 @@ describe('enrollment', () => {
 
   it('lists tokens without their secret and deletes them', async () => {
     const tc = await startCore();
-    const created = await tc.call('POST', '/tokens', { body: { for: 'site-server', uses: 2, note: 'branch' } });
+    const created = await tc.call('POST', '/tokens', { body: { for: 'site-server', uses: 2, note: 'branch', grant: { services: { task: true } } } });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ for: 'site-server', uses: 2, usesLeft: 2, note: 'branch' });
+    expect(created.body).toMatchObject({ for: 'site-server', uses: 2, usesLeft: 2, note: 'branch', grant: { services: { task: true } } });
     const list = await tc.call('GET', '/tokens');
     expect(list.body.items).toHaveLength(1);
     expect(list.body.items[0].token).toBeUndefined();

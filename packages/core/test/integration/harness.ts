@@ -2,7 +2,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { createCore, coreConfigSchema, type Core, type CoreConfigInput } from '@outpost/core';
 import { DatagramType, datagramKey, encodeDatagram, openDatabase, openDatagram, ReplayGuard, silentLogger, sublevel, validateConfig, type DecodedDatagram } from '@outpost/common';
-import { removeDir, tempDir } from '@outpost/testing';
+import { grantFor, removeDir, tempDir, type StatedServices } from '@outpost/testing';
 
 /** A clock the test moves by hand (expiry, offline states). */
 export interface TestClock {
@@ -132,7 +132,9 @@ export async function enrollSiteServer(
   name: string,
   fields: { address?: string; tickleAddress?: string; services?: Record<string, unknown> } = {},
 ): Promise<Enrolled> {
-  const body = { token: await createToken(tc, 'site-server'), name, services: { task: { url: `http://${name}.test:8080` } }, ...fields };
+  const stated = { name, services: { task: { url: `http://${name}.test:8080` } }, ...fields };
+  // The grant is exactly what it enrolls with (its services, the hosts of its URLs, its address).
+  const body = { token: await createToken(tc, 'site-server', { grant: grantFor(stated.services as StatedServices, fields) }), ...stated };
   const r = await tc.call('POST', '/enroll', { token: null, body });
   if (r.status !== 201) throw new Error(`enroll site server: ${r.status} ${JSON.stringify(r.body)}`);
   return enrolled(r.body);

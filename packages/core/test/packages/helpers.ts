@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { validateConfig } from '@outpost/common';
+import { grantFor } from '@outpost/testing';
 import { coreConfigSchema, createCore, type Core } from '../../src/index.js';
 
 export const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
@@ -48,7 +49,7 @@ export function api(core: Core, bearer = core.adminToken) {
 }
 
 export async function enrollPackageServer(core: Core, name: string, constrained: boolean, address: string, url = `http://127.0.0.1:1/${name}`): Promise<{ id: string; credential: string }> {
-  const { token } = await core.createEnrollmentToken({ for: 'site-server' });
+  const { token } = await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ package: { constrained, url } }, { address }) });
   const res = await fetch(`${core.url}/api/v1/enroll`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSocket } from 'node:dgram';
 import { decodeDatagram, TickleFlags } from '@outpost/common';
-import { waitFor } from '@outpost/testing';
+import { grantFor, waitFor } from '@outpost/testing';
 import { enrollFleet, startCore, type Harness } from './harness.js';
 
 type Json = Record<string, unknown>;
@@ -139,7 +139,7 @@ describe('task server changes', () => {
     const got: Buffer[] = [];
     sock.on('message', (m) => got.push(m));
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-    const t = await h.core.createEnrollmentToken({ for: 'site-server' });
+    const t = await h.core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ task: { url: 'http://127.0.0.1:2' } }, { tickleAddress: `127.0.0.1:${sock.address().port}` }) });
     await fetch(`${h.core.url}/api/v1/enroll`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -1,5 +1,5 @@
 import { agentTaskKey, datagramKey, parseCredential, silentLogger, validateConfig } from '@outpost/common';
-import { removeDir, tempDir } from '@outpost/testing';
+import { grantFor, removeDir, tempDir } from '@outpost/testing';
 import { coreConfigSchema, createCore, type Core } from '../../src/index.js';
 
 export interface Harness {
@@ -43,7 +43,7 @@ export async function startCore(tasks: Record<string, unknown> = {}): Promise<Ha
 
 /** Enrolls a task server and `n` agents; returns their credentials and task keys. */
 export async function enrollFleet(h: Harness, n: number): Promise<{ ts: { id: string; bearer: string }; agents: Array<{ id: string; bearer: string; taskKey: Buffer }> }> {
-  const t1 = await h.core.createEnrollmentToken({ for: 'site-server' });
+  const t1 = await h.core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ task: { url: 'http://127.0.0.1:1' } }) });
   const ssRes = await fetch(`${h.core.url}/api/v1/enroll`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
