@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
 import { answerCode, answerStatus, siteLinkError, type SiteLinkClient, type SiteLinkCodes } from './client.js';
 
 /** Where an enrollment token comes from, first found wins. */
@@ -21,13 +20,23 @@ export interface EnrollRequest {
   csr?: string | undefined;
 }
 
-export const enrollAnswerSchema = z.looseObject({
-  id: z.string().min(1),
-  credential: z.string().min(3),
-  heartbeatIntervalMs: z.number().int().positive().optional(),
-});
 /** The core's answer to `POST /enroll` (a service reads its own extra fields, e.g. `certificate`). */
-export type EnrollAnswer = z.output<typeof enrollAnswerSchema>;
+export interface EnrollAnswer {
+  id: string;
+  credential: string;
+  heartbeatIntervalMs?: number;
+  [field: string]: unknown;
+}
+
+/** The answer when it carries an id and a credential (and a sane heartbeat interval, if any). */
+function asEnrollAnswer(raw: unknown): EnrollAnswer | undefined {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const a = raw as Record<string, unknown>;
+  if (typeof a.id !== 'string' || a.id === '' || a.id.length > 128 || typeof a.credential !== 'string' || a.credential.length < 3 || a.credential.length > 512) return undefined;
+  const hb = a.heartbeatIntervalMs;
+  if (hb !== undefined && !(typeof hb === 'number' && Number.isInteger(hb) && hb > 0)) return undefined;
+  return a as EnrollAnswer;
+}
 
 /** The token, or undefined when no source gives one. Never logged. */
 export async function readEnrollToken(src: EnrollTokenSource, codes: SiteLinkCodes = {}): Promise<string | undefined> {
@@ -69,7 +78,7 @@ export async function enrollSiteServer(client: SiteLinkClient, token: string, re
     }
     throw err;
   }
-  const r = enrollAnswerSchema.safeParse(raw);
-  if (!r.success) throw siteLinkError(codes, 'CORE_ERROR', `the core answered the enrollment of ${req.name} without an id and credential`, { status: 502 });
-  return r.data;
+  const answer = asEnrollAnswer(raw);
+  if (!answer) throw siteLinkError(codes, 'CORE_ERROR', `the core answered the enrollment of ${req.name} without an id and credential`, { status: 502 });
+  return answer;
 }

@@ -1,24 +1,50 @@
 import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { OutpostError, SiteLinkErrors } from '../errors.js';
+import type { OutpostError } from '../errors.js';
 import { parseCredential } from '../secrets.js';
+import { siteLinkError, type SiteLinkCodes } from './client.js';
 
 export const SITE_IDENTITY_FILE = 'identity.json';
 
 /**
  * What a site service keeps after enrolling: its id at the core, its credential
  * (`<id>.<secret>`, also the key of the core's signed tickles) and the core it belongs to.
- * A service with more to keep (the gateway's certificate, key and CA) extends the schema:
- * `siteIdentitySchema.extend({ ... })`.
+ * A service with more to keep (the gateway's certificate, key and CA) names its own
+ * string fields (`SiteIdentityStoreOptions.extraFields`).
  */
-export const siteIdentitySchema = z.strictObject({
-  version: z.literal(1),
-  id: z.string().min(1).max(128),
-  credential: z.string().min(3).max(512),
-  coreUrl: z.string().max(2048),
-});
-export type SiteIdentity = z.output<typeof siteIdentitySchema>;
+export interface SiteIdentity {
+  version: 1;
+  id: string;
+  credential: string;
+  coreUrl: string;
+}
+
+/** The service's own (string) fields of an identity record. */
+export type ExtraFields<I extends SiteIdentity> = ReadonlyArray<Exclude<keyof I, keyof SiteIdentity> & string>;
+
+const BASE_FIELDS: Record<keyof SiteIdentity, number> = { version: 0, id: 128, credential: 512, coreUrl: 2048 };
+const EXTRA_MAX = 64 * 1024;
+
+/**
+ * Checks a record read from disk: exactly the base fields and the service's own, each a
+ * bounded string (`version` the number 1). Written by hand rather than with zod: the
+ * gateway's workers load this module and must not load zod (~15 MiB of RSS each).
+ * Returns what is wrong, or undefined.
+ */
+export function identityProblem(record: unknown, extraFields: readonly string[] = []): string | undefined {
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) return 'not an object';
+  const r = record as Record<string, unknown>;
+  if (r.version !== 1) return 'version: expected 1';
+  const allowed = new Map<string, number>([...Object.entries(BASE_FIELDS), ...extraFields.map((f): [string, number] => [f, EXTRA_MAX])]);
+  for (const [field, max] of allowed) {
+    if (field === 'version') continue;
+    const v = r[field];
+    if (typeof v !== 'string' || v === '') return `${field}: expected a non-empty string`;
+    if (v.length > max) return `${field}: longer than ${max} characters`;
+  }
+  const unknown = Object.keys(r).filter((k) => !allowed.has(k));
+  return unknown.length ? `unknown field(s) ${unknown.map((k) => `'${k}'`).join(', ')}` : undefined;
+}
 
 /** An older place a service kept its identity in, read once and moved to `identity.json`. */
 export interface LegacyIdentity {
@@ -33,11 +59,13 @@ export interface LegacyIdentity {
 export interface SiteIdentityStoreOptions<I extends SiteIdentity> {
   /** The directory of `identity.json` (created 0700 when missing). */
   dir: string;
-  /** The record's schema, when the service keeps fields of its own. @default siteIdentitySchema */
-  schema?: z.ZodType<I>;
+  /** The service's own string fields, each required. @default [] */
+  extraFields?: ExtraFields<I>;
   /** Says what the identity is in messages. @default 'site-server identity' */
   what?: string;
   legacy?: LegacyIdentity;
+  /** The service's own codes for `IDENTITY_CORRUPT` / `IDENTITY_WRITE`. */
+  codes?: SiteLinkCodes;
 }
 
 export interface SiteIdentityStore<I extends SiteIdentity = SiteIdentity> {
@@ -56,22 +84,24 @@ export interface SiteIdentityStore<I extends SiteIdentity = SiteIdentity> {
  * one. Records written before the `version` field (the gateway's) are read as version 1.
  */
 export function createSiteIdentityStore<I extends SiteIdentity = SiteIdentity>(options: SiteIdentityStoreOptions<I>): SiteIdentityStore<I> {
-  const schema = options.schema ?? (siteIdentitySchema as unknown as z.ZodType<I>);
+  const extraFields: readonly string[] = options.extraFields ?? [];
   const what = options.what ?? 'site-server identity';
   const file = join(options.dir, SITE_IDENTITY_FILE);
+  const codes = options.codes ?? {};
   const corrupt = (where: string, why: string, cause?: unknown): OutpostError =>
-    new OutpostError(SiteLinkErrors.IDENTITY_CORRUPT, `${where} does not hold a valid ${what} (${why}); delete it to enroll again`, {
+    siteLinkError(codes, 'IDENTITY_CORRUPT', `${where} does not hold a valid ${what} (${why}); delete it to enroll again`, {
       details: { file: where },
       ...(cause === undefined ? {} : { cause }),
     });
 
   const check = (record: unknown, where: string): I => {
     const withVersion = record !== null && typeof record === 'object' && !Array.isArray(record) && !('version' in record) ? { version: 1, ...record } : record;
-    const r = schema.safeParse(withVersion);
-    if (!r.success) throw corrupt(where, r.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; '));
-    const cred = parseCredential(r.data.credential);
-    if (!cred || cred.id !== r.data.id) throw corrupt(where, 'the credential does not belong to the id');
-    return r.data;
+    const problem = identityProblem(withVersion, extraFields);
+    if (problem) throw corrupt(where, problem);
+    const identity = withVersion as I;
+    const cred = parseCredential(identity.credential);
+    if (!cred || cred.id !== identity.id) throw corrupt(where, 'the credential does not belong to the id');
+    return identity;
   };
 
   const save = async (identity: I): Promise<void> => {
@@ -95,7 +125,7 @@ export function createSiteIdentityStore<I extends SiteIdentity = SiteIdentity>(o
       }
     } catch (cause) {
       await rm(tmp, { force: true }).catch(() => undefined);
-      throw new OutpostError(SiteLinkErrors.IDENTITY_WRITE, `cannot write the ${what} ${file}: ${(cause as Error).message}`, { cause, details: { file } });
+      throw siteLinkError(codes, 'IDENTITY_WRITE', `cannot write the ${what} ${file}: ${(cause as Error).message}`, { cause, details: { file } });
     }
   };
 

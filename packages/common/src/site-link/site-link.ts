@@ -1,12 +1,11 @@
 import type { Logger } from 'pino';
-import type { z } from 'zod';
 import { TickleFlags } from '../datagram/codec.js';
 import { isOutpostError, SiteLinkErrors } from '../errors.js';
 import { lifecycle } from '../lifecycle.js';
 import { datagramKey, parseCredential } from '../secrets.js';
 import { answerCode, answerStatus, createSiteLinkClient, siteLinkError, type SiteLinkClient, type SiteLinkCodes } from './client.js';
 import { enrollSiteServer, readEnrollToken, type EnrollAnswer, type EnrollTokenSource } from './enroll.js';
-import { createSiteIdentityStore, siteIdentitySchema, type LegacyIdentity, type SiteIdentity, type SiteIdentityStore } from './identity.js';
+import { createSiteIdentityStore, type ExtraFields, type LegacyIdentity, type SiteIdentity, type SiteIdentityStore } from './identity.js';
 import { CoreTickleListener, type CoreTickleStats } from './tickle-listener.js';
 
 export type TickleFlagName = keyof typeof TickleFlags;
@@ -38,8 +37,8 @@ export interface SiteLinkOptions<I extends SiteIdentity = SiteIdentity> {
   /** The service's own codes for link failures its README promises. */
   codes?: SiteLinkCodes;
   identity?: {
-    /** The record's schema when the service keeps fields of its own. */
-    schema?: z.ZodType<I>;
+    /** The service's own (string) fields of the record. */
+    extraFields?: ExtraFields<I>;
     /** What the identity is, in messages. */
     what?: string;
     legacy?: LegacyIdentity;
@@ -102,9 +101,10 @@ export function createSiteLink<I extends SiteIdentity = SiteIdentity>(o: SiteLin
   const client = o.client ?? createSiteLinkClient(o.coreUrl, o.timeoutMs ?? 10_000, codes);
   const store: SiteIdentityStore<I> = createSiteIdentityStore<I>({
     dir: o.dataDir,
-    schema: o.identity?.schema ?? (siteIdentitySchema as unknown as z.ZodType<I>),
+    ...(o.identity?.extraFields ? { extraFields: o.identity.extraFields } : {}),
     ...(o.identity?.what ? { what: o.identity.what } : {}),
     ...(o.identity?.legacy ? { legacy: o.identity.legacy } : {}),
+    codes,
   });
   let identity: I | undefined;
   let key: Buffer | undefined;
