@@ -60,7 +60,6 @@ export const SiteLinkErrors = {
   CORE_ERROR: 'SITE_LINK_CORE_ERROR',
   IDENTITY_UNKNOWN: 'SITE_LINK_IDENTITY_UNKNOWN',
   HEARTBEAT_REFUSED: 'SITE_LINK_HEARTBEAT_REFUSED',
-  NOT_ENROLLED: 'SITE_LINK_NOT_ENROLLED',
 } as const;
 
 export type SiteLinkErrorKey = keyof typeof SiteLinkErrors;
