@@ -2,17 +2,17 @@
 // kept across restarts, heartbeat keeping the site server online, a deleted identity
 // reported, the tickle listener's drops; and netboot staying online through it.
 import { createSocket } from 'node:dgram';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DatagramType, TickleFlags, datagramKey, encodeDatagram, parseCredential, silentLogger, validateConfig } from '@outpost/common';
+import { DatagramType, TickleFlags, datagramKey, encodeDatagram, openDatabase, parseCredential, silentLogger, sublevel, validateConfig } from '@outpost/common';
 import { createSiteLink, SiteLinkErrors, type SiteLink, type SiteLinkOptions } from '@outpost/common/site-link';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
 import { createNetboot, type Netboot } from '@outpost/netboot';
 import { removeDir, tempDir, waitFor } from '@outpost/testing';
-import { adminApi, cleanupAfterEach } from './fixtures/e2e.js';
+import { adminApi, cleanupAfterEach, testTaskServer } from './fixtures/e2e.js';
 
 const HEARTBEAT_MS = 200;
 const MISSED = 2;
@@ -193,5 +193,33 @@ describe('netboot over the site link', () => {
       expect(await state(id)).toBe('online');
     }
     expect((again.stats().link as { id: string }).id).toBe(id);
+  });
+});
+
+describe('task server over the site link', () => {
+  it("moves an identity kept in the level db's meta (earlier versions) to identity.json once, keeping its id", async () => {
+    const dataDir = join(dir, 'ts');
+    const first = testTaskServer({ coreUrl: core.url, dataDir, name: 'ts-1', enrollToken: await siteServerToken() });
+    cleanup(() => first.stop());
+    await first.start();
+    const id = first.id;
+    await first.stop();
+    // What an earlier version left: the identity in meta, no identity.json.
+    const file = join(dataDir, 'identity.json');
+    const { version: _v, ...old } = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    await rm(file);
+    const db = await openDatabase(dataDir);
+    await sublevel(db, 'meta').put('identity', old);
+    await db.close();
+    const again = testTaskServer({ coreUrl: core.url, dataDir, name: 'ts-1' });
+    cleanup(() => again.stop());
+    await again.start();
+    expect(again.id).toBe(id);
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ version: 1, id });
+    expect(await state(id)).toBe('online');
+    await again.stop();
+    const check = await openDatabase(dataDir);
+    expect(await sublevel(check, 'meta').get('identity')).toBeUndefined();
+    await check.close();
   });
 });
