@@ -6,7 +6,7 @@ import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { DatagramType, TickleFlags, datagramKey, encodeDatagram, openDatabase, parseCredential, silentLogger, sublevel, validateConfig } from '@outpost/common';
 import { createSiteLink, SiteLinkErrors, type SiteLink, type SiteLinkOptions } from '@outpost/common/site-link';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';

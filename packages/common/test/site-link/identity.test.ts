@@ -1,5 +1,4 @@
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatCredential } from '@outpost/common';
 import { createSiteIdentityStore, SiteLinkErrors, type SiteIdentity } from '@outpost/common/site-link';
