@@ -176,6 +176,7 @@ export function createSiteLink<I extends SiteIdentity = SiteIdentity>(o: SiteLin
         ...(address ? { address } : {}),
         ...(tickle ? { tickleAddress: tickle } : {}),
       });
+      if (!running) return true;
       const next = r?.heartbeatIntervalMs;
       if (typeof next === 'number' && next > 0 && o.heartbeatIntervalMs === undefined) intervalMs = next;
       counters.heartbeats++;
@@ -185,6 +186,7 @@ export function createSiteLink<I extends SiteIdentity = SiteIdentity>(o: SiteLin
       state = 'online';
       return true;
     } catch (err) {
+      if (!running) return false;
       counters.heartbeatFailures++;
       const status = answerStatus(err);
       const coreCode = answerCode(err);
@@ -265,7 +267,8 @@ export function createSiteLink<I extends SiteIdentity = SiteIdentity>(o: SiteLin
       running = false;
       clearTimeout(timer);
       timer = undefined;
-      await beating;
+      // An in-flight heartbeat is not awaited (a core that does not answer would hold the
+      // stop for the whole call timeout); its outcome schedules nothing once stopped.
       await listener?.stop();
       listener = undefined;
       state = 'stopped';
