@@ -253,6 +253,8 @@ export class CoreLink {
       this.#state = state;
       await writePrivate(join(this.#dir, 'state.json'), JSON.stringify(state));
       await this.#renewIfDue();
+      // Each good sync is also a heartbeat (as before the site link), besides the link's own at the core's interval.
+      await this.#link.heartbeat();
       const wasStale = this.trust?.stale ?? false;
       this.#applyState();
       this.trust!.stale = false;
