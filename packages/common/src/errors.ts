@@ -44,3 +44,22 @@ export const CommonErrors = {
   BAD_CIDR: 'COMMON_BAD_CIDR',
   BAD_DURATION: 'COMMON_BAD_DURATION',
 } as const;
+
+/**
+ * Codes raised by the site link (`@outpost/common/site-link`): a site service's
+ * enrollment, identity, heartbeat and calls to the core. A service may name its own code
+ * for some of them (`SiteLinkOptions.codes`) where its README promises one; the link's
+ * code then stays in `details.linkCode`. Each is documented in the package README.
+ */
+export const SiteLinkErrors = {
+  IDENTITY_CORRUPT: 'SITE_LINK_IDENTITY_CORRUPT',
+  IDENTITY_WRITE: 'SITE_LINK_IDENTITY_WRITE',
+  NO_ENROLL_TOKEN: 'SITE_LINK_NO_ENROLL_TOKEN',
+  ENROLL_REJECTED: 'SITE_LINK_ENROLL_REJECTED',
+  CORE_UNREACHABLE: 'SITE_LINK_CORE_UNREACHABLE',
+  CORE_ERROR: 'SITE_LINK_CORE_ERROR',
+  IDENTITY_UNKNOWN: 'SITE_LINK_IDENTITY_UNKNOWN',
+  HEARTBEAT_REFUSED: 'SITE_LINK_HEARTBEAT_REFUSED',
+} as const;
+
+export type SiteLinkErrorKey = keyof typeof SiteLinkErrors;

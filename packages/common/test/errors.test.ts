@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommonErrors, isOutpostError, OutpostError, parseCidr, parseDuration, validateConfig, z } from '@outpost/common';
+import { SiteLinkErrors } from '@outpost/common/site-link';
 import { expectErrorsDocumented, readErrorsTable, removeDir, tempDir } from '@outpost/testing';
 
 const README = fileURLToPath(new URL('../README.md', import.meta.url));
@@ -24,11 +25,17 @@ describe('OutpostError', () => {
     expect(codes.every((c) => /^COMMON_[A-Z_]+$/.test(c))).toBe(true);
     expect(new Set(codes).size).toBe(codes.length);
   });
+
+  it('prefixes every site-link code with SITE_LINK_ and keeps them unique', () => {
+    const codes = Object.values(SiteLinkErrors);
+    expect(codes.every((c) => /^SITE_LINK_[A-Z_]+$/.test(c))).toBe(true);
+    expect(new Set(codes).size).toBe(codes.length);
+  });
 });
 
 describe('README Errors table', () => {
-  it('documents every code in CommonErrors, and no other', async () => {
-    await expectErrorsDocumented(README, Object.values(CommonErrors));
+  it('documents every code in CommonErrors and SiteLinkErrors, and no other', async () => {
+    await expectErrorsDocumented(README, [...Object.values(CommonErrors), ...Object.values(SiteLinkErrors)]);
   });
 
   it('documents the status each error is raised with', async () => {

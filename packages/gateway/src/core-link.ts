@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { GATEWAY_REPORT_MAX_CONNECTIONS, gatewayReportSchema, type GatewayReportBody } from '@outpost/common/gateway-report';
 import type { Logger } from '@outpost/common/logger';
+import { createSiteLink, type EnrollAnswer, type SiteIdentity, type SiteLink, type SiteLinkClient } from '@outpost/common/site-link';
 import { createKeyAndCsr } from '@outpost/common/tls';
 import type { LinkedCoreConfig, StaticCoreConfig } from './config.js';
 import { callCore, expectOk } from './core-client.js';
@@ -13,17 +14,18 @@ import { caFingerprint, normalizeSerial, type CoreTrust } from './trust.js';
 /** A core the gateway follows over its API, as opposed to one given by files only. */
 export const isLinked = (c: LinkedCoreConfig | StaticCoreConfig): c is LinkedCoreConfig => 'url' in c;
 
-/** What enrollment with a core gave the gateway (kept in `identity.json`, mode 0600). */
-export interface LinkIdentity {
-  id: string;
-  credential: string;
+/**
+ * What enrollment with a core gave the gateway (kept in `identity.json`, mode 0600, by
+ * the site link): the site-server identity and the gateway's certificate, key and CA.
+ */
+export interface LinkIdentity extends SiteIdentity {
   coreId: string;
-  coreUrl: string;
   caPem: string;
   certPem: string;
   keyPem: string;
   renewAfter: string;
 }
+const LINK_IDENTITY_FIELDS = ['coreId', 'caPem', 'certPem', 'keyPem', 'renewAfter'] as const;
 
 /** The last good routes and revocations (kept in `state.json` for a core that is down). */
 interface LinkState {
@@ -39,14 +41,6 @@ interface LinkState {
   fetchedAt: number;
 }
 
-interface EnrollAnswer {
-  id: string;
-  credential: string;
-  certificate?: string;
-  caCertificate?: string;
-  coreId?: string;
-  coreUrl?: string;
-}
 interface Bundle {
   certificate: string;
   caCertificate: string;
@@ -112,6 +106,8 @@ async function writePrivate(file: string, data: string): Promise<void> {
   await rename(tmp, file);
 }
 
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
 async function readJsonFile<T>(file: string): Promise<T | undefined> {
   try {
     return JSON.parse(await readFile(file, 'utf8')) as T;
@@ -129,13 +125,13 @@ async function readJsonFile<T>(file: string): Promise<T | undefined> {
  * be reached they stay in force and, after `staleAfter`, the link raises an alarm.
  */
 export class CoreLink {
-  identity: LinkIdentity | undefined;
   trust: CoreTrust | undefined;
   readonly counters = { refreshes: 0, failures: 0 };
   lastError: string | undefined;
   #state: LinkState | undefined;
   readonly #dir: string;
   #extraCa: string | undefined;
+  readonly #link: SiteLink<LinkIdentity>;
 
   constructor(
     readonly config: LinkedCoreConfig,
@@ -143,6 +139,33 @@ export class CoreLink {
     private readonly onChange: (change: LinkChange) => void,
   ) {
     this.#dir = join(opts.dataDir, 'cores', createHash('sha256').update(config.url).digest('hex').slice(0, 12));
+    // Calls over the gateway's own transport: https with the core's CA once it is known.
+    const client: SiteLinkClient = {
+      bearer: '',
+      call: async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> =>
+        expectOk(await callCore<T>(config.url, method, path, { bearer: client.bearer || undefined, body, ca: this.#ca, timeoutMs: opts.timeoutMs }), `${method} ${path}`),
+    };
+    this.#link = createSiteLink<LinkIdentity>({
+      coreUrl: config.url,
+      dataDir: this.#dir,
+      name: opts.name,
+      log: opts.log,
+      client,
+      token: { enrollToken: config.enrollToken, enrollTokenFile: config.enrollTokenFile, mint: () => opts.mintEnrollToken?.(config.url) ?? Promise.resolve(undefined) },
+      services: () => ({ gateway: { url: opts.publicUrl } }),
+      codes: { NO_ENROLL_TOKEN: GatewayErrors.CONFIG, ENROLL_REJECTED: GatewayErrors.CORE_LINK, CORE_ERROR: GatewayErrors.CORE_LINK, CORE_UNREACHABLE: GatewayErrors.CORE_LINK, IDENTITY_CORRUPT: GatewayErrors.CORE_LINK },
+      identity: { extraFields: LINK_IDENTITY_FIELDS, what: 'gateway identity', enroll: () => this.#enrollment() },
+    });
+  }
+
+  /** What enrollment with this core gave the gateway (undefined before it enrolled). */
+  get identity(): LinkIdentity | undefined {
+    return this.#link.identity;
+  }
+
+  /** The site link's heartbeat and enrollment counters. */
+  get linkStats(): ReturnType<SiteLink['stats']> {
+    return this.#link.stats();
   }
 
   get #ca(): string | undefined {
@@ -152,8 +175,8 @@ export class CoreLink {
   async start(): Promise<void> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     if (this.config.caFile) this.#extraCa = await readFile(this.config.caFile, 'utf8');
-    this.identity = await readJsonFile<LinkIdentity>(join(this.#dir, 'identity.json'));
-    if (!this.identity) await this.#enroll();
+    // Loads identity.json or enrolls (with a CSR), then heartbeats at the core's interval.
+    await this.#link.start();
     this.#state = await readJsonFile<LinkState>(join(this.#dir, 'state.json'));
     this.#applyState();
     try {
@@ -163,32 +186,25 @@ export class CoreLink {
     }
   }
 
-  async #enroll(): Promise<void> {
-    const token =
-      this.config.enrollToken ??
-      (this.config.enrollTokenFile ? (await readFile(this.config.enrollTokenFile, 'utf8')).split('\n')[0]!.trim() : undefined) ??
-      (await this.opts.mintEnrollToken?.(this.config.url));
-    if (!token) throw new GatewayError(GatewayErrors.CONFIG, `no identity for the core at ${this.config.url} and no enrollToken to get one`);
+  /** Stops the heartbeat. */
+  async stop(): Promise<void> {
+    await this.#link.stop();
+  }
+
+  /** A new key and CSR for the enrollment; the answer's certificate, CA and core id complete the identity. */
+  #enrollment(): { csr: string; complete(answer: EnrollAnswer, base: SiteIdentity): LinkIdentity } {
     const { keyPem, csrPem } = createKeyAndCsr(this.opts.name, this.opts.names);
-    const res = await callCore<EnrollAnswer>(this.config.url, 'POST', '/enroll', {
-      body: { token, name: this.opts.name, services: { gateway: { url: this.opts.publicUrl } }, csr: csrPem },
-      ca: this.#ca,
-      timeoutMs: this.opts.timeoutMs,
-    });
-    const a = expectOk(res, 'enrollment');
-    if (!a.certificate || !a.caCertificate || !a.coreId) throw new GatewayError(GatewayErrors.CORE_LINK, `the core at ${this.config.url} issued no certificate (no CA?)`);
-    this.identity = {
-      id: a.id,
-      credential: a.credential,
-      coreId: a.coreId,
-      coreUrl: a.coreUrl ?? this.config.url,
-      caPem: a.caCertificate,
-      certPem: a.certificate,
-      keyPem,
-      renewAfter: renewAfterOf(a.certificate),
+    return {
+      csr: csrPem,
+      complete: (a, base) => {
+        const certPem = str(a.certificate);
+        const caPem = str(a.caCertificate);
+        const coreId = str(a.coreId);
+        if (!certPem || !caPem || !coreId) throw new GatewayError(GatewayErrors.CORE_LINK, `the core at ${this.config.url} issued no certificate (no CA?)`);
+        this.opts.log.info({ core: this.config.url, id: a.id, coreId }, 'enrolled with the core');
+        return { ...base, coreId, coreUrl: str(a.coreUrl) ?? this.config.url, caPem, certPem, keyPem, renewAfter: renewAfterOf(certPem) };
+      },
     };
-    await writePrivate(join(this.#dir, 'identity.json'), JSON.stringify(this.identity));
-    this.opts.log.info({ core: this.config.url, id: a.id, coreId: a.coreId }, 'enrolled with the core');
   }
 
   #applyState(): void {
@@ -262,7 +278,8 @@ export class CoreLink {
       this.#state = state;
       await writePrivate(join(this.#dir, 'state.json'), JSON.stringify(state));
       await this.#renewIfDue();
-      await callCore(this.config.url, 'POST', `/site-servers/${id.id}/heartbeat`, { ...common, body: {} }).catch(() => undefined);
+      // Each good sync is also a heartbeat (as before the site link), besides the link's own at the core's interval.
+      await this.#link.heartbeat();
       const wasStale = this.trust?.stale ?? false;
       this.#applyState();
       this.trust!.stale = false;
@@ -299,8 +316,7 @@ export class CoreLink {
     const { keyPem, csrPem } = createKeyAndCsr(this.opts.name, this.opts.names);
     const b = expectOk(await callCore<Bundle>(this.config.url, 'POST', '/ca/renew', { bearer: id.credential, ca: this.#ca, timeoutMs: this.opts.timeoutMs, body: { csr: csrPem } }), 'renewal');
     const caChanged = b.caCertificate !== id.caPem;
-    this.identity = { ...id, certPem: b.certificate, keyPem, caPem: b.caCertificate, renewAfter: b.renewAfter, coreUrl: b.coreUrl };
-    await writePrivate(join(this.#dir, 'identity.json'), JSON.stringify(this.identity));
+    await this.#link.update({ ...id, certPem: b.certificate, keyPem, caPem: b.caCertificate, renewAfter: b.renewAfter, coreUrl: b.coreUrl });
     this.opts.log.info({ core: this.config.url, renewAfter: b.renewAfter }, 'renewed the gateway certificate');
     this.onChange({ kind: 'cert' });
     if (caChanged) this.onChange({ kind: 'ca' });

@@ -695,6 +695,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       for (const t of timers) clearInterval(t);
       timers = [];
       await syncing.catch(() => undefined);
+      for (const c of cores) await c.link?.stop();
       const closing = server ? new Promise<void>((r) => server!.close(() => r())) : Promise.resolve();
       for (const t of [...tunnels]) t.end('stopped');
       for (const s of clients) s.destroy();

@@ -1,10 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { CoreJsonClient, parseCredential, z } from '@outpost/common';
+import { CoreJsonClient } from '@outpost/common';
 import { NetbootError, NetbootErrors } from './errors.js';
-
-const identitySchema = z.strictObject({ version: z.literal(1), id: z.string(), credential: z.string(), coreUrl: z.string() });
-type Identity = z.output<typeof identitySchema>;
 
 /** What the core decided for one machine (`POST /api/v1/boot/decide`). */
 export interface BootDecision {
@@ -66,7 +61,10 @@ export class CoreAnswerError extends NetbootError {
   }
 }
 
-/** JSON calls to the core's `/api/v1`, each bounded by `timeoutMs`. */
+/**
+ * JSON calls to the core's `/api/v1`, each bounded by `timeoutMs`. The site link
+ * (`@outpost/common/site-link`) enrolls with it and sets its bearer.
+ */
 export class CoreClient extends CoreJsonClient implements BootBackend {
   constructor(coreUrl: string, timeoutMs: number) {
     super({
@@ -93,41 +91,5 @@ export class CoreClient extends CoreJsonClient implements BootBackend {
 
   async events(items: BootEventOut[]): Promise<void> {
     await this.call('POST', '/boot/events', { items });
-  }
-
-  /**
-   * Loads the identity from `<dataDir>/identity.json`, or enrolls as a site server with
-   * the netboot service using a token (config, token file, or `mint`).
-   */
-  async ensureIdentity(opts: { dataDir: string; name: string; address?: string | undefined; enrollToken?: string | undefined; enrollTokenFile?: string | undefined; mint?: (() => Promise<string>) | undefined; services: Record<string, unknown> }): Promise<string> {
-    const file = join(opts.dataDir, 'identity.json');
-    let id: Identity | undefined;
-    try {
-      const r = identitySchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
-      if (!r.success || !parseCredential(r.data.credential)) throw new NetbootError(NetbootErrors.IDENTITY_CORRUPT, `${file} does not hold a netboot identity; delete it to enroll again`);
-      id = r.data;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    if (id && id.coreUrl.replace(/\/+$/, '') !== this.coreUrl.replace(/\/+$/, '') && opts.mint) id = undefined; // in-process core moved ports: enroll again
-    if (!id) {
-      let token = opts.enrollToken;
-      if (token === undefined && opts.enrollTokenFile !== undefined) token = (await readFile(opts.enrollTokenFile, 'utf8')).trim();
-      if (token === undefined && opts.mint) token = await opts.mint();
-      if (token === undefined) throw new NetbootError(NetbootErrors.NO_ENROLL_TOKEN, `no identity in ${file} and no enrollToken/enrollTokenFile to enroll with`);
-      let res: { id: string; credential: string };
-      try {
-        res = await this.call('POST', '/enroll', { token, name: opts.name, ...(opts.address ? { address: opts.address } : {}), services: opts.services });
-      } catch (err) {
-        if (err instanceof CoreAnswerError && err.httpStatus < 500) throw new NetbootError(NetbootErrors.ENROLL_REJECTED, `the core refused the enrollment token: ${err.message}`, { cause: err });
-        throw err;
-      }
-      id = { version: 1, id: res.id, credential: res.credential, coreUrl: this.coreUrl };
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(`${file}.tmp`, JSON.stringify(id, null, 2), { mode: 0o600 });
-      await rename(`${file}.tmp`, file);
-    }
-    this.bearer = id.credential;
-    return id.id;
   }
 }

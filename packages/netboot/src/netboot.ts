@@ -2,6 +2,7 @@ import { networkInterfaces } from 'node:os';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { lifecycle, openDatabase, silentLogger, type Database, type Logger } from '@outpost/common';
+import { createSiteLink, type SiteLink } from '@outpost/common/site-link';
 import { createTftpServer, type TftpServer } from '@outpost/tftp';
 import { macFromArp } from './arp.js';
 import { LoaderTable } from './arch.js';
@@ -70,6 +71,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
   const slots = new Slots(config.sessions.max, config.sessions.queue, config.sessions.maxWait);
   const ipMac = new BoundedMap<string, string>(config.replies.trackedMacs);
   let db: Database | undefined;
+  let link: SiteLink | undefined;
   let http: Server | undefined;
   let httpPort = 0;
   let tftp: TftpServer | undefined;
@@ -122,8 +124,23 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
       db = await openDatabase(join(config.dataDir, 'db'));
       let backend = deps.backend;
       if (!backend) {
+        // Enrollment, identity and the heartbeat that keeps this site server online at the core.
         const client = new CoreClient(config.coreUrl, Math.max(config.decisions.timeout, 5_000));
-        await client.ensureIdentity({ dataDir: config.dataDir, name: config.name, address: serverAddress, enrollToken: config.enrollToken, enrollTokenFile: config.enrollTokenFile, mint: deps.mintEnrollToken, services: { netboot: {} } });
+        link = createSiteLink({
+          coreUrl: config.coreUrl,
+          dataDir: config.dataDir,
+          name: config.name,
+          log,
+          client,
+          token: { enrollToken: config.enrollToken, enrollTokenFile: config.enrollTokenFile, mint: deps.mintEnrollToken },
+          services: () => ({ netboot: {} }),
+          address: () => serverAddress,
+          codes: { NO_ENROLL_TOKEN: NetbootErrors.NO_ENROLL_TOKEN, ENROLL_REJECTED: NetbootErrors.ENROLL_REJECTED, CORE_UNREACHABLE: NetbootErrors.CORE_UNREACHABLE, CORE_ERROR: NetbootErrors.CORE_ERROR, IDENTITY_CORRUPT: NetbootErrors.IDENTITY_CORRUPT },
+          identity: { what: 'netboot identity' },
+          // Next to an in-process core whose port moved: enroll again with a minted token.
+          reenrollWhenCoreMoves: deps.mintEnrollToken !== undefined,
+        });
+        await link.start();
         backend = client;
       }
       reporter = new EventReporter(backend, config.reportInterval, log);
@@ -251,7 +268,9 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
         await new Promise<void>((resolve) => h.close(() => resolve()));
       }
       await reporter?.stop().catch(() => undefined);
+      await link?.stop();
       await db?.close();
+      link = undefined;
       dhcp = undefined;
       tftp = undefined;
       http = undefined;
@@ -267,6 +286,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
     decisions: decisions?.counters,
     events: reporter?.counters,
     images: images?.counters,
+    link: link?.stats(),
     trackedMacs: limiter.tracked,
     memory: { rss: process.memoryUsage().rss },
   });

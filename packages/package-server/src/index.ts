@@ -4,4 +4,4 @@ export { PackageServerErrors } from './errors.js';
 export { resolvePath, type Resolved, type ServeCounters } from './http-server.js';
 export { TokenBucket } from '@outpost/common';
 export { fetchFile, encodePath } from './fetcher.js';
-export { loadPackageServerIdentity } from './identity.js';
+export { loadPackageServerIdentity } from './package-server.js';

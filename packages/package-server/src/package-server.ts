@@ -1,17 +1,15 @@
 import { createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { OutpostError, TickleFlags, TokenBucket, datagramKey, isOutpostError, lifecycle, openDatabase, parseCredential, silentLogger, type Database, type Logger, type Service } from '@outpost/common';
+import { TokenBucket, isOutpostError, lifecycle, openDatabase, silentLogger, type Database, type Logger, type Service } from '@outpost/common';
+import { createSiteIdentityStore, createSiteLink, type SiteIdentity, type SiteLinkCodes } from '@outpost/common/site-link';
 import type { PackageServerConfig } from './config.js';
-import { CoreAnswerError, createCoreClient } from './core-client.js';
 import { PackageServerErrors } from './errors.js';
 import { createHttpServer } from './http-server.js';
 import { createPackageServerMetrics } from './metrics.js';
-import { identityStore, type Identity } from './identity.js';
 import { Stager } from './stager.js';
 import { PackageStore, type FileEntry, type HeldPackage, type Source } from './store.js';
-import { createTickleListener } from './tickle-listener.js';
 
 export interface PackageServerDeps {
   logger?: Logger;
@@ -35,6 +33,21 @@ export interface PackageServer extends Service {
   sync(): Promise<void>;
 }
 
+/** The package server's own codes for the site link's failures (its README promises them). */
+const LINK_CODES: SiteLinkCodes = {
+  NO_ENROLL_TOKEN: PackageServerErrors.NO_ENROLL_TOKEN,
+  ENROLL_REJECTED: PackageServerErrors.ENROLL_REJECTED,
+  CORE_UNREACHABLE: PackageServerErrors.CORE_UNREACHABLE,
+  CORE_ERROR: PackageServerErrors.CORE_ERROR,
+  IDENTITY_CORRUPT: PackageServerErrors.IDENTITY_CORRUPT,
+};
+const IDENTITY_WHAT = 'package-server identity';
+
+/** The identity a package server keeps in `dataDir`, or undefined before it enrolled. */
+export function loadPackageServerIdentity(dataDir: string): Promise<SiteIdentity | undefined> {
+  return createSiteIdentityStore({ dir: dataDir, what: IDENTITY_WHAT, codes: LINK_CODES }).load();
+}
+
 const SYNC_RETRY_MIN = 1_000;
 const SYNC_RETRY_MAX = 60_000;
 /** Status changes within this window go to the core in one report. */
@@ -47,21 +60,15 @@ const REPORT_BATCH_MS = 100;
  */
 export function createPackageServer(config: PackageServerConfig, deps: PackageServerDeps = {}): PackageServer {
   const log = (deps.logger ?? silentLogger()).child({ module: 'package-server', name: config.name });
-  const ids = identityStore(config.dataDir);
-  const core = createCoreClient(config.coreUrl, config.timeout);
   const stagingBucket = new TokenBucket(config.bandwidth.staging);
   const servingBucket = new TokenBucket(config.bandwidth.serving);
-  let identity: Identity | undefined;
-  let key: Buffer | undefined;
   let db: Database | undefined;
   let store: PackageStore | undefined;
   let stager: Stager | undefined;
   let watcher: FSWatcher | undefined;
   let http: ReturnType<typeof createHttpServer> | undefined;
-  let tickles: ReturnType<typeof createTickleListener> | undefined;
   let syncTimer: NodeJS.Timeout | undefined;
   let reportTimer: NodeJS.Timeout | undefined;
-  let heartbeatTimer: NodeJS.Timeout | undefined;
   let syncing: Promise<void> | undefined;
   let syncAgain = false;
   let reporting: Promise<void> | undefined;
@@ -69,54 +76,38 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
   let reportDue = 0;
   let syncFailures = 0;
   let pollMs = 300_000;
-  let heartbeatMs = 60_000;
   let running = false;
   const counters = { syncs: 0, syncFailures: 0, reports: 0, reportFailures: 0, tickles: 0, reverified: 0 };
   const metrics = createPackageServerMetrics({ dataDir: config.dataDir, http: () => http?.counters, staging: () => stager?.statuses() ?? [], fetchedFrom: () => stager?.fetchedFrom, counters });
 
   const publicUrl = (): string => config.http.publicUrl?.replace(/\/+$/, '') ?? http!.url;
-  const tickleAddress = (): string | undefined =>
-    tickles ? (config.tickle.advertise ?? `${config.tickle.host === '0.0.0.0' ? '127.0.0.1' : config.tickle.host}:${tickles.port}`) : undefined;
-  const services = () => ({ package: { constrained: config.constrained, url: publicUrl() } });
-
-  async function readToken(): Promise<string> {
-    if (config.enrollToken) return config.enrollToken;
-    if (config.enrollTokenFile) {
-      const t = (await readFile(config.enrollTokenFile, 'utf8')).split(/\r?\n/, 1)[0]?.trim();
-      if (t) return t;
-    }
-    throw new OutpostError(PackageServerErrors.NO_ENROLL_TOKEN, `no identity in ${config.dataDir} and no enrollToken or enrollTokenFile to enroll with`);
-  }
-
-  async function enroll(): Promise<void> {
-    const token = await readToken();
-    let res: { id: string; credential: string; heartbeatIntervalMs?: number };
-    try {
-      res = await core.call('POST', '/enroll', {
-        token,
-        name: config.name,
-        ...(config.address ? { address: config.address } : {}),
-        ...(tickleAddress() ? { tickleAddress: tickleAddress() } : {}),
-        services: services(),
-      });
-    } catch (err) {
-      if (err instanceof CoreAnswerError && err.httpStatus < 500) {
-        throw new OutpostError(PackageServerErrors.ENROLL_REJECTED, `the core refused to enroll this package server: ${err.message}`, { cause: err });
-      }
-      throw err;
-    }
-    identity = { version: 1, id: res.id, credential: res.credential, coreUrl: config.coreUrl };
-    await ids.save(identity);
-    if (res.heartbeatIntervalMs) heartbeatMs = res.heartbeatIntervalMs;
-    log.info({ id: res.id, constrained: config.constrained }, 'enrolled');
-  }
-
-  function adopt(id: Identity): void {
-    identity = id;
-    core.bearer = id.credential;
-    const cred = parseCredential(id.credential);
-    key = cred ? datagramKey(cred.secret) : undefined;
-  }
+  const onTickle = (flags: number): void => {
+    counters.tickles++;
+    log.debug({ flags }, 'tickled');
+    void sync();
+  };
+  // Enrollment, identity, heartbeat and the core's tickles (PACKAGES or CONFIG: fetch assignments).
+  const link = createSiteLink({
+    coreUrl: config.coreUrl,
+    dataDir: config.dataDir,
+    name: config.name,
+    log,
+    timeoutMs: config.timeout,
+    token: { enrollToken: config.enrollToken, enrollTokenFile: config.enrollTokenFile },
+    services: () => ({ package: { constrained: config.constrained, url: publicUrl() } }),
+    address: () => config.address,
+    ...(config.tickle.enabled ? { tickles: { host: config.tickle.host, port: config.tickle.port, advertise: config.tickle.advertise, on: { PACKAGES: onTickle, CONFIG: onTickle } } } : {}),
+    codes: LINK_CODES,
+    identity: { what: IDENTITY_WHAT },
+    enrollInBackground: true,
+    onIdentity: (id) => {
+      log.info({ id: id.id, constrained: config.constrained }, 'linked to the core');
+      // Enrolled in the background (the core was down at start): fetch assignments now.
+      if (started) void sync();
+    },
+  });
+  const core = link.client;
+  let started = false;
 
   // ------------------------------------------------------------ assignments
 
@@ -156,6 +147,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
   }
 
   async function syncOnce(): Promise<void> {
+    const identity = link.identity;
     if (!identity || !store || !stager) return;
     const a = await core.call<AssignmentsAnswer>('GET', `/package-servers/${encodeURIComponent(identity.id)}/assignments`);
     counters.syncs++;
@@ -214,6 +206,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
       try {
         do {
           reportAgain = false;
+          const identity = link.identity;
           if (!identity || !stager || !store) return;
           const items = stager.statuses();
           if (items.length === 0) return;
@@ -279,32 +272,6 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
     reverify(sha).catch((err: unknown) => log.error({ err }, 're-verification failed'));
   };
 
-  // ------------------------------------------------------------ heartbeat
-
-  function scheduleHeartbeat(delay: number): void {
-    if (!running) return;
-    clearTimeout(heartbeatTimer);
-    heartbeatTimer = setTimeout(() => {
-      if (!identity) return;
-      core
-        .call<{ heartbeatIntervalMs?: number }>('POST', `/site-servers/${encodeURIComponent(identity.id)}/heartbeat`, {
-          services: services(),
-          ...(tickleAddress() ? { tickleAddress: tickleAddress() } : {}),
-        })
-        .then(
-          (r) => {
-            if (r?.heartbeatIntervalMs) heartbeatMs = r.heartbeatIntervalMs;
-            scheduleHeartbeat(heartbeatMs);
-          },
-          (err: unknown) => {
-            log.debug({ err: (err as Error).message }, 'heartbeat failed');
-            scheduleHeartbeat(Math.min(heartbeatMs, 10_000));
-          },
-        );
-    }, delay);
-    heartbeatTimer.unref();
-  }
-
   const service = lifecycle({
     async start() {
       db = await openDatabase(join(config.dataDir, 'db'));
@@ -320,7 +287,7 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
         timeoutMs: config.timeout,
         bucket: stagingBucket,
         serving: () => (http?.counters.active ?? 0) > 0,
-        identity: () => ({ id: identity?.id ?? config.name, bearer: identity?.credential ?? '' }),
+        identity: () => ({ id: link.identity?.id ?? config.name, bearer: link.identity?.credential ?? '' }),
         // A codebase that just became ready (or a failure) is reported at once: the core
         // releases the next wave and wakes servers waiting for a source on it.
         changed: (settled) => requestReport(settled ? 0 : REPORT_BATCH_MS),
@@ -338,37 +305,12 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
         bucket: servingBucket,
         metrics,
         observe: metrics.observeRequest,
-        stats: () => ({ id: identity?.id, name: config.name, constrained: config.constrained, packages: st.serving.size }),
+        stats: () => ({ id: link.id, name: config.name, constrained: config.constrained, packages: st.serving.size }),
         damaged: (sha) => void reverify(sha).catch((err: unknown) => log.error({ err }, 're-verification failed')),
       });
       await http.start();
-      if (config.tickle.enabled) {
-        tickles = createTickleListener({
-          host: config.tickle.host,
-          port: config.tickle.port,
-          key: () => key,
-          log,
-          onTickle: (flags) => {
-            counters.tickles++;
-            log.debug({ flags }, 'tickled');
-            if (flags & (TickleFlags.PACKAGES | TickleFlags.CONFIG)) void sync();
-          },
-        });
-        await tickles.start();
-      }
       running = true;
-      const stored = await ids.load();
-      if (stored) adopt(stored);
-      else {
-        try {
-          await enroll();
-          adopt(identity!);
-        } catch (err) {
-          const code = isOutpostError(err) ? err.code : undefined;
-          if (code !== PackageServerErrors.CORE_UNREACHABLE) throw err;
-          log.warn({ err: (err as Error).message }, 'cannot enroll yet (core unreachable); will retry');
-        }
-      }
+      await link.start();
       // Packages held from before a restart: serve the ready ones, resume the others.
       for (const p of st.packages.values()) stager.ensure(p);
       if (config.watchStore) {
@@ -377,40 +319,24 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
         watcher.on('error', (err: unknown) => log.warn({ err }, 'store watcher error'));
         await new Promise<void>((resolve) => watcher!.once('ready', () => resolve()));
       }
-      if (identity) {
-        scheduleHeartbeat(0);
-        await sync();
-      } else {
-        const retryEnroll = async (): Promise<void> => {
-          if (!running) return;
-          try {
-            await enroll();
-            adopt(identity!);
-            scheduleHeartbeat(0);
-            await sync();
-          } catch {
-            setTimeout(() => void retryEnroll(), 5_000).unref();
-          }
-        };
-        setTimeout(() => void retryEnroll(), 2_000).unref();
-      }
-      log.info({ url: publicUrl(), ticklePort: tickles?.port, packages: st.packages.size }, 'package server started');
+      started = true;
+      if (link.identity) await sync();
+      log.info({ url: publicUrl(), ticklePort: link.ticklePort, packages: st.packages.size }, 'package server started');
     },
     async stop() {
       running = false;
+      started = false;
       clearTimeout(syncTimer);
       clearTimeout(reportTimer);
-      clearTimeout(heartbeatTimer);
       reportTimer = undefined;
       await watcher?.close();
       await stager?.stop();
       await syncing?.catch(() => undefined);
       await reporting?.catch(() => undefined);
-      await tickles?.stop();
+      await link.stop();
       await http?.stop();
       await db?.close();
       watcher = undefined;
-      tickles = undefined;
       db = undefined;
       log.info('package server stopped');
     },
@@ -423,20 +349,21 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
       return publicUrl();
     },
     get id() {
-      return identity?.id;
+      return link.id;
     },
     get ticklePort() {
-      return tickles?.port ?? 0;
+      return link.ticklePort;
     },
     stats() {
       return {
-        id: identity?.id,
+        id: link.id,
         name: config.name,
         constrained: config.constrained,
         packages: store ? [...store.packages.values()].map((p) => ({ id: p.id, ready: p.ready, status: stager?.status(p.id) })) : [],
         fetchedFrom: stager ? Object.fromEntries(stager.fetchedFrom) : {},
         http: http?.counters,
-        tickleStats: tickles?.stats,
+        tickleStats: link.stats().tickles,
+        link: link.stats(),
         ...counters,
       };
     },

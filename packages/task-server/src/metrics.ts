@@ -1,7 +1,7 @@
 import { createServiceMetrics, levelDbBytes, type ServiceMetrics } from '@outpost/common';
 import type { AgentTickler } from './agent-tickler.js';
 import type { CoreSync } from './core-sync.js';
-import type { CoreTickleListener } from './core-tickles.js';
+import type { CoreTickleStats } from '@outpost/common/site-link';
 import type { Outbox } from './outbox.js';
 import type { WsHub } from './ws-hub.js';
 
@@ -9,7 +9,7 @@ export interface TaskServerMetricSources {
   dataDir: string;
   agents: () => number;
   tickler: () => AgentTickler | undefined;
-  coreTickles: () => CoreTickleListener | undefined;
+  coreTickles: () => CoreTickleStats | undefined;
   outbox: () => Outbox | undefined;
   ws: () => WsHub | undefined;
   sync: () => CoreSync | undefined;
@@ -31,9 +31,9 @@ export function createTaskServerMetrics(src: TaskServerMetricSources): ServiceMe
     const s = src.tickler()?.stats;
     return s ? { unreachable: s.unreachable, dropped: s.dropped, error: s.errors } : undefined;
   }, 'reason');
-  m.counterFrom('core_tickles_received_total', 'Tickles from the core received', () => src.coreTickles()?.stats.received);
-  m.counterFrom('core_tickles_accepted_total', 'Tickles from the core accepted', () => src.coreTickles()?.stats.accepted);
-  m.counterFrom('core_tickles_dropped_total', 'Tickles from the core dropped, by reason', () => src.coreTickles()?.stats.dropped, 'reason');
+  m.counterFrom('core_tickles_received_total', 'Tickles from the core received', () => src.coreTickles()?.received);
+  m.counterFrom('core_tickles_accepted_total', 'Tickles from the core accepted', () => src.coreTickles()?.accepted);
+  m.counterFrom('core_tickles_dropped_total', 'Tickles from the core dropped, by reason', () => src.coreTickles()?.dropped, 'reason');
   m.counterFrom('events_stored_total', 'Status events from agents stored (duplicates not counted)', () => src.outbox()?.stats.received);
   m.counterFrom('events_duplicate_total', 'Status events received again', () => src.outbox()?.stats.duplicates);
   m.counterFrom('events_forwarded_total', 'Status events the core acknowledged', () => src.outbox()?.stats.forwarded);

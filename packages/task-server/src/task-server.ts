@@ -1,11 +1,10 @@
-import { datagramKey, lifecycle, listenHttp, mountRouter, openDatabase, parseCredential, silentLogger, TickleFlags, createHttpApp, urlHost, type Database, type Listening, type Logger, type Service, type BatchOp } from '@outpost/common';
+import { lifecycle, listenHttp, mountRouter, openDatabase, silentLogger, TickleFlags, createHttpApp, urlHost, type Database, type Listening, type Logger, type Service, type BatchOp } from '@outpost/common';
+import { createSiteLink } from '@outpost/common/site-link';
 import { AgentBook } from './agents.js';
 import { AgentTickler } from './agent-tickler.js';
 import type { TaskServerConfig } from './config.js';
-import { createCoreClient } from './core-client.js';
 import { CoreSync } from './core-sync.js';
-import { CoreTickleListener } from './core-tickles.js';
-import { loadOrEnroll } from './identity.js';
+import { TaskServerErrors } from './errors.js';
 import { Outbox } from './outbox.js';
 import { createTaskServerMetrics } from './metrics.js';
 import type { StatusEvent, Via } from './protocol.js';
@@ -40,10 +39,9 @@ export interface TaskServer extends Service {
 /** The task server. See the package README for config, protocol and errors. */
 export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps = {}): TaskServer {
   const log = (deps.logger ?? silentLogger()).child({ module: 'task-server' });
-  const core = createCoreClient(config.coreUrl, config.core.timeout);
   let db: Database | undefined;
+  let store: TsStore | undefined;
   let http: Listening | undefined;
-  let listener: CoreTickleListener | undefined;
   let tickler: AgentTickler | undefined;
   let ws: WsHub | undefined;
   let pool: WorkerPool | undefined;
@@ -52,10 +50,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
   let sync: CoreSync | undefined;
   let work: WorkBook | undefined;
   let agents: AgentBook | undefined;
-  let id = '';
   let url = '';
-  let tickleAddress = '';
-  let key: Buffer | undefined;
   const timers: NodeJS.Timeout[] = [];
   let marks: { events: StatusEvent[]; ops: BatchOp[] } = { events: [], ops: [] };
   let marking: Promise<void> = Promise.resolve();
@@ -86,13 +81,44 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
     if (marks.ops.length >= 2_000) flushMarks();
   };
 
-  const heartbeat = async (): Promise<void> => {
-    await core.call('POST', `/site-servers/${encodeURIComponent(id)}/heartbeat`, { tickleAddress, services: { task: { url } } });
-  };
+  // Enrollment, identity (level meta "identity" before, moved once to identity.json),
+  // heartbeat and the core's tickles: CONFIG re-reads the agents (then all work), WORK the work.
+  const link = createSiteLink({
+    coreUrl: config.coreUrl,
+    dataDir: config.dataDir,
+    name: config.name,
+    log,
+    timeoutMs: config.core.timeout,
+    token: { enrollToken: config.enrollToken, enrollTokenFile: config.enrollTokenFile, mint: deps.mintEnrollToken },
+    services: () => ({ task: { url } }),
+    address: () => config.address,
+    tickles: {
+      host: config.coreTickle.host,
+      port: config.coreTickle.port,
+      advertise: config.coreTickle.advertise,
+      on: {
+        CONFIG: () => void sync?.request('agents'),
+        WORK: (flags) => {
+          if (!(flags & TickleFlags.CONFIG)) void sync?.request('work');
+        },
+      },
+    },
+    codes: { NO_ENROLL_TOKEN: TaskServerErrors.NO_ENROLL_TOKEN, ENROLL_REJECTED: TaskServerErrors.ENROLL_REJECTED, CORE_UNREACHABLE: TaskServerErrors.CORE_UNREACHABLE, CORE_ERROR: TaskServerErrors.CORE_ERROR },
+    identity: {
+      what: 'task-server identity',
+      legacy: {
+        where: `level meta "identity" in ${config.dataDir}`,
+        read: () => need(store).meta.get('identity'),
+        forget: () => need(store).meta.del('identity'),
+      },
+    },
+  });
+  const core = link.client;
+  const id = (): string => link.id ?? '';
 
-  const metrics = createTaskServerMetrics({ dataDir: config.dataDir, agents: () => agents?.size ?? 0, tickler: () => tickler, coreTickles: () => listener, outbox: () => outbox, ws: () => ws, sync: () => sync });
+  const metrics = createTaskServerMetrics({ dataDir: config.dataDir, agents: () => agents?.size ?? 0, tickler: () => tickler, coreTickles: () => link.stats().tickles, outbox: () => outbox, ws: () => ws, sync: () => sync });
   const stats = (): Record<string, unknown> => ({
-    id,
+    id: id(),
     agents: agents?.size ?? 0,
     runs: work?.runs.size ?? 0,
     work: work?.entries ?? 0,
@@ -100,7 +126,8 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
     tickles: tickler ? { ...tickler.stats, backlog: tickler.backlog } : undefined,
     ws: ws?.stats,
     workers: pool?.stats,
-    coreTickles: listener?.stats,
+    coreTickles: link.stats().tickles,
+    link: link.stats(),
     sync: sync?.stats,
     rss: process.memoryUsage().rss,
     cpu: process.cpuUsage(),
@@ -109,7 +136,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
   const service = lifecycle({
     async start() {
       db = await openDatabase(config.dataDir);
-      const store = new TsStore(db);
+      store = new TsStore(db);
       agents = new AgentBook(store);
       work = new WorkBook(store);
       outbox = new Outbox(store, core, config.forward, log.child({ module: 'task-outbox' }));
@@ -117,7 +144,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
       const [ag, wk, ob] = [agents, work, outbox];
       tickler = new AgentTickler(
         // Agents reach us on loopback only when HTTP listens there: then the tickle socket does too.
-        { senderId: () => id, ...(config.http.host.startsWith('127.') ? { bindAddress: config.http.host } : {}), rate: config.agents.tickleRate, dropRate: config.agents.tickleDropRate, ...(deps.random ? { random: deps.random } : {}) },
+        { senderId: id, ...(config.http.host.startsWith('127.') ? { bindAddress: config.http.host } : {}), rate: config.agents.tickleRate, dropRate: config.agents.tickleDropRate, ...(deps.random ? { random: deps.random } : {}) },
         (a) => ({ key: ag.key(a), addr: ag.addr(a), push: () => (pool ? pool.push(a) : (ws?.push(a, { t: 'work' }) ?? false)) }),
         markTickled,
         log.child({ module: 'task-tickler' }),
@@ -160,20 +187,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
         url = config.http.publicUrl ?? http.url;
       }
 
-      listener = new CoreTickleListener(
-        () => key,
-        (flags) => void sy.request(flags & TickleFlags.CONFIG ? 'agents' : 'work'),
-        log.child({ module: 'task-core-tickle' }),
-      );
-      const bound = await listener.start(config.coreTickle.host, config.coreTickle.port);
-      const host = bound.address === '0.0.0.0' ? '127.0.0.1' : bound.address === '::' ? '[::1]' : bound.address.includes(':') ? `[${bound.address}]` : bound.address;
-      tickleAddress = config.coreTickle.advertise ?? `${host}:${bound.port}`;
-
-      const identity = await loadOrEnroll(config, store, core, { url, tickleAddress }, deps.mintEnrollToken);
-      id = identity.id;
-      core.bearer = identity.credential;
-      key = datagramKey(parseCredential(identity.credential)!.secret);
-      await heartbeat().catch((err: unknown) => log.warn({ code: (err as { code?: string }).code }, 'first heartbeat to the core failed'));
+      await link.start();
       ob.start();
       await sy.request('agents');
 
@@ -182,7 +196,6 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
         t.unref();
         timers.push(t);
       };
-      every(60_000, () => void heartbeat().catch((err: unknown) => log.warn({ code: (err as { code?: string }).code }, 'heartbeat to the core failed')));
       // The fallback when tickles are lost: agents too (a blocked agent's key goes), then all work.
       every(config.core.pollInterval, () => void sy.request('agents'));
       every(100, flushMarks);
@@ -194,7 +207,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
         if (stale.length) tk.wake(stale);
       });
       every(30_000, () => void wk.prune(Date.now()).catch((err: unknown) => log.warn({ err }, 'pruning expired work failed')));
-      log.info({ id, url, tickleAddress, agents: ag.size, work: wk.entries }, 'task server started');
+      log.info({ id: id(), url, tickleAddress: link.tickleAddress, agents: ag.size, work: wk.entries }, 'task server started');
     },
     async stop() {
       for (const t of timers.splice(0)) clearInterval(t);
@@ -204,7 +217,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
       await ws?.close();
       await http?.close();
       await tickler?.close();
-      await listener?.stop();
+      await link.stop();
       await sync?.settled();
       await outbox?.stop();
       await db?.close();
@@ -218,7 +231,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
   return {
     ...service,
     get id() {
-      return id;
+      return id();
     },
     get url() {
       return url;
@@ -227,7 +240,7 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
       return port;
     },
     get tickleAddress() {
-      return tickleAddress;
+      return link.tickleAddress;
     },
     stats,
     syncNow: () => need(sync).request('agents'),

@@ -1,5 +1,8 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { DatagramType, openDatagram, ReplayGuard, type DropReason, type Logger } from '@outpost/common';
+import type { Logger } from 'pino';
+import { DatagramType } from '../datagram/codec.js';
+import { openDatagram, type DropReason } from '../datagram/open.js';
+import { ReplayGuard } from '../datagram/replay.js';
 
 export interface CoreTickleStats {
   received: number;
@@ -7,10 +10,19 @@ export interface CoreTickleStats {
   dropped: Partial<Record<DropReason | 'unexpected-type', number>>;
 }
 
+/** Where the listener is bound, and the `host:port` the core is told to send to. */
+export interface TickleBinding {
+  address: string;
+  port: number;
+  advertised: string;
+}
+
 /**
- * Receives the core's tickles: signed with this task server's datagram key, sender
+ * Receives the core's tickles: signed with this site server's datagram key, sender
  * `core`, replays and stale stamps refused by a {@link ReplayGuard}. Forged, replayed,
- * oversized and garbage datagrams are dropped and counted by reason, never thrown.
+ * oversized and garbage datagrams are dropped and counted by reason, never thrown; the
+ * flags of each good one go to `onTickle`. Until the key is known (not enrolled yet)
+ * every tickle is `unknown-sender`.
  */
 export class CoreTickleListener {
   readonly stats: CoreTickleStats = { received: 0, accepted: 0, dropped: {} };
@@ -23,7 +35,12 @@ export class CoreTickleListener {
     private readonly log: Logger,
   ) {}
 
-  async start(host: string, port: number): Promise<{ address: string; port: number }> {
+  get port(): number {
+    return this.#socket?.address().port ?? 0;
+  }
+
+  /** Binds `host:port` (0: any free port); `advertise` overrides the address given to the core. */
+  async start(host: string, port: number, advertise?: string): Promise<TickleBinding> {
     const s = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
@@ -36,7 +53,8 @@ export class CoreTickleListener {
     s.on('message', (msg) => this.#onMessage(msg));
     this.#socket = s;
     const a = s.address();
-    return { address: a.address, port: a.port };
+    const shown = a.address === '0.0.0.0' ? '127.0.0.1' : a.address === '::' ? '[::1]' : a.address.includes(':') ? `[${a.address}]` : a.address;
+    return { address: a.address, port: a.port, advertised: advertise ?? `${shown}:${a.port}` };
   }
 
   #onMessage(msg: Buffer): void {
@@ -51,7 +69,11 @@ export class CoreTickleListener {
       return;
     }
     this.stats.accepted++;
-    this.onTickle(r.value.flags);
+    try {
+      this.onTickle(r.value.flags);
+    } catch (err) {
+      this.log.error({ err, flags: r.value.flags }, 'tickle handler failed');
+    }
   }
 
   async stop(): Promise<void> {
