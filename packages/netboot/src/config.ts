@@ -174,6 +174,11 @@ export const netbootConfigSchema = z.strictObject({
       ttl: duration('30s'),
       /** How long a script request waits for the core before the cached (or default) decision. @default '3s' */
       timeout: duration('3s'),
+      /**
+       * How long the one-use boot token in a script URL handed out by a DHCP answer stays
+       * valid (an iPXE client fetches its script seconds after its DHCP). @default '10m'
+       */
+      tokenTtl: duration('10m'),
     })
     .prefault({}),
   /** Boot events sent to the core at most this often. @default '1s' */

@@ -5,6 +5,13 @@ import { BoundedMap } from './limits.js';
 /** Served when the core does not answer in time and nothing is cached: the local disk. */
 export const FALLBACK_SCRIPT = '#!ipxe\necho Outpost: no boot decision (the core did not answer); booting from the local disk\nsleep 3\nexit 1\n';
 
+/**
+ * Served instead of a one-shot decision to a script request without a valid boot token:
+ * the one-shot stays pending for the boot that carries the token, and a machine never
+ * boots an image once without using it up.
+ */
+export const UNTOKENED_ONE_SHOT_SCRIPT = '#!ipxe\necho Outpost: this boot was not answered by this server (no valid boot token); booting from the local disk\nsleep 3\nexit 1\n';
+
 export type DecisionSource = 'core' | 'cache' | 'fallback';
 
 /**
@@ -46,9 +53,26 @@ export class DecisionCache {
     ).finally(() => this.#inflight.delete(mac));
   }
 
-  /** The decision to serve now, consuming one-shots at the core. */
-  async forScript(mac: string, uuid: string | undefined, arch: number | undefined): Promise<{ decision: BootDecision; source: DecisionSource }> {
-    const call = this.backend.decide({ mac, uuid, arch, consume: true });
+  /** The decision to serve now, consuming one-shots at the core (a boot we answered: its token was right). */
+  forScript(mac: string, uuid: string | undefined, arch: number | undefined): Promise<{ decision: BootDecision; source: DecisionSource }> {
+    return this.#ask({ mac, uuid, arch, consume: true });
+  }
+
+  /**
+   * The decision for a script request without a valid boot token: nothing is consumed or
+   * recorded at the core (a fresh cached decision is reused), and a one-shot is not served
+   * ({@link UNTOKENED_ONE_SHOT_SCRIPT} instead).
+   */
+  async forUntokened(mac: string, uuid: string | undefined, arch: number | undefined): Promise<{ decision: BootDecision; source: DecisionSource }> {
+    const hit = this.#cache.get(mac);
+    const r = hit && this.opts.now() - hit.at < hit.d.ttlMs ? { decision: hit.d, source: 'cache' as const } : await this.#ask({ mac, uuid, arch, consume: false });
+    if (r.decision.ttlMs > 0 || r.source === 'fallback') return r;
+    return { decision: { mac, kind: r.decision.kind, script: UNTOKENED_ONE_SHOT_SCRIPT, ttlMs: 0 }, source: r.source };
+  }
+
+  async #ask(input: { mac: string; uuid: string | undefined; arch: number | undefined; consume: boolean }): Promise<{ decision: BootDecision; source: DecisionSource }> {
+    const { mac } = input;
+    const call = this.backend.decide(input);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.opts.timeoutMs);

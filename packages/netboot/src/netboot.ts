@@ -18,6 +18,7 @@ import { BoundedMap, ReplyLimiter, Slots } from './limits.js';
 import { EventReporter } from './reporter.js';
 import { createNetbootMetrics } from './metrics.js';
 import { BootIds, logBootEvent } from './boot-ids.js';
+import { BootTokens } from './boot-tokens.js';
 import type { ResponderSettings } from './responder.js';
 
 export interface NetbootDeps {
@@ -69,6 +70,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
   const limiter = new ReplyLimiter(config.replies, now());
   const slots = new Slots(config.sessions.max, config.sessions.queue, config.sessions.maxWait);
   const ipMac = new BoundedMap<string, string>(config.replies.trackedMacs);
+  const tokens = new BootTokens({ max: config.replies.trackedMacs, ttlMs: config.decisions.tokenTtl, now });
   let db: Database | undefined;
   let http: Server | undefined;
   let httpPort = 0;
@@ -83,7 +85,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
   let dhcpStatus: DhcpStatus = { running: false, mode: 'off', reason: 'not started' };
   const held = new Map<string, number>();
   const tftpStats = { queued: 0, waitedMs: 0, refusedBusy: 0 };
-  const metrics = createNetbootMetrics({ dbDir: join(config.dataDir, 'db'), dhcp: () => dhcp, tftp: () => tftp?.counters, sessions: () => ({ held: slots.held, waiting: slots.waiting, ...tftpStats }), decisions: () => decisions, events: () => reporter });
+  const metrics = createNetbootMetrics({ dbDir: join(config.dataDir, 'db'), dhcp: () => dhcp, tftp: () => tftp?.counters, sessions: () => ({ held: slots.held, waiting: slots.waiting, ...tftpStats }), decisions: () => decisions, events: () => reporter, tokens: () => tokens });
 
   const macOfIp = (ip: string): string | undefined => ipMac.get(ip) ?? macFromArp(ip);
   const bootIds = new BootIds(config.replies.trackedMacs);
@@ -135,6 +137,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
 
       http = createBootHttpServer({
         decisions: dec,
+        tokens,
         images: imgs,
         loaderDir: config.loaders.dir,
         loaderFiles: loaders.files(),
@@ -224,7 +227,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
             watchOtherServers: p.watchOtherServers && mode === 'proxy',
             full: mode === 'dhcp' ? { subnetMask: config.dhcp.subnetMask, router: config.dhcp.router, dns: config.dhcp.dns, domainName: config.dhcp.domainName, leaseTimeMs: config.dhcp.leaseTime } : undefined,
           },
-          { settings: () => cachedSettings ?? settings(), limiter, pool, event, onPxeClient: (r) => dec.prefetch(r.mac, r.uuid, r.arch), log: log.child({ part: 'dhcp' }), now },
+          { settings: () => cachedSettings ?? settings(), limiter, pool, event, bootToken: (mac) => tokens.forMac(mac), onPxeClient: (r) => dec.prefetch(r.mac, r.uuid, r.arch), log: log.child({ part: 'dhcp' }), now },
         );
         try {
           await dhcp.start();
@@ -265,6 +268,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
     sessions: { held: slots.held, waiting: slots.waiting, peakWaiting: slots.peakWaiting, max: slots.max, ...tftpStats },
     tftp: tftp?.counters,
     decisions: decisions?.counters,
+    bootTokens: { ...tokens.counters, live: tokens.size },
     events: reporter?.counters,
     images: images?.counters,
     trackedMacs: limiter.tracked,
