@@ -44,6 +44,7 @@ export const computerView = (c: ComputerRecord): Record<string, unknown> => ({
   createdAt: iso(c.createdAt),
   updatedAt: iso(c.updatedAt),
   lastBootAt: iso(c.lastBootAt),
+  observedBootAt: iso(c.observedBootAt),
 });
 /**
  * A job named for a computer may be defined later (it is looked up when the machine's
