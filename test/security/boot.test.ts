@@ -156,10 +156,13 @@ describe('boot control attacks', () => {
       await probe.send(ipxeDiscover(`02:00:5e:c0:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`), nb.addresses().dhcp!);
     }
     await probe.collect(500);
+    // Every event netboot queued has reached the core (its DISCOVER and offer per MAC at least).
     await waitFor(async () => {
       await nb.flushEvents();
-      return (await adminOk<{ boot: { eventsRefused: number } }>(core, 'GET', '/stats')).boot.eventsRefused >= MAX_DISCOVERED;
-    }, { timeoutMs: WAIT, what: 'the events past the bound refused' });
+      const { events } = nb.stats() as { events: { queued: number; sent: number } };
+      return events.queued >= 4 * MAX_DISCOVERED && events.sent === events.queued;
+    }, { timeoutMs: WAIT, what: 'the DISCOVER events sent to the core' });
+    expect((await adminOk<{ boot: { eventsRefused: number } }>(core, 'GET', '/stats')).boot.eventsRefused).toBeGreaterThanOrEqual(MAX_DISCOVERED);
     const all = (await adminOk<{ items: Array<Computer & { macs: string[] }> }>(core, 'GET', '/boot/computers')).items;
     expect(all.filter((c) => c.kind === 'discovered')).toHaveLength(MAX_DISCOVERED);
     expect(all.filter((c) => c.macs[0]!.startsWith('02:00:5e:c0:'))).toHaveLength(room);
