@@ -6,7 +6,7 @@ export { LoaderTable, archName, ARCH_NAMES } from './arch.js';
 export { planBoot, buildReply, replyDestination, scriptUrl, withBootToken, macSlug, option43For, type PxeRequest, type ResponderSettings } from './responder.js';
 export { withBase } from './http-server.js';
 export { parseRange, type RangeResult } from './http-range.js';
-export { FALLBACK_SCRIPT, UNTOKENED_ONE_SHOT_SCRIPT } from './decisions.js';
+export { FALLBACK_SCRIPT, UNTOKENED_SCRIPT } from './decisions.js';
 export { BootTokens, BOOT_TOKEN, type BootTokenCheck } from './boot-tokens.js';
 export { BoundedMap, TokenBucket, ReplyLimiter, Slots } from './limits.js';
 export { macFromArp } from './arp.js';

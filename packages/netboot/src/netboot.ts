@@ -130,7 +130,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
       }
       reporter = new EventReporter(backend, config.reportInterval, log);
       reporter.start();
-      decisions = new DecisionCache(backend, { ttlMs: config.decisions.ttl, timeoutMs: config.decisions.timeout, max: config.replies.trackedMacs, now }, log);
+      decisions = new DecisionCache(backend, { ttlMs: config.decisions.ttl, timeoutMs: config.decisions.timeout, max: config.replies.trackedMacs, untokenedPerSecond: config.decisions.untokenedPerSecond, now }, log);
       images = new ImageFiles(join(config.dataDir, 'images'), backend, { packageServerUrl: config.packageServerUrl, timeoutMs: config.decisions.timeout, now }, log.child({ part: 'images' }));
       const imgs = images;
       const dec = decisions;

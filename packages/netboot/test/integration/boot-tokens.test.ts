@@ -3,7 +3,7 @@
 // the script/handoff events. Any other request changes nothing and is counted.
 import type { UdpProbe } from '@outpost/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createNetboot, MessageType, Opt, UNTOKENED_ONE_SHOT_SCRIPT, type Netboot, type NetbootConfigInput } from '../../dist/index.js';
+import { createNetboot, MessageType, Opt, UNTOKENED_SCRIPT, type Netboot, type NetbootConfigInput } from '../../dist/index.js';
 import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, replyFile, type NetbootFixture } from '../helpers.js';
 
 const MAC = '52:54:00:b0:07:01';
@@ -67,7 +67,7 @@ describe('boot tokens in script URLs', () => {
     expect(await (await fetch(url)).text()).toContain('echo one-shot wipe');
     expect(core.consumes).toEqual([false, true]); // the prefetch on DISCOVER, then the boot
     const again = await (await fetch(url)).text();
-    expect(again).toContain(UNTOKENED_ONE_SHOT_SCRIPT.split('\n')[1]);
+    expect(again).toContain(UNTOKENED_SCRIPT.split('\n')[1]);
     expect(core.consumes).toEqual([false, true, false]);
     await n.flushEvents();
     expect(scriptEvents().map((e) => e.type)).toEqual(['script', 'handoff']);
@@ -109,5 +109,17 @@ describe('boot tokens in script URLs', () => {
     expect(core.consumes).toEqual([false]);
     await n.flushEvents();
     expect(core.received).toHaveLength(0);
+  });
+
+  it('beyond untokenedPerSecond, requests without a token do not reach the core; the boot with its token still does', async () => {
+    const n = await startNetboot({ decisions: { untokenedPerSecond: 0.1 } });
+    const url = await ipxeOffer(n);
+    const asked = core.decisions; // the prefetch on DISCOVER
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => fetch(`${n.url}/boot/02-00-00-00-00-${i.toString(16).padStart(2, '0')}.ipxe`).then((r) => r.text())));
+    expect(answers.every((t) => t.includes('no valid boot token'))).toBe(true);
+    expect(core.decisions - asked).toBe(1);
+    expect((n.stats() as { decisions: { untokenedLimited: number } }).decisions.untokenedLimited).toBe(19);
+    expect(await (await fetch(url)).text()).toContain('echo one-shot wipe');
+    expect(core.consumes.at(-1)).toBe(true);
   });
 });
