@@ -1,8 +1,10 @@
 // A predefined computer's job runs on it after it boots: a core (in process), a task
-// server, the netboot service (HTTP boot only, on loopback) and a real agent. The machine
-// fetches its iPXE script from netboot (the core records the boot and a pending run of
-// the computer's job); when an agent enrolls from that machine's MAC, the core starts
-// the job on it, and the agent runs it to the end. No root, no network namespaces.
+// server, the netboot service (proxyDHCP and HTTP boot on loopback) and a real agent. The
+// machine's iPXE gets its script URL (with its one-use boot token) in netboot's DHCP
+// answer and fetches the script (the core records the boot and a pending run of the
+// computer's job); the first agent to enroll from that machine's MAC after the boot is
+// bound to the computer, and the core starts the job on it, which the agent runs to the
+// end. No root, no network namespaces.
 import { join } from 'node:path';
 import type { OutpostAgent } from '@outpost/agent';
 import { main } from '@outpost/appliance';
@@ -10,10 +12,11 @@ import { silentLogger } from '@outpost/common';
 import type { Core } from '@outpost/core';
 import { createNetboot, type Netboot } from '@outpost/netboot';
 import type { TaskServer } from '@outpost/task-server';
-import { grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
+import { grantFor, openUdpProbe, removeDir, tempDir, waitFor, type UdpProbe } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordingIo } from '../appliance/test/io.js';
 import { adminApi, testAgent, testCore, testTaskServer } from './fixtures/e2e.js';
+import { ipxeScriptUrl, loopbackDhcp } from './fixtures/netboot-dhcp.js';
 
 const WAIT = 60_000;
 const MAC = '52:54:00:6a:0b:01';
@@ -21,6 +24,7 @@ let dir: string;
 let core: Core;
 let ts: TaskServer;
 let nb: Netboot;
+let probe: UdpProbe;
 const agents: OutpostAgent[] = [];
 
 /** `outpost computers` as an admin sees it: the row of `mac`. */
@@ -47,6 +51,9 @@ const jobHandled = (mac: string): Promise<ComputerView> =>
     { timeoutMs: WAIT, what: `the pending job of ${mac} handled` },
   );
 
+/** Enrollments the boot module did not bind to a computer (core stats). */
+const bindingsRefused = async (): Promise<number> => (await adminApi<{ boot?: { bindingsRefused?: number } }>(core, 'GET', '/stats')).body.boot?.bindingsRefused ?? 0;
+
 async function startAgent(name: string, macs: string[]): Promise<OutpostAgent> {
   const token = (await core.createEnrollmentToken({ for: 'agent' })).token;
   const agent = testAgent(
@@ -65,13 +72,13 @@ beforeAll(async () => {
   await core.start();
   ts = testTaskServer({ coreUrl: core.url, dataDir: join(dir, 'ts'), name: 'ts-boot', enrollToken: (await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ task: {} }) })).token });
   await ts.start();
+  probe = await openUdpProbe();
   nb = createNetboot(
     {
       coreUrl: core.url,
       dataDir: join(dir, 'netboot'),
       enrollToken: (await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ netboot: {} }) })).token,
-      serverAddress: '127.0.0.1',
-      proxyDhcp: { enabled: false },
+      ...loopbackDhcp(probe),
       tftp: { enabled: false },
       http: { host: '127.0.0.1', port: 0 },
       reportInterval: '100ms',
@@ -87,21 +94,22 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const a of agents) await a.stop().catch(() => undefined);
   await nb?.stop().catch(() => undefined);
+  await probe?.close();
   await ts?.stop().catch(() => undefined);
   await core?.stop().catch(() => undefined);
   await removeDir(dir);
 }, WAIT);
 
 describe('a predefined computer boots and its job runs', () => {
-  it('the boot leaves the job pending; the agent that enrolls from the MAC gets the run, once, and runs it', async () => {
+  it('the boot leaves the job pending; the first agent to enroll from the MAC after the boot is bound, gets the run, once, and runs it', async () => {
     const added = await adminApi(core, 'POST', '/boot/computers', { macs: [MAC], image: 'winpe', job: 'first-boot', name: 'pc-boot-job' });
     expect(added.status).toBe(201);
     expect(added.body.warnings).toBeUndefined(); // the job exists
     // Before it boots nothing is pending: registering the computer starts nothing.
     expect((await adminApi<ComputerView>(core, 'GET', `/boot/computers/${MAC}`)).body.pendingJob).toBeUndefined();
 
-    // The machine's iPXE fetches its script from the netboot server.
-    const script = await fetch(`${nb.url}/boot/${MAC.replace(/:/g, '-')}.ipxe`);
+    // The machine's iPXE gets its script URL in netboot's DHCP answer and fetches it.
+    const script = await fetch(await ipxeScriptUrl(nb, probe, MAC));
     expect(script.status).toBe(200);
     expect(await script.text()).toContain('set outpost-job first-boot');
     const pending = (await adminApi<ComputerView>(core, 'GET', `/boot/computers/${MAC}`)).body;
@@ -136,9 +144,11 @@ describe('a predefined computer boots and its job runs', () => {
     const boots = (await adminApi<{ items: Array<{ id: string; run?: string; job?: string }> }>(core, 'GET', `/boot/boots?mac=${MAC}`)).body.items;
     expect(boots[0]).toMatchObject({ job: 'first-boot', run: runId });
 
-    // Enrolling again (a reinstall) without a new boot starts nothing more.
+    // Another enrollment from the MAC without a new boot takes nothing: the boot bound one agent.
+    const refusedBefore = await bindingsRefused();
     await startAgent('pc-boot-job-again', [MAC]);
-    await waitFor(async () => (await adminApi<ComputerView>(core, 'GET', `/boot/computers/${MAC}`)).body.agentId !== agent.id, { timeoutMs: WAIT, what: 'the second enrollment seen' });
+    await waitFor(async () => (await bindingsRefused()) > refusedBefore, { timeoutMs: WAIT, what: 'the second enrollment seen' });
+    expect((await adminApi<ComputerView>(core, 'GET', `/boot/computers/${MAC}`)).body.agentId).toBe(agent.id);
     expect((await adminApi<{ items: unknown[] }>(core, 'GET', '/runs')).body.items).toHaveLength(1);
   }, 120_000);
 
@@ -147,7 +157,7 @@ describe('a predefined computer boots and its job runs', () => {
     const added = await adminApi<{ warnings?: string[] }>(core, 'POST', '/boot/computers', { macs: [mac], image: 'winpe', job: 'no-such-job' });
     expect(added.status).toBe(201);
     expect(added.body.warnings).toEqual([expect.stringContaining("no job named 'no-such-job'")]);
-    expect((await fetch(`${nb.url}/boot/${mac.replace(/:/g, '-')}.ipxe`)).status).toBe(200);
+    expect((await fetch(await ipxeScriptUrl(nb, probe, mac))).status).toBe(200);
     const agent = await startAgent('pc-no-job', [mac]);
     const c = await jobHandled(mac);
     expect(c).toMatchObject({ kind: 'managed', agentId: agent.id, lastJob: { job: 'no-such-job' } });

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { readConfigFile } from '@outpost/common';
-import { MessageType, encodeClientArchs, encodeDhcp, Op, Opt, text, type OptionEntry } from '@outpost/netboot';
+import { MessageType, decodeDhcp, encodeClientArchs, encodeDhcp, fieldText, Op, Opt, text, type OptionEntry } from '@outpost/netboot';
 import { tftpGet } from '@outpost/tftp';
 import { loopbackConfig, metricTotal, openUdpProbe, parseMetrics, removeDir, tempDir, waitFor, type UdpProbe } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,12 +66,13 @@ async function scrape(url: string): Promise<Map<string, number>> {
 }
 
 /** A PXE client's DHCP request, as firmware sends it. */
-function pxePacket(type: number, ciaddr = '0.0.0.0'): Buffer {
+function pxePacket(type: number, ciaddr = '0.0.0.0', ipxe = false): Buffer {
   const chaddr = Buffer.alloc(16);
   Buffer.from(MAC.split(':').map((h) => parseInt(h, 16))).copy(chaddr);
   const opts: OptionEntry[] = [
     [Opt.VENDOR_CLASS, text('PXEClient:Arch:00000:UNDI:002001')],
     [Opt.CLIENT_ARCH, encodeClientArchs([0])],
+    ...(ipxe ? ([[Opt.USER_CLASS, text('iPXE')]] as OptionEntry[]) : []),
   ];
   return encodeDhcp(
     { op: Op.REQUEST, htype: 1, hlen: 6, hops: 0, xid: 0x0e2e0001, secs: 0, flags: 0x8000, ciaddr, yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0', chaddr, sname: Buffer.alloc(64), file: Buffer.alloc(128) },
@@ -199,14 +200,20 @@ describe('metrics and log ids on a running all-in-one appliance', () => {
     expect((await fetch(`${codebase}/payload.bin`)).status).toBe(200);
 
     // A PXE boot on loopback: DISCOVER → offer, the 4011 request → ACK (it ties
-    // 127.0.0.1 to the MAC), the loader over TFTP, the script over HTTP.
+    // 127.0.0.1 to the MAC), the loader over TFTP, then iPXE's DISCOVER → offer of its
+    // script URL (with the boot token), and the script over HTTP.
     await probe.send(pxePacket(MessageType.DISCOVER), netboot.dhcp);
     await probe.next(5_000);
     await probe.send(pxePacket(MessageType.REQUEST, '127.0.0.1'), netboot.pxe);
     await probe.next(5_000);
     const loader = await tftpGet({ host: '127.0.0.1', port: netboot.tftp, filename: 'undionly.kpxe' });
     expect(loader.data?.length).toBe(50_000);
-    expect((await fetch(`${netboot.http}/boot/${MAC.replace(/:/g, '-')}.ipxe`)).status).toBe(200);
+    await probe.send(pxePacket(MessageType.DISCOVER, '0.0.0.0', true), netboot.dhcp);
+    const ipxeOffer = decodeDhcp((await probe.next(5_000)).data);
+    if (!ipxeOffer.ok) throw new Error(`iPXE offer: ${ipxeOffer.error}`);
+    const scriptUrl = fieldText(ipxeOffer.message.file);
+    expect(scriptUrl).toMatch(new RegExp(`^${netboot.http}/boot/${MAC.replace(/:/g, '-')}\\.ipxe\\?b=`));
+    expect((await fetch(scriptUrl)).status).toBe(200);
 
     // Through the gateway: a tunnel to the core with the local agent's certificate, and a
     // connection without one (refused).

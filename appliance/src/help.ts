@@ -46,6 +46,8 @@ Administer a core over its HTTP API:
                                    predefine a computer for network boot
   computer reboot-to ID|MAC|NAME|--mac MAC --image NAME [--job NAME]
                                    boot it into an image once (reboot to automation)
+  computer bind ID|MAC|NAME --agent ID|--none
+                                   bind the computer to the agent on it (or unbind)
   computers                        computers the boot service knows
   boot-image add NAME --package PKG --script PATH | --kernel PATH [--initrd PATH...]
                                    define a boot image; boot-images lists them

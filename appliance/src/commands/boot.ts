@@ -15,12 +15,19 @@ Predefines a computer: when it network-boots (PXE, UEFI, HTTP boot) it gets boot
 NAME, and the job is recorded for it. A discovered computer with that MAC becomes
 predefined.`,
   'computer rm': `Usage: outpost computer rm ID|MAC|NAME [--json]`,
+  'computer bind': `Usage: outpost computer bind ID|MAC|NAME (--agent ID | --none) [--json]
+
+Binds the computer to the agent that runs on it (it becomes managed; the agent is
+unbound from any other computer), or unbinds it (--none). An agent's own reports (its
+MACs) never bind it: the first agent to enroll after a network boot the netboot service
+served is bound by itself; any other binding is an administrator's, here. An agent
+reboots to automation only the computer bound to it.`,
   'computer reboot-to': `Usage: outpost computer reboot-to ID|MAC|NAME | --mac MAC | --agent ID --image NAME [--job NAME] [--json]
 
 Reboot to automation: the computer boots image NAME once, on its next network boot
 (the one-shot is cleared as soon as it has fetched its script); later boots get what
 they got before. A MAC the boot service does not know yet is recorded as a discovered
-computer. This sets the boot; restarting the machine is up to you, or to a job with
+computer. --agent ID names the computer bound to that agent (outpost computer bind). This sets the boot; restarting the machine is up to you, or to a job with
 the agent built-in task 'reboot-to-automation' (args: [IMAGE, JOB?]), which does both.`,
   computers: `Usage: outpost computers [--json]
 
@@ -79,7 +86,8 @@ export async function computerCommand(argv: readonly string[], io: CliIo): Promi
     return 0;
   }
   if (sub === 'reboot-to') return rebootToCommand(rest, io);
-  if (sub !== 'add') throw new UsageError(`unknown sub-command 'computer ${sub}' (expected add, rm, list, reboot-to)`);
+  if (sub === 'bind') return bindCommand(rest, io);
+  if (sub !== 'add') throw new UsageError(`unknown sub-command 'computer ${sub}' (expected add, rm, list, reboot-to, bind)`);
   const cmd = 'computer add';
   const { values } = parseCommand(cmd, { args: rest, options: { ...adminOptions, mac: { type: 'string', multiple: true }, uuid: { type: 'string' }, image: { type: 'string' }, job: { type: 'string' }, name: { type: 'string' } } });
   if (values.help) return help(io, cmd);
@@ -111,6 +119,19 @@ async function rebootToCommand(argv: readonly string[], io: CliIo): Promise<numb
   const c = expectShape(computerSchema, await callApi(await resolveTarget(values, io), 'POST', '/boot/automation', body), 'computer');
   if (values.json) printJson(io, c);
   else io.out(`computer ${c.id} (${c.macs.join(', ')}) boots image ${c.once?.image ?? values.image}${values.job ? ` (job ${values.job})` : ''} once, on its next network boot`);
+  return 0;
+}
+
+/** `outpost computer bind REF --agent ID | --none`: an admin's binding of a computer to its agent. */
+async function bindCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const cmd = 'computer bind';
+  const { values, positionals } = parseCommand(cmd, { args: [...argv], allowPositionals: true, options: { ...adminOptions, agent: { type: 'string' }, none: { type: 'boolean' } } });
+  if (values.help) return help(io, cmd);
+  if (positionals.length !== 1) throw new UsageError('name one computer: ID|MAC|NAME', cmd);
+  if ((values.agent === undefined) === (values.none !== true)) throw new UsageError('give --agent ID or --none', cmd);
+  const c = expectShape(computerSchema, await callApi(await resolveTarget(values, io), 'PUT', `/boot/computers/${encodeURIComponent(positionals[0]!)}/agent`, { agent: values.agent ?? null }), 'computer');
+  if (values.json) printJson(io, c);
+  else io.out(values.agent !== undefined ? `computer ${c.id} (${c.macs.join(', ')}) bound to agent ${values.agent}` : `computer ${c.id} (${c.macs.join(', ')}) unbound: ${c.kind}`);
   return 0;
 }
 

@@ -53,3 +53,18 @@ it('computer reboot-to sets a one-shot boot into an image (by computer, or by a 
   expect(await run('computer', 'reboot-to', '--mac', '52:54:00:aa:bb:cc')).toMatchObject({ code: 2 });
   expect((await run('computer', 'reboot-to', 'no-such-pc', '--image', 'rescue')).err).toContain('CORE_BOOT_COMPUTER_NOT_FOUND');
 });
+
+it('computer bind binds a computer to an agent (then reboot-to --agent names it) and --none unbinds it', async () => {
+  const { token } = await core.createEnrollmentToken({ for: 'agent' });
+  const enr = await fetch(`${core.url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, name: 'bound', macs: ['52:54:00:12:34:56'] }) });
+  const agent = ((await enr.json()) as { id: string }).id;
+  // Its reported MAC alone names nothing.
+  expect((await run('computer', 'reboot-to', '--agent', agent, '--image', 'rescue')).err).toContain('CORE_BOOT_NOT_BOUND');
+  const bound = await run('computer', 'bind', '52:54:00:12:34:56', '--agent', agent);
+  expect(bound.code, bound.err).toBe(0);
+  expect(bound.out).toMatch(new RegExp(`^computer pc_\\S+ \\(52:54:00:12:34:56\\) bound to agent ${agent}$`));
+  expect((await run('computer', 'reboot-to', '--agent', agent, '--image', 'rescue')).code).toBe(0);
+  expect((await run('computer', 'bind', '52:54:00:12:34:56', '--none')).out).toMatch(/unbound: predefined$/);
+  expect(await run('computer', 'bind', '52:54:00:12:34:56')).toMatchObject({ code: 2 });
+  expect(await run('computer', 'bind', '52:54:00:12:34:56', '--agent', agent, '--none')).toMatchObject({ code: 2 });
+});

@@ -176,6 +176,17 @@ export const netbootConfigSchema = z.strictObject({
       ttl: duration('30s'),
       /** How long a script request waits for the core before the cached (or default) decision. @default '3s' */
       timeout: duration('3s'),
+      /**
+       * How long the one-use boot token in a script URL handed out by a DHCP answer stays
+       * valid (an iPXE client fetches its script seconds after its DHCP). @default '10m'
+       */
+      tokenTtl: duration('10m'),
+      /**
+       * Script requests without a valid boot token that may ask the core per second (a
+       * non-consuming decision); beyond it they get "boot from the local disk" without
+       * asking, so a flood of them cannot hold up the decisions of real boots. @default 20
+       */
+      untokenedPerSecond: z.number().min(0.1).default(20),
     })
     .prefault({}),
   /** Boot events sent to the core at most this often. @default '1s' */

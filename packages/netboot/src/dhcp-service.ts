@@ -11,7 +11,7 @@ import { pxeVendor } from './dhcp/pxe-options.js';
 import { NetbootError, NetbootErrors } from './errors.js';
 import type { LeasePool } from './leases.js';
 import type { ReplyLimiter } from './limits.js';
-import { buildReply, planBoot, replyDestination, type PxeRequest, type ResponderSettings } from './responder.js';
+import { buildReply, planBoot, replyDestination, withBootToken, type PxeRequest, type ResponderSettings } from './responder.js';
 
 export interface DhcpServiceConfig {
   address: string;
@@ -30,6 +30,8 @@ export interface DhcpServiceDeps {
   limiter: ReplyLimiter;
   pool?: LeasePool | undefined;
   event: (e: BootEventOut) => void;
+  /** The one-use boot token for an iPXE client's script URL (boot-tokens.ts); without it, URLs carry none. */
+  bootToken?: (mac: string) => string;
   /** A PXE client showed up (prefetch its decision). */
   onPxeClient?: (req: PxeRequest) => void;
   log: Logger;
@@ -162,6 +164,11 @@ export class DhcpService {
     return true;
   }
 
+  /** The request as answered: an iPXE client's script URL with its boot token. */
+  #answered(req: PxeRequest, s: ResponderSettings): PxeRequest {
+    return this.d.bootToken ? withBootToken(req, s.httpBase, this.d.bootToken) : req;
+  }
+
   #event(mac: string, type: string, detail: Record<string, string | number | boolean>, extra: Partial<BootEventOut> = {}): void {
     this.d.event({ mac, at: this.d.now(), type, detail, ...extra });
   }
@@ -203,14 +210,15 @@ export class DhcpService {
         this.#event(mac, 'discover', { arch: plan.request.arch, archName: archName(plan.request.arch), vendor: plan.request.vendorClass, ipxe: plan.request.ipxe }, { arch: plan.request.arch, ...(plan.request.uuid ? { uuid: plan.request.uuid } : {}) });
         this.d.onPxeClient?.(plan.request);
         if (this.#limited(mac)) return;
-        this.#send(this.#main, buildReply(msg, MessageType.OFFER, s, { boot }).packet, dest);
+        const answered = this.#answered(plan.request, s);
+        this.#send(this.#main, buildReply(msg, MessageType.OFFER, s, { boot: answered }).packet, dest);
         this.counters.offers++;
         this.#event(mac, 'offer', { file: plan.request.bootFile, mode: 'proxy' });
         return;
       }
       if (msg.type === MessageType.REQUEST && serverId === s.serverAddress) {
         if (this.#limited(mac)) return;
-        this.#send(this.#main, buildReply(msg, MessageType.ACK, s, { boot }).packet, dest);
+        this.#send(this.#main, buildReply(msg, MessageType.ACK, s, { boot: this.#answered(plan.request, s) }).packet, dest);
         this.counters.acks++;
         this.#event(mac, 'ack', { file: plan.request.bootFile, mode: 'proxy' });
         return;
@@ -234,7 +242,7 @@ export class DhcpService {
           this.#event(mac, 'discover', { arch: boot.arch, archName: archName(boot.arch), vendor: boot.vendorClass, ipxe: boot.ipxe }, { arch: boot.arch, ...(boot.uuid ? { uuid: boot.uuid } : {}) });
           this.d.onPxeClient?.(boot);
         }
-        this.#send(this.#main, buildReply(msg, MessageType.OFFER, s, { boot, yiaddr: ip, options: lease }).packet, dest);
+        this.#send(this.#main, buildReply(msg, MessageType.OFFER, s, { boot: boot && this.#answered(boot, s), yiaddr: ip, options: lease }).packet, dest);
         this.counters.offers++;
         if (boot) this.#event(mac, 'offer', { ip, file: boot.bootFile, mode: 'dhcp' }, { ip });
         return;
@@ -252,7 +260,7 @@ export class DhcpService {
         void pool.commit(mac, ip, readText(msg.options.get(Opt.HOSTNAME))).then(
           (l) => {
             if (l) {
-              this.#send(this.#main, buildReply(msg, MessageType.ACK, s, { boot, yiaddr: ip, options: lease }).packet, dest);
+              this.#send(this.#main, buildReply(msg, MessageType.ACK, s, { boot: boot && this.#answered(boot, s), yiaddr: ip, options: lease }).packet, dest);
               this.counters.acks++;
               if (boot) this.#event(mac, 'ack', { ip, file: boot.bootFile, mode: 'dhcp' }, { ip });
             } else {
@@ -276,7 +284,7 @@ export class DhcpService {
         return;
       }
       case MessageType.INFORM:
-        this.#send(this.#main, buildReply(msg, MessageType.ACK, s, { boot, options: lease.slice(3) }).packet, { address: msg.ciaddr, port: this.cfg.clientPort });
+        this.#send(this.#main, buildReply(msg, MessageType.ACK, s, { boot: boot && this.#answered(boot, s), options: lease.slice(3) }).packet, { address: msg.ciaddr, port: this.cfg.clientPort });
         this.counters.acks++;
         return;
       default:
@@ -301,7 +309,7 @@ export class DhcpService {
     this.#event(mac, 'pxe-request', { arch: plan.request.arch, vendor: plan.request.vendorClass }, { ip: rinfo.address });
     if (this.#limited(mac)) return;
     const to = { address: msg.ciaddr !== '0.0.0.0' ? msg.ciaddr : rinfo.address, port: rinfo.port };
-    this.#send(this.#pxe, buildReply(msg, MessageType.ACK, s, { boot: plan.request, pxePort: true }).packet, to);
+    this.#send(this.#pxe, buildReply(msg, MessageType.ACK, s, { boot: this.#answered(plan.request, s), pxePort: true }).packet, to);
     this.counters.pxeAcks++;
     this.#event(mac, 'pxe-ack', { file: plan.request.bootFile }, { ip: to.address });
   }

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isOutpostError, type Logger } from '@outpost/common';
+import type { BootTokens } from './boot-tokens.js';
 import type { DecisionCache } from './decisions.js';
 import { parseRange } from './http-range.js';
 import type { ImageFiles } from './image-files.js';
@@ -12,12 +13,13 @@ import type { ServiceMetrics } from '@outpost/common';
 
 export interface HttpDeps {
   decisions: DecisionCache;
+  /** The one-use boot tokens our DHCP answers handed out: only a script request with one is a boot we serve for real. */
+  tokens: BootTokens;
   images: ImageFiles;
   loaderDir: string;
   loaderFiles: ReadonlySet<string>;
   /** Our base URL as clients see it (substituted as `${outpost-base}` in scripts). */
   base: () => string;
-  /** A boot event for the timeline. */
   /** A boot event for the timeline; without a MAC the server finds it by the client address. */
   event: (mac: string | undefined, type: 'script' | 'handoff' | 'http', detail: Record<string, string | number | boolean>, ip: string) => void;
   stats: () => Record<string, unknown>;
@@ -53,12 +55,12 @@ function decodePath(raw: string): string[] | undefined {
 
 /**
  * HTTP for iPXE and UEFI HTTP boot (node:http, no middleware on the path):
- * `GET /boot/<mac>.ipxe` (the machine's script, decided by the core), `GET|HEAD
+ * `GET /boot/<mac>.ipxe?b=<boot token>` (the machine's script, decided by the core), `GET|HEAD
  * /images/<image>/<path>` (boot image package files), `GET|HEAD /loaders/<file>` (iPXE
  * binaries for UEFI HTTP boot), `GET /api/v1/health`, `GET /api/v1/stats`.
  */
 export function createBootHttpServer(d: HttpDeps): Server {
-  const counters = { scripts: 0, files: 0, notFound: 0, errors: 0, bytes: 0 };
+  const counters = { scripts: 0, untokened: 0, files: 0, notFound: 0, errors: 0, bytes: 0 };
   const send = (res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
     res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
     res.end(body);
@@ -111,7 +113,17 @@ export function createBootHttpServer(d: HttpDeps): Server {
       const uuid = url.searchParams.get('uuid') ?? undefined;
       const archParam = url.searchParams.get('arch');
       const arch = archParam !== null && /^\d+$/.test(archParam) ? Number(archParam) : undefined;
-      const { decision, source } = await d.decisions.forScript(mac, uuid && /^[0-9a-f-]{36}$/i.test(uuid) ? uuid : undefined, arch);
+      const validUuid = uuid && /^[0-9a-f-]{36}$/i.test(uuid) ? uuid : undefined;
+      // Only the boot our DHCP answered (its one-use token) consumes a one-shot and makes a
+      // timeline; any other fetch gets what the core would say, changing nothing.
+      const check = d.tokens.take(mac, url.searchParams.get('b') ?? undefined);
+      if (check !== 'ok') {
+        counters.untokened++;
+        const { decision, source } = await d.decisions.forUntokened(mac, validUuid, arch);
+        d.log.debug({ mac, ip, token: check, kind: decision.kind, source }, 'boot script fetched without a valid boot token: nothing consumed or recorded');
+        return send(res, 200, withBase(decision.script, d.base()));
+      }
+      const { decision, source } = await d.decisions.forScript(mac, validUuid, arch);
       counters.scripts++;
       d.event(mac, 'script', { kind: decision.kind, source, ...(decision.image ? { image: decision.image } : {}), ...(decision.job ? { job: decision.job } : {}) }, ip);
       d.event(mac, 'handoff', { to: decision.image ?? decision.kind }, ip);

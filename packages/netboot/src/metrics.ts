@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServiceMetrics, levelDbBytes, type ServiceMetrics } from '@outpost/common';
 import type { TftpCounters } from '@outpost/tftp';
+import type { BootTokens } from './boot-tokens.js';
 import type { DecisionCache } from './decisions.js';
 import type { DhcpService } from './dhcp-service.js';
 import type { EventReporter } from './reporter.js';
@@ -13,6 +14,7 @@ export interface NetbootMetricSources {
   sessions: () => { held: number; waiting: number; queued: number; refusedBusy: number };
   decisions: () => DecisionCache | undefined;
   events: () => EventReporter | undefined;
+  tokens: () => BootTokens | undefined;
 }
 
 /** Bounded route labels of the boot HTTP server (never the raw path). */
@@ -78,6 +80,14 @@ export function createNetbootMetrics(src: NetbootMetricSources): ServiceMetrics 
     for (const [k, v] of Object.entries(c)) if (typeof v === 'number') out[k] = v;
     return out;
   }, 'stat');
+  m.counterFrom('boot_tokens_total', 'One-use boot tokens in script URLs, by outcome (minted: handed out in a DHCP answer; used: its boot fetched the script)', () => {
+    const c = src.tokens()?.counters;
+    return c ? { minted: c.minted, used: c.used } : undefined;
+  }, 'outcome');
+  m.counterFrom('boot_script_untokened_total', 'Boot script requests without a valid boot token (nothing consumed or recorded), by reason (absent; invalid: wrong, used or expired)', () => {
+    const c = src.tokens()?.counters;
+    return c ? { absent: c.absent, invalid: c.invalid } : undefined;
+  }, 'reason');
   m.counterFrom('boot_events_total', 'Boot events for the core, by outcome (queued, sent, dropped)', () => {
     const c = src.events()?.counters;
     return c ? { queued: c.queued, sent: c.sent, dropped: c.dropped } : undefined;

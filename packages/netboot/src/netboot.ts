@@ -19,6 +19,7 @@ import { BoundedMap, ReplyLimiter, Slots } from './limits.js';
 import { EventReporter } from './reporter.js';
 import { createNetbootMetrics } from './metrics.js';
 import { BootIds, logBootEvent } from './boot-ids.js';
+import { BootTokens } from './boot-tokens.js';
 import type { ResponderSettings } from './responder.js';
 
 export interface NetbootDeps {
@@ -70,6 +71,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
   const limiter = new ReplyLimiter(config.replies, now());
   const slots = new Slots(config.sessions.max, config.sessions.queue, config.sessions.maxWait);
   const ipMac = new BoundedMap<string, string>(config.replies.trackedMacs);
+  const tokens = new BootTokens({ max: config.replies.trackedMacs, ttlMs: config.decisions.tokenTtl, now });
   let db: Database | undefined;
   let link: SiteLink | undefined;
   let http: Server | undefined;
@@ -85,7 +87,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
   let dhcpStatus: DhcpStatus = { running: false, mode: 'off', reason: 'not started' };
   const held = new Map<string, number>();
   const tftpStats = { queued: 0, waitedMs: 0, refusedBusy: 0 };
-  const metrics = createNetbootMetrics({ dbDir: join(config.dataDir, 'db'), dhcp: () => dhcp, tftp: () => tftp?.counters, sessions: () => ({ held: slots.held, waiting: slots.waiting, ...tftpStats }), decisions: () => decisions, events: () => reporter });
+  const metrics = createNetbootMetrics({ dbDir: join(config.dataDir, 'db'), dhcp: () => dhcp, tftp: () => tftp?.counters, sessions: () => ({ held: slots.held, waiting: slots.waiting, ...tftpStats }), decisions: () => decisions, events: () => reporter, tokens: () => tokens });
 
   const macOfIp = (ip: string): string | undefined => ipMac.get(ip) ?? macFromArp(ip);
   const bootIds = new BootIds(config.replies.trackedMacs);
@@ -145,13 +147,14 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
       }
       reporter = new EventReporter(backend, config.reportInterval, log);
       reporter.start();
-      decisions = new DecisionCache(backend, { ttlMs: config.decisions.ttl, timeoutMs: config.decisions.timeout, max: config.replies.trackedMacs, now }, log);
+      decisions = new DecisionCache(backend, { ttlMs: config.decisions.ttl, timeoutMs: config.decisions.timeout, max: config.replies.trackedMacs, untokenedPerSecond: config.decisions.untokenedPerSecond, now }, log);
       images = new ImageFiles(join(config.dataDir, 'images'), backend, { packageServerUrl: config.packageServerUrl, timeoutMs: config.decisions.timeout, now }, log.child({ part: 'images' }));
       const imgs = images;
       const dec = decisions;
 
       http = createBootHttpServer({
         decisions: dec,
+        tokens,
         images: imgs,
         loaderDir: config.loaders.dir,
         loaderFiles: loaders.files(),
@@ -241,7 +244,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
             watchOtherServers: p.watchOtherServers && mode === 'proxy',
             full: mode === 'dhcp' ? { subnetMask: config.dhcp.subnetMask, router: config.dhcp.router, dns: config.dhcp.dns, domainName: config.dhcp.domainName, leaseTimeMs: config.dhcp.leaseTime } : undefined,
           },
-          { settings: () => cachedSettings ?? settings(), limiter, pool, event, onPxeClient: (r) => dec.prefetch(r.mac, r.uuid, r.arch), log: log.child({ part: 'dhcp' }), now },
+          { settings: () => cachedSettings ?? settings(), limiter, pool, event, bootToken: (mac) => tokens.forMac(mac), onPxeClient: (r) => dec.prefetch(r.mac, r.uuid, r.arch), log: log.child({ part: 'dhcp' }), now },
         );
         try {
           await dhcp.start();
@@ -284,6 +287,7 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
     sessions: { held: slots.held, waiting: slots.waiting, peakWaiting: slots.peakWaiting, max: slots.max, ...tftpStats },
     tftp: tftp?.counters,
     decisions: decisions?.counters,
+    bootTokens: { ...tokens.counters, live: tokens.size },
     events: reporter?.counters,
     images: images?.counters,
     link: link?.stats(),

@@ -37,12 +37,20 @@ export type PlanResult = { ok: true; request: PxeRequest } | { ok: false; reason
 /** Lower-case, hyphenated MAC for URLs: 52-54-00-12-34-56. */
 export const macSlug = (mac: string): string => mac.replace(/:/g, '-');
 
-/** The URL of one machine's iPXE script. */
-export const scriptUrl = (httpBase: string, mac: string): string => `${httpBase}/boot/${macSlug(mac)}.ipxe`;
+/** The URL of one machine's iPXE script; with the one-use boot token of the boot we answer (boot-tokens.ts). */
+export const scriptUrl = (httpBase: string, mac: string, token?: string): string => `${httpBase}/boot/${macSlug(mac)}.ipxe${token !== undefined ? `?b=${token}` : ''}`;
+
+/**
+ * The request with the boot token in its script URL: called once a reply is going out
+ * (after the reply limiter), so only answered boots get a token. Other boot files as they are.
+ */
+export function withBootToken(req: PxeRequest, httpBase: string, token: (mac: string) => string): PxeRequest {
+  return req.script ? { ...req, bootFile: scriptUrl(httpBase, req.mac, token(req.mac)) } : req;
+}
 
 /**
  * Decides what a client gets, from its options only (no I/O, so offers never wait for
- * the core): iPXE gets its script URL; UEFI HTTP boot gets a loader URL; PXE firmware
+ * the core): iPXE gets its script URL (the boot token is added by {@link withBootToken}); UEFI HTTP boot gets a loader URL; PXE firmware
  * gets a loader path for TFTP, chosen by option 93.
  */
 export function planBoot(msg: DhcpMessage, s: ResponderSettings): PlanResult {

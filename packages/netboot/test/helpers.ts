@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openUdpProbe, removeDir, tempDir, type UdpProbe } from '@outpost/testing';
-import { encodeDhcp, encodeClientArchs, MessageType, Op, Opt, text, type BootBackend, type BootDecision, type BootEventOut, type NetbootConfigInput, type OptionEntry } from '../dist/index.js';
+import { decodeDhcp, encodeDhcp, encodeClientArchs, fieldText, MessageType, Op, Opt, text, type BootBackend, type BootDecision, type BootEventOut, type NetbootConfigInput, type OptionEntry } from '../dist/index.js';
 
 /** A client request as firmware sends it. */
 export function clientPacket(o: { mac?: string; type?: number; vendor?: string; arch?: number; ipxe?: boolean; guid?: Buffer; xid?: number; giaddr?: string; ciaddr?: string; extra?: OptionEntry[]; flags?: number } = {}): Buffer {
@@ -22,6 +22,13 @@ export function clientPacket(o: { mac?: string; type?: number; vendor?: string; 
   ).packet;
 }
 
+/** The boot file of a reply (for iPXE: its script URL, boot token included). */
+export function replyFile(data: Buffer): string {
+  const r = decodeDhcp(data);
+  if (!r.ok) throw new Error(`the reply did not decode: ${r.error}`);
+  return fieldText(r.message.file);
+}
+
 /**
  * The core's side of the boot calls, in memory (the core's HTTP API is tested in the
  * core and end to end): answers every machine with `decision`, after `delayMs`.
@@ -34,10 +41,14 @@ export class FakeCore implements BootBackend {
   /** Decisions answered so far (a slow core has been asked but not yet answered). */
   answered = 0;
 
-  constructor(private readonly decision: Omit<BootDecision, 'mac'> = { kind: 'unknown', script: '#!ipxe\nexit\n', ttlMs: 30_000 }) {}
+  constructor(public decision: Omit<BootDecision, 'mac'> = { kind: 'unknown', script: '#!ipxe\nexit\n', ttlMs: 30_000 }) {}
 
-  async decide(input: { mac: string }): Promise<BootDecision> {
+  /** The `consume` flag of each decision asked for, in order. */
+  consumes: boolean[] = [];
+
+  async decide(input: { mac: string; consume: boolean }): Promise<BootDecision> {
     this.decisions++;
+    this.consumes.push(input.consume);
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     this.answered++;
     return { mac: input.mac, ...this.decision };

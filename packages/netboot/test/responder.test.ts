@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildReply, decodeDhcp, fieldText, LoaderTable, MessageType, Opt, planBoot, pxeBootItem, readIp, replyDestination, type ResponderSettings } from '../dist/index.js';
+import { buildReply, decodeDhcp, fieldText, LoaderTable, MessageType, Opt, planBoot, pxeBootItem, readIp, replyDestination, withBootToken, type ResponderSettings } from '../dist/index.js';
 import { clientPacket } from './helpers.js';
 
 const settings = (over: Partial<ResponderSettings> = {}): ResponderSettings => ({
@@ -35,6 +35,17 @@ describe('boot file by architecture (option 93)', () => {
   it('iPXE (option 77) gets its per-machine script URL instead, so nothing loops', () => {
     const r = planBoot(decode(clientPacket({ vendor: 'PXEClient:Arch:00000', arch: 0, ipxe: true, mac: 'aa:bb:cc:00:11:22' })), settings());
     expect(r.ok && r.request).toMatchObject({ script: true, bootFile: 'http://10.0.0.2:8082/boot/aa-bb-cc-00-11-22.ipxe' });
+  });
+  it("the answered iPXE request's script URL carries the boot token; a loader path does not, and it still fits the file field", () => {
+    const token = 'abcdefghijklmnopqrstuv';
+    const r = planBoot(decode(clientPacket({ vendor: 'PXEClient:Arch:00000', arch: 0, ipxe: true, mac: 'aa:bb:cc:00:11:22' })), settings());
+    if (!r.ok) throw new Error(r.reason);
+    const answered = withBootToken(r.request, 'http://10.0.0.2:8082', () => token);
+    expect(answered.bootFile).toBe(`http://10.0.0.2:8082/boot/aa-bb-cc-00-11-22.ipxe?b=${token}`);
+    expect(fieldText(decode(buildReply(decode(clientPacket({ vendor: 'PXEClient:Arch:00000', arch: 0, ipxe: true })), MessageType.OFFER, settings(), { boot: answered }).packet).file)).toBe(answered.bootFile);
+    const rom = planBoot(decode(clientPacket({ vendor: 'PXEClient:Arch:00000', arch: 0 })), settings());
+    if (!rom.ok) throw new Error(rom.reason);
+    expect(withBootToken(rom.request, 'http://10.0.0.2:8082', () => token).bootFile).toBe('undionly.kpxe');
   });
   it('ignores non-PXE clients and archs we have no loader for', () => {
     expect(planBoot(decode(clientPacket({ vendor: 'MSFT 5.0' })), settings())).toEqual({ ok: false, reason: 'not-pxe' });

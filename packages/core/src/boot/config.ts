@@ -17,6 +17,11 @@ export const bootConfigSchema = z
     decisionTtl: duration('30s'),
     /** How long a booted computer's job waits for its agent to enroll (then it is dropped). @default '24h' */
     jobWait: duration('24h'),
+    /**
+     * Discovered computers kept at most: beyond it a new unknown MAC (a boot decision or a
+     * netboot event) is not recorded, only counted (`discoveredRefused`). @default 10000
+     */
+    maxDiscovered: z.number().int().min(1).max(1_000_000).default(10_000),
   })
   .strict()
   .prefault({});

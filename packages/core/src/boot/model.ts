@@ -10,8 +10,19 @@ export interface ComputerRecord {
   image?: string | undefined;
   /** Job to run once it is up. */
   job?: string | undefined;
-  /** The agent on it (managed computers). */
+  /**
+   * The agent on it (managed computers). Bound by an admin, or by the first agent to enroll
+   * from one of its MACs after a boot a netboot server observed; never from what an agent
+   * reports about itself alone.
+   */
   agentId?: string | undefined;
+  /**
+   * When a netboot server last served this computer its script on a boot it answered
+   * itself (a one-use boot token in the script URL: `decide` with `consume`). The first
+   * agent that enrolls from one of its MACs within `jobWait` is bound to it; the binding
+   * clears this, so a boot binds at most one agent.
+   */
+  observedBootAt?: number | undefined;
   /** One-shot "reboot to automation": cleared when it has fetched its script once. */
   once?: { image: string; job?: string | undefined; requestedAt: number; by: string } | undefined;
   /**

@@ -13,6 +13,7 @@ const relPath = z.string().min(1).max(1024).refine((p) => !p.startsWith('/') && 
 const computerBody = z.strictObject({ macs: z.array(mac).default([]), uuid: uuid.optional(), name: name.optional(), image: name, job: name.optional() }).refine((b) => b.macs.length > 0 || b.uuid !== undefined, 'give at least one MAC or a UUID');
 const imageBody = z.strictObject({ name, package: name, script: relPath.optional(), kernel: relPath.optional(), initrd: z.array(relPath).optional(), cmdline: z.string().max(2000).optional(), description: z.string().max(500).optional() }).refine((b) => b.script !== undefined || b.kernel !== undefined, 'give a script or a kernel');
 const automationBody = z.strictObject({ agent: z.string().optional(), mac: mac.optional(), computer: z.string().optional(), image: name, job: name.optional() });
+const bindBody = z.strictObject({ agent: z.string().min(1).max(200).nullable() });
 const decideBody = z.strictObject({ mac, uuid: uuid.optional(), arch: z.number().int().min(0).max(65535).optional(), consume: z.boolean().default(false) });
 const eventTypes = ['discover', 'offer', 'request', 'ack', 'pxe-request', 'pxe-ack', 'tftp-start', 'tftp-done', 'tftp-failed', 'http', 'script', 'handoff', 'other-proxy', 'queued'] as const;
 const eventsBody = z.strictObject({
@@ -43,6 +44,7 @@ export const computerView = (c: ComputerRecord): Record<string, unknown> => ({
   createdAt: iso(c.createdAt),
   updatedAt: iso(c.updatedAt),
   lastBootAt: iso(c.lastBootAt),
+  observedBootAt: iso(c.observedBootAt),
 });
 /**
  * A job named for a computer may be defined later (it is looked up when the machine's
@@ -90,12 +92,21 @@ export function bootRoutes(router: Router<AppState>, svc: BootService, registry:
     await svc.deleteComputer(ctx.params.ref!);
     ctx.status = 204;
   });
-  // Reboot to automation: admins for any computer, an agent for itself.
+  // Binding a computer to its agent: an admin's word (or an observed boot, see agentEnrolled).
+  router.put('/api/v1/boot/computers/:ref/agent', admin, async (ctx) => {
+    const { agent } = await readJson(ctx, bindBody);
+    const p = ctx.state.principal!;
+    ctx.body = computerView(await svc.bind(ctx.params.ref!, agent, `${p.kind}:${p.id}`));
+  });
+  // Reboot to automation: admins for any computer, an agent for the computer bound to it.
   router.post('/api/v1/boot/automation', requireKind('admin', 'agent'), async (ctx) => {
     const body = await readJson(ctx, automationBody);
     const p = ctx.state.principal!;
-    if (p.kind === 'agent' && (body.agent ?? p.id) !== p.id) throw new OutpostError('COMMON_FORBIDDEN', 'an agent may only ask for itself', { status: 403 });
-    const input = p.kind === 'agent' ? { ...body, agent: p.id, mac: undefined, computer: undefined } : body;
+    if (p.kind === 'agent' && ((body.agent ?? p.id) !== p.id || body.mac !== undefined || body.computer !== undefined)) {
+      ctx.state.log.warn({ principal: p.id, kind: p.kind, agent: body.agent, mac: body.mac, computer: body.computer }, 'reboot to automation refused: an agent may only ask for itself');
+      throw new OutpostError('COMMON_FORBIDDEN', 'an agent may only ask for itself', { status: 403 });
+    }
+    const input = p.kind === 'agent' ? { agent: p.id, image: body.image, job: body.job } : body;
     ctx.body = computerView(await svc.automation(input, `${p.kind}:${p.id}`));
   });
 

@@ -35,7 +35,9 @@ export class BootService {
   readonly #byUuid = new Map<string, string>();
   /** Open boot per MAC (the newest). */
   readonly #openBoot = new Map<string, string>();
-  readonly counters = { decisions: 0, events: 0, discovered: 0, oneShotsUsed: 0, otherProxyWarnings: 0, jobsPending: 0, jobsStarted: 0, jobsFailed: 0 };
+  readonly counters = { decisions: 0, events: 0, discovered: 0, discoveredRefused: 0, eventsRefused: 0, oneShotsUsed: 0, otherProxyWarnings: 0, jobsPending: 0, jobsStarted: 0, jobsFailed: 0, agentsBound: 0, bindingsRefused: 0, automationRefused: 0 };
+  /** When the last `maxDiscovered` warning was logged (one per minute at most). */
+  #warnedFullAt = -Infinity;
   /** Starts a booted computer's job once its agent enrolls (the tasks module); none: jobs stay pending. */
   jobs: JobStarter | undefined;
 
@@ -132,32 +134,33 @@ export class BootService {
 
   /**
    * "Reboot to automation": the computer (by agent id, MAC or computer ref) boots `image`
-   * once, on its next network boot; cleared when it has fetched its script.
+   * once, on its next network boot; cleared when it has fetched its script. By agent, it
+   * is the computer bound to that agent (an admin's binding, or the boot a netboot server
+   * observed before the agent enrolled), never one found by the MACs the agent reports.
    */
   automation(input: { agent?: string | undefined; mac?: string | undefined; computer?: string | undefined; image: string; job?: string | undefined }, by: string): Promise<ComputerRecord> {
     return this.#serial(async () => {
       this.image(input.image);
       const now = this.ctx.clock.now();
       let c: ComputerRecord | undefined;
-      let agentId: string | undefined;
       let macs: string[] = [];
       if (input.agent !== undefined) {
         const a = this.ctx.registry.store.agents.get(input.agent);
         if (!a) throw new OutpostError('CORE_AGENT_NOT_FOUND', `no agent '${input.agent}'`, { status: 404 });
-        agentId = a.id;
-        macs = a.macs.map(normalizeMac);
-        if (macs.length === 0) throw new OutpostError(BootErrors.NO_IDENTITY, `agent ${a.id} reported no MAC address`, { status: 409 });
-        c = [...this.store.computers.values()].find((x) => x.agentId === a.id) ?? macs.map((m) => this.#find(m, undefined)).find((x) => x !== undefined);
+        c = this.#boundTo(a.id);
+        if (!c) {
+          this.counters.automationRefused++;
+          this.log.warn({ agent: a.id, by, image: input.image }, 'reboot to automation refused: no computer is bound to the agent');
+          throw new OutpostError(BootErrors.NOT_BOUND, `no computer is bound to agent ${a.id}: an admin binds one (PUT /boot/computers/:ref/agent), or the agent enrolls after the computer network-booted`, { status: 409, details: { agent: a.id } });
+        }
       } else if (input.computer !== undefined) c = this.computer(input.computer);
       else if (input.mac !== undefined) {
         macs = [normalizeMac(input.mac)];
         c = this.#find(macs[0]!, undefined);
       } else throw new OutpostError(BootErrors.NO_IDENTITY, 'give an agent, a MAC or a computer', { status: 400 });
       const next: ComputerRecord = {
-        ...(c ?? { id: newId('pc'), createdAt: now, boots: 0, kind: agentId ? 'managed' : 'discovered' }),
+        ...(c ?? { id: newId('pc'), createdAt: now, boots: 0, kind: 'discovered' }),
         macs: [...new Set([...(c?.macs ?? []), ...macs])],
-        kind: agentId ? 'managed' : (c?.kind ?? 'discovered'),
-        agentId: agentId ?? c?.agentId,
         once: { image: input.image, job: input.job, requestedAt: now, by },
         updatedAt: now,
       };
@@ -165,6 +168,37 @@ export class BootService {
       this.#index(next);
       await this.store.write([this.store.putComputer(next)]);
       this.log.info({ computer: next.id, image: input.image, job: input.job, by }, 'reboot to automation requested');
+      return next;
+    });
+  }
+
+  /** The computer bound to `agentId`, if any. */
+  #boundTo(agentId: string): ComputerRecord | undefined {
+    return [...this.store.computers.values()].find((x) => x.agentId === agentId);
+  }
+
+  /**
+   * An admin binds `agent` to the computer (it becomes managed), or unbinds it (`null`:
+   * predefined when it has an image, else discovered). An agent is bound to one computer
+   * at most: binding it here unbinds it from any other.
+   */
+  bind(ref: string, agent: string | null, by: string): Promise<ComputerRecord> {
+    return this.#serial(async () => {
+      const c = this.computer(ref);
+      const now = this.ctx.clock.now();
+      const ops: BatchOp[] = [];
+      let next: ComputerRecord;
+      if (agent === null) {
+        next = { ...c, kind: c.image ? 'predefined' : 'discovered', agentId: undefined, updatedAt: now };
+      } else {
+        if (!this.ctx.registry.store.agents.has(agent)) throw new OutpostError('CORE_AGENT_NOT_FOUND', `no agent '${agent}'`, { status: 404 });
+        const other = this.#boundTo(agent);
+        if (other && other.id !== c.id) ops.push(this.store.putComputer({ ...other, kind: other.image ? 'predefined' : 'discovered', agentId: undefined, updatedAt: now }));
+        next = { ...c, kind: 'managed', agentId: agent, observedBootAt: undefined, updatedAt: now };
+      }
+      ops.push(this.store.putComputer(next));
+      await this.store.write(ops);
+      this.log.info({ computer: c.id, agent, previous: c.agentId, by }, agent === null ? 'computer unbound from its agent' : 'computer bound to an agent');
       return next;
     });
   }
@@ -210,9 +244,10 @@ export class BootService {
   // ------------------------------------------------------------ decisions
 
   /**
-   * What `mac` boots now. With `consume`, a one-shot is used up (the netboot server
-   * passes it when it serves the script to the machine), and an unknown MAC is recorded
-   * as discovered.
+   * What `mac` boots now. With `consume` (a netboot server serving the script on a boot it
+   * answered itself, or an admin), a one-shot is used up, the boot is recorded and the
+   * computer's `observedBootAt` set, and an unknown MAC is recorded as discovered (up to
+   * `maxDiscovered`). Without it nothing changes.
    */
   decide(input: { mac: string; uuid?: string | undefined; arch?: number | undefined; consume?: boolean }): Promise<BootDecision> {
     return this.#serial(async () => {
@@ -221,7 +256,9 @@ export class BootService {
       let c = this.#find(mac, input.uuid);
       const unknown = c === undefined;
       const ops: BatchOp[] = [];
-      if (!c && input.consume) {
+      // An unknown MAC beyond maxDiscovered gets the menu, and nothing is recorded.
+      const record = input.consume === true && (c !== undefined || this.#mayDiscover(mac));
+      if (!c && record) {
         c = this.#discovered(mac, input.uuid);
         ops.push(this.store.putComputer(c));
       }
@@ -230,7 +267,7 @@ export class BootService {
       const onceImage = once ? this.store.images.get(once.image) : undefined;
       if (c && once && onceImage) {
         d = { mac, computerId: c.id, kind: c.kind === 'discovered' ? 'predefined' : c.kind, image: onceImage.name, job: once.job, ttlMs: 0, script: imageScript(onceImage, { computer: c.id, kind: c.kind, job: once.job }) };
-        if (input.consume) {
+        if (record) {
           this.counters.oneShotsUsed++;
           ops.push(this.store.putComputer({ ...c, once: undefined, updatedAt: this.ctx.clock.now() }));
         }
@@ -241,22 +278,21 @@ export class BootService {
         const images = [...this.store.images.values()].sort((a, b) => a.name.localeCompare(b.name));
         d = { mac, computerId: c?.id, kind: c && !unknown ? (c.kind === 'discovered' ? 'discovered' : c.kind) : 'unknown', ttlMs: this.config.decisionTtl, script: menuScript(images, { mac, defaultImage: this.config.defaultImage, timeoutMs: this.config.menuTimeout }) };
       }
-      if (input.consume) {
-        const b = this.#bootFor(mac, this.ctx.clock.now());
+      if (record && c) {
+        const now = this.ctx.clock.now();
+        const b = this.#bootFor(mac, now);
         // A computer first seen in this very boot was unknown when it booted.
-        const firstSeen = c !== undefined && c.kind === 'discovered' && c.createdAt >= b.startedAt;
+        const firstSeen = c.kind === 'discovered' && c.createdAt >= b.startedAt;
         ops.push(this.store.putBoot({ ...b, kind: firstSeen ? 'unknown' : d.kind, computerId: d.computerId, image: d.image, job: d.job }));
-        if (c) {
-          const now = this.ctx.clock.now();
-          // The job runs once the machine is up: when an agent enrolls from one of its MACs.
-          const pendingJob = d.job !== undefined ? { job: d.job, image: d.image, boot: b.id, at: now } : undefined;
-          if (pendingJob) {
-            this.counters.jobsPending++;
-            this.log.info({ computer: c.id, mac, job: d.job, boot: b.id }, 'job pending until the computer\'s agent enrolls');
-          }
-          const cur = this.store.computers.get(c.id) ?? c;
-          ops.push(this.store.putComputer({ ...cur, lastBootAt: now, ...(pendingJob ? { pendingJob } : {}) }));
+        // The job runs once the machine is up: when an agent enrolls from one of its MACs.
+        const pendingJob = d.job !== undefined ? { job: d.job, image: d.image, boot: b.id, at: now } : undefined;
+        if (pendingJob) {
+          this.counters.jobsPending++;
+          this.log.info({ computer: c.id, mac, job: d.job, boot: b.id }, 'job pending until the computer\'s agent enrolls');
         }
+        const cur = this.store.computers.get(c.id) ?? c;
+        ops.push(this.store.putComputer({ ...cur, lastBootAt: now, observedBootAt: now, ...(pendingJob ? { pendingJob } : {}) }));
+        this.#trimBoots(ops);
       }
       await this.store.write(ops);
       return d;
@@ -264,20 +300,33 @@ export class BootService {
   }
 
   /**
-   * An agent enrolled: the computer with one of its MACs becomes managed by it, and the
-   * job its last boot left pending (a predefined computer's job, or a one-shot's) starts
-   * on it now, once per boot (run `once` key `boot:<boot id>`), unless `jobWait` passed.
+   * An agent enrolled. It is bound to a computer (which becomes managed) only when a
+   * netboot server observed that computer's boot within `jobWait` (see `observedBootAt`)
+   * and no other live agent is bound to it: the agent's MACs alone are data, they bind
+   * nothing. The job the boot left pending (a predefined computer's job, or a one-shot's)
+   * then starts on it, once per boot (run `once` key `boot:<boot id>`).
    */
   agentEnrolled(agent: { id: string; macs: readonly string[] }): Promise<{ computer?: string; run?: string }> {
     return this.#serial(async () => {
       const macs = agent.macs.map(normalizeMac);
       const ids = new Set(macs.map((m) => this.#byMac.get(m)).filter((x): x is string => x !== undefined));
       if (ids.size === 0) return {};
-      // More than one computer shares the agent's MACs (a NIC moved): the most recently booted.
-      const c = [...ids].map((id) => this.store.computers.get(id)!).sort((a, b) => (b.lastBootAt ?? 0) - (a.lastBootAt ?? 0))[0]!;
       const now = this.ctx.clock.now();
+      // More than one computer shares the agent's MACs (a NIC moved): the most recently booted.
+      const observed = [...ids]
+        .map((id) => this.store.computers.get(id)!)
+        .filter((c) => c.observedBootAt !== undefined && now - c.observedBootAt <= this.config.jobWait)
+        .sort((a, b) => b.observedBootAt! - a.observedBootAt!);
+      const c = observed.find((x) => !this.#liveAgentOn(x, agent.id));
+      if (!c) {
+        this.counters.bindingsRefused++;
+        this.log.info({ agent: agent.id, computers: [...ids], observed: observed.map((x) => x.id) }, observed.length === 0 ? 'agent enrolled: not bound (no boot of a computer with its MACs was observed within jobWait)' : 'agent enrolled: not bound (another live agent is bound to the computer)');
+        return {};
+      }
       const ops: BatchOp[] = [];
-      let next: ComputerRecord = { ...c, kind: 'managed', agentId: agent.id, updatedAt: now };
+      let next: ComputerRecord = { ...c, kind: 'managed', agentId: agent.id, observedBootAt: undefined, updatedAt: now };
+      this.counters.agentsBound++;
+      this.log.info({ computer: c.id, agent: agent.id, previous: c.agentId }, 'agent enrolled after an observed boot: bound to the computer');
       let run: string | undefined;
       const p = c.pendingJob;
       if (p) {
@@ -305,14 +354,44 @@ export class BootService {
     });
   }
 
+  /**
+   * True when an agent other than `self` is bound to `c` and still live: it exists and the
+   * core heard from it after the observed boot (a machine that network-booted is not
+   * running its old agent, so an old agent still talking is on another machine).
+   */
+  #liveAgentOn(c: ComputerRecord, self: string): boolean {
+    if (c.agentId === undefined || c.agentId === self) return false;
+    if (!this.ctx.registry.store.agents.has(c.agentId)) return false;
+    const last = this.ctx.registry.store.contacts.get(c.agentId)?.last;
+    return last !== undefined && last >= (c.observedBootAt ?? 0);
+  }
+
+  /** Whether a new unknown MAC may be recorded (under `maxDiscovered`); counted and warned (once a minute) when not. */
+  #mayDiscover(mac: string): boolean {
+    if (this.store.discovered < this.config.maxDiscovered) return true;
+    this.counters.discoveredRefused++;
+    const now = this.ctx.clock.now();
+    if (now - this.#warnedFullAt >= 60_000) {
+      this.#warnedFullAt = now;
+      this.log.warn({ mac, max: this.config.maxDiscovered, refused: this.counters.discoveredRefused }, 'maxDiscovered computers reached: new unknown MACs are not recorded');
+    }
+    return false;
+  }
+
   #discovered(mac: string, uuid: string | undefined): ComputerRecord {
     const now = this.ctx.clock.now();
-    const agent = [...this.ctx.registry.store.agents.values()].find((a) => a.macs.some((m) => normalizeMac(m) === mac));
-    const c: ComputerRecord = { id: newId('pc'), macs: [mac], uuid, kind: agent ? 'managed' : 'discovered', agentId: agent?.id, createdAt: now, updatedAt: now, boots: 0 };
+    const c: ComputerRecord = { id: newId('pc'), macs: [mac], uuid, kind: 'discovered', createdAt: now, updatedAt: now, boots: 0 };
     this.#index(c);
     this.counters.discovered++;
     this.log.info({ computer: c.id, mac, uuid }, 'computer discovered');
     return c;
+  }
+
+  /** Keep at most keepBoots timelines: the oldest go. */
+  #trimBoots(ops: BatchOp[]): void {
+    const excess = this.store.boots.size - this.config.keepBoots;
+    if (excess <= 0) return;
+    for (const id of [...this.store.boots.keys()].sort().slice(0, excess)) ops.push(this.store.delBoot(id));
   }
 
   /** The open boot of `mac`, or a new one when none is open (handed off, or idle past `bootGap`). */
@@ -343,6 +422,7 @@ export class BootService {
     return this.#serial(async () => {
       const touched = new Map<string, BootRecord>();
       const ops: BatchOp[] = [];
+      const refused0 = this.counters.eventsRefused;
       for (const e of items) {
         this.counters.events++;
         const mac = normalizeMac(e.mac);
@@ -350,13 +430,15 @@ export class BootService {
           this.counters.otherProxyWarnings++;
           this.log.warn({ server, mac, detail: e.detail }, 'another proxyDHCP server answers the same clients');
         }
+        // An unknown MAC's events are recorded with it as a discovered computer, up to maxDiscovered.
+        const c = this.#find(mac, e.uuid);
+        if (!c && !this.#mayDiscover(mac)) {
+          this.counters.eventsRefused++;
+          continue;
+        }
         // store.boots is updated per event, so a batch continues the boot it started.
         let b = this.#bootFor(mac, e.at, e.type === 'discover');
-        const c = this.#find(mac, e.uuid);
-        if (!c && e.type === 'discover') {
-          const d = this.#discovered(mac, e.uuid);
-          ops.push(this.store.putComputer(d));
-        }
+        if (!c) ops.push(this.store.putComputer(this.#discovered(mac, e.uuid)));
         // Two lines per boot at info, with the core's boot id and the netboot server's.
         if (b.events.length === 0) this.log.info({ boot: b.id, netbootBoot: e.boot, mac, server, kind: b.kind, event: e.type }, 'boot started');
         if (e.type === 'handoff' && !b.handedOff) this.log.info({ boot: b.id, netbootBoot: e.boot, mac, server, kind: b.kind }, 'boot handed off');
@@ -381,14 +463,9 @@ export class BootService {
         }
       }
       for (const b of touched.values()) ops.push(this.store.putBoot(b));
-      // Keep at most keepBoots timelines: the oldest go.
-      const excess = this.store.boots.size - this.config.keepBoots;
-      if (excess > 0) {
-        const oldest = [...this.store.boots.keys()].sort().slice(0, excess);
-        for (const id of oldest) ops.push(this.store.delBoot(id));
-      }
+      this.#trimBoots(ops);
       await this.store.write(ops);
-      return { accepted: items.length };
+      return { accepted: items.length - (this.counters.eventsRefused - refused0) };
     });
   }
 

@@ -10,6 +10,8 @@ export class BootStore {
   readonly computers = new Map<string, ComputerRecord>();
   readonly images = new Map<string, BootImageRecord>();
   readonly boots = new Map<string, BootRecord>();
+  /** How many of `computers` are `discovered` (bounded by `maxDiscovered`). */
+  discovered = 0;
   readonly #computers: Sublevel<ComputerRecord>;
   readonly #images: Sublevel<BootImageRecord>;
   readonly #boots: Sublevel<BootRecord>;
@@ -21,17 +23,23 @@ export class BootStore {
   }
 
   async load(): Promise<void> {
-    for (const c of await allValues(this.#computers)) this.computers.set(c.id, c);
+    for (const c of await allValues(this.#computers)) {
+      this.computers.set(c.id, c);
+      if (c.kind === 'discovered') this.discovered++;
+    }
     for (const i of await allValues(this.#images)) this.images.set(i.name, i);
     for (const b of await allValues(this.#boots)) this.boots.set(b.id, b);
   }
 
   putComputer(c: ComputerRecord): BatchOp {
+    if (this.computers.get(c.id)?.kind === 'discovered') this.discovered--;
+    if (c.kind === 'discovered') this.discovered++;
     this.computers.set(c.id, c);
     return { type: 'put', sublevel: this.#computers, key: c.id, value: c };
   }
 
   delComputer(id: string): BatchOp {
+    if (this.computers.get(id)?.kind === 'discovered') this.discovered--;
     this.computers.delete(id);
     return { type: 'del', sublevel: this.#computers, key: id };
   }

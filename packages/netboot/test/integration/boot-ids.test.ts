@@ -7,7 +7,7 @@ import { tftpGet } from '@outpost/tftp';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createNetboot, MessageType, type Netboot } from '../../dist/index.js';
-import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, type NetbootFixture } from '../helpers.js';
+import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, replyFile, type NetbootFixture } from '../helpers.js';
 
 let fx: NetbootFixture;
 let nb: Netboot | undefined;
@@ -41,7 +41,10 @@ describe('boot ids', () => {
     await probe.send(clientPacket({ mac, type: MessageType.REQUEST, vendor: 'PXEClient:Arch:00000', arch: 0, ciaddr: '127.0.0.1' }), nb.addresses().pxe!);
     await probe.next(5_000);
     await tftpGet({ host: '127.0.0.1', port: nb.addresses().tftp!, filename: 'undionly.kpxe' });
-    expect((await fetch(`${nb.url}/boot/${mac.replace(/:/g, '-')}.ipxe`)).status).toBe(200);
+    // iPXE asks again and gets its script URL, with the boot token that makes it this boot.
+    await probe.send(clientPacket({ mac, vendor: 'PXEClient:Arch:00000:UNDI:002001', arch: 0, ipxe: true }), nb.addresses().dhcp!);
+    const script = replyFile((await probe.next(5_000)).data);
+    expect((await fetch(script)).status).toBe(200);
     await waitFor(() => core.received.some((e) => e.type === 'handoff') && core.received.some((e) => e.type === 'tftp-done'), { timeoutMs: 10_000, what: 'the events to reach the core' });
 
     const ids = new Set(core.received.map((e) => e.boot));
@@ -55,8 +58,9 @@ describe('boot ids', () => {
     // The next DISCOVER of that machine after the handoff is a new boot.
     await probe.send(clientPacket({ mac, vendor: 'PXEClient:Arch:00000:UNDI:002001', arch: 0 }), nb.addresses().dhcp!);
     await probe.next(5_000);
-    await waitFor(() => core.received.filter((e) => e.type === 'offer').length === 2, { timeoutMs: 10_000, what: 'the second offer' });
-    const second = core.received.filter((e) => e.type === 'offer')[1]!;
+    // (Offers: the PXE ROM's, iPXE's, and this one.)
+    await waitFor(() => core.received.filter((e) => e.type === 'offer').length === 3, { timeoutMs: 10_000, what: 'the next boot\'s offer' });
+    const second = core.received.filter((e) => e.type === 'offer')[2]!;
     expect(second.boot).toMatch(/^nb_/);
     expect(second.boot).not.toBe(id);
   });

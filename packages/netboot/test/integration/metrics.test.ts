@@ -4,7 +4,7 @@ import { parseMetrics, waitFor } from '@outpost/testing';
 import { tftpGet } from '@outpost/tftp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createNetboot, type Netboot } from '../../dist/index.js';
-import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, type NetbootFixture } from '../helpers.js';
+import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, replyFile, type NetbootFixture } from '../helpers.js';
 
 let fx: NetbootFixture;
 let nb: Netboot | undefined;
@@ -38,6 +38,9 @@ describe('netboot metrics', () => {
     const got = await tftpGet({ host: '127.0.0.1', port: nb.addresses().tftp!, filename: 'undionly.kpxe' });
     expect(got.data?.length).toBe(100_000);
     expect((await fetch(`${nb.url}/boot/52-54-00-12-34-56.ipxe`)).status).toBe(200);
+    // iPXE's DHCP answer mints a boot token; its script request uses it.
+    await probe.send(clientPacket({ vendor: 'PXEClient:Arch:00000', arch: 0, ipxe: true, mac: '52:54:00:12:34:57' }), nb.addresses().dhcp!);
+    expect((await fetch(replyFile((await probe.next(5_000)).data))).status).toBe(200);
 
     const after = await waitFor(
       async () => {
@@ -46,11 +49,15 @@ describe('netboot metrics', () => {
       },
       { timeoutMs: 10_000, what: 'the TFTP transfer to be counted' },
     );
-    expect(after.get('outpost_netboot_dhcp_offers_total')).toBe(1);
+    expect(after.get('outpost_netboot_dhcp_offers_total')).toBe(2);
+    expect(after.get('outpost_netboot_boot_tokens_total{outcome="minted"}')).toBe(1);
+    expect(after.get('outpost_netboot_boot_tokens_total{outcome="used"}')).toBe(1);
+    expect(after.get('outpost_netboot_boot_script_untokened_total{reason="absent"}')).toBe(1);
+    expect(after.get('outpost_netboot_boot_script_untokened_total{reason="invalid"}')).toBe(0);
     expect(after.get('outpost_netboot_dhcp_ignored_total{reason="not-pxe"}')).toBe(1);
     expect(after.get('outpost_netboot_tftp_requests_total{kind="read"}')).toBe(1);
     expect(after.get('outpost_netboot_tftp_bytes_total{direction="sent"}')).toBe(100_000);
-    expect(after.get('outpost_netboot_http_requests_total{method="GET",route="/boot/:mac.ipxe",status="200"}')).toBe(1);
+    expect(after.get('outpost_netboot_http_requests_total{method="GET",route="/boot/:mac.ipxe",status="200"}')).toBe(2);
     expect(after.get('outpost_netboot_level_db_bytes')).toBeGreaterThan(0);
   });
 });

@@ -68,8 +68,9 @@ describe('proxyDHCP', () => {
     await probe.send(clientPacket({ vendor: 'PXEClient:Arch:00000', arch: 0, ipxe: true, mac: '52:54:00:aa:00:01' }), n.addresses().dhcp!);
     const reply = decode((await probe.next(2_000)).data);
     expect(core.answered).toBe(0);
-    expect(fieldText(reply.file)).toBe(`${n.url}/boot/52-54-00-aa-00-01.ipxe`);
-    const res = await fetch(`${n.url}/boot/52-54-00-aa-00-01.ipxe`);
+    const file = fieldText(reply.file);
+    expect(file).toMatch(new RegExp(`^${n.url}/boot/52-54-00-aa-00-01\\.ipxe\\?b=[\\w-]{22}$`));
+    const res = await fetch(file);
     const text = await res.text();
     expect(core.answered).toBe(0);
     expect(text).toMatch(/^#!ipxe\nset outpost-base http:\/\/127\.0\.0\.1:\d+\n/);
