@@ -11,7 +11,7 @@ import { DatagramType, TickleFlags, datagramKey, encodeDatagram, openDatabase, p
 import { createSiteLink, SiteLinkErrors, type SiteLink, type SiteLinkOptions } from '@outpost/common/site-link';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
 import { createNetboot, type Netboot } from '@outpost/netboot';
-import { removeDir, tempDir, waitFor } from '@outpost/testing';
+import { grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { adminApi, cleanupAfterEach, testTaskServer } from './fixtures/e2e.js';
 
 const HEARTBEAT_MS = 200;
@@ -23,7 +23,7 @@ const cleanup = cleanupAfterEach();
 
 /** A site-server enrollment token (one place, for the grant the core will ask for). */
 async function siteServerToken(): Promise<string> {
-  return (await core.createEnrollmentToken({ for: 'site-server' })).token;
+  return (await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ netboot: {} }) })).token;
 }
 
 function link(over: Partial<SiteLinkOptions> = {}): SiteLink {

@@ -142,7 +142,7 @@ try {
   const upload = async (id, path, file) => api('PUT', `/packages/${id}/files/${path}`, createReadStream(file), { 'content-type': 'application/octet-stream' });
   const pkg = await api('POST', '/packages', { name: 'bench', version: '1', files: manifest });
   for (const f of manifest) await upload(pkg.id, f.path, join(www, f.path));
-  const { token } = await core.createEnrollmentToken({ for: 'site-server', uses: 20 });
+  const { token } = await core.createEnrollmentToken({ for: 'site-server', uses: 20, grant: { services: { package: { constrained: false } }, addresses: ['127.0.0.1'] } });
   const psPort = await freePort();
   const psCfg = { name: 'bench-ps', coreUrl: core.url, dataDir: join(dir, 'ps'), enrollToken: token, http: { host: '127.0.0.1', port: psPort, ...(process.env.BENCH_READ_BUFFERS ? { readBuffers: Number(process.env.BENCH_READ_BUFFERS) } : {}) }, tickle: { host: '127.0.0.1', port: 0 }, reserveBytes: 0, watchStore: false };
   const child = spawn(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), '--input-type=module', '-e', PS_CHILD, JSON.stringify(psCfg)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: PS_ENV });

@@ -93,7 +93,7 @@ async function api(core, method, path, body) {
 async function benchSize(n) {
   const tmp = await mkdtemp(join(env.BENCH_TMP ?? tmpdir(), 'outpost-bench-tasks-'));
   const core = await startCore();
-  const ssTok = await api(core, 'POST', '/tokens', { for: 'site-server' });
+  const ssTok = await api(core, 'POST', '/tokens', { for: 'site-server', grant: { services: { task: true }, addresses: ['127.0.0.1'] } });
   // A fixed port: the task server is restarted when a mode needs another worker count, and
   // agents keep the URL the core gave them.
   const probe = createServer();

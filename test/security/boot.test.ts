@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
 import { createNetboot, type Netboot } from '@outpost/netboot';
-import { openUdpProbe, removeDir, tempDir, waitFor, type UdpProbe } from '@outpost/testing';
+import { grantFor, openUdpProbe, removeDir, tempDir, waitFor, type UdpProbe } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminApi, adminOk, apiRequest } from '../fixtures/e2e.js';
 import { ipxeDiscover, ipxeScriptUrl, loopbackDhcp } from '../fixtures/netboot-dhcp.js';
@@ -37,7 +37,7 @@ interface Computer {
 
 /** The site-server enrollment token for the netboot service (the one place this file makes one). */
 async function netbootToken(c: Core): Promise<string> {
-  return (await c.createEnrollmentToken({ for: 'site-server' })).token;
+  return (await c.createEnrollmentToken({ for: 'site-server', grant: grantFor({ netboot: {} }) })).token;
 }
 
 async function enrollAgent(name: string, macs: string[]): Promise<{ id: string; credential: string }> {

@@ -13,16 +13,16 @@ import { readConfigFile, validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
 import { createPackageServer, loadPackageServerIdentity, packageServerConfigSchema, type PackageServer } from '@outpost/package-server';
 import { createTftpServer, type TftpServer } from '@outpost/tftp';
-import { e2eGate, loopbackConfig, removeDir, tempDir, waitFor } from '@outpost/testing';
+import { e2eGate, grantFor, loopbackConfig, removeDir, tempDir, waitFor, type StatedServices } from '@outpost/testing';
 import { apiFetch, testCore, testTaskServer } from '../fixtures/e2e.js';
 import { startOutpost, type Running } from '../../appliance/test/helpers.js';
 
 const ALL_IN_ONE = fileURLToPath(new URL('../../configs/all-in-one.yaml', import.meta.url));
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** The one place this file mints a site-server enrollment token (the grant lands at merge). */
-function siteServerToken(core: Core, uses = 1): Promise<{ token: string }> {
-  return core.createEnrollmentToken({ for: 'site-server', uses });
+/** The one place this file mints a site-server enrollment token, granted exactly the services it runs. */
+function siteServerToken(core: Core, services: StatedServices, opts: Parameters<typeof grantFor>[1] = {}): Promise<{ token: string }> {
+  return core.createEnrollmentToken({ for: 'site-server', uses: 1, grant: grantFor(services, opts) });
 }
 
 function run(cmd: string, args: string[], timeoutMs = 10_000): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -108,7 +108,7 @@ describe('package files: idle downloads, disabled packages', () => {
     core = createCore(validateConfig(coreConfigSchema, { dataDir: join(dir, 'core'), http: { host: '127.0.0.1', port: 0 }, datagram: { host: '127.0.0.1', port: 0 } }, { file: '<test>' }));
     await core.start();
     await call('POST', '/sites', { name: 'hq', subnets: ['10.1.0.0/16'] });
-    const { token } = await siteServerToken(core);
+    const { token } = await siteServerToken(core, { package: { constrained: false } }, { address: '10.1.0.5/24', addresses: ['127.0.0.1'] });
     ps = createPackageServer(
       validateConfig(
         packageServerConfigSchema,
@@ -197,7 +197,7 @@ describe('task server: unknown bearer ids cannot drive unbounded core lookups', 
     dir = await tempDir('outpost-bounds-ts-');
     core = testCore(join(dir, 'core'));
     await core.start();
-    const { token } = await siteServerToken(core);
+    const { token } = await siteServerToken(core, { task: {} }, { addresses: ['127.0.0.1'] });
     ts = testTaskServer({ coreUrl: core.url, dataDir: join(dir, 'ts'), name: 'ts-1', enrollToken: token });
     await ts.start();
   }, 60_000);
