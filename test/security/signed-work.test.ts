@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +85,19 @@ interface AgentDetail {
 }
 
 describe('signed work (attack tests)', () => {
+  it('an agent enrolled before runs were signed pins the work key from the core itself, then runs signed work', async () => {
+    const f = await fleet();
+    await f.agent.stop();
+    const file = join(f.agentDir, 'identity.json');
+    const { workKey, ...old } = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    expect(typeof workKey).toBe('string');
+    await writeFile(file, JSON.stringify(old), { mode: 0o600 });
+    await f.agent.start();
+    const run = await adminOk<{ id: string }>(f.core, 'POST', '/jobs/greet/runs', { agents: [f.agent.id!] });
+    await waitFor(async () => (await adminOk<AgentDetail>(f.core, 'GET', `/runs/${run.id}/agents/${f.agent.id}`)).state === 'succeeded', { timeoutMs: WAIT, what: 'run succeeded' });
+    expect((JSON.parse(await readFile(file, 'utf8')) as { workKey?: string }).workKey).toBe(workKey);
+  }, 120_000);
+
   it('an agent refuses a run a relay rewrote to its own command: nothing runs, and run show shows the refusal', async () => {
     const markerDir = await tempDir('outpost-sec-marker-');
     onCleanup(() => removeDir(markerDir));
