@@ -56,7 +56,10 @@ async function start(): Promise<{ work: unknown[]; events: Ev[] }> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       res.setHeader('content-type', 'application/json');
-      if (req.url?.startsWith('/api/v1/agent/work')) return res.end(JSON.stringify({ runs: state.work, pollAfterMs: 100 }));
+      if (req.url?.startsWith('/api/v1/agent/work')) {
+        res.end(JSON.stringify({ runs: state.work, pollAfterMs: 100 }));
+        return;
+      }
       const events = (JSON.parse(Buffer.concat(chunks).toString()) as { events: Ev[] }).events;
       state.events.push(...events);
       res.end(JSON.stringify({ accepted: events.length, stored: events.length }));
