@@ -98,6 +98,17 @@ describe('signed work (attack tests)', () => {
     expect((JSON.parse(await readFile(file, 'utf8')) as { workKey?: string }).workKey).toBe(workKey);
   }, 120_000);
 
+  it('an agent stops a running run on the core\'s signed cancel, relayed by the task server', async () => {
+    const f = await fleet();
+    await adminOk(f.core, 'POST', '/tasks', { name: 'wait', kind: 'script', script: `while [ ! -e '${join(f.agentDir, 'never')}' ]; do sleep 0.05; done`, timeout: '2m' });
+    await adminOk(f.core, 'POST', '/jobs', { name: 'waiting', steps: [{ task: 'wait' }] });
+    const run = await adminOk<{ id: string }>(f.core, 'POST', '/jobs/waiting/runs', { agents: [f.agent.id!] });
+    await waitFor(async () => (await adminOk<AgentDetail>(f.core, 'GET', `/runs/${run.id}/agents/${f.agent.id}`)).state === 'running', { timeoutMs: WAIT, what: 'run running' });
+    await adminOk(f.core, 'POST', `/runs/${run.id}/cancel`);
+    await waitFor(() => f.agent.tasks!.stats.runsFinished === 1, { timeoutMs: WAIT, what: 'the agent stopped the run' });
+    expect(f.agent.tasks!.stats.refused).toEqual({});
+  }, 120_000);
+
   it('an agent refuses a run a relay rewrote to its own command: nothing runs, and run show shows the refusal', async () => {
     const markerDir = await tempDir('outpost-sec-marker-');
     onCleanup(() => removeDir(markerDir));
