@@ -130,7 +130,9 @@ export class WorkBook {
     const out: WorkRun[] = [];
     for (const [run, w] of m) {
       const spec = this.runs.get(run);
-      if (spec && spec.expiresAt > now) out.push({ ...spec, ticket: w.k ?? '' });
+      // Work stored before tickets existed waits for the next full sync to bring its ticket
+      // (an agent would refuse it); a cancel needs none.
+      if (spec && spec.expiresAt > now && (w.k !== undefined || spec.cancelled)) out.push({ ...spec, ticket: w.k ?? '' });
     }
     return out;
   }
