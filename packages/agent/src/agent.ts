@@ -8,6 +8,7 @@ import {
   agentRemoteConfigSchema,
   enrollResponseSchema,
   expectShape,
+  fetchWorkKey,
   heartbeatResponseSchema,
   renewResponseSchema,
   type AgentRemoteConfig,
@@ -231,6 +232,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
       ...(res.certificate && res.caCertificate
         ? { certificate: res.certificate, key: keyPem, caCertificate: res.caCertificate, coreId: res.coreId, tunnelUrl: res.coreUrl, renewAfter: renewAfterOf(res.certificate) }
         : {}),
+      ...(res.workKey === undefined ? {} : { workKey: res.workKey }),
     };
     await store.save(id);
     adopt(id);
@@ -502,6 +504,17 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
           dataDir: config.dataDir,
           identity: () => (identity ? { id: identity.id, datagramKey: key } : undefined),
           taskServer: () => remote?.taskServer,
+          workKey: () => identity?.workKey,
+          // An identity from before runs were signed pins the key from the core itself, once.
+          fetchWorkKey: async () => {
+            const me = identity;
+            if (!client || !me || me.workKey !== undefined) return me?.workKey;
+            const next: Identity = { ...me, workKey: await fetchWorkKey(client, me.id, bearer) };
+            await store.save(next);
+            identity = next;
+            log.info({ id: me.id }, 'work-signing key pinned');
+            return next.workKey;
+          },
           agentFor: (url) => t.agentFor(url),
           pushOnly: () => t.route.kind === 'gateway',
           bootOnce: async (image, job) => {

@@ -1,4 +1,5 @@
-import { OutpostError, z } from '@outpost/common';
+import { agentConfigDocSchema, OutpostError, parseWorkKey, workKeyAnswerSchema, z, type AgentConfigDoc } from '@outpost/common';
+import type { CoreClient } from './core-client.js';
 import { AgentErrors } from './errors.js';
 
 /**
@@ -43,6 +44,8 @@ export const enrollResponseSchema = z.object({
   caCertificate: z.string().optional(),
   coreId: z.string().optional(),
   coreUrl: z.string().optional(),
+  /** The core's work-signing public key: pinned in the identity. */
+  workKey: z.string().min(1).max(4_096).optional(),
 });
 export type EnrollResponse = z.infer<typeof enrollResponseSchema>;
 
@@ -58,17 +61,20 @@ export const heartbeatResponseSchema = z.object({
 });
 export type HeartbeatResponse = z.infer<typeof heartbeatResponseSchema>;
 
-/** `GET /agents/:id/config`. */
-export const agentRemoteConfigSchema = z.looseObject({
-  serial,
-  id: z.string(),
-  name: z.string(),
-  heartbeatIntervalMs: z.number().int().positive(),
-  configPollIntervalMs: z.number().int().positive(),
-  datagramPort: z.number().int().min(0).max(65535),
-  taskServer: z.looseObject({ id: z.string(), url: z.string(), tickleAddress: z.string().optional() }).optional(),
-});
-export type AgentRemoteConfig = z.infer<typeof agentRemoteConfigSchema>;
+/** `GET /agents/:id/config`: the assignment document, declared in @outpost/common. */
+export const agentRemoteConfigSchema = agentConfigDocSchema;
+export type AgentRemoteConfig = AgentConfigDoc;
+
+/**
+ * `GET /agents/:id/work-key` from the core itself (never through a task server): the
+ * work-signing key for an identity enrolled before runs were signed. Undefined when the
+ * core has none (tasks off); `AGENT_CORE_BAD_RESPONSE` when it is not an Ed25519 key.
+ */
+export async function fetchWorkKey(client: CoreClient, agentId: string, bearer: string): Promise<string> {
+  const { workKey } = expectShape(workKeyAnswerSchema, await client.call('GET', `/agents/${encodeURIComponent(agentId)}/work-key`, { bearer }), 'GET /agents/:id/work-key');
+  if (!parseWorkKey(workKey)) throw new OutpostError(AgentErrors.CORE_BAD_RESPONSE, 'the core\'s work key is not an Ed25519 public key', { status: 502 });
+  return workKey;
+}
 
 /** Checks an answer against its schema; `AGENT_CORE_BAD_RESPONSE` naming what is wrong. */
 export function expectShape<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {

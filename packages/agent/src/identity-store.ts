@@ -32,6 +32,12 @@ export const identitySchema = z.strictObject({
   tunnelUrl: z.string().optional(),
   /** Renew the certificate from this time on (ISO). */
   renewAfter: z.string().optional(),
+  /**
+   * The core's work-signing public key (SPKI DER, base64), pinned at enrollment (or, for
+   * an identity from before, fetched once from the core itself): every run must carry
+   * its signature.
+   */
+  workKey: z.string().min(1).max(4_096).optional(),
 });
 export type Identity = z.infer<typeof identitySchema>;
 

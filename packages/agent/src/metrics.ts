@@ -45,6 +45,7 @@ export function createAgentMetrics(src: AgentMetricSources): ServiceMetrics {
     const t = tasks();
     return t ? { started: t.runsStarted, finished: t.runsFinished } : undefined;
   }, 'phase');
+  m.counterFrom('work_refused_total', 'Runs refused before anything ran (unsigned, bad-signature, bad-ticket, expired, replayed), by reason', () => tasks()?.refused as Record<string, number> | undefined, 'reason');
   m.counterFrom('status_events_reported_total', 'Status events the task server acknowledged', () => tasks()?.reporter.sent);
   m.counterFrom('status_report_failures_total', 'Failed status reports (retried)', () => tasks()?.reporter.failures);
   m.counterFrom('websocket_connects_total', 'WebSocket connections to the task server opened', () => tasks()?.ws.connects);

@@ -39,7 +39,37 @@ export { z } from 'zod';
 export { createKeyAndCsr, type KeyAndCsr } from './tls/csr.js';
 export { runCapped, type CappedRunOptions, type CappedRunOutcome } from './process/run-capped.js';
 export { aggregateMetrics, createServiceMetrics, levelDbBytes, type MetricsJson, type ServiceMetrics, type MetricsOptions, type MetricSource } from './metrics.js';
-export { TASK_EVENT_STATES, taskStatusEventSchema, taskEventId, type TaskEventState, type TaskStatusEvent } from './task-protocol.js';
+export {
+  TASK_EVENT_STATES,
+  taskStatusEventSchema,
+  taskEventId,
+  WORK_REFUSAL_REASONS,
+  agentTaskSpecSchema,
+  agentRunStepSchema,
+  workRunSchema,
+  workResponseSchema,
+  pendingRunSchema,
+  pendingPageSchema,
+  agentConfigDocSchema,
+  workKeyAnswerSchema,
+  taskAgentKeysPageSchema,
+  taskAgentKeySchema,
+  eventsAnswerSchema,
+  type EventsAnswer,
+  type TaskEventState,
+  type TaskStatusEvent,
+  type WorkRefusalReason,
+  type AgentTaskSpec,
+  type AgentRunStep,
+  type WorkRun,
+  type WorkResponse,
+  type PendingRun,
+  type PendingPage,
+  type AgentConfigDoc,
+} from './task-protocol.js';
+export { canonicalJson } from './work/canonical-json.js';
+export { runBody, runDigest, cancelBody, signWork, verifyWork, exportWorkKey, parseWorkKey, type SignedRunFields } from './work/run-signature.js';
+export { workTicketKey, eventKey, workTicket, verifyTicket, eventMac, withMac, verifyEventMac, DerivedKeyCache } from './work/work-mac.js';
 export {
   gatewayReportSchema,
   gatewayConnectionSchema,

@@ -49,6 +49,13 @@ export interface EnrollmentCertifier {
 
 const certifiers = new WeakMap<Registry, EnrollmentCertifier>();
 
+const workKeys = new WeakMap<Registry, string>();
+
+/** Installs the work-signing public key agents pin at enrollment (the tasks module does, at start). */
+export function setEnrollmentWorkKey(registry: Registry, workKey: string): void {
+  workKeys.set(registry, workKey);
+}
+
 /** Installs the certifier of the core that owns `registry` (the CA module does, at start). */
 export function setEnrollmentCertifier(registry: Registry, certifier: EnrollmentCertifier): void {
   certifiers.set(registry, certifier);
@@ -65,6 +72,8 @@ export interface EnrollResult {
   caCertificate?: string;
   coreId?: string;
   coreUrl?: string;
+  /** Agents: the core's work-signing public key (SPKI DER, base64), pinned to verify runs. */
+  workKey?: string;
 }
 
 const tokenView = (t: TokenRecord): TokenView => ({
@@ -221,8 +230,10 @@ export class Enrollment {
         await this.registry.addAgent(agent, consumed);
         this.enrolled++;
         const cert = certify ? await certify.issue(agent.id) : {};
+        const workKey = workKeys.get(this.registry);
         return {
           ...cert,
+          ...(workKey === undefined ? {} : { workKey }),
           id: agent.id,
           kind: 'agent',
           credential: `${agent.id}.${secret}`,

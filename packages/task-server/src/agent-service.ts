@@ -66,6 +66,7 @@ export function createAgentService(d: AgentRouteDeps, log: Logger): AgentService
       const ops: Parameters<Outbox['add']>[1] = [];
       for (const e of events) {
         if (e.agent !== id) throw new OutpostError(TaskServerErrors.NOT_YOUR_EVENT, `event ${e.id} is about agent '${e.agent}', not the caller`, { status: 403 });
+        if (e.state === 'tickled' || e.state === 'fetched') throw new OutpostError(TaskServerErrors.NOT_YOUR_EVENT, `event ${e.id}: tickled and fetched are the task server's own marks`, { status: 403 });
         if (!d.work.runs.has(e.run)) throw new OutpostError(TaskServerErrors.UNKNOWN_RUN, `event ${e.id}: run '${e.run}' is not known here`, { status: 404 });
         e.id = eventId(e);
         if (e.step < 0 && FINAL.has(e.state)) d.work.finished(id, e.run, ops);

@@ -1,7 +1,6 @@
-import { TokenBucket, type Logger } from '@outpost/common';
+import { pendingPageSchema, taskAgentKeySchema, taskAgentKeysPageSchema, TokenBucket, type Logger } from '@outpost/common';
 import type { AgentBook } from './agents.js';
 import type { CoreClient } from './core-client.js';
-import { agentKeysPageSchema, pendingPageSchema } from './protocol.js';
 import type { TsStore } from './store.js';
 import type { WorkBook } from './work.js';
 
@@ -98,7 +97,7 @@ export class CoreSync {
     for (let i = 0; i < MAX_PAGES; i++) {
       const q = new URLSearchParams({ limit: String(this.pageSize) });
       if (after) q.set('after', after);
-      const page = agentKeysPageSchema.parse(await this.core.call('GET', `/task-service/agents?${q}`));
+      const page = taskAgentKeysPageSchema.parse(await this.core.call('GET', `/task-service/agents?${q}`));
       items.push(...page.items);
       after = page.next;
       if (!after) break;
@@ -128,7 +127,7 @@ export class CoreSync {
         for (const a of r.agents) set.add(a);
       }
       // One line per run as it first arrives: the run id ties it to the core's and the agents' lines.
-      for (const r of page.runs) if (!this.work.runs.has(r.id)) this.log.info({ run: r.id, job: r.job, tasks: r.steps.map((s) => s.name), agents: r.agents.length, cancelled: r.cancelled }, 'run received');
+      for (const r of page.runs) if (!this.work.runs.has(r.id)) this.log.info({ run: r.id, job: r.job, tasks: r.steps.map((s) => (s as { name?: unknown }).name), agents: r.agents.length, cancelled: r.cancelled }, 'run received');
       const unknown = new Set(page.runs.flatMap((r) => r.agents).filter((a) => !this.agents.has(a)));
       if (unknown.size) await this.#fetchKeys(unknown);
       // Wake each page's agents as soon as it is stored: tickles go out while later pages load.
@@ -182,7 +181,7 @@ export class CoreSync {
   async #lookup(id: string): Promise<boolean> {
     this.stats.lookups++;
     try {
-      const r = (await this.core.call('GET', `/task-service/agents/${encodeURIComponent(id)}`)) as { id: string; key: string };
+      const r = taskAgentKeySchema.parse(await this.core.call('GET', `/task-service/agents/${encodeURIComponent(id)}`));
       await this.agents.update([{ id: r.id, key: r.key }], false);
       this.#negative.delete(id);
       return true;

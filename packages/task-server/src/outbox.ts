@@ -1,4 +1,4 @@
-import { backoffDelay, type BatchOp, type Logger } from '@outpost/common';
+import { backoffDelay, eventsAnswerSchema, type BatchOp, type Logger } from '@outpost/common';
 import type { CoreClient } from './core-client.js';
 import type { StatusEvent } from './protocol.js';
 import type { TsStore } from './store.js';
@@ -36,7 +36,7 @@ interface Group {
  * re-sent after it left is recognised (recent ids) and dropped.
  */
 export class Outbox {
-  readonly stats = { received: 0, duplicates: 0, forwarded: 0, batches: 0, failures: 0, pending: 0, groups: 0 };
+  readonly stats = { received: 0, duplicates: 0, forwarded: 0, batches: 0, failures: 0, pending: 0, groups: 0, refusedByCore: 0 };
   readonly #recent = new Set<string>();
   /** Events stored and not yet acknowledged by the core, oldest first, with their group. */
   readonly #queued = new Map<string, [StatusEvent, Group]>();
@@ -188,7 +188,13 @@ export class Outbox {
         continue;
       }
       try {
-        await this.core.call('POST', '/task-service/events', { events: batch });
+        // Events the core refused (a missing or wrong agent MAC, an agent not served
+        // here) are acknowledged as refused: counted and dropped, never sent again.
+        const answer = eventsAnswerSchema.safeParse(await this.core.call('POST', '/task-service/events', { events: batch }));
+        if (answer.success && answer.data.refused > 0) {
+          this.stats.refusedByCore += answer.data.refused;
+          this.log.warn({ refused: answer.data.refused, batch: batch.length }, 'the core refused status events (no or a wrong agent MAC, or an agent not served here)');
+        }
       } catch (err) {
         this.stats.failures++;
         const delay = backoffDelay(this.#failures++, { baseMs: this.options.retryBase, capMs: this.options.retryCap });

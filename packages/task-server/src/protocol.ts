@@ -1,10 +1,14 @@
-import { taskStatusEventSchema, z, type TaskStatusEvent } from '@outpost/common';
+import { taskStatusEventSchema, z, type TaskStatusEvent, type WorkRun } from '@outpost/common';
 
 /**
- * What travels between the core, the task server and agents. Status events are the
- * core's (`POST /task-service/events`): `id` = `run:agent:step:attempt:state`.
+ * What travels between the core, the task server and agents. The messages themselves are
+ * declared once in @outpost/common (`task-protocol.ts`) and used by every end: status
+ * events (`id` = `run:agent:step:attempt:state`, with the agent's `mac`), the core's
+ * pending page (signed runs, one ticket per agent), and runs as agents receive them. The
+ * task server stores and serves signatures, tickets and MACs untouched: it cannot make
+ * them, and an altered one is refused by the agent or the core.
  */
-export { TASK_EVENT_STATES as EVENT_STATES, taskStatusEventSchema as statusEventSchema } from '@outpost/common';
+export { TASK_EVENT_STATES as EVENT_STATES, taskStatusEventSchema as statusEventSchema, type PendingRun, type WorkResponse } from '@outpost/common';
 export type Via = 'udp' | 'ws' | 'poll';
 export type StatusEvent = TaskStatusEvent;
 
@@ -12,36 +16,8 @@ export const agentEventsBody = z.object({ events: z.array(taskStatusEventSchema)
 
 export { taskEventId as eventId } from '@outpost/common';
 
-/** A run as the core's pending-work page carries it. */
-export const pendingRunSchema = z.looseObject({
-  id: z.string(),
-  seq: z.number(),
-  job: z.string(),
-  steps: z.array(z.looseObject({ name: z.string() })),
-  expiresAt: z.number(),
-  cancelled: z.boolean(),
-  agents: z.array(z.string()),
-});
-export const pendingPageSchema = z.looseObject({ seq: z.number(), runs: z.array(pendingRunSchema), next: z.string().optional() });
-export type PendingRun = z.infer<typeof pendingRunSchema>;
-
-export const agentKeysPageSchema = z.looseObject({ items: z.array(z.object({ id: z.string(), key: z.string() })), next: z.string().optional() });
-
-/** A run as stored here and served to agents. */
-export interface RunSpec {
-  id: string;
-  job: string;
-  steps: unknown[];
-  expiresAt: number;
-  cancelled: boolean;
-}
-
-/** `GET /api/v1/agent/work` answer. */
-export interface WorkResponse {
-  runs: RunSpec[];
-  /** When to poll next if nothing wakes the agent (its slot in the poll interval). */
-  pollAfterMs: number;
-}
+/** A run as stored here: what the core signed and its signature(s), without any agent's ticket. */
+export type RunSpec = Omit<WorkRun, 'ticket'>;
 
 /** WebSocket messages, server → agent (JSON text frames). */
 export type WsMessage = { t: 'work' } | { t: 'hello'; pollAfterMs: number };

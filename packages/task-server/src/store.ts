@@ -9,6 +9,8 @@ export interface IdentityRecord {
 
 /** Pending work of one agent in one run. */
 export interface WorkRecord {
+  /** The agent's ticket for the run, as the core issued it (served with the run). */
+  k?: string | undefined;
   /** Tickled at, fetched at (ms). */
   t?: number | undefined;
   f?: number | undefined;
@@ -24,7 +26,7 @@ export interface WorkRecord {
 /**
  * The task server's sublevels: `meta` (identity, last pending seq), `keys` (agent id →
  * task key, base64, as the core gave it), `addrs` (agent id → `host:port` for tickles),
- * `runs` (run id → spec), `work` (`agentId!runId` → {@link WorkRecord}) and
+ * `runs` (run id → signed spec), `work` (`agentId!runId` → {@link WorkRecord}) and
  * `outbox-groups` (group sequence → the status events of one group commit not yet
  * acknowledged by the core).
  */

@@ -1,4 +1,4 @@
-import type { BatchOp } from '@outpost/common';
+import type { BatchOp, WorkRun } from '@outpost/common';
 import { eventId, type PendingRun, type RunSpec, type StatusEvent, type Via } from './protocol.js';
 import type { TsStore, WorkRecord } from './store.js';
 
@@ -14,8 +14,9 @@ const ev = (run: string, agent: string, state: 'tickled' | 'fetched', at: number
 });
 
 /**
- * The work this task server holds: run specs and, per agent, the runs waiting for it
- * (in memory, written through to level). Work leaves when the agent reports the run
+ * The work this task server holds: signed run specs and, per agent, the runs waiting for
+ * it with the agent's ticket (in memory, written through to level). Signatures and
+ * tickets are the core's, kept and served as they came. Work leaves when the agent reports the run
  * finished, when the run expires, or when a full sync with the core no longer lists it.
  */
 export class WorkBook {
@@ -65,9 +66,18 @@ export class WorkBook {
     const wake = new Set<string>();
     const ops: BatchOp[] = [];
     for (const r of runs) {
-      const spec: RunSpec = { id: r.id, job: r.job, steps: r.steps, expiresAt: r.expiresAt, cancelled: r.cancelled };
+      const spec: RunSpec = {
+        id: r.id,
+        job: r.job,
+        steps: r.steps,
+        expiresAt: r.expiresAt,
+        nonce: r.nonce,
+        sig: r.sig,
+        cancelled: r.cancelled,
+        ...(r.cancelSig === undefined ? {} : { cancelSig: r.cancelSig }),
+      };
       const old = this.runs.get(r.id);
-      if (!old || old.cancelled !== spec.cancelled) {
+      if (!old || old.cancelled !== spec.cancelled || old.sig !== spec.sig) {
         this.runs.set(r.id, spec);
         ops.push(this.store.put(this.store.runs, r.id, spec));
       }
@@ -81,12 +91,21 @@ export class WorkBook {
         }
         continue;
       }
-      for (const a of r.agents) {
-        if (this.#byAgent.get(a)?.has(r.id)) continue;
-        this.#put(a, r.id, {});
-        ops.push(this.store.put(this.store.work, `${a}!${r.id}`, {}));
+      r.agents.forEach((a, i) => {
+        const k = r.tickets[i]!;
+        const w = this.#byAgent.get(a)?.get(r.id);
+        if (w) {
+          // Work stored before tickets existed (or re-issued): take the core's ticket.
+          if (w.k !== k) {
+            w.k = k;
+            ops.push(this.store.put(this.store.work, `${a}!${r.id}`, { k }));
+          }
+          return;
+        }
+        this.#put(a, r.id, { k });
+        ops.push(this.store.put(this.store.work, `${a}!${r.id}`, { k }));
         wake.add(a);
-      }
+      });
     }
     await this.store.write(ops);
     return wake;
@@ -104,14 +123,16 @@ export class WorkBook {
     await this.store.write(ops);
   }
 
-  /** Runs waiting for an agent (not expired), cancelled ones included so it stops them. */
-  forAgent(agent: string, now: number): RunSpec[] {
+  /** Runs waiting for an agent (not expired) with its ticket, cancelled ones included so it stops them. */
+  forAgent(agent: string, now: number): WorkRun[] {
     const m = this.#byAgent.get(agent);
     if (!m) return [];
-    const out: RunSpec[] = [];
-    for (const run of m.keys()) {
+    const out: WorkRun[] = [];
+    for (const [run, w] of m) {
       const spec = this.runs.get(run);
-      if (spec && spec.expiresAt > now) out.push(spec);
+      // Work stored before tickets existed waits for the next full sync to bring its ticket
+      // (an agent would refuse it); a cancel needs none.
+      if (spec && spec.expiresAt > now && (w.k !== undefined || spec.cancelled)) out.push({ ...spec, ticket: w.k ?? '' });
     }
     return out;
   }

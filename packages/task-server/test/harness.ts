@@ -1,5 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { agentTaskKey, datagramKey, parseCredential, silentLogger, taskBearerSecret, validateConfig } from '@outpost/common';
+import { agentTaskKey, datagramKey, eventKey, parseCredential, silentLogger, taskBearerSecret, validateConfig, withMac } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
 import { grantFor, removeDir, tempDir } from '@outpost/testing';
 import { createTaskServer, taskServerConfigSchema, type TaskServer, type TaskServerConfigInput } from '../src/index.js';
@@ -73,7 +73,9 @@ export async function fakeAgent(env: Env, name: string): Promise<FakeAgent> {
   const res = await fetch(`${env.core.url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: t.token, name }) });
   const a = (await res.json()) as { id: string; credential: string };
   await env.core.registry.settled();
-  const key = agentTaskKey(datagramKey(parseCredential(a.credential)!.secret), env.ts.id);
+  const dk = datagramKey(parseCredential(a.credential)!.secret);
+  const key = agentTaskKey(dk, env.ts.id);
+  const ek = eventKey(dk);
   const udp = createSocket('udp4');
   await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
   const tickles: Buffer[] = [];
@@ -87,6 +89,10 @@ export async function fakeAgent(env: Env, name: string): Promise<FakeAgent> {
     port: udp.address().port,
     tickles,
     async call<T>(method: string, path: string, body?: unknown, b = bearer) {
+      // As a real agent: every status event carries its MAC (one given is kept).
+      if (path === '/agent/events' && Array.isArray((body as { events?: unknown })?.events)) {
+        body = { events: (body as { events: object[] }).events.map((e) => ('mac' in e ? e : withMac(ek, e))) };
+      }
       const r = await fetch(`${env.ts.url}/api/v1${path}`, {
         method,
         headers: { authorization: `Bearer ${b}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

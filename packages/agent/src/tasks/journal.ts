@@ -19,6 +19,8 @@ export interface StepRecord {
 export interface RunJournal {
   version: 1;
   run: RunSpec;
+  /** Digest of the signed run it came as (`runDigest`): the same run offered again is not a replay. */
+  digest?: string | undefined;
   results: Array<StepRecord | null>;
   started?: { step: number; attempt: number } | undefined;
   /** The run's final state once reported (the journal stays until its events are acked). */

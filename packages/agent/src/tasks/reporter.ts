@@ -2,11 +2,20 @@ import { backoffDelay, type Logger } from '@outpost/common';
 import type { CoreClient } from '../core-client.js';
 import { isCoreHttpError } from '../errors.js';
 import type { JournalStore, RunJournal } from './journal.js';
+import type { StatusEvent } from './types.js';
+
+/** Status events kept in memory only (refused work: never journaled), sent before the journals'. */
+export interface EventSource {
+  pending(): StatusEvent[];
+  acked(ids: Set<string>): void;
+}
 
 const BATCH = 200;
 
 /**
- * Delivers journaled status events to the task server in batches. An event leaves its
+ * Delivers journaled status events (and refusals of work) to the task server in batches,
+ * each with the agent's MAC added as it is sent (`mac`): the core checks it, so the
+ * task server cannot forge or alter a result. An event leaves its
  * journal only after the task server acknowledged it (it has then stored it); a run
  * whose events are all acknowledged and that is final is marked done. Failures retry
  * with backoff; a run the task server no longer knows (404) is dropped.
@@ -23,6 +32,9 @@ export class Reporter {
     private readonly store: JournalStore,
     private readonly client: () => { client: CoreClient; bearer: string } | undefined,
     private readonly log: Logger,
+    /** Adds the agent's MAC to an event (undefined: not enrolled, nothing is sent). */
+    private readonly mac: () => ((e: StatusEvent) => StatusEvent & { mac: string }) | undefined,
+    private readonly extra: EventSource = { pending: () => [], acked: () => undefined },
   ) {}
 
   /** Sends soon (coalesced). */
@@ -38,12 +50,15 @@ export class Reporter {
 
   async #flush(): Promise<void> {
     const c = this.client();
+    const mac = this.mac();
     const pending = [...this.journals.values()].filter((j) => j.outbox.length > 0);
-    if (pending.length === 0) return;
-    if (!c) return this.kick(1_000);
-    const events = pending.flatMap((j) => j.outbox).slice(0, BATCH);
+    const extra = this.extra.pending();
+    if (pending.length === 0 && extra.length === 0) return;
+    if (!c || !mac) return this.kick(1_000);
+    // Refusals go alone: a run the task server does not know (404) drops only them.
+    const events = (extra.length > 0 ? extra : pending.flatMap((j) => j.outbox)).slice(0, BATCH);
     try {
-      await c.client.call('POST', '/agent/events', { bearer: c.bearer, body: { events } });
+      await c.client.call('POST', '/agent/events', { bearer: c.bearer, body: { events: events.map(mac) } });
     } catch (err) {
       if (isCoreHttpError(err) && err.httpStatus === 404) {
         this.log.warn({ code: err.coreCode, events: events.length }, 'the task server does not know these runs any more; dropping their events');
@@ -58,6 +73,7 @@ export class Reporter {
     this.stats.sent += events.length;
     this.stats.batches++;
     const sent = new Set(events.map((e) => e.id));
+    this.extra.acked(sent);
     for (const j of pending) {
       const before = j.outbox.length;
       j.outbox = j.outbox.filter((e) => !sent.has(e.id));
@@ -69,7 +85,7 @@ export class Reporter {
         await this.store.save(j);
       }
     }
-    if ([...this.journals.values()].some((j) => j.outbox.length > 0)) this.kick();
+    if (this.extra.pending().length > 0 || [...this.journals.values()].some((j) => j.outbox.length > 0)) this.kick();
   }
 
   async stop(): Promise<void> {

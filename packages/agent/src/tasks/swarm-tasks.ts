@@ -1,9 +1,10 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { agentTaskKey, datagramKey, decodeDatagram, parseCredential, silentLogger, taskBearerSecret, verifyDatagram, type Logger } from '@outpost/common';
+import { agentTaskKey, datagramKey, decodeDatagram, eventKey, parseCredential, parseWorkKey, silentLogger, taskBearerSecret, verifyDatagram, withMac, workTicketKey, type Logger } from '@outpost/common';
 import WebSocket from 'ws';
 import { enrollResponseSchema, expectShape } from '../core-api.js';
 import { createCoreClient, type CoreClient } from '../core-client.js';
-import { makeEvent, type RunSpec, type StatusEvent } from './types.js';
+import { makeEvent, type StatusEvent } from './types.js';
+import { WorkVerifier } from './work-verifier.js';
 
 export type TaskSwarmMode = 'tickle' | 'ws' | 'poll';
 
@@ -67,6 +68,10 @@ export function createTaskSwarm(o: TaskSwarmOptions, deps: { logger?: Logger } =
   const dkeys: Buffer[] = [];
   const tkeys: Buffer[] = [];
   const bearers: string[] = [];
+  /** Per agent, as a real agent: its work verifier (ticket key) and event MAC key. */
+  const verifiers: WorkVerifier[] = [];
+  const ekeys: Buffer[] = [];
+  let workKey: string | undefined;
   const byId = new Map<string, number>();
   const sockets: Socket[] = [];
   const wss: WebSocket[] = [];
@@ -98,6 +103,7 @@ export function createTaskSwarm(o: TaskSwarmOptions, deps: { logger?: Logger } =
         try {
           const res = expectShape(enrollResponseSchema, await client.call('POST', '/enroll', { body: { token: o.enrollToken, name: `${prefix}-${n}`, ips: [`10.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/8`], os: 'swarm' } }), 'POST /enroll');
           slots[i] = { id: res.id, cred: res.credential };
+          workKey ??= res.workKey;
           return;
         } catch (err) {
           if (attempt === 2) {
@@ -113,6 +119,15 @@ export function createTaskSwarm(o: TaskSwarmOptions, deps: { logger?: Logger } =
       ids.push(s.id);
       dkeys.push(datagramKey(parseCredential(s.cred)!.secret));
       bearers.push(s.cred);
+    }
+    const key = parseWorkKey(workKey);
+    if (!key) throw new Error('the core sent no work-signing key at enrollment');
+    // One verifier per agent (its own ticket key); each caches nothing across agents, so
+    // a shared signature check cache keeps the swarm at one Ed25519 verification per run.
+    const shared = new WorkVerifier(key, '-', Buffer.alloc(32));
+    for (let i = 0; i < ids.length; i++) {
+      verifiers[i] = shared.forAgent(ids[i]!, workTicketKey(dkeys[i]!));
+      ekeys[i] = eventKey(dkeys[i]!);
     }
     // All agents of a swarm share the task server the core assigned the first one.
     const cfg = (await client.call('GET', `/agents/${ids[0]}/config`, { bearer: bearers[0]! })) as { taskServer?: { id: string; url: string } };
@@ -136,8 +151,8 @@ export function createTaskSwarm(o: TaskSwarmOptions, deps: { logger?: Logger } =
     onWake(i, 'udp');
   }
 
-  async function fetchWork(i: number, via: 'udp' | 'ws' | 'poll', port?: number): Promise<{ runs: RunSpec[]; pollAfterMs: number }> {
-    return (await tsClient!.call('GET', `/agent/work?via=${via}${port ? `&port=${port}` : ''}`, { bearer: bearers[i]! })) as { runs: RunSpec[]; pollAfterMs: number };
+  async function fetchWork(i: number, via: 'udp' | 'ws' | 'poll', port?: number): Promise<{ runs: unknown[]; pollAfterMs: number }> {
+    return (await tsClient!.call('GET', `/agent/work?via=${via}${port ? `&port=${port}` : ''}`, { bearer: bearers[i]! })) as { runs: unknown[]; pollAfterMs: number };
   }
 
   let mode: TaskSwarmMode = 'poll';
@@ -218,7 +233,14 @@ export function createTaskSwarm(o: TaskSwarmOptions, deps: { logger?: Logger } =
       try {
         const r = await fetchWork(i, via);
         if (mode === 'poll') schedulePoll(i, r.pollAfterMs);
-        const run = r.runs.find((x) => x.job === job && !x.cancelled);
+        // Verified as a real agent does: signature (cached per run), this agent's ticket, expiry.
+        const now = Date.now();
+        let run: { id: string; steps: unknown[] } | undefined;
+        for (const raw of r.runs) {
+          const v = verifiers[i]!.check(raw, now);
+          if (!v.ok) bump(errors, `refused-${v.reason}`);
+          else if (!v.cancel && !v.expired && v.run.job === job) run = v.run;
+        }
         if (!run) return;
         const runId = run.id;
         fetchedAt[i] ||= Date.now();
@@ -229,7 +251,8 @@ export function createTaskSwarm(o: TaskSwarmOptions, deps: { logger?: Logger } =
           events.push(makeEvent({ run: runId, agent: ids[i]!, step: s, attempt: 0, state: 'succeeded', at, exitCode: 0 }));
         });
         events.push(makeEvent({ run: runId, agent: ids[i]!, step: -1, attempt: 0, state: 'succeeded', at }));
-        await tsClient!.call('POST', '/agent/events', { bearer: bearers[i]!, body: { events } });
+        const ek = ekeys[i]!;
+        await tsClient!.call('POST', '/agent/events', { bearer: bearers[i]!, body: { events: events.map((e) => withMac(ek, e)) } });
         done[i] = 1;
         if (++reported === ids.length) finish();
       } catch (err) {

@@ -1,13 +1,25 @@
 import type { Agent as HttpAgent } from 'node:http';
 import { join } from 'node:path';
-import { agentTaskKey, backoffDelay, taskBearerSecret, type Logger } from '@outpost/common';
+import {
+  agentTaskKey,
+  backoffDelay,
+  eventKey,
+  parseWorkKey,
+  taskBearerSecret,
+  withMac,
+  workResponseSchema,
+  workTicketKey,
+  type Logger,
+  type WorkRefusalReason,
+} from '@outpost/common';
 import { createCoreClient, type CoreClient } from '../core-client.js';
 import { executeRun, SHUTDOWN } from './executor.js';
 import { JournalStore, type RunJournal } from './journal.js';
 import { Reporter } from './reporter.js';
 import type { AgentTasksConfig } from './task-config.js';
 import { TickleListener } from './tickle-listener.js';
-import { makeEvent, type RunSpec } from './types.js';
+import { makeEvent, type RunSpec, type StatusEvent } from './types.js';
+import { WorkVerifier } from './work-verifier.js';
 import { WsClient } from './ws-client.js';
 
 export interface TaskAgentDeps {
@@ -17,6 +29,13 @@ export interface TaskAgentDeps {
   identity: () => { id: string; datagramKey: Buffer } | undefined;
   /** The task server the core assigned (from the agent's config). */
   taskServer: () => { id: string; url: string } | undefined;
+  /** The core's work-signing public key pinned in the identity (SPKI DER base64 or PEM). */
+  workKey: () => string | undefined;
+  /**
+   * Fetches and pins the work key from the core itself (never the task server), for an
+   * identity enrolled before runs were signed. @default none: work waits for a key
+   */
+  fetchWorkKey?: () => Promise<string | undefined>;
   random?: () => number;
   /** The node:http(s) Agent for a URL: work, status and WebSocket calls follow the agent's transport. */
   agentFor?: (url: string) => HttpAgent;
@@ -30,6 +49,8 @@ export interface TaskAgentDeps {
 }
 
 export interface TaskAgentStats {
+  /** Runs (or cancels) refused before anything was journaled or run, by reason. */
+  refused: Partial<Record<WorkRefusalReason, number>>;
   fetches: number;
   fetchFailures: number;
   runsStarted: number;
@@ -73,6 +94,12 @@ export function createTaskAgent(config: AgentTasksConfig, d: TaskAgentDeps): Tas
   let failures = 0;
   let wantWs = config.websocket === 'always';
   const stats = { fetches: 0, fetchFailures: 0, runsStarted: 0, runsFinished: 0, lastVia: undefined as string | undefined };
+  const refusedBy: Partial<Record<WorkRefusalReason, number>> = {};
+  /** Refusals to report (memory only: refused work is never journaled), and those logged already. */
+  const refusals = new Map<string, StatusEvent>();
+  const noted = new Set<string>();
+  let verifier: { v: WorkVerifier; id: string; key: string; dk: Buffer } | undefined;
+  let macKey: { dk: Buffer; key: Buffer } | undefined;
 
   /** Who we talk to right now: the task server's client and our bearer there. */
   const target = (): { client: CoreClient; bearer: string; tsId: string; key: Buffer; agentId: string; url: string } | undefined => {
@@ -90,7 +117,51 @@ export function createTaskAgent(config: AgentTasksConfig, d: TaskAgentDeps): Tas
     return { client, bearer: `${me.id}.${taskBearerSecret(key)}`, tsId: ts.id, key, agentId: me.id, url: ts.url };
   };
 
-  const reporter = new Reporter(active, journals, () => target(), log);
+  /** The verifier for the current identity and pinned key (undefined until both exist). */
+  const verifierFor = (): WorkVerifier | undefined => {
+    const me = d.identity();
+    const wk = d.workKey();
+    if (!me || !wk) return undefined;
+    if (!verifier || verifier.id !== me.id || verifier.key !== wk || verifier.dk !== me.datagramKey) {
+      const key = parseWorkKey(wk);
+      if (!key) return undefined;
+      verifier = { v: new WorkVerifier(key, me.id, workTicketKey(me.datagramKey)), id: me.id, key: wk, dk: me.datagramKey };
+    }
+    return verifier.v;
+  };
+  const macFor = (): ((e: StatusEvent) => StatusEvent & { mac: string }) | undefined => {
+    const me = d.identity();
+    if (!me) return undefined;
+    if (macKey?.dk !== me.datagramKey) macKey = { dk: me.datagramKey, key: eventKey(me.datagramKey) };
+    const key = macKey.key;
+    return (e) => withMac(key, e);
+  };
+
+  const reporter = new Reporter(active, journals, () => target(), log, macFor, {
+    pending: () => [...refusals.values()],
+    acked: (ids) => {
+      for (const id of ids) refusals.delete(id);
+    },
+  });
+
+  /**
+   * Work not taken: counted; logged once per run and reason; and, unless it names a run
+   * this agent has journaled (whose record a relay must not end), reported as the run's
+   * failure at step -1, `refused: <reason>`.
+   */
+  function refuse(reason: WorkRefusalReason, runId: string | undefined, detail: string, via: string, report: boolean): void {
+    refusedBy[reason] = (refusedBy[reason] ?? 0) + 1;
+    const k = `${runId ?? '?'}:${reason}`;
+    if (noted.has(k)) return;
+    if (noted.size >= 10_000) noted.clear();
+    noted.add(k);
+    log.warn({ run: runId, reason, detail, via, taskServer: d.taskServer()?.id }, 'work refused');
+    const me = d.identity();
+    if (!report || runId === undefined || !me || refusals.size >= 1_000) return;
+    const e = makeEvent({ run: runId, agent: me.id, step: -1, attempt: 0, state: 'failed', at: Date.now(), error: `refused: ${reason}` });
+    refusals.set(e.id, e);
+    reporter.kick();
+  }
   const tickles = new TickleListener(
     () => {
       const t = target();
@@ -120,30 +191,66 @@ export function createTaskAgent(config: AgentTasksConfig, d: TaskAgentDeps): Tas
     pollTimer.unref();
   }
 
-  async function take(runs: RunSpec[], via: string): Promise<number> {
+  /** A cancel the core signed for a run, by id: a queued run is dropped, a running one stopped, an unknown one reported cancelled. */
+  async function cancel(runId: string): Promise<void> {
+    const j = active.get(runId);
+    const queued = j ? queue.indexOf(j) : -1;
+    if (j && queued >= 0) {
+      queue.splice(queued, 1);
+      j.final = 'cancelled';
+      j.outbox.push(makeEvent({ run: runId, agent: d.identity()!.id, step: -1, attempt: 0, state: 'cancelled', at: Date.now() }));
+      await journals.save(j);
+      reporter.kick();
+    } else if (j && !j.final) aborts.get(runId)?.abort('cancel');
+    else if (!j && !(await journals.isDone(runId))) {
+      const me = d.identity()!;
+      const run: RunSpec = { id: runId, job: '', steps: [], expiresAt: 0, cancelled: true };
+      const cj: RunJournal = { version: 1, run, results: [], final: 'cancelled', outbox: [makeEvent({ run: runId, agent: me.id, step: -1, attempt: 0, state: 'cancelled', at: Date.now() })] };
+      active.set(runId, cj);
+      await journals.save(cj);
+      reporter.kick();
+    }
+  }
+
+  /**
+   * Takes what a fetch returned. Each run is checked before anything is journaled or run
+   * (signature with the pinned key, this agent's ticket, expiry, replay); the rest is
+   * refused. A run already journaled under the same signature is the same work offered
+   * again (normal until the task server hears it finished): skipped.
+   */
+  async function take(runs: unknown[], via: string): Promise<number> {
     let fresh = 0;
-    for (const run of runs) {
-      const j = active.get(run.id);
-      if (run.cancelled) {
-        const queued = j ? queue.indexOf(j) : -1;
-        if (j && queued >= 0) {
-          queue.splice(queued, 1);
-          j.final = 'cancelled';
-          j.outbox.push(makeEvent({ run: run.id, agent: d.identity()!.id, step: -1, attempt: 0, state: 'cancelled', at: Date.now() }));
-          await journals.save(j);
-          reporter.kick();
-        } else if (j && !j.final) aborts.get(run.id)?.abort('cancel');
-        else if (!j && !(await journals.isDone(run.id))) {
-          const me = d.identity()!;
-          const cj: RunJournal = { version: 1, run, results: [], final: 'cancelled', outbox: [makeEvent({ run: run.id, agent: me.id, step: -1, attempt: 0, state: 'cancelled', at: Date.now() })] };
-          active.set(run.id, cj);
-          await journals.save(cj);
-          reporter.kick();
-        }
+    const v = verifierFor();
+    if (!v) {
+      log.warn({ runs: runs.length }, 'no work-signing key pinned; work not taken');
+      return 0;
+    }
+    const now = Date.now();
+    for (const raw of runs) {
+      const verdict = v.check(raw, now);
+      if (!verdict.ok) {
+        refuse(verdict.reason, verdict.runId, verdict.detail, via, verdict.runId === undefined || !active.has(verdict.runId));
         continue;
       }
-      if (j || (await journals.isDone(run.id))) continue;
-      const nj: RunJournal = { version: 1, run, results: [], outbox: [] };
+      if (verdict.cancel) {
+        await cancel(verdict.runId);
+        continue;
+      }
+      const { run, digest } = verdict;
+      const j = active.get(run.id);
+      if (j) {
+        if (j.digest !== undefined && j.digest !== digest) refuse('replayed', run.id, 'another run under the id of a journaled one', via, false);
+        continue;
+      }
+      if (verdict.expired) {
+        refuse('expired', run.id, `expired at ${new Date(run.expiresAt).toISOString()}`, via, true);
+        continue;
+      }
+      if (await journals.isDone(run.id)) {
+        refuse('replayed', run.id, 'the run is done here already', via, true);
+        continue;
+      }
+      const nj: RunJournal = { version: 1, run, digest, results: [], outbox: [] };
       await journals.save(nj);
       active.set(run.id, nj);
       queue.push(nj);
@@ -193,8 +300,13 @@ export function createTaskAgent(config: AgentTasksConfig, d: TaskAgentDeps): Tas
     stats.fetches++;
     stats.lastVia = via;
     try {
+      // An identity from before runs were signed: pin the core's key first (from the core).
+      if (d.workKey() === undefined) await d.fetchWorkKey?.();
+      if (d.workKey() === undefined) throw new Error('no work-signing key pinned yet');
       const port = tickles.port;
-      const res = (await t.client.call('GET', `/agent/work?via=${via}${port ? `&port=${port}` : ''}`, { bearer: t.bearer })) as { runs: RunSpec[]; pollAfterMs: number };
+      const answer = workResponseSchema.safeParse(await t.client.call('GET', `/agent/work?via=${via}${port ? `&port=${port}` : ''}`, { bearer: t.bearer }));
+      if (!answer.success) throw new Error(`the work answer is malformed: ${answer.error.issues[0]?.message ?? ''}`);
+      const res = answer.data;
       failures = 0;
       const fresh = await take(res.runs, via);
       // Work found by a poll that no tickle announced: tickles do not reach us; hold a WebSocket.
@@ -257,7 +369,7 @@ export function createTaskAgent(config: AgentTasksConfig, d: TaskAgentDeps): Tas
     fetchNow,
     syncPush: syncWs,
     get stats() {
-      return { ...stats, tickles: tickles.stats, ws: { ...ws.stats, connected: ws.connected }, reporter: reporter.stats };
+      return { ...stats, refused: { ...refusedBy }, tickles: tickles.stats, ws: { ...ws.stats, connected: ws.connected }, reporter: reporter.stats };
     },
     get ticklePort() {
       return tickles.port;

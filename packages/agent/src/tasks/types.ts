@@ -1,26 +1,10 @@
-import { taskEventId } from '@outpost/common';
+import { taskEventId, type AgentRunStep, type AgentTaskSpec } from '@outpost/common';
 
-/** A step's task as the core sends it (see the core's tasks README). */
-export interface TaskSpec {
-  kind: 'command' | 'script' | 'builtin';
-  program?: string | undefined;
-  args?: string[] | undefined;
-  env?: Record<string, string> | undefined;
-  cwd?: string | undefined;
-  script?: string | undefined;
-  interpreter?: string | undefined;
-  builtin?: 'reboot' | 'shutdown' | 'reboot-to-automation' | undefined;
-  timeoutMs: number;
-}
+/** A step's task as the core sends it (declared in @outpost/common, `agentTaskSpecSchema`). */
+export type TaskSpec = AgentTaskSpec;
+export type RunStep = AgentRunStep;
 
-export interface RunStep {
-  name: string;
-  task: TaskSpec;
-  successCodes: number[];
-  onFailure: 'stop' | 'continue' | 'retry';
-  retries: number;
-}
-
+/** A run as the agent journals it, after its signature and ticket were checked. */
 export interface RunSpec {
   id: string;
   job: string;
@@ -31,7 +15,11 @@ export interface RunSpec {
 
 export type EventState = 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
 
-/** `id` = `run:agent:step:attempt:state`; `step` -1 is the run as a whole. */
+/**
+ * `id` = `run:agent:step:attempt:state`; `step` -1 is the run as a whole. Journaled
+ * without a MAC; the reporter adds `mac` (`eventMac`, the key only the core shares) as it
+ * sends.
+ */
 export interface StatusEvent {
   id: string;
   run: string;

@@ -86,6 +86,14 @@ export interface RunRecord {
   server?: true | undefined;
   cancelledAt?: number | undefined;
   finishedAt?: number | undefined;
+  /**
+   * The core's Ed25519 signature (base64) over the run as agents receive it,
+   * `{ v: 1, run, job, steps, expiresAt, nonce }` (`runBody` in @outpost/common), made
+   * once at creation; `cancelSig` over `{ v: 1, run, cancelled: true }` once cancelled.
+   */
+  nonce?: string | undefined;
+  sig?: string | undefined;
+  cancelSig?: string | undefined;
 }
 
 export type StepState = 'running' | 'succeeded' | 'failed' | 'skipped';
@@ -138,6 +146,8 @@ export interface AgentRun {
   v?: Via | undefined;
   /** Why it failed, expired or was not reached. */
   e?: string | undefined;
+  /** The task server the run was last handed out to for this agent: only it (or the agent's current one) may report for it. */
+  ts?: string | undefined;
 }
 
 export const EVENT_STATES = TASK_EVENT_STATES;
@@ -161,6 +171,8 @@ export interface StatusEvent {
   output?: string | undefined;
   truncated?: boolean | undefined;
   via?: Via | undefined;
+  /** The agent's end-to-end MAC (`eventMac`); hop marks the task server writes have none. */
+  mac?: string | undefined;
 }
 
 export const emptyCounts = (): Counts => ({ queued: 0, tickled: 0, fetched: 0, running: 0, succeeded: 0, failed: 0, expired: 0, cancelled: 0 });

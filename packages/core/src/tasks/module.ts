@@ -8,6 +8,8 @@ import { taskRoutes } from './routes.js';
 import { Runs } from './runs.js';
 import { ServerTasks } from './server-tasks.js';
 import { TaskStore } from './store.js';
+import { setEnrollmentWorkKey } from '../enrollment.js';
+import { loadOrCreateWorkKey, type WorkKey } from './work-key.js';
 
 /** The tasks module as other modules see it: its runs and definitions once started. */
 export type TasksModule = CoreModule & { readonly runs: Runs | undefined; readonly defs: Definitions | undefined };
@@ -25,6 +27,7 @@ export function createTasksModule(coreConfig: CoreConfig): TasksModule {
   let defs: Definitions | undefined;
   let runs: Runs | undefined;
   let server: ServerTasks | undefined;
+  let workKey: WorkKey | undefined;
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> = Promise.resolve();
 
@@ -39,10 +42,15 @@ export function createTasksModule(coreConfig: CoreConfig): TasksModule {
       return defs;
     },
     async start(ctx: CoreContext) {
+      const wk = await loadOrCreateWorkKey(coreConfig.dataDir);
+      workKey = wk.key;
+      if (wk.created) ctx.log.info({ dir: coreConfig.dataDir }, 'work-signing key created');
+      // Agents pin its public half at enrollment.
+      setEnrollmentWorkKey(ctx.registry, wk.key.publicB64);
       const store = new TaskStore(ctx.db);
       defs = new Definitions(store, ctx.clock);
       await defs.load();
-      runs = new Runs(store, ctx.registry, ctx.clock, ctx.log, (ids) => ctx.tickle(ids, TickleFlags.WORK));
+      runs = new Runs(store, ctx.registry, ctx.clock, ctx.log, (ids) => ctx.tickle(ids, TickleFlags.WORK), wk.key);
       await runs.load();
       const r = runs;
       const st = new ServerTasks(r.serverTaskHost(), { concurrency: config.serverConcurrency, outputCap: config.serverOutputCap, scratchDir: join(coreConfig.dataDir, 'task-scratch') }, ctx.clock, ctx.log.child({ module: 'server-tasks' }));
@@ -68,8 +76,8 @@ export function createTasksModule(coreConfig: CoreConfig): TasksModule {
       timer.unref();
     },
     routes(router, ctx) {
-      if (!defs || !runs) throw new Error('tasks module not started');
-      taskRoutes(router, { defs, runs, registry: ctx.registry, config, refused: (agent) => ctx.refuses(agent) !== undefined });
+      if (!defs || !runs || !workKey) throw new Error('tasks module not started');
+      taskRoutes(router, { defs, runs, registry: ctx.registry, config, workKey: workKey.publicB64, refused: (agent) => ctx.refuses(agent) !== undefined });
     },
     async stop() {
       clearInterval(timer);

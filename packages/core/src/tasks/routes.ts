@@ -13,6 +13,8 @@ export interface TaskRouteDeps {
   runs: Runs;
   registry: Registry;
   config: TasksConfig;
+  /** The core's work-signing public key (SPKI DER, base64): agents pin it. */
+  workKey: string;
   /** An agent an admin blocked (the CA module): its task servers stop getting its key. */
   refused?: (agent: string) => boolean;
 }
@@ -175,8 +177,16 @@ export function taskRoutes(router: Router<AppState>, d: TaskRouteDeps): void {
     ctx.body = { id: a.id, key: agentTaskKey(d.registry.keyFor(a.id)!, id).toString('base64') };
   });
   router.post('/api/v1/task-service/events', ts, async (ctx) => {
-    taskServerOf(ctx, d.registry);
+    const id = taskServerOf(ctx, d.registry);
     const { events } = await readJson(ctx, eventsBody, d.config.eventsBodyLimit);
-    ctx.body = await d.runs.ingest(events);
+    ctx.body = await d.runs.ingest(events, { taskServer: id });
+  });
+
+  // ------------------------------------------------------------ agents
+  // An agent enrolled before runs were signed fetches the key it verifies them with here,
+  // from the core itself (never through its task server), once, and pins it.
+  router.get('/api/v1/agents/:id/work-key', requireKind('agent'), (ctx) => {
+    if (ctx.state.principal!.id !== ctx.params.id) throw new OutpostError(TaskErrors.NOT_YOU, 'an agent may read only its own work key', { status: 403 });
+    ctx.body = { workKey: d.workKey };
   });
 }

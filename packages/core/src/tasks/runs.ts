@@ -1,4 +1,21 @@
-import { newId, OutpostError, type BatchOp, type Logger } from '@outpost/common';
+import { randomBytes } from 'node:crypto';
+import {
+  cancelBody,
+  DerivedKeyCache,
+  eventKey,
+  newId,
+  OutpostError,
+  runBody,
+  runDigest,
+  signWork,
+  verifyEventMac,
+  workTicket,
+  workTicketKey,
+  type BatchOp,
+  type Logger,
+  type PendingPage,
+  type PendingRun,
+} from '@outpost/common';
 import type { Registry, Clock } from '../registry.js';
 import { TaskErrors } from './errors.js';
 import { emptyCounts, TERMINAL, type AgentRun, type RunRecord, type RunStep, type StatusEvent } from './model.js';
@@ -6,6 +23,7 @@ import { reasonNotReached } from './reasons.js';
 import { applyEvent, failureKey } from './run-state.js';
 import type { TaskStore } from './store.js';
 import type { ServerTaskHost } from './server-tasks.js';
+import type { WorkKey } from './work-key.js';
 
 /** A run's agents kept in memory while it is active (sorted ids give stable paging). */
 interface Live {
@@ -13,27 +31,21 @@ interface Live {
   byAgent: Map<string, AgentRun>;
 }
 
-export interface PendingRun {
-  id: string;
-  seq: number;
-  job: string;
-  steps: RunStep[];
-  expiresAt: number;
-  cancelled: boolean;
-  agents: string[];
-}
-
-export interface PendingPage {
-  seq: number;
-  runs: PendingRun[];
-  next?: string;
-}
+export type { PendingPage, PendingRun };
 
 export interface IngestResult {
   accepted: number;
   duplicates: number;
   unknown: number;
+  /** Not applied: no or a wrong agent MAC, or a caller the agent's run was not dispatched through. */
+  refused: number;
 }
+
+/** Why the core did not apply a status event (counted by reason in `stats.refusedBy`). */
+export type EventRefusal = 'wrong-task-server' | 'no-mac' | 'bad-mac';
+
+/** Who posts events: a task server (by id) or the core itself (server tasks). */
+export type EventSource = { taskServer: string } | 'core';
 
 /** Finished runs stay in memory this long, then are read from the database on demand. */
 const EVICT_AFTER_MS = 5 * 60_000;
@@ -48,7 +60,11 @@ export class Runs {
   readonly #live = new Map<string, Live>();
   readonly #dirty = new Set<AgentRun>();
   #seq = 0;
-  readonly stats = { created: 0, events: 0, applied: 0, duplicates: 0, unknown: 0, pendingPages: 0 };
+  readonly stats = { created: 0, events: 0, applied: 0, duplicates: 0, unknown: 0, refused: 0, refusedBy: {} as Partial<Record<EventRefusal, number>>, pendingPages: 0 };
+  /** Signed-body digests of the runs (what tickets bind to). */
+  readonly #digests = new Map<string, string>();
+  readonly #ticketKeys = new DerivedKeyCache(workTicketKey);
+  readonly #eventKeys = new DerivedKeyCache(eventKey);
   /** Server runs: the core runs their steps (set by the module to its {@link ServerTasks}). */
   serverHooks: { run(id: string, agents: string[]): void; ended(id: string): void } | undefined;
 
@@ -58,18 +74,35 @@ export class Runs {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly tickleWork: (siteServerIds: Iterable<string>) => void,
+    private readonly workKey: WorkKey,
   ) {}
+
+  /** Signs the run as agents receive it (once per run): sets nonce and sig, remembers its digest. */
+  #sign(run: RunRecord): void {
+    run.nonce ??= randomBytes(16).toString('base64url');
+    const body = runBody({ run: run.id, job: run.job, steps: run.steps, expiresAt: run.expiresAt, nonce: run.nonce })!;
+    run.sig ??= signWork(this.workKey.privateKey, body);
+    this.#digests.set(run.id, runDigest(body));
+  }
 
   get seq(): number {
     return this.#seq;
   }
 
   async load(): Promise<void> {
+    const unsigned: BatchOp[] = [];
     for (const r of await this.store.allRuns()) {
+      // Runs stored before runs were signed are signed now (an agent refuses them unsigned).
+      if (r.sig === undefined || r.nonce === undefined) {
+        this.#sign(r);
+        unsigned.push(this.store.put(this.store.runs, r.id, r));
+      } else this.#sign(r);
+      if (r.cancelledAt !== undefined && r.cancelSig === undefined) r.cancelSig = signWork(this.workKey.privateKey, cancelBody(r.id));
       this.runs.set(r.id, r);
       this.#seq = Math.max(this.#seq, r.seq);
       if (r.finishedAt === undefined) await this.#liveOf(r);
     }
+    await this.store.write(unsigned);
   }
 
   async #liveOf(r: RunRecord): Promise<Live> {
@@ -131,6 +164,7 @@ export class Runs {
       ...(input.once === undefined ? {} : { once: input.once }),
       ...(input.steps.length > 0 && input.steps.every((s) => s.task.kind === 'server') ? { server: true as const } : {}),
     };
+    this.#sign(run);
     const live: Live = { ids: targets, byAgent: new Map() };
     const ops: BatchOp[] = [];
     for (const a of targets) {
@@ -181,34 +215,68 @@ export class Runs {
     for (const r of runs) {
       const cancelled = r.cancelledAt !== undefined;
       const live = this.#live.get(r.id);
+      const digest = this.#digests.get(r.id)!;
       const agents: string[] = [];
+      const tickets: string[] = [];
       let i = r.seq === fromSeq ? fromIdx : 0;
       if (live && !cancelled && r.expiresAt > now) {
         for (; i < live.ids.length && budget > 0; i++) {
           const id = live.ids[i]!;
           const ar = live.byAgent.get(id)!;
           if (TERMINAL.has(ar.s) || this.registry.store.agents.get(id)?.taskServer !== taskServer) continue;
+          const dk = this.registry.keyFor(id);
+          if (!dk) continue;
           agents.push(id);
+          tickets.push(workTicket(this.#ticketKeys.of(dk), digest, id));
           budget--;
-          if (ar.h.d === undefined) {
-            ar.h.d = now;
+          if (ar.h.d === undefined || ar.ts !== taskServer) {
+            ar.h.d ??= now;
+            ar.ts = taskServer;
             this.#dirty.add(ar);
           }
         }
       }
-      page.push({ id: r.id, seq: r.seq, job: r.job, steps: r.steps, expiresAt: r.expiresAt, cancelled, agents });
+      page.push({
+        id: r.id,
+        seq: r.seq,
+        job: r.job,
+        steps: r.steps,
+        expiresAt: r.expiresAt,
+        nonce: r.nonce!,
+        sig: r.sig!,
+        cancelled,
+        ...(cancelled && r.cancelSig !== undefined ? { cancelSig: r.cancelSig } : {}),
+        agents,
+        tickets,
+      });
       if (budget === 0 && live && i < live.ids.length) return { seq: this.#seq, runs: page, next: `${r.seq}:${i}` };
     }
     return { seq: this.#seq, runs: page };
   }
 
+  /**
+   * Why an event from a task server is not applied, or undefined. Only the task server
+   * the agent's run was handed to (or the agent's current one) may report for it, and
+   * everything but its own hop marks (`tickled`/`fetched` at step -1) must carry the
+   * agent's MAC: a relay can neither forge nor alter a result.
+   */
+  #refusal(e: StatusEvent, ar: AgentRun, taskServer: string): EventRefusal | undefined {
+    if (ar.ts !== taskServer && this.registry.store.agents.get(e.agent)?.taskServer !== taskServer) return 'wrong-task-server';
+    if (e.step === -1 && (e.state === 'tickled' || e.state === 'fetched') && e.mac === undefined) return undefined;
+    if (e.mac === undefined) return 'no-mac';
+    const dk = this.registry.keyFor(e.agent);
+    return dk && verifyEventMac(this.#eventKeys.of(dk), e) ? undefined : 'bad-mac';
+  }
+
   /** Applies status events (idempotently) and writes them before returning. */
-  async ingest(events: StatusEvent[]): Promise<IngestResult> {
+  async ingest(events: StatusEvent[], from: EventSource): Promise<IngestResult> {
     const now = this.clock.now();
     const touched = new Set<AgentRun>();
     const touchedRuns = new Set<RunRecord>();
     const ops: BatchOp[] = [];
-    const res: IngestResult = { accepted: 0, duplicates: 0, unknown: 0 };
+    const res: IngestResult = { accepted: 0, duplicates: 0, unknown: 0, refused: 0 };
+    const refused: Partial<Record<EventRefusal, number>> = {};
+    let example: string | undefined;
     for (const e of events) {
       this.stats.events++;
       const run = this.runs.get(e.run);
@@ -216,6 +284,15 @@ export class Runs {
       if (!run || !ar) {
         res.unknown++;
         this.stats.unknown++;
+        continue;
+      }
+      const refusal = from === 'core' ? undefined : this.#refusal(e, ar, from.taskServer);
+      if (refusal) {
+        res.refused++;
+        this.stats.refused++;
+        this.stats.refusedBy[refusal] = (this.stats.refusedBy[refusal] ?? 0) + 1;
+        refused[refusal] = (refused[refusal] ?? 0) + 1;
+        example ??= e.id;
         continue;
       }
       const r = applyEvent(ar, e, now, run.steps.length);
@@ -245,6 +322,7 @@ export class Runs {
     }
     for (const r of touchedRuns) ops.push(this.store.put(this.store.runs, r.id, r));
     await this.store.write(ops);
+    if (res.refused > 0) this.log.warn({ principal: from === 'core' ? 'core' : from.taskServer, refused, example }, 'status events refused');
     return res;
   }
 
@@ -275,6 +353,7 @@ export class Runs {
     }
     if (to === 'cancelled') {
       run.cancelledAt = now;
+      run.cancelSig = signWork(this.workKey.privateKey, cancelBody(run.id));
       run.seq = ++this.#seq;
     }
     this.#maybeFinished(run, now);
@@ -299,7 +378,7 @@ export class Runs {
       getRun: (id) => this.runs.get(id),
       agentRun: (r, a) => this.agentRun(r, a),
       agentName: (a) => this.registry.store.agents.get(a)?.name,
-      ingest: (events) => this.ingest(events),
+      ingest: (events) => this.ingest(events, 'core'),
       dispatched: (r, a, at) => {
         const ar = this.#live.get(r)?.byAgent.get(a);
         if (ar && ar.h.d === undefined) {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSocket } from 'node:dgram';
 import { decodeDatagram, TickleFlags } from '@outpost/common';
 import { grantFor, waitFor } from '@outpost/testing';
-import { enrollFleet, startCore, type Harness } from './harness.js';
+import { enrollFleet, macAll, startCore, type Harness } from './harness.js';
 
 type Json = Record<string, unknown>;
 let h: Harness;
@@ -85,8 +85,9 @@ describe('runs', () => {
       ev(id, b, 0, 'failed', t + 3, { exitCode: 2, error: 'exit' }),
       ev(id, b, -1, 'failed', t + 6, { error: 'step 1 failed' }),
     ];
-    expect((await h.as(ts.bearer, 'POST', '/task-service/events', { events: batch })).body).toEqual({ accepted: 9, duplicates: 0, unknown: 0 });
-    expect((await h.as(ts.bearer, 'POST', '/task-service/events', { events: batch })).body).toEqual({ accepted: 9, duplicates: 9, unknown: 0 });
+    const signed = macAll(agents, batch);
+    expect((await h.as(ts.bearer, 'POST', '/task-service/events', { events: signed })).body).toEqual({ accepted: 9, duplicates: 0, unknown: 0, refused: 0 });
+    expect((await h.as(ts.bearer, 'POST', '/task-service/events', { events: signed })).body).toEqual({ accepted: 9, duplicates: 9, unknown: 0, refused: 0 });
     const unknown = await h.as(ts.bearer, 'POST', '/task-service/events', { events: [ev('run_nope', a, -1, 'fetched', t)] });
     expect(unknown.body).toMatchObject({ unknown: 1 });
 

@@ -1,4 +1,4 @@
-import { agentTaskKey, datagramKey, parseCredential, silentLogger, validateConfig } from '@outpost/common';
+import { agentTaskKey, datagramKey, eventKey, parseCredential, silentLogger, validateConfig, withMac } from '@outpost/common';
 import { grantFor, removeDir, tempDir } from '@outpost/testing';
 import { coreConfigSchema, createCore, type Core } from '../../src/index.js';
 
@@ -42,7 +42,7 @@ export async function startCore(tasks: Record<string, unknown> = {}): Promise<Ha
 }
 
 /** Enrolls a task server and `n` agents; returns their credentials and task keys. */
-export async function enrollFleet(h: Harness, n: number): Promise<{ ts: { id: string; bearer: string }; agents: Array<{ id: string; bearer: string; taskKey: Buffer }> }> {
+export async function enrollFleet(h: Harness, n: number): Promise<{ ts: { id: string; bearer: string }; agents: Array<{ id: string; bearer: string; taskKey: Buffer; eventKey: Buffer }> }> {
   const t1 = await h.core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ task: { url: 'http://127.0.0.1:1' } }) });
   const ssRes = await fetch(`${h.core.url}/api/v1/enroll`, {
     method: 'POST',
@@ -51,7 +51,7 @@ export async function enrollFleet(h: Harness, n: number): Promise<{ ts: { id: st
   });
   const ss = (await ssRes.json()) as { id: string; credential: string };
   const t2 = await h.core.createEnrollmentToken({ for: 'agent', uses: n });
-  const agents: Array<{ id: string; bearer: string; taskKey: Buffer }> = [];
+  const agents: Array<{ id: string; bearer: string; taskKey: Buffer; eventKey: Buffer }> = [];
   for (let i = 0; i < n; i++) {
     const res = await fetch(`${h.core.url}/api/v1/enroll`, {
       method: 'POST',
@@ -59,8 +59,17 @@ export async function enrollFleet(h: Harness, n: number): Promise<{ ts: { id: st
       body: JSON.stringify({ token: t2.token, name: `pc-${i}` }),
     });
     const a = (await res.json()) as { id: string; credential: string };
-    agents.push({ id: a.id, bearer: a.credential, taskKey: agentTaskKey(datagramKey(parseCredential(a.credential)!.secret), ss.id) });
+    const dk = datagramKey(parseCredential(a.credential)!.secret);
+    agents.push({ id: a.id, bearer: a.credential, taskKey: agentTaskKey(dk, ss.id), eventKey: eventKey(dk) });
   }
   await h.core.registry.settled();
   return { ts: { id: ss.id, bearer: ss.credential }, agents };
+}
+
+/** Adds each agent's MAC to its events, as the agent does (hop marks, the task server's own, stay without). */
+export function macAll<E extends { agent: string; step: number; state: string }>(agents: Array<{ id: string; eventKey: Buffer }>, events: E[]): E[] {
+  return events.map((e) => {
+    const a = agents.find((x) => x.id === e.agent);
+    return !a || (e.step === -1 && (e.state === 'tickled' || e.state === 'fetched')) ? e : withMac(a.eventKey, e);
+  });
 }

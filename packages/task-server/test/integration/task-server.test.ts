@@ -57,6 +57,8 @@ describe('task server', () => {
     await waitFor(async () => (await a.call<{ runs: Run[] }>('GET', '/agent/work')).body.runs.length === 1);
     expect((await a.call('POST', '/agent/events', { events: [event(run.body.id, b.id, -1, 'succeeded')] })).body).toMatchObject({ error: { code: 'TASK_NOT_YOUR_EVENT' } });
     expect((await a.call('POST', '/agent/events', { events: [event('run_x', a.id, -1, 'succeeded')] })).body).toMatchObject({ error: { code: 'TASK_UNKNOWN_RUN' } });
+    // Hop marks are the task server's own (they carry no agent MAC): an agent cannot post them.
+    expect((await a.call('POST', '/agent/events', { events: [event(run.body.id, a.id, -1, 'tickled')] })).body).toMatchObject({ error: { code: 'TASK_NOT_YOUR_EVENT' } });
     // The status path's body rules (answered before koa): JSON only, within the limit, parseable.
     const post = async (body: string, type = 'application/json', extra: Record<string, string> = {}) => {
       const r = await fetch(`${env!.ts.url}/api/v1/agent/events`, { method: 'POST', headers: { authorization: `Bearer ${a.bearer}`, 'content-type': type, ...extra }, body });

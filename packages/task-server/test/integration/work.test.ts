@@ -13,7 +13,18 @@ afterEach(async () => {
   db = undefined;
 });
 
-const run = (agents: string[], cancelled = false): PendingRun => ({ id: 'r1', seq: 1, job: 'j', steps: [{ name: 's' }], expiresAt: Date.now() + 60_000, cancelled, agents });
+const run = (agents: string[], cancelled = false): PendingRun => ({
+  id: 'r1',
+  seq: 1,
+  job: 'j',
+  steps: [{ name: 's' }],
+  expiresAt: Date.now() + 60_000,
+  nonce: 'n',
+  sig: 's',
+  cancelled,
+  agents,
+  tickets: agents.map((a) => `ticket-${a}`),
+});
 
 describe('WorkBook', () => {
   it('tells a cancel to agents that fetched the run, drops it for the others, and after a restart tells every agent that may have fetched it', async () => {
