@@ -11,7 +11,7 @@ import { DatagramType, TickleFlags, datagramKey, encodeDatagram, openDatabase, p
 import { createSiteLink, SiteLinkErrors, type SiteLink, type SiteLinkOptions } from '@outpost/common/site-link';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
 import { createNetboot, type Netboot } from '@outpost/netboot';
-import { grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
+import { grantFor, removeDir, tempDir, waitFor, type StatedServices } from '@outpost/testing';
 import { adminApi, cleanupAfterEach, testTaskServer } from './fixtures/e2e.js';
 
 const HEARTBEAT_MS = 200;
@@ -22,8 +22,8 @@ let core: Core;
 const cleanup = cleanupAfterEach();
 
 /** A site-server enrollment token (one place, for the grant the core will ask for). */
-async function siteServerToken(): Promise<string> {
-  return (await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ netboot: {} }) })).token;
+async function siteServerToken(services: StatedServices = { netboot: {} }): Promise<string> {
+  return (await core.createEnrollmentToken({ for: 'site-server', grant: grantFor(services) })).token;
 }
 
 function link(over: Partial<SiteLinkOptions> = {}): SiteLink {
@@ -199,7 +199,7 @@ describe('netboot over the site link', () => {
 describe('task server over the site link', () => {
   it("moves an identity kept in the level db's meta (earlier versions) to identity.json once, keeping its id", async () => {
     const dataDir = join(dir, 'ts');
-    const first = testTaskServer({ coreUrl: core.url, dataDir, name: 'ts-1', enrollToken: await siteServerToken() });
+    const first = testTaskServer({ coreUrl: core.url, dataDir, name: 'ts-1', enrollToken: await siteServerToken({ task: {} }) });
     cleanup(() => first.stop());
     await first.start();
     const id = first.id;

@@ -418,13 +418,15 @@ export class Registry {
   /**
    * A site server's heartbeat: it may restate the URLs of granted services (on approved
    * hosts) and its tickle address (approved host). Anything beyond its grant (a service
-   * not granted, an unapproved host, another `constrained`, an `address`) refuses the
-   * whole heartbeat: 403 `CORE_CLAIM_REFUSED`, counted, logged; nothing changes.
+   * not granted, an unapproved host, another `constrained`, a changed `address`) refuses
+   * the whole heartbeat: 403 `CORE_CLAIM_REFUSED`, counted, logged; nothing changes. The
+   * address it enrolled with, restated unchanged (as site servers before grants did),
+   * claims nothing.
    */
   async heartbeatClaim(id: string, claim: SiteServerClaim): Promise<SiteServerRecord> {
     const old = this.getSiteServer(id);
     const beyond = claimsBeyond(old.grant, claim.services, claim.tickleAddress);
-    if (claim.address !== undefined) beyond.push('a site server does not state its address (the grant approves it)');
+    if (claim.address !== undefined && claim.address !== old.reportedAddress) beyond.push('a site server does not change its address in a heartbeat (the admin approves addresses)');
     if (beyond.length > 0) {
       this.claimsRefused++;
       this.log.warn({ principal: id, refused: beyond }, 'heartbeat claim beyond the grant refused');

@@ -258,6 +258,10 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
           log.warn({ reason }, `${mode === 'proxy' ? 'proxyDHCP' : 'DHCP'} is NOT running`);
         }
       } else dhcpStatus = { running: false, mode: 'off', reason: 'disabled in the config' };
+      // Loopback listeners (the safe default) cannot serve machines told to come to another address.
+      const loopback = (h: string): boolean => h.startsWith('127.') || h === '::1' || h === 'localhost';
+      const unreachable = [...(config.http.host && loopback(config.http.host) ? ['http.host'] : []), ...(tftp && loopback(config.tftp.address) ? ['tftp.address'] : [])];
+      if (unreachable.length > 0 && !loopback(serverAddress)) log.warn({ serverAddress, listeners: unreachable }, `netboot listens on loopback (${unreachable.join(', ')}) but tells machines to come to ${serverAddress}: set them to 0.0.0.0 or the client-network address to serve other machines`);
       log.info({ serverAddress, http: url, tftp: tftp?.address().port, dhcp: dhcpStatus, ports: dhcp?.ports }, 'netboot started');
     },
     async stop() {

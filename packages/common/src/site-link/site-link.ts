@@ -23,7 +23,7 @@ export interface SiteLinkOptions<I extends SiteIdentity = SiteIdentity> {
   token: EnrollTokenSource;
   /** The services and their URLs the site server states, at enrollment and in each heartbeat. */
   services(): Record<string, unknown>;
-  /** Its address, at enrollment and in each heartbeat. */
+  /** Its address, stated at enrollment only (heartbeats never restate it: the grant approves it). */
   address?: () => string | undefined;
   /**
    * Listen for the core's signed tickles on `host:port` (0: any); each flag set in a good
@@ -169,11 +169,9 @@ export function createSiteLink<I extends SiteIdentity = SiteIdentity>(o: SiteLin
     const id = identity;
     if (!id) return false;
     const tickle = tickleAddress || undefined;
-    const address = o.address?.();
     try {
       const r = await client.call<{ heartbeatIntervalMs?: unknown } | undefined>('POST', `/site-servers/${encodeURIComponent(id.id)}/heartbeat`, {
         services: o.services(),
-        ...(address ? { address } : {}),
         ...(tickle ? { tickleAddress: tickle } : {}),
       });
       if (!running) return true;

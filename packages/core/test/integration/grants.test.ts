@@ -94,6 +94,20 @@ describe('site-server grants', () => {
     expect((await tc.call('GET', '/stats')).body.siteServers.claimsRefused).toBe(2);
   });
 
+  it('lets a heartbeat restate the address it enrolled with (as older site servers do), and refuses another', async () => {
+    const tc = await startCore();
+    await tc.call('POST', '/sites', { body: { name: 'hq', subnets: ['10.1.0.0/16'] } });
+    const ss = await enrollSiteServer(tc, 'ts', { address: '10.1.0.5/16' });
+    const beat = (body: unknown) => tc.call('POST', `/site-servers/${ss.id}/heartbeat`, { token: ss.credential, body });
+    expect((await beat({ address: '10.1.0.5/16' })).status).toBe(200);
+    const moved = await beat({ address: '10.1.0.9/16' });
+    expect(moved.status).toBe(403);
+    expect(moved.body.error.code).toBe('CORE_CLAIM_REFUSED');
+    const view = (await tc.call('GET', `/site-servers/${ss.id}`)).body;
+    expect(view.reportedAddress).toBe('10.1.0.5/16');
+    expect((await tc.call('GET', '/stats')).body.siteServers.claimsRefused).toBe(1);
+  });
+
   it('drops what falls outside a grant an admin narrows: the task service goes, and its agents move', async () => {
     const tc = await startCore();
     const a = await enrollSiteServer(tc, 'ts-a');
