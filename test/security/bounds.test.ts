@@ -183,6 +183,16 @@ describe('package files: idle downloads, disabled packages', () => {
     const admin = await call('GET', path);
     expect(admin.status).toBe(200);
     expect(admin.bytes.equals(small)).toBe(true);
+    // A netboot service reads it only while a boot image boots from it; the others stay refused.
+    const nbToken = await core.createEnrollmentToken({ for: 'site-server', uses: 1, grant: grantFor({ netboot: {} }) });
+    const nbEnrolled = await fetch(`${core.url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: nbToken.token, name: 'nb-1', services: { netboot: {} } }) });
+    const netboot = ((await nbEnrolled.json()) as { credential: string }).credential;
+    expect((await call('GET', path, undefined, netboot)).status).toBe(403);
+    expect((await call('POST', '/boot/images', { name: 'demo-image', package: 'demo', script: 'etc/config.txt' })).status).toBe(201);
+    const nbRead = await call('GET', path, undefined, netboot);
+    expect(nbRead.status).toBe(200);
+    expect(nbRead.bytes.equals(small)).toBe(true);
+    for (const bearer of [agent.credential, site]) expect((await call('GET', path, undefined, bearer)).status).toBe(403);
     // The package server learns of it (tickle) and stops serving it.
     await waitFor(async () => (await fetch(`${ps.url}/packages/${pkgId}/etc/config.txt`)).status === 404, { timeoutMs: 15_000, what: 'the package server to withdraw the disabled package' });
   }, 30_000);

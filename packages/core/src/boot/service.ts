@@ -82,6 +82,12 @@ export class BootService {
     return id === undefined ? undefined : this.store.computers.get(id);
   }
 
+  /** Whether a boot image boots from this package (referenced by id, name or name@version). */
+  bootsFrom(pkg: { id: string; name: string; version: string }): boolean {
+    for (const i of this.store.images.values()) if (i.package === pkg.id || i.package === pkg.name || i.package === `${pkg.name}@${pkg.version}`) return true;
+    return false;
+  }
+
   image(name: string): BootImageRecord {
     const i = this.store.images.get(name);
     if (!i) throw notFound(BootErrors.IMAGE_NOT_FOUND, `no boot image '${name}'`);

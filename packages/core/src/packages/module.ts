@@ -40,10 +40,15 @@ export function packagesModule(config: CoreConfig): CoreModule & { readonly serv
       }
       ctx.log.info({ packages: store.packages.size, contentFiles: content.files, contentBytes: content.bytes }, 'packages loaded');
     },
-    routes(router: Router<AppState>, _ctx: CoreContext) {
+    routes(router: Router<AppState>, ctx: CoreContext) {
       const svc = service;
       if (!svc) throw new Error('packages module: routes before start');
-      packageRoutes(router, svc, cfg.serveAgents);
+      // A boot image's package is read by netboot services whether or not it is enabled for package servers.
+      const bootsFrom = (pkg: { id: string; name: string; version: string }): boolean => {
+        const boot = ctx.module('boot') as { service?: { bootsFrom(p: typeof pkg): boolean } } | undefined;
+        return boot?.service?.bootsFrom(pkg) ?? false;
+      };
+      packageRoutes(router, svc, cfg.serveAgents, { registry: ctx.registry, bootsFrom });
     },
     async stop() {
       await drop?.stop();

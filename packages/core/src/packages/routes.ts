@@ -4,6 +4,13 @@ import { BufferPool, CommonErrors, FileReadError, OutpostError, parseRange, send
 import { PackageErrors } from './errors.js';
 import { fileEntrySchema, NAME_RE } from './manifest.js';
 import type { PackageService } from './service.js';
+import type { Registry } from '../registry.js';
+
+/** Who besides an admin may read a package that is not enabled: a netboot service, for a boot image's package. */
+export interface PackageReaders {
+  registry: Pick<Registry, 'runsGranted'>;
+  bootsFrom(pkg: { id: string; name: string; version: string }): boolean;
+}
 
 const name = z.string().regex(NAME_RE, 'letters, digits and . _ + - (at most 128, starting with a letter or digit)');
 const createBody = z.object({ name, version: name.optional(), files: z.array(fileEntrySchema).max(1_000_000) }).strict();
@@ -57,7 +64,7 @@ function filePath(ctx: RouteContext): string {
 }
 
 /** The packages API; see the core README, "Packages". */
-export function packageRoutes(router: Router<AppState>, svc: PackageService, serveAgents: boolean): void {
+export function packageRoutes(router: Router<AppState>, svc: PackageService, serveAgents: boolean, readers?: PackageReaders): void {
   const pool = new BufferPool(1 << 20, 32 << 20);
   const admin = requireKind('admin');
   const siteServer = requireKind('site-server');
@@ -96,8 +103,10 @@ export function packageRoutes(router: Router<AppState>, svc: PackageService, ser
     const kind = ctx.state.principal?.kind;
     if (kind === 'agent' && !serveAgents) throw forbidden('this core does not serve package files to agents');
     const pkg = svc.resolve(ctx.params.ref!);
-    if (kind !== 'admin' && (!pkg.enabled || pkg.state !== 'ready')) {
-      // A disabled package is withdrawn: only an admin (checking or re-enabling it) reads its files.
+    const bootImageRead = kind === 'site-server' && pkg.state === 'ready' && readers !== undefined && readers.registry.runsGranted(ctx.state.principal!.id, 'netboot') && readers.bootsFrom(pkg);
+    if (kind !== 'admin' && !bootImageRead && (!pkg.enabled || pkg.state !== 'ready')) {
+      // A disabled package is withdrawn: only an admin (checking or re-enabling it), or a
+      // netboot service reading the package of a boot image, reads its files.
       ctx.state.log.warn({ event: 'package-file-refused', package: pkg.id, principal: ctx.state.principal?.id, kind }, 'file of a disabled package refused');
       throw new OutpostError(PackageErrors.DISABLED, `package '${ctx.params.ref}' is disabled: its files are served to admins only`, { status: 403 });
     }
