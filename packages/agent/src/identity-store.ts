@@ -1,6 +1,6 @@
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OutpostError, parseCredential, z } from '@outpost/common';
+import { OutpostError, parseCredential, writeFileAtomic, z } from '@outpost/common';
 import { AgentErrors } from './errors.js';
 
 /**
@@ -80,26 +80,9 @@ export function createIdentityStore(dataDir: string): IdentityStore {
       return r.data;
     },
     async save(identity) {
-      const tmp = `${file}.${process.pid}.tmp`;
       try {
-        await mkdir(dataDir, { recursive: true, mode: 0o700 });
-        const fh = await open(tmp, 'w', 0o600);
-        try {
-          await fh.writeFile(`${JSON.stringify(identity, null, 2)}\n`);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await chmod(tmp, 0o600);
-        await rename(tmp, file);
-        const dir = await open(dataDir, 'r');
-        try {
-          await dir.sync();
-        } finally {
-          await dir.close();
-        }
+        await writeFileAtomic(file, `${JSON.stringify(identity, null, 2)}\n`, { mkdir: true });
       } catch (cause) {
-        await rm(tmp, { force: true }).catch(() => undefined);
         throw new OutpostError(AgentErrors.IDENTITY_WRITE, `cannot write the agent identity ${file}: ${(cause as Error).message}`, { cause });
       }
     },

@@ -3,6 +3,7 @@ export { readConfigFile, applyEnvOverrides, validateConfig, loadConfig, type Raw
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';
 export { openDatabase, sublevel, getJson, allValues, type Database, type Sublevel, type BatchOp } from './db.js';
 export { PRIVATE_UMASK, usePrivateUmask, findLoosePaths, warnLooseDataDirs, type LoosePath, type LooseCheckOptions } from './data-dir.js';
+export { writeFileAtomic, type AtomicWriteOptions } from './atomic-file.js';
 export { parseDuration } from './duration.js';
 export { durationSchema, duration, portSchema } from './config-schema.js';
 export { newSecret, newId, hashSecret, datagramKey, hexEqual, formatCredential, parseCredential, type Credential } from './secrets.js';

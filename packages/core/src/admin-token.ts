@@ -1,6 +1,6 @@
-import { chmod, readFile, writeFile, rename } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hashSecret, newSecret, OutpostError } from '@outpost/common';
+import { hashSecret, newSecret, OutpostError, writeFileAtomic } from '@outpost/common';
 import { CoreErrors } from './errors.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
@@ -25,8 +25,6 @@ export async function loadOrCreateAdminToken(dataDir: string): Promise<{ token: 
   }
   const secret = newSecret();
   const token = `${ADMIN_ID}.${secret}`;
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${token}\n`, { mode: 0o600 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, `${token}\n`);
   return { token, hash: hashSecret(secret), file, created: true };
 }

@@ -1,7 +1,8 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
+import { writeFileAtomic } from '@outpost/common/atomic-file';
 import { GATEWAY_REPORT_MAX_CONNECTIONS, gatewayReportSchema, type GatewayReportBody } from '@outpost/common/gateway-report';
 import type { Logger } from '@outpost/common/logger';
 import { createSiteLink, type EnrollAnswer, type SiteIdentity, type SiteLink, type SiteLinkClient } from '@outpost/common/site-link';
@@ -97,13 +98,6 @@ function renewAfterOf(pem: string): string {
   const from = Date.parse(c.validFrom);
   const to = Date.parse(c.validTo);
   return new Date(from + ((to - from) * 2) / 3).toISOString();
-}
-
-async function writePrivate(file: string, data: string): Promise<void> {
-  const tmp = `${file}.tmp`;
-  await writeFile(tmp, data, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, file);
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -276,7 +270,7 @@ export class CoreLink {
       state.seq = seq;
       state.fetchedAt = Date.now();
       this.#state = state;
-      await writePrivate(join(this.#dir, 'state.json'), JSON.stringify(state));
+      await writeFileAtomic(join(this.#dir, 'state.json'), JSON.stringify(state));
       await this.#renewIfDue();
       // Each good sync is also a heartbeat (as before the site link), besides the link's own at the core's interval.
       await this.#link.heartbeat();

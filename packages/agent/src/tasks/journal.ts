@@ -1,5 +1,6 @@
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '@outpost/common';
 import type { RunSpec, StatusEvent } from './types.js';
 
 /** One step's final result as the journal keeps it. */
@@ -74,16 +75,7 @@ export class JournalStore {
   }
 
   async #write(j: RunJournal): Promise<void> {
-    const file = this.#file(j.run.id);
-    const tmp = `${file}.${process.pid}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(j));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
+    await writeFileAtomic(this.#file(j.run.id), JSON.stringify(j));
   }
 
   async isDone(runId: string): Promise<boolean> {

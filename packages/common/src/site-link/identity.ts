@@ -1,4 +1,5 @@
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-file.js';
 import { join } from 'node:path';
 import type { OutpostError } from '../errors.js';
 import { parseCredential } from '../secrets.js';
@@ -105,26 +106,9 @@ export function createSiteIdentityStore<I extends SiteIdentity = SiteIdentity>(o
   };
 
   const save = async (identity: I): Promise<void> => {
-    const tmp = `${file}.${process.pid}.tmp`;
     try {
-      await mkdir(options.dir, { recursive: true, mode: 0o700 });
-      const fh = await open(tmp, 'w', 0o600);
-      try {
-        await fh.writeFile(`${JSON.stringify(identity, null, 2)}\n`);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await chmod(tmp, 0o600);
-      await rename(tmp, file);
-      const dir = await open(options.dir, 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      await writeFileAtomic(file, `${JSON.stringify(identity, null, 2)}\n`, { mkdir: true });
     } catch (cause) {
-      await rm(tmp, { force: true }).catch(() => undefined);
       throw siteLinkError(codes, 'IDENTITY_WRITE', `cannot write the ${what} ${file}: ${(cause as Error).message}`, { cause, details: { file } });
     }
   };

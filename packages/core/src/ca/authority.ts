@@ -1,10 +1,10 @@
 import { createPrivateKey, randomBytes, sign as cryptoSign, webcrypto, type KeyObject } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
-import { newId, OutpostError } from '@outpost/common';
+import { newId, OutpostError, writeFileAtomic } from '@outpost/common';
 import { CaErrors } from './errors.js';
 import type { CertKind } from './store.js';
 import { EC_ALG, loadX509, principalUri, type X509Module } from './x509.js';
@@ -53,13 +53,6 @@ export function newSerial(): string {
   const b = randomBytes(16);
   b[0] = 0x10 + (b[0]! % 0x70);
   return b.toString('hex');
-}
-
-async function writeAtomic(file: string, data: string, mode: number): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, data, { mode });
-  await chmod(tmp, mode);
-  await rename(tmp, file);
 }
 
 /**
@@ -121,9 +114,9 @@ export class Authority {
     });
     const keyPemNew = toPem(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
     const certPem = cert.toString('pem') + '\n';
-    await writeAtomic(keyFile, keyPemNew, 0o600);
-    await writeAtomic(certFile, certPem, 0o644);
-    await writeAtomic(idFile, `${coreId}\n`, 0o644);
+    await writeFileAtomic(keyFile, keyPemNew, { mode: 0o600 });
+    await writeFileAtomic(certFile, certPem, { mode: 0o644 });
+    await writeFileAtomic(idFile, `${coreId}\n`, { mode: 0o644 });
     const signKey = await webcrypto.subtle.importKey('pkcs8', pemBody(keyPemNew), EC_ALG, false, ['sign']);
     return { authority: new Authority(x509, coreId, cert, certPem, signKey, createPrivateKey(keyPemNew)), created: true };
   }

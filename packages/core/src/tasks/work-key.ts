@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { exportWorkKey, OutpostError } from '@outpost/common';
+import { exportWorkKey, OutpostError, writeFileAtomic } from '@outpost/common';
 import { TaskErrors } from './errors.js';
 
 /** `<dataDir>/work-key/work.key`: the core's Ed25519 work-signing key, PKCS#8 PEM, mode 0600. */
@@ -12,13 +12,6 @@ export interface WorkKey {
   publicKey: KeyObject;
   /** The public key as enrollment hands it to agents (SPKI DER, base64). */
   publicB64: string;
-}
-
-async function writeAtomic(file: string, data: string, mode: number): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, data, { mode });
-  await chmod(tmp, mode);
-  await rename(tmp, file);
 }
 
 /**
@@ -48,6 +41,6 @@ export async function loadOrCreateWorkKey(dataDir: string): Promise<{ key: WorkK
   }
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeAtomic(file, privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), 0o600);
+  await writeFileAtomic(file, privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), { mode: 0o600 });
   return { key: { privateKey, publicKey, publicB64: exportWorkKey(publicKey) }, created: true };
 }
