@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { balance, type BalanceInput } from '../dist/balance.js';
+import { balance, type BalanceInput } from '../src/balance.js';
 
 const agents = (n: number, current: string | undefined, eligible: string[], prefix = 'a'): BalanceInput[] =>
   Array.from({ length: n }, (_, i) => ({ agentId: `${prefix}${String(i).padStart(3, '0')}`, current, eligible }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalHost, claimsBeyond, hostApproved, migratedGrant, tickleHost, urlHost, withinGrant } from '../dist/grant.js';
-import type { SiteServerGrant, SiteServerRecord } from '../dist/model.js';
+import { canonicalHost, claimsBeyond, hostApproved, migratedGrant, tickleHost, urlHost, withinGrant } from '../src/grant.js';
+import type { SiteServerGrant, SiteServerRecord } from '../src/model.js';
 
 const grant: SiteServerGrant = { services: { task: true, package: { constrained: true } }, addresses: ['10.1.0.5', '2001:db8::5'], names: ['ts.example'], approvedBy: 'grant' };
 

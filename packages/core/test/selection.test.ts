@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseHostAddress, selectFor, siteNets, sitesOf, type Candidate, type HostAddress } from '../dist/selection.js';
-import type { SiteServerRecord, SiteRecord } from '../dist/model.js';
+import { parseHostAddress, selectFor, siteNets, sitesOf, type Candidate, type HostAddress } from '../src/selection.js';
+import type { SiteServerRecord, SiteRecord } from '../src/model.js';
 
 const site = (name: string, ...subnets: string[]): SiteRecord => ({ name, subnets, createdAt: 0 });
 const host = (text: string): HostAddress => {

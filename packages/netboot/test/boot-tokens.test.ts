@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BOOT_TOKEN, BootTokens } from '../dist/index.js';
+import { BOOT_TOKEN, BootTokens } from '../src/index.js';
 
 const MAC = '52:54:00:12:34:56';
 

@@ -19,7 +19,7 @@ import {
   pxeBootItem,
   pxeVendor,
   text,
-} from '../dist/index.js';
+} from '../src/index.js';
 import { clientPacket } from './helpers.js';
 
 /** Puts option 52 = `v` where the end option was (the encoder never writes a caller's 52). */

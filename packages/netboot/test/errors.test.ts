@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { expectErrorsDocumented } from '@outpost/testing';
 import { it } from 'vitest';
-import { NetbootErrors } from '../dist/index.js';
+import { NetbootErrors } from '../src/index.js';
 import { BootErrors } from '../../core/src/boot/errors.js';
 
 it('documents exactly the error codes the package raises in the README Errors table', async () => {

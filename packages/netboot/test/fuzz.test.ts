@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeDhcp, DHCP_DECODE_ERRORS, Opt, type DhcpDecodeError } from '../dist/index.js';
+import { decodeDhcp, DHCP_DECODE_ERRORS, Opt, type DhcpDecodeError } from '../src/index.js';
 import { prng } from '@outpost/testing';
 import { clientPacket } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openUdpProbe, removeDir, tempDir, type UdpProbe } from '@outpost/testing';
-import { decodeDhcp, encodeDhcp, encodeClientArchs, fieldText, MessageType, Op, Opt, text, type BootBackend, type BootDecision, type BootEventOut, type NetbootConfigInput, type OptionEntry } from '../dist/index.js';
+import { decodeDhcp, encodeDhcp, encodeClientArchs, fieldText, MessageType, Op, Opt, text, type BootBackend, type BootDecision, type BootEventOut, type NetbootConfigInput, type OptionEntry } from '../src/index.js';
 
 /** A client request as firmware sends it. */
 export function clientPacket(o: { mac?: string; type?: number; vendor?: string; arch?: number; ipxe?: boolean; guid?: Buffer; xid?: number; giaddr?: string; ciaddr?: string; extra?: OptionEntry[]; flags?: number } = {}): Buffer {

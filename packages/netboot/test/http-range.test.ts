@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRange } from '../dist/index.js';
+import { parseRange } from '../src/index.js';
 import { prng } from '@outpost/testing';
 
 describe('Range header parser', () => {

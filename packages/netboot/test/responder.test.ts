@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildReply, decodeDhcp, fieldText, LoaderTable, MessageType, Opt, planBoot, pxeBootItem, readIp, replyDestination, withBootToken, type ResponderSettings } from '../dist/index.js';
+import { buildReply, decodeDhcp, fieldText, LoaderTable, MessageType, Opt, planBoot, pxeBootItem, readIp, replyDestination, withBootToken, type ResponderSettings } from '../src/index.js';
 import { clientPacket } from './helpers.js';
 
 const settings = (over: Partial<ResponderSettings> = {}): ResponderSettings => ({

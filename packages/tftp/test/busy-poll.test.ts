@@ -1,10 +1,10 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { createSocket, type Socket } from 'node:dgram';
 import { waitFor } from '@outpost/testing';
-import { BusyPoll } from '../dist/transfer/busy-poll.js';
-import { BlockSender, type SenderEnd } from '../dist/transfer/sender.js';
-import { BufferSource } from '../dist/source/byte-source.js';
-import { encodeAck } from '../dist/packet/ack.js';
+import { BusyPoll } from '../src/transfer/busy-poll.js';
+import { BlockSender, type SenderEnd } from '../src/transfer/sender.js';
+import { BufferSource } from '../src/source/byte-source.js';
+import { encodeAck } from '../src/packet/ack.js';
 
 describe('BusyPoll', () => {
   it('keeps the loop turning for its budget after a kick, then lets it sleep by itself', async () => {

@@ -12,7 +12,7 @@ import {
   decodeError,
   encodeOack,
   decodeOack,
-} from '../dist/index.js';
+} from '../src/index.js';
 
 const bytes = (...parts: Array<string | number[]>): Buffer =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));

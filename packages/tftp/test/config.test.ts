@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseTftpServerConfig, createTftpServer, TftpErrors } from '../dist/index.js';
+import { parseTftpServerConfig, createTftpServer, TftpErrors } from '../src/index.js';
 
 const dir = join(import.meta.dirname, 'fixtures/config');
 const expected: Record<string, string[]> = {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { decodePacket, encodeRequest, encodeData, encodeAck, encodeError, encodeOack, negotiateOptions, normalizeRequestPath, Opcode } from '../dist/index.js';
+import { decodePacket, encodeRequest, encodeData, encodeAck, encodeError, encodeOack, negotiateOptions, normalizeRequestPath, Opcode } from '../src/index.js';
 import { prng } from '@outpost/testing';
 
 function seeds(rand: () => number): Buffer[] {

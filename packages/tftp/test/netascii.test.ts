@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { NetasciiEncoder, NetasciiDecoder } from '../dist/index.js';
+import { NetasciiEncoder, NetasciiDecoder } from '../src/index.js';
 
 describe('netascii', () => {
   it('encodes LF as CR LF and CR as CR NUL', () => {

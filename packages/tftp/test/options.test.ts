@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { negotiateOptions } from '../dist/index.js';
+import { negotiateOptions } from '../src/index.js';
 
 const limits = { maxBlksize: 1468, maxWindowsize: 16 };
 

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { normalizeRequestPath } from '../dist/index.js';
+import { normalizeRequestPath } from '../src/index.js';
 
 describe('request path normalisation', () => {
   it.each([

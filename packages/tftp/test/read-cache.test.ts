@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prng } from '@outpost/testing';
-import { ReadCache, type FileSource } from '../dist/source/read-cache.js';
+import { ReadCache, type FileSource } from '../src/source/read-cache.js';
 
 /** The DATA packet RFC 1350 puts on the wire for block b of `data` at blksize. */
 function expected(data: Buffer, b: number, blksize: number): Buffer {

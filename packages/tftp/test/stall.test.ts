@@ -1,10 +1,10 @@
 import { describe, it, expect, afterEach, vi } from 'vitest';
 import type { RemoteInfo } from 'node:dgram';
-import { Session, type SessionEnd, type SessionEnv } from '../dist/server/session.js';
-import { BufferSource } from '../dist/source/byte-source.js';
-import { newCounters, type TransferInfo } from '../dist/server/events.js';
-import type { TransferSocket } from '../dist/transfer/transfer-socket.js';
-import { encodeAck } from '../dist/packet/ack.js';
+import { Session, type SessionEnd, type SessionEnv } from '../src/server/session.js';
+import { BufferSource } from '../src/source/byte-source.js';
+import { newCounters, type TransferInfo } from '../src/server/events.js';
+import type { TransferSocket } from '../src/transfer/transfer-socket.js';
+import { encodeAck } from '../src/packet/ack.js';
 
 /** A socket that records what the session sends; the test plays the peer by calling `deliver`. */
 class MemorySocket implements TransferSocket {

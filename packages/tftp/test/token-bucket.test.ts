@@ -1,5 +1,5 @@
 import { it, expect } from 'vitest';
-import { sendBucket } from '../dist/token-bucket.js';
+import { sendBucket } from '../src/token-bucket.js';
 
 it('lets a burst of 1/8 s through, then asks the sender to wait in proportion to its debt', () => {
   let now = 0;

@@ -1,8 +1,8 @@
 import { it, expect, afterEach } from 'vitest';
 import { openUdpProbe, waitFor, type UdpProbe } from '@outpost/testing';
-import { TransferWorkerPool, type PoolHooks } from '../dist/server/worker-pool.js';
-import type { ReadJob, TransferWorkerConfig } from '../dist/server/worker-messages.js';
-import type { SessionEnd } from '../dist/server/session.js';
+import { TransferWorkerPool, type PoolHooks } from '../src/server/worker-pool.js';
+import type { ReadJob, TransferWorkerConfig } from '../src/server/worker-messages.js';
+import type { SessionEnd } from '../src/server/session.js';
 
 const config: TransferWorkerConfig = {
   family: 'udp4',

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { grantFor, removeDir, tempDir } from '@outpost/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { coreConfigSchema, createCore, type Core } from '../../dist/index.js';
+import { coreConfigSchema, createCore, type Core } from '../../src/index.js';
 
 let dir: string;
 let core: Core;

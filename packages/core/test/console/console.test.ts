@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { expectErrorsDocumented, removeDir, tempDir } from '@outpost/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { coreConfigSchema, createCore, type Core } from '../../dist/index.js';
-import { ConsoleErrors } from '../../dist/console/errors.js';
+import { coreConfigSchema, createCore, type Core } from '../../src/index.js';
+import { ConsoleErrors } from '../../src/console/errors.js';
 
 let dir: string | undefined;
 let core: Core | undefined;

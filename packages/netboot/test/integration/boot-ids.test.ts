@@ -6,7 +6,7 @@ import { waitFor } from '@outpost/testing';
 import { tftpGet } from '@outpost/tftp';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createNetboot, MessageType, type Netboot } from '../../dist/index.js';
+import { createNetboot, MessageType, type Netboot } from '../../src/index.js';
 import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, replyFile, type NetbootFixture } from '../helpers.js';
 
 let fx: NetbootFixture;

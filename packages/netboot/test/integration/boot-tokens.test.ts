@@ -3,7 +3,7 @@
 // the script/handoff events. Any other request changes nothing and is counted.
 import type { UdpProbe } from '@outpost/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createNetboot, MessageType, Opt, UNTOKENED_SCRIPT, type Netboot, type NetbootConfigInput } from '../../dist/index.js';
+import { createNetboot, MessageType, Opt, UNTOKENED_SCRIPT, type Netboot, type NetbootConfigInput } from '../../src/index.js';
 import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, replyFile, type NetbootFixture } from '../helpers.js';
 
 const MAC = '52:54:00:b0:07:01';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { removeDir, tempDir } from '@outpost/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNetboot, type BootBackend, type Netboot } from '../../dist/index.js';
+import { createNetboot, type BootBackend, type Netboot } from '../../src/index.js';
 
 const run = promisify(execFile);
 const SIZE = 300_000;

@@ -3,7 +3,7 @@
 import { parseMetrics, waitFor } from '@outpost/testing';
 import { tftpGet } from '@outpost/tftp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createNetboot, type Netboot } from '../../dist/index.js';
+import { createNetboot, type Netboot } from '../../src/index.js';
 import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, replyFile, type NetbootFixture } from '../helpers.js';
 
 let fx: NetbootFixture;

@@ -6,7 +6,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { waitFor, type UdpProbe } from '@outpost/testing';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createNetboot, decodeDhcp, encodeDhcp, ips, MessageType, Op, Opt, text, type Netboot } from '../../dist/index.js';
+import { createNetboot, decodeDhcp, encodeDhcp, ips, MessageType, Op, Opt, text, type Netboot } from '../../src/index.js';
 import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, type NetbootFixture } from '../helpers.js';
 
 const ROGUE = '10.0.0.99';

@@ -4,7 +4,7 @@
 import type { UdpProbe } from '@outpost/testing';
 import { tftpGet } from '@outpost/tftp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createNetboot, decodeDhcp, fieldText, MessageType, Opt, readIp, type Netboot, type NetbootConfigInput } from '../../dist/index.js';
+import { createNetboot, decodeDhcp, fieldText, MessageType, Opt, readIp, type Netboot, type NetbootConfigInput } from '../../src/index.js';
 import { clientPacket, FakeCore, loopbackNetbootConfig, netbootFixture, type NetbootFixture } from '../helpers.js';
 
 let fx: NetbootFixture;

@@ -55,6 +55,15 @@ const STOP_TIMEOUT_MS = 5_000;
 
 const emptyCache = (): ReadCacheStats => ({ files: 0, chunks: 0, bytes: 0, hits: 0, misses: 0, diskReads: 0 });
 
+/**
+ * The worker's script: next to this module when it runs built (dist), and the built one
+ * when this module runs from source (tests load src through vitest; a worker thread
+ * cannot load TypeScript, and `npm test` builds first).
+ */
+function defaultWorkerEntry(): URL {
+  return import.meta.url.endsWith('.ts') ? new URL('../../dist/server/transfer-worker-main.js', import.meta.url) : new URL('./transfer-worker-main.js', import.meta.url);
+}
+
 export class TransferWorkerPool {
   private readonly slots: Slot[] = [];
   private stopping = false;
@@ -74,7 +83,7 @@ export class TransferWorkerPool {
     private readonly hooks: PoolHooks,
     options: PoolOptions = {},
   ) {
-    this.entry = options.entry ?? new URL('./transfer-worker-main.js', import.meta.url);
+    this.entry = options.entry ?? defaultWorkerEntry();
     this.respawnBaseMs = options.respawnBaseMs ?? 1000;
   }
 

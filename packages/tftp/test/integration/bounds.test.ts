@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { tempDir, removeDir, waitFor } from '@outpost/testing';
-import { tftpGet, type TftpServer } from '../../dist/index.js';
+import { tftpGet, type TftpServer } from '../../src/index.js';
 import { probePool, startServer, pattern, writeFiles, rrq, ack, opcodeOf, blockOf, endsOf } from './helpers.js';
 
 let root: string;

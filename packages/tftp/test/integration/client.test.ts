@@ -1,6 +1,6 @@
 import { it, expect, afterEach } from 'vitest';
 import { tempDir, removeDir, waitFor } from '@outpost/testing';
-import { tftpGet, tftpPut, TftpErrors, type TftpServer } from '../../dist/index.js';
+import { tftpGet, tftpPut, TftpErrors, type TftpServer } from '../../src/index.js';
 import { startServer, pattern, writeFiles, endsOf } from './helpers.js';
 
 let server: TftpServer | undefined;

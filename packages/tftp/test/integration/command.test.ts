@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import { tempDir, removeDir } from '@outpost/testing';
-import { runTftpServeCommand, tftpGet, defaultWorkers } from '../../dist/index.js';
+import { runTftpServeCommand, tftpGet, defaultWorkers } from '../../src/index.js';
 import { writeFiles } from './helpers.js';
 
 let root: string | undefined;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
 import { openUdpProbe, type UdpDatagram, type UdpProbe } from '@outpost/testing';
-import { createTftpServer, type TftpServer, type TftpServerConfigInput, type TftpServerDeps } from '../../dist/index.js';
+import { createTftpServer, type TftpServer, type TftpServerConfigInput, type TftpServerDeps } from '../../src/index.js';
 
 export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir, removeDir, e2eGate } from '@outpost/testing';
-import type { TftpServer } from '../../dist/index.js';
+import type { TftpServer } from '../../src/index.js';
 import { startServer, pattern, writeFiles, sha256 } from './helpers.js';
 
 const run = promisify(execFile);

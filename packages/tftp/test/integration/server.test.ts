@@ -3,7 +3,7 @@ import { mkdir, symlink, readFile, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { tempDir, removeDir, prng, waitFor } from '@outpost/testing';
-import { tftpGet, tftpPut, TftpErrors, type TftpServer } from '../../dist/index.js';
+import { tftpGet, tftpPut, TftpErrors, type TftpServer } from '../../src/index.js';
 import { probePool, startServer, pattern, writeFiles, sha256, rrq, ack, opcodeOf, blockOf, endsOf, ackToEnd } from './helpers.js';
 
 let root: string;
@@ -469,7 +469,7 @@ describe('start-up errors', () => {
   it('fails start() with TFTP_BIND_FAILED when the port is taken', async () => {
     const a = await startServer({ root });
     server = a.server;
-    const { createTftpServer } = await import('../../dist/index.js');
+    const { createTftpServer } = await import('../../src/index.js');
     const b = createTftpServer({ root, port: a.port, address: '127.0.0.1' });
     await expect(b.start()).rejects.toMatchObject({ code: TftpErrors.BIND_FAILED });
   });

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { tempDir, removeDir, waitFor, e2eGate } from '@outpost/testing';
-import { tftpGet, type TftpServer } from '../../dist/index.js';
+import { tftpGet, type TftpServer } from '../../src/index.js';
 import { probePool, startServer, pattern, writeFiles, sha256, rrq, ack, opcodeOf, blockOf, ackToEnd } from './helpers.js';
 
 // The same server with `workers`: the listening socket, the resolver and the events stay
