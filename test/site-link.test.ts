@@ -193,6 +193,9 @@ describe('netboot over the site link', () => {
       expect(await state(id)).toBe('online');
     }
     expect((again.stats().link as { id: string }).id).toBe(id);
+    // Its heartbeats report health and load (netboot's TFTP sessions), which the admin sees.
+    const view = await adminApi<{ health?: { status: string; load?: Record<string, number> } }>(core, 'GET', `/site-servers/${id}`);
+    expect(view.body.health).toMatchObject({ status: 'ok', load: { tftpSessions: 0, tftpWaiting: 0, dhcpRunning: 0 } });
   });
 });
 

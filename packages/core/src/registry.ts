@@ -43,6 +43,15 @@ export interface SiteServerClaim {
   services?: SiteServerServices | undefined;
   tickleAddress?: string | undefined;
   address?: string | undefined;
+  /** Health and load: reported, shown, never a claim. */
+  health?: SiteServerHealth | undefined;
+}
+
+/** What a site server's last heartbeat said about its health and load. */
+export interface SiteServerHealth {
+  status: 'ok' | 'degraded';
+  problems?: string[] | undefined;
+  load?: Record<string, number> | undefined;
 }
 
 export interface SiteServerView {
@@ -59,9 +68,12 @@ export interface SiteServerView {
   lastContact?: string | undefined;
   configSerial: string;
   load: { agents: number };
+  /** Its last heartbeat's health and load (absent until one reported it since the core started). */
+  health?: (SiteServerHealth & { at: string }) | undefined;
   createdAt: string;
 }
 
+const healthView = (h: (SiteServerHealth & { at: number }) | undefined): (SiteServerHealth & { at: string }) | undefined => (h ? { ...h, at: new Date(h.at).toISOString() } : undefined);
 const iso = (t: number | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
 const serialOf = (doc: unknown): string => createHash('sha256').update(JSON.stringify(doc)).digest('hex').slice(0, 16);
 
@@ -96,6 +108,8 @@ export class Registry {
   readonly #keys = new Map<string, Buffer>();
   readonly #agentSerial = new Map<string, string>();
   readonly #load = new Map<string, number>();
+  /** Each site server's last reported health (memory only: the next heartbeat restates it). */
+  readonly #health = new Map<string, SiteServerHealth & { at: number }>();
   readonly #dirtyContacts = new Set<string>();
   #rebalanceTimer: NodeJS.Timeout | undefined;
   #rebalancing: Promise<void> = Promise.resolve();
@@ -380,6 +394,7 @@ export class Registry {
       lastContact: iso(c?.last),
       configSerial: this.siteServerConfig(ss).serial as string,
       load: { agents: this.#load.get(ss.id) ?? 0 },
+      health: healthView(this.#health.get(ss.id)),
       createdAt: iso(ss.createdAt)!,
     };
   }
@@ -432,6 +447,7 @@ export class Registry {
       this.log.warn({ principal: id, refused: beyond }, 'heartbeat claim beyond the grant refused');
       throw new OutpostError(CoreErrors.CLAIM_REFUSED, `the heartbeat claims more than this site server is granted: ${beyond.join('; ')}`, { status: 403, details: { refused: beyond } });
     }
+    if (claim.health) this.#health.set(id, { ...claim.health, at: this.clock.now() });
     return this.#putSiteServer(old, {
       ...old,
       ...(claim.services ? { services: { ...old.services, ...claim.services } } : {}),
@@ -488,7 +504,7 @@ export class Registry {
     this.getSiteServer(id);
     const orphans = [...this.store.agents.values()].filter((a) => a.taskServer === id).map((a) => ({ ...a, taskServer: undefined }));
     await this.store.deleteSiteServer(id, orphans);
-    for (const m of [this.#ssAddrs, this.#ssSites, this.#ssOnline, this.#keys, this.#load, this.#ssSerial]) m.delete(id);
+    for (const m of [this.#ssAddrs, this.#ssSites, this.#ssOnline, this.#keys, this.#load, this.#ssSerial, this.#health]) m.delete(id);
     this.#refreshSerials(orphans.map((a) => a.id));
     this.scheduleRebalance();
   }

@@ -88,6 +88,8 @@ export interface LinkOptions {
   log: Logger;
   /** A token when the config gives none (see GatewayDeps). */
   mintEnrollToken?: (coreUrl: string) => Promise<string | undefined>;
+  /** Load figures for the heartbeat (connections, tunnels). */
+  load?: () => Record<string, number>;
 }
 
 export type LinkChange = { kind: 'ca' } | { kind: 'cert' } | { kind: 'routes' } | { kind: 'revoked'; serials: string[] } | { kind: 'stale'; stale: boolean };
@@ -147,6 +149,10 @@ export class CoreLink {
       client,
       token: { enrollToken: config.enrollToken, enrollTokenFile: config.enrollTokenFile, mint: () => opts.mintEnrollToken?.(config.url) ?? Promise.resolve(undefined) },
       services: () => ({ gateway: { url: opts.publicUrl } }),
+      health: () => {
+        const stale = this.trust?.stale ?? false;
+        return { status: stale ? 'degraded' : 'ok', problems: stale ? ['routes and revocations from this core are stale'] : [], load: opts.load?.() ?? {} };
+      },
       codes: { NO_ENROLL_TOKEN: GatewayErrors.CONFIG, ENROLL_REJECTED: GatewayErrors.CORE_LINK, CORE_ERROR: GatewayErrors.CORE_LINK, CORE_UNREACHABLE: GatewayErrors.CORE_LINK, IDENTITY_CORRUPT: GatewayErrors.CORE_LINK },
       identity: { extraFields: LINK_IDENTITY_FIELDS, what: 'gateway identity', enroll: () => this.#enrollment() },
     });

@@ -609,7 +609,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       cores.length = 0;
       for (const c of config.cores) {
         if (isLinked(c)) {
-          const link = new CoreLink(c, { dataDir: config.dataDir, name: config.name, publicUrl, names: config.tls.names, timeoutMs: config.coreTimeout, staleAfterMs: config.staleAfter, log, ...(deps.mintEnrollToken ? { mintEnrollToken: deps.mintEnrollToken } : {}) }, (ch) => onLinkChange(ch));
+          const link = new CoreLink(c, { dataDir: config.dataDir, name: config.name, publicUrl, names: config.tls.names, timeoutMs: config.coreTimeout, staleAfterMs: config.staleAfter, log, load: () => ({ connections: hot.connections, tunnels: hot.tunnels }), ...(deps.mintEnrollToken ? { mintEnrollToken: deps.mintEnrollToken } : {}) }, (ch) => onLinkChange(ch));
           await link.start();
           cores.push({ link, trust: link.trust! });
         } else {

@@ -136,6 +136,8 @@ export function createNetboot(input: NetbootConfigInput | NetbootConfig, deps: N
           client,
           token: { enrollToken: config.enrollToken, enrollTokenFile: config.enrollTokenFile, mint: deps.mintEnrollToken },
           services: () => ({ netboot: {} }),
+          // A proxyDHCP that may not run (optional) is the config's choice, not a fault: reported as a figure.
+          health: () => ({ status: 'ok', load: { tftpSessions: slots.held, tftpWaiting: slots.waiting, dhcpRunning: dhcpStatus.running ? 1 : 0 } }),
           address: () => serverAddress,
           codes: { NO_ENROLL_TOKEN: NetbootErrors.NO_ENROLL_TOKEN, ENROLL_REJECTED: NetbootErrors.ENROLL_REJECTED, CORE_UNREACHABLE: NetbootErrors.CORE_UNREACHABLE, CORE_ERROR: NetbootErrors.CORE_ERROR, IDENTITY_CORRUPT: NetbootErrors.IDENTITY_CORRUPT },
           identity: { what: 'netboot identity' },

@@ -95,6 +95,15 @@ export function createPackageServer(config: PackageServerConfig, deps: PackageSe
     timeoutMs: config.timeout,
     token: { enrollToken: config.enrollToken, enrollTokenFile: config.enrollTokenFile },
     services: () => ({ package: { constrained: config.constrained, url: publicUrl() } }),
+    health: () => {
+      const held = store ? [...store.packages.values()] : [];
+      const failed = held.map((p) => stager?.status(p.id)).filter((s) => s?.state === 'failed');
+      return {
+        status: failed.length ? 'degraded' : 'ok',
+        problems: failed.map((s) => `package ${s!.id} failed to stage: ${s!.error ?? 'unknown error'}`),
+        load: { packages: held.length, ready: held.filter((p) => p.ready).length, downloads: http?.counters.active ?? 0 },
+      };
+    },
     address: () => config.address,
     ...(config.tickle.enabled ? { tickles: { host: config.tickle.host, port: config.tickle.port, advertise: config.tickle.advertise, on: { PACKAGES: onTickle, CONFIG: onTickle } } } : {}),
     codes: LINK_CODES,

@@ -91,6 +91,10 @@ export function createTaskServer(config: TaskServerConfig, deps: TaskServerDeps 
     timeoutMs: config.core.timeout,
     token: { enrollToken: config.enrollToken, enrollTokenFile: config.enrollTokenFile, mint: deps.mintEnrollToken },
     services: () => ({ task: { url } }),
+    health: () => ({
+      status: 'ok',
+      load: { agents: agents?.size ?? 0, runs: work?.runs.size ?? 0, websockets: ws?.stats.connected ?? 0, eventsWaiting: outbox?.stats.pending ?? 0 },
+    }),
     address: () => config.address,
     tickles: {
       host: config.coreTickle.host,

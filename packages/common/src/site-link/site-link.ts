@@ -25,6 +25,8 @@ export interface SiteLinkOptions<I extends SiteIdentity = SiteIdentity> {
   services(): Record<string, unknown>;
   /** Its address, stated at enrollment only (heartbeats never restate it: the grant approves it). */
   address?: () => string | undefined;
+  /** Its health and load, sent in each heartbeat (what the core shows; it changes no grant). */
+  health?: () => SiteHealth;
   /**
    * Listen for the core's signed tickles on `host:port` (0: any); each flag set in a good
    * tickle calls its handler (a handler given for several flags runs once per tickle).
@@ -51,6 +53,37 @@ export interface SiteLinkOptions<I extends SiteIdentity = SiteIdentity> {
   reenrollWhenCoreMoves?: boolean;
   /** Called once the site server has an identity (at start, or later in the background). */
   onIdentity?: (identity: I) => void | Promise<void>;
+}
+
+/**
+ * What a heartbeat reports: `degraded` with the problems a person should look at, and a
+ * few load figures (at most 16, non-negative numbers named like `activeDownloads`).
+ */
+export interface SiteHealth {
+  status: 'ok' | 'degraded';
+  problems?: string[];
+  load?: Record<string, number>;
+}
+
+/** Bounds of a reported health, as the core checks them. */
+export const SITE_HEALTH_LIMITS = { problems: 16, problemChars: 200, loadKeys: 16 } as const;
+
+/** The health as sent: problems and load within {@link SITE_HEALTH_LIMITS}, non-finite figures dropped. */
+export function boundHealth(h: SiteHealth): SiteHealth {
+  const problems = (h.problems ?? []).slice(0, SITE_HEALTH_LIMITS.problems).map((p) => p.slice(0, SITE_HEALTH_LIMITS.problemChars));
+  const load = Object.entries(h.load ?? {})
+    .filter(([k, v]) => /^[a-zA-Z][\w.]{0,39}$/.test(k) && Number.isFinite(v) && v >= 0)
+    .slice(0, SITE_HEALTH_LIMITS.loadKeys);
+  return { status: h.status, ...(problems.length ? { problems } : {}), ...(load.length ? { load: Object.fromEntries(load) } : {}) };
+}
+
+/** The service's health, or `degraded` naming the error when its health check throws (the heartbeat still goes). */
+function healthNow(health: () => SiteHealth): SiteHealth {
+  try {
+    return boundHealth(health());
+  } catch (err) {
+    return boundHealth({ status: 'degraded', problems: [`health check failed: ${(err as Error).message}`] });
+  }
 }
 
 export type SiteLinkState = 'stopped' | 'not-enrolled' | 'online' | 'unreachable' | 'identity-unknown' | 'refused';
@@ -172,6 +205,7 @@ export function createSiteLink<I extends SiteIdentity = SiteIdentity>(o: SiteLin
     try {
       const r = await client.call<{ heartbeatIntervalMs?: unknown } | undefined>('POST', `/site-servers/${encodeURIComponent(id.id)}/heartbeat`, {
         services: o.services(),
+        ...(o.health ? { health: healthNow(o.health) } : {}),
         ...(tickle ? { tickleAddress: tickle } : {}),
       });
       if (!running) return true;

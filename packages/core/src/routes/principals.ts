@@ -11,7 +11,16 @@ function selfOrAdmin(ctx: RouteContext, id: string): void {
 }
 
 const siteServerPatch = z.object({ sites: z.array(name).max(1000).optional(), services: services.optional(), name: name.optional(), grant: grantPatch.optional() }).strict();
-const siteServerHeartbeat = z.object({ services: services.optional(), address: hostAddress.optional(), tickleAddress: tickleAddress.optional() }).strict();
+/** Health and load a site server reports (shown to admins; changes nothing it may do). */
+const siteHealth = z.strictObject({
+  status: z.enum(['ok', 'degraded']),
+  problems: z.array(z.string().max(200)).max(16).optional(),
+  load: z
+    .record(z.string().regex(/^[a-zA-Z][\w.]{0,39}$/), z.number().finite().nonnegative())
+    .refine((o) => Object.keys(o).length <= 16, 'at most 16 load figures')
+    .optional(),
+});
+const siteServerHeartbeat = z.object({ services: services.optional(), address: hostAddress.optional(), tickleAddress: tickleAddress.optional(), health: siteHealth.optional() }).strict();
 const agentPatch = z
   .object({ name: name.optional(), macs: z.array(mac).max(64).optional(), ips: z.array(hostAddress).max(256).optional(), os: z.string().max(256).optional() })
   .strict();

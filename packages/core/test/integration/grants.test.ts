@@ -94,6 +94,25 @@ describe('site-server grants', () => {
     expect((await tc.call('GET', '/stats')).body.siteServers.claimsRefused).toBe(2);
   });
 
+  it('takes health and load from a heartbeat as a report (shown to admins, never a claim), bounded', async () => {
+    const tc = await startCore();
+    const ss = await enrollSiteServer(tc, 'ts');
+    const beat = (body: unknown) => tc.call('POST', `/site-servers/${ss.id}/heartbeat`, { token: ss.credential, body });
+    expect((await tc.call('GET', `/site-servers/${ss.id}`)).body.health).toBeUndefined();
+    expect((await beat({ health: { status: 'degraded', problems: ['disk nearly full'], load: { agents: 12, downloads: 3 } } })).status).toBe(200);
+    const view = (await tc.call('GET', `/site-servers/${ss.id}`)).body;
+    expect(view.health).toMatchObject({ status: 'degraded', problems: ['disk nearly full'], load: { agents: 12, downloads: 3 } });
+    expect(Date.parse(view.health.at)).toBeGreaterThan(0);
+    expect(view.services).toEqual({ task: { url: 'http://ts.test:8080' } });
+    const tooMany = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, i]));
+    for (const health of [{ status: 'fine' }, { status: 'ok', load: { x: -1 } }, { status: 'ok', load: tooMany }, { status: 'ok', problems: ['x'.repeat(201)] }, { status: 'ok', services: {} }]) {
+      const r = await beat({ health });
+      expect(r.status, JSON.stringify(health)).toBe(400);
+    }
+    // The refused reports changed nothing.
+    expect((await tc.call('GET', `/site-servers/${ss.id}`)).body.health).toMatchObject({ status: 'degraded', load: { agents: 12, downloads: 3 } });
+  });
+
   it('lets a heartbeat restate the address it enrolled with (as older site servers do), and refuses another', async () => {
     const tc = await startCore();
     await tc.call('POST', '/sites', { body: { name: 'hq', subnets: ['10.1.0.0/16'] } });
