@@ -84,7 +84,8 @@ describe('TFTP: never-ACKed RRQs with timeout 255 cannot hold the boot slots', (
     }
     expect(got && sha(got), 'tftp-hpa fetched the file within 5 s').toBe(sha(file));
     expect(performance.now() - attackAt).toBeLessThan(5000);
-    expect(server.counters.stalled).toBeGreaterThanOrEqual(200);
+    // The client may get a slot the first stalled attacker freed; the other attackers' transfers are ended by the same stall limit.
+    await waitFor(() => server!.counters.stalled >= 200, { timeoutMs: 4000, what: 'every attack transfer ended as stalled' });
   }, 30_000);
 });
 
