@@ -196,6 +196,9 @@ describe('netboot over the site link', () => {
     // Its heartbeats report health and load (netboot's TFTP sessions), which the admin sees.
     const view = await adminApi<{ health?: { status: string; load?: Record<string, number> } }>(core, 'GET', `/site-servers/${id}`);
     expect(view.body.health).toMatchObject({ status: 'ok', load: { tftpSessions: 0, tftpWaiting: 0, dhcpRunning: 0 } });
+    // A healthy netboot raises no alarm on the console's overview (it used to show offline).
+    const snapshot = await adminApi<{ alarms: Array<{ text: string }> }>(core, 'GET', '/console/snapshot');
+    expect(snapshot.body.alarms.filter((a) => a.text.includes(list.body.items.find((s) => s.id === id)!.name))).toEqual([]);
   });
 });
 

@@ -122,6 +122,7 @@ export class SnapshotBuilder {
         .map(([k]) => k);
       out.items.push({ id: ss.id, name: ss.name, state: v.state, services, agents: v.load.agents, ...(v.lastContact ? { lastContact: v.lastContact } : {}) });
       if (!online) alarms.push({ severity: 'error', text: `site server ${ss.name} is offline`, href: `#/site-servers` });
+      else if (v.health?.status === 'degraded') alarms.push({ severity: 'warning', text: `site server ${ss.name} is degraded${v.health.problems?.length ? `: ${v.health.problems[0]}` : ''}`, href: `#/site-servers` });
     }
     out.items.sort((a, b) => (a.state === b.state ? a.name.localeCompare(b.name) : a.state === 'offline' ? -1 : 1));
     return out;

@@ -104,6 +104,9 @@ describe('site-server grants', () => {
     expect(view.health).toMatchObject({ status: 'degraded', problems: ['disk nearly full'], load: { agents: 12, downloads: 3 } });
     expect(Date.parse(view.health.at)).toBeGreaterThan(0);
     expect(view.services).toEqual({ task: { url: 'http://ts.test:8080' } });
+    // The console's overview raises it as a warning (not the offline error).
+    const alarms = (await tc.call('GET', '/console/snapshot')).body.alarms as Array<{ severity: string; text: string }>;
+    expect(alarms).toContainEqual(expect.objectContaining({ severity: 'warning', text: 'site server ts is degraded: disk nearly full' }));
     const tooMany = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, i]));
     for (const health of [{ status: 'fine' }, { status: 'ok', load: { x: -1 } }, { status: 'ok', load: tooMany }, { status: 'ok', problems: ['x'.repeat(201)] }, { status: 'ok', services: {} }]) {
       const r = await beat({ health });
