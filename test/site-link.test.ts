@@ -64,7 +64,7 @@ describe('site link', () => {
     const first = link({ token: { enrollToken: token }, log: pino({ level: 'trace' }, sink) });
     await first.start();
     const id = first.id!;
-    expect(id).toBeTruthy();
+    expect(id).toMatch(/^ss_/);
     const file = join(dir, 'ss', 'identity.json');
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ version: 1, id, coreUrl: core.url });

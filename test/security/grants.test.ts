@@ -213,7 +213,15 @@ describe('a site server cannot claim a role it was not granted', () => {
     // Neither replaced the gateway's own table; the forged name never shows.
     const view = await admin<{ gateways: Array<{ name: string }> }>('GET', '/gateway/connections');
     expect(view.gateways.map((g) => g.name)).not.toContain('forged');
-    expect(await waitFor(async () => (await admin<{ gateways: Array<{ name: string }> }>('GET', '/gateway/connections')).gateways.some((g) => g.name === 'gw-sec'))).toBeTruthy();
+    const names = await waitFor(
+      async () => {
+        const n = (await admin<{ gateways: Array<{ name: string }> }>('GET', '/gateway/connections')).gateways.map((g) => g.name);
+        return n.includes('gw-sec') && n;
+      },
+      { what: "the gateway's own report" },
+    );
+    expect(names).toContain('gw-sec');
+    expect(names).not.toContain('forged');
   });
 
   it('(e) a route by a DNS name a site server was approved for is dialled at its approved address, never looked up', async () => {
