@@ -159,15 +159,7 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
         ...(local && c
           ? {
               mintEnrollToken: async () =>
-                (
-                  await c.createEnrollmentToken({
-                    for: 'site-server',
-                    uses: 1,
-                    expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS,
-                    note: 'in-process task server of the appliance',
-                    grant: localGrant({ task: true }, [tsConfig.http?.publicUrl ?? tsConfig.http?.host, tsConfig.coreTickle?.advertise ?? tsConfig.coreTickle?.host]),
-                  })
-                ).token,
+                (await mintLocalSiteServerToken(c, 'in-process task server of the appliance', localGrant({ task: true }, [tsConfig.http?.publicUrl ?? tsConfig.http?.host, tsConfig.coreTickle?.advertise ?? tsConfig.coreTickle?.host]))).token,
             }
           : {}),
       });
@@ -192,15 +184,7 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
         ...(local && c
           ? {
               mintEnrollToken: async () =>
-                (
-                  await c.createEnrollmentToken({
-                    for: 'site-server',
-                    uses: 1,
-                    expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS,
-                    note: 'in-process netboot of the appliance',
-                    grant: localGrant({ netboot: true }, [nbConfig.http?.publicUrl, nbConfig.serverAddress, nbConfig.address]),
-                  })
-                ).token,
+                (await mintLocalSiteServerToken(c, 'in-process netboot of the appliance', localGrant({ netboot: true }, [nbConfig.http?.publicUrl, nbConfig.serverAddress, nbConfig.address]))).token,
             }
           : {}),
       });
@@ -232,7 +216,7 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
               mintEnrollToken: async (url: string) => {
                 if (url.replace(/\/+$/, '') !== c.url.replace(/\/+$/, '')) return undefined;
                 const grant = localGrant({ gateway: true }, [gwConfig.publicUrl ?? gwConfig.listen?.host, ...(gwConfig.tls?.names ?? [])]);
-                return (await c.createEnrollmentToken({ for: 'site-server', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: 'in-process gateway of the appliance', grant })).token;
+                return (await mintLocalSiteServerToken(c, 'in-process gateway of the appliance', grant)).token;
               },
             }
           : {}),
@@ -295,13 +279,11 @@ async function localPackageServerConfig(psConfig: PackageServerConfig, config: A
     () => true, // A corrupt identity: let the package server report it when it starts.
   );
   if (out.enrollToken === undefined && out.enrollTokenFile === undefined && !known) {
-    const { token, id } = await core.createEnrollmentToken({
-      for: 'site-server',
-      uses: 1,
-      expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS,
-      note: `in-process package server ${psConfig.name} of the appliance`,
-      grant: localGrant({ package: { constrained: psConfig.constrained } }, [psConfig.http.publicUrl ?? psConfig.http.host, psConfig.tickle.advertise ?? psConfig.tickle.host, psConfig.address]),
-    });
+    const { token, id } = await mintLocalSiteServerToken(
+      core,
+      `in-process package server ${psConfig.name} of the appliance`,
+      localGrant({ package: { constrained: psConfig.constrained } }, [psConfig.http.publicUrl ?? psConfig.http.host, psConfig.tickle.advertise ?? psConfig.tickle.host, psConfig.address]),
+    );
     logger.info({ service: 'package-server', name: psConfig.name, tokenId: id }, 'minted a one-use enrollment token for the local package server');
     out = { ...out, enrollToken: token };
   }
@@ -330,6 +312,11 @@ export function localGrant(services: ServiceGrant, hosts: ReadonlyArray<string |
     else names.add(host.toLowerCase());
   }
   return { services, ...(addresses.size ? { addresses: [...addresses] } : {}), ...(names.size ? { names: [...names] } : {}) };
+}
+
+/** A one-use, short-lived site-server token for an in-process service, with exactly `grant`. */
+function mintLocalSiteServerToken(core: Core, note: string, grant: TokenGrant): Promise<{ token: string; id: string }> {
+  return core.createEnrollmentToken({ for: 'site-server', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note, grant });
 }
 
 async function hasIdentity(dataDir: string): Promise<boolean> {
