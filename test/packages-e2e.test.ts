@@ -93,10 +93,12 @@ describe('packages end to end: core, HQ and branch package servers, branch agent
 
   beforeAll(async () => {
     dir = await tempDir('outpost-pkg-e2e-');
-    core = createCore(coreConfig(0, 0));
+    // Ports below the ephemeral range: the core restarts on them mid-test, and a port-0
+    // port could meanwhile be another test's outgoing connection (EADDRINUSE, seen on CI).
+    corePort = await freePort('tcp');
+    datagramPort = await freePort('udp');
+    core = createCore(coreConfig(corePort, datagramPort));
     await core.start();
-    corePort = core.port;
-    datagramPort = core.datagramPort;
     await call('POST', '/sites', { name: 'hq', subnets: ['10.1.0.0/16'] });
     await call('POST', '/sites', { name: 'branch', subnets: ['10.2.0.0/16'] });
     servers.hq = createPackageServer(psConfig('hq-ps', false, '10.1.0.5/24', await packageToken(false, '10.1.0.5/24')));

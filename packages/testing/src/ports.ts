@@ -1,28 +1,61 @@
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /**
- * A port on 127.0.0.1 that was free a moment ago (bound to port 0, read, closed), for a
- * child process or a config that must be given a port before it starts. TCP unless
- * `udp`. Another process may take it in between; tests on loopback live with that.
+ * The first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range), 32768 when
+ * it cannot be read. Ports below it are never handed to an outgoing connection or to a
+ * listener on port 0.
  */
-export async function freePort(type: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+function ephemeralStart(): number {
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(first) && first > 12_000 ? first : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+async function canBind(port: number, type: 'tcp' | 'udp'): Promise<boolean> {
   if (type === 'udp') {
     const s = createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(0, '127.0.0.1', () => resolve());
+    const ok = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false));
+      s.bind(port, '127.0.0.1', () => resolve(true));
     });
-    const port = s.address().port;
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-    return port;
+    await new Promise<void>((resolve) => {
+      try {
+        s.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+    return ok;
   }
   const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => resolve());
+  const ok = await new Promise<boolean>((resolve) => {
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => resolve(true));
   });
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
+  if (ok) await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return ok;
+}
+
+/**
+ * A port on 127.0.0.1 that was free a moment ago, for a child process or a config that must
+ * be given a port before it starts, or a service that restarts on the port it had. TCP
+ * unless `udp`. It is taken below the kernel's ephemeral range (10000 up to it), so no
+ * outgoing connection or port-0 listener of a parallel test can take it in between: with
+ * port 0's choice, CI once saw a core fail to come back on its own port (EADDRINUSE)
+ * because another test's connection had been given it as its local port. Only another
+ * freePort caller could still race for it, one chance in thousands.
+ */
+export async function freePort(type: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+  const low = 10_000;
+  const high = ephemeralStart();
+  for (let i = 0; i < 200; i++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await canBind(port, type)) return port;
+  }
+  throw new Error(`freePort: no free ${type} port on 127.0.0.1 between ${low} and ${high} after 200 tries`);
 }
