@@ -29,13 +29,13 @@ export { ReplayGuard, DatagramStamper, type ReplayVerdict, type ReplayGuardOptio
 export { openDatagram, type OpenResult, type DropReason } from './datagram/open.js';
 export { createHttpApp, mountRouter, type HttpAppOptions } from './http/app.js';
 export { readJson, readBodyText, parseJsonBody, validate, zodProblems, DEFAULT_BODY_LIMIT } from './http/body.js';
-export { bearerAuth, requireKind } from './http/auth.js';
+export { anyPrincipal, bearerAuth, declare, publicRoute, requireKind, type DeclaredMiddleware, type RouteDeclaration } from './http/auth.js';
 export { listenHttp, urlHost, type Listening, type ListenTlsOptions } from './http/listen.js';
 export { parseRange, type RangeResult } from './http/range.js';
 export { BufferPool, FileReadError, sendFileRange } from './http/send-file.js';
 export { TokenBucket, type TokenBucketOptions } from './http/throttle.js';
 export { CoreJsonClient, coreCallHeaders, type CoreJsonClientOptions, type CoreCall, type CoreUnreachable, type CoreErrorAnswer } from './http/core-client.js';
-export type { AppState, AppContext, RouteContext, Principal } from './http/context.js';
+export type { AppState, AppContext, RouteContext, Principal, AdminIdentity, AdminVia } from './http/context.js';
 export { z } from 'zod';
 export { createKeyAndCsr, type KeyAndCsr } from './tls/csr.js';
 export { runCapped, type CappedRunOptions, type CappedRunOutcome } from './process/run-capped.js';

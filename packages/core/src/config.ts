@@ -4,6 +4,7 @@ import { packagesConfigSchema } from './packages/config.js';
 import { tasksConfigSchema } from './tasks/config.js';
 import { bootConfigSchema } from './boot/config.js';
 import { consoleConfigSchema } from './console/config.js';
+import { adminsConfigSchema } from './admins/config.js';
 
 const port = portSchema;
 
@@ -65,6 +66,8 @@ export const coreConfigSchema = z
     boot: bootConfigSchema,
     /** The web console and its live feed (see src/console/README.md). */
     console: consoleConfigSchema,
+    /** Administrators: sessions, sign-in lockout, passwords, API tokens, single sign-on (see src/admins/README.md). */
+    admins: adminsConfigSchema,
   })
   .strict();
 

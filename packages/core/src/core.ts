@@ -1,4 +1,4 @@
-import { TickleFlags, bearerAuth, createHttpApp, hashSecret, hexEqual, lifecycle, listenHttp, mountRouter, openDatabase, parseCredential, silentLogger, type Database, type Listening, type Logger, type Principal } from '@outpost/common';
+import { TickleFlags, createHttpApp, publicRoute, hashSecret, hexEqual, lifecycle, listenHttp, mountRouter, openDatabase, parseCredential, silentLogger, type Database, type Listening, type Logger, type Principal } from '@outpost/common';
 import { ADMIN_ID, loadOrCreateAdminToken } from './admin-token.js';
 import { coreListenerTls, createCaModule } from './ca/module.js';
 import type { CoreConfig } from './config.js';
@@ -16,6 +16,10 @@ import { principalRoutes } from './routes/principals.js';
 import { CoreStore } from './store.js';
 import { packagesModule } from './packages/module.js';
 import { createConsoleModule } from './console/module.js';
+import { createAdminsModule } from './admins/module.js';
+import { authenticate } from './admins/authenticate.js';
+import type { AdminsService } from './admins/service.js';
+import { routeTable, type RouteEntry } from './admins/route-table.js';
 import { createCoreMetrics } from './metrics.js';
 
 export interface CoreDeps {
@@ -27,8 +31,8 @@ export interface CoreDeps {
  * The core's modules, in start order. Each later capability (packages, tasks, boot
  * decisions, certificates) is one module: its own sublevels, routes and timers.
  */
-function coreModules(config: CoreConfig): CoreModule[] {
-  return [createCaModule(config), packagesModule(config), createTasksModule(config), createBootModule(config), createConsoleModule(config)];
+function coreModules(config: CoreConfig, admins: CoreModule): CoreModule[] {
+  return [admins, createCaModule(config), packagesModule(config), createTasksModule(config), createBootModule(config), createConsoleModule(config)];
 }
 
 export interface Core {
@@ -47,6 +51,8 @@ export interface Core {
   createEnrollmentToken(input: { for: EnrollKind; uses?: number; expiresInMs?: number; note?: string; grant?: TokenGrant }): Promise<{ id: string; token: string }>;
   /** Counters for `/api/v1/stats` and metrics. */
   stats(): Record<string, unknown>;
+  /** Every HTTP route with what it declares about its callers (after start), for the permission matrix. */
+  routes(): RouteEntry[];
   /** Wakes site servers (coalesced signed tickles); see {@link CoreContext.tickle}. */
   tickle(siteServerIds: Iterable<string>, flags: number): void;
 }
@@ -65,7 +71,9 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
   const counters = { httpHeartbeats: 0 };
   let enrollment: Enrollment | undefined;
   let tickler: Tickler | undefined;
-  const modules = coreModules(config);
+  const adminsModule = createAdminsModule(config);
+  const modules = coreModules(config, adminsModule);
+  let routes: RouteEntry[] = [];
   const metrics = createCoreMetrics({
     dataDir: config.dataDir,
     registry: () => registry,
@@ -139,11 +147,13 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         },
       };
       for (const m of modules) await m.start?.({ ...ctx, log: log.child({ module: `core-${m.name}` }) });
+      const adminsSvc: AdminsService = started(adminsModule.service, 'administrators');
 
       const verify = (token: string): Principal | undefined => {
         const cred = parseCredential(token);
         if (!cred) return undefined;
-        if (cred.id === ADMIN_ID) return hexEqual(admin.hash, hashSecret(cred.secret)) ? { kind: 'admin', id: ADMIN_ID } : undefined;
+        if (cred.id === ADMIN_ID) return hexEqual(admin.hash, hashSecret(cred.secret)) ? adminsSvc.bootstrapPrincipal() : undefined;
+        if (cred.id.startsWith('at_')) return adminsSvc.verifyToken(token);
         const rec = reg.store.agents.get(cred.id) ?? reg.store.siteServers.get(cred.id);
         if (!rec || !hexEqual(rec.authHash, hashSecret(cred.secret))) return undefined;
         // A blocked principal (the CA module) loses its bearer credential too, not only its certificates.
@@ -154,6 +164,11 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         return { kind, id: cred.id };
       };
 
+      // Console sign-in with a token: only administrator tokens (and the owner's file) qualify.
+      adminsModule.verifyAdminToken = (token) => {
+        const p = verify(token);
+        return p?.kind === 'admin' ? p : undefined;
+      };
       const { app, router } = createHttpApp({
         logger: log.child({ module: 'core-http' }),
         bodyLimit: config.http.bodyLimit,
@@ -162,12 +177,12 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         metrics,
       });
       enrollRoutes(router, enr);
-      router.get('/metrics', async (ctx) => {
+      router.get('/metrics', publicRoute(), async (ctx) => {
         ctx.type = metrics.contentType;
         ctx.body = await metrics.text();
       });
       for (const m of modules) m.publicRoutes?.(router, ctx);
-      router.use(bearerAuth(verify));
+      router.use(authenticate(verify, adminsSvc));
       router.use(async (ctx, next) => {
         if (ctx.path.endsWith('/heartbeat')) counters.httpHeartbeats++;
         await next();
@@ -175,6 +190,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       adminRoutes(router, { registry: reg, enrollment: enr, datagrams, stats });
       principalRoutes(router, reg);
       for (const m of modules) m.routes?.(router, ctx);
+      routes = routeTable(router);
       mountRouter(app, router);
       http = await listenHttp(app, { host: config.http.host, port: config.http.port, tls: await coreListenerTls(config) });
 
@@ -232,6 +248,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       return { id: t.id, token: t.token };
     },
     stats,
+    routes: () => routes,
     tickle(ids, flags) {
       started(tickler, 'tickle').request(ids, flags);
     },

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { CommonErrors, isOutpostError } from '../errors.js';
 import { DEFAULT_BODY_LIMIT } from './body.js';
 import type { AppState, AppContext } from './context.js';
+import { publicRoute } from './auth.js';
 import type { ServiceMetrics } from '../metrics.js';
 
 export interface HttpAppOptions {
@@ -70,7 +71,7 @@ export function createHttpApp(options: HttpAppOptions): { app: Koa<AppState>; ro
     );
   });
 
-  router.get('/api/v1/health', async (ctx) => {
+  router.get('/api/v1/health', publicRoute(), async (ctx) => {
     ctx.body = { status: 'ok', ...(options.health ? await options.health() : {}) };
   });
 

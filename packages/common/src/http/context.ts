@@ -3,9 +3,27 @@ import type { RouterContext } from '@koa/router';
 import type { Logger } from 'pino';
 
 /** Who made an authenticated request. Services define their own kinds. */
+/** How an administrator proved who they are. */
+export type AdminVia = 'bootstrap' | 'token' | 'session' | 'sso';
+
+/** An administrator behind a request: who, with what, allowed to do what, where. */
+export interface AdminIdentity {
+  name: string;
+  roles: readonly string[];
+  permissions: ReadonlySet<string>;
+  /** The sites this administrator is scoped to; undefined: every site. */
+  sites?: readonly string[] | undefined;
+  via: AdminVia;
+  /** The token id or session id (never its secret), for the audit log. */
+  credential: string;
+}
+
 export interface Principal {
   kind: string;
+  /** For an administrator: the administrator's name. */
   id: string;
+  /** Set for kind `admin`. */
+  admin?: AdminIdentity;
 }
 
 export interface AppState {

@@ -1,5 +1,6 @@
 import type { Router } from '@koa/router';
-import { OutpostError, readJson, requireKind, validate, z, type AppState, type RouteContext } from '@outpost/common';
+import { can } from '../admins/guard.js';
+import { OutpostError, readJson, validate, z, type AppState, type RouteContext } from '@outpost/common';
 import type { Registry } from '../registry.js';
 import { BootErrors } from './errors.js';
 import type { BootImageRecord, BootRecord, ComputerRecord } from './model.js';
@@ -73,33 +74,31 @@ function netbootServer(ctx: RouteContext, registry: Registry): string {
 
 /** Admin routes (computers, images, boots) and netboot-server routes (decide, events, image info). */
 export function bootRoutes(router: Router<AppState>, svc: BootService, registry: Registry): void {
-  const admin = requireKind('admin');
-  const adminOrNetboot = requireKind('admin', 'site-server');
 
-  router.get('/api/v1/boot/computers', admin, (ctx) => {
+  router.get('/api/v1/boot/computers', can('boot.read'), (ctx) => {
     ctx.body = { items: [...svc.store.computers.values()].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id)).map(computerView) };
   });
-  router.post('/api/v1/boot/computers', admin, async (ctx) => {
+  router.post('/api/v1/boot/computers', can('boot.write'), async (ctx) => {
     const body = await readJson(ctx, computerBody);
     const { computer, created } = await svc.addComputer(body);
     ctx.status = created ? 201 : 200;
     ctx.body = { ...computerView(computer), ...(body.job ? await jobWarnings(svc, body.job) : {}) };
   });
-  router.get('/api/v1/boot/computers/:ref', admin, (ctx) => {
+  router.get('/api/v1/boot/computers/:ref', can('boot.read'), (ctx) => {
     ctx.body = computerView(svc.computer(ctx.params.ref!));
   });
-  router.delete('/api/v1/boot/computers/:ref', admin, async (ctx) => {
+  router.delete('/api/v1/boot/computers/:ref', can('boot.write'), async (ctx) => {
     await svc.deleteComputer(ctx.params.ref!);
     ctx.status = 204;
   });
   // Binding a computer to its agent: an admin's word (or an observed boot, see agentEnrolled).
-  router.put('/api/v1/boot/computers/:ref/agent', admin, async (ctx) => {
+  router.put('/api/v1/boot/computers/:ref/agent', can('boot.act'), async (ctx) => {
     const { agent } = await readJson(ctx, bindBody);
     const p = ctx.state.principal!;
     ctx.body = computerView(await svc.bind(ctx.params.ref!, agent, `${p.kind}:${p.id}`));
   });
   // Reboot to automation: admins for any computer, an agent for the computer bound to it.
-  router.post('/api/v1/boot/automation', requireKind('admin', 'agent'), async (ctx) => {
+  router.post('/api/v1/boot/automation', can('boot.act', { kinds: ['agent'] }), async (ctx) => {
     const body = await readJson(ctx, automationBody);
     const p = ctx.state.principal!;
     if (p.kind === 'agent' && ((body.agent ?? p.id) !== p.id || body.mac !== undefined || body.computer !== undefined)) {
@@ -110,39 +109,39 @@ export function bootRoutes(router: Router<AppState>, svc: BootService, registry:
     ctx.body = computerView(await svc.automation(input, `${p.kind}:${p.id}`));
   });
 
-  router.get('/api/v1/boot/images', adminOrNetboot, (ctx) => {
+  router.get('/api/v1/boot/images', can('boot.read', { kinds: ['site-server'] }), (ctx) => {
     ctx.body = { items: [...svc.store.images.values()].sort((a, b) => a.name.localeCompare(b.name)).map(imageView) };
   });
-  router.post('/api/v1/boot/images', admin, async (ctx) => {
+  router.post('/api/v1/boot/images', can('boot.write'), async (ctx) => {
     ctx.status = 201;
     ctx.body = imageView(await svc.addImage(await readJson(ctx, imageBody)));
   });
-  router.get('/api/v1/boot/images/:name', adminOrNetboot, async (ctx) => {
+  router.get('/api/v1/boot/images/:name', can('boot.read', { kinds: ['site-server'] }), async (ctx) => {
     netbootServer(ctx, registry);
     const img = svc.image(ctx.params.name!);
     const pkg = await svc.packageOf(img.package);
     ctx.body = { ...imageView(img), packageInfo: pkg ?? null };
   });
-  router.delete('/api/v1/boot/images/:name', admin, async (ctx) => {
+  router.delete('/api/v1/boot/images/:name', can('boot.write'), async (ctx) => {
     await svc.deleteImage(ctx.params.name!);
     ctx.status = 204;
   });
 
-  router.post('/api/v1/boot/decide', adminOrNetboot, async (ctx) => {
+  router.post('/api/v1/boot/decide', can('boot.act', { kinds: ['site-server'] }), async (ctx) => {
     netbootServer(ctx, registry);
     ctx.body = await svc.decide(await readJson(ctx, decideBody));
   });
-  router.post('/api/v1/boot/events', adminOrNetboot, async (ctx) => {
+  router.post('/api/v1/boot/events', can('boot.act', { kinds: ['site-server'] }), async (ctx) => {
     const server = netbootServer(ctx, registry);
     const { items } = await readJson(ctx, eventsBody);
     ctx.body = await svc.recordEvents(server, items);
   });
 
-  router.get('/api/v1/boot/boots', admin, (ctx) => {
+  router.get('/api/v1/boot/boots', can('boot.read'), (ctx) => {
     const q = validate(bootsQuery, ctx.query, 'query');
     ctx.body = { items: svc.boots(q).map(bootView) };
   });
-  router.get('/api/v1/boot/boots/:id', admin, (ctx) => {
+  router.get('/api/v1/boot/boots/:id', can('boot.read'), (ctx) => {
     ctx.body = bootView(svc.boot(ctx.params.id!));
   });
 }

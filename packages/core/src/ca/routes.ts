@@ -1,4 +1,5 @@
-import { CommonErrors, GATEWAY_REPORT_MAX_BYTES, gatewayReportSchema, OutpostError, readJson, requireKind, validate, z, type AppState, type RouteContext } from '@outpost/common';
+import { anyPrincipal, CommonErrors, declare, GATEWAY_REPORT_MAX_BYTES, gatewayReportSchema, OutpostError, readJson, requireKind, validate, z, type AppState, type DeclaredMiddleware } from '@outpost/common';
+import { can, forbidden } from '../admins/guard.js';
 import type { Router } from '@koa/router';
 import type { Registry, Clock } from '../registry.js';
 import type { ConnectionTables } from './connections.js';
@@ -17,15 +18,21 @@ const connectionsQuery = z.object({ principal: z.string().max(128).optional() })
 const PEM_TYPE = 'application/x-pem-file';
 
 /** Admin, or a site server GRANTED the gateway service (403 `CORE_CA_NOT_A_GATEWAY` otherwise). */
-function gatewayOnly(registry: Registry, allowAdmin: boolean) {
-  return async (ctx: RouteContext, next: () => Promise<unknown>): Promise<void> => {
-    const p = ctx.state.principal;
-    if (allowAdmin && p?.kind === 'admin') return void (await next());
-    if (p?.kind !== 'site-server' || !registry.granted(p.id, 'gateway')) {
-      throw new OutpostError(CaErrors.NOT_A_GATEWAY, 'only a site server granted the gateway service may call this', { status: 403 });
-    }
-    await next();
-  };
+function gatewayOnly(registry: Registry, allowAdmin: boolean): DeclaredMiddleware {
+  return declare(
+    async (ctx, next) => {
+      const p = ctx.state.principal;
+      if (allowAdmin && p?.kind === 'admin') {
+        if (!p.admin?.permissions.has('ca.read')) throw forbidden('ca.read', p);
+        return next();
+      }
+      if (p?.kind !== 'site-server' || !registry.granted(p.id, 'gateway')) {
+        throw new OutpostError(CaErrors.NOT_A_GATEWAY, 'only a site server granted the gateway service may call this', { status: 403 });
+      }
+      await next();
+    },
+    { kinds: ['site-server'], ...(allowAdmin ? { permission: 'ca.read' } : {}) },
+  );
 }
 
 /** Routes of the certificate authority and of the gateway coordination (all behind bearer auth). */
@@ -34,15 +41,14 @@ export function caRoutes(
   deps: { ca: CertificateService; registry: Registry; clock: Clock; coreUrl: () => string; tables: ConnectionTables },
 ): void {
   const { ca, registry, tables } = deps;
-  const admin = requireKind('admin');
   const gateway = gatewayOnly(registry, true);
   const holder = requireKind('agent', 'site-server');
 
-  router.get('/api/v1/ca/certificate', (ctx) => {
+  router.get('/api/v1/ca/certificate', anyPrincipal(), (ctx) => {
     ctx.type = PEM_TYPE;
     ctx.body = ca.authority.certPem;
   });
-  router.get('/api/v1/ca/crl', async (ctx) => {
+  router.get('/api/v1/ca/crl', anyPrincipal(), async (ctx) => {
     const der = await ca.crlDer();
     if (ctx.query.format === 'pem') {
       ctx.type = 'application/x-pem-file';
@@ -56,7 +62,7 @@ export function caRoutes(
     const q = validate(feedQuery, ctx.query, 'query');
     ctx.body = { coreId: ca.authority.coreId, ...ca.events(q.since, q.limit) };
   });
-  router.get('/api/v1/ca/probe', (ctx) => {
+  router.get('/api/v1/ca/probe', anyPrincipal(), (ctx) => {
     const { nonce } = validate(probeQuery, ctx.query, 'query');
     ctx.body = { coreId: ca.authority.coreId, nonce, signature: ca.signProbe(nonce) };
   });
@@ -66,7 +72,7 @@ export function caRoutes(
     ctx.status = 201;
     ctx.body = await ca.renew(p.id, p.kind === 'agent' ? 'agent' : 'site-server', csr);
   });
-  router.get('/api/v1/ca/certificates', admin, (ctx) => {
+  router.get('/api/v1/ca/certificates', can('ca.read'), (ctx) => {
     const principal = typeof ctx.query.principal === 'string' ? ctx.query.principal : undefined;
     const items = [...ca.store.certs.values()]
       .filter((c) => !principal || c.principal === principal)
@@ -83,12 +89,12 @@ export function caRoutes(
       }));
     ctx.body = { items };
   });
-  router.post('/api/v1/ca/revoke', admin, async (ctx) => {
+  router.post('/api/v1/ca/revoke', can('ca.write'), async (ctx) => {
     const body = await readJson(ctx, revokeBody);
     const rec = await ca.revokeSerial(body.serial, body.reason ?? 'revoked by admin');
     ctx.body = { serial: rec.serial, principal: rec.principal, revokedAt: new Date(rec.revokedAt!).toISOString() };
   });
-  router.post('/api/v1/ca/principals/:id/block', admin, async (ctx) => {
+  router.post('/api/v1/ca/principals/:id/block', can('ca.write'), async (ctx) => {
     const id = validate(idParam, ctx.params.id, 'id');
     const body = await readJson(ctx, reasonBody);
     if (!registry.store.agents.has(id) && !registry.store.siteServers.has(id) && !ca.store.byPrincipal.has(id)) {
@@ -96,18 +102,18 @@ export function caRoutes(
     }
     ctx.body = { id, blocked: true, revoked: await ca.block(id, body.reason ?? 'blocked by admin') };
   });
-  router.delete('/api/v1/ca/principals/:id/block', admin, async (ctx) => {
+  router.delete('/api/v1/ca/principals/:id/block', can('ca.write'), async (ctx) => {
     const id = validate(idParam, ctx.params.id, 'id');
     await ca.unblock(id);
     ctx.status = 204;
   });
-  router.get('/api/v1/ca/blocked', admin, (ctx) => {
+  router.get('/api/v1/ca/blocked', can('ca.read'), (ctx) => {
     ctx.body = { items: [...ca.store.blocked.values()].map((b) => ({ id: b.id, at: new Date(b.at).toISOString(), reason: b.reason })) };
   });
-  router.get('/api/v1/ca/quarantine', admin, (ctx) => {
+  router.get('/api/v1/ca/quarantine', can('ca.read'), (ctx) => {
     ctx.body = { items: ca.quarantine() };
   });
-  router.post('/api/v1/ca/quarantine/:id/approve', admin, async (ctx) => {
+  router.post('/api/v1/ca/quarantine/:id/approve', can('ca.write'), async (ctx) => {
     const id = validate(idParam, ctx.params.id, 'id');
     ctx.body = { id, approved: await ca.approve(id) };
   });
@@ -127,7 +133,7 @@ export function caRoutes(
     tables.put({ gateway: ctx.state.principal!.id, name: body.name, stats: body.stats, connections: body.connections, receivedAt: deps.clock.now() });
     ctx.status = 204;
   });
-  router.get('/api/v1/gateway/connections', admin, (ctx) => {
+  router.get('/api/v1/gateway/connections', can('ca.read'), (ctx) => {
     const q = validate(connectionsQuery, ctx.query, 'query');
     ctx.body = tables.view(deps.clock.now(), q);
   });

@@ -1,5 +1,6 @@
 import type { Router } from '@koa/router';
-import { OutpostError, requireKind, type AppState, type RouteContext } from '@outpost/common';
+import { can } from '../admins/guard.js';
+import { OutpostError, publicRoute, type AppState, type RouteContext } from '@outpost/common';
 import { CONSOLE_CSP, type Asset, type ConsoleAssets } from './assets.js';
 import { ConsoleErrors } from './errors.js';
 import type { LiveFeed } from './live.js';
@@ -47,11 +48,11 @@ export function consoleStaticRoutes(router: Router<AppState>, assets: () => Cons
     }
     send(ctx, a.index, 'no-cache');
   };
-  router.get('/', (ctx) => ctx.redirect('/console/'));
+  router.get('/', publicRoute(), (ctx) => ctx.redirect('/console/'));
   // The router matches `/console` and `/console/` alike: only the bare one redirects.
-  router.get('/console', (ctx) => (ctx.path === '/console' ? ctx.redirect('/console/') : index(ctx)));
-  router.get('/console/index.html', index);
-  router.get('/console/assets/*path', (ctx) => {
+  router.get('/console', publicRoute(), (ctx) => (ctx.path === '/console' ? ctx.redirect('/console/') : index(ctx)));
+  router.get('/console/index.html', publicRoute(), index);
+  router.get('/console/assets/*path', publicRoute(), (ctx) => {
     const path = ctx.params.path;
     const file = typeof path === 'string' ? assets()?.files.get(path) : undefined;
     if (!file) {
@@ -66,12 +67,11 @@ export function consoleStaticRoutes(router: Router<AppState>, assets: () => Cons
 
 /** The live feed (server-sent events) and a one-shot snapshot, for the admin. */
 export function consoleApiRoutes(router: Router<AppState>, feed: LiveFeed<LiveSnapshot>, snapshot: () => LiveSnapshot, maxClients: number): void {
-  const admin = requireKind('admin');
-  router.get('/api/v1/console/snapshot', admin, (ctx) => {
+  router.get('/api/v1/console/snapshot', can('console.read'), (ctx) => {
     ctx.set('cache-control', 'no-store');
     ctx.body = snapshot();
   });
-  router.get('/api/v1/console/events', admin, (ctx) => {
+  router.get('/api/v1/console/events', can('console.read'), (ctx) => {
     if (feed.clients >= maxClients) {
       throw new OutpostError(ConsoleErrors.TOO_MANY_CLIENTS, `${maxClients} live feeds are open already`, { status: 503 });
     }

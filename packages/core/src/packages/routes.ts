@@ -1,4 +1,5 @@
 import { open, stat } from 'node:fs/promises';
+import { can } from '../admins/guard.js';
 import type { Router } from '@koa/router';
 import { BufferPool, CommonErrors, FileReadError, OutpostError, parseRange, sendFileRange, readJson, requireKind, validate, z, type AppState, type RouteContext } from '@outpost/common';
 import { PackageErrors } from './errors.js';
@@ -66,16 +67,15 @@ function filePath(ctx: RouteContext): string {
 /** The packages API; see the core README, "Packages". */
 export function packageRoutes(router: Router<AppState>, svc: PackageService, serveAgents: boolean, readers?: PackageReaders): void {
   const pool = new BufferPool(1 << 20, 32 << 20);
-  const admin = requireKind('admin');
   const siteServer = requireKind('site-server');
 
-  router.post('/api/v1/packages', admin, async (ctx) => {
+  router.post('/api/v1/packages', can('packages.write'), async (ctx) => {
     const body = await readJson(ctx, createBody);
     const { pkg, created } = await svc.create(body);
     ctx.status = created ? 201 : 200;
     ctx.body = await svc.view(pkg);
   });
-  router.get('/api/v1/packages', admin, (ctx) => {
+  router.get('/api/v1/packages', can('packages.read'), (ctx) => {
     const q = validate(listQuery, ctx.query, 'query');
     const items = [...svc.store.packages.values()]
       .filter((p) => q.name === undefined || p.name === q.name)
@@ -83,23 +83,23 @@ export function packageRoutes(router: Router<AppState>, svc: PackageService, ser
       .map((p) => svc.summary(p));
     ctx.body = { items };
   });
-  router.get('/api/v1/packages/:ref', admin, async (ctx) => {
+  router.get('/api/v1/packages/:ref', can('packages.read'), async (ctx) => {
     ctx.body = await svc.view(svc.resolve(ctx.params.ref!));
   });
-  router.get('/api/v1/packages/:ref/manifest', async (ctx) => {
+  router.get('/api/v1/packages/:ref/manifest', can('packages.read', { kinds: ['agent', 'site-server'] }), async (ctx) => {
     const kind = ctx.state.principal?.kind;
     const pkg = svc.resolve(ctx.params.ref!);
     if (kind !== 'admin' && (pkg.state !== 'ready' || !pkg.enabled)) throw new OutpostError(PackageErrors.NOT_FOUND, `no package '${ctx.params.ref}'`, { status: 404 });
     ctx.body = { id: pkg.id, name: pkg.name, version: pkg.version, manifestHash: pkg.manifestHash, files: pkg.files };
   });
-  router.put('/api/v1/packages/:ref/files/*path', admin, async (ctx) => {
+  router.put('/api/v1/packages/:ref/files/*path', can('packages.write'), async (ctx) => {
     const pkg = svc.resolve(ctx.params.ref!);
     const { offset } = validate(offsetQuery, ctx.query, 'query');
     const lengthHeader = ctx.get('content-length');
     const length = lengthHeader === '' ? undefined : Number(lengthHeader);
     ctx.body = { path: filePath(ctx), ...(await svc.upload(pkg, filePath(ctx), offset, ctx.req, Number.isFinite(length) ? length : undefined)) };
   });
-  router.get('/api/v1/packages/:ref/files/*path', async (ctx) => {
+  router.get('/api/v1/packages/:ref/files/*path', can('packages.read', { kinds: ['agent', 'site-server'] }), async (ctx) => {
     const kind = ctx.state.principal?.kind;
     if (kind === 'agent' && !serveAgents) throw forbidden('this core does not serve package files to agents');
     const pkg = svc.resolve(ctx.params.ref!);
@@ -161,18 +161,18 @@ export function packageRoutes(router: Router<AppState>, svc: PackageService, ser
       svc.counters.servedByPrincipal[principal] = (svc.counters.servedByPrincipal[principal] ?? 0) + sent;
     }
   });
-  router.post('/api/v1/packages/:ref/enable', admin, async (ctx) => {
+  router.post('/api/v1/packages/:ref/enable', can('packages.enable'), async (ctx) => {
     const body = await readJson(ctx, enableBody);
     const { pkg, warnings } = await svc.enable(ctx.params.ref!, body);
     ctx.body = { ...(await svc.view(pkg)), ...(warnings.length ? { warnings } : {}) };
   });
-  router.post('/api/v1/packages/:ref/disable', admin, async (ctx) => {
+  router.post('/api/v1/packages/:ref/disable', can('packages.enable'), async (ctx) => {
     ctx.body = await svc.view(await svc.disable(ctx.params.ref!));
   });
-  router.delete('/api/v1/packages/:ref', admin, async (ctx) => {
+  router.delete('/api/v1/packages/:ref', can('packages.write'), async (ctx) => {
     ctx.body = await svc.delete(ctx.params.ref!);
   });
-  router.get('/api/v1/packages/:ref/codebases', async (ctx) => {
+  router.get('/api/v1/packages/:ref/codebases', can('packages.read', { kinds: ['agent'] }), async (ctx) => {
     const { agent } = validate(codebaseQuery, ctx.query, 'query');
     const p = ctx.state.principal;
     if (p?.kind === 'agent' && agent !== undefined && agent !== p.id) throw forbidden('an agent may only ask for its own codebases');

@@ -1,4 +1,5 @@
-import { readJson, requireKind, validate, z, type AppState } from '@outpost/common';
+import { readJson, validate, z, type AppState } from '@outpost/common';
+import { can } from '../admins/guard.js';
 import type { Router } from '@koa/router';
 import type { Enrollment } from '../enrollment.js';
 import type { Registry } from '../registry.js';
@@ -23,44 +24,43 @@ const sitePatch = z.object({ subnets: z.array(z.string().max(64)).max(10_000).op
 
 /** Admin-only routes: enrollment tokens, sites, statistics. */
 export function adminRoutes(router: Router<AppState>, deps: { registry: Registry; enrollment: Enrollment; datagrams: DatagramServer; stats: () => Record<string, unknown> }): void {
-  const admin = requireKind('admin');
   const { registry, enrollment } = deps;
 
-  router.post('/api/v1/tokens', admin, async (ctx) => {
+  router.post('/api/v1/tokens', can('tokens.write'), async (ctx) => {
     const body = await readJson(ctx, tokenBody);
     ctx.status = 201;
     ctx.body = await enrollment.createToken({ for: body.for, uses: body.uses, expiresInMs: body.expires, note: body.note, grant: body.grant });
   });
-  router.get('/api/v1/tokens', admin, (ctx) => {
+  router.get('/api/v1/tokens', can('tokens.read'), (ctx) => {
     ctx.body = { items: enrollment.listTokens() };
   });
-  router.delete('/api/v1/tokens/:id', admin, async (ctx) => {
+  router.delete('/api/v1/tokens/:id', can('tokens.write'), async (ctx) => {
     await enrollment.deleteToken(ctx.params.id!);
     ctx.status = 204;
   });
 
-  router.post('/api/v1/sites', admin, async (ctx) => {
+  router.post('/api/v1/sites', can('sites.write'), async (ctx) => {
     const body = await readJson(ctx, siteBody);
     const site = await registry.addSite(body);
     ctx.status = 201;
     ctx.body = registry.siteView(site);
   });
-  router.get('/api/v1/sites', admin, (ctx) => {
+  router.get('/api/v1/sites', can('sites.read'), (ctx) => {
     ctx.body = { items: [...registry.store.sites.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => registry.siteView(s)) };
   });
-  router.get('/api/v1/sites/:name', admin, (ctx) => {
+  router.get('/api/v1/sites/:name', can('sites.read'), (ctx) => {
     ctx.body = registry.siteView(registry.getSite(validate(name, ctx.params.name, 'site name')));
   });
-  router.patch('/api/v1/sites/:name', admin, async (ctx) => {
+  router.patch('/api/v1/sites/:name', can('sites.write'), async (ctx) => {
     const body = await readJson(ctx, sitePatch);
     ctx.body = registry.siteView(await registry.updateSite(ctx.params.name!, body));
   });
-  router.delete('/api/v1/sites/:name', admin, async (ctx) => {
+  router.delete('/api/v1/sites/:name', can('sites.write'), async (ctx) => {
     await registry.deleteSite(ctx.params.name!);
     ctx.status = 204;
   });
 
-  router.get('/api/v1/stats', admin, (ctx) => {
+  router.get('/api/v1/stats', can('stats.read'), (ctx) => {
     ctx.body = deps.stats();
   });
 }

@@ -1,4 +1,4 @@
-import { readJson, z, type AppState } from '@outpost/common';
+import { publicRoute, readJson, z, type AppState } from '@outpost/common';
 import type { Router } from '@koa/router';
 import type { Enrollment } from '../enrollment.js';
 import { hostAddress, mac, name, services, tickleAddress } from './schemas.js';
@@ -17,7 +17,7 @@ const siteServerEnroll = z.object({ token: z.string().min(1).max(512), name, add
 
 /** `POST /api/v1/enroll`: no bearer; the enrollment token is in the body. */
 export function enrollRoutes(router: Router<AppState>, enrollment: Enrollment): void {
-  router.post('/api/v1/enroll', async (ctx) => {
+  router.post('/api/v1/enroll', publicRoute(), async (ctx) => {
     const body = await readJson(ctx, z.union([siteServerEnroll, agentEnroll]));
     const result = await enrollment.enroll('services' in body ? { kind: 'site-server', ...body, sourceIp: ctx.ip } : { kind: 'agent', ...body });
     ctx.status = 201;

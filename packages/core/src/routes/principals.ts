@@ -1,14 +1,9 @@
-import { readJson, requireKind, validate, z, type AppState, OutpostError, CommonErrors, type RouteContext } from '@outpost/common';
+import { readJson, validate, z, type AppState } from '@outpost/common';
+import { can, selfOnly, selfOr } from '../admins/guard.js';
 import type { Router } from '@koa/router';
 import type { Registry } from '../registry.js';
 import { agentListQuery, grantPatch, hostAddress, mac, name, services, tickleAddress } from './schemas.js';
 
-/** Admin, or the principal the path names. */
-function selfOrAdmin(ctx: RouteContext, id: string): void {
-  const p = ctx.state.principal;
-  if (p?.kind === 'admin' || p?.id === id) return;
-  throw new OutpostError(CommonErrors.FORBIDDEN, 'this credential may only read or change its own record', { status: 403 });
-}
 
 const siteServerPatch = z.object({ sites: z.array(name).max(1000).optional(), services: services.optional(), name: name.optional(), grant: grantPatch.optional() }).strict();
 /** Health and load a site server reports (shown to admins; changes nothing it may do). */
@@ -29,26 +24,23 @@ const selectionQuery = z.object({ service: z.enum(['package', 'task', 'netboot',
 
 /** Routes for site servers and agents (their own records; admin sees all). */
 export function principalRoutes(router: Router<AppState>, registry: Registry): void {
-  const admin = requireKind('admin');
 
   // ------------------------------------------------------------ site servers
-  router.get('/api/v1/site-servers', admin, (ctx) => {
+  router.get('/api/v1/site-servers', can('site-servers.read'), (ctx) => {
     ctx.body = { items: [...registry.store.siteServers.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => registry.siteServerView(s)) };
   });
-  router.get('/api/v1/site-servers/:id', (ctx) => {
-    selfOrAdmin(ctx, ctx.params.id!);
+  router.get('/api/v1/site-servers/:id', selfOr('site-servers.read', ['site-server']), (ctx) => {
     ctx.body = registry.siteServerView(registry.getSiteServer(ctx.params.id!));
   });
-  router.patch('/api/v1/site-servers/:id', admin, async (ctx) => {
+  router.patch('/api/v1/site-servers/:id', can('site-servers.write'), async (ctx) => {
     const body = await readJson(ctx, siteServerPatch);
     ctx.body = registry.siteServerView(await registry.updateSiteServer(ctx.params.id!, body));
   });
-  router.delete('/api/v1/site-servers/:id', admin, async (ctx) => {
+  router.delete('/api/v1/site-servers/:id', can('site-servers.write'), async (ctx) => {
     await registry.deleteSiteServer(ctx.params.id!);
     ctx.status = 204;
   });
-  router.post('/api/v1/site-servers/:id/heartbeat', requireKind('site-server'), async (ctx) => {
-    selfOrAdmin(ctx, ctx.params.id!);
+  router.post('/api/v1/site-servers/:id/heartbeat', selfOnly('site-server'), async (ctx) => {
     const body = await readJson(ctx, siteServerHeartbeat);
     // Health and load, and a restatement of what it was granted: never a claim (see Registry.heartbeatClaim).
     const ss = await registry.heartbeatClaim(ctx.params.id!, body);
@@ -56,42 +48,36 @@ export function principalRoutes(router: Router<AppState>, registry: Registry): v
     const cfg = registry.siteServerConfig(ss);
     ctx.body = { configSerial: cfg.serial, heartbeatIntervalMs: cfg.heartbeatIntervalMs };
   });
-  router.get('/api/v1/site-servers/:id/config', (ctx) => {
-    selfOrAdmin(ctx, ctx.params.id!);
+  router.get('/api/v1/site-servers/:id/config', selfOr('site-servers.read', ['site-server']), (ctx) => {
     ctx.body = registry.siteServerConfig(registry.getSiteServer(ctx.params.id!));
   });
 
   // ------------------------------------------------------------ agents
-  router.get('/api/v1/agents', admin, (ctx) => {
+  router.get('/api/v1/agents', can('agents.read'), (ctx) => {
     ctx.body = registry.listAgents(validate(agentListQuery, ctx.query, 'query'));
   });
-  router.get('/api/v1/agents/:id', (ctx) => {
-    selfOrAdmin(ctx, ctx.params.id!);
+  router.get('/api/v1/agents/:id', selfOr('agents.read', ['agent']), (ctx) => {
     ctx.body = registry.agentView(registry.getAgent(ctx.params.id!));
   });
-  router.patch('/api/v1/agents/:id', async (ctx) => {
-    selfOrAdmin(ctx, ctx.params.id!);
+  router.patch('/api/v1/agents/:id', selfOr('agents.write', ['agent']), async (ctx) => {
     const body = await readJson(ctx, agentPatch);
     ctx.body = registry.agentView(await registry.updateAgent(ctx.params.id!, body));
   });
-  router.delete('/api/v1/agents/:id', admin, async (ctx) => {
+  router.delete('/api/v1/agents/:id', can('agents.write'), async (ctx) => {
     await registry.deleteAgent(ctx.params.id!);
     ctx.status = 204;
   });
-  router.post('/api/v1/agents/:id/heartbeat', requireKind('agent'), async (ctx) => {
-    selfOrAdmin(ctx, ctx.params.id!);
+  router.post('/api/v1/agents/:id/heartbeat', selfOnly('agent'), async (ctx) => {
     const body = await readJson(ctx, agentHeartbeat);
     const id = ctx.params.id!;
     if (body.ips) await registry.updateAgent(id, { ips: body.ips });
     registry.touch(id, 'http', body.configSerial);
     ctx.body = { configSerial: registry.agentSerial(id), heartbeatIntervalMs: registry.agentConfig(id).heartbeatIntervalMs };
   });
-  router.get('/api/v1/agents/:id/config', (ctx) => {
-    selfOrAdmin(ctx, ctx.params.id!);
+  router.get('/api/v1/agents/:id/config', selfOr('agents.read', ['agent']), (ctx) => {
     ctx.body = registry.agentConfig(ctx.params.id!);
   });
-  router.get('/api/v1/agents/:id/site-servers', (ctx) => {
-    selfOrAdmin(ctx, ctx.params.id!);
+  router.get('/api/v1/agents/:id/site-servers', selfOr('agents.read', ['agent']), (ctx) => {
     const { service } = validate(selectionQuery, ctx.query, 'query');
     const { reason, servers } = registry.selection(ctx.params.id!, service);
     ctx.body = {

@@ -1,4 +1,5 @@
 import { agentTaskKey, CommonErrors, OutpostError, readJson, requireKind, validate, type AppState, type RouteContext } from '@outpost/common';
+import { can } from '../admins/guard.js';
 import type { Router } from '@koa/router';
 import type { Registry } from '../registry.js';
 import type { TasksConfig } from './config.js';
@@ -35,31 +36,30 @@ function taskServerOf(ctx: RouteContext, registry: Registry): string {
 
 /** Admin routes (tasks, jobs, runs) and task-server routes (`/task-service/...`). */
 export function taskRoutes(router: Router<AppState>, d: TaskRouteDeps): void {
-  const admin = requireKind('admin');
   const ts = requireKind('site-server');
 
   // ------------------------------------------------------------ tasks
-  router.get('/api/v1/tasks', admin, (ctx) => {
+  router.get('/api/v1/tasks', can('tasks.read'), (ctx) => {
     ctx.body = { items: [...d.defs.tasks.values()].sort((a, b) => a.name.localeCompare(b.name)).map(taskView) };
   });
-  router.post('/api/v1/tasks', admin, async (ctx) => {
+  router.post('/api/v1/tasks', can('tasks.write'), async (ctx) => {
     const { timeout, ...rest } = await readJson(ctx, taskBody);
     ctx.status = 201;
     ctx.body = taskView(await d.defs.putTask({ ...rest, timeoutMs: timeout }, 'create'));
   });
-  router.get('/api/v1/tasks/:name', admin, (ctx) => {
+  router.get('/api/v1/tasks/:name', can('tasks.read'), (ctx) => {
     ctx.body = taskView(d.defs.getTask(ctx.params.name!));
   });
-  router.put('/api/v1/tasks/:name', admin, async (ctx) => {
+  router.put('/api/v1/tasks/:name', can('tasks.write'), async (ctx) => {
     const { timeout, ...rest } = await readJson(ctx, taskBody);
     if (rest.name !== ctx.params.name) throw new OutpostError(CommonErrors.VALIDATION, 'the body name must match the path', { status: 400 });
     ctx.body = taskView(await d.defs.putTask({ ...rest, timeoutMs: timeout }, 'replace'));
   });
-  router.delete('/api/v1/tasks/:name', admin, async (ctx) => {
+  router.delete('/api/v1/tasks/:name', can('tasks.write'), async (ctx) => {
     await d.defs.deleteTask(ctx.params.name!);
     ctx.status = 204;
   });
-  router.post('/api/v1/tasks/:name/clone', admin, async (ctx) => {
+  router.post('/api/v1/tasks/:name/clone', can('tasks.write'), async (ctx) => {
     const { name } = await readJson(ctx, cloneBody);
     const { createdAt: _c, updatedAt: _u, ...src } = d.defs.getTask(ctx.params.name!);
     ctx.status = 201;
@@ -67,26 +67,26 @@ export function taskRoutes(router: Router<AppState>, d: TaskRouteDeps): void {
   });
 
   // ------------------------------------------------------------ jobs
-  router.get('/api/v1/jobs', admin, (ctx) => {
+  router.get('/api/v1/jobs', can('tasks.read'), (ctx) => {
     ctx.body = { items: [...d.defs.jobs.values()].sort((a, b) => a.name.localeCompare(b.name)).map(taskView) };
   });
-  router.post('/api/v1/jobs', admin, async (ctx) => {
+  router.post('/api/v1/jobs', can('tasks.write'), async (ctx) => {
     ctx.status = 201;
     ctx.body = taskView(await d.defs.putJob(await readJson(ctx, jobBody), 'create'));
   });
-  router.get('/api/v1/jobs/:name', admin, (ctx) => {
+  router.get('/api/v1/jobs/:name', can('tasks.read'), (ctx) => {
     ctx.body = { ...taskView(d.defs.getJob(ctx.params.name!)), flattened: d.defs.flatten(ctx.params.name!) };
   });
-  router.put('/api/v1/jobs/:name', admin, async (ctx) => {
+  router.put('/api/v1/jobs/:name', can('tasks.write'), async (ctx) => {
     const body = await readJson(ctx, jobBody);
     if (body.name !== ctx.params.name) throw new OutpostError(CommonErrors.VALIDATION, 'the body name must match the path', { status: 400 });
     ctx.body = taskView(await d.defs.putJob(body, 'replace'));
   });
-  router.delete('/api/v1/jobs/:name', admin, async (ctx) => {
+  router.delete('/api/v1/jobs/:name', can('tasks.write'), async (ctx) => {
     await d.defs.deleteJob(ctx.params.name!);
     ctx.status = 204;
   });
-  router.post('/api/v1/jobs/:name/clone', admin, async (ctx) => {
+  router.post('/api/v1/jobs/:name/clone', can('tasks.write'), async (ctx) => {
     const { name } = await readJson(ctx, cloneBody);
     const { createdAt: _c, updatedAt: _u, ...src } = d.defs.getJob(ctx.params.name!);
     ctx.status = 201;
@@ -94,7 +94,7 @@ export function taskRoutes(router: Router<AppState>, d: TaskRouteDeps): void {
   });
 
   // ------------------------------------------------------------ runs
-  router.post('/api/v1/jobs/:name/runs', admin, async (ctx) => {
+  router.post('/api/v1/jobs/:name/runs', can('runs.start'), async (ctx) => {
     const body = await readJson(ctx, runBody);
     const steps = d.defs.flatten(d.defs.getJob(ctx.params.name!).name);
     const all = d.registry.store.agents;
@@ -118,18 +118,18 @@ export function taskRoutes(router: Router<AppState>, d: TaskRouteDeps): void {
     ctx.status = 201;
     ctx.body = { id: run.id, job: run.job, agents: run.agents, skipped: skipped.length, expiresAt: new Date(run.expiresAt).toISOString() };
   });
-  router.get('/api/v1/runs', admin, (ctx) => {
+  router.get('/api/v1/runs', can('runs.read'), (ctx) => {
     ctx.body = {
       items: [...d.runs.runs.values()]
         .sort((a, b) => b.createdAt - a.createdAt)
         .map((r) => ({ id: r.id, job: r.job, state: runState(r), agents: r.agents, counts: r.counts, createdAt: new Date(r.createdAt).toISOString() })),
     };
   });
-  router.get('/api/v1/runs/:id', admin, async (ctx) => {
+  router.get('/api/v1/runs/:id', can('runs.read'), async (ctx) => {
     const run = d.runs.getRun(ctx.params.id!);
     ctx.body = summarize(run, await d.runs.agentRuns(run.id), d.registry);
   });
-  router.get('/api/v1/runs/:id/agents', admin, async (ctx) => {
+  router.get('/api/v1/runs/:id/agents', can('runs.read'), async (ctx) => {
     const q = validate(runAgentsQuery, ctx.query, 'query');
     const run = d.runs.getRun(ctx.params.id!);
     const rows = (await d.runs.agentRuns(run.id)).filter((a) => (q.state === undefined || a.s === q.state) && (q.after === undefined || a.a > q.after));
@@ -137,13 +137,13 @@ export function taskRoutes(router: Router<AppState>, d: TaskRouteDeps): void {
     const items = rows.slice(0, q.limit).map((a) => agentRunView(run, a));
     ctx.body = rows.length > q.limit ? { items, next: rows[q.limit - 1]!.a } : { items };
   });
-  router.get('/api/v1/runs/:id/agents/:agent', admin, async (ctx) => {
+  router.get('/api/v1/runs/:id/agents/:agent', can('runs.read'), async (ctx) => {
     const run = d.runs.getRun(ctx.params.id!);
     const ar = await d.runs.agentRun(run.id, ctx.params.agent!);
     if (!ar) throw new OutpostError(TaskErrors.UNKNOWN_AGENTS, `agent '${ctx.params.agent}' is not a target of run '${run.id}'`, { status: 404 });
     ctx.body = agentRunView(run, ar, await d.runs.outputsOf(run.id, ar.a));
   });
-  router.post('/api/v1/runs/:id/cancel', admin, async (ctx) => {
+  router.post('/api/v1/runs/:id/cancel', can('runs.start'), async (ctx) => {
     const run = await d.runs.cancel(ctx.params.id!);
     ctx.body = { id: run.id, state: runState(run), counts: run.counts };
   });

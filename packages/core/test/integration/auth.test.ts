@@ -37,7 +37,7 @@ describe('credentials', () => {
     expect(r.body.status).toBe('ok');
   });
 
-  it('refuses an agent or site-server credential on admin routes with 403 COMMON_FORBIDDEN', async () => {
+  it('refuses an agent or site-server credential on admin routes with 403 CORE_FORBIDDEN', async () => {
     const tc = await startCore();
     const a = await enrollAgent(tc, 'pc');
     const ss = await enrollSiteServer(tc, 'ts');
@@ -45,7 +45,7 @@ describe('credentials', () => {
       for (const [method, path] of [['GET', '/sites'], ['GET', '/agents'], ['GET', '/tokens'], ['GET', '/stats'], ['GET', '/site-servers'], ['DELETE', `/agents/${a.id}`]] as const) {
         const r = await tc.call(method, path, { token: cred });
         expect(r.status, `${method} ${path}`).toBe(403);
-        expect(r.body.error.code).toBe('COMMON_FORBIDDEN');
+        expect(r.body.error.code).toBe('CORE_FORBIDDEN');
       }
       const tok = await tc.call('POST', '/tokens', { token: cred, body: { for: 'agent' } });
       expect(tok.status).toBe(403);
@@ -59,7 +59,7 @@ describe('credentials', () => {
     for (const path of [`/agents/${b.id}`, `/agents/${b.id}/config`, `/agents/${b.id}/site-servers?service=task`]) {
       const r = await tc.call('GET', path, { token: a.credential });
       expect(r.status, path).toBe(403);
-      expect(r.body.error.code).toBe('COMMON_FORBIDDEN');
+      expect(r.body.error.code).toBe('CORE_FORBIDDEN');
     }
     expect((await tc.call('PATCH', `/agents/${b.id}`, { token: a.credential, body: { name: 'stolen' } })).status).toBe(403);
     expect((await tc.call('POST', `/agents/${b.id}/heartbeat`, { token: a.credential, body: {} })).status).toBe(403);
