@@ -74,6 +74,16 @@ describe('passwords and console sessions', () => {
     expect((await signIn(tc, 'olga', PASSWORD)).status).toBe(200);
   });
 
+  it('limits password sign-ins per source address over all accounts (spraying one password)', async () => {
+    const tc = await startCore({ config: { admins: { lockout: { perAddressPerMinute: 5 } } } });
+    for (const n of ['a1', 'a2', 'a3']) await addWithPassword(tc, n, ['viewer']);
+    const codes: string[] = [];
+    for (let i = 0; i < 6; i++) codes.push((await signIn(tc, ['a1', 'a2', 'a3'][i % 3]!, 'Spring2026!Spring')).body.error.code);
+    expect(codes).toEqual([...Array(5).fill('CORE_SIGN_IN_FAILED'), 'CORE_SIGN_IN_LOCKED']);
+    // No account is locked by it: each saw two failures.
+    expect((await tc.call('GET', '/admins/a1')).body.lockedUntil).toBeUndefined();
+  });
+
   it('answers an unknown name exactly like a wrong password', async () => {
     const tc = await startCore();
     await addWithPassword(tc, 'vera', ['viewer']);
