@@ -1,7 +1,7 @@
 export { OutpostError, isOutpostError, CommonErrors } from './errors.js';
 export { readConfigFile, applyEnvOverrides, validateConfig, loadConfig, type RawConfig, type ConfigSource, type ConfigProblem } from './config.js';
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';
-export { openDatabase, sublevel, getJson, allValues, type Database, type Sublevel, type BatchOp } from './db.js';
+export { DURABLE, openDatabase, sublevel, getJson, allValues, type Database, type Sublevel, type BatchOp } from './db.js';
 export { PRIVATE_UMASK, usePrivateUmask, findLoosePaths, warnLooseDataDirs, type LoosePath, type LooseCheckOptions } from './data-dir.js';
 export { writeFileAtomic, type AtomicWriteOptions } from './atomic-file.js';
 export { parseDuration } from './duration.js';
