@@ -7,7 +7,7 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   cwd: string;
   /** Where `--password-stdin` reads from; none: nothing to read. */
-  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean; destroy?: () => void };
   /** Where `outpost start` listens for SIGINT/SIGTERM. */
   signals: Pick<NodeJS.EventEmitter, 'on' | 'off'>;
 }

@@ -1,16 +1,17 @@
 import { UsageError } from '../errors.js';
 
 /** What {@link readStdinLines} reads: standard input, or a stream a test passes. */
-export type StdinStream = NodeJS.ReadableStream & { isTTY?: boolean };
+export type StdinStream = NodeJS.ReadableStream & { isTTY?: boolean; destroy?: () => void };
 
 /** Longest input read for secrets: a password is at most 1024 characters (the core's limit). */
 const MAX_BYTES = 8 * 1024;
 
 /**
- * Reads the first `count` lines of `stream` (a pipe: `printf '%s\n' "$PW" | outpost ...`),
- * without their line ends (`\n` or `\r\n`), then stops reading. A terminal is refused
- * (it would echo the password), and so is input with fewer lines or an empty one: each is
- * a {@link UsageError} for `command`, naming `what` (the lines, in order).
+ * Reads one line of `stream` per entry of `what` (a pipe: `printf '%s\n' "$PW" | outpost ...`),
+ * without their line ends (`\n` or `\r\n`), then closes it (an open pipe would keep the
+ * process alive; nothing reads it after). A terminal is refused (it would echo the
+ * password), and so is input with fewer lines or an empty one: each is a
+ * {@link UsageError} for `command`, naming `what` (the lines, in order).
  */
 export async function readStdinLines(stream: StdinStream | undefined, what: readonly string[], command: string): Promise<string[]> {
   if (!stream) throw new UsageError('no standard input to read the password from', command);
@@ -25,6 +26,7 @@ export async function readStdinLines(stream: StdinStream | undefined, what: read
       stream.off('end', onEnd);
       stream.off('error', onError);
       stream.pause();
+      stream.destroy?.();
       resolve(got);
     };
     const onData = (chunk: Buffer | string): void => {
