@@ -69,11 +69,11 @@ const signInText = (a: Admin): string => (a.sso ? 'sso' : a.password ? 'password
 const path = (name: string): string => `/admins/${encodeURIComponent(name)}`;
 
 /** Prints a just-issued API token, with the warning that it is shown once. */
-export function printIssued(io: CliIo, issued: z.output<typeof issuedSchema>, admin: string): void {
+export function printIssued(io: CliIo, issued: z.output<typeof issuedSchema>, admin: string, url: string): void {
   printLines(io, formatTable(['TOKEN', 'NAME', 'EXPIRES'], [[issued.token, issued.name, formatTime(issued.expiresAt)]]));
   io.out('');
-  io.out(`The token is shown only this once. ${admin} uses it as OUTPOST_TOKEN (or --token), e.g.`);
-  io.out(`  OUTPOST_URL=... OUTPOST_TOKEN=${issued.token} outpost site list`);
+  io.out(`The token is shown only this once. ${admin} uses it as OUTPOST_TOKEN (or --token):`);
+  io.out(`  OUTPOST_URL=${url} OUTPOST_TOKEN=<the token> outpost site list`);
 }
 
 async function adminAdd(argv: readonly string[], io: CliIo): Promise<number> {
@@ -109,7 +109,7 @@ async function adminAdd(argv: readonly string[], io: CliIo): Promise<number> {
   io.out(`added administrator ${a.name}: roles ${a.roles.join(', ')}; ${scopeText(a)}${password === undefined ? '' : '; password set'}`);
   if (added.token) {
     io.out('');
-    printIssued(io, added.token, a.name);
+    printIssued(io, added.token, a.name, target.url);
   }
   return 0;
 }
@@ -261,7 +261,7 @@ async function tokenCreate(argv: readonly string[], io: CliIo): Promise<number> 
   const raw = await callApi(target, 'POST', `${path(admin!)}/tokens`, { name: values.name, ...(values.expires === undefined ? {} : { expires: values.expires }) });
   const issued = expectShape(issuedSchema, raw, 'API token');
   if (values.json) printJson(io, raw);
-  else printIssued(io, issued, admin!);
+  else printIssued(io, issued, admin!, target.url);
   return 0;
 }
 
