@@ -1,4 +1,4 @@
-import { parseDuration, z } from '@outpost/common';
+import { z } from '@outpost/common';
 import { adminOptions, parseCommand } from '../args.js';
 import { callApi, expectShape } from '../client/api.js';
 import { readStdinLines } from '../client/stdin.js';
@@ -8,25 +8,13 @@ import { usage } from '../help.js';
 import type { CliIo } from '../io.js';
 import { printJson, printLines } from '../output.js';
 import { formatTable, formatTime } from '../table.js';
+import { adminTokenCommand } from './admin-tokens.js';
+import { adminPath, adminSchema, checkDuration, issuedSchema, printIssued, printTokens, scopeText, signInText } from './admin-views.js';
 import { expectPositionals, listOptions } from './list-options.js';
 
-export const adminTokenSchema = z.looseObject({ id: z.string(), name: z.string(), createdAt: z.string(), expiresAt: z.string(), expired: z.boolean() });
-export const adminSchema = z.looseObject({
-  name: z.string(),
-  roles: z.array(z.string()),
-  sites: z.array(z.string()).optional(),
-  password: z.boolean(),
-  sso: z.boolean(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-  lockedUntil: z.string().optional(),
-  tokens: z.array(adminTokenSchema),
-});
 const adminListSchema = z.looseObject({ items: z.array(adminSchema) });
-export const issuedSchema = z.looseObject({ id: z.string(), name: z.string(), token: z.string(), expiresAt: z.string() });
 const addedSchema = z.looseObject({ admin: adminSchema, token: issuedSchema.optional() });
 
-type Admin = z.output<typeof adminSchema>;
 type Sub = (argv: readonly string[], io: CliIo) => Promise<number>;
 
 const SUBS: Record<string, Sub> = {
@@ -38,7 +26,7 @@ const SUBS: Record<string, Sub> = {
   rm: adminRemove,
   remove: adminRemove,
   password: adminPassword,
-  token: adminToken,
+  token: adminTokenCommand,
 };
 
 /** `outpost admin add|list|show|set|rm|password|token ...` */
@@ -52,28 +40,6 @@ export async function adminCommand(argv: readonly string[], io: CliIo): Promise<
   const run = Object.hasOwn(SUBS, sub) ? SUBS[sub] : undefined;
   if (!run) throw new UsageError(`unknown sub-command 'admin ${sub}' (expected add, list, show, set, rm, password or token)`, 'admin');
   return run(rest, io);
-}
-
-/** `--expires` checked here, so a typo is a usage error before anything is sent. */
-export function checkDuration(value: string | undefined, command: string): void {
-  if (value === undefined) return;
-  try {
-    parseDuration(value);
-  } catch (err) {
-    throw new UsageError(`--expires: ${(err as Error).message}`, command);
-  }
-}
-
-const scopeText = (a: Pick<Admin, 'sites'>): string => (a.sites ? `sites ${a.sites.join(', ')}` : 'every site');
-const signInText = (a: Admin): string => (a.sso ? 'sso' : a.password ? 'password' : 'token only');
-const path = (name: string): string => `/admins/${encodeURIComponent(name)}`;
-
-/** Prints a just-issued API token, with the warning that it is shown once. */
-export function printIssued(io: CliIo, issued: z.output<typeof issuedSchema>, admin: string, url: string): void {
-  printLines(io, formatTable(['TOKEN', 'NAME', 'EXPIRES'], [[issued.token, issued.name, formatTime(issued.expiresAt)]]));
-  io.out('');
-  io.out(`The token is shown only this once. ${admin} uses it as OUTPOST_TOKEN (or --token):`);
-  io.out(`  OUTPOST_URL=${url} OUTPOST_TOKEN=<the token> outpost site list`);
 }
 
 async function adminAdd(argv: readonly string[], io: CliIo): Promise<number> {
@@ -145,7 +111,7 @@ async function adminShow(argv: readonly string[], io: CliIo): Promise<number> {
   if (values.help) return help(cmd, io);
   const [name] = expectPositionals(positionals, ['administrator NAME'], cmd);
   const target = await resolveTarget(values, io);
-  const raw = await callApi(target, 'GET', path(name!));
+  const raw = await callApi(target, 'GET', adminPath(name!));
   const a = expectShape(adminSchema, raw, 'administrator');
   if (values.json) {
     printJson(io, raw);
@@ -165,14 +131,6 @@ async function adminShow(argv: readonly string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-function printTokens(io: CliIo, a: Admin): void {
-  if (a.tokens.length === 0) {
-    io.out(`${a.name} has no API tokens; create one with: outpost admin token create ${a.name} --name NAME`);
-    return;
-  }
-  printLines(io, formatTable(['TOKEN ID', 'NAME', 'CREATED', 'EXPIRES'], a.tokens.map((t) => [t.id, t.name, formatTime(t.createdAt), `${formatTime(t.expiresAt)}${t.expired ? ' (expired)' : ''}`])));
-}
-
 async function adminSet(argv: readonly string[], io: CliIo): Promise<number> {
   const cmd = 'admin set';
   const { values, tokens } = parseCommand(cmd, {
@@ -190,7 +148,7 @@ async function adminSet(argv: readonly string[], io: CliIo): Promise<number> {
   if (!lists.role && !lists.site && !values['all-sites']) throw new UsageError('nothing to change: give --role, --site or --all-sites', cmd);
   const target = await resolveTarget(values, io);
   const body = { ...(lists.role ? { roles: lists.role } : {}), ...(lists.site ? { sites: lists.site } : values['all-sites'] ? { sites: null } : {}) };
-  const raw = await callApi(target, 'PATCH', path(name!), body);
+  const raw = await callApi(target, 'PATCH', adminPath(name!), body);
   const a = expectShape(adminSchema, raw, 'administrator');
   if (values.json) printJson(io, raw);
   else io.out(`changed administrator ${a.name}: roles ${a.roles.join(', ')}; ${scopeText(a)}`);
@@ -203,7 +161,7 @@ async function adminRemove(argv: readonly string[], io: CliIo): Promise<number> 
   if (values.help) return help(cmd, io);
   const [name] = expectPositionals(positionals, ['administrator NAME'], cmd);
   const target = await resolveTarget(values, io);
-  await callApi(target, 'DELETE', path(name!));
+  await callApi(target, 'DELETE', adminPath(name!));
   if (values.json) printJson(io, { name, deleted: true });
   else io.out(`removed administrator ${name} (its API tokens and console sessions with it)`);
   return 0;
@@ -222,70 +180,9 @@ async function adminPassword(argv: readonly string[], io: CliIo): Promise<number
   const lines = await readStdinLines(io.stdin, values['current-stdin'] ? ['current password', 'new password'] : ['password'], cmd);
   const body = values['current-stdin'] ? { current: lines[0]!, password: lines[1]! } : { password: lines[0]! };
   const target = await resolveTarget(values, io);
-  await callApi(target, 'PUT', `${path(name!)}/password`, body);
+  await callApi(target, 'PUT', `${adminPath(name!)}/password`, body);
   if (values.json) printJson(io, { name, password: 'set' });
   else io.out(`password of ${name} set; its console sessions ended`);
-  return 0;
-}
-
-async function adminToken(argv: readonly string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = argv;
-  switch (sub) {
-    case 'create':
-      return tokenCreate(rest, io);
-    case 'list':
-    case 'ls':
-      return tokenList(rest, io);
-    case 'rm':
-    case 'remove':
-      return tokenRemove(rest, io);
-    case '--help':
-    case '-h':
-    case 'help':
-      return help('admin token', io);
-    case undefined:
-      throw new UsageError('missing sub-command: create, list or rm', 'admin token');
-    default:
-      throw new UsageError(`unknown sub-command 'admin token ${sub}' (expected create, list or rm)`, 'admin token');
-  }
-}
-
-async function tokenCreate(argv: readonly string[], io: CliIo): Promise<number> {
-  const cmd = 'admin token create';
-  const { values, positionals } = parseCommand(cmd, { args: [...argv], allowPositionals: true, options: { ...adminOptions, name: { type: 'string' }, expires: { type: 'string' } } });
-  if (values.help) return help(cmd, io);
-  const [admin] = expectPositionals(positionals, ['administrator NAME'], cmd);
-  if (!values.name) throw new UsageError('give the token a --name (what it is for, e.g. laptop)', cmd);
-  checkDuration(values.expires, cmd);
-  const target = await resolveTarget(values, io);
-  const raw = await callApi(target, 'POST', `${path(admin!)}/tokens`, { name: values.name, ...(values.expires === undefined ? {} : { expires: values.expires }) });
-  const issued = expectShape(issuedSchema, raw, 'API token');
-  if (values.json) printJson(io, raw);
-  else printIssued(io, issued, admin!, target.url);
-  return 0;
-}
-
-async function tokenList(argv: readonly string[], io: CliIo): Promise<number> {
-  const cmd = 'admin token list';
-  const { values, positionals } = parseCommand(cmd, { args: [...argv], allowPositionals: true, options: adminOptions });
-  if (values.help) return help(cmd, io);
-  const [name] = expectPositionals(positionals, ['administrator NAME'], cmd);
-  const target = await resolveTarget(values, io);
-  const a = expectShape(adminSchema, await callApi(target, 'GET', path(name!)), 'administrator');
-  if (values.json) printJson(io, { items: a.tokens });
-  else printTokens(io, a);
-  return 0;
-}
-
-async function tokenRemove(argv: readonly string[], io: CliIo): Promise<number> {
-  const cmd = 'admin token rm';
-  const { values, positionals } = parseCommand(cmd, { args: [...argv], allowPositionals: true, options: adminOptions });
-  if (values.help) return help(cmd, io);
-  const [name, id] = expectPositionals(positionals, ['administrator NAME', 'token ID'], cmd);
-  const target = await resolveTarget(values, io);
-  await callApi(target, 'DELETE', `${path(name!)}/tokens/${encodeURIComponent(id!)}`);
-  if (values.json) printJson(io, { name, id, deleted: true });
-  else io.out(`revoked API token ${id} of ${name}`);
   return 0;
 }
 
