@@ -112,8 +112,10 @@ describe('administrators with the outpost command (issue #15, done when)', () =>
     const parsed = JSON.parse(audit.stdout) as { items?: AuditEntry[] } | AuditEntry[];
     const items = Array.isArray(parsed) ? parsed : (parsed.items ?? []);
     expect(items.find((e) => e.actor?.admin === 'alice' && e.outcome?.status === 403 && e.action === 'sites.create')).toMatchObject({ outcome: { result: 'refused' } });
-    expect(items.find((e) => e.actor?.admin === 'admin' && e.action === 'admins.create')).toMatchObject({ object: 'admin:alice', outcome: { result: 'ok' } });
+    expect(items.find((e) => e.actor?.admin === 'admin' && e.action === 'admins.create' && e.object === 'admin:alice')).toMatchObject({ outcome: { result: 'ok' } });
+    // Neither alice's token nor bob's password is in the log.
     expect(JSON.stringify(items)).not.toContain(aliceToken.split('.')[1]);
+    expect(JSON.stringify(items)).not.toContain('Granite-Lantern-42');
 
     const verify = await owner('audit', 'verify');
     expect(verify.stderr).toBe('');
