@@ -63,8 +63,8 @@ Administrators and roles:
   admin rm NAME                    remove an administrator
   admin password NAME --password-stdin
                                    set a console password (read from standard input)
-  admin token create NAME --name T [--expires D] | admin token rm NAME ID
-                                   an administrator's API tokens
+  admin token create NAME --name T [--expires D] | admin token list NAME
+  admin token rm NAME ID           an administrator's API tokens (shown once when created)
   role add NAME --allow PERMISSION... | role list | role rm NAME
                                    custom roles
   role permissions                 what each permission allows

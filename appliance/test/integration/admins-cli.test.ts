@@ -114,7 +114,10 @@ describe('outpost admin and role commands against a real core', () => {
   });
 
   it('creates, lists and revokes API tokens; a revoked one no longer works', async () => {
-    await cli(['admin', 'add', 'dave', '--role', 'viewer', '--expires', '1d']);
+    expect((await cli(['admin', 'add', 'dave', '--role', 'viewer', '--expires', '1d'])).code).toBe(0);
+    const first = (JSON.parse((await cli(['admin', 'show', 'dave', '--json'])).out) as { tokens: { expiresAt: string }[] }).tokens[0]!;
+    expect(Date.parse(first.expiresAt) - Date.now()).toBeGreaterThan(23 * 3600_000);
+    expect(Date.parse(first.expiresAt) - Date.now()).toBeLessThanOrEqual(24 * 3600_000);
     const created = await cli(['admin', 'token', 'create', 'dave', '--name', 'ci', '--expires', '2h', '--json']);
     const issued = JSON.parse(created.out) as { id: string; name: string; token: string; expiresAt: string };
     expect(issued).toMatchObject({ name: 'ci', token: expect.stringMatching(new RegExp(`^${issued.id}\\.`)) });
