@@ -21,7 +21,7 @@ import { authenticate } from './admins/authenticate.js';
 import type { AdminsService } from './admins/service.js';
 import { routeTable, type RouteEntry } from './admins/route-table.js';
 import { createCoreMetrics } from './metrics.js';
-import { openCoreDatabase } from './store-backend.js';
+import { openCoreDatabase, storeErrors } from './store-backend.js';
 
 export interface CoreDeps {
   logger?: Logger;
@@ -109,7 +109,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
 
   const service = lifecycle({
     async start() {
-      const opened = await openCoreDatabase(config);
+      const opened = await openCoreDatabase(config, log);
       db = opened.db;
       const store = new CoreStore(db);
       await store.load();
@@ -178,6 +178,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         health: async () => ({ service: 'core', agents: reg.store.agents.size, store: { kind: opened.kind, reachable: await opened.reachable() } }),
         metrics,
       });
+      router.use(storeErrors());
       enrollRoutes(router, enr);
       router.get('/metrics', publicRoute(), async (ctx) => {
         ctx.type = metrics.contentType;

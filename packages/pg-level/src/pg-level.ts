@@ -77,13 +77,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     pool.on('error', () => undefined);
     let lock: pg.Client | undefined;
     try {
-      if (this.#options.exclusive) {
-        lock = new pg.Client({ connectionString: this.#options.connectionString });
-        lock.on('error', () => undefined);
-        await lock.connect();
-        const { rows } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [`outpost-pg-level-open:${this.table}`]);
-        if (!rows[0]?.ok) throw Object.assign(new Error(`the table ${this.table} is in use by another process`), { code: 'LEVEL_LOCKED' });
-      }
+      if (this.#options.exclusive) lock = await this.#takeLock();
       const client = await pool.connect();
       try {
         this.schemaVersion = await migrate(client, this.table);
@@ -99,11 +93,48 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     this.#lock = lock;
   }
 
+  /** A connection holding the table's session advisory lock (LEVEL_LOCKED when another holds it). */
+  async #takeLock(): Promise<pg.Client> {
+    const lock = new pg.Client({ connectionString: this.#options.connectionString });
+    lock.on('error', () => undefined);
+    await lock.connect();
+    const { rows } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [`outpost-pg-level-open:${this.table}`]);
+    if (!rows[0]?.ok) {
+      await lock.end().catch(() => undefined);
+      throw Object.assign(new Error(`the table ${this.table} is in use by another process`), { code: 'LEVEL_LOCKED' });
+    }
+    // The lock lives as long as its session: when the server restarts or fails over, take it again.
+    lock.once('end', () => {
+      if (this.#lock === lock) this.#relock();
+    });
+    return lock;
+  }
+
+  #relock(): void {
+    this.#lock = undefined;
+    const retry = (): void => {
+      if (!this.#pool) return;
+      this.#takeLock().then(
+        (lock) => {
+          if (this.#pool) this.#lock = lock;
+          else void lock.end();
+        },
+        (err: unknown) => {
+          // Another process took the table while the server was away: it is no longer ours.
+          if ((err as { code?: string }).code === 'LEVEL_LOCKED') this.emit('lock-lost', err);
+          else setTimeout(retry, 1_000).unref();
+        },
+      );
+    };
+    setTimeout(retry, 500).unref();
+  }
+
   async _close(): Promise<void> {
     const pool = this.#pool;
     this.#pool = undefined;
-    await this.#lock?.end().catch(() => undefined);
+    const lock = this.#lock;
     this.#lock = undefined;
+    await lock?.end().catch(() => undefined);
     await pool?.end();
   }
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postgresGate, psql, startPostgres, type TestPostgres } from '@outpost/testing';
+import { postgresGate, psql, startPostgres, waitFor, type TestPostgres } from '@outpost/testing';
 import { cleanup, enrollAgent, newDataDir, startCore } from './harness.js';
 
 const gate = postgresGate('core on PostgreSQL');
@@ -33,6 +33,40 @@ describe.runIf(gate.run)('the core on PostgreSQL (core.store.kind: postgres)', (
     expect((await b.call('GET', '/admins/vera')).body.roles).toEqual(['viewer']);
     // The agent's credential still works against the restarted core.
     expect((await b.call('GET', `/agents/${agent.id}/config`, { token: agent.credential })).status).toBe(200);
+  });
+
+  it('answers 503 CORE_STORE_UNAVAILABLE to changes while PostgreSQL is down, keeps serving reads, and carries on when it is back', async () => {
+    const tc = await startCore({ config: { store: { kind: 'postgres', url: pg!.url, table: 'core_outage' } } });
+    await tc.call('POST', '/sites', { body: { name: 'hq', subnets: ['10.1.0.0/16'] } });
+    await pg!.stop();
+    try {
+      const refused = await tc.call('POST', '/sites', { body: { name: 'branch', subnets: ['10.2.0.0/16'] } });
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.code).toBe('CORE_STORE_UNAVAILABLE');
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect((await tc.call('GET', '/health', { token: null })).body.store).toEqual({ kind: 'postgres', reachable: false });
+      // What the core holds in memory is still served.
+      expect((await tc.call('GET', '/sites')).body.items.map((s: { name: string }) => s.name)).toEqual(['hq']);
+    } finally {
+      await pg!.start();
+    }
+    const again = await waitFor(async () => {
+      const r = await tc.call('POST', '/sites', { body: { name: 'branch', subnets: ['10.2.0.0/16'] } });
+      return r.status === 201 && r;
+    }, { timeoutMs: 20_000, what: 'changes accepted again once PostgreSQL is back' });
+    expect(again.body.name).toBe('branch');
+    expect(await psql(pg!, "SELECT count(*) FROM core_outage WHERE convert_from(key, 'UTF8') LIKE '%branch%'")).not.toBe('0');
+    // The core took its table's lock again: a second core still cannot start on it.
+    await waitFor(async () => {
+      const second = await startCore({ config: { store: { kind: 'postgres', url: pg!.url, table: 'core_outage' } } }).then(
+        async (c) => {
+          await c.stop();
+          return 'started';
+        },
+        (e: { code?: string }) => e.code,
+      );
+      return second === 'COMMON_DB_LOCKED';
+    }, { timeoutMs: 10_000, what: 'the lock taken again' });
   });
 
   it('refuses a second core on the same table with a clear error (one core per table until active-active)', async () => {
