@@ -2,7 +2,7 @@ import type { PoolClient } from 'pg';
 
 /**
  * Versioned schema migrations, applied in order at open inside one transaction under an
- * advisory lock (several cores opening at once apply each exactly once). Each entry is
+ * advisory lock (several processes opening at once apply each exactly once). Each entry is
  * one version; never edit a released one, append the next.
  */
 export const MIGRATIONS: readonly ((table: string) => string)[] = [
@@ -20,8 +20,9 @@ export function checkTable(name: string): string {
 export async function migrate(client: PoolClient, table: string): Promise<number> {
   await client.query('BEGIN');
   try {
-    // One migrator at a time per table, whichever core gets there first.
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`outpost-pg-level:${table}`]);
+    // One migrator at a time, whichever process gets there first (also for the shared
+    // migrations table: two CREATE TABLE IF NOT EXISTS at once can both try to create it).
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('outpost-pg-level:migrations'))");
     await client.query('CREATE TABLE IF NOT EXISTS outpost_schema_migrations (tbl text NOT NULL, version int NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (tbl, version))');
     const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM outpost_schema_migrations WHERE tbl = $1', [table]);
     let version = rows[0]?.v ?? 0;
