@@ -57,7 +57,8 @@ export function createAdminsModule(coreConfig: CoreConfig): CoreModule & { reado
       oidc?.stop();
     },
     stats() {
-      return service ? { admins: service.store.admins.size, roles: service.store.roles.size, sessions: service.store.sessions.size, tokens: service.store.tokens.size } : {};
+      const sso = oidc ? { sso: { discovered: oidc.ready, pending: oidc.pending.size } } : {};
+      return service ? { admins: service.store.admins.size, roles: service.store.roles.size, sessions: service.store.sessions.size, tokens: service.store.tokens.size, ...sso } : {};
     },
   };
   return mod;

@@ -68,6 +68,7 @@ export class OidcClient {
       this.#lastError = undefined;
       this.log.info({ issuer: this.config.issuer, authorizationEndpoint: found.serverMetadata().authorization_endpoint }, 'identity provider discovered');
     } catch (err) {
+      if (this.#stopped) return;
       this.#lastError = reason(err);
       this.log.warn({ issuer: this.config.issuer, err: this.#lastError, retryInMs: this.#retryMs }, 'identity provider discovery failed; retrying');
       this.#retry = setTimeout(() => void this.#discover(), this.#retryMs);

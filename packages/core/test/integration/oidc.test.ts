@@ -331,11 +331,13 @@ describe('single sign-on (OpenID Connect)', () => {
     expect(early.status).toBe(302);
     expect(new URL(location(early, tc.url)).searchParams.get('sso_error')).toBe('CORE_SSO_UNAVAILABLE');
     expect(browser.cookies(tc.url).has('outpost_sso')).toBe(false);
+    expect((await tc.call('GET', '/stats')).body.admins.sso).toEqual({ discovered: false, pending: 0 });
     await startProvider(providerPort, Number(new URL(tc.url).port));
     await waitFor(async () => (await fetch(`${tc.url}/api/v1/session/sso/start`, { redirect: 'manual' })).headers.get('location')?.startsWith(`http://127.0.0.1:${providerPort}/`) === true, { timeoutMs: 20_000, intervalMs: 250, what: 'discovery of the late provider' });
     const { callback: cb } = await toCallback(tc, browser, 'hanna');
     expect((await callback(browser, cb)).landing.search).toBe('');
     expect((await asBrowser(tc, browser, 'GET', '/session')).body.name).toBe('hanna');
+    expect((await tc.call('GET', '/stats')).body.admins.sso.discovered).toBe(true);
   });
 
   it('answers CORE_SSO_NOT_CONFIGURED on a core without core.admins.oidc', async () => {
