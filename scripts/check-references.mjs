@@ -21,9 +21,10 @@ for (const dir of workspaceDirs) {
   if (!existsSync(join(dir, 'package.json'))) continue;
   byName.set(readJson(join(dir, 'package.json')).name, dir);
 }
-// Service packages depend on @outpost/common (netboot also on @outpost/tftp) and on
-// nothing else of ours at run time; only the appliance composes them (ARCHITECTURE.md).
-const allowedRuntime = { '@outpost/netboot': ['@outpost/common', '@outpost/tftp'] };
+// Service packages depend on @outpost/common and on library workspaces (netboot on
+// @outpost/tftp, the core on @outpost/pg-level) and on nothing else of ours at run time;
+// only the appliance composes them (ARCHITECTURE.md).
+const allowedRuntime = { '@outpost/netboot': ['@outpost/common', '@outpost/tftp'], '@outpost/core': ['@outpost/common', '@outpost/pg-level'] };
 const problems = [];
 const solution = readJson(join(root, 'tsconfig.json'));
 const solutionRefs = new Set(solution.references.map((r) => resolve(root, r.path)));

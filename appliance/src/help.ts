@@ -1,6 +1,7 @@
 import { FUTURE_SECTIONS, SERVICE_SECTIONS } from './config/schema.js';
 import { PACKAGE_USAGE } from './commands/packages.js';
 import { BOOT_USAGE } from './commands/boot.js';
+import { ADMIN_USAGE } from './commands/admins-usage.js';
 
 /** Usage text per command; `''` is the top level. */
 const USAGE: Record<string, string> = {
@@ -52,6 +53,21 @@ Administer a core over its HTTP API:
   boot-image add NAME --package PKG --script PATH | --kernel PATH [--initrd PATH...]
                                    define a boot image; boot-images lists them
   boots [--mac MAC]                recent network boots with their timelines
+
+Administrators and roles:
+  admin add NAME --role ROLE... [--site SITE...] [--password-stdin]
+                                   add an administrator (prints its first API token once)
+  admin list | admin show NAME     administrators, their roles, scopes and API tokens
+  admin set NAME [--role R...] [--site S...|--all-sites]
+                                   change roles or scope
+  admin rm NAME                    remove an administrator
+  admin password NAME --password-stdin
+                                   set a console password (read from standard input)
+  admin token create NAME --name T [--expires D] | admin token list NAME
+  admin token rm NAME ID           an administrator's API tokens (shown once when created)
+  role add NAME --allow PERMISSION... | role list | role rm NAME
+                                   custom roles
+  role permissions                 what each permission allows
 
 Tools:
   tftp serve DIR [options]         serve a directory over TFTP
@@ -149,5 +165,5 @@ CAP_NET_BIND_SERVICE; --port 6969 does not). Run 'outpost tftp --help' for every
 
 /** The usage text of a command (`'site add'`), or of the top level. */
 export function usage(command?: string): string {
-  return USAGE[command ?? ''] ?? PACKAGE_USAGE[command ?? ''] ?? BOOT_USAGE[command ?? ''] ?? USAGE['']!;
+  return USAGE[command ?? ''] ?? PACKAGE_USAGE[command ?? ''] ?? BOOT_USAGE[command ?? ''] ?? ADMIN_USAGE[command ?? ''] ?? USAGE['']!;
 }

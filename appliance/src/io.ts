@@ -6,6 +6,8 @@ export interface CliIo {
   err(line: string): void;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Where `--password-stdin` reads from; none: nothing to read. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean; destroy?: () => void };
   /** Where `outpost start` listens for SIGINT/SIGTERM. */
   signals: Pick<NodeJS.EventEmitter, 'on' | 'off'>;
 }
@@ -16,6 +18,10 @@ export function processIo(): CliIo {
     err: (line) => void process.stderr.write(`${line}\n`),
     env: process.env,
     cwd: process.cwd(),
+    // Only touched by a command that reads it (process.stdin opens a handle).
+    get stdin() {
+      return process.stdin;
+    },
     signals: process,
   };
 }

@@ -9,6 +9,9 @@ import { runCommand } from './commands/runs.js';
 import { taskCommand, tasksCommand } from './commands/tasks.js';
 import { packageCommand, packagesCommand } from './commands/packages.js';
 import { bootImageCommand, bootImagesCommand, bootsCommand, computerCommand, computersCommand } from './commands/boot.js';
+import { adminCommand } from './commands/admins.js';
+import { roleCommand } from './commands/roles.js';
+import { ApiError } from './client/api.js';
 import { UsageError } from './errors.js';
 import { usage } from './help.js';
 import { processIo, type CliIo } from './io.js';
@@ -42,6 +45,8 @@ const COMMANDS: Record<string, Command> = {
   boots: bootsCommand,
   package: packageCommand,
   packages: packagesCommand,
+  admin: adminCommand,
+  role: roleCommand,
 };
 
 /**
@@ -84,6 +89,9 @@ function report(err: unknown, io: CliIo): number {
   }
   if (isOutpostError(err)) {
     io.err(`error ${err.code}: ${err.message}`);
+    // A refusal names the permission it needed, whatever the message says.
+    const permission = err instanceof ApiError && err.code === 'CORE_FORBIDDEN' ? err.details?.permission : undefined;
+    if (typeof permission === 'string' && !err.message.includes(permission)) io.err(`missing permission: ${permission}`);
     return 1;
   }
   const code = (err as { code?: unknown }).code;

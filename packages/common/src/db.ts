@@ -1,10 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
-import type { AbstractBatchOperation, AbstractSublevel } from 'abstract-level';
+import type { AbstractBatchOperation, AbstractBatchOptions, AbstractLevel, AbstractSublevel } from 'abstract-level';
 import { CommonErrors, OutpostError } from './errors.js';
 
-/** A level database with string keys and JSON values. */
-export type Database = Level<string, unknown>;
+/**
+ * A database with string keys and JSON values: any abstract-level backend (classic-level
+ * on disk, the default; PostgreSQL through @outpost/pg-level for the core).
+ */
+export type Database = AbstractLevel<string | Buffer | Uint8Array, string, unknown>;
 /** A typed sublevel (one per entity) of a {@link Database}. */
 export type Sublevel<V> = AbstractSublevel<Database, string | Buffer | Uint8Array, string, V>;
 /** One operation of an atomic `db.batch([...])` that may span sublevels. */
@@ -17,7 +20,7 @@ export type BatchOp = AbstractBatchOperation<Database, string, unknown>;
  * (`COMMON_DB_LOCKED`), not a stack trace.
  */
 export async function openDatabase(location: string): Promise<Database> {
-  const db = new Level<string, unknown>(location, { valueEncoding: 'json' });
+  const db: Database = new Level<string, unknown>(location, { valueEncoding: 'json' });
   try {
     await mkdir(location, { recursive: true, mode: 0o700 });
     await db.open();
@@ -53,3 +56,10 @@ export async function getJson<V>(store: Sublevel<V>, key: string): Promise<V | u
 export async function allValues<V>(store: Sublevel<V>): Promise<V[]> {
   return store.values().all();
 }
+
+/**
+ * Batch options for a write that must survive a power cut once acknowledged (audit log,
+ * administrators): classic-level fsyncs its log for it; a PostgreSQL commit is durable
+ * anyway (abstract-level's types do not know the option, hence the cast).
+ */
+export const DURABLE: AbstractBatchOptions<string, unknown> = { sync: true } as AbstractBatchOptions<string, unknown>;

@@ -1,7 +1,7 @@
 export { OutpostError, isOutpostError, CommonErrors } from './errors.js';
 export { readConfigFile, applyEnvOverrides, validateConfig, loadConfig, type RawConfig, type ConfigSource, type ConfigProblem } from './config.js';
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';
-export { openDatabase, sublevel, getJson, allValues, type Database, type Sublevel, type BatchOp } from './db.js';
+export { DURABLE, openDatabase, sublevel, getJson, allValues, type Database, type Sublevel, type BatchOp } from './db.js';
 export { PRIVATE_UMASK, usePrivateUmask, findLoosePaths, warnLooseDataDirs, type LoosePath, type LooseCheckOptions } from './data-dir.js';
 export { writeFileAtomic, type AtomicWriteOptions } from './atomic-file.js';
 export { parseDuration } from './duration.js';
@@ -35,7 +35,7 @@ export { parseRange, type RangeResult } from './http/range.js';
 export { BufferPool, FileReadError, sendFileRange } from './http/send-file.js';
 export { TokenBucket, type TokenBucketOptions } from './http/throttle.js';
 export { CoreJsonClient, coreCallHeaders, type CoreJsonClientOptions, type CoreCall, type CoreUnreachable, type CoreErrorAnswer } from './http/core-client.js';
-export type { AppState, AppContext, RouteContext, Principal, AdminIdentity, AdminVia } from './http/context.js';
+export type { AppState, AppContext, RouteContext, Principal, AdminIdentity, AdminVia, AuditNote } from './http/context.js';
 export { z } from 'zod';
 export { createKeyAndCsr, type KeyAndCsr } from './tls/csr.js';
 export { runCapped, type CappedRunOptions, type CappedRunOutcome } from './process/run-capped.js';

@@ -8,11 +8,34 @@ import { adminsConfigSchema } from './admins/config.js';
 
 const port = portSchema;
 
+/**
+ * Where the core keeps its records: `level` (embedded, in `dataDir`: nothing to install)
+ * or `postgres` (a PostgreSQL server; `url` is a libpq connection string, several hosts
+ * with `target_session_attrs=read-write` follow a promoted standby).
+ */
+export const storeConfigSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('level') }).strict(),
+    z
+      .object({
+        kind: z.literal('postgres'),
+        url: z.string().min(1).max(4096),
+        /** The table of the core's records. @default 'outpost_core' */
+        table: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('outpost_core'),
+        /** Connections at most. @default 10 */
+        poolSize: z.number().int().min(1).max(200).default(10),
+      })
+      .strict(),
+  ])
+  .default({ kind: 'level' });
+
 /** The `core:` section of a config file. Strict: unknown keys are errors. */
 export const coreConfigSchema = z
   .object({
-    /** Level database and admin token file. @default './var/core' */
+    /** Level database (with `store.kind: level`), admin token, keys, package content. @default './var/core' */
     dataDir: z.string().min(1).default('./var/core'),
+    /** Where records live: level in `dataDir` (default) or PostgreSQL. */
+    store: storeConfigSchema,
     http: z
       .object({
         host: z.string().default('127.0.0.1'),

@@ -1,4 +1,4 @@
-import { TickleFlags, createHttpApp, publicRoute, hashSecret, hexEqual, lifecycle, listenHttp, mountRouter, openDatabase, parseCredential, silentLogger, type Database, type Listening, type Logger, type Principal } from '@outpost/common';
+import { TickleFlags, createHttpApp, publicRoute, hashSecret, hexEqual, lifecycle, listenHttp, mountRouter, parseCredential, silentLogger, type Database, type Listening, type Logger, type Principal } from '@outpost/common';
 import { ADMIN_ID, loadOrCreateAdminToken } from './admin-token.js';
 import { coreListenerTls, createCaModule } from './ca/module.js';
 import type { CoreConfig } from './config.js';
@@ -21,6 +21,7 @@ import { authenticate } from './admins/authenticate.js';
 import type { AdminsService } from './admins/service.js';
 import { routeTable, type RouteEntry } from './admins/route-table.js';
 import { createCoreMetrics } from './metrics.js';
+import { openCoreDatabase, storeErrors } from './store-backend.js';
 
 export interface CoreDeps {
   logger?: Logger;
@@ -108,7 +109,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
 
   const service = lifecycle({
     async start() {
-      db = await openDatabase(config.dataDir);
+      const opened = await openCoreDatabase(config, log);
+      db = opened.db;
       const store = new CoreStore(db);
       await store.load();
       const a = await loadOrCreateAdminToken(config.dataDir);
@@ -173,9 +175,10 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         logger: log.child({ module: 'core-http' }),
         bodyLimit: config.http.bodyLimit,
         logRequests: config.http.logRequests,
-        health: () => ({ service: 'core', agents: reg.store.agents.size }),
+        health: async () => ({ service: 'core', agents: reg.store.agents.size, store: { kind: opened.kind, reachable: await opened.reachable() } }),
         metrics,
       });
+      router.use(storeErrors());
       enrollRoutes(router, enr);
       router.get('/metrics', publicRoute(), async (ctx) => {
         ctx.type = metrics.contentType;
@@ -200,7 +203,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       flushTimer.unref();
       stateTimer = setInterval(() => reg.checkSiteServerStates(), Math.min(5_000, config.siteServers.heartbeatInterval));
       stateTimer.unref();
-      log.info({ url: http.url, datagramPort: reg.datagramPort, dataDir: config.dataDir, agents: store.agents.size }, 'core started');
+      log.info({ url: http.url, datagramPort: reg.datagramPort, dataDir: config.dataDir, store: opened.kind, storeAt: opened.where, agents: store.agents.size }, 'core started');
     },
     async stop() {
       clearInterval(flushTimer);

@@ -188,7 +188,11 @@ export class Enrollment {
    */
   #grantFor(t: TokenRecord, req: Extract<EnrollRequest, { kind: 'site-server' }>): SiteServerGrant {
     const g = t.grant ?? { services: {} };
-    const source = sourceAddress(req.sourceIp);
+    // Through a gateway the core sees the gateway's address, not the site server's: that
+    // address is no evidence of where the new site server is, and is never approved for it.
+    const seen = sourceAddress(req.sourceIp);
+    const viaGateway = seen !== undefined && [...this.registry.store.siteServers.values()].some((ss) => this.registry.granted(ss.id, 'gateway') && ss.grant.addresses.includes(seen));
+    const source = viaGateway ? undefined : seen;
     const fromGrant = (g.addresses ?? []).length > 0;
     const grant: SiteServerGrant = {
       services: g.services,

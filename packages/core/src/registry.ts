@@ -575,7 +575,8 @@ export class Registry {
     };
   }
 
-  listAgents(filter: { state?: AgentState | undefined; site?: string | undefined; q?: string | undefined; after?: string | undefined; limit: number }): {
+  /** `scope`: only agents in at least one of these sites (a scoped administrator's view). */
+  listAgents(filter: { state?: AgentState | undefined; site?: string | undefined; q?: string | undefined; after?: string | undefined; limit: number; scope?: readonly string[] | undefined }): {
     items: AgentView[];
     next?: string;
   } {
@@ -586,6 +587,7 @@ export class Registry {
     for (; i < ids.length && items.length < filter.limit; i++) {
       const a = this.store.agents.get(ids[i]!)!;
       if (filter.site && !(this.#agentSites.get(a.id) ?? []).includes(filter.site)) continue;
+      if (filter.scope && !(this.#agentSites.get(a.id) ?? []).some((s) => filter.scope!.includes(s))) continue;
       if (filter.state && this.agentState(a.id) !== filter.state) continue;
       if (q && !a.name.toLowerCase().includes(q) && !a.id.toLowerCase().includes(q) && !a.macs.some((m) => m.includes(q)) && !a.ips.some((x) => x.includes(q))) continue;
       items.push(this.agentView(a));

@@ -38,6 +38,14 @@ export function createTaskServerMetrics(src: TaskServerMetricSources): ServiceMe
   m.counterFrom('events_duplicate_total', 'Status events received again', () => src.outbox()?.stats.duplicates);
   m.counterFrom('events_forwarded_total', 'Status events the core acknowledged', () => src.outbox()?.stats.forwarded);
   m.counterFrom('event_forward_failures_total', 'Failed forwards of event batches to the core', () => src.outbox()?.stats.failures);
+  m.counterFrom('events_dropped_total', 'Status events dropped because the core refused them (bad MAC, agent not served here) or rejected them as malformed', () => {
+    const s = src.outbox()?.stats;
+    return s ? { refused: s.refusedByCore, rejected: s.rejectedByCore } : undefined;
+  }, 'reason');
+  m.counterFrom('agent_lookups_total', 'Lookups of unknown agents at the core, by outcome (asked, limited by the lookup rate, answered from the negative cache)', () => {
+    const s = src.sync()?.stats;
+    return s ? { asked: s.lookups, limited: s.lookupsLimited, cached: s.negativeHits } : undefined;
+  }, 'outcome');
   m.gaugeFrom('events_pending', 'Status events stored and not yet acknowledged by the core', () => src.outbox()?.stats.pending);
   m.gaugeFrom('websockets', 'Agent WebSockets open', () => src.ws()?.stats.connected);
   m.counterFrom('core_syncs_total', 'Syncs of agents and pending work with the core, by outcome', () => {

@@ -36,7 +36,7 @@ interface Group {
  * re-sent after it left is recognised (recent ids) and dropped.
  */
 export class Outbox {
-  readonly stats = { received: 0, duplicates: 0, forwarded: 0, batches: 0, failures: 0, pending: 0, groups: 0, refusedByCore: 0 };
+  readonly stats = { received: 0, duplicates: 0, forwarded: 0, batches: 0, failures: 0, pending: 0, groups: 0, refusedByCore: 0, rejectedByCore: 0 };
   readonly #recent = new Set<string>();
   /** Events stored and not yet acknowledged by the core, oldest first, with their group. */
   readonly #queued = new Map<string, [StatusEvent, Group]>();
@@ -48,6 +48,11 @@ export class Outbox {
   #running = false;
   #loop: Promise<void> = Promise.resolve();
   #failures = 0;
+  /**
+   * After the core rejected a whole batch as malformed (400/413), the next this-many events
+   * go one by one, so the one it cannot take is found and dropped and the rest go on.
+   */
+  #isolate = 0;
 
   constructor(
     private readonly store: TsStore,
@@ -180,7 +185,7 @@ export class Outbox {
       for (const [e, g] of this.#queued.values()) {
         if (g === PENDING) break;
         bytes += (e.output?.length ?? 0) + 200;
-        if (batch.length >= this.options.batchSize || (batch.length > 0 && bytes > this.options.maxBytes)) break;
+        if (batch.length >= (this.#isolate > 0 ? 1 : this.options.batchSize) || (batch.length > 0 && bytes > this.options.maxBytes)) break;
         batch.push(e);
       }
       if (batch.length === 0) {
@@ -195,12 +200,27 @@ export class Outbox {
           this.stats.refusedByCore += answer.data.refused;
           this.log.warn({ refused: answer.data.refused, batch: batch.length }, 'the core refused status events (no or a wrong agent MAC, or an agent not served here)');
         }
+        if (this.#isolate > 0) this.#isolate--;
       } catch (err) {
-        this.stats.failures++;
-        const delay = backoffDelay(this.#failures++, { baseMs: this.options.retryBase, capMs: this.options.retryCap });
-        if (this.#failures <= 3 || this.#failures % 20 === 0) this.log.warn({ code: (err as { code?: string }).code, pending: this.#queued.size, retryInMs: delay }, 'forwarding status events failed; retrying');
-        await this.#sleep(delay);
-        continue;
+        const status = (err as { details?: { status?: unknown } }).details?.status;
+        if (status === 400 || status === 413) {
+          // The core will never take this batch as it is: retrying it forever would stop
+          // every status behind it. Find the event it cannot take, drop it, send the rest.
+          if (batch.length > 1) {
+            this.#isolate = batch.length;
+            continue;
+          }
+          this.#isolate = Math.max(0, this.#isolate - 1);
+          this.stats.rejectedByCore++;
+          const e = batch[0]!;
+          this.log.error({ err, event: e.id, agent: e.agent, run: e.run }, 'the core rejected a status event as malformed; dropped');
+        } else {
+          this.stats.failures++;
+          const delay = backoffDelay(this.#failures++, { baseMs: this.options.retryBase, capMs: this.options.retryCap });
+          if (this.#failures <= 3 || this.#failures % 20 === 0) this.log.warn({ code: (err as { code?: string }).code, pending: this.#queued.size, retryInMs: delay }, 'forwarding status events failed; retrying');
+          await this.#sleep(delay);
+          continue;
+        }
       }
       this.#failures = 0;
       const touched = new Set<Group>();

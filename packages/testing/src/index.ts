@@ -8,3 +8,4 @@ export { parseMetrics, metricTotal } from './metrics.js';
 export { prng } from './prng.js';
 export { freePort } from './ports.js';
 export { grantFor, type TestGrant, type StatedServices } from './grant.js';
+export { postgresBinDir, postgresGate, psql, startPostgres, type TestPostgres } from './postgres.js';

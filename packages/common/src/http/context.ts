@@ -26,10 +26,21 @@ export interface Principal {
   admin?: AdminIdentity;
 }
 
+/** What a handler tells the audit log about its change (the core's audit module reads it). */
+export interface AuditNote {
+  /** Overrides the action named from the route. */
+  action?: string;
+  /** The object changed, e.g. `site:hq`, `admin:alice`. */
+  object?: string;
+  before?: unknown;
+  after?: unknown;
+}
+
 export interface AppState {
   requestId: string;
   log: Logger;
   principal?: Principal;
+  audit?: AuditNote;
 }
 
 export type AppContext = ParameterizedContext<AppState>;

@@ -58,6 +58,8 @@ export const adminsConfigSchema = z
         base: duration('30s'),
         /** The longest lock. @default '15m' */
         max: duration('15m'),
+        /** Password sign-ins one source address may try per minute (over all accounts). @default 30 */
+        perAddressPerMinute: z.number().int().min(1).max(100_000).default(30),
       })
       .strict()
       .prefault({}),

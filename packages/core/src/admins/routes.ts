@@ -1,6 +1,6 @@
 import type { Router } from '@koa/router';
 import { durationText } from '../routes/schemas.js';
-import { OutpostError, publicRoute, readJson, validate, z, type AppState, type Principal, type RouteContext } from '@outpost/common';
+import { OutpostError, publicRoute, readJson, validate, z, type AppState, type AuditNote, type Principal, type RouteContext } from '@outpost/common';
 import { AdminErrors } from './errors.js';
 import type { SessionRecord } from './store.js';
 import { anyAdmin, can, canOrSelf } from './guard.js';
@@ -36,8 +36,8 @@ const signInBody = z.union([z.object({ name: z.string().min(1).max(64), password
 const me = (ctx: RouteContext) => ctx.state.principal!.admin!;
 
 /** Records what the audit log shows for this change (see audit/README.md). */
-function audit(ctx: RouteContext, fields: { object?: string; before?: unknown; after?: unknown }): void {
-  (ctx.state as AppState & { audit?: Record<string, unknown> }).audit = { ...(ctx.state as { audit?: Record<string, unknown> }).audit, ...fields };
+function audit(ctx: RouteContext, fields: AuditNote): void {
+  ctx.state.audit = { ...ctx.state.audit, ...fields };
 }
 
 /** Administrators, roles, API tokens and console sign-in. */

@@ -1,4 +1,4 @@
-import { hashSecret, hexEqual, newId, newSecret, OutpostError, parseCredential, type AdminIdentity, type Logger, type Principal } from '@outpost/common';
+import { hashSecret, hexEqual, newId, TokenBucket, newSecret, OutpostError, parseCredential, type AdminIdentity, type Logger, type Principal } from '@outpost/common';
 import { CoreErrors } from '../errors.js';
 import type { Clock } from '../registry.js';
 import type { AdminsConfig } from './config.js';
@@ -283,6 +283,7 @@ export class AdminsService {
    * refused too (`CORE_SIGN_IN_LOCKED`, with when to retry).
    */
   async signIn(name: string, password: string, address: string | undefined): Promise<{ session: SessionRecord; cookie: string }> {
+    this.#perAddress(address);
     const a = this.store.admins.get(name);
     const now = this.clock.now();
     if (a?.lockedUntil && a.lockedUntil > now) {
@@ -322,6 +323,27 @@ export class AdminsService {
     const s = this.#newSession(principal.id, 'session', address);
     await this.store.write([this.store.putSession(s.session)]);
     return s;
+  }
+
+  /**
+   * Password sign-ins per source address, so one address cannot spray a password over
+   * every account (each account's own lockout sees one failure only). At most
+   * `lockout.perAddressPerMinute` a minute, as a burst too; 10,000 addresses tracked.
+   */
+  readonly #addresses = new Map<string, TokenBucket>();
+  #perAddress(address: string | undefined): void {
+    const key = address ?? '?';
+    let bucket = this.#addresses.get(key);
+    if (!bucket) {
+      if (this.#addresses.size >= 10_000) this.#addresses.delete(this.#addresses.keys().next().value!);
+      const perMinute = this.config.lockout.perAddressPerMinute;
+      bucket = new TokenBucket(perMinute / 60, { burst: perMinute, now: () => this.clock.now() });
+      this.#addresses.set(key, bucket);
+    }
+    if (!bucket.tryTake()) {
+      const retryAfterS = Math.ceil(60 / this.config.lockout.perAddressPerMinute);
+      throw new OutpostError(AdminErrors.SIGN_IN_LOCKED, `too many sign-ins from ${key}: try again in ${retryAfterS} s`, { status: 429, details: { retryAfterS } });
+    }
   }
 
   /** A session for an administrator the identity provider vouched for (roles and scope from its groups). */

@@ -1,4 +1,4 @@
-import { allValues, sublevel, type BatchOp, type Database, type Sublevel } from '@outpost/common';
+import { allValues, DURABLE, sublevel, type BatchOp, type Database, type Sublevel } from '@outpost/common';
 
 export interface AdminRecord {
   name: string;
@@ -117,6 +117,6 @@ export class AdminsStore {
   }
 
   async write(ops: BatchOp[]): Promise<void> {
-    if (ops.length > 0) await this.db.batch(ops, { sync: true });
+    if (ops.length > 0) await this.db.batch(ops, DURABLE);
   }
 }

@@ -33,7 +33,7 @@ export function tasksJobStarter(ctx: CoreContext): JobStarter | undefined {
     async start(job, agentId, once) {
       const runs = tasks.runs;
       if (!runs) throw new Error('the tasks module is not started');
-      const { run } = await runs.create({ job, steps: flatten(job), agents: [agentId], expiresMs, once });
+      const { run } = await runs.create({ job, steps: flatten(job), agents: [agentId], expiresMs, once, sitesOf: (a) => ctx.registry.agentSites(a) });
       return run.id;
     },
   };

@@ -1,5 +1,6 @@
 import type { Router } from '@koa/router';
-import { can } from '../admins/guard.js';
+import { can, scopeOf } from '../admins/guard.js';
+import { agentInScope, agentVisible, unscopedOnly } from '../admins/scope.js';
 import { OutpostError, readJson, validate, z, type AppState, type RouteContext } from '@outpost/common';
 import type { Registry } from '../registry.js';
 import { BootErrors } from './errors.js';
@@ -74,26 +75,45 @@ function netbootServer(ctx: RouteContext, registry: Registry): string {
 
 /** Admin routes (computers, images, boots) and netboot-server routes (decide, events, image info). */
 export function bootRoutes(router: Router<AppState>, svc: BootService, registry: Registry): void {
+  // Scopes: a computer belongs to the sites of the agent bound to it (none: no site).
+  const computerVisible = (ctx: RouteContext, c: ComputerRecord): boolean => scopeOf(ctx) === undefined || (c.agentId !== undefined && agentVisible(ctx, registry, c.agentId));
+  const scopedComputer = (ctx: RouteContext, ref: string): ComputerRecord => {
+    const c = svc.computer(ref);
+    if (!computerVisible(ctx, c)) throw new OutpostError(BootErrors.COMPUTER_NOT_FOUND, `no computer '${ref}'`, { status: 404 });
+    return c;
+  };
+  const bootVisible = (ctx: RouteContext, b: BootRecord): boolean => {
+    if (scopeOf(ctx) === undefined) return true;
+    const c = b.computerId !== undefined ? svc.store.computers.get(b.computerId) : undefined;
+    return c !== undefined && computerVisible(ctx, c);
+  };
+
 
   router.get('/api/v1/boot/computers', can('boot.read'), (ctx) => {
-    ctx.body = { items: [...svc.store.computers.values()].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id)).map(computerView) };
+    ctx.body = { items: [...svc.store.computers.values()].filter((c) => computerVisible(ctx, c)).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id)).map(computerView) };
   });
   router.post('/api/v1/boot/computers', can('boot.write'), async (ctx) => {
+    unscopedOnly(ctx, 'boot.write', 'adding a computer (it belongs to no site until an agent runs on it)');
     const body = await readJson(ctx, computerBody);
     const { computer, created } = await svc.addComputer(body);
     ctx.status = created ? 201 : 200;
     ctx.body = { ...computerView(computer), ...(body.job ? await jobWarnings(svc, body.job) : {}) };
   });
   router.get('/api/v1/boot/computers/:ref', can('boot.read'), (ctx) => {
-    ctx.body = computerView(svc.computer(ctx.params.ref!));
+    ctx.body = computerView(scopedComputer(ctx, ctx.params.ref!));
   });
   router.delete('/api/v1/boot/computers/:ref', can('boot.write'), async (ctx) => {
+    const before = computerView(scopedComputer(ctx, ctx.params.ref!));
+    ctx.state.audit = { object: `computer:${before.id}`, before };
     await svc.deleteComputer(ctx.params.ref!);
     ctx.status = 204;
   });
   // Binding a computer to its agent: an admin's word (or an observed boot, see agentEnrolled).
   router.put('/api/v1/boot/computers/:ref/agent', can('boot.act'), async (ctx) => {
+    const before = computerView(scopedComputer(ctx, ctx.params.ref!));
     const { agent } = await readJson(ctx, bindBody);
+    if (agent !== null) agentInScope(ctx, registry, agent);
+    ctx.state.audit = { object: `computer:${before.id}`, before };
     const p = ctx.state.principal!;
     ctx.body = computerView(await svc.bind(ctx.params.ref!, agent, `${p.kind}:${p.id}`));
   });
@@ -104,6 +124,12 @@ export function bootRoutes(router: Router<AppState>, svc: BootService, registry:
     if (p.kind === 'agent' && ((body.agent ?? p.id) !== p.id || body.mac !== undefined || body.computer !== undefined)) {
       ctx.state.log.warn({ principal: p.id, kind: p.kind, agent: body.agent, mac: body.mac, computer: body.computer }, 'reboot to automation refused: an agent may only ask for itself');
       throw new OutpostError('COMMON_FORBIDDEN', 'an agent may only ask for itself', { status: 403 });
+    }
+    if (p.kind === 'admin' && scopeOf(ctx)) {
+      // Whatever names the computer (agent, MAC or computer id), it must be one the scope sees.
+      if (body.agent !== undefined) agentInScope(ctx, registry, body.agent);
+      if (body.computer !== undefined) scopedComputer(ctx, body.computer);
+      if (body.mac !== undefined) scopedComputer(ctx, body.mac);
     }
     const input = p.kind === 'agent' ? { agent: p.id, image: body.image, job: body.job } : body;
     ctx.body = computerView(await svc.automation(input, `${p.kind}:${p.id}`));
@@ -139,9 +165,11 @@ export function bootRoutes(router: Router<AppState>, svc: BootService, registry:
 
   router.get('/api/v1/boot/boots', can('boot.read'), (ctx) => {
     const q = validate(bootsQuery, ctx.query, 'query');
-    ctx.body = { items: svc.boots(q).map(bootView) };
+    ctx.body = { items: svc.boots({ ...q, ...(scopeOf(ctx) ? { visible: (b: BootRecord) => bootVisible(ctx, b) } : {}) }).map(bootView) };
   });
   router.get('/api/v1/boot/boots/:id', can('boot.read'), (ctx) => {
-    ctx.body = bootView(svc.boot(ctx.params.id!));
+    const b = svc.boot(ctx.params.id!);
+    if (!bootVisible(ctx, b)) throw new OutpostError(BootErrors.BOOT_NOT_FOUND, `no boot '${ctx.params.id}'`, { status: 404 });
+    ctx.body = bootView(b);
   });
 }

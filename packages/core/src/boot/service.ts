@@ -482,10 +482,10 @@ export class BootService {
   }
 
   /** Newest first. */
-  boots(filter: { mac?: string | undefined; computer?: string | undefined; limit: number }): BootRecord[] {
+  boots(filter: { mac?: string | undefined; computer?: string | undefined; limit: number; visible?: (b: BootRecord) => boolean }): BootRecord[] {
     const mac = filter.mac ? normalizeMac(filter.mac) : undefined;
     return [...this.store.boots.values()]
-      .filter((b) => (mac === undefined || b.mac === mac) && (filter.computer === undefined || b.computerId === filter.computer))
+      .filter((b) => (mac === undefined || b.mac === mac) && (filter.computer === undefined || b.computerId === filter.computer) && (filter.visible?.(b) ?? true))
       .sort((a, b) => b.startedAt - a.startedAt || (a.id < b.id ? 1 : -1))
       .slice(0, filter.limit);
   }

@@ -6,6 +6,8 @@ interface Client {
   res: ServerResponse;
   /** The last data sent could not be written at once: skip until it drains. */
   blocked: boolean;
+  /** What this client may see of a snapshot (a site-scoped administrator); undefined: all. */
+  view: ((snapshot: unknown) => unknown) | undefined;
   /** Data it missed while blocked (only the newest is kept: coalesced). */
   missed: string | undefined;
 }
@@ -17,6 +19,7 @@ interface Client {
  */
 export class LiveFeed<T> {
   readonly #clients = new Set<Client>();
+  #lastSnapshot: T | undefined;
   #timer: NodeJS.Timeout | undefined;
   #keepAlive: NodeJS.Timeout | undefined;
   #last = '';
@@ -33,7 +36,7 @@ export class LiveFeed<T> {
   }
 
   /** Adds a response (headers not yet sent) as a client; it gets the current snapshot at once. */
-  add(res: ServerResponse): void {
+  add(res: ServerResponse, view?: (snapshot: T) => unknown): void {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-store',
@@ -41,7 +44,7 @@ export class LiveFeed<T> {
       connection: 'keep-alive',
     });
     res.socket?.setNoDelay(true);
-    const client: Client = { res, blocked: false, missed: undefined };
+    const client: Client = { res, blocked: false, missed: undefined, view: view as ((snapshot: unknown) => unknown) | undefined };
     this.#clients.add(client);
     this.stats.opened++;
     res.on('close', () => {
@@ -55,7 +58,8 @@ export class LiveFeed<T> {
       if (missed !== undefined) this.#write(client, missed);
     });
     res.write('retry: 2000\n\n');
-    this.#write(client, this.#lastData !== '' && this.#timer ? this.#lastData : this.#frame(this.#snapshot()));
+    const data = this.#lastData !== '' && this.#timer ? this.#lastData : this.#frame(this.#snapshot());
+    this.#write(client, client.view ? this.#viewFrame(client) : data);
     this.#ensureTimers();
   }
 
@@ -96,7 +100,12 @@ export class LiveFeed<T> {
 
   #snapshot(): string {
     this.stats.snapshots++;
-    return JSON.stringify(this.build());
+    this.#lastSnapshot = this.build();
+    return JSON.stringify(this.#lastSnapshot);
+  }
+
+  #viewFrame(c: Client): string {
+    return `event: snapshot\ndata: ${JSON.stringify(c.view!(this.#lastSnapshot))}\n\n`;
   }
 
   #frame(json: string): string {
@@ -118,7 +127,7 @@ export class LiveFeed<T> {
       return;
     }
     const data = this.#frame(json);
-    for (const c of this.#clients) this.#write(c, data);
+    for (const c of this.#clients) this.#write(c, c.view ? this.#viewFrame(c) : data);
   }
 
   #write(c: Client, data: string): void {

@@ -40,7 +40,7 @@ export function createConsoleModule(coreConfig: CoreConfig): CoreModule {
     routes(router) {
       if (!config.enabled) return;
       const b = need(builder);
-      consoleApiRoutes(router, need(feed), () => b.build(), config.maxClients);
+      consoleApiRoutes(router, need(feed), () => b.build(), config.maxClients, (snap, scope) => b.scoped(snap, scope));
     },
     closing() {
       feed?.close();

@@ -1,5 +1,5 @@
 import type { Router } from '@koa/router';
-import { can } from '../admins/guard.js';
+import { can, scopeOf } from '../admins/guard.js';
 import { OutpostError, publicRoute, type AppState, type RouteContext } from '@outpost/common';
 import { CONSOLE_CSP, type Asset, type ConsoleAssets } from './assets.js';
 import { ConsoleErrors } from './errors.js';
@@ -66,10 +66,18 @@ export function consoleStaticRoutes(router: Router<AppState>, assets: () => Cons
 }
 
 /** The live feed (server-sent events) and a one-shot snapshot, for the admin. */
-export function consoleApiRoutes(router: Router<AppState>, feed: LiveFeed<LiveSnapshot>, snapshot: () => LiveSnapshot, maxClients: number): void {
+export function consoleApiRoutes(
+  router: Router<AppState>,
+  feed: LiveFeed<LiveSnapshot>,
+  snapshot: () => LiveSnapshot,
+  maxClients: number,
+  /** A site-scoped administrator's view of a snapshot. */
+  scoped: (snap: LiveSnapshot, scope: readonly string[]) => LiveSnapshot,
+): void {
   router.get('/api/v1/console/snapshot', can('console.read'), (ctx) => {
     ctx.set('cache-control', 'no-store');
-    ctx.body = snapshot();
+    const scope = scopeOf(ctx);
+    ctx.body = scope ? scoped(snapshot(), scope) : snapshot();
   });
   router.get('/api/v1/console/events', can('console.read'), (ctx) => {
     if (feed.clients >= maxClients) {
@@ -77,6 +85,7 @@ export function consoleApiRoutes(router: Router<AppState>, feed: LiveFeed<LiveSn
     }
     ctx.req.socket.setTimeout(0);
     ctx.respond = false;
-    feed.add(ctx.res);
+    const scope = scopeOf(ctx);
+    feed.add(ctx.res, scope ? (snap) => scoped(snap, scope) : undefined);
   });
 }

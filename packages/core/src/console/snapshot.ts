@@ -101,6 +101,37 @@ export class SnapshotBuilder {
     return snap;
   }
 
+  /**
+   * What a site-scoped administrator may see of a snapshot: its own sites' agents (counted
+   * again), site servers and runs; package staging and module counters stay (they belong
+   * to no site). Alarms are rebuilt from what is left.
+   */
+  scoped(snap: LiveSnapshot, scope: readonly string[]): LiveSnapshot {
+    const reg = this.ctx.registry;
+    const inScope = (sites: readonly string[] | undefined) => (sites ?? []).some((s) => scope.includes(s));
+    const agents = { total: 0, online: 0, 'poll-only': 0, offline: 0 };
+    for (const id of reg.store.agents.keys()) {
+      if (!inScope(reg.agentSites(id))) continue;
+      agents.total++;
+      agents[reg.agentState(id)]++;
+    }
+    const servers = snap.siteServers.items.filter((s) => {
+      const ss = reg.store.siteServers.get(s.id);
+      return ss !== undefined && inScope(reg.siteServerView(ss).sites);
+    });
+    const runs = runsOf(this.ctx.module('tasks'));
+    const runItems = snap.runs.items.filter((r) => inScope(runs?.runs.get(r.id)?.sites));
+    const visibleHref = (href: string | undefined) => href === undefined || !/^#\/(runs|site-servers)\//.test(href) || [...runItems, ...servers].some((x) => href.endsWith(`/${x.id}`));
+    return {
+      ...snap,
+      agents,
+      siteServers: { total: servers.length, online: servers.filter((s) => s.state === 'online').length, offline: servers.filter((s) => s.state === 'offline').length, items: servers },
+      sites: scope.filter((s) => reg.store.sites.has(s)).length,
+      runs: { active: runItems.filter((r) => r.state === 'active').length, total: runItems.length, items: runItems },
+      alarms: snap.alarms.filter((a) => visibleHref(a.href)),
+    };
+  }
+
   #agents(): LiveSnapshot['agents'] {
     const reg = this.ctx.registry;
     const out = { total: reg.store.agents.size, online: 0, 'poll-only': 0, offline: 0 };

@@ -1,5 +1,6 @@
 import { readJson, validate, z, type AppState } from '@outpost/common';
-import { can } from '../admins/guard.js';
+import { can, scopeOf } from '../admins/guard.js';
+import { siteInScope, siteVisible, sitesWithinScope, unscopedOnly } from '../admins/scope.js';
 import type { Router } from '@koa/router';
 import type { Enrollment } from '../enrollment.js';
 import type { Registry } from '../registry.js';
@@ -28,6 +29,8 @@ export function adminRoutes(router: Router<AppState>, deps: { registry: Registry
 
   router.post('/api/v1/tokens', can('tokens.write'), async (ctx) => {
     const body = await readJson(ctx, tokenBody);
+    // A scoped administrator enrolls site servers only into its own sites.
+    if (body.for === 'site-server') sitesWithinScope(ctx, body.grant?.sites ?? (scopeOf(ctx) ? ['(no sites: every subnet)'] : undefined), 'tokens.write');
     ctx.status = 201;
     ctx.body = await enrollment.createToken({ for: body.for, uses: body.uses, expiresInMs: body.expires, note: body.note, grant: body.grant });
   });
@@ -40,23 +43,32 @@ export function adminRoutes(router: Router<AppState>, deps: { registry: Registry
   });
 
   router.post('/api/v1/sites', can('sites.write'), async (ctx) => {
+    unscopedOnly(ctx, 'sites.write', 'adding a site');
     const body = await readJson(ctx, siteBody);
     const site = await registry.addSite(body);
     ctx.status = 201;
     ctx.body = registry.siteView(site);
   });
   router.get('/api/v1/sites', can('sites.read'), (ctx) => {
-    ctx.body = { items: [...registry.store.sites.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => registry.siteView(s)) };
+    ctx.body = { items: [...registry.store.sites.values()].filter((s) => siteVisible(ctx, s.name)).sort((a, b) => a.name.localeCompare(b.name)).map((s) => registry.siteView(s)) };
   });
   router.get('/api/v1/sites/:name', can('sites.read'), (ctx) => {
-    ctx.body = registry.siteView(registry.getSite(validate(name, ctx.params.name, 'site name')));
+    const site = validate(name, ctx.params.name, 'site name');
+    siteInScope(ctx, site);
+    ctx.body = registry.siteView(registry.getSite(site));
   });
   router.patch('/api/v1/sites/:name', can('sites.write'), async (ctx) => {
+    siteInScope(ctx, ctx.params.name!);
     const body = await readJson(ctx, sitePatch);
+    const before = registry.siteView(registry.getSite(ctx.params.name!));
     ctx.body = registry.siteView(await registry.updateSite(ctx.params.name!, body));
+    ctx.state.audit = { object: `site:${ctx.params.name}`, before, after: ctx.body };
   });
   router.delete('/api/v1/sites/:name', can('sites.write'), async (ctx) => {
+    unscopedOnly(ctx, 'sites.write', 'removing a site');
+    const before = registry.siteView(registry.getSite(ctx.params.name!));
     await registry.deleteSite(ctx.params.name!);
+    ctx.state.audit = { object: `site:${ctx.params.name}`, before };
     ctx.status = 204;
   });
 

@@ -1,5 +1,6 @@
 import { readJson, validate, z, type AppState } from '@outpost/common';
-import { can, selfOnly, selfOr } from '../admins/guard.js';
+import { can, scopeOf, selfOnly, selfOr } from '../admins/guard.js';
+import { agentInScope, siteServerInScope, siteServerVisible, sitesWithinScope } from '../admins/scope.js';
 import type { Router } from '@koa/router';
 import type { Registry } from '../registry.js';
 import { agentListQuery, grantPatch, hostAddress, mac, name, services, tickleAddress } from './schemas.js';
@@ -27,16 +28,28 @@ export function principalRoutes(router: Router<AppState>, registry: Registry): v
 
   // ------------------------------------------------------------ site servers
   router.get('/api/v1/site-servers', can('site-servers.read'), (ctx) => {
-    ctx.body = { items: [...registry.store.siteServers.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => registry.siteServerView(s)) };
+    ctx.body = {
+      items: [...registry.store.siteServers.values()]
+        .filter((s) => siteServerVisible(ctx, registry, s.id))
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((s) => registry.siteServerView(s)),
+    };
   });
   router.get('/api/v1/site-servers/:id', selfOr('site-servers.read', ['site-server']), (ctx) => {
+    siteServerInScope(ctx, registry, ctx.params.id!);
     ctx.body = registry.siteServerView(registry.getSiteServer(ctx.params.id!));
   });
   router.patch('/api/v1/site-servers/:id', can('site-servers.write'), async (ctx) => {
+    siteServerInScope(ctx, registry, ctx.params.id!);
     const body = await readJson(ctx, siteServerPatch);
+    sitesWithinScope(ctx, body.sites ?? body.grant?.sites ?? undefined, 'site-servers.write');
+    const before = registry.siteServerView(registry.getSiteServer(ctx.params.id!));
     ctx.body = registry.siteServerView(await registry.updateSiteServer(ctx.params.id!, body));
+    ctx.state.audit = { object: `site-server:${ctx.params.id}`, before, after: ctx.body };
   });
   router.delete('/api/v1/site-servers/:id', can('site-servers.write'), async (ctx) => {
+    siteServerInScope(ctx, registry, ctx.params.id!);
+    ctx.state.audit = { object: `site-server:${ctx.params.id}`, before: registry.siteServerView(registry.getSiteServer(ctx.params.id!)) };
     await registry.deleteSiteServer(ctx.params.id!);
     ctx.status = 204;
   });
@@ -49,21 +62,28 @@ export function principalRoutes(router: Router<AppState>, registry: Registry): v
     ctx.body = { configSerial: cfg.serial, heartbeatIntervalMs: cfg.heartbeatIntervalMs };
   });
   router.get('/api/v1/site-servers/:id/config', selfOr('site-servers.read', ['site-server']), (ctx) => {
+    siteServerInScope(ctx, registry, ctx.params.id!);
     ctx.body = registry.siteServerConfig(registry.getSiteServer(ctx.params.id!));
   });
 
   // ------------------------------------------------------------ agents
   router.get('/api/v1/agents', can('agents.read'), (ctx) => {
-    ctx.body = registry.listAgents(validate(agentListQuery, ctx.query, 'query'));
+    ctx.body = registry.listAgents({ ...validate(agentListQuery, ctx.query, 'query'), scope: scopeOf(ctx) });
   });
   router.get('/api/v1/agents/:id', selfOr('agents.read', ['agent']), (ctx) => {
+    agentInScope(ctx, registry, ctx.params.id!);
     ctx.body = registry.agentView(registry.getAgent(ctx.params.id!));
   });
   router.patch('/api/v1/agents/:id', selfOr('agents.write', ['agent']), async (ctx) => {
+    agentInScope(ctx, registry, ctx.params.id!);
     const body = await readJson(ctx, agentPatch);
+    const before = registry.agentView(registry.getAgent(ctx.params.id!));
     ctx.body = registry.agentView(await registry.updateAgent(ctx.params.id!, body));
+    ctx.state.audit = { object: `agent:${ctx.params.id}`, before, after: ctx.body };
   });
   router.delete('/api/v1/agents/:id', can('agents.write'), async (ctx) => {
+    agentInScope(ctx, registry, ctx.params.id!);
+    ctx.state.audit = { object: `agent:${ctx.params.id}`, before: registry.agentView(registry.getAgent(ctx.params.id!)) };
     await registry.deleteAgent(ctx.params.id!);
     ctx.status = 204;
   });
@@ -75,9 +95,11 @@ export function principalRoutes(router: Router<AppState>, registry: Registry): v
     ctx.body = { configSerial: registry.agentSerial(id), heartbeatIntervalMs: registry.agentConfig(id).heartbeatIntervalMs };
   });
   router.get('/api/v1/agents/:id/config', selfOr('agents.read', ['agent']), (ctx) => {
+    agentInScope(ctx, registry, ctx.params.id!);
     ctx.body = registry.agentConfig(ctx.params.id!);
   });
   router.get('/api/v1/agents/:id/site-servers', selfOr('agents.read', ['agent']), (ctx) => {
+    agentInScope(ctx, registry, ctx.params.id!);
     const { service } = validate(selectionQuery, ctx.query, 'query');
     const { reason, servers } = registry.selection(ctx.params.id!, service);
     ctx.body = {

@@ -77,6 +77,12 @@ export interface RunRecord {
   /** Change sequence: task servers fetch runs whose seq is above the last they saw. */
   seq: number;
   agents: number;
+  /**
+   * The sites of its targets when it was made (a scoped administrator sees a run with one
+   * of its sites); `unsited`: some target was in no site.
+   */
+  sites?: string[] | undefined;
+  unsited?: true | undefined;
   counts: Counts;
   /** Failed agents grouped by error. */
   failures: Record<string, number>;

@@ -1,5 +1,8 @@
+import type { RunRecord } from './model.js';
 import { agentTaskKey, CommonErrors, OutpostError, readJson, requireKind, validate, type AppState, type RouteContext } from '@outpost/common';
-import { can } from '../admins/guard.js';
+import { can, scopeOf } from '../admins/guard.js';
+import { AdminErrors } from '../admins/errors.js';
+import { agentVisible, siteInScope } from '../admins/scope.js';
 import type { Router } from '@koa/router';
 import type { Registry } from '../registry.js';
 import type { TasksConfig } from './config.js';
@@ -36,6 +39,16 @@ function taskServerOf(ctx: RouteContext, registry: Registry): string {
 
 /** Admin routes (tasks, jobs, runs) and task-server routes (`/task-service/...`). */
 export function taskRoutes(router: Router<AppState>, d: TaskRouteDeps): void {
+  /** A run is visible to a scoped administrator when one of its targets is in the scope. */
+  const runVisible = (ctx: RouteContext, run: RunRecord): boolean => {
+    const scope = scopeOf(ctx);
+    return scope === undefined || (run.sites ?? []).some((s) => scope.includes(s));
+  };
+  const visibleRun = (ctx: RouteContext, id: string) => {
+    const run = d.runs.getRun(id);
+    if (!runVisible(ctx, run)) throw new OutpostError(TaskErrors.RUN_NOT_FOUND, `no run with id '${id}'`, { status: 404 });
+    return run;
+  };
   const ts = requireKind('site-server');
 
   // ------------------------------------------------------------ tasks
@@ -98,9 +111,11 @@ export function taskRoutes(router: Router<AppState>, d: TaskRouteDeps): void {
     const body = await readJson(ctx, runBody);
     const steps = d.defs.flatten(d.defs.getJob(ctx.params.name!).name);
     const all = d.registry.store.agents;
+    // A scoped administrator runs jobs only on agents inside the scope: others are unknown to it.
+    const visible = (a: string) => all.has(a) && agentVisible(ctx, d.registry, a);
     let agents: string[];
     if (body.agents) {
-      const unknown = body.agents.filter((a) => !all.has(a));
+      const unknown = body.agents.filter((a) => !visible(a));
       if (unknown.length) {
         throw new OutpostError(TaskErrors.UNKNOWN_AGENTS, `unknown agent id(s): ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`, {
           status: 404,
@@ -109,41 +124,56 @@ export function taskRoutes(router: Router<AppState>, d: TaskRouteDeps): void {
       }
       agents = body.agents;
     } else if (body.site !== undefined) {
+      siteInScope(ctx, body.site);
       d.registry.getSite(body.site);
       agents = [...all.keys()].filter((a) => d.registry.agentSites(a).includes(body.site!));
     } else {
-      agents = [...all.keys()];
+      agents = [...all.keys()].filter(visible);
     }
-    const { run, skipped } = await d.runs.create({ job: ctx.params.name!, steps, agents, expiresMs: body.expires ?? d.config.defaultExpiry, once: body.once });
+    const { run, skipped } = await d.runs.create({
+      job: ctx.params.name!,
+      steps,
+      agents,
+      expiresMs: body.expires ?? d.config.defaultExpiry,
+      once: body.once,
+      sitesOf: (a) => d.registry.agentSites(a),
+    });
     ctx.status = 201;
     ctx.body = { id: run.id, job: run.job, agents: run.agents, skipped: skipped.length, expiresAt: new Date(run.expiresAt).toISOString() };
   });
   router.get('/api/v1/runs', can('runs.read'), (ctx) => {
     ctx.body = {
       items: [...d.runs.runs.values()]
+        .filter((r) => runVisible(ctx, r))
         .sort((a, b) => b.createdAt - a.createdAt)
         .map((r) => ({ id: r.id, job: r.job, state: runState(r), agents: r.agents, counts: r.counts, createdAt: new Date(r.createdAt).toISOString() })),
     };
   });
   router.get('/api/v1/runs/:id', can('runs.read'), async (ctx) => {
-    const run = d.runs.getRun(ctx.params.id!);
+    const run = visibleRun(ctx, ctx.params.id!);
     ctx.body = summarize(run, await d.runs.agentRuns(run.id), d.registry);
   });
   router.get('/api/v1/runs/:id/agents', can('runs.read'), async (ctx) => {
     const q = validate(runAgentsQuery, ctx.query, 'query');
-    const run = d.runs.getRun(ctx.params.id!);
-    const rows = (await d.runs.agentRuns(run.id)).filter((a) => (q.state === undefined || a.s === q.state) && (q.after === undefined || a.a > q.after));
+    const run = visibleRun(ctx, ctx.params.id!);
+    const rows = (await d.runs.agentRuns(run.id)).filter((a) => (q.state === undefined || a.s === q.state) && (q.after === undefined || a.a > q.after) && agentVisible(ctx, d.registry, a.a));
     rows.sort((a, b) => (a.a < b.a ? -1 : 1));
     const items = rows.slice(0, q.limit).map((a) => agentRunView(run, a));
     ctx.body = rows.length > q.limit ? { items, next: rows[q.limit - 1]!.a } : { items };
   });
   router.get('/api/v1/runs/:id/agents/:agent', can('runs.read'), async (ctx) => {
-    const run = d.runs.getRun(ctx.params.id!);
-    const ar = await d.runs.agentRun(run.id, ctx.params.agent!);
+    const run = visibleRun(ctx, ctx.params.id!);
+    const ar = agentVisible(ctx, d.registry, ctx.params.agent!) ? await d.runs.agentRun(run.id, ctx.params.agent!) : undefined;
     if (!ar) throw new OutpostError(TaskErrors.UNKNOWN_AGENTS, `agent '${ctx.params.agent}' is not a target of run '${run.id}'`, { status: 404 });
     ctx.body = agentRunView(run, ar, await d.runs.outputsOf(run.id, ar.a));
   });
   router.post('/api/v1/runs/:id/cancel', can('runs.start'), async (ctx) => {
+    const target = visibleRun(ctx, ctx.params.id!);
+    // Cancelling stops every target: a scoped administrator may only when all are its own.
+    const scope = scopeOf(ctx);
+    if (scope && (target.unsited || !(target.sites ?? []).every((s) => scope.includes(s)))) {
+      throw new OutpostError(AdminErrors.FORBIDDEN, `run ${target.id} has agents outside your scope: an administrator with a wider scope must cancel it`, { status: 403, details: { permission: 'runs.start' } });
+    }
     const run = await d.runs.cancel(ctx.params.id!);
     ctx.body = { id: run.id, state: runState(run), counts: run.counts };
   });

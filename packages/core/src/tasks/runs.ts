@@ -137,7 +137,15 @@ export class Runs {
     return this.store.outputsOf(runId, agentId);
   }
 
-  async create(input: { job: string; steps: RunStep[]; agents: string[]; expiresMs: number; once?: string | undefined }): Promise<{ run: RunRecord; skipped: string[] }> {
+  async create(input: {
+    job: string;
+    steps: RunStep[];
+    agents: string[];
+    expiresMs: number;
+    once?: string | undefined;
+    /** Each target's sites (for site-scoped administrators). */
+    sitesOf?: ((agent: string) => readonly string[]) | undefined;
+  }): Promise<{ run: RunRecord; skipped: string[] }> {
     const now = this.clock.now();
     let targets = [...new Set(input.agents)].sort();
     const skipped: string[] = [];
@@ -162,6 +170,7 @@ export class Runs {
       counts: { ...emptyCounts(), queued: targets.length },
       failures: {},
       ...(input.once === undefined ? {} : { once: input.once }),
+      ...(input.sitesOf ? runSites(targets, input.sitesOf) : {}),
       ...(input.steps.length > 0 && input.steps.every((s) => s.task.kind === 'server') ? { server: true as const } : {}),
     };
     this.#sign(run);
@@ -420,4 +429,16 @@ export class Runs {
     this.#dirty.clear();
     await this.store.write(batch.map((ar) => this.store.agentRunOp(ar)));
   }
+}
+
+/** The union of the targets' sites, and whether any target was in none. */
+function runSites(targets: readonly string[], sitesOf: (agent: string) => readonly string[]): { sites: string[]; unsited?: true } {
+  const sites = new Set<string>();
+  let unsited = false;
+  for (const a of targets) {
+    const s = sitesOf(a);
+    if (s.length === 0) unsited = true;
+    for (const x of s) sites.add(x);
+  }
+  return { sites: [...sites].sort(), ...(unsited ? { unsited: true as const } : {}) };
 }

@@ -47,6 +47,23 @@ describe('site-server grants', () => {
     expect(ss.reportedAddress).toBe('10.1.0.5/16');
   });
 
+  it('never approves a gateway\'s address for a site server that enrolls through it (trust on first use needs the real source)', async () => {
+    const tc = await startCore();
+    const gwToken = await createToken(tc, 'site-server', { grant: { services: { gateway: true }, addresses: ['127.0.0.1'] } });
+    expect((await tc.call('POST', '/enroll', { token: null, body: { token: gwToken, name: 'gw', services: { gateway: { url: 'https://127.0.0.1:8443' } } } })).status).toBe(201);
+    // The core sees 127.0.0.1, the gateway's approved address: as a tunnelled enrollment would look.
+    const token = await createToken(tc, 'site-server', { grant: { services: { netboot: true } } });
+    const r = await tc.call('POST', '/enroll', { token: null, body: { token, name: 'nb', services: { netboot: {} } } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const ss = (await tc.call('GET', `/site-servers/${r.body.id}`)).body;
+    expect(ss.grant.addresses).toEqual([]);
+    // A URL on the gateway's host is then not approved either: the admin names addresses in the token.
+    const pkgToken = await createToken(tc, 'site-server', { grant: { services: { package: { constrained: true } } } });
+    const pkg = await tc.call('POST', '/enroll', { token: null, body: { token: pkgToken, name: 'pkg', services: { package: { constrained: true, url: 'http://127.0.0.1:8081' } } } });
+    expect(pkg.status).toBe(403);
+    expect(pkg.body.error.code).toBe('CORE_GRANT_EXCEEDED');
+  });
+
   it('puts a site server in sites by its approved addresses and the grant, never by the address it states', async () => {
     const tc = await startCore();
     await tc.call('POST', '/sites', { body: { name: 'hq', subnets: ['10.1.0.0/16'] } });

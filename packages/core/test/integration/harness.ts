@@ -3,6 +3,15 @@ import { once } from 'node:events';
 import { createCore, coreConfigSchema, type Core, type CoreConfigInput } from '@outpost/core';
 import { DatagramType, datagramKey, encodeDatagram, openDatabase, openDatagram, ReplayGuard, silentLogger, sublevel, validateConfig, type DecodedDatagram } from '@outpost/common';
 import { grantFor, removeDir, tempDir, type StatedServices } from '@outpost/testing';
+import { createHash } from 'node:crypto';
+import { inject } from 'vitest';
+
+/**
+ * Under the core-on-postgres project every core keeps its records in PostgreSQL, one
+ * table per data dir (so a restart on the same dir finds its records).
+ */
+const pgUrl = process.env.OUTPOST_TEST_CORE_STORE === 'postgres' ? inject('coreStoreUrl') : '';
+const storeFor = (dir: string) => (pgUrl ? { kind: 'postgres' as const, url: pgUrl, table: `t_${createHash('sha256').update(dir).digest('hex').slice(0, 20)}` } : undefined);
 
 /** A clock the test moves by hand (expiry, offline states). */
 export interface TestClock {
@@ -50,7 +59,7 @@ export async function startCore(opts: { dir?: string; clock?: TestClock; config?
   const { http, datagram, ...rest } = opts.config ?? {};
   const config = validateConfig(
     coreConfigSchema,
-    { dataDir: dir, http: { port: 0, ...http }, datagram: { host: '127.0.0.1', port: 0, ...datagram }, ...rest },
+    { dataDir: dir, http: { port: 0, ...http }, datagram: { host: '127.0.0.1', port: 0, ...datagram }, ...(storeFor(dir) ? { store: storeFor(dir) } : {}), ...rest },
     { file: 'test' },
   );
   const core = createCore(config, { logger: silentLogger(), clock });

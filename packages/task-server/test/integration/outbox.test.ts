@@ -63,4 +63,34 @@ describe('Outbox', () => {
     expect(await store.outboxGroups.keys().all()).toEqual([]);
     expect(await b.add([ev(3)])).toBe(0);
   });
+
+  it('drops the one event the core rejects as malformed (400) and forwards every other, instead of resending the batch forever', async () => {
+    dir = await tempDir('outpost-outbox-');
+    db = await openDatabase(dir);
+    const store = new TsStore(db);
+    const got: StatusEvent[] = [];
+    let calls = 0;
+    // A core that answers 400 to any batch holding the poisoned event (what the real core's validation does).
+    const core: CoreClient = {
+      bearer: '',
+      async call(_m: string, _p: string, body?: unknown) {
+        calls++;
+        const events = (body as { events: StatusEvent[] }).events;
+        if (events.some((e) => e.agent === 'a5')) throw Object.assign(new Error('invalid request body'), { code: 'TASK_CORE_ERROR', details: { status: 400, coreCode: 'COMMON_VALIDATION' } });
+        got.push(...events);
+        return { accepted: events.length, refused: 0 };
+      },
+    };
+    const o = new Outbox(store, core, options, silentLogger());
+    await o.load();
+    o.start();
+    await o.add(Array.from({ length: 9 }, (_, i) => ev(i + 1)));
+    await waitFor(() => o.stats.pending === 0, { what: 'every event forwarded or dropped', timeoutMs: 10_000 });
+    await o.stop();
+    expect(got.map((e) => e.agent).sort()).toEqual(['a1', 'a2', 'a3', 'a4', 'a6', 'a7', 'a8', 'a9']);
+    expect(o.stats.rejectedByCore).toBe(1);
+    // Bounded: the poisoned batch was tried once whole, then its events one by one.
+    expect(calls).toBeLessThanOrEqual(3 + 3 + 3);
+    expect(await store.outboxGroups.keys().all()).toEqual([]);
+  });
 });

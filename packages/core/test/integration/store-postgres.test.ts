@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresGate, psql, startPostgres, waitFor, type TestPostgres } from '@outpost/testing';
+import { cleanup, enrollAgent, newDataDir, startCore } from './harness.js';
+
+const gate = postgresGate('core on PostgreSQL');
+let pg: TestPostgres | undefined;
+
+beforeAll(async () => {
+  if (gate.run) pg = await startPostgres({ fsync: false });
+}, 120_000);
+afterAll(async () => {
+  await cleanup();
+  await pg?.destroy();
+});
+
+describe.runIf(gate.run)('the core on PostgreSQL (core.store.kind: postgres)', () => {
+  it('keeps sites, agents, administrators and runs in PostgreSQL across a restart, and says so in /health', async () => {
+    const store = { kind: 'postgres' as const, url: pg!.url, table: 'core_restart' };
+    const dir = await newDataDir();
+    const a = await startCore({ dir, config: { store } });
+    expect((await a.call('GET', '/health', { token: null })).body.store).toEqual({ kind: 'postgres', reachable: true });
+    await a.call('POST', '/sites', { body: { name: 'hq', subnets: ['10.1.0.0/16'] } });
+    const agent = await enrollAgent(a, 'pc-1', { ips: ['10.1.0.5'] });
+    expect((await a.call('POST', '/admins', { body: { name: 'vera', roles: ['viewer'] } })).status).toBe(201);
+    // The rows are in PostgreSQL, under the core's table.
+    expect(Number(await psql(pg!, 'SELECT count(*) FROM core_restart'))).toBeGreaterThan(5);
+    expect(await psql(pg!, 'SELECT max(version) FROM outpost_schema_migrations WHERE tbl = \'core_restart\'')).toBe('1');
+    await a.stop();
+
+    const b = await startCore({ dir, config: { store } });
+    expect((await b.call('GET', '/sites')).body.items.map((s: { name: string }) => s.name)).toEqual(['hq']);
+    expect((await b.call('GET', `/agents/${agent.id}`)).body).toMatchObject({ name: 'pc-1', sites: ['hq'] });
+    expect((await b.call('GET', '/admins/vera')).body.roles).toEqual(['viewer']);
+    // The agent's credential still works against the restarted core.
+    expect((await b.call('GET', `/agents/${agent.id}/config`, { token: agent.credential })).status).toBe(200);
+  });
+
+  it('answers 503 CORE_STORE_UNAVAILABLE to changes while PostgreSQL is down, keeps serving reads, and carries on when it is back', async () => {
+    const tc = await startCore({ config: { store: { kind: 'postgres', url: pg!.url, table: 'core_outage' } } });
+    await tc.call('POST', '/sites', { body: { name: 'hq', subnets: ['10.1.0.0/16'] } });
+    await pg!.stop();
+    try {
+      const refused = await tc.call('POST', '/sites', { body: { name: 'branch', subnets: ['10.2.0.0/16'] } });
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.code).toBe('CORE_STORE_UNAVAILABLE');
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect((await tc.call('GET', '/health', { token: null })).body.store).toEqual({ kind: 'postgres', reachable: false });
+      // What the core holds in memory is still served.
+      expect((await tc.call('GET', '/sites')).body.items.map((s: { name: string }) => s.name)).toEqual(['hq']);
+    } finally {
+      await pg!.start();
+    }
+    const again = await waitFor(async () => {
+      const r = await tc.call('POST', '/sites', { body: { name: 'branch', subnets: ['10.2.0.0/16'] } });
+      return r.status === 201 && r;
+    }, { timeoutMs: 20_000, what: 'changes accepted again once PostgreSQL is back' });
+    expect(again.body.name).toBe('branch');
+    expect(await psql(pg!, "SELECT count(*) FROM core_outage WHERE convert_from(key, 'UTF8') LIKE '%branch%'")).not.toBe('0');
+    // The core took its table's lock again: a second core still cannot start on it.
+    await waitFor(async () => {
+      const second = await startCore({ config: { store: { kind: 'postgres', url: pg!.url, table: 'core_outage' } } }).then(
+        async (c) => {
+          await c.stop();
+          return 'started';
+        },
+        (e: { code?: string }) => e.code,
+      );
+      return second === 'COMMON_DB_LOCKED';
+    }, { timeoutMs: 10_000, what: 'the lock taken again' });
+  });
+
+  it('refuses a second core on the same table with a clear error (one core per table until active-active)', async () => {
+    const store = { kind: 'postgres' as const, url: pg!.url, table: 'core_locked' };
+    await startCore({ config: { store } });
+    await expect(startCore({ config: { store } })).rejects.toMatchObject({ code: 'COMMON_DB_LOCKED' });
+  });
+
+  it('names the server, not the password, when PostgreSQL cannot be reached at start', async () => {
+    const url = `postgres://outpost:s3cret-pw@127.0.0.1:${pg!.port + 1}/outpost?connect_timeout=2`;
+    const err = await startCore({ config: { store: { kind: 'postgres', url } } }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message: string },
+    );
+    expect(err?.code).toBe('CORE_STORE_UNREACHABLE');
+    expect(err?.message).toContain(`127.0.0.1:${pg!.port + 1}`);
+    expect(err?.message).not.toContain('s3cret-pw');
+  });
+});

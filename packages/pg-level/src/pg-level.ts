@@ -1,0 +1,225 @@
+import { AbstractLevel } from 'abstract-level';
+import pg from 'pg';
+import { PgIterator } from './iterator.js';
+import { rangeWhere, type RangeOptions } from './range.js';
+import { checkTable, migrate } from './schema.js';
+
+export interface PgLevelOptions {
+  /** A libpq connection string; several hosts with `target_session_attrs=read-write` fail over to the new primary. */
+  connectionString: string;
+  /** The table of this database. @default 'outpost_kv' */
+  table?: string;
+  /** Connections at most. @default 10 */
+  poolSize?: number;
+  /** Rows per iterator page. @default 1000 */
+  pageSize?: number;
+  /** An idle connection is closed after this long. @default 10000 */
+  idleTimeoutMs?: number;
+  /**
+   * Hold a session advisory lock on the table while open, so a second opener fails with
+   * `LEVEL_LOCKED` (as classic-level does for a directory in use). @default false
+   */
+  exclusive?: boolean;
+  /** Forwarded to abstract-level (`keyEncoding`, `valueEncoding`). */
+  keyEncoding?: string;
+  valueEncoding?: string;
+}
+
+interface BatchOp {
+  type: 'put' | 'del';
+  key: Buffer;
+  value?: Buffer;
+}
+
+/**
+ * An abstract-level database on PostgreSQL: one table `(key bytea, value bytea)`. A batch
+ * is one transaction (the last operation on a key wins, as within a LevelDB batch);
+ * sublevels, encodings, events and hooks come from abstract-level, so code written
+ * against `level` runs unchanged. No implicit snapshots: an iterator pages by key.
+ */
+export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string, unknown> {
+  readonly table: string;
+  readonly pageSize: number;
+  readonly #options: PgLevelOptions;
+  #pool: pg.Pool | undefined;
+  /** The connection holding the exclusive lock. */
+  #lock: pg.Client | undefined;
+  /** The schema version after open. */
+  schemaVersion = 0;
+
+  constructor(options: PgLevelOptions) {
+    const { connectionString: _c, table: _t, poolSize: _p, pageSize: _s, idleTimeoutMs: _i, exclusive: _e, ...levelOptions } = options;
+    super(
+      { encodings: { buffer: true }, seek: true, permanence: true, createIfMissing: false, errorIfExists: false, implicitSnapshots: false, explicitSnapshots: false, has: false },
+      levelOptions as never,
+    );
+    this.table = checkTable(options.table ?? 'outpost_kv');
+    this.pageSize = options.pageSize ?? 1000;
+    this.#options = options;
+  }
+
+  get pool(): pg.Pool {
+    if (!this.#pool) throw Object.assign(new Error('Database is not open'), { code: 'LEVEL_DATABASE_NOT_OPEN' });
+    return this.#pool;
+  }
+
+  async query<R extends object>(sql: string, params: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(sql, params)).rows;
+    } catch (err) {
+      throw ioError(err);
+    }
+  }
+
+  async _open(): Promise<void> {
+    const pool = new pg.Pool({ connectionString: this.#options.connectionString, max: this.#options.poolSize ?? 10, idleTimeoutMillis: this.#options.idleTimeoutMs ?? 10_000, allowExitOnIdle: true });
+    // An idle client's error (the server went away) must not crash the process: the next query reports it.
+    pool.on('error', () => undefined);
+    let lock: pg.Client | undefined;
+    try {
+      if (this.#options.exclusive) lock = await this.#takeLock();
+      const client = await pool.connect();
+      try {
+        this.schemaVersion = await migrate(client, this.table);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await lock?.end().catch(() => undefined);
+      await pool.end().catch(() => undefined);
+      throw ioError(err);
+    }
+    this.#pool = pool;
+    this.#lock = lock;
+  }
+
+  /** A connection holding the table's session advisory lock (LEVEL_LOCKED when another holds it). */
+  async #takeLock(): Promise<pg.Client> {
+    const lock = new pg.Client({ connectionString: this.#options.connectionString });
+    lock.on('error', () => undefined);
+    await lock.connect();
+    const { rows } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [`outpost-pg-level-open:${this.table}`]);
+    if (!rows[0]?.ok) {
+      await lock.end().catch(() => undefined);
+      throw Object.assign(new Error(`the table ${this.table} is in use by another process`), { code: 'LEVEL_LOCKED' });
+    }
+    // The lock lives as long as its session: when the server restarts or fails over, take it again.
+    lock.once('end', () => {
+      if (this.#lock === lock) this.#relock();
+    });
+    return lock;
+  }
+
+  #relock(): void {
+    this.#lock = undefined;
+    const retry = (): void => {
+      if (!this.#pool) return;
+      this.#takeLock().then(
+        (lock) => {
+          if (this.#pool) this.#lock = lock;
+          else void lock.end();
+        },
+        (err: unknown) => {
+          // Another process took the table while the server was away: it is no longer ours.
+          if ((err as { code?: string }).code === 'LEVEL_LOCKED') this.emit('lock-lost', err);
+          else setTimeout(retry, 1_000).unref();
+        },
+      );
+    };
+    setTimeout(retry, 500).unref();
+  }
+
+  async _close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    const lock = this.#lock;
+    this.#lock = undefined;
+    await lock?.end().catch(() => undefined);
+    await pool?.end();
+  }
+
+  /** Whether the server answers now (within `timeoutMs`). */
+  async ping(timeoutMs = 2_000): Promise<boolean> {
+    if (!this.#pool) return false;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.#pool.query('SELECT 1').then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+      ]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async _get(key: Buffer): Promise<Buffer | undefined> {
+    const rows = await this.query<{ value: Buffer }>(`SELECT value FROM ${this.table} WHERE key = $1`, [key]);
+    return rows[0]?.value;
+  }
+
+  async _getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.query<{ key: Buffer; value: Buffer }>(`SELECT key, value FROM ${this.table} WHERE key = ANY($1::bytea[])`, [keys]);
+    const found = new Map(rows.map((r) => [r.key.toString('hex'), r.value]));
+    return keys.map((k) => found.get(k.toString('hex')));
+  }
+
+  async _put(key: Buffer, value: Buffer): Promise<void> {
+    await this.query(`INSERT INTO ${this.table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [key, value]);
+  }
+
+  async _del(key: Buffer): Promise<void> {
+    await this.query(`DELETE FROM ${this.table} WHERE key = $1`, [key]);
+  }
+
+  async _batch(operations: BatchOp[]): Promise<void> {
+    // The batch's effect is the last operation on each key.
+    const last = new Map<string, BatchOp>();
+    for (const op of operations) last.set(op.key.toString('hex'), op);
+    const puts = [...last.values()].filter((o) => o.type === 'put');
+    const dels = [...last.values()].filter((o) => o.type === 'del').map((o) => o.key);
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw ioError(err);
+    });
+    try {
+      await client.query('BEGIN');
+      if (dels.length > 0) await client.query(`DELETE FROM ${this.table} WHERE key = ANY($1::bytea[])`, [dels]);
+      if (puts.length > 0) {
+        await client.query(
+          `INSERT INTO ${this.table} (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
+          [puts.map((p) => p.key), puts.map((p) => p.value!)],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw ioError(err);
+    } finally {
+      client.release();
+    }
+  }
+
+  async _clear(options: RangeOptions & { reverse: boolean; limit: number }): Promise<void> {
+    const range = rangeWhere(options);
+    if (options.limit < 0) {
+      await this.query(`DELETE FROM ${this.table} WHERE ${range.sql}`, range.params);
+      return;
+    }
+    await this.query(
+      `DELETE FROM ${this.table} WHERE key IN (SELECT key FROM ${this.table} WHERE ${range.sql} ORDER BY key ${options.reverse ? 'DESC' : 'ASC'} LIMIT ${Math.floor(options.limit)})`,
+      range.params,
+    );
+  }
+
+  _iterator(options: ConstructorParameters<typeof PgIterator>[1]): PgIterator {
+    return new PgIterator(this, options);
+  }
+}
+
+/** A PostgreSQL or connection failure as abstract-level's `LEVEL_IO_ERROR`, the cause kept. */
+function ioError(err: unknown): Error {
+  if ((err as { code?: string }).code?.startsWith('LEVEL_')) return err as Error;
+  return Object.assign(new Error((err as Error).message, { cause: err }), { code: 'LEVEL_IO_ERROR' });
+}
