@@ -11,11 +11,16 @@ export const ssoGroupSchema = z
   })
   .strict();
 
+/** True for a URL on this machine, the only place a plain-HTTP identity provider is accepted. */
+export function isLoopbackUrl(url: URL): boolean {
+  return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(url.hostname);
+}
+
 /** OpenID Connect single sign-on (authorization code + PKCE). */
 export const oidcConfigSchema = z
   .object({
     /** The provider's issuer URL (its /.well-known/openid-configuration is read at start). */
-    issuer: z.url(),
+    issuer: z.url().refine((u) => u.startsWith('https://') || isLoopbackUrl(new URL(u)), 'an https:// URL (plain http only for a provider on this machine)'),
     clientId: z.string().min(1).max(256),
     /** Confidential clients only; public clients rely on PKCE alone. */
     clientSecret: z.string().min(1).max(1024).optional(),

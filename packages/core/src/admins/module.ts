@@ -2,6 +2,8 @@ import type { Principal } from '@outpost/common';
 import type { CoreConfig } from '../config.js';
 import type { CoreContext, CoreModule } from '../module.js';
 import { adminsConfigSchema } from './config.js';
+import { OidcClient } from './oidc.js';
+import { ssoRoutes } from './oidc-routes.js';
 import { adminsRoutes, publicSessionRoutes } from './routes.js';
 import { AdminsService } from './service.js';
 import { AdminsStore } from './store.js';
@@ -15,6 +17,7 @@ export function createAdminsModule(coreConfig: CoreConfig): CoreModule & { reado
   const config = coreConfig.admins ?? adminsConfigSchema.parse({});
   let service: AdminsService | undefined;
   let sweep: NodeJS.Timeout | undefined;
+  let oidc: OidcClient | undefined;
   const mod: CoreModule & { readonly service: AdminsService | undefined; verifyAdminToken?: (token: string) => Principal | undefined } = {
     name: 'admins',
     get service() {
@@ -29,9 +32,13 @@ export function createAdminsModule(coreConfig: CoreConfig): CoreModule & { reado
         svc.sweep().catch((err: unknown) => ctx.log.error({ err }, 'removing ended sessions failed'));
       }, 60_000);
       sweep.unref();
+      if (config.oidc) {
+        oidc = new OidcClient(config.oidc, ctx.log.child({ component: 'oidc' }), ctx.clock);
+        await oidc.start();
+      }
       ctx.log.info({ admins: store.admins.size, roles: store.roles.size, sessions: store.sessions.size }, 'administrators loaded');
     },
-    publicRoutes(router) {
+    publicRoutes(router, ctx) {
       if (!service) throw new Error('admins module: routes before start');
       publicSessionRoutes(
         router,
@@ -39,6 +46,7 @@ export function createAdminsModule(coreConfig: CoreConfig): CoreModule & { reado
         () => (config.oidc ? { enabled: true, label: config.oidc.label } : { enabled: false }),
         (token) => mod.verifyAdminToken?.(token),
       );
+      ssoRoutes(router, service, oidc, () => ctx.url());
     },
     routes(router) {
       if (!service) throw new Error('admins module: routes before start');
@@ -46,9 +54,11 @@ export function createAdminsModule(coreConfig: CoreConfig): CoreModule & { reado
     },
     async stop() {
       clearInterval(sweep);
+      oidc?.stop();
     },
     stats() {
-      return service ? { admins: service.store.admins.size, roles: service.store.roles.size, sessions: service.store.sessions.size, tokens: service.store.tokens.size } : {};
+      const sso = oidc ? { sso: { discovered: oidc.ready, pending: oidc.pending.size } } : {};
+      return service ? { admins: service.store.admins.size, roles: service.store.roles.size, sessions: service.store.sessions.size, tokens: service.store.tokens.size, ...sso } : {};
     },
   };
   return mod;
