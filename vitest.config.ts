@@ -8,6 +8,7 @@ const coreOnPostgres = [
   'packages/core/test/integration/auth.test.ts',
   'packages/core/test/integration/bad-input.test.ts',
   'packages/core/test/integration/lifecycle.test.ts',
+  'packages/core/test/integration/oidc.test.ts',
   'packages/core/test/integration/permission-matrix.test.ts',
   'packages/core/test/integration/restart.test.ts',
   'packages/core/test/integration/selection.test.ts',

@@ -87,7 +87,7 @@ export function ssoRoutes(router: Router<AppState>, admins: AdminsService, oidc:
         ctx.state.log.info({ name: user.name, groups: user.groups.slice(0, 50) }, 'single sign-on: in no mapped group');
         throw new OutpostError(AdminErrors.SSO_NO_ROLE, `${user.name} is in no group that core.admins.oidc.groups maps to a role`, { status: 403 });
       }
-      const signedIn = await admins.ssoSignIn(user.name, roles, grant.sites, ctx.ip);
+      const signedIn = await admins.ssoSignIn(user.name, roles, grant.sites, ctx.ip, `${oidc.config.issuer}#${user.subject}`);
       // Who signed in, for the audit log (the request had no principal until now).
       ctx.state.principal = { kind: 'admin', id: user.name, admin: admins.identity(admins.get(user.name), 'sso', signedIn.session.id) };
       audit(ctx, { action: 'session.sso', object: `admin:${user.name}`, after: { roles, ...(grant.sites ? { sites: grant.sites } : {}), groups: grant.groups } });

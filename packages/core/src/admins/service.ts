@@ -347,14 +347,19 @@ export class AdminsService {
   }
 
   /** A session for an administrator the identity provider vouched for (roles and scope from its groups). */
-  async ssoSignIn(name: string, roles: string[], sites: string[] | undefined, address: string | undefined): Promise<{ session: SessionRecord; cookie: string }> {
+  async ssoSignIn(name: string, roles: string[], sites: string[] | undefined, address: string | undefined, subject?: string): Promise<{ session: SessionRecord; cookie: string }> {
     if (!NAME.test(name) || name === BOOTSTRAP_ADMIN) throw new OutpostError(AdminErrors.SSO_FAILED, `the provider's name ${JSON.stringify(name)} is not a usable administrator name`, { status: 403 });
     const existing = this.store.admins.get(name);
     if (existing && !existing.sso) {
       throw new OutpostError(AdminErrors.SSO_FAILED, `${name} is a local administrator; single sign-on cannot take it over`, { status: 403 });
     }
+    if (existing?.ssoSubject !== undefined && subject !== undefined && existing.ssoSubject !== subject) {
+      // The provider now gives this name to another identity: it does not inherit the account (its API tokens).
+      this.log.warn({ admin: name, was: existing.ssoSubject, now: subject }, 'single sign-on: the name belongs to another identity of the provider; refused');
+      throw new OutpostError(AdminErrors.SSO_FAILED, `${name} belongs to another identity of the provider; an owner must remove the old account first`, { status: 403 });
+    }
     const now = this.clock.now();
-    const a: AdminRecord = { name, roles, createdAt: existing?.createdAt ?? now, updatedAt: now, failures: 0, sso: true, ...(sites ? { sites } : {}) };
+    const a: AdminRecord = { name, roles, createdAt: existing?.createdAt ?? now, updatedAt: now, failures: 0, sso: true, ...(sites ? { sites } : {}), ...(subject ?? existing?.ssoSubject ? { ssoSubject: subject ?? existing?.ssoSubject } : {}) };
     const s = this.#newSession(name, 'sso', address);
     await this.store.write([this.store.putAdmin(a), this.store.putSession(s.session)]);
     return s;

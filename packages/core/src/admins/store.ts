@@ -13,6 +13,8 @@ export interface AdminRecord {
   passwordHistory?: string[];
   /** Made by single sign-on: roles and scope come from the provider's groups at each sign-in. */
   sso?: boolean;
+  /** The provider's identity of it (`issuer#sub`): the name alone may be given to someone else later. */
+  ssoSubject?: string;
   /** Failed sign-ins in a row, and the lock they caused. */
   failures: number;
   lockedUntil?: number;
