@@ -9,6 +9,7 @@ import { runCommand } from './commands/runs.js';
 import { taskCommand, tasksCommand } from './commands/tasks.js';
 import { packageCommand, packagesCommand } from './commands/packages.js';
 import { bootImageCommand, bootImagesCommand, bootsCommand, computerCommand, computersCommand } from './commands/boot.js';
+import { auditCommand } from './commands/audit.js';
 import { UsageError } from './errors.js';
 import { usage } from './help.js';
 import { processIo, type CliIo } from './io.js';
@@ -42,6 +43,7 @@ const COMMANDS: Record<string, Command> = {
   boots: bootsCommand,
   package: packageCommand,
   packages: packagesCommand,
+  audit: auditCommand,
 };
 
 /**
