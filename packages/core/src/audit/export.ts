@@ -80,7 +80,13 @@ export class AuditExporter {
   export(e: AuditEntry): void {
     if (this.#closed) return;
     if (this.config.file !== undefined) this.#toFile(this.config.file, e);
-    if (this.config.syslog) this.#toSyslog(this.config.syslog, e);
+    if (this.config.syslog) {
+      try {
+        this.#toSyslog(this.config.syslog, e);
+      } catch (err) {
+        this.#failed('syslog', err);
+      }
+    }
   }
 
   #failed(target: 'file' | 'syslog', err: unknown): void {

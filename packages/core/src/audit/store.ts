@@ -105,7 +105,13 @@ export class AuditStore {
         }
         this.#head = head;
         waiting.forEach((p, i) => p.resolve(entries[i]!));
-        for (const e of entries) this.onCommit(e);
+        for (const e of entries) {
+          try {
+            this.onCommit(e);
+          } catch {
+            // Export and live streams count their own failures; the entry is committed.
+          }
+        }
       }
     } finally {
       this.#writing = undefined;
