@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { waitFor } from '@outpost/testing';
+import { metricTotal, parseMetrics, waitFor } from '@outpost/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, newDataDir, startCore, udpSocket } from './harness.js';
 
@@ -83,10 +83,15 @@ describe('audit export', () => {
     ]);
   });
 
-  it('counts export failures without failing the API', async () => {
+  it('counts export failures without failing the API, and exposes the counters as metrics', async () => {
     const tc = await startCore({ config: { audit: { export: { file: join(await newDataDir(), 'no-such-dir', 'audit.jsonl') } } } });
     expect((await tc.call('POST', '/sites', { body: { name: 'hq', subnets: ['10.1.0.0/16'] } })).status).toBe(201);
     await waitFor(() => (tc.core.stats().audit as { exportFailures: { file: number } }).exportFailures.file >= 1, { what: 'a counted export failure' });
     expect((await tc.call('GET', '/audit')).body.items).toHaveLength(1);
+    // Exposed as metrics: entries written, append failures, export failures.
+    const samples = parseMetrics(await (await fetch(`${tc.url}/metrics`)).text());
+    expect(metricTotal(samples, 'outpost_core_module_stat', 'stat="audit.written"')).toBe(1);
+    expect(metricTotal(samples, 'outpost_core_module_stat', 'stat="audit.appendFailures"')).toBe(0);
+    expect(metricTotal(samples, 'outpost_core_module_stat', 'stat="audit.exportFailures.file"')).toBeGreaterThanOrEqual(1);
   });
 });
