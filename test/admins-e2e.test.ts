@@ -98,6 +98,25 @@ describe('administrators with the outpost command (issue #15, done when)', () =>
     expect(JSON.parse(list.stdout)).toMatchObject({ items: [{ name: 'alice', roles: ['viewer'], password: false }, { name: 'bob', roles: ['operator'], sites: ['hq'], password: true }] });
   });
 
+  // Needs the audit branch (outpost audit, core module audit) merged.
+  it('outpost audit --json shows alice’s refused attempt and the owner’s admin add; outpost audit verify passes', async () => {
+    expect(aliceToken).not.toBe('');
+    const audit = await owner('audit', '--json');
+    expect(audit.stderr).toBe('');
+    expect(audit.code).toBe(0);
+    const parsed = JSON.parse(audit.stdout) as { items?: AuditEntry[] } | AuditEntry[];
+    const items = Array.isArray(parsed) ? parsed : (parsed.items ?? []);
+    expect(items.find((e) => e.actor?.admin === 'alice' && e.outcome?.status === 403 && e.action === 'sites.create')).toMatchObject({ outcome: { result: 'refused' } });
+    expect(items.find((e) => e.actor?.admin === 'admin' && e.action === 'admins.create' && e.object === 'admin:alice')).toMatchObject({ outcome: { result: 'ok' } });
+    // Neither alice's token nor bob's password is in the log.
+    expect(JSON.stringify(items)).not.toContain(aliceToken.split('.')[1]);
+    expect(JSON.stringify(items)).not.toContain('Granite-Lantern-42');
+
+    const verify = await owner('audit', 'verify');
+    expect(verify.stderr).toBe('');
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toMatch(/audit log verified: \d+ entries/);
+  });
 });
 
 interface AuditEntry {

@@ -2,6 +2,7 @@ import { FUTURE_SECTIONS, SERVICE_SECTIONS } from './config/schema.js';
 import { PACKAGE_USAGE } from './commands/packages.js';
 import { BOOT_USAGE } from './commands/boot.js';
 import { ADMIN_USAGE } from './commands/admins-usage.js';
+import { AUDIT_USAGE } from './commands/audit.js';
 
 /** Usage text per command; `''` is the top level. */
 const USAGE: Record<string, string> = {
@@ -53,6 +54,9 @@ Administer a core over its HTTP API:
   boot-image add NAME --package PKG --script PATH | --kernel PATH [--initrd PATH...]
                                    define a boot image; boot-images lists them
   boots [--mac MAC]                recent network boots with their timelines
+  audit [--since D] [--admin NAME] [--action A] [--result R] [--limit N]
+                                   the audit log: changes, sign-ins, refused requests
+  audit verify                     check the audit log's hash chain
 
 Administrators and roles:
   admin add NAME --role ROLE... [--site SITE...] [--password-stdin]
@@ -165,5 +169,5 @@ CAP_NET_BIND_SERVICE; --port 6969 does not). Run 'outpost tftp --help' for every
 
 /** The usage text of a command (`'site add'`), or of the top level. */
 export function usage(command?: string): string {
-  return USAGE[command ?? ''] ?? PACKAGE_USAGE[command ?? ''] ?? BOOT_USAGE[command ?? ''] ?? ADMIN_USAGE[command ?? ''] ?? USAGE['']!;
+  return USAGE[command ?? ''] ?? PACKAGE_USAGE[command ?? ''] ?? BOOT_USAGE[command ?? ''] ?? ADMIN_USAGE[command ?? ''] ?? AUDIT_USAGE[command ?? ''] ?? USAGE['']!;
 }

@@ -12,6 +12,7 @@ import { bootImageCommand, bootImagesCommand, bootsCommand, computerCommand, com
 import { adminCommand } from './commands/admins.js';
 import { roleCommand } from './commands/roles.js';
 import { ApiError } from './client/api.js';
+import { auditCommand } from './commands/audit.js';
 import { UsageError } from './errors.js';
 import { usage } from './help.js';
 import { processIo, type CliIo } from './io.js';
@@ -47,6 +48,7 @@ const COMMANDS: Record<string, Command> = {
   packages: packagesCommand,
   admin: adminCommand,
   role: roleCommand,
+  audit: auditCommand,
 };
 
 /**

@@ -5,6 +5,7 @@ import { tasksConfigSchema } from './tasks/config.js';
 import { bootConfigSchema } from './boot/config.js';
 import { consoleConfigSchema } from './console/config.js';
 import { adminsConfigSchema } from './admins/config.js';
+import { auditConfigSchema } from './audit/config.js';
 
 const port = portSchema;
 
@@ -91,6 +92,8 @@ export const coreConfigSchema = z
     console: consoleConfigSchema,
     /** Administrators: sessions, sign-in lockout, passwords, API tokens, single sign-on (see src/admins/README.md). */
     admins: adminsConfigSchema,
+    /** The audit log: retention, export to a file or syslog (see src/audit/README.md). */
+    audit: auditConfigSchema,
   })
   .strict();
 

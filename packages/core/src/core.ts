@@ -17,6 +17,7 @@ import { CoreStore } from './store.js';
 import { packagesModule } from './packages/module.js';
 import { createConsoleModule } from './console/module.js';
 import { createAdminsModule } from './admins/module.js';
+import { createAuditModule } from './audit/module.js';
 import { authenticate } from './admins/authenticate.js';
 import type { AdminsService } from './admins/service.js';
 import { routeTable, type RouteEntry } from './admins/route-table.js';
@@ -73,7 +74,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
   let enrollment: Enrollment | undefined;
   let tickler: Tickler | undefined;
   const adminsModule = createAdminsModule(config);
-  const modules = coreModules(config, adminsModule);
+  const auditModule = createAuditModule(config, { clock, logger: log });
+  const modules = [auditModule, ...coreModules(config, adminsModule)];
   let routes: RouteEntry[] = [];
   const metrics = createCoreMetrics({
     dataDir: config.dataDir,
@@ -178,6 +180,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         health: async () => ({ service: 'core', agents: reg.store.agents.size, store: { kind: opened.kind, reachable: await opened.reachable() } }),
         metrics,
       });
+      // First: the audit log sees every route's outcome, authentication's refusals included.
+      router.use(auditModule.middleware());
       router.use(storeErrors());
       enrollRoutes(router, enr);
       router.get('/metrics', publicRoute(), async (ctx) => {

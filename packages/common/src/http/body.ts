@@ -70,6 +70,7 @@ export async function readJson<S extends z.ZodType>(ctx: AppContext, schema: S, 
       throw new OutpostError(CommonErrors.UNSUPPORTED_MEDIA_TYPE, 'the request body must be application/json', { status: 415 });
     }
     text = await readBodyText(ctx.req, limit, length);
+    (ctx.state as { bodyText?: string }).bodyText = text; // the core's audit log records it (redacted)
   }
   return parseJsonBody(schema, text);
 }

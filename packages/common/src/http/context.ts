@@ -34,6 +34,11 @@ export interface AuditNote {
   object?: string;
   before?: unknown;
   after?: unknown;
+  /**
+   * The request was refused though it answers with a success status (a browser flow that
+   * redirects to an error page): the code, recorded as the outcome.
+   */
+  refused?: string;
 }
 
 export interface AppState {

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Router } from '@koa/router';
-import { isOutpostError, OutpostError, publicRoute, type AppState, type RouteContext } from '@outpost/common';
+import { isOutpostError, OutpostError, publicRoute, type AppState, type AuditNote, type RouteContext } from '@outpost/common';
 import { sessionCookie } from './authenticate.js';
 import { AdminErrors } from './errors.js';
 import { grantOf } from './oidc-claims.js';
@@ -22,8 +22,8 @@ export function ssoStateCookie(state: string, secure: boolean, maxAgeS: number):
   return [`${SSO_COOKIE}=${state}`, `Path=${COOKIE_PATH}`, 'HttpOnly', 'SameSite=Lax', ...(secure ? ['Secure'] : []), `Max-Age=${maxAgeS}`].join('; ');
 }
 
-function audit(ctx: RouteContext, fields: { object?: string; after?: unknown; action?: string }): void {
-  (ctx.state as AppState & { audit?: Record<string, unknown> }).audit = { ...(ctx.state as { audit?: Record<string, unknown> }).audit, ...fields };
+function audit(ctx: RouteContext, fields: AuditNote): void {
+  ctx.state.audit = { ...ctx.state.audit, ...fields };
 }
 
 function sameState(a: string, b: string): boolean {
@@ -45,7 +45,7 @@ export function ssoRoutes(router: Router<AppState>, admins: AdminsService, oidc:
     const e = isOutpostError(err) ? err : new OutpostError(AdminErrors.SSO_FAILED, 'single sign-on failed', { status: 403, cause: err });
     if (!isOutpostError(err)) ctx.state.log.error({ err }, 'single sign-on failed unexpectedly');
     else ctx.state.log.warn({ code: e.code, reason: e.message, address: ctx.ip }, 'single sign-on refused');
-    audit(ctx, { action: 'session.sso', after: { refused: e.code } });
+    audit(ctx, { action: 'session.sso', refused: e.code });
     ctx.set('cache-control', 'no-store');
     ctx.redirect(`${CONSOLE}?sso_error=${encodeURIComponent(e.code)}`);
   };

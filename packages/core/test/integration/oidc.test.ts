@@ -224,6 +224,10 @@ describe('single sign-on (OpenID Connect)', () => {
     expect((await tc.call('GET', '/sites/branch')).status).toBe(404);
     const account = await tc.call('GET', '/admins/hanna');
     expect(account.body).toMatchObject({ name: 'hanna', sso: true, password: false, roles: ['viewer'], sites: ['hq'] });
+    // The audit log has the sign-in (a GET callback) and her refused write.
+    const audit = (await tc.call('GET', '/audit?admin=hanna')).body.items as { action: string; actor: { via?: string }; outcome: { result: string } }[];
+    expect(audit.find((e) => e.action === 'session.sso')).toMatchObject({ actor: { via: 'sso' }, outcome: { result: 'ok' } });
+    expect(audit.find((e) => e.action === 'sites.create')).toMatchObject({ outcome: { result: 'refused' } });
   });
 
   it('reads the claims from the ID token when the provider puts them there, and unions the groups: unscoped admin plus viewer', async () => {
@@ -299,6 +303,9 @@ describe('single sign-on (OpenID Connect)', () => {
     expect(r.landing.searchParams.get('sso_error')).toBe('CORE_SSO_NO_ROLE');
     expect(session(browser, tc)).toBeUndefined();
     expect((await tc.call('GET', '/admins/sam')).status).toBe(404);
+    // Recorded as a refused single sign-on, though the browser got a redirect.
+    const refused = (await tc.call('GET', '/audit?action=session.sso')).body.items as { outcome: { code?: string; result: string } }[];
+    expect(refused[0]?.outcome).toMatchObject({ code: 'CORE_SSO_NO_ROLE', result: 'refused' });
   });
 
   it('refuses a tampered code (the provider does not redeem it) with CORE_SSO_FAILED', async () => {
