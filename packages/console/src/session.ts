@@ -25,7 +25,10 @@ function set(next: SessionState): void {
 
 /** Why a session ended, in words a person reads on the sign-in page. */
 export function endReason(err: ApiError): string {
-  if (err.code === 'CORE_SESSION_EXPIRED') return `Your session ended: ${err.message.replace(/^the session ended /, '').replace(/: sign in again$/, '')}. Sign in again.`;
+  if (err.code === 'CORE_SESSION_EXPIRED') {
+    const why = /\(([^)]{1,80})\)/.exec(err.message)?.[1];
+    return `Your session ended${why ? ` (${why})` : ''}. Sign in again.`;
+  }
   return 'The core no longer accepts this session. Sign in again.';
 }
 
