@@ -256,6 +256,20 @@ describe('administrators in the console', () => {
     expect(await page.getByTestId('who-name').count()).toBe(0);
   }, 60_000);
 
+  it.runIf(gate.run)('a failed single sign-on comes back with its code, shown with a readable message; no SSO button when it is not configured', async () => {
+    const page = await newPage();
+    await page.goto(`${f.url}/console/?sso_error=CORE_SSO_NO_ROLE`);
+    await page.getByText(/Single sign-on failed\. .*none of your groups gives a role/).waitFor();
+    expect(await page.getByRole('alert').locator('code').textContent()).toBe('CORE_SSO_NO_ROLE');
+    // The code is taken off the address (a reload does not show it again).
+    expect(new URL(page.url()).search).toBe('');
+    // Anything else in the parameter is not echoed.
+    await page.goto(`${f.url}/console/?sso_error=%3Cb%3Ehi%3C%2Fb%3E`);
+    await page.getByText('Single sign-on failed. The provider or the core refused the sign-in.').waitFor();
+    expect(await page.getByRole('alert').locator('code').textContent()).toBe('UNKNOWN');
+    expect(await page.getByRole('button', { name: /^Sign in with (?!an API token|a name)/ }).count()).toBe(0);
+  }, 30_000);
+
   it.runIf(gate.run)('sign-out returns to the sign-in page, and the core refuses the old cookie', async () => {
     const page = await newPage();
     await signInWithPassword(page, f, 'vera', PASSWORDS.vera);
