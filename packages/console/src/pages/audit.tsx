@@ -15,23 +15,23 @@ const KEEP = 2_000;
 /** Entries as the filters select them: a first page, older pages on demand, and new ones from the stream. */
 function useAuditLog(filter: AuditFilter): { items: AuditEntry[]; more: boolean; error: string | undefined; live: boolean; loadOlder: () => void } {
   const [items, setItems] = useState<AuditEntry[]>([]);
-  const [next, setNext] = useState<string | undefined>();
+  const [next, setNext] = useState<string | number | undefined>();
   const [error, setError] = useState<string | undefined>();
   const [live, setLive] = useState(false);
   const gen = useRef(0);
   const key = filterQuery(filter).toString();
   const load = useCallback(
-    (before: string | undefined) => {
+    (before: string | number | undefined) => {
       const my = gen.current;
       const q = filterQuery(filter);
       q.set('limit', String(PAGE));
-      if (before) q.set('before', before);
-      api<{ items: AuditEntry[]; next?: string }>(`/audit?${q}`).then(
+      if (before !== undefined) q.set('before', String(before));
+      api<{ items: AuditEntry[]; next?: string | number }>(`/audit?${q}`).then(
         (page) => {
           if (my !== gen.current) return;
           setError(undefined);
           // Entries the stream brought while the page loaded stay (they are newer).
-          setItems((cur) => merge(cur, page.items).slice(0, before ? undefined : KEEP));
+          setItems((cur) => merge(cur, page.items).slice(0, before !== undefined ? undefined : KEEP));
           setNext(page.next);
         },
         (err: unknown) => my === gen.current && setError(describe(err)),
@@ -92,8 +92,12 @@ function useAuditLog(filter: AuditFilter): { items: AuditEntry[]; more: boolean;
 function Filters(props: { filter: AuditFilter }): JSX.Element {
   const [admin, setAdmin] = useState(props.filter.admin);
   const [action, setAction] = useState(props.filter.action);
+  // The filters as the address has them now: a typed filter's delayed update must not
+  // undo a choice made meanwhile.
+  const current = useRef(props.filter);
+  current.current = props.filter;
   const set = (patch: Partial<AuditFilter>): void => {
-    const q = filterQuery({ ...props.filter, ...patch });
+    const q = filterQuery({ ...current.current, ...patch });
     navigate(`#/audit${q.size ? `?${q}` : ''}`);
   };
   // Typed filters apply a moment after the last key.
