@@ -13,6 +13,7 @@ const SSO_ERRORS: Record<string, string> = {
   CORE_SSO_FAILED: 'The single sign-on provider’s answer was refused (it expired, was not for this sign-in, or names a local administrator).',
   CORE_SSO_NO_ROLE: 'You signed in at the provider, but none of your groups gives a role in Outpost. Ask an owner to map one of your groups.',
   CORE_SSO_NOT_CONFIGURED: 'Single sign-on is not configured on this core.',
+  CORE_SSO_UNAVAILABLE: 'The core cannot reach the single sign-on provider yet. Try again in a minute.',
 };
 
 /** The words for a refused sign-in (exported for the tests of the wording). */
