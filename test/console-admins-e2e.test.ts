@@ -7,8 +7,11 @@
 // HttpOnly and SameSite=Strict, a page of another site cannot use it, and sign-out ends
 // it on the core. The audit page's test needs the audit module (branch `audit`).
 import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
 import { e2eGate, grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
@@ -16,6 +19,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminOk, apiRequest } from './fixtures/e2e.js';
 
+const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/console-admins/', import.meta.url));
+const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 const gate = e2eGate('console administrators in headless Chromium', { commands: ['chromium'] });
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const PASSWORDS = { vera: 'Lantern-Orchard-42', olga: 'Granite-Harbour-77', lars: 'Meadow-Compass-19' } as const;
@@ -117,6 +122,7 @@ describe('administrators in the console', () => {
     expect(put.status, await put.text()).toBeLessThan(300);
     await adminOk(c, 'POST', `/packages/${pkg.id}/enable`, {});
     f = { core, dir, url: core.url, owner: core.adminToken, clock, packageId: pkg.id, agentId: agent.body.id, runId: run.id };
+    await mkdir(ARTIFACTS, { recursive: true });
     if (gate.run) browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 30_000 });
   }, 60_000);
 
@@ -140,6 +146,7 @@ describe('administrators in the console', () => {
     for (const p of pages(f)) {
       await open(page, f, p.hash, p.loaded);
       expect(await actionsOn(page), p.name).toEqual([]);
+      if (p.name === 'sites' || p.name === 'run') await shot(page, `viewer-${p.name}`);
     }
     await open(page, f, '#/tokens', 'text=No page here');
     await open(page, f, '#/audit', 'text=No page here');
@@ -248,6 +255,7 @@ describe('administrators in the console', () => {
       await expect.poll(() => password.inputValue(), { timeout: 15_000 }).toBe('');
     }
     await page.getByText(/Too many failed sign-ins: this account is locked\. Try again in \d+ (s|min) \(at .+\)\./).waitFor();
+    await shot(page, 'locked');
     expect(await page.getByRole('alert').locator('code').textContent()).toBe('CORE_SIGN_IN_LOCKED');
     // Locked means locked: the right password is refused the same way.
     await page.getByLabel('Password', { exact: true }).fill(PASSWORDS.lars);
@@ -316,6 +324,7 @@ describe('administrators in the console', () => {
     }, { timeoutMs: 10_000, what: 'only the viewer\'s refused entries' });
     await page.locator('tr[data-seq]').first().click();
     await page.getByTestId('audit-details').getByText('POST /api/v1/sites').waitFor();
+    await shot(page, 'audit-filtered');
 
     // Live: a change made now appears without a reload, at the top.
     await page.goto(`${f.url}/console/#/audit`);
@@ -331,6 +340,7 @@ describe('administrators in the console', () => {
     // The chain verifies.
     await page.getByRole('button', { name: 'Verify chain' }).click();
     await expect.poll(() => page.getByTestId('audit-verify').textContent(), { timeout: 15_000 }).toMatch(/^Chain intact: \d+ entries/);
+    await shot(page, 'audit');
 
     // Since: nothing is newer than tomorrow.
     const tomorrow = new Date(Date.now() + 86_400_000);
