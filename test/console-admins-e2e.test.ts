@@ -23,7 +23,7 @@ const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/console-admins/', imp
 const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 const gate = e2eGate('console administrators in headless Chromium', { commands: ['chromium'] });
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const PASSWORDS = { vera: 'Lantern-Orchard-42', olga: 'Granite-Harbour-77', lars: 'Meadow-Compass-19' } as const;
+const PASSWORDS = { vera: 'Lantern-Orchard-42', olga: 'Granite-Harbour-77', lars: 'Meadow-Compass-19', sam: 'Quarry-Beacon-Willow-5' } as const;
 const SESSION_IDLE_MS = 30 * 60_000;
 /** Buttons that change nothing (reload a list): allowed to everyone. Row and state pickers carry data-agent / data-state. */
 const READ_ONLY_BUTTONS = new Set(['Refresh', 'Refresh agents']);
@@ -100,11 +100,12 @@ describe('administrators in the console', () => {
     const core = createCore(validateConfig(coreConfigSchema, { dataDir: dir, http: { host: '127.0.0.1', port: 0 }, datagram: { host: '127.0.0.1', port: 0 } }, { file: 'e2e' }), { logger: silentLogger(), clock });
     await core.start();
     const c = { url: core.url, adminToken: core.adminToken };
+    // Something on every page: a site, an agent in a run that stays active, an enabled package.
+    await adminOk(c, 'POST', '/sites', { name: 'hq', subnets: ['10.1.0.0/16'] });
     for (const [name, role] of [['vera', 'viewer'], ['olga', 'operator'], ['lars', 'viewer']] as const) {
       await adminOk(c, 'POST', '/admins', { name, roles: [role], password: PASSWORDS[name] });
     }
-    // Something on every page: a site, an agent in a run that stays active, an enabled package.
-    await adminOk(c, 'POST', '/sites', { name: 'hq', subnets: ['10.1.0.0/16'] });
+    await adminOk(c, 'POST', '/admins', { name: 'sam', roles: ['operator', 'viewer'], sites: ['hq'], password: PASSWORDS.sam });
     const { token } = await adminOk<{ token: string }>(c, 'POST', '/tokens', { for: 'agent' });
     const enrolled = await fetch(`${c.url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, name: 'lab-1', ips: ['10.1.0.5'] }) });
     expect(enrolled.status).toBe(201);
@@ -151,6 +152,14 @@ describe('administrators in the console', () => {
     await open(page, f, '#/tokens', 'text=No page here');
     await open(page, f, '#/audit', 'text=No page here');
   }, 90_000);
+
+  it.runIf(gate.run)('a scoped administrator with two roles sees both roles and the scope in the header', async () => {
+    const page = await newPage();
+    await signInWithPassword(page, f, 'sam', PASSWORDS.sam);
+    await expect.poll(() => page.getByTestId('who-role').allTextContents(), { timeout: 15_000 }).toEqual(['operator', 'viewer']);
+    expect(await page.getByTestId('who-name').textContent()).toBe('sam');
+    expect(await page.getByTestId('who-scope').textContent()).toBe('sites: hq');
+  }, 30_000);
 
   it.runIf(gate.run)('the viewer’s session is refused a change by the API; the cookie is HttpOnly and SameSite=Strict, and nothing is in web storage', async () => {
     const page = await newPage();
