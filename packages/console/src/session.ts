@@ -66,10 +66,6 @@ export async function signOut(): Promise<void> {
   }
 }
 
-export function sessionState(): SessionState {
-  return state;
-}
-
 export function useSession(): SessionState {
   const [s, setS] = useState(state);
   useEffect(() => {

@@ -16,8 +16,8 @@ const SSO_ERRORS: Record<string, string> = {
   CORE_SSO_UNAVAILABLE: 'The core cannot reach the single sign-on provider yet. Try again in a minute.',
 };
 
-/** The words for a refused sign-in (exported for the tests of the wording). */
-export function signInProblem(err: unknown, mode: 'password' | 'token', now = Date.now()): Problem {
+/** The words for a refused sign-in. */
+function signInProblem(err: unknown, mode: 'password' | 'token', now = Date.now()): Problem {
   if (!(err instanceof ApiError)) return { text: `Cannot reach the core: ${(err as Error).message}` };
   switch (err.code) {
     case 'CORE_SIGN_IN_FAILED':
