@@ -104,23 +104,28 @@ describe('console on a running all-in-one appliance', () => {
     const page: Page = await context.newPage();
     page.setDefaultTimeout(20_000);
     const problems: string[] = [];
-    // The wrong token below is refused with a 401, which the browser logs: expected.
+    // The wrong token below is refused with a 401 (as are the look for a session before sign-in and the call after sign-out), which the browser logs: expected.
     page.on('console', (m) => m.type() === 'error' && !/status of 401/.test(m.text()) && problems.push(m.text()));
     page.on('pageerror', (e) => problems.push(e.message));
     const nav = (name: string) => page.locator('nav.side').getByRole('link', { name, exact: true });
     const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
-    // Nothing without the token: the API refuses, and the page asks for it.
+    // Nothing without a session: the API refuses, and the page asks for a sign-in. The
+    // bootstrap owner has no password: it signs in with its token, which the core trades
+    // for an HttpOnly session cookie.
     expect((await fetch(`${a.url}/api/v1/console/snapshot`)).status).toBe(401);
     await page.goto(`${a.url}/`);
-    await page.getByLabel('Admin token').waitFor();
+    await page.getByLabel('Name', { exact: true }).waitFor();
     expect(page.url()).toBe(`${a.url}/console/`);
-    await page.getByLabel('Admin token').fill('admin.wrong');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in with an API token' }).click();
+    await page.getByLabel('API token').fill('admin.wrong');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByText('The core does not accept that token.').waitFor();
-    await page.getByLabel('Admin token').fill(a.token);
+    await page.getByLabel('API token').fill(a.token);
     await shot('01-sign-in');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByTestId('who-name').waitFor();
+    expect(await page.getByTestId('who-role').allTextContents()).toEqual(['owner']);
 
     // Overview, live: the swarm and the local agent are counted.
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
@@ -198,10 +203,11 @@ describe('console on a running all-in-one appliance', () => {
     await page.getByText('Nothing needs attention.').waitFor();
     await shot('11-overview-after');
 
-    // Signing out forgets the token.
+    // Signing out ends the session; the console never kept a credential of its own.
+    expect(await page.evaluate(() => sessionStorage.length + localStorage.length)).toBe(0);
     await page.getByRole('button', { name: 'Sign out' }).click();
-    await page.getByLabel('Admin token').waitFor();
-    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    await page.getByLabel('Name', { exact: true }).waitFor();
+    expect(await page.evaluate(async () => (await fetch('/api/v1/console/snapshot')).status)).toBe(401);
     expect(problems).toEqual([]);
   }, 120_000);
 });

@@ -4,6 +4,7 @@ import { api, enc } from '../api';
 import { ago, bytes, time } from '../format';
 import type { PackageSummary, PackageView } from '../types';
 import { Table } from '../table';
+import { useCan } from '../session';
 import { Badge, Card, ErrorNote, Page, Progress, StackedBar, describe, useApi, useLive, useThrottled } from '../ui';
 
 export function Packages(): JSX.Element {
@@ -63,6 +64,7 @@ export function PackageDetail(props: { id: string }): JSX.Element {
   const key = useThrottled(JSON.stringify(live ?? null) + JSON.stringify(snapshot?.staging.servers ?? []), 1_000);
   const view = useApi<PackageView>(`/packages/${enc(props.id)}`, [key]);
   const [error, setError] = useState<string | undefined>();
+  const enable = useCan('packages.enable');
   const p = view.data;
   const act = async (what: 'enable' | 'disable'): Promise<void> => {
     try {
@@ -78,15 +80,16 @@ export function PackageDetail(props: { id: string }): JSX.Element {
       actions={
         p && (
           <>
-            {p.enabled ? (
-              <button class="secondary" onClick={() => void act('disable')}>
-                Disable
-              </button>
-            ) : (
-              <button onClick={() => void act('enable')} disabled={p.state !== 'ready'}>
-                Enable on all servers
-              </button>
-            )}
+            {enable &&
+              (p.enabled ? (
+                <button class="secondary" data-action="packages.enable" onClick={() => void act('disable')}>
+                  Disable
+                </button>
+              ) : (
+                <button data-action="packages.enable" onClick={() => void act('enable')} disabled={p.state !== 'ready'}>
+                  Enable on all servers
+                </button>
+              ))}
             <a href="#/packages">All packages</a>
           </>
         )

@@ -5,6 +5,7 @@ import { num, time } from '../format';
 import { navigate } from '../router';
 import { RUN_STATES, type AgentRunView, type Job, type RunListItem, type RunView, type Site } from '../types';
 import { finished, RunCells, Table } from '../table';
+import { useCan } from '../session';
 import { Badge, Card, ErrorNote, Page, StackedBar, VirtualList, describe, useApi, useLive, usePaged, useThrottled } from '../ui';
 
 function StartRun(props: { jobs: Job[] }): JSX.Element {
@@ -42,7 +43,7 @@ function StartRun(props: { jobs: Job[] }): JSX.Element {
   };
   if (props.jobs.length === 0) return <p class="muted">No jobs defined yet: <code>outpost job create</code> makes one.</p>;
   return (
-    <form class="form inline" onSubmit={(e) => void submit(e)} aria-label="Start a run">
+    <form class="form inline" data-action="runs.start" onSubmit={(e) => void submit(e)} aria-label="Start a run">
       <label>
         Job
         <select name="job" value={chosen} onChange={(e) => setJob((e.currentTarget as HTMLSelectElement).value)}>
@@ -94,11 +95,14 @@ export function Runs(): JSX.Element {
   const key = useThrottled(snapshot?.runs.total, 1_000);
   const runs = useApi<{ items: RunListItem[] }>('/runs', [key]);
   const liveById = new Map((snapshot?.runs.items ?? []).map((r) => [r.id, r]));
+  const start = useCan('runs.start');
   return (
     <Page title="Jobs & runs">
-      <Card title="Start a run">
-        <StartRun jobs={jobs.data?.items ?? []} />
-      </Card>
+      {start && (
+        <Card title="Start a run">
+          <StartRun jobs={jobs.data?.items ?? []} />
+        </Card>
+      )}
       <ErrorNote error={runs.error ?? jobs.error} />
       <Card title="Runs">
         <Table
@@ -154,6 +158,7 @@ export function RunDetail(props: { id: string; query: URLSearchParams }): JSX.El
   const [selected, setSelected] = useState<string | undefined>(props.query.get('agent') ?? undefined);
   const detail = useApi<AgentRunView>(selected ? `/runs/${enc(props.id)}/agents/${enc(selected)}` : undefined, [listKey]);
   const [error, setError] = useState<string | undefined>();
+  const canCancel = useCan('runs.start');
   const r = view.data;
   const counts = liveRun?.counts ?? r?.counts;
   const total = liveRun?.agents ?? r?.agents ?? 0;
@@ -175,8 +180,8 @@ export function RunDetail(props: { id: string; query: URLSearchParams }): JSX.El
       title={r ? `Run of ${r.job}` : 'Run'}
       actions={
         <>
-          {state === 'active' && (
-            <button class="secondary" onClick={() => void cancel()}>
+          {canCancel && state === 'active' && (
+            <button class="secondary" data-action="runs.start" onClick={() => void cancel()}>
               Cancel run
             </button>
           )}

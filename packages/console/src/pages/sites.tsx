@@ -4,6 +4,7 @@ import { api, enc } from '../api';
 import { time } from '../format';
 import type { Site } from '../types';
 import { NameCell, Table } from '../table';
+import { useCan } from '../session';
 import { Card, ErrorNote, Page, describe, useApi, useLive } from '../ui';
 
 const splitSubnets = (s: string): string[] =>
@@ -34,7 +35,7 @@ function SiteForm(props: { site?: Site; onDone: () => void }): JSX.Element {
     }
   };
   return (
-    <form class="form" onSubmit={(e) => void submit(e)} aria-label={props.site ? `Edit site ${props.site.name}` : 'Add a site'}>
+    <form class="form" data-action="sites.write" onSubmit={(e) => void submit(e)} aria-label={props.site ? `Edit site ${props.site.name}` : 'Add a site'}>
       {!props.site && (
         <label>
           Name
@@ -67,6 +68,7 @@ export function Sites(): JSX.Element {
   const sites = useApi<{ items: Site[] }>('/sites', [snapshot?.sites]);
   const [editing, setEditing] = useState<string | undefined>(); // '' = new
   const [error, setError] = useState<string | undefined>();
+  const write = useCan('sites.write');
   const done = (): void => {
     setEditing(undefined);
     sites.reload();
@@ -81,8 +83,17 @@ export function Sites(): JSX.Element {
     }
   };
   return (
-    <Page title="Sites & subnets" actions={<button onClick={() => setEditing('')}>Add site</button>}>
-      {editing === '' && (
+    <Page
+      title="Sites & subnets"
+      actions={
+        write && (
+          <button data-action="sites.write" onClick={() => setEditing('')}>
+            Add site
+          </button>
+        )
+      }
+    >
+      {write && editing === '' && (
         <Card title="New site">
           <SiteForm onDone={done} />
         </Card>
@@ -90,11 +101,11 @@ export function Sites(): JSX.Element {
       <ErrorNote error={sites.error ?? error} />
       <Card>
         <Table
-          columns={['Site', 'Subnets', { label: 'Agents', class: 'num' }, { label: 'Site servers', class: 'num' }, 'Created', '']}
+          columns={['Site', 'Subnets', { label: 'Agents', class: 'num' }, { label: 'Site servers', class: 'num' }, 'Created', ...(write ? [''] : [])]}
           rows={sites.data?.items}
           empty="No sites yet. Without sites, agents use the site servers on their own subnet."
           row={(s) =>
-            editing === s.name ? (
+            write && editing === s.name ? (
               <tr key={s.name}>
                 <td colSpan={6}>
                   <strong>{s.name}</strong>
@@ -116,14 +127,16 @@ export function Sites(): JSX.Element {
                 </td>
                 <td class="num">{s.siteServers.length}</td>
                 <td>{time(s.createdAt)}</td>
-                <td class="row-actions">
-                  <button class="link" onClick={() => setEditing(s.name)}>
-                    Edit
-                  </button>
-                  <button class="link danger" onClick={() => void remove(s)}>
-                    Delete
-                  </button>
-                </td>
+                {write && (
+                  <td class="row-actions">
+                    <button class="link" data-action="sites.write" onClick={() => setEditing(s.name)}>
+                      Edit
+                    </button>
+                    <button class="link danger" data-action="sites.write" onClick={() => void remove(s)}>
+                      Delete
+                    </button>
+                  </td>
+                )}
               </tr>
             )
           }
