@@ -1,8 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
 import { freePort, waitFor } from '@outpost/testing';
-import Provider from 'oidc-provider';
+import { startOidcProvider, type TestOidcProvider } from '@outpost/testing/oidc';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, startCore, type TestCore } from './harness.js';
 
@@ -11,9 +8,6 @@ import { cleanup, startCore, type TestCore } from './harness.js';
 
 const CLIENT = { id: 'outpost-console', secret: 'a-client-secret-of-decent-length-1234567890' };
 const CALLBACK = '/api/v1/session/sso/callback';
-/** The provider's ID-token signing key (one per run). */
-const SIGNING_KEY = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'test', use: 'sig', alg: 'RS256' };
-
 /** The provider's users: id → preferred_username and groups. */
 const ACCOUNTS: Record<string, { username: string; groups: string[] }> = {
   hanna: { username: 'Hanna', groups: ['it-helpdesk', 'everyone'] },
@@ -22,78 +16,18 @@ const ACCOUNTS: Record<string, { username: string; groups: string[] }> = {
   local: { username: 'lena', groups: ['it-admins'] },
 };
 
-interface TestProvider {
-  issuer: string;
-  server: Server;
-  /** Code exchanges the core asked for (a refused callback must not get as far). */
-  tokenRequests: number;
-}
-
-const servers: Server[] = [];
+const providers: TestOidcProvider[] = [];
 
 afterEach(async () => {
   await cleanup();
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise<void>((r) => s.close(() => r()));
-  }
+  for (const p of providers.splice(0)) await p.close();
 });
 
-/**
- * oidc-provider on `port` with one confidential client (PKCE required) whose redirect URI
- * is the core's callback. Login and consent: `POST /interaction/:uid?user=ID` finishes the
- * interaction for that account (what a login page would do after checking a password).
- */
-async function startProvider(port: number, corePort: number, opts: { claimsInIdToken?: boolean } = {}): Promise<TestProvider> {
-  const issuer = `http://127.0.0.1:${port}`;
-  const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: CLIENT.id,
-        client_secret: CLIENT.secret,
-        redirect_uris: [`http://127.0.0.1:${corePort}${CALLBACK}`],
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-      },
-    ],
-    pkce: { required: () => true },
-    claims: { openid: ['sub'], profile: ['preferred_username'], groups: ['groups'] },
-    conformIdTokenClaims: !opts.claimsInIdToken,
-    features: { devInteractions: { enabled: false } },
-    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
-    cookies: { keys: ['oidc-test-cookie-key-0123456789'] },
-    jwks: { keys: [SIGNING_KEY] },
-    ttl: { AuthorizationCode: 60, Interaction: 600, Session: 600, Grant: 600, AccessToken: 600, IdToken: 600 },
-    findAccount: (_ctx: unknown, id: string) => {
-      const a = ACCOUNTS[id];
-      return a ? { accountId: id, claims: () => ({ sub: id, preferred_username: a.username, groups: a.groups }) } : undefined;
-    },
-  });
-  const handle = provider.callback();
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', issuer);
-    if (url.pathname === '/token') tp.tokenRequests++;
-    if (req.method === 'POST' && url.pathname.startsWith('/interaction/')) {
-      void (async () => {
-        const details = await provider.interactionDetails(req, res);
-        const accountId = url.searchParams.get('user') ?? '';
-        const grant = new provider.Grant({ accountId, clientId: details.params.client_id });
-        grant.addOIDCScope(String(details.params.scope));
-        const grantId = await grant.save();
-        await provider.interactionFinished(req, res, { login: { accountId }, consent: { grantId } }, { mergeWithLastSubmission: false });
-      })().catch((err: unknown) => {
-        res.statusCode = 500;
-        res.end(String(err));
-      });
-      return;
-    }
-    handle(req, res);
-  });
-  const tp: TestProvider = { issuer, server, tokenRequests: 0 };
-  servers.push(server);
-  server.listen(port, '127.0.0.1');
-  await once(server, 'listening');
-  return tp;
+/** The test's provider (@outpost/testing/oidc) on `port`, sending browsers back to the core on `corePort`. */
+async function startProvider(port: number, corePort: number, opts: { claimsInIdToken?: boolean } = {}): Promise<TestOidcProvider> {
+  const p = await startOidcProvider({ port, client: CLIENT, redirectUris: [`http://127.0.0.1:${corePort}${CALLBACK}`], accounts: ACCOUNTS, ...opts });
+  providers.push(p);
+  return p;
 }
 
 /** A browser's cookies, per host:port (enough here: no paths, no expiry but Max-Age=0). */
@@ -154,7 +88,7 @@ async function callback(browser: Browser, url: URL): Promise<{ status: number; l
   return { status: res.status, landing: new URL(location(res, url.href)) };
 }
 
-async function coreWithSso(opts: { providerPort?: number; claimsInIdToken?: boolean } = {}): Promise<{ tc: TestCore; provider: TestProvider | undefined }> {
+async function coreWithSso(opts: { providerPort?: number; claimsInIdToken?: boolean } = {}): Promise<{ tc: TestCore; provider: TestOidcProvider | undefined }> {
   const corePort = await freePort();
   const providerPort = opts.providerPort ?? (await freePort());
   const provider = opts.providerPort ? undefined : await startProvider(providerPort, corePort, opts);
