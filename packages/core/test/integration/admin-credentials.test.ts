@@ -38,6 +38,26 @@ describe('passwords and console sessions', () => {
     expect((await tc.call('GET', '/session', withCookie(s.cookie!))).status).toBe(401);
   });
 
+  it('marks the session cookie Secure when the core serves HTTPS', async () => {
+    const tc = await startCore({ config: { ca: { https: { enabled: true } } } });
+    const ca = await readFile(join(tc.dir, 'ca', 'ca.crt'), 'utf8');
+    const { request } = await import('node:https');
+    const post = (path: string, body: unknown, auth?: string) =>
+      new Promise<{ status: number; setCookie: string }>((resolve, reject) => {
+        const headers: Record<string, string> = { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) };
+        const req = request(`${tc.url}/api/v1${path}`, { method: 'POST', ca, headers }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, setCookie: String(res.headers['set-cookie']?.[0] ?? '') });
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify(body));
+      });
+    expect((await post('/admins', { name: 'vera', roles: ['viewer'], password: PASSWORD }, tc.admin)).status).toBe(201);
+    const signIn = await post('/session', { name: 'vera', password: PASSWORD });
+    expect(signIn.status).toBe(200);
+    expect(signIn.setCookie).toMatch(/^outpost_session=se_[\w-]+\.[\w-]+; Path=\/; HttpOnly; SameSite=Strict; Secure$/);
+  });
+
   it('refuses weak and reused passwords with codes that say which rule', async () => {
     const tc = await startCore();
     for (const [pw, rule] of [['short', /at least 12/], ['aaaaaaaaaaaaaaaa', /different characters|common/], ['password123456', /common/], ['my name is walt!', /name/]] as const) {
