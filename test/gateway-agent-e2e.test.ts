@@ -54,7 +54,7 @@ beforeAll(async () => {
   );
   app = await startAppliance(await loadApplianceConfig(file), { logger: silentLogger() });
   const core = app.core!;
-  const { token } = await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ package: { constrained: false } }) });
+  const { token } = await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ package: { constrained: false } }, { addresses: ['127.0.0.1'] }) });
   ps = createPackageServer(
     validateConfig(
       packageServerConfigSchema,

@@ -202,7 +202,8 @@ export class Enrollment {
     };
     const beyond = claimsBeyond(grant, req.services, req.tickleAddress);
     if (beyond.length > 0) {
-      throw new OutpostError(CoreErrors.GRANT_EXCEEDED, `the enrollment asks for more than the token grants: ${beyond.join('; ')}`, {
+      const hint = viaGateway && !fromGrant ? ` (the enrollment came from ${seen}, a gateway's address, which is never approved for another site server: name its addresses in the token, outpost token create --address)` : '';
+      throw new OutpostError(CoreErrors.GRANT_EXCEEDED, `the enrollment asks for more than the token grants: ${beyond.join('; ')}${hint}`, {
         status: 403,
         details: { refused: beyond, approvedAddresses: grant.addresses, approvedNames: grant.names },
       });

@@ -62,6 +62,7 @@ describe('site-server grants', () => {
     const pkg = await tc.call('POST', '/enroll', { token: null, body: { token: pkgToken, name: 'pkg', services: { package: { constrained: true, url: 'http://127.0.0.1:8081' } } } });
     expect(pkg.status).toBe(403);
     expect(pkg.body.error.code).toBe('CORE_GRANT_EXCEEDED');
+    expect(pkg.body.error.message).toMatch(/a gateway's address.*--address/);
   });
 
   it('puts a site server in sites by its approved addresses and the grant, never by the address it states', async () => {
