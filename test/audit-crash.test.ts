@@ -1,8 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { freePort, removeDir, tempDir } from '@outpost/testing';
 import { describe, expect, it } from 'vitest';
+import { startCoreProc, kill9 } from './fixtures/core-proc.js';
 import { cleanupAfterEach } from './fixtures/e2e.js';
 
 /**
@@ -11,7 +9,6 @@ import { cleanupAfterEach } from './fixtures/e2e.js';
  * every change that was acknowledged (2xx) has its audit entry and the chain verifies.
  */
 
-const CHILD = fileURLToPath(new URL('./fixtures/core-child.mjs', import.meta.url));
 const onCleanup = cleanupAfterEach();
 const WAIT = 60_000;
 const CHANGES = 300;
@@ -20,32 +17,7 @@ const CLIENTS = 8;
 const KILL_AFTER = 70;
 const ROUNDS = 3;
 
-interface CoreProc {
-  url: string;
-  adminToken: string;
-  child: ChildProcess;
-}
 
-async function startCoreProc(dataDir: string, httpPort: number, udpPort: number): Promise<CoreProc> {
-  const child = spawn(process.execPath, [CHILD, dataDir, String(httpPort), String(udpPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    const t = setTimeout(() => reject(new Error(`core child did not start in ${WAIT} ms`)), WAIT);
-    rl.once('line', (l) => {
-      clearTimeout(t);
-      resolve(l);
-    });
-    child.once('exit', (code) => reject(new Error(`core child exited with ${code}`)));
-  });
-  return { ...(JSON.parse(line) as { url: string; adminToken: string }), child };
-}
-
-const kill9 = (c: CoreProc): Promise<void> =>
-  new Promise((resolve) => {
-    if (c.child.exitCode !== null || c.child.signalCode !== null) return resolve();
-    c.child.once('exit', () => resolve());
-    c.child.kill('SIGKILL');
-  });
 
 describe('audit log under kill -9', () => {
   it('has an entry for every acknowledged change after a crash in the middle of a burst, and the chain verifies', { timeout: 180_000 }, async () => {

@@ -1,14 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { OutpostAgent } from '@outpost/agent';
 import { DatagramType, encodeDatagram, TickleFlags } from '@outpost/common';
 import type { TaskServer } from '@outpost/task-server';
 import { freePort, grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { describe, expect, it } from 'vitest';
+import { kill9, startCoreProc, type CoreProc } from './fixtures/core-proc.js';
 import { adminOk, cleanupAfterEach, testAgent, testTaskServer } from './fixtures/e2e.js';
 
 /**
@@ -16,13 +14,6 @@ import { adminOk, cleanupAfterEach, testAgent, testTaskServer } from './fixtures
  * and real agents that run real processes, on loopback.
  */
 
-interface CoreProc {
-  url: string;
-  adminToken: string;
-  child: ChildProcess;
-}
-
-const CHILD = fileURLToPath(new URL('./fixtures/core-child.mjs', import.meta.url));
 const onCleanup = cleanupAfterEach();
 
 /**
@@ -38,27 +29,7 @@ const withinMs = (ms: number): number => Math.round(ms * Math.max(1, loadavg()[0
 /** A script that blocks until `file` exists (bounded by the task's own timeout). */
 const gate = (file: string): string => `while [ ! -e '${file}' ]; do sleep 0.05; done`;
 
-async function startCoreProc(dataDir: string, httpPort: number, udpPort: number): Promise<CoreProc> {
-  const child = spawn(process.execPath, [CHILD, dataDir, String(httpPort), String(udpPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    const t = setTimeout(() => reject(new Error(`core child did not start in ${WAIT} ms`)), WAIT);
-    rl.once('line', (l) => {
-      clearTimeout(t);
-      resolve(l);
-    });
-    child.once('exit', (code) => reject(new Error(`core child exited with ${code}`)));
-  });
-  const info = JSON.parse(line) as { url: string; adminToken: string };
-  return { ...info, child };
-}
 
-const kill9 = (c: CoreProc): Promise<void> =>
-  new Promise((resolve) => {
-    if (c.child.exitCode !== null) return resolve();
-    c.child.once('exit', () => resolve());
-    c.child.kill('SIGKILL');
-  });
 
 interface Fleet {
   core: CoreProc;
