@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { openEventStream } from '../sse.js';
 import type { AuditEntry } from './entry.js';
 
 /** A stream whose socket holds more than this unsent is too slow: it is ended. */
@@ -21,13 +22,7 @@ export class AuditStreams {
   }
 
   add(res: ServerResponse): void {
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-store',
-      'x-accel-buffering': 'no',
-      connection: 'keep-alive',
-    });
-    res.socket?.setNoDelay(true);
+    openEventStream(res);
     this.#clients.add(res);
     this.stats.opened++;
     res.on('close', () => {
@@ -37,7 +32,6 @@ export class AuditStreams {
         this.#keepAlive = undefined;
       }
     });
-    res.write('retry: 2000\n\n');
     if (!this.#keepAlive) {
       this.#keepAlive = setInterval(() => {
         for (const c of this.#clients) c.write(': keep-alive\n\n');

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { openEventStream } from '../sse.js';
 import type { Logger } from '@outpost/common';
 
 /** One open live feed: a server-sent events response. */
@@ -37,13 +38,7 @@ export class LiveFeed<T> {
 
   /** Adds a response (headers not yet sent) as a client; it gets the current snapshot at once. */
   add(res: ServerResponse, view?: (snapshot: T) => unknown): void {
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-store',
-      'x-accel-buffering': 'no',
-      connection: 'keep-alive',
-    });
-    res.socket?.setNoDelay(true);
+    openEventStream(res);
     const client: Client = { res, blocked: false, missed: undefined, view: view as ((snapshot: unknown) => unknown) | undefined };
     this.#clients.add(client);
     this.stats.opened++;
@@ -57,7 +52,6 @@ export class LiveFeed<T> {
       client.missed = undefined;
       if (missed !== undefined) this.#write(client, missed);
     });
-    res.write('retry: 2000\n\n');
     const data = this.#lastData !== '' && this.#timer ? this.#lastData : this.#frame(this.#snapshot());
     this.#write(client, client.view ? this.#viewFrame(client) : data);
     this.#ensureTimers();
