@@ -52,6 +52,12 @@ export const auditConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Identical refusals (same caller, address, route, status, code) within this window are
+     * written once, then counted in one `audit.repeated` entry when it ends; 0 writes each.
+     * @default '60s'
+     */
+    coalesceRefusals: duration('60s'),
     /** Each of `request`, `before`, `after` is cut to this many bytes of JSON (a marker says so). @default 16384 */
     maxFieldBytes: z.number().int().min(256).max(1024 * 1024).default(16 * 1024),
     stream: z

@@ -6,6 +6,7 @@ import { resultOf } from './entry.js';
 import { AuditErrors } from './errors.js';
 import { recordable, recordableBody } from './redact.js';
 import type { AuditStore } from './store.js';
+import type { RefusalCoalescer } from './coalesce.js';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 const SESSION_ROUTE = '/api/v1/session';
@@ -26,7 +27,9 @@ export interface AuditMiddlewareDeps {
   maxFieldBytes: number;
   clock: { now(): number };
   log: Logger;
-  counters: { written: number; appendFailures: number };
+  counters: { written: number; appendFailures: number; coalesced: number };
+  /** Identical refusals within a window are written once and counted (coalesce.ts). */
+  coalescer?: RefusalCoalescer;
 }
 
 /** The route template koa-router matched (`/api/v1/sites/:name`): the first route layer for this method. */
@@ -101,8 +104,14 @@ export function auditMiddleware(deps: AuditMiddlewareDeps): Middleware<AppState>
     };
     try {
       if (!store) throw new Error('the audit log is not open');
-      await store.append(draft);
-      deps.counters.written++;
+      const refusal = status === 401 || status === 403;
+      const { write, due } = refusal && deps.coalescer ? deps.coalescer.admit(draft) : { write: true, due: [] };
+      for (const summary of due) await store.append(summary);
+      deps.counters.written += due.length;
+      if (write) {
+        await store.append(draft);
+        deps.counters.written++;
+      } else deps.counters.coalesced++;
     } catch (err) {
       deps.counters.appendFailures++;
       state.log.error({ err, action: draft.action, status }, 'appending to the audit log failed');

@@ -6,6 +6,7 @@ import type { CoreContext, CoreModule } from '../module.js';
 import { auditConfigSchema } from './config.js';
 import { AuditExporter } from './export.js';
 import { AuditStreams } from './live.js';
+import { RefusalCoalescer } from './coalesce.js';
 import { auditMiddleware } from './middleware.js';
 import { auditRoutes } from './routes.js';
 import { AuditStore } from './store.js';
@@ -23,7 +24,10 @@ export type AuditModule = CoreModule & {
  */
 export function createAuditModule(coreConfig: CoreConfig, deps: { clock: Clock; logger: Logger }): AuditModule {
   const config = coreConfig.audit ?? auditConfigSchema.parse({});
-  const counters = { written: 0, appendFailures: 0, pruned: 0 };
+  const counters = { written: 0, appendFailures: 0, pruned: 0, coalesced: 0 };
+  const coalescer = new RefusalCoalescer(config.coalesceRefusals, () => deps.clock.now());
+  let flushTimer: NodeJS.Timeout | undefined;
+  let flushAll: (() => Promise<void>) | undefined;
   const streams = new AuditStreams(config.stream.keepAlive);
   let store: AuditStore | undefined;
   let exporter: AuditExporter | undefined;
@@ -46,7 +50,7 @@ export function createAuditModule(coreConfig: CoreConfig, deps: { clock: Clock; 
       return store;
     },
     middleware() {
-      return auditMiddleware({ store: () => store, maxFieldBytes: config.maxFieldBytes, clock: deps.clock, log, counters });
+      return auditMiddleware({ store: () => store, maxFieldBytes: config.maxFieldBytes, clock: deps.clock, log, counters, coalescer });
     },
     async start(ctx: CoreContext) {
       const s = new AuditStore(ctx.db);
@@ -61,6 +65,20 @@ export function createAuditModule(coreConfig: CoreConfig, deps: { clock: Clock; 
       store = s;
       timer = setInterval(() => void prune(s), config.retention.interval);
       timer.unref();
+      // Windows of repeated refusals end on time even when no further request comes.
+      const flush = async (all: boolean): Promise<void> => {
+        for (const summary of coalescer.flush(all)) {
+          await s.append(summary).then(
+            () => void counters.written++,
+            (err: unknown) => log.error({ err }, 'writing a repeated-refusals entry failed'),
+          );
+        }
+      };
+      if (config.coalesceRefusals > 0) {
+        flushTimer = setInterval(() => void flush(false), Math.max(1_000, Math.floor(config.coalesceRefusals / 4)));
+        flushTimer.unref();
+      }
+      flushAll = () => flush(true);
       ctx.log.info({ head: s.head.seq, anchor: s.anchor.seq, export: { file: config.export.file, syslog: config.export.syslog?.host } }, 'audit log open');
     },
     routes(router, ctx) {
@@ -72,6 +90,8 @@ export function createAuditModule(coreConfig: CoreConfig, deps: { clock: Clock; 
     },
     async stop() {
       clearInterval(timer);
+      clearInterval(flushTimer);
+      await flushAll?.();
       streams.close();
       await store?.settled();
       await exporter?.close();
@@ -82,6 +102,7 @@ export function createAuditModule(coreConfig: CoreConfig, deps: { clock: Clock; 
         seq: store?.head.seq ?? 0,
         written: counters.written,
         appendFailures: counters.appendFailures,
+        coalesced: counters.coalesced,
         pruned: counters.pruned,
         exported: exporter?.stats.exported ?? { file: 0, syslog: 0 },
         exportFailures: exporter?.stats.failures ?? { file: 0, syslog: 0 },

@@ -5,6 +5,7 @@ describe('audit config', () => {
   it('defaults: a year or a million entries, no export', () => {
     expect(auditConfigSchema.parse(undefined)).toEqual({
       retention: { maxAge: 365 * 86_400_000, maxEntries: 1_000_000, interval: 3_600_000 },
+      coalesceRefusals: 60_000,
       maxFieldBytes: 16_384,
       stream: { maxClients: 16, keepAlive: 25_000 },
       export: {},

@@ -97,6 +97,20 @@ describe('audit log', () => {
     expect(all.filter((e) => e.actor.kind !== 'admin' && e.actor.kind !== 'anonymous')).toEqual([]);
   });
 
+  it('writes a burst of identical refusals once and sums the rest up when the minute is over', async () => {
+    const tc = await startCore();
+    const agent = await enrollAgent(tc, 'pc-1', { ips: ['10.1.0.5'] });
+    const stale = `${agent.id}.not-its-secret-any-more`;
+    for (let i = 0; i < 20; i++) expect((await tc.call('POST', `/agents/${agent.id}/heartbeat`, { token: stale, body: {} })).status).toBe(401);
+    expect((await audit(tc, '?result=refused')).map((e) => e.action)).toEqual(['agents.heartbeat']);
+    tc.clock.advance(61_000);
+    await tc.call('POST', `/agents/${agent.id}/heartbeat`, { token: stale, body: {} });
+    const [again, summary, first] = await audit(tc, '?result=refused');
+    expect(summary).toMatchObject({ action: 'audit.repeated', route: '/api/v1/agents/:id/heartbeat', outcome: { status: 401 }, after: { action: 'agents.heartbeat', repeated: 19, from: first!.at } });
+    expect(again!.action).toBe('agents.heartbeat');
+    expect((await tc.call('GET', '/audit/verify')).body.ok).toBe(true);
+  });
+
   it('never records a secret: passwords, API tokens, the owner token, session cookies', async () => {
     const exportFile = join(await newDataDir(), 'audit.jsonl');
     const tc = await startCore({ config: { audit: { export: { file: exportFile } } } });
