@@ -3,6 +3,7 @@ import { PACKAGE_USAGE } from './commands/packages.js';
 import { BOOT_USAGE } from './commands/boot.js';
 import { ADMIN_USAGE } from './commands/admins-usage.js';
 import { AUDIT_USAGE } from './commands/audit.js';
+import { CORE_USAGE } from './commands/core.js';
 
 /** Usage text per command; `''` is the top level. */
 const USAGE: Record<string, string> = {
@@ -57,6 +58,8 @@ Administer a core over its HTTP API:
   audit [--since D] [--admin NAME] [--action A] [--result R] [--limit N]
                                    the audit log: changes, sign-ins, refused requests
   audit verify                     check the audit log's hash chain
+  core migrate --to postgres URL   copy a stopped core's records into PostgreSQL, verified
+                                   (--to level --from URL: back into its data dir)
 
 Administrators and roles:
   admin add NAME --role ROLE... [--site SITE...] [--password-stdin]
@@ -169,5 +172,5 @@ CAP_NET_BIND_SERVICE; --port 6969 does not). Run 'outpost tftp --help' for every
 
 /** The usage text of a command (`'site add'`), or of the top level. */
 export function usage(command?: string): string {
-  return USAGE[command ?? ''] ?? PACKAGE_USAGE[command ?? ''] ?? BOOT_USAGE[command ?? ''] ?? ADMIN_USAGE[command ?? ''] ?? AUDIT_USAGE[command ?? ''] ?? USAGE['']!;
+  return USAGE[command ?? ''] ?? PACKAGE_USAGE[command ?? ''] ?? BOOT_USAGE[command ?? ''] ?? ADMIN_USAGE[command ?? ''] ?? AUDIT_USAGE[command ?? ''] ?? CORE_USAGE[command ?? ''] ?? USAGE['']!;
 }

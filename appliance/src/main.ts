@@ -13,6 +13,7 @@ import { adminCommand } from './commands/admins.js';
 import { roleCommand } from './commands/roles.js';
 import { ApiError } from './client/api.js';
 import { auditCommand } from './commands/audit.js';
+import { coreCommand } from './commands/core.js';
 import { UsageError } from './errors.js';
 import { usage } from './help.js';
 import { processIo, type CliIo } from './io.js';
@@ -49,6 +50,7 @@ const COMMANDS: Record<string, Command> = {
   admin: adminCommand,
   role: roleCommand,
   audit: auditCommand,
+  core: coreCommand,
 };
 
 /**

@@ -8,3 +8,5 @@ export { ADMIN_TOKEN_FILE } from './admin-token.js';
 export type { CoreModule, CoreContext } from './module.js';
 export type { LiveSnapshot, LiveRun, LiveStagingServer, LiveAlarm } from './console/snapshot.js';
 export { Tickler } from './tickler.js';
+export { copyStore, migrateCoreStore, storeDigest, type StoreDigest } from './store-migrate.js';
+export { storeConfigSchema } from './config.js';

@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { CommonErrors, openDatabase, OutpostError, type AppState, type Database, type Logger } from '@outpost/common';
 import type { Middleware } from 'koa';
 import { PgLevel } from '@outpost/pg-level';
@@ -35,6 +36,8 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
     return { db, kind: 'level', where: config.dataDir, reachable: async () => db.status === 'open' };
   }
   const where = redactUrl(store.url);
+  // Records go to PostgreSQL; files (owner token, keys, package content) still live here.
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const db = new PgLevel({ connectionString: store.url, table: store.table, poolSize: store.poolSize, exclusive: true, valueEncoding: 'json' });
   try {
     await db.open();
