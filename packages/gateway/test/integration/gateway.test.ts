@@ -297,7 +297,16 @@ describe('gateway routing and faults', () => {
         if (stallMs > 0) {
           s.pause();
           await sleep(stallMs);
-          const before = sent.get(seed)?.() ?? 0;
+          // Until every buffer between the target and the stalled client is full, the target
+          // still sends: wait (bounded) until its count stops moving. Without back-pressure it
+          // never stops before the whole stream is sent, which the check below catches.
+          let before = sent.get(seed)?.() ?? 0;
+          for (let i = 0; i < 50; i++) {
+            await sleep(200);
+            const now = sent.get(seed)?.() ?? 0;
+            if (now === before) break;
+            before = now;
+          }
           await sleep(300);
           // Stalled: the gateway stopped reading, so the target cannot send more.
           sentWhileStalled = (sent.get(seed)?.() ?? 0) - before;
@@ -329,7 +338,7 @@ describe('gateway routing and faults', () => {
   });
 
   it('leaks no file descriptors over a mix of good, refused and garbage connections', async () => {
-    const g = await startGateway({ limits: { handshakeBurst: 1000, handshakeRate: 1000, handshakeTimeout: 300 } });
+    const g = await startGateway({ limits: { handshakeBurst: 1000, handshakeRate: 1000, handshakeTimeout: 10_000 } });
     const round = async (): Promise<void> => {
       const jobs: Array<Promise<unknown>> = [];
       for (let i = 0; i < 8; i++) {
