@@ -37,7 +37,7 @@ export function banner(appliance: Appliance, configFile: string, cwd: string): s
     lines.push(
       `  core         ${core.url}   (datagrams: UDP ${core.datagramPort})`,
       `  admin token  ${tokenFile}   (mode 0600; keep it secret)`,
-      `  console      ${core.url}/console/   (sign in with the contents of ${tokenFile})`,
+      `  console      ${core.url}/console/   ("Sign in with an API token": the contents of ${tokenFile}; then add administrators: outpost admin add NAME --role ROLE)`,
     );
   }
   for (const s of appliance.services) if (s.name !== 'core') lines.push(`  ${s.name.padEnd(12)} running${s.detail ? `  ${s.detail}` : ''}`);

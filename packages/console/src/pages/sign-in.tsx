@@ -14,6 +14,7 @@ const SSO_ERRORS: Record<string, string> = {
   CORE_SSO_NO_ROLE: 'You signed in at the provider, but none of your groups gives a role in Outpost. Ask an owner to map one of your groups.',
   CORE_SSO_NOT_CONFIGURED: 'Single sign-on is not configured on this core.',
   CORE_SSO_UNAVAILABLE: 'The core cannot reach the single sign-on provider yet. Try again in a minute.',
+  CORE_SIGN_IN_LOCKED: 'Too many sign-ins from this address. Try again in a minute.',
 };
 
 /** The words for a refused sign-in. */

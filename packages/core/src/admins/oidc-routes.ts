@@ -53,6 +53,7 @@ export function ssoRoutes(router: Router<AppState>, admins: AdminsService, oidc:
   router.get('/api/v1/session/sso/start', publicRoute(), async (ctx) => {
     try {
       if (!oidc) throw new OutpostError(AdminErrors.SSO_NOT_CONFIGURED, 'single sign-on is not configured (core.admins.oidc)', { status: 404 });
+      admins.limitSignIn(ctx.ip);
       const { url, state } = await oidc.begin(redirectUri());
       ctx.append('set-cookie', ssoStateCookie(state, ctx.secure, Math.floor(oidc.pending.ttlMs / 1000)));
       ctx.set('cache-control', 'no-store');

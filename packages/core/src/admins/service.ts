@@ -283,7 +283,7 @@ export class AdminsService {
    * refused too (`CORE_SIGN_IN_LOCKED`, with when to retry).
    */
   async signIn(name: string, password: string, address: string | undefined): Promise<{ session: SessionRecord; cookie: string }> {
-    this.#perAddress(address);
+    this.limitSignIn(address);
     const a = this.store.admins.get(name);
     const now = this.clock.now();
     if (a?.lockedUntil && a.lockedUntil > now) {
@@ -326,12 +326,13 @@ export class AdminsService {
   }
 
   /**
-   * Password sign-ins per source address, so one address cannot spray a password over
-   * every account (each account's own lockout sees one failure only). At most
+   * Sign-ins per source address (passwords, and single sign-on starts, whose pending
+   * state is bounded), so one address cannot spray a password over every account (each
+   * account's own lockout sees one failure only) or push real users' SSO sign-ins out. At most
    * `lockout.perAddressPerMinute` a minute, as a burst too; 10,000 addresses tracked.
    */
   readonly #addresses = new Map<string, TokenBucket>();
-  #perAddress(address: string | undefined): void {
+  limitSignIn(address: string | undefined): void {
     const key = address ?? '?';
     let bucket = this.#addresses.get(key);
     if (!bucket) {

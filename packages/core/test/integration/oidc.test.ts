@@ -88,7 +88,7 @@ async function callback(browser: Browser, url: URL): Promise<{ status: number; l
   return { status: res.status, landing: new URL(location(res, url.href)) };
 }
 
-async function coreWithSso(opts: { providerPort?: number; claimsInIdToken?: boolean } = {}): Promise<{ tc: TestCore; provider: TestOidcProvider | undefined }> {
+async function coreWithSso(opts: { providerPort?: number; claimsInIdToken?: boolean; perAddressPerMinute?: number } = {}): Promise<{ tc: TestCore; provider: TestOidcProvider | undefined }> {
   const corePort = await freePort();
   const providerPort = opts.providerPort ?? (await freePort());
   const provider = opts.providerPort ? undefined : await startProvider(providerPort, corePort, opts);
@@ -96,6 +96,7 @@ async function coreWithSso(opts: { providerPort?: number; claimsInIdToken?: bool
     config: {
       http: { port: corePort },
       admins: {
+        ...(opts.perAddressPerMinute ? { lockout: { perAddressPerMinute: opts.perAddressPerMinute } } : {}),
         oidc: {
           issuer: `http://127.0.0.1:${providerPort}`,
           clientId: CLIENT.id,
@@ -227,6 +228,15 @@ describe('single sign-on (OpenID Connect)', () => {
     expect(late.landing.searchParams.get('sso_error')).toBe('CORE_SSO_FAILED');
     expect(session(victim, tc)).toBeUndefined();
     expect(provider!.tokenRequests).toBe(0);
+  });
+
+  it('limits sign-in starts per address (the pending sign-ins are bounded), sending the browser back with CORE_SIGN_IN_LOCKED', async () => {
+    const { tc } = await coreWithSso({ perAddressPerMinute: 2 });
+    const browser = new Browser();
+    const starts = [];
+    for (let i = 0; i < 3; i++) starts.push(await browser.get(`${tc.url}/api/v1/session/sso/start`));
+    expect(starts.map((r) => new URL(location(r, tc.url)).origin === tc.url)).toEqual([false, false, true]);
+    expect(new URL(location(starts[2]!, tc.url)).searchParams.get('sso_error')).toBe('CORE_SIGN_IN_LOCKED');
   });
 
   it('refuses a user in no mapped group with CORE_SSO_NO_ROLE and creates no account', async () => {
