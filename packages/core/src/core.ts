@@ -22,7 +22,7 @@ import { authenticate } from './admins/authenticate.js';
 import type { AdminsService } from './admins/service.js';
 import { routeTable, type RouteEntry } from './admins/route-table.js';
 import { createCoreMetrics } from './metrics.js';
-import { openCoreDatabase, storeErrors } from './store-backend.js';
+import { openCoreDatabase, storeErrors, type CoreDatabase } from './store-backend.js';
 
 export interface CoreDeps {
   logger?: Logger;
@@ -64,6 +64,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
   const log = (deps.logger ?? silentLogger()).child({ module: 'core' });
   const clock: Clock = deps.clock ?? { now: () => Date.now() };
   let db: Database | undefined;
+  let backend: CoreDatabase | undefined;
   let registry: Registry | undefined;
   let datagrams: DatagramServer | undefined;
   let http: Listening | undefined;
@@ -85,6 +86,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
     httpHeartbeats: () => counters.httpHeartbeats,
     enrollments: () => enrollment?.enrolled ?? 0,
     modules,
+    store: () => backend?.stats?.(),
   });
 
   const started = <T>(v: T | undefined, what: string): T => {
@@ -112,6 +114,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
   const service = lifecycle({
     async start() {
       const opened = await openCoreDatabase(config, log);
+      backend = opened;
       db = opened.db;
       const store = new CoreStore(db);
       await store.load();

@@ -3,6 +3,7 @@ import type { DatagramServer } from './datagram-server.js';
 import type { CoreModule } from './module.js';
 import type { Registry } from './registry.js';
 import type { Tickler } from './tickler.js';
+import type { CoreDatabase } from './store-backend.js';
 
 export interface CoreMetricsSources {
   dataDir: string;
@@ -12,6 +13,8 @@ export interface CoreMetricsSources {
   httpHeartbeats: () => number;
   enrollments: () => number;
   modules: readonly CoreModule[];
+  /** The PostgreSQL store's figures (undefined on level). */
+  store: () => ReturnType<NonNullable<CoreDatabase['stats']>> | undefined;
 }
 
 /** Numeric leaves of a stats object as `a.b.c` → n (bounded depth and count). */
@@ -54,6 +57,19 @@ export function createCoreMetrics(src: CoreMetricsSources): ServiceMetrics {
   m.counterFrom('tickles_sent_total', 'Tickles sent to site servers (coalesced: one per server per burst)', () => src.tickler()?.sent);
   m.counterFrom('claims_refused_total', 'Site-server heartbeats refused for claiming beyond their grant (services, hosts, addresses)', () => src.registry()?.claimsRefused);
   m.counterFrom('enrollments_total', 'Agents and site servers enrolled', () => src.enrollments());
+  m.counterFrom('store_queries_total', 'PostgreSQL store: statements (a batch is one transaction), by outcome', () => {
+    const st = src.store();
+    return st ? { ok: st.queries - st.failed, failed: st.failed } : undefined;
+  }, 'outcome');
+  m.counterFrom('store_query_seconds_total', 'PostgreSQL store: seconds spent in statements (divide by store_queries_total for the mean latency)', () => src.store()?.seconds);
+  m.gaugeFrom('store_pool_connections', 'PostgreSQL store: pool connections, by state (total, idle, waiting: callers waiting for one)', () => {
+    const st = src.store();
+    return st ? { total: st.total, idle: st.idle, waiting: st.waiting } : undefined;
+  }, 'state');
+  m.gaugeFrom('store_lock_held', 'PostgreSQL store: 1 while this core holds its table (one core per table)', () => {
+    const st = src.store();
+    return st ? (st.lockHeld ? 1 : 0) : undefined;
+  });
   m.gaugeFrom('level_db_bytes', 'Size of the level database on disk (table and log files)', () => levelDbBytes(src.dataDir));
   m.gaugeFrom('module_stat', "Counters and sizes the core's modules keep (stat: module.key)", () => {
     const out: Record<string, number> = {};

@@ -12,6 +12,8 @@ export interface CoreDatabase {
   reachable(): Promise<boolean>;
   /** Where it is, without credentials (for logs and /health). */
   where: string;
+  /** PostgreSQL only: statements, failures, seconds, pool connections, lock. */
+  stats?(): { queries: number; failed: number; seconds: number; total: number; idle: number; waiting: number; lockHeld: boolean };
 }
 
 /** The connection string without its password, for logs. */
@@ -50,7 +52,7 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
     throw new OutpostError(CoreErrors.STORE_UNREACHABLE, `cannot open the core's store on PostgreSQL ${where}: ${(err as Error).message}`, { status: 503, cause: err, details: { location: where } });
   }
   db.on('lock-lost', (err: unknown) => log?.fatal({ err, table: store.table, at: where }, 'another core took the table while PostgreSQL was away: this core no longer owns its store; stop it'));
-  return { db: db as unknown as Database, kind: 'postgres', where, reachable: () => db.ping() };
+  return { db: db as unknown as Database, kind: 'postgres', where, reachable: () => db.ping(), stats: () => ({ ...db.counters, ...db.poolStats() }) };
 }
 
 /**

@@ -46,6 +46,8 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
   #lock: pg.Client | undefined;
   /** The schema version after open. */
   schemaVersion = 0;
+  /** Statements run (batches count once), failed, and the seconds they took in all. */
+  readonly counters = { queries: 0, failed: 0, seconds: 0 };
 
   constructor(options: PgLevelOptions) {
     const { connectionString: _c, table: _t, poolSize: _p, pageSize: _s, idleTimeoutMs: _i, exclusive: _e, ...levelOptions } = options;
@@ -64,11 +66,22 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
   }
 
   async query<R extends object>(sql: string, params: unknown[] = []): Promise<R[]> {
+    const t0 = performance.now();
     try {
       return (await this.pool.query<R>(sql, params)).rows;
     } catch (err) {
+      this.counters.failed++;
       throw ioError(err);
+    } finally {
+      this.counters.queries++;
+      this.counters.seconds += (performance.now() - t0) / 1000;
     }
+  }
+
+  /** Connections of the pool (total, idle, callers waiting for one) and whether this opener holds the exclusive lock. */
+  poolStats(): { total: number; idle: number; waiting: number; lockHeld: boolean } {
+    const p = this.#pool;
+    return { total: p?.totalCount ?? 0, idle: p?.idleCount ?? 0, waiting: p?.waitingCount ?? 0, lockHeld: this.#lock !== undefined };
   }
 
   async _open(): Promise<void> {
@@ -180,7 +193,10 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     for (const op of operations) last.set(op.key.toString('hex'), op);
     const puts = [...last.values()].filter((o) => o.type === 'put');
     const dels = [...last.values()].filter((o) => o.type === 'del').map((o) => o.key);
+    const t0 = performance.now();
+    this.counters.queries++;
     const client = await this.pool.connect().catch((err: unknown) => {
+      this.counters.failed++;
       throw ioError(err);
     });
     try {
@@ -195,9 +211,11 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
+      this.counters.failed++;
       throw ioError(err);
     } finally {
       client.release();
+      this.counters.seconds += (performance.now() - t0) / 1000;
     }
   }
 

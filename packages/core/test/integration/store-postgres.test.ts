@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postgresGate, psql, startPostgres, waitFor, type TestPostgres } from '@outpost/testing';
+import { metricTotal, parseMetrics, postgresGate, psql, startPostgres, waitFor, type TestPostgres } from '@outpost/testing';
 import { cleanup, enrollAgent, newDataDir, startCore } from './harness.js';
 
 const gate = postgresGate('core on PostgreSQL');
@@ -22,6 +22,12 @@ describe.runIf(gate.run)('the core on PostgreSQL (core.store.kind: postgres)', (
     await a.call('POST', '/sites', { body: { name: 'hq', subnets: ['10.1.0.0/16'] } });
     const agent = await enrollAgent(a, 'pc-1', { ips: ['10.1.0.5'] });
     expect((await a.call('POST', '/admins', { body: { name: 'vera', roles: ['viewer'] } })).status).toBe(201);
+    // Its figures are in /metrics: statements, their time, the pool, the table lock.
+    const m = parseMetrics(await (await fetch(`${a.url}/metrics`)).text());
+    expect(metricTotal(m, 'outpost_core_store_queries_total', 'outcome="ok"')).toBeGreaterThan(5);
+    expect(metricTotal(m, 'outpost_core_store_query_seconds_total')).toBeGreaterThan(0);
+    expect(metricTotal(m, 'outpost_core_store_pool_connections', 'state="total"')).toBeGreaterThan(0);
+    expect(metricTotal(m, 'outpost_core_store_lock_held')).toBe(1);
     // The rows are in PostgreSQL, under the core's table.
     expect(Number(await psql(pg!, 'SELECT count(*) FROM core_restart'))).toBeGreaterThan(5);
     expect(await psql(pg!, 'SELECT max(version) FROM outpost_schema_migrations WHERE tbl = \'core_restart\'')).toBe('1');
@@ -56,17 +62,12 @@ describe.runIf(gate.run)('the core on PostgreSQL (core.store.kind: postgres)', (
     }, { timeoutMs: 20_000, what: 'changes accepted again once PostgreSQL is back' });
     expect(again.body.name).toBe('branch');
     expect(await psql(pg!, "SELECT count(*) FROM core_outage WHERE convert_from(key, 'UTF8') LIKE '%branch%'")).not.toBe('0');
-    // The core took its table's lock again: a second core still cannot start on it.
-    await waitFor(async () => {
-      const second = await startCore({ config: { store: { kind: 'postgres', url: pg!.url, table: 'core_outage' } } }).then(
-        async (c) => {
-          await c.stop();
-          return 'started';
-        },
-        (e: { code?: string }) => e.code,
-      );
-      return second === 'COMMON_DB_LOCKED';
-    }, { timeoutMs: 10_000, what: 'the lock taken again' });
+    // The core takes its table's lock again (its metric says so), and then a second core cannot start on it.
+    await waitFor(async () => metricTotal(parseMetrics(await (await fetch(`${tc.url}/metrics`)).text()), 'outpost_core_store_lock_held') === 1, {
+      timeoutMs: 10_000,
+      what: 'the lock taken again',
+    });
+    await expect(startCore({ config: { store: { kind: 'postgres', url: pg!.url, table: 'core_outage' } } })).rejects.toMatchObject({ code: 'COMMON_DB_LOCKED' });
   });
 
   it('refuses a second core on the same table with a clear error (one core per table until active-active)', async () => {
