@@ -3,6 +3,7 @@ import pg from 'pg';
 import { PgIterator } from './iterator.js';
 import { rangeWhere, type RangeOptions } from './range.js';
 import { checkTable, migrate } from './schema.js';
+import { splitHosts } from './hosts.js';
 
 export interface PgLevelOptions {
   /** A libpq connection string; several hosts with `target_session_attrs=read-write` fail over to the new primary. */
@@ -44,6 +45,12 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
   #pool: pg.Pool | undefined;
   /** The connection holding the exclusive lock. */
   #lock: pg.Client | undefined;
+  /** One URL per host of the connection string, and whether only a primary will do. */
+  readonly #hosts: { urls: string[]; readWrite: boolean };
+  /** The host the pool is on. */
+  #url: string;
+  /** A failover in progress (one at a time). */
+  #failover: Promise<void> | undefined;
   /** The schema version after open. */
   schemaVersion = 0;
   /** Statements run (batches count once), failed, and the seconds they took in all. */
@@ -58,6 +65,65 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     this.table = checkTable(options.table ?? 'outpost_kv');
     this.pageSize = options.pageSize ?? 1000;
     this.#options = options;
+    this.#hosts = splitHosts(options.connectionString);
+    this.#url = this.#hosts.urls[0]!;
+  }
+
+  /**
+   * A pool on the first host that answers and, when read-write is asked for, is not in
+   * recovery (a standby): libpq's multi-host rule, which node-postgres lacks.
+   */
+  async #connectPool(): Promise<{ pool: pg.Pool; url: string }> {
+    const errors: string[] = [];
+    for (const url of this.#hosts.urls) {
+      const pool = new pg.Pool({ connectionString: url, max: this.#options.poolSize ?? 10, idleTimeoutMillis: this.#options.idleTimeoutMs ?? 10_000, allowExitOnIdle: true });
+      pool.on('error', () => undefined);
+      try {
+        if (this.#hosts.readWrite || this.#hosts.urls.length > 1) {
+          const { rows } = await pool.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby');
+          if (this.#hosts.readWrite && rows[0]?.standby) throw new Error('a standby (in recovery), not read-write');
+        }
+        return { pool, url };
+      } catch (err) {
+        errors.push(`${hostOf(url)}: ${(err as Error).message}`);
+        await pool.end().catch(() => undefined);
+      }
+    }
+    throw Object.assign(new Error(`no usable PostgreSQL server: ${errors.join('; ')}`), { code: 'LEVEL_IO_ERROR' });
+  }
+
+  /**
+   * The server went away or became read-only: move the pool to the host that now answers
+   * read-write (a promoted standby), in the background and once at a time. Requests in
+   * between fail (the core answers 503) and the next ones use the new pool.
+   */
+  #moveOn(): void {
+    if (this.#failover || !this.#pool || this.#hosts.urls.length < 2) return;
+    const old = this.#pool;
+    this.#failover = (async () => {
+      for (let attempt = 0; this.#pool === old; attempt++) {
+        try {
+          const { pool, url } = await this.#connectPool();
+          if (this.#pool !== old) {
+            await pool.end().catch(() => undefined);
+            return;
+          }
+          this.#pool = pool;
+          this.#url = url;
+          void old.end().catch(() => undefined);
+          this.emit('failover', hostOf(url));
+          if (this.#options.exclusive) this.#relock();
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** attempt)).unref());
+        }
+      }
+    })().finally(() => (this.#failover = undefined));
+  }
+
+  /** The host the store is connected to now (no credentials). */
+  get host(): string {
+    return hostOf(this.#url);
   }
 
   get pool(): pg.Pool {
@@ -71,6 +137,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
       return (await this.pool.query<R>(sql, params)).rows;
     } catch (err) {
       this.counters.failed++;
+      if (isServerGone(err)) this.#moveOn();
       throw ioError(err);
     } finally {
       this.counters.queries++;
@@ -85,11 +152,12 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
   }
 
   async _open(): Promise<void> {
-    const pool = new pg.Pool({ connectionString: this.#options.connectionString, max: this.#options.poolSize ?? 10, idleTimeoutMillis: this.#options.idleTimeoutMs ?? 10_000, allowExitOnIdle: true });
-    // An idle client's error (the server went away) must not crash the process: the next query reports it.
-    pool.on('error', () => undefined);
     let lock: pg.Client | undefined;
+    let pool: pg.Pool | undefined;
     try {
+      const picked = await this.#connectPool();
+      pool = picked.pool;
+      this.#url = picked.url;
       if (this.#options.exclusive) lock = await this.#takeLock();
       const client = await pool.connect();
       try {
@@ -99,7 +167,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
       }
     } catch (err) {
       await lock?.end().catch(() => undefined);
-      await pool.end().catch(() => undefined);
+      await pool?.end().catch(() => undefined);
       throw ioError(err);
     }
     this.#pool = pool;
@@ -108,7 +176,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
 
   /** A connection holding the table's session advisory lock (LEVEL_LOCKED when another holds it). */
   async #takeLock(): Promise<pg.Client> {
-    const lock = new pg.Client({ connectionString: this.#options.connectionString });
+    const lock = new pg.Client({ connectionString: this.#url });
     lock.on('error', () => undefined);
     await lock.connect();
     const { rows } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [`outpost-pg-level-open:${this.table}`]);
@@ -123,19 +191,30 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     return lock;
   }
 
+  #relocking = false;
+
+  /** Takes the table lock again on the current host (once at a time), after its session ended. */
   #relock(): void {
     this.#lock = undefined;
+    if (this.#relocking) return;
+    this.#relocking = true;
     const retry = (): void => {
-      if (!this.#pool) return;
+      if (!this.#pool) {
+        this.#relocking = false;
+        return;
+      }
       this.#takeLock().then(
         (lock) => {
+          this.#relocking = false;
           if (this.#pool) this.#lock = lock;
           else void lock.end();
         },
         (err: unknown) => {
           // Another process took the table while the server was away: it is no longer ours.
-          if ((err as { code?: string }).code === 'LEVEL_LOCKED') this.emit('lock-lost', err);
-          else setTimeout(retry, 1_000).unref();
+          if ((err as { code?: string }).code === 'LEVEL_LOCKED') {
+            this.#relocking = false;
+            this.emit('lock-lost', err);
+          } else setTimeout(retry, 1_000).unref();
         },
       );
     };
@@ -197,6 +276,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     this.counters.queries++;
     const client = await this.pool.connect().catch((err: unknown) => {
       this.counters.failed++;
+      if (isServerGone(err)) this.#moveOn();
       throw ioError(err);
     });
     try {
@@ -212,6 +292,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       this.counters.failed++;
+      if (isServerGone(err)) this.#moveOn();
       throw ioError(err);
     } finally {
       client.release();
@@ -234,6 +315,20 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
   _iterator(options: ConstructorParameters<typeof PgIterator>[1]): PgIterator {
     return new PgIterator(this, options);
   }
+}
+
+/** The host:port of a URL, for logs (never the password). */
+function hostOf(url: string): string {
+  return /^postgres(?:ql)?:\/\/(?:[^@/?#]*@)?([^/?#]*)/.exec(url)?.[1] ?? '?';
+}
+
+/**
+ * Errors that mean this server cannot take the store's writes now: the connection is gone
+ * (refused, reset, terminated by a shutdown) or the server is read-only (a standby).
+ */
+function isServerGone(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '25006'].includes(code) || code.startsWith('08') || /Connection terminated|connection timeout/i.test((err as Error).message ?? '');
 }
 
 /** A PostgreSQL or connection failure as abstract-level's `LEVEL_IO_ERROR`, the cause kept. */

@@ -42,6 +42,8 @@ export interface TestPostgres {
   /** Stops the server (fast shutdown); `start()` brings it back on the same port and data. */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** A standby (started with `standbyOf`) becomes a primary. */
+  promote(): Promise<void>;
   /** kill -9 of the postmaster. */
   kill(): Promise<void>;
   /** Stops it and removes its directory. */
@@ -54,9 +56,10 @@ export interface TestPostgres {
  * A throwaway PostgreSQL server for one test file: initdb in a temp dir, listening on
  * 127.0.0.1 at a free port with its socket in the same dir, user and database `outpost`,
  * trust authentication on loopback only. As root it runs as the `postgres` user (initdb
- * and postgres refuse root).
+ * and postgres refuse root). With `standbyOf` it is a hot standby of that server,
+ * streaming its WAL (promote() makes it the primary).
  */
-export async function startPostgres(opts: { fsync?: boolean } = {}): Promise<TestPostgres> {
+export async function startPostgres(opts: { fsync?: boolean; standbyOf?: TestPostgres } = {}): Promise<TestPostgres> {
   const bin = postgresBinDir();
   if (!bin) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)');
   const dir = await tempDir('outpost-pg-');
@@ -69,13 +72,15 @@ export async function startPostgres(opts: { fsync?: boolean } = {}): Promise<Tes
   }
   await chmod(dir, 0o700);
   const cmd = (file: string, args: string[]) => (asUser ? run('runuser', ['-u', 'postgres', '--', join(bin, file), ...args]) : run(join(bin, file), args));
-  await cmd('initdb', ['-D', data, '-U', 'outpost', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  // A hot standby: a base backup of the primary that streams from it (-R writes standby.signal and primary_conninfo).
+  if (opts.standbyOf) await cmd('pg_basebackup', ['-h', '127.0.0.1', '-p', String(opts.standbyOf.port), '-U', 'outpost', '-D', data, '-R', '-X', 'stream', '-c', 'fast', '--no-sync']);
+  else await cmd('initdb', ['-D', data, '-U', 'outpost', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
   const port = await freePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=${opts.fsync === false ? 'off' : 'on'} -c synchronous_commit=${opts.fsync === false ? 'off' : 'on'} -c max_connections=200`;
   const logFile = join(dir, 'server.log');
   const pgCtl = (action: string, extra: string[] = []) => cmd('pg_ctl', ['-D', data, '-l', logFile, '-o', options, '-w', '-t', '60', action, ...extra]);
   await pgCtl('start');
-  await cmd('createdb', ['-h', '127.0.0.1', '-p', String(port), '-U', 'outpost', 'outpost']);
+  if (!opts.standbyOf) await cmd('createdb', ['-h', '127.0.0.1', '-p', String(port), '-U', 'outpost', 'outpost']);
   const pg: TestPostgres = {
     url: `postgres://outpost@127.0.0.1:${port}/outpost`,
     port,
@@ -85,6 +90,9 @@ export async function startPostgres(opts: { fsync?: boolean } = {}): Promise<Tes
     },
     async start() {
       await pgCtl('start');
+    },
+    async promote() {
+      await cmd('pg_ctl', ['-D', data, '-w', '-t', '60', 'promote']);
     },
     async kill() {
       const pid = Number((await readFile(join(data, 'postmaster.pid'), 'utf8')).split('\n')[0]);

@@ -70,6 +70,36 @@ describe.runIf(gate.run)('the core on PostgreSQL (core.store.kind: postgres)', (
     await expect(startCore({ config: { store: { kind: 'postgres', url: pg!.url, table: 'core_outage' } } })).rejects.toMatchObject({ code: 'COMMON_DB_LOCKED' });
   });
 
+  it('follows a promoted standby: multi-host URL with target_session_attrs=read-write, changes 503 in between, nothing acknowledged lost', async () => {
+    const primary = await startPostgres({ fsync: false });
+    let standby: TestPostgres | undefined;
+    try {
+      standby = await startPostgres({ fsync: false, standbyOf: primary });
+      const url = `postgres://outpost@127.0.0.1:${primary.port},127.0.0.1:${standby.port}/outpost?target_session_attrs=read-write`;
+      const tc = await startCore({ config: { store: { kind: 'postgres', url, table: 'core_failover' } } });
+      for (let i = 0; i < 5; i++) expect((await tc.call('POST', '/sites', { body: { name: `s${i}`, subnets: [`10.${i}.0.0/16`] } })).status).toBe(201);
+      // The standby has what the primary acknowledged (streaming; waited for, bounded).
+      await waitFor(async () => Number(await psql(standby!, 'SELECT count(*) FROM core_failover').catch(() => '0')) >= 5, { timeoutMs: 20_000, what: 'the standby to catch up' });
+      await primary.stop();
+      expect((await tc.call('POST', '/sites', { body: { name: 'during', subnets: ['10.50.0.0/16'] } })).status).toBe(503);
+      await standby.promote();
+      const after = await waitFor(async () => {
+        const r = await tc.call('POST', '/sites', { body: { name: 'after', subnets: ['10.60.0.0/16'] } });
+        return r.status === 201 && r;
+      }, { timeoutMs: 30_000, what: 'changes accepted on the promoted standby' });
+      expect(after.body.name).toBe('after');
+      // On the new primary: everything acknowledged before, and the change after; not the refused one.
+      const names = (await psql(standby, "SELECT convert_from(key, 'UTF8') FROM core_failover WHERE convert_from(key, 'UTF8') LIKE '%!sites!%'")).split('\n');
+      for (const n of ['s0', 's4', 'after']) expect(names.some((k) => k.endsWith(`!${n}`)), n).toBe(true);
+      expect(names.some((k) => k.endsWith('!during'))).toBe(false);
+      expect((await tc.call('GET', '/health', { token: null })).body.store).toEqual({ kind: 'postgres', reachable: true });
+      await tc.stop();
+    } finally {
+      await standby?.destroy();
+      await primary.destroy();
+    }
+  }, 120_000);
+
   it('refuses a second core on the same table with a clear error (one core per table until active-active)', async () => {
     const store = { kind: 'postgres' as const, url: pg!.url, table: 'core_locked' };
     await startCore({ config: { store } });
