@@ -51,7 +51,7 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
     }
     throw new OutpostError(CoreErrors.STORE_UNREACHABLE, `cannot open the core's store on PostgreSQL ${where}: ${(err as Error).message}`, { status: 503, cause: err, details: { location: where } });
   }
-  db.on('lock-lost', (err: unknown) => log?.fatal({ err, table: store.table, at: where }, 'another core took the table while PostgreSQL was away: this core no longer owns its store; stop it'));
+  db.on('lock-lost', (err: unknown) => log?.fatal({ err, table: store.table, at: where }, 'another process took the table while this core had lost its session: this core no longer owns its store and refuses changes (503); stop it'));
   return { db: db as unknown as Database, kind: 'postgres', where, reachable: () => db.ping(), stats: () => ({ ...db.counters, ...db.poolStats() }) };
 }
 

@@ -213,8 +213,13 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
           // Another process took the table while the server was away: it is no longer ours.
           if ((err as { code?: string }).code === 'LEVEL_LOCKED') {
             this.#relocking = false;
+            this.#lost = true;
             this.emit('lock-lost', err);
-          } else setTimeout(retry, 1_000).unref();
+          } else {
+            // The server the lock was on is gone: the pool follows the new primary, and the lock with it.
+            if (isServerGone(err)) this.#moveOn();
+            setTimeout(retry, 1_000).unref();
+          }
         },
       );
     };
@@ -258,15 +263,32 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     return keys.map((k) => found.get(k.toString('hex')));
   }
 
+  /**
+   * With `exclusive`, writes need the table lock in hand: while it is being taken again
+   * (after the server restarted or failed over) or after another process took the table
+   * (`lock-lost`), a write fails (the core answers 503) instead of writing beside the
+   * table's new owner.
+   */
+  #checkOwner(): void {
+    if (!this.#options.exclusive || this.#lock !== undefined) return;
+    this.counters.failed++;
+    throw Object.assign(new Error(this.#lost ? `this process lost the table ${this.table} to another; it takes no more writes` : `the table lock of ${this.table} is being taken again; retry`), { code: 'LEVEL_IO_ERROR' });
+  }
+
+  #lost = false;
+
   async _put(key: Buffer, value: Buffer): Promise<void> {
+    this.#checkOwner();
     await this.query(`INSERT INTO ${this.table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [key, value]);
   }
 
   async _del(key: Buffer): Promise<void> {
+    this.#checkOwner();
     await this.query(`DELETE FROM ${this.table} WHERE key = $1`, [key]);
   }
 
   async _batch(operations: BatchOp[]): Promise<void> {
+    this.#checkOwner();
     // The batch's effect is the last operation on each key.
     const last = new Map<string, BatchOp>();
     for (const op of operations) last.set(op.key.toString('hex'), op);
@@ -301,6 +323,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
   }
 
   async _clear(options: RangeOptions & { reverse: boolean; limit: number }): Promise<void> {
+    this.#checkOwner();
     const range = rangeWhere(options);
     if (options.limit < 0) {
       await this.query(`DELETE FROM ${this.table} WHERE ${range.sql}`, range.params);

@@ -100,6 +100,35 @@ describe.runIf(gate.run)('the core on PostgreSQL (core.store.kind: postgres)', (
     }
   }, 120_000);
 
+  it('takes no more changes once another process took its table (fenced), though it keeps serving reads', async () => {
+    const tc = await startCore({ config: { store: { kind: 'postgres', url: pg!.url, table: 'core_lost' } } });
+    expect((await tc.call('POST', '/sites', { body: { name: 'hq', subnets: ['10.1.0.0/16'] } })).status).toBe(201);
+    // Another process queues for the table's lock; the core's lock session is then cut (as a network fault would).
+    const { default: pgClient } = await import('pg');
+    const other = new pgClient.Client({ connectionString: pg!.url });
+    await other.connect();
+    try {
+      const taken = other.query("SELECT pg_advisory_lock(hashtext('outpost-pg-level-open:core_lost'))");
+      await waitFor(async () => (await psql(pg!, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")) === '1', { timeoutMs: 10_000, what: 'the other process queued for the lock' });
+      await psql(pg!, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted");
+      await taken;
+      let n = 0;
+      const refused = await waitFor(async () => {
+        n++;
+        const r = await tc.call('POST', '/sites', { body: { name: `b${n}`, subnets: [`10.${100 + n}.0.0/16`] } });
+        return r.status === 503 && r;
+      }, { timeoutMs: 10_000, what: 'changes refused' });
+      expect(refused.body.error.code).toBe('CORE_STORE_UNAVAILABLE');
+      // Still refused after the re-lock attempts: the table is the other process's now.
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect((await tc.call('POST', '/sites', { body: { name: 'late', subnets: ['10.99.0.0/16'] } })).body.error?.message).toMatch(/lost the table/);
+      expect((await tc.call('GET', '/sites')).status).toBe(200);
+      expect(metricTotal(parseMetrics(await (await fetch(`${tc.url}/metrics`)).text()), 'outpost_core_store_lock_held')).toBe(0);
+    } finally {
+      await other.end();
+    }
+  });
+
   it('refuses a second core on the same table with a clear error (one core per table until active-active)', async () => {
     const store = { kind: 'postgres' as const, url: pg!.url, table: 'core_locked' };
     await startCore({ config: { store } });
