@@ -20,9 +20,10 @@ export type BatchOp = AbstractBatchOperation<Database, string, unknown>;
  * (`COMMON_DB_LOCKED`), not a stack trace.
  */
 export async function openDatabase(location: string): Promise<Database> {
+  // The directory first: a Level opens itself on the next tick and would create it 0755.
+  await mkdir(location, { recursive: true, mode: 0o700 }).catch(() => undefined);
   const db: Database = new Level<string, unknown>(location, { valueEncoding: 'json' });
   try {
-    await mkdir(location, { recursive: true, mode: 0o700 });
     await db.open();
   } catch (err) {
     const code = (err as { code?: string }).code;
