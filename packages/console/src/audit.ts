@@ -2,22 +2,9 @@
 // `GET /api/v1/audit` pages newest first, `/audit/stream` sends each new entry as it is
 // recorded, `/audit/verify` checks the hash chain.
 
-export interface AuditEntry {
-  seq: number;
-  at: string;
-  actor: { admin?: string; kind: string; via?: string; credential?: string };
-  from: { address: string; requestId: string };
-  action: string;
-  method: string;
-  route: string;
-  object?: string;
-  request?: unknown;
-  before?: unknown;
-  after?: unknown;
-  outcome: { status: number; code?: string; result: 'ok' | 'refused' | 'failed' };
-  prev: string;
-  hash: string;
-}
+// The entry as the core records it: one type, from the core (a type import, nothing at run time).
+import type { AuditEntry } from '@outpost/core';
+export type { AuditEntry };
 
 export interface AuditVerify {
   ok: boolean;

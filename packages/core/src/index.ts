@@ -10,3 +10,4 @@ export type { LiveSnapshot, LiveRun, LiveStagingServer, LiveAlarm } from './cons
 export { Tickler } from './tickler.js';
 export { copyStore, migrateCoreStore, storeDigest, type StoreDigest } from './store-migrate.js';
 export { storeConfigSchema } from './config.js';
+export type { AuditEntry, AuditActor, AuditResult } from './audit/entry.js';
