@@ -37,15 +37,19 @@ export class RefusalCoalescer {
   }
 
   /**
-   * Whether to write this refusal now. The summaries of windows that ended come back in
-   * `due` (write them first, in order).
+   * Whether to write this refusal now. When its own window has ended, that window's summary
+   * comes back in `due` (write it first); other windows end by the timer's `flush()`, so a
+   * flood costs one map lookup per refusal, not a walk over every window.
    */
   admit(d: AuditDraft): { write: boolean; due: AuditDraft[] } {
-    const due = this.flush();
-    if (this.windowMs <= 0) return { write: true, due };
+    if (this.windowMs <= 0) return { write: true, due: [] };
     const key = RefusalCoalescer.key(d);
     const w = this.#windows.get(key);
-    if (w) {
+    const due: AuditDraft[] = [];
+    if (w && this.now() - w.startedAt >= this.windowMs) {
+      this.#windows.delete(key);
+      if (w.repeated > 0) due.push(summary(w));
+    } else if (w) {
       w.repeated++;
       w.lastAt = d.at;
       return { write: false, due };
@@ -61,9 +65,7 @@ export class RefusalCoalescer {
     for (const [key, w] of this.#windows) {
       if (!all && now - w.startedAt < this.windowMs) continue;
       this.#windows.delete(key);
-      if (w.repeated === 0) continue;
-      const { request: _r, before: _b, after: _a, ...pattern } = w.first;
-      out.push({ ...pattern, at: w.lastAt, action: 'audit.repeated', after: { action: w.first.action, repeated: w.repeated, from: w.first.at, until: w.lastAt } });
+      if (w.repeated > 0) out.push(summary(w));
     }
     return out;
   }
@@ -71,4 +73,10 @@ export class RefusalCoalescer {
   get size(): number {
     return this.#windows.size;
   }
+}
+
+/** The entry that sums up a window: the first refusal's who, where and outcome, and how many more. */
+function summary(w: Window): AuditDraft {
+  const { request: _r, before: _b, after: _a, ...pattern } = w.first;
+  return { ...pattern, at: w.lastAt, action: 'audit.repeated', after: { action: w.first.action, repeated: w.repeated, from: w.first.at, until: w.lastAt } };
 }
