@@ -54,8 +54,6 @@ export class PgIterator extends AbstractIterator<PgLevel, Buffer, Buffer> {
     for (const r of rows) this.#buffer.push([o.keys ? r.key : undefined, o.values ? r.value : undefined]);
     if (rows.length > 0) this.#last = rows[rows.length - 1]!.key;
     if (rows.length < size) this.#done = true;
-    // Keyset continues from the last key; keys are kept for that even when not yielded.
-    if (!o.keys && rows.length > 0) this.#last = rows[rows.length - 1]!.key;
   }
 
   async _next(): Promise<Entry | undefined> {

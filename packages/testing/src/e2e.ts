@@ -22,13 +22,14 @@ export function hasCommand(cmd: string): boolean {
 }
 
 /**
- * Decides whether an end-to-end test that needs root and/or external commands runs.
+ * Decides whether an end-to-end test that needs root and/or external commands runs
+ * (`other`: prerequisites the caller found missing, named as they are to be printed).
  * Without them it is skipped with a printed reason, except under
  * `OUTPOST_E2E=required` (CI), where a missing prerequisite throws so the suite fails:
  * a skip there would hide a test that never ran.
  */
-export function e2eGate(name: string, needs: { root?: boolean; commands?: string[] } = {}): E2eGate {
-  const missing: string[] = [];
+export function e2eGate(name: string, needs: { root?: boolean; commands?: string[]; other?: string[] } = {}): E2eGate {
+  const missing: string[] = [...(needs.other ?? [])];
   if (needs.root && !isRoot()) missing.push('root');
   for (const c of needs.commands ?? []) if (!hasCommand(c)) missing.push(`command '${c}'`);
   if (missing.length === 0) return { run: true, reason: '' };

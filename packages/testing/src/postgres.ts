@@ -1,9 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
-import { chmod, chown, readdir, readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmod, chown, readFile } from 'node:fs/promises';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { isRoot, type E2eGate } from './e2e.js';
+import { e2eGate, isRoot, type E2eGate } from './e2e.js';
 import { freePort } from './ports.js';
 import { removeDir, tempDir } from './temp.js';
 
@@ -20,18 +20,12 @@ export function postgresBinDir(): string | undefined {
 }
 
 /**
- * Whether a test that needs a PostgreSQL server runs: Debian's `postgresql` package, and
- * (as root) a `postgres` user to run it as, since initdb refuses root. Skipped with a
- * reason otherwise, a failure under `OUTPOST_E2E=required`.
+ * Whether a test that needs a PostgreSQL server runs: Debian's `postgresql` package (as
+ * root the server runs as its `postgres` user, since initdb refuses root). Skipped with a
+ * reason otherwise, a failure under `OUTPOST_E2E=required` (see {@link e2eGate}).
  */
 export function postgresGate(name: string): E2eGate {
-  const missing: string[] = [];
-  if (!postgresBinDir()) missing.push("Debian's postgresql package (/usr/lib/postgresql/N/bin)");
-  if (missing.length === 0) return { run: true, reason: '' };
-  const reason = `${name}: needs ${missing.join(', ')}`;
-  if (process.env.OUTPOST_E2E === 'required') throw new Error(`${reason} (OUTPOST_E2E=required: a skip is a failure; see .ci/run)`);
-  console.warn(`SKIP ${reason}`);
-  return { run: false, reason };
+  return e2eGate(name, { other: postgresBinDir() ? [] : ["Debian's postgresql package (/usr/lib/postgresql/N/bin)"] });
 }
 
 export interface TestPostgres {
@@ -44,8 +38,6 @@ export interface TestPostgres {
   start(): Promise<void>;
   /** A standby (started with `standbyOf`) becomes a primary. */
   promote(): Promise<void>;
-  /** kill -9 of the postmaster. */
-  kill(): Promise<void>;
   /** Stops it and removes its directory. */
   destroy(): Promise<void>;
   /** The server log so far (for failure messages). */
@@ -94,12 +86,6 @@ export async function startPostgres(opts: { fsync?: boolean; standbyOf?: TestPos
     async promote() {
       await cmd('pg_ctl', ['-D', data, '-w', '-t', '60', 'promote']);
     },
-    async kill() {
-      const pid = Number((await readFile(join(data, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-      process.kill(pid, 'SIGKILL');
-      // Its backends notice the postmaster is gone and exit; wait until the socket is free.
-      for (let i = 0; i < 100 && (await readdir(dir)).some((f) => f.startsWith('.s.PGSQL')); i++) await new Promise((r) => setTimeout(r, 50));
-    },
     async destroy() {
       await pg.stop();
       await removeDir(dir);
@@ -111,12 +97,6 @@ export async function startPostgres(opts: { fsync?: boolean; standbyOf?: TestPos
 
 /** Runs `psql -c SQL` against the test server (as its superuser `outpost`); the output. */
 export async function psql(pg: TestPostgres, sql: string): Promise<string> {
-  const child = spawn('psql', [pg.url, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  if (code !== 0) throw new Error(`psql failed (${code}): ${err}`);
-  return out.trim();
+  const { stdout } = await run('psql', [pg.url, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+  return stdout.trim();
 }
