@@ -26,7 +26,7 @@ export function siteServerVisible(ctx: Pick<RouteContext, 'state'>, registry: Re
   const scope = scopeOf(ctx);
   if (scope === undefined) return true;
   const ss = registry.store.siteServers.get(id);
-  return ss !== undefined && inScope(scope, registry.siteServerView(ss).sites);
+  return ss !== undefined && inScope(scope, ss.sites);
 }
 
 export function siteServerInScope(ctx: Pick<RouteContext, 'state'>, registry: Registry, id: string): void {

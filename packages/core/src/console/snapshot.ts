@@ -117,7 +117,7 @@ export class SnapshotBuilder {
     }
     const servers = snap.siteServers.items.filter((s) => {
       const ss = reg.store.siteServers.get(s.id);
-      return ss !== undefined && inScope(reg.siteServerView(ss).sites);
+      return ss !== undefined && inScope(ss.sites);
     });
     const runs = runsOf(this.ctx.module('tasks'));
     const runItems = snap.runs.items.filter((r) => inScope(runs?.runs.get(r.id)?.sites));
