@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
+import { noteAudit } from '../audit/note.js';
 import type { Router } from '@koa/router';
-import { isOutpostError, OutpostError, publicRoute, type AppState, type AuditNote, type RouteContext } from '@outpost/common';
+import { isOutpostError, OutpostError, publicRoute, type AppState, type RouteContext } from '@outpost/common';
 import { sessionCookie } from './authenticate.js';
 import { AdminErrors } from './errors.js';
 import { grantOf } from './oidc-claims.js';
@@ -22,9 +23,6 @@ export function ssoStateCookie(state: string, secure: boolean, maxAgeS: number):
   return [`${SSO_COOKIE}=${state}`, `Path=${COOKIE_PATH}`, 'HttpOnly', 'SameSite=Lax', ...(secure ? ['Secure'] : []), `Max-Age=${maxAgeS}`].join('; ');
 }
 
-function audit(ctx: RouteContext, fields: AuditNote): void {
-  ctx.state.audit = { ...ctx.state.audit, ...fields };
-}
 
 function sameState(a: string, b: string): boolean {
   const ba = Buffer.from(a);
@@ -45,7 +43,7 @@ export function ssoRoutes(router: Router<AppState>, admins: AdminsService, oidc:
     const e = isOutpostError(err) ? err : new OutpostError(AdminErrors.SSO_FAILED, 'single sign-on failed', { status: 403, cause: err });
     if (!isOutpostError(err)) ctx.state.log.error({ err }, 'single sign-on failed unexpectedly');
     else ctx.state.log.warn({ code: e.code, reason: e.message, address: ctx.ip }, 'single sign-on refused');
-    audit(ctx, { action: 'session.sso', refused: e.code });
+    noteAudit(ctx, { action: 'session.sso', refused: e.code });
     ctx.set('cache-control', 'no-store');
     ctx.redirect(`${CONSOLE}?sso_error=${encodeURIComponent(e.code)}`);
   };
@@ -77,7 +75,7 @@ export function ssoRoutes(router: Router<AppState>, admins: AdminsService, oidc:
         throw new OutpostError(AdminErrors.SSO_FAILED, cookie === '' ? 'this browser started no sign-in (no state cookie): start again' : 'the state does not match the one this browser started with', { status: 403 });
       }
       const user = await oidc.finish(state, query);
-      audit(ctx, { object: `admin:${user.name}` });
+      noteAudit(ctx, { object: `admin:${user.name}` });
       const grant = grantOf(oidc.config.groups, user.groups);
       const roles = (grant?.roles ?? []).filter((r) => {
         if (admins.rolePermissions(r)) return true;
@@ -91,7 +89,7 @@ export function ssoRoutes(router: Router<AppState>, admins: AdminsService, oidc:
       const signedIn = await admins.ssoSignIn(user.name, roles, grant.sites, ctx.ip, `${oidc.config.issuer}#${user.subject}`);
       // Who signed in, for the audit log (the request had no principal until now).
       ctx.state.principal = { kind: 'admin', id: user.name, admin: admins.identity(admins.get(user.name), 'sso', signedIn.session.id) };
-      audit(ctx, { action: 'session.sso', object: `admin:${user.name}`, after: { roles, ...(grant.sites ? { sites: grant.sites } : {}), groups: grant.groups } });
+      noteAudit(ctx, { action: 'session.sso', object: `admin:${user.name}`, after: { roles, ...(grant.sites ? { sites: grant.sites } : {}), groups: grant.groups } });
       ctx.state.log.info({ name: user.name, roles, sites: grant.sites, session: signedIn.session.id }, 'signed in with single sign-on');
       ctx.append('set-cookie', sessionCookie(signedIn.cookie, ctx.secure));
       ctx.set('cache-control', 'no-store');

@@ -1,6 +1,7 @@
 import type { Router } from '@koa/router';
+import { noteAudit } from '../audit/note.js';
 import { durationText } from '../routes/schemas.js';
-import { OutpostError, publicRoute, readJson, validate, z, type AppState, type AuditNote, type Principal, type RouteContext } from '@outpost/common';
+import { OutpostError, publicRoute, readJson, validate, z, type AppState, type Principal, type RouteContext } from '@outpost/common';
 import { AdminErrors } from './errors.js';
 import type { SessionRecord } from './store.js';
 import { anyAdmin, can, canOrSelf } from './guard.js';
@@ -35,10 +36,6 @@ const signInBody = z.union([z.object({ name: z.string().min(1).max(64), password
 /** The caller as an administrator (the guards ran first). */
 const me = (ctx: RouteContext) => ctx.state.principal!.admin!;
 
-/** Records what the audit log shows for this change (see audit/README.md). */
-function audit(ctx: RouteContext, fields: AuditNote): void {
-  ctx.state.audit = { ...ctx.state.audit, ...fields };
-}
 
 /** Administrators, roles, API tokens and console sign-in. */
 export function adminsRoutes(router: Router<AppState>, admins: AdminsService): void {
@@ -51,13 +48,13 @@ export function adminsRoutes(router: Router<AppState>, admins: AdminsService): v
   router.post('/api/v1/roles', can('admins.write'), async (ctx) => {
     const body = await readJson(ctx, roleBody);
     const role = await admins.addRole(body, me(ctx));
-    audit(ctx, { object: `role:${role.name}`, after: role });
+    noteAudit(ctx, { object: `role:${role.name}`, after: role });
     ctx.status = 201;
     ctx.body = role;
   });
   router.delete('/api/v1/roles/:name', can('admins.write'), async (ctx) => {
     const before = await admins.removeRole(validate(name, ctx.params.name, 'role name'));
-    audit(ctx, { object: `role:${before.name}`, before });
+    noteAudit(ctx, { object: `role:${before.name}`, before });
     ctx.status = 204;
   });
 
@@ -67,7 +64,7 @@ export function adminsRoutes(router: Router<AppState>, admins: AdminsService): v
   router.post('/api/v1/admins', can('admins.write'), async (ctx) => {
     const body = await readJson(ctx, addBody);
     const out = await admins.add({ name: body.name, roles: body.roles, sites: body.sites, password: body.password, tokenExpiresInMs: body.tokenExpires }, me(ctx));
-    audit(ctx, { object: `admin:${body.name}`, after: out.admin });
+    noteAudit(ctx, { object: `admin:${body.name}`, after: out.admin });
     ctx.status = 201;
     ctx.body = out;
   });
@@ -77,27 +74,28 @@ export function adminsRoutes(router: Router<AppState>, admins: AdminsService): v
   router.patch('/api/v1/admins/:name', can('admins.write'), async (ctx) => {
     const body = await readJson(ctx, setBody);
     const { before, after } = await admins.set(validate(name, ctx.params.name, 'administrator name'), body, me(ctx));
-    audit(ctx, { object: `admin:${after.name}`, before, after });
+    noteAudit(ctx, { object: `admin:${after.name}`, before, after });
     ctx.body = after;
   });
   router.delete('/api/v1/admins/:name', can('admins.write'), async (ctx) => {
     const before = await admins.remove(validate(name, ctx.params.name, 'administrator name'), me(ctx));
-    audit(ctx, { object: `admin:${before.name}`, before });
+    noteAudit(ctx, { object: `admin:${before.name}`, before });
     ctx.status = 204;
   });
   router.put('/api/v1/admins/:name/password', canOrSelf('admins.write'), async (ctx) => {
     const target = validate(name, ctx.params.name, 'administrator name');
     const body = await readJson(ctx, passwordBody);
-    const self = target === me(ctx).name && !me(ctx).permissions.has('admins.write');
-    await admins.setPassword(target, body.password, body.current, self || (target === me(ctx).name && body.current !== undefined));
-    audit(ctx, { object: `admin:${target}`, after: { password: 'changed' } });
+    // One's own password needs the current one, unless one may set anybody's and gives none.
+    const own = target === me(ctx).name;
+    await admins.setPassword(target, body.password, body.current, own && (body.current !== undefined || !me(ctx).permissions.has('admins.write')));
+    noteAudit(ctx, { object: `admin:${target}`, after: { password: 'changed' } });
     ctx.status = 204;
   });
   router.post('/api/v1/admins/:name/tokens', canOrSelf('admins.write'), async (ctx) => {
     const target = validate(name, ctx.params.name, 'administrator name');
     const body = await readJson(ctx, tokenBody);
     const issued = await admins.createToken(target, body.name, body.expires);
-    audit(ctx, { object: `admin:${target}/token:${issued.id}`, after: { id: issued.id, name: issued.name, expiresAt: issued.expiresAt } });
+    noteAudit(ctx, { object: `admin:${target}/token:${issued.id}`, after: { id: issued.id, name: issued.name, expiresAt: issued.expiresAt } });
     ctx.status = 201;
     ctx.body = issued;
   });
@@ -105,7 +103,7 @@ export function adminsRoutes(router: Router<AppState>, admins: AdminsService): v
     const target = validate(name, ctx.params.name, 'administrator name');
     const id = validate(z.string().min(1).max(64), ctx.params.id, 'token id');
     await admins.removeToken(target, id);
-    audit(ctx, { object: `admin:${target}/token:${id}` });
+    noteAudit(ctx, { object: `admin:${target}/token:${id}` });
     ctx.status = 204;
   });
 
@@ -148,13 +146,13 @@ export function publicSessionRoutes(
       signedIn = await admins.tokenSignIn(p, ctx.ip);
       who = { ...p, admin: { ...p.admin, via: 'session', credential: signedIn.session.id } };
     } else {
-      audit(ctx, { object: `admin:${body.name}` });
+      noteAudit(ctx, { object: `admin:${body.name}` });
       signedIn = await admins.signIn(body.name, body.password, ctx.ip);
       who = { kind: 'admin', id: body.name, admin: admins.identity(admins.get(body.name), 'session', signedIn.session.id) };
     }
     // Who signed in, for the audit log (the request had no principal until now).
     ctx.state.principal = who;
-    audit(ctx, { object: `admin:${who.id}` });
+    noteAudit(ctx, { object: `admin:${who.id}` });
     ctx.set('set-cookie', sessionCookie(signedIn.cookie, ctx.secure));
     ctx.body = { name: who.id, expiresAt: new Date(signedIn.session.expiresAt).toISOString() };
   });

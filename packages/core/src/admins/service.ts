@@ -60,10 +60,13 @@ export class AdminsService {
     return BUILT_IN_ROLES[role]?.permissions ?? this.store.roles.get(role)?.permissions;
   }
 
+  /** Every permission the roles give (unknown roles give none). */
+  permissionsOf(roles: readonly string[]): Set<string> {
+    return new Set(roles.flatMap((r) => this.rolePermissions(r) ?? []));
+  }
+
   identity(a: Pick<AdminRecord, 'name' | 'roles' | 'sites'>, via: AdminIdentity['via'], credential: string): AdminIdentity {
-    const permissions = new Set<string>();
-    for (const r of a.roles) for (const p of this.rolePermissions(r) ?? []) permissions.add(p);
-    return { name: a.name, roles: a.roles, permissions, sites: a.sites, via, credential };
+    return { name: a.name, roles: a.roles, permissions: this.permissionsOf(a.roles), sites: a.sites, via, credential };
   }
 
   roles(): RoleView[] {
@@ -112,7 +115,7 @@ export class AdminsService {
   #checkRoles(roles: readonly string[], by: AdminIdentity, sites: readonly string[] | undefined): void {
     for (const r of roles) if (!this.rolePermissions(r)) throw new OutpostError(AdminErrors.ROLE_NOT_FOUND, `no role ${r}`, { status: 400 });
     for (const s of sites ?? []) if (!this.siteExists(s)) throw new OutpostError(CoreErrors.SITE_NOT_FOUND, `no site ${s}`, { status: 400 });
-    this.#noEscalation([...new Set(roles.flatMap((r) => this.rolePermissions(r) ?? []))], by, sites);
+    this.#noEscalation([...this.permissionsOf(roles)], by, sites);
   }
 
   // ---- administrators
@@ -179,7 +182,7 @@ export class AdminsService {
     const sites = patch.sites === null ? undefined : (patch.sites ?? a.sites);
     this.#checkRoles(roles, by, sites);
     // Changing someone wider than oneself is escalation too: their current grant must be within the granter's.
-    this.#noEscalation([...this.identity(a, 'token', '').permissions], by, a.sites);
+    this.#noEscalation([...this.permissionsOf(a.roles)], by, a.sites);
     const next: AdminRecord = { ...a, roles: [...new Set(roles)], updatedAt: this.clock.now() };
     if (sites) next.sites = [...new Set(sites)].sort();
     else delete next.sites;
@@ -190,7 +193,7 @@ export class AdminsService {
   async remove(name: string, by: AdminIdentity): Promise<AdminView> {
     this.#notBootstrap(name);
     const a = this.get(name);
-    this.#noEscalation([...this.identity(a, 'token', '').permissions], by, a.sites);
+    this.#noEscalation([...this.permissionsOf(a.roles)], by, a.sites);
     const before = this.view(a);
     const ops = [this.store.delAdmin(name)];
     for (const t of this.store.tokens.values()) if (t.admin === name) ops.push(this.store.delToken(t.id));
@@ -206,11 +209,12 @@ export class AdminsService {
     }
   }
 
-  async setPassword(name: string, password: string, current: string | undefined, self: boolean): Promise<void> {
+  /** `checkCurrent`: the caller must give the account's current password (when it has one). */
+  async setPassword(name: string, password: string, current: string | undefined, checkCurrent: boolean): Promise<void> {
     this.#notBootstrap(name);
     const a = this.get(name);
     if (a.sso) throw new OutpostError(AdminErrors.ADMIN_PROTECTED, `${name} signs in with single sign-on; its password is the provider's`, { status: 409 });
-    if (self && a.passwordHash && !(current !== undefined && (await verifyPassword(current, a.passwordHash)))) {
+    if (checkCurrent && a.passwordHash && !(current !== undefined && (await verifyPassword(current, a.passwordHash)))) {
       throw new OutpostError(AdminErrors.SIGN_IN_FAILED, 'the current password is not right', { status: 403, details: { permission: 'admins.write' } });
     }
     checkPasswordStrength(password, name, this.config.password.minLength);
