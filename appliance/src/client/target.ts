@@ -32,6 +32,12 @@ const exists = (file: string): Promise<boolean> =>
     () => false,
   );
 
+/** The first of {@link defaultConfigCandidates} that exists, if any. */
+export async function firstDefaultConfig(cwd: string): Promise<string | undefined> {
+  for (const f of defaultConfigCandidates(cwd)) if (await exists(f)) return f;
+  return undefined;
+}
+
 /**
  * Finds the core described by a config: `file` when given, else the first of
  * {@link defaultConfigCandidates} that exists and has a `core:` section.

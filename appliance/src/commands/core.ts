@@ -1,10 +1,9 @@
-import { access } from 'node:fs/promises';
 import { relative, resolve } from 'node:path';
 import { OutpostError } from '@outpost/common';
 import { migrateCoreStore, storeConfigSchema, type CoreConfig } from '@outpost/core';
 import { parseCommand } from '../args.js';
 import { loadApplianceConfig } from '../config/load.js';
-import { defaultConfigCandidates } from '../client/target.js';
+import { firstDefaultConfig } from '../client/target.js';
 import { ApplianceErrors, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { printJson, printLines } from '../output.js';
@@ -20,12 +19,6 @@ PostgreSQL (URL: a libpq connection string); --to level copies PostgreSQL back i
 dataDir (small installs). Then set core.store in the config and start the core.
   --table T   the PostgreSQL table (default outpost_core)`,
 };
-
-const exists = (f: string) =>
-  access(f).then(
-    () => true,
-    () => false,
-  );
 
 /** `outpost core migrate ...` */
 export async function coreCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -43,7 +36,7 @@ export async function coreCommand(argv: readonly string[], io: CliIo): Promise<n
   if (positionals.length > (values.to === 'postgres' ? 1 : 0)) throw new UsageError(`unexpected argument '${positionals.at(-1)}'`, cmd);
   const to = values.to;
   if (to !== 'postgres' && to !== 'level') throw new UsageError('--to must be postgres or level', cmd);
-  const file = values.config ? resolve(io.cwd, values.config) : (await Promise.all(defaultConfigCandidates(io.cwd).map(async (f) => ((await exists(f)) ? f : undefined)))).find((f) => f !== undefined);
+  const file = values.config ? resolve(io.cwd, values.config) : await firstDefaultConfig(io.cwd);
   if (!file) throw new OutpostError(ApplianceErrors.NO_CREDENTIALS, 'no config with a core section found: give --config FILE', { status: 400 });
   const config = await loadApplianceConfig(file, io.env);
   if (!config.core) throw new OutpostError(ApplianceErrors.NO_CREDENTIALS, `config ${relative(io.cwd, file) || file} runs no core`, { status: 400 });
