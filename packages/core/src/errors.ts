@@ -1,3 +1,5 @@
+import { OutpostError } from '@outpost/common';
+
 /** Codes raised by @outpost/core. Each is documented in the package README. */
 export const CoreErrors = {
   ENROLL_TOKEN_INVALID: 'CORE_ENROLL_TOKEN_INVALID',
@@ -20,3 +22,11 @@ export const CoreErrors = {
   MIGRATE_TARGET_NOT_EMPTY: 'CORE_MIGRATE_TARGET_NOT_EMPTY',
   MIGRATE_MISMATCH: 'CORE_MIGRATE_MISMATCH',
 } as const;
+
+/*
+ * The "not found" of the records everyone looks up, in one wording: a scoped
+ * administrator's out-of-scope object must answer exactly like a missing one.
+ */
+export const agentNotFound = (id: string): OutpostError => new OutpostError(CoreErrors.AGENT_NOT_FOUND, `no agent with id '${id}'`, { status: 404 });
+export const siteServerNotFound = (id: string): OutpostError => new OutpostError(CoreErrors.SITE_SERVER_NOT_FOUND, `no site server with id '${id}'`, { status: 404 });
+export const siteNotFound = (name: string): OutpostError => new OutpostError(CoreErrors.SITE_NOT_FOUND, `no site named '${name}'`, { status: 404 });

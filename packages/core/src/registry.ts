@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { OutpostError, parseCidr, type Logger } from '@outpost/common';
 import { balance } from './balance.js';
 import type { CoreConfig } from './config.js';
-import { CoreErrors } from './errors.js';
+import { agentNotFound, CoreErrors, siteNotFound, siteServerNotFound } from './errors.js';
 import { canonicalAddresses, canonicalNames, claimsBeyond, migratedGrant, runsGranted, withinGrant } from './grant.js';
 import type { AgentRecord, ContactRecord, ServiceGrant, ServiceName, SiteRecord, SiteServerGrant, SiteServerRecord, SiteServerServices } from './model.js';
 import { parseHostAddress, selectFor, siteNets, sitesOf, type Candidate, type HostAddress, type SelectionReason, type SiteNet } from './selection.js';
@@ -287,7 +287,7 @@ export class Registry {
 
   getSite(name: string): SiteRecord {
     const s = this.store.sites.get(name);
-    if (!s) throw new OutpostError(CoreErrors.SITE_NOT_FOUND, `no site named '${name}'`, { status: 404 });
+    if (!s) throw siteNotFound(name);
     return s;
   }
 
@@ -364,7 +364,7 @@ export class Registry {
 
   getSiteServer(id: string): SiteServerRecord {
     const ss = this.store.siteServers.get(id);
-    if (!ss) throw new OutpostError(CoreErrors.SITE_SERVER_NOT_FOUND, `no site server with id '${id}'`, { status: 404 });
+    if (!ss) throw siteServerNotFound(id);
     return ss;
   }
 
@@ -411,7 +411,7 @@ export class Registry {
 
   #validateSites(sites: string[]): void {
     const unknown = sites.find((s) => !this.store.sites.has(s));
-    if (unknown) throw new OutpostError(CoreErrors.SITE_NOT_FOUND, `no site named '${unknown}'`, { status: 404 });
+    if (unknown) throw siteNotFound(unknown);
   }
 
   /** Throws 404 `CORE_SITE_NOT_FOUND` for a site that does not exist. */
@@ -513,7 +513,7 @@ export class Registry {
 
   getAgent(id: string): AgentRecord {
     const a = this.store.agents.get(id);
-    if (!a) throw new OutpostError(CoreErrors.AGENT_NOT_FOUND, `no agent with id '${id}'`, { status: 404 });
+    if (!a) throw agentNotFound(id);
     return a;
   }
 

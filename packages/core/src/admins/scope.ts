@@ -1,5 +1,5 @@
 import { OutpostError, type RouteContext } from '@outpost/common';
-import { CoreErrors } from '../errors.js';
+import { agentNotFound, siteNotFound, siteServerNotFound } from '../errors.js';
 import type { Registry } from '../registry.js';
 import { AdminErrors } from './errors.js';
 import { inScope, scopeOf } from './guard.js';
@@ -19,7 +19,7 @@ export function agentVisible(ctx: Pick<RouteContext, 'state'>, registry: Registr
 
 /** Throws the registry's own "no such agent" 404 for an agent outside the caller's scope. */
 export function agentInScope(ctx: Pick<RouteContext, 'state'>, registry: Registry, id: string): void {
-  if (!agentVisible(ctx, registry, id)) throw new OutpostError(CoreErrors.AGENT_NOT_FOUND, `no agent with id '${id}'`, { status: 404 });
+  if (!agentVisible(ctx, registry, id)) throw agentNotFound(id);
 }
 
 export function siteServerVisible(ctx: Pick<RouteContext, 'state'>, registry: Registry, id: string): boolean {
@@ -30,7 +30,7 @@ export function siteServerVisible(ctx: Pick<RouteContext, 'state'>, registry: Re
 }
 
 export function siteServerInScope(ctx: Pick<RouteContext, 'state'>, registry: Registry, id: string): void {
-  if (!siteServerVisible(ctx, registry, id)) throw new OutpostError(CoreErrors.SITE_SERVER_NOT_FOUND, `no site server with id '${id}'`, { status: 404 });
+  if (!siteServerVisible(ctx, registry, id)) throw siteServerNotFound(id);
 }
 
 export function siteVisible(ctx: Pick<RouteContext, 'state'>, name: string): boolean {
@@ -39,7 +39,7 @@ export function siteVisible(ctx: Pick<RouteContext, 'state'>, name: string): boo
 }
 
 export function siteInScope(ctx: Pick<RouteContext, 'state'>, name: string): void {
-  if (!siteVisible(ctx, name)) throw new OutpostError(CoreErrors.SITE_NOT_FOUND, `no site named '${name}'`, { status: 404 });
+  if (!siteVisible(ctx, name)) throw siteNotFound(name);
 }
 
 /** Sites named in a change must all be inside the caller's scope. */
