@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// Store benchmark (issue 16): the core's records on PostgreSQL (@outpost/pg-level) against
+// the embedded default it stands beside (classic-level, the `level` store), the same
+// workload on both: BENCH_BATCHES batches of BENCH_BATCH JSON records (the size of an
+// agent record with its index entries), then gets of single keys, then a full scan in key
+// order. A throwaway PostgreSQL server is started in a temp dir (fsync and synchronous
+// commit on, as in production). Prints one summary line `bench:store {json}` with the
+// ratios (PostgreSQL / level, ops per second) and writes bench-results/store-<time>.json.
+// Bounded: a fixed count of operations per phase.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openDatabase } from '@outpost/common';
+import { PgLevel } from '@outpost/pg-level';
+import { removeDir, startPostgres, tempDir } from '@outpost/testing';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 2000);
+const BATCH = Number(process.env.BENCH_BATCH ?? 3);
+const GETS = Number(process.env.BENCH_GETS ?? 5000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+
+const record = (i) => ({ id: `ag_${String(i).padStart(8, '0')}`, name: `pc-${i}`, macs: ['52:54:00:00:00:01'], ips: [`10.1.${i >> 8 & 255}.${i & 255}`], os: 'Debian 12', authHash: 'x'.repeat(64), enrolledAt: Date.now() });
+
+/** Runs `n` tasks with `CONCURRENCY` in flight; ops per second. */
+async function timed(n, task) {
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (next < n) await task(next++);
+  }));
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function run(db) {
+  const agents = db.sublevel('agents', { valueEncoding: 'json' });
+  const index = db.sublevel('agent-macs', { valueEncoding: 'json' });
+  const writes = await timed(BATCHES, (b) => {
+    const ops = [];
+    for (let j = 0; j < BATCH; j++) {
+      const i = b * BATCH + j;
+      ops.push({ type: 'put', sublevel: agents, key: record(i).id, value: record(i) }, { type: 'put', sublevel: index, key: `52:54:00:00:00:01!ag_${i}`, value: `ag_${i}` });
+    }
+    return db.batch(ops);
+  });
+  const gets = await timed(GETS, (i) => agents.get(record((i * 7919) % (BATCHES * BATCH)).id));
+  const t0 = performance.now();
+  const all = await agents.values().all();
+  const scan = all.length / ((performance.now() - t0) / 1000);
+  if (all.length !== BATCHES * BATCH) throw new Error(`scan saw ${all.length} records`);
+  return { writes, gets, scan };
+}
+
+const dir = await tempDir('outpost-bench-store-');
+const pg = await startPostgres({ fsync: true });
+try {
+  const level = await openDatabase(join(dir, 'level'));
+  const onLevel = await run(level);
+  await level.close();
+  const pgdb = new PgLevel({ connectionString: pg.url, table: 'bench', valueEncoding: 'json', poolSize: CONCURRENCY });
+  await pgdb.open();
+  const onPg = await run(pgdb);
+  await pgdb.close();
+  const round = (x) => Math.round(x);
+  const ratio = (a, b) => Math.round((a / b) * 1000) / 1000;
+  const result = {
+    batches: BATCHES, recordsPerBatch: BATCH, gets: GETS, concurrency: CONCURRENCY,
+    level: { batchesPerS: round(onLevel.writes), getsPerS: round(onLevel.gets), scanRecordsPerS: round(onLevel.scan) },
+    postgres: { batchesPerS: round(onPg.writes), getsPerS: round(onPg.gets), scanRecordsPerS: round(onPg.scan) },
+    ratio: { batches: ratio(onPg.writes, onLevel.writes), gets: ratio(onPg.gets, onLevel.gets), scan: ratio(onPg.scan, onLevel.scan) },
+  };
+  console.log(`postgres / level: batches ${result.ratio.batches}x, gets ${result.ratio.gets}x, scan ${result.ratio.scan}x`);
+  console.log(`bench:store ${JSON.stringify(result)}`);
+  await mkdir(join(root, 'bench-results'), { recursive: true });
+  await writeFile(join(root, 'bench-results', `store-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify(result, null, 2));
+} finally {
+  await pg.destroy();
+  await removeDir(dir);
+}
