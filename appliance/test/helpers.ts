@@ -81,7 +81,8 @@ export function spawnOutpost(args: string[], options: { cwd: string; env?: Recor
       return waitFor(
         () => {
           if (done) throw new Error(`outpost start exited before its banner:\n${stderr}\n${stdout}`);
-          return /Outpost is running/.test(stdout) && /^\s+core\s+(http:\/\/\S+)/m.exec(stdout)?.[1];
+          // The banner is written line by line and may arrive in several chunks: wait for its last line.
+          return /Stop with Ctrl-C/.test(stdout) && /^\s+core\s+(http:\/\/\S+)/m.exec(stdout)?.[1];
         },
         { timeoutMs, what: 'the outpost start banner' },
       );
