@@ -49,9 +49,12 @@ export class PgIterator extends AbstractIterator<PgLevel, Buffer, Buffer> {
     }
     const left = o.limit >= 0 ? o.limit - this.#taken - this.#buffer.length : Infinity;
     const size = Math.max(1, Math.min(this.#db.pageSize, Math.max(want, 1), left));
-    const cols = o.values ? 'key, value' : 'key';
-    const rows = await this.#db.query<{ key: Buffer; value?: Buffer }>(`SELECT ${cols} FROM ${this.#db.table} WHERE ${cond} ORDER BY key ${o.reverse ? 'DESC' : 'ASC'} LIMIT ${size}`, params);
-    for (const r of rows) this.#buffer.push([o.keys ? r.key : undefined, o.values ? r.value : undefined]);
+    const cols = o.values ? this.#db.readColumns : 'key';
+    const rows = await this.#db.query<{ key: Buffer; value?: Buffer; ver?: string }>(`SELECT ${cols} FROM ${this.#db.table} WHERE ${cond} ORDER BY key ${o.reverse ? 'DESC' : 'ASC'} LIMIT ${size}`, params);
+    for (const r of rows) {
+      if (r.ver !== undefined) this.#db._seen(r.key, r.ver);
+      this.#buffer.push([o.keys ? r.key : undefined, o.values ? r.value : undefined]);
+    }
     if (rows.length > 0) this.#last = rows[rows.length - 1]!.key;
     if (rows.length < size) this.#done = true;
   }

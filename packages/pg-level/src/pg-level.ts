@@ -1,5 +1,7 @@
 import { AbstractLevel } from 'abstract-level';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { Journal } from './journal.js';
 import { PgIterator } from './iterator.js';
 import { rangeWhere, type RangeOptions } from './range.js';
 import { checkTable, migrate } from './schema.js';
@@ -21,6 +23,19 @@ export interface PgLevelOptions {
    * `LEVEL_LOCKED` (as classic-level does for a directory in use). @default false
    */
   exclusive?: boolean;
+  /**
+   * Several openers (processes, machines) write the table at once. Every write is one
+   * transaction that also appends the change to the table's journal, in commit order, and
+   * is refused (`LEVEL_CONFLICT`) when a key it writes changed since this opener last saw
+   * it; the other openers' writes arrive as `change` events. See the README. @default false
+   */
+  shared?: boolean;
+  /** With `shared`: the keys whose versions are checked on write (the ones kept in memory). @default every key */
+  tracks?: (key: Buffer) => boolean;
+  /** With `shared`: journal entries older than this are deleted. @default 3600000 (1 h) */
+  journalRetentionMs?: number;
+  /** With `shared`: how often a dropped journal listener is reconnected. @default 1000 */
+  pollMs?: number;
   /** Forwarded to abstract-level (`keyEncoding`, `valueEncoding`). */
   keyEncoding?: string;
   valueEncoding?: string;
@@ -30,6 +45,19 @@ interface BatchOp {
   type: 'put' | 'del';
   key: Buffer;
   value?: Buffer;
+}
+
+/** A change made by another opener (or found on a conflict): `value` undefined for a delete. */
+export interface ChangeEvent {
+  /** The journal sequence number of the write (the row's version). */
+  seq: number;
+  ops: Array<{ key: Buffer; value: Buffer | undefined }>;
+}
+
+/** What this opener knows of a key: the row version it expects (-1: no row) and as of which journal seq. */
+interface Known {
+  v: number;
+  at: number;
 }
 
 /**
@@ -57,7 +85,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
   readonly counters = { queries: 0, failed: 0, seconds: 0 };
 
   constructor(options: PgLevelOptions) {
-    const { connectionString: _c, table: _t, poolSize: _p, pageSize: _s, idleTimeoutMs: _i, exclusive: _e, ...levelOptions } = options;
+    const { connectionString: _c, table: _t, poolSize: _p, pageSize: _s, idleTimeoutMs: _i, exclusive: _e, shared: _sh, tracks: _tr, journalRetentionMs: _jr, pollMs: _pm, ...levelOptions } = options;
     super(
       { encodings: { buffer: true }, seek: true, permanence: true, createIfMissing: false, errorIfExists: false, implicitSnapshots: false, explicitSnapshots: false, has: false },
       levelOptions as never,
@@ -67,6 +95,59 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     this.#options = options;
     this.#hosts = splitHosts(options.connectionString);
     this.#url = this.#hosts.urls[0]!;
+    this.shared = options.shared ?? false;
+    this.#tracks = options.tracks ?? (() => true);
+    this.#journal = new Journal(this, options.pollMs ?? 1_000, options.journalRetentionMs ?? 3_600_000);
+    if (this.shared) {
+      this.on('newListener', (event: string) => {
+        if (event === 'change') this.#journal.follow();
+      });
+    }
+  }
+
+  /** Whether several openers share the table (journal, versions, `change` events). */
+  readonly shared: boolean;
+  readonly #tracks: (key: Buffer) => boolean;
+  readonly #journal: Journal;
+  /** With `shared`: what this opener knows of each tracked key it read, wrote or applied. */
+  readonly #known = new Map<string, Known>();
+  /** With `shared`: this opener's name in the journal. */
+  readonly origin = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  /** With `shared`: writes refused because a key had changed, and others' changes applied. */
+  readonly sharing = { conflicts: 0, applied: 0, lastSeq: 0 };
+
+  /** The connection string of the host the pool is on (for the journal's listener). */
+  get url(): string {
+    return this.#url;
+  }
+
+  /** A row read with its version: what this opener now knows of the key. */
+  _seen(key: Buffer, ver: string | number): void {
+    if (!this.shared || !this.#tracks(key)) return;
+    const v = Number(ver);
+    this.#known.set(key.toString('hex'), { v, at: v });
+  }
+
+  /**
+   * Applies a journal entry of another opener: keys known as of a later seq (a later read
+   * or write of this opener) are left alone; the rest are emitted as one `change` event.
+   */
+  _applyEntry(seq: number, origin: string, keys: Buffer[], vals: Array<Buffer | null>): void {
+    this.sharing.lastSeq = seq;
+    if (origin === this.origin) return;
+    const ops: ChangeEvent['ops'] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const hex = key.toString('hex');
+      const k = this.#known.get(hex);
+      if (k && k.at >= seq) continue;
+      const value = vals[i] ?? undefined;
+      if (this.#tracks(key)) this.#known.set(hex, { v: value === undefined ? -1 : seq, at: seq });
+      ops.push({ key, value });
+    }
+    if (ops.length === 0) return;
+    this.sharing.applied++;
+    this.emit('change', { seq, ops } satisfies ChangeEvent);
   }
 
   /**
@@ -172,6 +253,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     }
     this.#pool = pool;
     this.#lock = lock;
+    if (this.shared) await this.#journal.start();
   }
 
   /** A connection holding the table's session advisory lock (LEVEL_LOCKED when another holds it). */
@@ -227,6 +309,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
   }
 
   async _close(): Promise<void> {
+    await this.#journal.stop();
     const pool = this.#pool;
     this.#pool = undefined;
     const lock = this.#lock;
@@ -251,14 +334,22 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     }
   }
 
+  /** The columns a read selects: with `shared`, the row's version too. */
+  get readColumns(): string {
+    return this.shared ? 'key, value, ver' : 'key, value';
+  }
+
   async _get(key: Buffer): Promise<Buffer | undefined> {
-    const rows = await this.query<{ value: Buffer }>(`SELECT value FROM ${this.table} WHERE key = $1`, [key]);
-    return rows[0]?.value;
+    const rows = await this.query<{ key: Buffer; value: Buffer; ver?: string }>(`SELECT ${this.readColumns} FROM ${this.table} WHERE key = $1`, [key]);
+    const row = rows[0];
+    if (row?.ver !== undefined) this._seen(row.key, row.ver);
+    return row?.value;
   }
 
   async _getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]> {
     if (keys.length === 0) return [];
-    const rows = await this.query<{ key: Buffer; value: Buffer }>(`SELECT key, value FROM ${this.table} WHERE key = ANY($1::bytea[])`, [keys]);
+    const rows = await this.query<{ key: Buffer; value: Buffer; ver?: string }>(`SELECT ${this.readColumns} FROM ${this.table} WHERE key = ANY($1::bytea[])`, [keys]);
+    for (const r of rows) if (r.ver !== undefined) this._seen(r.key, r.ver);
     const found = new Map(rows.map((r) => [r.key.toString('hex'), r.value]));
     return keys.map((k) => found.get(k.toString('hex')));
   }
@@ -279,11 +370,13 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
 
   async _put(key: Buffer, value: Buffer): Promise<void> {
     this.#checkOwner();
+    if (this.shared) return this._batch([{ type: 'put', key, value }]);
     await this.query(`INSERT INTO ${this.table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [key, value]);
   }
 
   async _del(key: Buffer): Promise<void> {
     this.#checkOwner();
+    if (this.shared) return this._batch([{ type: 'del', key }]);
     await this.query(`DELETE FROM ${this.table} WHERE key = $1`, [key]);
   }
 
@@ -294,6 +387,27 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     for (const op of operations) last.set(op.key.toString('hex'), op);
     const puts = [...last.values()].filter((o) => o.type === 'put');
     const dels = [...last.values()].filter((o) => o.type === 'del').map((o) => o.key);
+    await this.#transaction(async (client, seq) => {
+      if (dels.length > 0) await client.query(`DELETE FROM ${this.table} WHERE key = ANY($1::bytea[])`, [dels]);
+      if (puts.length > 0) {
+        await client.query(
+          seq === undefined
+            ? `INSERT INTO ${this.table} (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`
+            : `INSERT INTO ${this.table} (key, value, ver) SELECT k, v, ${seq} FROM unnest($1::bytea[], $2::bytea[]) AS u(k, v) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, ver = EXCLUDED.ver`,
+          [puts.map((p) => p.key), puts.map((p) => p.value!)],
+        );
+      }
+      return [...last.values()].map((o) => ({ key: o.key, value: o.type === 'put' ? o.value! : undefined }));
+    }, [...last.values()].map((o) => o.key));
+  }
+
+  /**
+   * One write transaction. With `shared`: under the journal's lock (so journal order is
+   * commit order), the versions of the tracked keys it writes are checked against what this
+   * opener knows (a key it never saw must not exist), the write is stamped with the next
+   * journal seq, journalled and notified, all in the same transaction.
+   */
+  async #transaction(write: (client: pg.PoolClient, seq: number | undefined) => Promise<ChangeEvent['ops']>, checked: Buffer[]): Promise<void> {
     const t0 = performance.now();
     this.counters.queries++;
     const client = await this.pool.connect().catch((err: unknown) => {
@@ -301,18 +415,28 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
       if (isServerGone(err)) this.#moveOn();
       throw ioError(err);
     });
+    let conflict: Error | undefined;
     try {
       await client.query('BEGIN');
-      if (dels.length > 0) await client.query(`DELETE FROM ${this.table} WHERE key = ANY($1::bytea[])`, [dels]);
-      if (puts.length > 0) {
-        await client.query(
-          `INSERT INTO ${this.table} (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
-          [puts.map((p) => p.key), puts.map((p) => p.value!)],
-        );
+      let seq: number | undefined;
+      if (this.shared) {
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`outpost-pg-level-journal:${this.table}`]);
+        conflict = await this.#check(client, checked.filter((k) => this.#tracks(k)));
+        if (conflict) throw conflict;
+        seq = Number((await client.query<{ seq: string }>(`SELECT nextval('${this.table}_jseq') AS seq`)).rows[0]!.seq);
+      }
+      const ops = await write(client, seq);
+      if (seq !== undefined) {
+        await client.query(`INSERT INTO ${this.table}_journal (seq, origin, keys, vals) VALUES ($1, $2, $3::bytea[], $4::bytea[])`, [seq, this.origin, ops.map((o) => o.key), ops.map((o) => o.value ?? null)]);
+        await client.query('SELECT pg_notify($1, $2)', [this.#journal.channel, String(seq)]);
       }
       await client.query('COMMIT');
+      if (seq !== undefined) {
+        for (const o of ops) if (this.#tracks(o.key)) this.#known.set(o.key.toString('hex'), { v: o.value === undefined ? -1 : seq, at: seq });
+      }
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
+      if (err === conflict) throw err;
       this.counters.failed++;
       if (isServerGone(err)) this.#moveOn();
       throw ioError(err);
@@ -322,9 +446,47 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     }
   }
 
+  /**
+   * The keys whose row version is not the one this opener expects: their current values
+   * are emitted as a `change` (so the opener's memory catches up) and the write is refused
+   * with `LEVEL_CONFLICT`, naming them; nothing of it was written.
+   */
+  async #check(client: pg.PoolClient, keys: Buffer[]): Promise<Error | undefined> {
+    if (keys.length === 0) return undefined;
+    const { rows } = await client.query<{ key: Buffer; value: Buffer; ver: string }>(`SELECT key, value, ver FROM ${this.table} WHERE key = ANY($1::bytea[])`, [keys]);
+    const rowOf = new Map(rows.map((r) => [r.key.toString('hex'), r]));
+    const stale: ChangeEvent['ops'] = [];
+    let now: number | undefined;
+    for (const key of keys) {
+      const hex = key.toString('hex');
+      const row = rowOf.get(hex);
+      const current = row ? Number(row.ver) : -1;
+      if ((this.#known.get(hex)?.v ?? -1) === current) continue;
+      now ??= Number((await client.query<{ v: string }>(`SELECT last_value AS v FROM ${this.table}_jseq`)).rows[0]!.v);
+      this.#known.set(hex, { v: current, at: row ? current : now });
+      stale.push({ key, value: row?.value });
+    }
+    if (stale.length === 0) return undefined;
+    this.sharing.conflicts++;
+    this.emit('change', { seq: now!, ops: stale } satisfies ChangeEvent);
+    return Object.assign(new Error(`another writer changed ${stale.length} of the keys this write read (e.g. ${JSON.stringify(stale[0]!.key.toString('utf8').slice(0, 80))}); this opener now has their new values: retry`), {
+      code: 'LEVEL_CONFLICT',
+      keys: stale.map((s) => s.key),
+    });
+  }
+
   async _clear(options: RangeOptions & { reverse: boolean; limit: number }): Promise<void> {
     this.#checkOwner();
     const range = rangeWhere(options);
+    if (this.shared) {
+      // Journalled like any write (the deleted keys, unchecked: a clear takes whatever is there).
+      const limit = options.limit < 0 ? '' : ` ORDER BY key ${options.reverse ? 'DESC' : 'ASC'} LIMIT ${Math.floor(options.limit)}`;
+      await this.#transaction(async (client) => {
+        const { rows } = await client.query<{ key: Buffer }>(`DELETE FROM ${this.table} WHERE key IN (SELECT key FROM ${this.table} WHERE ${range.sql}${limit}) RETURNING key`, range.params);
+        return rows.map((r) => ({ key: r.key, value: undefined }));
+      }, []);
+      return;
+    }
     if (options.limit < 0) {
       await this.query(`DELETE FROM ${this.table} WHERE ${range.sql}`, range.params);
       return;

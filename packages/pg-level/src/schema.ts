@@ -8,11 +8,20 @@ import type { PoolClient } from 'pg';
 export const MIGRATIONS: readonly ((table: string) => string)[] = [
   // 1: the key-value table. bytea keys compare bytewise, as LevelDB orders keys.
   (t) => `CREATE TABLE IF NOT EXISTS ${t} (key bytea PRIMARY KEY, value bytea NOT NULL)`,
+  // 2: several writers. Each row's version is the journal sequence number of the write that
+  // made it (0 before this migration); the journal holds every write with its keys and values
+  // (NULL for a delete), in commit order, for the other openers to apply.
+  (t) =>
+    `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS ver bigint NOT NULL DEFAULT 0;
+     CREATE SEQUENCE IF NOT EXISTS ${t}_jseq;
+     CREATE TABLE IF NOT EXISTS ${t}_journal (seq bigint PRIMARY KEY, origin text NOT NULL, at timestamptz NOT NULL DEFAULT now(), keys bytea[] NOT NULL, vals bytea[] NOT NULL);
+     CREATE INDEX IF NOT EXISTS ${t}_journal_at ON ${t}_journal (at)`,
 ];
 
 /** A table name we built ourselves (never user text in SQL). */
 export function checkTable(name: string): string {
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`pg-level: bad table name ${JSON.stringify(name)} (lowercase letters, digits, _; up to 63)`);
+  // 50 at most: the journal's table, sequence and index names append up to 11 characters to it (63 in all).
+  if (!/^[a-z_][a-z0-9_]{0,49}$/.test(name)) throw new Error(`pg-level: bad table name ${JSON.stringify(name)} (lowercase letters, digits, _; up to 50)`);
   return name;
 }
 
