@@ -8,7 +8,7 @@ import { Tickler } from './tickler.js';
 import { createTasksModule } from './tasks/module.js';
 import { createBootModule } from './boot/module.js';
 import { Enrollment } from './enrollment.js';
-import type { EnrollKind, TokenGrant } from './model.js';
+import type { AgentRecord, ContactRecord, EnrollKind, SiteRecord, SiteServerRecord, TokenGrant, TokenRecord } from './model.js';
 import { Registry, type Clock } from './registry.js';
 import { adminRoutes } from './routes/admin.js';
 import { enrollRoutes } from './routes/enroll.js';
@@ -23,6 +23,7 @@ import type { AdminsService } from './admins/service.js';
 import { routeTable, type RouteEntry } from './admins/route-table.js';
 import { createCoreMetrics } from './metrics.js';
 import { openCoreDatabase, storeErrors, type CoreDatabase } from './store-backend.js';
+import { fetchCoreFiles, publishCoreFiles } from './shared-files.js';
 
 export interface CoreDeps {
   logger?: Logger;
@@ -111,106 +112,126 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
     };
   };
 
+  /** Starts the core on its opened store (under the store's start lock when several cores share it). */
+  async function startWith(opened: CoreDatabase, db: Database): Promise<void> {
+    const missingFiles = opened.kind === 'postgres' ? await fetchCoreFiles(db, config.dataDir) : [];
+    const store = new CoreStore(db);
+    await store.load();
+    const a = await loadOrCreateAdminToken(config.dataDir);
+    admin = a;
+    if (a.created) log.info({ file: a.file }, 'created the admin token');
+    registry = new Registry(store, config, clock, log);
+    const reg = registry;
+    datagrams = new DatagramServer(reg, clock, log.child({ module: 'core-datagram' }), config.datagram.window);
+    reg.datagramPort = await datagrams.start(config.datagram.host, config.datagram.port);
+    const dg = datagrams;
+    tickler = new Tickler((id, flags) => {
+      const ss = reg.store.siteServers.get(id);
+      const key = reg.keyFor(id);
+      return ss?.tickleAddress !== undefined && key !== undefined && dg.sendTickle(key, ss.tickleAddress, flags);
+    }, log.child({ module: 'core-tickle' }));
+    const tk = tickler;
+    reg.onSiteServersChanged = (ids) => tk.request(ids, TickleFlags.CONFIG);
+    reg.init();
+    // Other cores' changes (several cores on one PostgreSQL) refresh this core's memory.
+    opened.onRemote('sites', (name, v) => reg.remoteSite(name, v as SiteRecord | undefined));
+    opened.onRemote('site-servers', (id, v) => reg.remoteSiteServer(id, v as SiteServerRecord | undefined));
+    opened.onRemote('agents', (id, v) => reg.remoteAgent(id, v as AgentRecord | undefined));
+    opened.onRemote('contacts', (id, v) => reg.remoteContact(id, v as ContactRecord | undefined));
+    opened.onRemote('tokens', (id, v) => (v ? store.tokens.set(id, v as TokenRecord) : store.tokens.delete(id)));
+    enrollment = new Enrollment(reg, config, clock);
+    const enr = enrollment;
+    const ctx: CoreContext = {
+      config,
+      log,
+      clock,
+      db,
+      store: { kind: opened.kind, onRemote: (sub, fn) => opened.onRemote(sub, fn), sync: () => opened.sync() },
+      registry: reg,
+      url: () => config.http.publicUrl ?? started(http, 'url').url,
+      tickle: (ids, flags) => tk.request(ids, flags),
+      module: (name) => modules.find((m) => m.name === name),
+      refuses: (id) => {
+        for (const m of modules) {
+          const refusal = m.refuses?.(id);
+          if (refusal) return refusal;
+        }
+        return undefined;
+      },
+    };
+    for (const m of modules) await m.start?.({ ...ctx, log: log.child({ module: `core-${m.name}` }) });
+    const adminsSvc: AdminsService = started(adminsModule.service, 'administrators');
+
+    const verify = (token: string): Principal | undefined => {
+      const cred = parseCredential(token);
+      if (!cred) return undefined;
+      if (cred.id === ADMIN_ID) return hexEqual(admin.hash, hashSecret(cred.secret)) ? adminsSvc.bootstrapPrincipal() : undefined;
+      if (cred.id.startsWith('at_')) return adminsSvc.verifyToken(token);
+      const rec = reg.store.agents.get(cred.id) ?? reg.store.siteServers.get(cred.id);
+      if (!rec || !hexEqual(rec.authHash, hashSecret(cred.secret))) return undefined;
+      // A blocked principal (the CA module) loses its bearer credential too, not only its certificates.
+      const refusal = ctx.refuses(cred.id);
+      if (refusal) throw refusal;
+      const kind = reg.store.agents.has(cred.id) ? 'agent' : 'site-server';
+      reg.touch(cred.id, 'call');
+      return { kind, id: cred.id };
+    };
+
+    // Console sign-in with a token: only administrator tokens (and the owner's file) qualify.
+    adminsModule.verifyAdminToken = (token) => {
+      const p = verify(token);
+      return p?.kind === 'admin' ? p : undefined;
+    };
+    const { app, router } = createHttpApp({
+      logger: log.child({ module: 'core-http' }),
+      bodyLimit: config.http.bodyLimit,
+      logRequests: config.http.logRequests,
+      health: async () => ({ service: 'core', agents: reg.store.agents.size, store: { kind: opened.kind, reachable: await opened.reachable() } }),
+      metrics,
+    });
+    // First: the audit log sees every route's outcome, authentication's refusals included.
+    router.use(auditModule.middleware());
+    router.use(storeErrors());
+    enrollRoutes(router, enr);
+    router.get('/metrics', publicRoute(), async (ctx) => {
+      ctx.type = metrics.contentType;
+      ctx.body = await metrics.text();
+    });
+    for (const m of modules) m.publicRoutes?.(router, ctx);
+    router.use(authenticate(verify, adminsSvc));
+    router.use(async (ctx, next) => {
+      if (ctx.path.endsWith('/heartbeat')) counters.httpHeartbeats++;
+      await next();
+    });
+    adminRoutes(router, { registry: reg, enrollment: enr, datagrams, stats });
+    principalRoutes(router, reg);
+    for (const m of modules) m.routes?.(router, ctx);
+    routes = routeTable(router);
+    mountRouter(app, router);
+    http = await listenHttp(app, { host: config.http.host, port: config.http.port, tls: await coreListenerTls(config) });
+
+    flushTimer = setInterval(() => {
+      reg.flushContacts().catch((err: unknown) => log.error({ err }, 'writing last-contact times failed'));
+    }, config.contactFlushInterval);
+    flushTimer.unref();
+    stateTimer = setInterval(() => reg.checkSiteServerStates(), Math.min(5_000, config.siteServers.heartbeatInterval));
+    stateTimer.unref();
+    log.info({ url: http.url, datagramPort: reg.datagramPort, dataDir: config.dataDir, store: opened.kind, storeAt: opened.where, agents: store.agents.size }, 'core started');
+    if (missingFiles.length > 0) await publishCoreFiles(db, config.dataDir, missingFiles);
+  }
+
   const service = lifecycle({
     async start() {
       const opened = await openCoreDatabase(config, log);
       backend = opened;
       db = opened.db;
-      const store = new CoreStore(db);
-      await store.load();
-      const a = await loadOrCreateAdminToken(config.dataDir);
-      admin = a;
-      if (a.created) log.info({ file: a.file }, 'created the admin token');
-      registry = new Registry(store, config, clock, log);
-      const reg = registry;
-      datagrams = new DatagramServer(reg, clock, log.child({ module: 'core-datagram' }), config.datagram.window);
-      reg.datagramPort = await datagrams.start(config.datagram.host, config.datagram.port);
-      const dg = datagrams;
-      tickler = new Tickler((id, flags) => {
-        const ss = reg.store.siteServers.get(id);
-        const key = reg.keyFor(id);
-        return ss?.tickleAddress !== undefined && key !== undefined && dg.sendTickle(key, ss.tickleAddress, flags);
-      }, log.child({ module: 'core-tickle' }));
-      const tk = tickler;
-      reg.onSiteServersChanged = (ids) => tk.request(ids, TickleFlags.CONFIG);
-      reg.init();
-      enrollment = new Enrollment(reg, config, clock);
-      const enr = enrollment;
-      const ctx: CoreContext = {
-        config,
-        log,
-        clock,
-        db,
-        registry: reg,
-        url: () => config.http.publicUrl ?? started(http, 'url').url,
-        tickle: (ids, flags) => tk.request(ids, flags),
-        module: (name) => modules.find((m) => m.name === name),
-        refuses: (id) => {
-          for (const m of modules) {
-            const refusal = m.refuses?.(id);
-            if (refusal) return refusal;
-          }
-          return undefined;
-        },
-      };
-      for (const m of modules) await m.start?.({ ...ctx, log: log.child({ module: `core-${m.name}` }) });
-      const adminsSvc: AdminsService = started(adminsModule.service, 'administrators');
-
-      const verify = (token: string): Principal | undefined => {
-        const cred = parseCredential(token);
-        if (!cred) return undefined;
-        if (cred.id === ADMIN_ID) return hexEqual(admin.hash, hashSecret(cred.secret)) ? adminsSvc.bootstrapPrincipal() : undefined;
-        if (cred.id.startsWith('at_')) return adminsSvc.verifyToken(token);
-        const rec = reg.store.agents.get(cred.id) ?? reg.store.siteServers.get(cred.id);
-        if (!rec || !hexEqual(rec.authHash, hashSecret(cred.secret))) return undefined;
-        // A blocked principal (the CA module) loses its bearer credential too, not only its certificates.
-        const refusal = ctx.refuses(cred.id);
-        if (refusal) throw refusal;
-        const kind = reg.store.agents.has(cred.id) ? 'agent' : 'site-server';
-        reg.touch(cred.id, 'call');
-        return { kind, id: cred.id };
-      };
-
-      // Console sign-in with a token: only administrator tokens (and the owner's file) qualify.
-      adminsModule.verifyAdminToken = (token) => {
-        const p = verify(token);
-        return p?.kind === 'admin' ? p : undefined;
-      };
-      const { app, router } = createHttpApp({
-        logger: log.child({ module: 'core-http' }),
-        bodyLimit: config.http.bodyLimit,
-        logRequests: config.http.logRequests,
-        health: async () => ({ service: 'core', agents: reg.store.agents.size, store: { kind: opened.kind, reachable: await opened.reachable() } }),
-        metrics,
-      });
-      // First: the audit log sees every route's outcome, authentication's refusals included.
-      router.use(auditModule.middleware());
-      router.use(storeErrors());
-      enrollRoutes(router, enr);
-      router.get('/metrics', publicRoute(), async (ctx) => {
-        ctx.type = metrics.contentType;
-        ctx.body = await metrics.text();
-      });
-      for (const m of modules) m.publicRoutes?.(router, ctx);
-      router.use(authenticate(verify, adminsSvc));
-      router.use(async (ctx, next) => {
-        if (ctx.path.endsWith('/heartbeat')) counters.httpHeartbeats++;
-        await next();
-      });
-      adminRoutes(router, { registry: reg, enrollment: enr, datagrams, stats });
-      principalRoutes(router, reg);
-      for (const m of modules) m.routes?.(router, ctx);
-      routes = routeTable(router);
-      mountRouter(app, router);
-      http = await listenHttp(app, { host: config.http.host, port: config.http.port, tls: await coreListenerTls(config) });
-
-      flushTimer = setInterval(() => {
-        reg.flushContacts().catch((err: unknown) => log.error({ err }, 'writing last-contact times failed'));
-      }, config.contactFlushInterval);
-      flushTimer.unref();
-      stateTimer = setInterval(() => reg.checkSiteServerStates(), Math.min(5_000, config.siteServers.heartbeatInterval));
-      stateTimer.unref();
-      log.info({ url: http.url, datagramPort: reg.datagramPort, dataDir: config.dataDir, store: opened.kind, storeAt: opened.where, agents: store.agents.size }, 'core started');
+      // Several cores on one store start one at a time and share the files that make them one core.
+      const release = await opened.lock('core-start');
+      try {
+        await startWith(opened, opened.db);
+      } finally {
+        await release();
+      }
     },
     async stop() {
       clearInterval(flushTimer);

@@ -10,6 +10,13 @@ export interface CoreContext {
   clock: Clock;
   /** The core's database: a module keeps its data in sublevels of its own name. */
   db: Database;
+  /**
+   * The store as several cores share it: `onRemote(sublevel, fn)` gets the changes other
+   * cores make to this module's records (PostgreSQL; never on level), `sync()` applies what
+   * they committed so far (before an answer that must reflect it, e.g. a task server's
+   * work page right after another core made a run).
+   */
+  store: { kind: 'level' | 'postgres'; onRemote(sublevel: string, fn: (key: string, value: unknown) => void): void; sync(): Promise<void> };
   registry: Registry;
   /** The core's public base URL (after the HTTP listener is up). */
   url(): string;

@@ -219,6 +219,59 @@ export class Registry {
     for (const a of this.store.agents.values()) this.#setAgentSites(a.id, sitesOf(this.#agentAddrs.get(a.id) ?? [], this.#nets));
   }
 
+  // ---------------------------------------------------------------- other cores' changes
+
+  /**
+   * Another core changed a site (its record is in `value`, undefined when deleted): the
+   * store's map takes it and everything derived from sites is rebuilt. Callbacks that the
+   * changing core already made (tickles, rebalancing) are not made again here.
+   */
+  remoteSite(name: string, value: SiteRecord | undefined): void {
+    if (value) this.store.sites.set(name, value);
+    else this.store.sites.delete(name);
+    this.#reindexAll();
+    for (const ss of this.store.siteServers.values()) this.#ssSerial.set(ss.id, this.siteServerConfig(ss).serial as string);
+  }
+
+  remoteSiteServer(id: string, value: SiteServerRecord | undefined): void {
+    if (!value) {
+      this.store.siteServers.delete(id);
+      for (const m of [this.#ssAddrs, this.#ssSites, this.#ssOnline, this.#keys, this.#load, this.#ssSerial, this.#health]) m.delete(id);
+      return;
+    }
+    this.store.siteServers.set(id, value);
+    this.#indexSiteServer(value);
+    if (!this.#ssOnline.has(id)) this.#ssOnline.set(id, this.siteServerOnline(id));
+    this.#ssSerial.set(id, this.siteServerConfig(value).serial as string);
+    for (const a of this.store.agents.values()) if (a.taskServer === id) this.#agentSerial.set(a.id, serialOf(this.#agentConfigDoc(a)));
+  }
+
+  remoteAgent(id: string, value: AgentRecord | undefined): void {
+    const old = this.store.agents.get(id);
+    if (old?.taskServer) this.#load.set(old.taskServer, Math.max(0, (this.#load.get(old.taskServer) ?? 1) - 1));
+    if (!value) {
+      this.store.agents.delete(id);
+      this.store.contacts.delete(id);
+      this.#setAgentSites(id, undefined);
+      this.#sortedAgentIds = undefined;
+      for (const m of [this.#agentAddrs, this.#keys, this.#agentSerial]) m.delete(id);
+      this.#dirtyContacts.delete(id);
+      return;
+    }
+    this.store.agents.set(id, value);
+    if (value.taskServer) this.#load.set(value.taskServer, (this.#load.get(value.taskServer) ?? 0) + 1);
+    this.#indexAgent(value);
+    this.#agentSerial.set(id, serialOf(this.#agentConfigDoc(value)));
+  }
+
+  /** Another core recorded a contact: the later one counts (each core flushes what it heard). */
+  remoteContact(id: string, value: ContactRecord | undefined): void {
+    if (!value) return;
+    const mine = this.store.contacts.get(id);
+    if (!mine || value.last >= mine.last) this.store.contacts.set(id, { ...value, ...(mine?.udp !== undefined && (value.udp ?? 0) < mine.udp ? { udp: mine.udp } : {}) });
+    else if (value.udp !== undefined && (mine.udp ?? 0) < value.udp) mine.udp = value.udp;
+  }
+
   // ---------------------------------------------------------------- contacts & states
 
   /**

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { CommonErrors, openDatabase, OutpostError, type AppState, type Database, type Logger } from '@outpost/common';
 import type { Middleware } from 'koa';
-import { PgLevel } from '@outpost/pg-level';
+import { PgLevel, type ChangeEvent } from '@outpost/pg-level';
 import type { CoreConfig } from './config.js';
 import { CoreErrors } from './errors.js';
 
@@ -12,8 +12,34 @@ export interface CoreDatabase {
   reachable(): Promise<boolean>;
   /** Where it is, without credentials (for logs and /health). */
   where: string;
-  /** PostgreSQL only: statements, failures, seconds, pool connections, lock. */
-  stats?(): { queries: number; failed: number; seconds: number; total: number; idle: number; waiting: number; lockHeld: boolean };
+  /** PostgreSQL only: statements, failures, seconds, pool connections, lock; conflicts and applied changes of other cores. */
+  stats?(): { queries: number; failed: number; seconds: number; total: number; idle: number; waiting: number; lockHeld: boolean; conflicts: number; applied: number; lastSeq: number };
+  /**
+   * Several cores (PostgreSQL): `fn` gets each change another core made to a record of
+   * `sublevel` (key within it, the decoded value or undefined when deleted), in commit
+   * order, and the current value of a record whose write was refused as a conflict. Never
+   * called on level (one core owns its directory).
+   */
+  onRemote(sublevel: string, fn: (key: string, value: unknown) => void): void;
+  /** Applies what other cores committed until now (PostgreSQL), so an answer made next reflects it. */
+  sync(): Promise<void>;
+  /** Waits until no other core holds the lock `name`, takes it; resolves with its release (start-up: creating and sharing the core's files). */
+  lock(name: string): Promise<() => Promise<void>>;
+}
+
+/**
+ * Sublevels whose records the core keeps in memory (loaded whole at start or read before
+ * being written): a write to them is checked against the version this core last saw, so a
+ * core never overwrites another's change it has not applied. Not tracked: append-only or
+ * last-writer-wins data (audit entries, outputs, contacts, index entries derived from a
+ * tracked record written in the same batch).
+ */
+const UNTRACKED = new Set(['audit', 'task-output', 'contacts', 'subnets', 'agent-macs', 'ca-events', 'task-once']);
+
+/** `!name!key` (a sublevel of the root database) → [name, key]. */
+function splitKey(key: Buffer): [string, string] | undefined {
+  const m = /^!([^!]+)!([\s\S]*)$/.exec(key.toString('utf8'));
+  return m ? [m[1]!, m[2]!] : undefined;
 }
 
 /** The connection string without its password, for logs. */
@@ -35,12 +61,19 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
   const store = config.store;
   if (store.kind === 'level') {
     const db = await openDatabase(config.dataDir);
-    return { db, kind: 'level', where: config.dataDir, reachable: async () => db.status === 'open' };
+    return { db, kind: 'level', where: config.dataDir, reachable: async () => db.status === 'open', onRemote: () => undefined, sync: async () => undefined, lock: async () => async () => undefined };
   }
   const where = redactUrl(store.url);
   // Records go to PostgreSQL; files (owner token, keys, package content) still live here.
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const db = new PgLevel({ connectionString: store.url, table: store.table, poolSize: store.poolSize, exclusive: true, valueEncoding: 'json' });
+  const db = new PgLevel({
+    connectionString: store.url,
+    table: store.table,
+    poolSize: store.poolSize,
+    shared: true,
+    tracks: (key) => !UNTRACKED.has(splitKey(key)?.[0] ?? ''),
+    valueEncoding: 'json',
+  });
   try {
     await db.open();
   } catch (err) {
@@ -51,8 +84,43 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
     }
     throw new OutpostError(CoreErrors.STORE_UNREACHABLE, `cannot open the core's store on PostgreSQL ${where}: ${(err as Error).message}`, { status: 503, cause: err, details: { location: where } });
   }
-  db.on('lock-lost', (err: unknown) => log?.fatal({ err, table: store.table, at: where }, 'another process took the table while this core had lost its session: this core no longer owns its store and refuses changes (503); stop it'));
-  return { db: db as unknown as Database, kind: 'postgres', where, reachable: () => db.ping(), stats: () => ({ ...db.counters, ...db.poolStats() }) };
+  const handlers = new Map<string, Array<(key: string, value: unknown) => void>>();
+  db.on('change', (e: ChangeEvent) => {
+    for (const op of e.ops) {
+      const split = splitKey(op.key);
+      const fns = split && handlers.get(split[0]);
+      if (!fns) continue;
+      let value: unknown;
+      try {
+        value = op.value === undefined ? undefined : JSON.parse(op.value.toString('utf8'));
+      } catch (err) {
+        log?.error({ err, key: split[0] }, 'a change of another core is not JSON: skipped');
+        continue;
+      }
+      for (const fn of fns) {
+        try {
+          fn(split[1], value);
+        } catch (err) {
+          log?.error({ err, sublevel: split[0], key: split[1] }, "applying another core's change failed");
+        }
+      }
+    }
+  });
+  db.on('journal-behind', (info: unknown) => log?.error({ ...(info as object) }, "this core was cut off from the store for longer than the journal is kept: its memory may miss other cores' changes; restart it"));
+  return {
+    db: db as unknown as Database,
+    kind: 'postgres',
+    where,
+    reachable: () => db.ping(),
+    stats: () => ({ ...db.counters, ...db.poolStats(), ...db.sharing }),
+    onRemote(sublevel, fn) {
+      const list = handlers.get(sublevel) ?? [];
+      list.push(fn);
+      handlers.set(sublevel, list);
+    },
+    sync: () => db.sync(),
+    lock: (name) => db.lock(name),
+  };
 }
 
 /**
@@ -65,16 +133,23 @@ export function storeErrors(): Middleware<AppState> {
     try {
       await next();
     } catch (err) {
-      if (!isStoreFailure(err)) throw err;
+      const failure = storeFailure(err);
+      if (!failure) throw err;
+      if (failure === 'LEVEL_CONFLICT') {
+        // Another core changed a record this change was computed from; this core has its new value now.
+        ctx.set('retry-after', '1');
+        throw new OutpostError(CoreErrors.STORE_CONFLICT, `another core changed the same record at the same time; nothing was applied: retry (${(err as Error).message})`, { status: 503, cause: err });
+      }
       ctx.set('retry-after', '5');
       throw new OutpostError(CoreErrors.STORE_UNAVAILABLE, `the core's store does not answer (${(err as Error).message}); retry later`, { status: 503, cause: err });
     }
   };
 }
 
-function isStoreFailure(err: unknown): boolean {
+/** The store's error code when `err` (or a cause) is a store failure. */
+export function storeFailure(err: unknown): 'LEVEL_IO_ERROR' | 'LEVEL_DATABASE_NOT_OPEN' | 'LEVEL_CONFLICT' | undefined {
   for (let e = err as { code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.code === 'LEVEL_IO_ERROR' || e.code === 'LEVEL_DATABASE_NOT_OPEN') return true;
+    if (e.code === 'LEVEL_IO_ERROR' || e.code === 'LEVEL_DATABASE_NOT_OPEN' || e.code === 'LEVEL_CONFLICT') return e.code;
   }
-  return false;
+  return undefined;
 }

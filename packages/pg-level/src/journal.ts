@@ -89,6 +89,14 @@ export class Journal {
     this.#listener = client;
   }
 
+  /** Reads what is new now and resolves after (a read in progress is followed by another). */
+  async readNow(): Promise<void> {
+    if (this.#stopped || !this.#following) return;
+    while (this.#running) await this.#running;
+    this.poke();
+    await this.#running;
+  }
+
   /** Reads what is new (once at a time; a poke while reading reads again after). */
   poke(): void {
     if (this.#stopped) return;

@@ -116,6 +116,29 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
   /** With `shared`: writes refused because a key had changed, and others' changes applied. */
   readonly sharing = { conflicts: 0, applied: 0, lastSeq: 0 };
 
+  /** With `shared`: reads the journal now (others' changes committed so far are emitted before it resolves). */
+  async sync(): Promise<void> {
+    if (this.shared) await this.#journal.readNow();
+  }
+
+  /**
+   * Takes a session advisory lock named `name` on a connection of its own (waiting while
+   * another opener holds it); resolves with its release. For start-up steps that must not
+   * interleave between processes.
+   */
+  async lock(name: string): Promise<() => Promise<void>> {
+    const client = new pg.Client({ connectionString: this.#url });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('SELECT pg_advisory_lock(hashtext($1))', [`outpost-pg-level:${this.table}:${name}`]);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw ioError(err);
+    }
+    return () => client.end().catch(() => undefined);
+  }
+
   /** The connection string of the host the pool is on (for the journal's listener). */
   get url(): string {
     return this.#url;

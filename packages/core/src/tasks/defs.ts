@@ -27,6 +27,13 @@ export class Definitions {
     for (const j of await this.store.allJobs()) this.jobs.set(j.name, j);
   }
 
+  /** Another core changed a task or job definition. */
+  remote(kind: 'task' | 'job', name: string, value: TaskDef | JobDef | undefined): void {
+    const map = (kind === 'task' ? this.tasks : this.jobs) as Map<string, TaskDef | JobDef>;
+    if (value) map.set(name, value);
+    else map.delete(name);
+  }
+
   getTask(name: string): TaskDef {
     const t = this.tasks.get(name);
     if (!t) throw new OutpostError(TaskErrors.TASK_NOT_FOUND, `no task named '${name}'`, { status: 404 });

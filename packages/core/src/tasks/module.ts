@@ -8,6 +8,7 @@ import { taskRoutes } from './routes.js';
 import { Runs } from './runs.js';
 import { ServerTasks } from './server-tasks.js';
 import { TaskStore } from './store.js';
+import type { AgentRun, JobDef, RunRecord, TaskDef } from './model.js';
 import { setEnrollmentWorkKey } from '../enrollment.js';
 import { loadOrCreateWorkKey, type WorkKey } from './work-key.js';
 
@@ -53,6 +54,12 @@ export function createTasksModule(coreConfig: CoreConfig): TasksModule {
       runs = new Runs(store, ctx.registry, ctx.clock, ctx.log, (ids) => ctx.tickle(ids, TickleFlags.WORK), wk.key);
       await runs.load();
       const r = runs;
+      const d = defs;
+      ctx.store.onRemote('task-defs', (name, v) => d.remote('task', name, v as TaskDef | undefined));
+      ctx.store.onRemote('task-jobs', (name, v) => d.remote('job', name, v as JobDef | undefined));
+      ctx.store.onRemote('task-runs', (id, v) => r.remoteRun(id, v as RunRecord | undefined));
+      ctx.store.onRemote('task-agent-runs', (_key, v) => r.remoteAgentRun(v as AgentRun | undefined));
+      ctx.store.onRemote('task-meta', (key, v) => key === 'seq' && r.remoteSeq(v as number | undefined));
       const st = new ServerTasks(r.serverTaskHost(), { concurrency: config.serverConcurrency, outputCap: config.serverOutputCap, scratchDir: join(coreConfig.dataDir, 'task-scratch') }, ctx.clock, ctx.log.child({ module: 'server-tasks' }));
       server = st;
       r.serverHooks = { run: (id, agents) => st.enqueue(id, agents), ended: (id) => st.ended(id) };
@@ -77,7 +84,7 @@ export function createTasksModule(coreConfig: CoreConfig): TasksModule {
     },
     routes(router, ctx) {
       if (!defs || !runs || !workKey) throw new Error('tasks module not started');
-      taskRoutes(router, { defs, runs, registry: ctx.registry, config, workKey: workKey.publicB64, refused: (agent) => ctx.refuses(agent) !== undefined });
+      taskRoutes(router, { defs, runs, registry: ctx.registry, config, workKey: workKey.publicB64, refused: (agent) => ctx.refuses(agent) !== undefined, sync: () => ctx.store.sync() });
     },
     async stop() {
       clearInterval(timer);

@@ -21,6 +21,8 @@ export interface TaskRouteDeps {
   workKey: string;
   /** An agent an admin blocked (the CA module): its task servers stop getting its key. */
   refused?: (agent: string) => boolean;
+  /** Applies what other cores committed so far (several cores): a work page must include a run another core just made. */
+  sync?: () => Promise<void>;
 }
 
 const taskView = (t: object): Record<string, unknown> => {
@@ -179,9 +181,10 @@ export function taskRoutes(router: Router<AppState>, d: TaskRouteDeps): void {
   });
 
   // ------------------------------------------------------------ task servers
-  router.get('/api/v1/task-service/pending', ts, (ctx) => {
+  router.get('/api/v1/task-service/pending', ts, async (ctx) => {
     const id = taskServerOf(ctx, d.registry);
     const q = validate(pendingQuery, ctx.query, 'query');
+    await d.sync?.();
     ctx.body = d.runs.pending(id, q.since, q.cursor, q.limit ?? d.config.pendingPageSize);
   });
   router.get('/api/v1/task-service/agents', ts, (ctx) => {

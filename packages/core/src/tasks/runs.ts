@@ -100,9 +100,77 @@ export class Runs {
       if (r.cancelledAt !== undefined && r.cancelSig === undefined) r.cancelSig = signWork(this.workKey.privateKey, cancelBody(r.id));
       this.runs.set(r.id, r);
       this.#seq = Math.max(this.#seq, r.seq);
-      if (r.finishedAt === undefined) await this.#liveOf(r);
+      // An active run's counts are its agents' states (the record's are written at create, cancel and finish).
+      if (r.finishedAt === undefined) recount(r, await this.#liveOf(r));
     }
+    this.#seq = Math.max(this.#seq, (await this.store.meta.get('seq')) ?? 0);
     await this.store.write(unsigned);
+  }
+
+  // ------------------------------------------------------------ other cores' changes
+
+  /**
+   * Another core wrote a run record. A new one is taken with its agents read from the
+   * store (their later changes, arriving meanwhile, win over what the read returns); for
+   * a known active run its counts stay this core's (they follow the agents' records).
+   */
+  remoteRun(id: string, run: RunRecord | undefined): void {
+    if (!run) {
+      this.runs.delete(id);
+      this.#live.delete(id);
+      return;
+    }
+    this.#sign(run);
+    this.#seq = Math.max(this.#seq, run.seq);
+    const mine = this.runs.get(id);
+    if (mine && run.finishedAt === undefined) {
+      run.counts = mine.counts;
+      run.failures = mine.failures;
+    }
+    this.runs.set(id, run);
+    if (run.finishedAt !== undefined || this.#live.has(id)) return;
+    const live: Live = { ids: [], byAgent: new Map() };
+    this.#live.set(id, live);
+    void this.store.agentRunsOf(id).then(
+      (all) => {
+        for (const ar of all) if (!live.byAgent.has(ar.a)) live.byAgent.set(ar.a, ar);
+        live.ids = [...live.byAgent.keys()].sort();
+        recount(this.runs.get(id) ?? run, live);
+      },
+      (err: unknown) => {
+        this.#live.delete(id);
+        this.log.error({ err, run: id }, "reading the agents of another core's run failed");
+      },
+    );
+  }
+
+  /** Another core wrote an agent's record of a run (a status it took, a dispatch): counts follow. */
+  remoteAgentRun(ar: AgentRun | undefined): void {
+    if (!ar) return;
+    const run = this.runs.get(ar.r);
+    const live = this.#live.get(ar.r);
+    if (!run || !live) return;
+    const old = live.byAgent.get(ar.a);
+    live.byAgent.set(ar.a, ar);
+    if (!old) {
+      // Only while the run's agents are being read (see remoteRun): counted once that ends.
+      live.ids = [...live.byAgent.keys()].sort();
+      return;
+    }
+    this.#dirty.delete(old);
+    if (old.s !== ar.s) {
+      run.counts[old.s]--;
+      run.counts[ar.s]++;
+      if (ar.s === 'failed') {
+        const k = failureKey(run, ar);
+        run.failures[k] = (run.failures[k] ?? 0) + 1;
+      }
+    }
+  }
+
+  /** Another core took a run sequence number. */
+  remoteSeq(seq: number | undefined): void {
+    if (seq !== undefined) this.#seq = Math.max(this.#seq, seq);
   }
 
   async #liveOf(r: RunRecord): Promise<Live> {
@@ -165,7 +233,7 @@ export class Runs {
       steps: input.steps,
       createdAt: now,
       expiresAt: now + input.expiresMs,
-      seq: ++this.#seq,
+      seq: 0,
       agents: targets.length,
       counts: { ...emptyCounts(), queued: targets.length },
       failures: {},
@@ -184,7 +252,7 @@ export class Runs {
     }
     // Agent records first, the run record last: a run visible after a crash is complete.
     await this.store.write(ops);
-    await this.store.write([this.store.put(this.store.runs, run.id, run)]);
+    await this.#withSeq(run, (seq) => [this.store.put(this.store.runs, run.id, { ...run, seq }), this.store.put(this.store.meta, 'seq', seq)]);
     this.runs.set(run.id, run);
     this.#live.set(run.id, live);
     this.stats.created++;
@@ -192,6 +260,25 @@ export class Runs {
     else this.tickleWork(this.#taskServersOf(targets));
     this.log.info({ run: run.id, job: run.job, tasks: run.steps.map((s) => s.name), agents: targets.length, skipped: skipped.length }, 'run created');
     return { run, skipped };
+  }
+
+  /**
+   * Writes `ops(seq)` with the next run sequence number (task servers ask for runs after
+   * the last seq they saw, so one seq must never serve two runs): the shared counter is in
+   * the same batch, and when another core took the number first (a conflict, which hands
+   * this core the counter's new value) the next one is tried.
+   */
+  async #withSeq(run: RunRecord, ops: (seq: number) => BatchOp[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const seq = ++this.#seq;
+      try {
+        await this.store.write(ops(seq));
+        run.seq = seq;
+        return;
+      } catch (err) {
+        if (attempt >= 5 || !isConflict(err)) throw err;
+      }
+    }
   }
 
   #taskServersOf(agentIds: Iterable<string>): Set<string> {
@@ -286,6 +373,9 @@ export class Runs {
     const res: IngestResult = { accepted: 0, duplicates: 0, unknown: 0, refused: 0 };
     const refused: Partial<Record<EventRefusal, number>> = {};
     let example: string | undefined;
+    // What the events change in memory, to put back if the write fails (so a resend applies them again).
+    const before = new Map<AgentRun, AgentRun>();
+    const runsBefore = new Map<RunRecord, Pick<RunRecord, 'counts' | 'failures' | 'finishedAt'>>();
     for (const e of events) {
       this.stats.events++;
       const run = this.runs.get(e.run);
@@ -304,6 +394,8 @@ export class Runs {
         example ??= e.id;
         continue;
       }
+      if (!before.has(ar)) before.set(ar, structuredClone(ar));
+      if (!runsBefore.has(run)) runsBefore.set(run, structuredClone({ counts: run.counts, failures: run.failures, finishedAt: run.finishedAt }));
       const r = applyEvent(ar, e, now, run.steps.length);
       touched.add(ar);
       res.accepted++;
@@ -321,8 +413,8 @@ export class Runs {
           const k = failureKey(run, ar);
           run.failures[k] = (run.failures[k] ?? 0) + 1;
         }
-        this.#maybeFinished(run, now);
-        touchedRuns.add(run);
+        // The record is written when the run finishes; until then its counts follow the agents' records.
+        if (this.#maybeFinished(run, now)) touchedRuns.add(run);
       }
     }
     for (const ar of touched) {
@@ -330,17 +422,26 @@ export class Runs {
       this.#dirty.delete(ar);
     }
     for (const r of touchedRuns) ops.push(this.store.put(this.store.runs, r.id, r));
-    await this.store.write(ops);
+    try {
+      await this.store.write(ops);
+    } catch (err) {
+      for (const [ar, was] of before) restore(ar, was);
+      for (const [run, was] of runsBefore) Object.assign(run, was);
+      throw err;
+    }
     if (res.refused > 0) this.log.warn({ principal: from === 'core' ? 'core' : from.taskServer, refused, example }, 'status events refused');
     return res;
   }
 
-  #maybeFinished(run: RunRecord, now: number): void {
+  /** Marks the run finished when every agent is in a final state; true when it did now. */
+  #maybeFinished(run: RunRecord, now: number): boolean {
     const c = run.counts;
     if (run.finishedAt === undefined && c.succeeded + c.failed + c.expired + c.cancelled >= run.agents) {
       run.finishedAt = now;
       this.log.info({ run: run.id, counts: run.counts, ms: now - run.createdAt }, 'run finished');
+      return true;
     }
+    return false;
   }
 
   /** Ends every agent still waiting: cancelled (by the admin) or expired (by time). */
@@ -363,12 +464,16 @@ export class Runs {
     if (to === 'cancelled') {
       run.cancelledAt = now;
       run.cancelSig = signWork(this.workKey.privateKey, cancelBody(run.id));
-      run.seq = ++this.#seq;
     }
     this.#maybeFinished(run, now);
     run.finishedAt ??= now;
-    ops.push(this.store.put(this.store.runs, run.id, run));
-    await this.store.write(ops);
+    if (to === 'cancelled') {
+      // A cancel is new work for the task servers: it takes the next seq, as a new run does.
+      await this.#withSeq(run, (seq) => [...ops, this.store.put(this.store.runs, run.id, { ...run, seq }), this.store.put(this.store.meta, 'seq', seq)]);
+    } else {
+      ops.push(this.store.put(this.store.runs, run.id, run));
+      await this.store.write(ops);
+    }
     if (run.server) this.serverHooks?.ended(run.id);
     else if (to === 'cancelled') this.tickleWork(this.#taskServersOf(woken));
     this.log.info({ run: run.id, agents: woken.length }, to === 'cancelled' ? 'run cancelled' : 'run expired');
@@ -413,6 +518,13 @@ export class Runs {
   async tick(): Promise<void> {
     const now = this.clock.now();
     for (const run of this.runs.values()) {
+      // Completed through another core's statuses: this core records the finish.
+      if (run.finishedAt === undefined && this.#maybeFinished(run, now)) {
+        await this.store.write([this.store.put(this.store.runs, run.id, run)]).catch((err: unknown) => {
+          run.finishedAt = undefined;
+          if (!isConflict(err)) throw err;
+        });
+      }
       if (run.finishedAt === undefined && run.expiresAt <= now) await this.#end(run, 'expired', now);
       if (run.finishedAt !== undefined && now - run.finishedAt > EVICT_AFTER_MS && this.#live.has(run.id)) {
         await this.flush();
@@ -441,4 +553,31 @@ function runSites(targets: readonly string[], sitesOf: (agent: string) => readon
     for (const x of s) sites.add(x);
   }
   return { sites: [...sites].sort(), ...(unsited ? { unsited: true as const } : {}) };
+}
+
+/** Sets a run's counts and failure groups from its agents' records. */
+function recount(run: RunRecord, live: Live): void {
+  const counts = emptyCounts();
+  const failures: Record<string, number> = {};
+  for (const ar of live.byAgent.values()) {
+    counts[ar.s]++;
+    if (ar.s === 'failed') {
+      const k = failureKey(run, ar);
+      failures[k] = (failures[k] ?? 0) + 1;
+    }
+  }
+  run.counts = counts;
+  run.failures = failures;
+}
+
+/** Puts an agent's run record back as it was (in place: the live map holds this object). */
+function restore(ar: AgentRun, was: AgentRun): void {
+  for (const k of Object.keys(ar)) if (!(k in was)) delete (ar as unknown as Record<string, unknown>)[k];
+  Object.assign(ar, was);
+}
+
+/** Whether a write was refused because another core changed the same record (several cores). */
+function isConflict(err: unknown): boolean {
+  for (let e = err as { code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) if (e.code === 'LEVEL_CONFLICT') return true;
+  return false;
 }

@@ -8,7 +8,7 @@ const CHUNK = 5_000;
  * The tasks module's sublevels: `task-defs`, `task-jobs`, `task-runs`,
  * `task-agent-runs` (`runId!agentId`), `task-output` (`runId!agentId!step!attempt`,
  * kept out of the agent-run records so those stay small) and `task-once`
- * (`key!agentId` → run id).
+ * (`key!agentId` → run id) and `task-meta` (`seq`).
  */
 export class TaskStore {
   readonly defs: Sublevel<TaskDef>;
@@ -17,6 +17,8 @@ export class TaskStore {
   readonly agentRuns: Sublevel<AgentRun>;
   readonly output: Sublevel<string>;
   readonly once: Sublevel<string>;
+  /** `seq`: the last run sequence number taken (shared by every core, checked on write). */
+  readonly meta: Sublevel<number>;
 
   constructor(readonly db: Database) {
     this.defs = sublevel(db, 'task-defs');
@@ -25,6 +27,7 @@ export class TaskStore {
     this.agentRuns = sublevel(db, 'task-agent-runs');
     this.output = sublevel(db, 'task-output');
     this.once = sublevel(db, 'task-once');
+    this.meta = sublevel(db, 'task-meta');
   }
 
   put<V>(s: Sublevel<V>, key: string, value: V): BatchOp {
