@@ -66,10 +66,9 @@ export function createCoreMetrics(src: CoreMetricsSources): ServiceMetrics {
     const st = src.store();
     return st ? { total: st.total, idle: st.idle, waiting: st.waiting } : undefined;
   }, 'state');
-  m.gaugeFrom('store_lock_held', 'PostgreSQL store: 1 while this core holds its table (one core per table)', () => {
-    const st = src.store();
-    return st ? (st.lockHeld ? 1 : 0) : undefined;
-  });
+  m.counterFrom('store_remote_changes_total', "PostgreSQL store: other cores' changes this core applied to its memory (journal entries)", () => src.store()?.applied);
+  m.counterFrom('store_conflicts_total', 'PostgreSQL store: writes refused because another core had changed the same record (answered 503 CORE_STORE_CONFLICT or retried)', () => src.store()?.conflicts);
+  m.gaugeFrom('store_journal_seq', "PostgreSQL store: the last journal entry this core has read (compare across cores: the difference is this one's lag)", () => src.store()?.lastSeq);
   m.gaugeFrom('level_db_bytes', 'Size of the level database on disk (table and log files)', () => levelDbBytes(src.dataDir));
   m.gaugeFrom('module_stat', "Counters and sizes the core's modules keep (stat: module.key)", () => {
     const out: Record<string, number> = {};

@@ -33,6 +33,19 @@ export interface CoreContext {
 }
 
 /**
+ * Keeps `map` (keyed as the sublevel is) in step with other cores' changes to `sublevel`;
+ * `after` runs after each one with the old and the new value (for derived indexes).
+ */
+export function mirror<V>(store: CoreContext['store'], sublevel: string, map: Map<string, V>, after?: (key: string, old: V | undefined, value: V | undefined) => void): void {
+  store.onRemote(sublevel, (key, value) => {
+    const old = map.get(key);
+    if (value === undefined) map.delete(key);
+    else map.set(key, value as V);
+    after?.(key, old, value as V | undefined);
+  });
+}
+
+/**
  * A part of the core that owns its own data and routes. Modules start after the
  * registry, in list order, and stop in reverse. Routes are mounted behind bearer auth.
  */

@@ -1,4 +1,7 @@
+import type { AbstractBatchOptions } from 'abstract-level';
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { CommonErrors, openDatabase, OutpostError, type AppState, type Database, type Logger } from '@outpost/common';
 import type { Middleware } from 'koa';
 import { PgLevel, type ChangeEvent } from '@outpost/pg-level';
@@ -34,7 +37,7 @@ export interface CoreDatabase {
  * last-writer-wins data (audit entries, outputs, contacts, index entries derived from a
  * tracked record written in the same batch).
  */
-const UNTRACKED = new Set(['audit', 'task-output', 'contacts', 'subnets', 'agent-macs', 'ca-events', 'task-once']);
+const UNTRACKED = new Set(['audit', 'task-output', 'contacts', 'subnets', 'agent-macs', 'task-once']);
 
 /** `!name!key` (a sublevel of the root database) → [name, key]. */
 function splitKey(key: Buffer): [string, string] | undefined {
@@ -84,6 +87,17 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
     }
     throw new OutpostError(CoreErrors.STORE_UNREACHABLE, `cannot open the core's store on PostgreSQL ${where}: ${(err as Error).message}`, { status: 503, cause: err, details: { location: where } });
   }
+  // Several cores share the table, but each needs a data dir of its own (its files, its HTTPS key): a
+  // second core on this host with this data dir is refused, as level refuses a directory in use.
+  const dirLock = await db.lock(`data-dir:${hostname()}:${resolve(config.dataDir)}`, { wait: false }).catch(async (err: unknown) => {
+    await db.close().catch(() => undefined);
+    throw new OutpostError(CoreErrors.STORE_UNREACHABLE, `cannot open the core's store on PostgreSQL ${where}: ${(err as Error).message}`, { status: 503, cause: err, details: { location: where } });
+  });
+  if (!dirLock) {
+    await db.close().catch(() => undefined);
+    throw new OutpostError(CommonErrors.DB_LOCKED, `the data dir ${config.dataDir} is in use by another core on this host (cores may share a store, each with its own data dir)`, { details: { location: config.dataDir } });
+  }
+  db.once('closing', () => void dirLock());
   const handlers = new Map<string, Array<(key: string, value: unknown) => void>>();
   db.on('change', (e: ChangeEvent) => {
     for (const op of e.ops) {
@@ -152,4 +166,19 @@ export function storeFailure(err: unknown): 'LEVEL_IO_ERROR' | 'LEVEL_DATABASE_N
     if (e.code === 'LEVEL_IO_ERROR' || e.code === 'LEVEL_DATABASE_NOT_OPEN' || e.code === 'LEVEL_CONFLICT') return e.code;
   }
   return undefined;
+}
+
+/** Whether a write was refused because another core changed the same record (several cores); the caller may retry. */
+export function isConflict(err: unknown): boolean {
+  return storeFailure(err) === 'LEVEL_CONFLICT';
+}
+
+/**
+ * Batch options for a write computed now but issued later (behind a write queue): on a
+ * shared PostgreSQL store it is checked against other cores' changes handed over since
+ * now; nothing on level.
+ */
+export function asOfNow(db: Database): AbstractBatchOptions<string, unknown> | undefined {
+  const epoch = (db as unknown as { epoch?: unknown }).epoch;
+  return typeof epoch === 'number' ? ({ asOf: epoch } as AbstractBatchOptions<string, unknown>) : undefined;
 }

@@ -1,5 +1,6 @@
 import { allValues, sublevel, type BatchOp, type Database, type Sublevel } from '@outpost/common';
 import type { AgentRecord, ContactRecord, SiteRecord, SiteServerRecord, TokenRecord } from './model.js';
+import { asOfNow } from './store-backend.js';
 
 type Op = BatchOp;
 
@@ -61,7 +62,9 @@ export class CoreStore {
    * of a record is the one on disk. On failure `revert` undoes the in-memory change.
    */
   #batch(ops: Op[], revert: () => void = () => undefined): Promise<void> {
-    const written = this.#tail.then(() => this.db.batch(ops));
+    // Several cores: the write is checked against what this core's memory held now, when it was computed.
+    const options = asOfNow(this.db);
+    const written = this.#tail.then(() => this.db.batch(ops, options ?? {}));
     this.#tail = written.catch(() => undefined);
     return written.catch((err: unknown) => {
       revert();

@@ -1,2 +1,2 @@
-export { PgLevel, type PgLevelOptions, type ChangeEvent } from './pg-level.js';
+export { PgLevel, type PgLevelOptions, type ChangeEvent, type SharedWriteOptions } from './pg-level.js';
 export { MIGRATIONS } from './schema.js';

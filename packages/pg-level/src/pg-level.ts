@@ -54,10 +54,24 @@ export interface ChangeEvent {
   ops: Array<{ key: Buffer; value: Buffer | undefined }>;
 }
 
-/** What this opener knows of a key: the row version it expects (-1: no row) and as of which journal seq. */
+/**
+ * What this opener knows of a key: the row version it expects (-1: no row), as of which
+ * journal seq, and the epoch at which another opener's value of it was last handed over
+ * (0: never): a write computed before that epoch was computed from an older value.
+ */
 interface Known {
   v: number;
   at: number;
+  e: number;
+}
+
+/** Options a write takes (besides abstract-level's). */
+export interface SharedWriteOptions {
+  /**
+   * With `shared`: the {@link PgLevel.epoch} at which the caller computed the write from
+   * its memory, when it calls later (a write queue); by default the epoch of the call.
+   */
+  asOf?: number;
 }
 
 /**
@@ -113,6 +127,12 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
   readonly #known = new Map<string, Known>();
   /** With `shared`: this opener's name in the journal. */
   readonly origin = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  /** Incremented each time other openers' values are handed over (`change`): see {@link SharedWriteOptions}. */
+  #epoch = 0;
+  get epoch(): number {
+    return this.#epoch;
+  }
+
   /** With `shared`: writes refused because a key had changed, and others' changes applied. */
   readonly sharing = { conflicts: 0, applied: 0, lastSeq: 0 };
 
@@ -126,12 +146,19 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
    * another opener holds it); resolves with its release. For start-up steps that must not
    * interleave between processes.
    */
-  async lock(name: string): Promise<() => Promise<void>> {
+  async lock(name: string): Promise<() => Promise<void>>;
+  /** With `wait: false`: undefined at once when another opener holds it. */
+  async lock(name: string, options: { wait: false }): Promise<(() => Promise<void>) | undefined>;
+  async lock(name: string, options: { wait?: boolean } = {}): Promise<(() => Promise<void>) | undefined> {
     const client = new pg.Client({ connectionString: this.#url });
     client.on('error', () => undefined);
     try {
       await client.connect();
-      await client.query('SELECT pg_advisory_lock(hashtext($1))', [`outpost-pg-level:${this.table}:${name}`]);
+      const { rows } = await client.query<{ ok: boolean }>(`SELECT ${options.wait === false ? 'pg_try_advisory_lock' : 'pg_advisory_lock'}(hashtext($1))${options.wait === false ? '' : ' IS NULL'} AS ok`, [`outpost-pg-level:${this.table}:${name}`]);
+      if (options.wait === false && !rows[0]?.ok) {
+        await client.end().catch(() => undefined);
+        return undefined;
+      }
     } catch (err) {
       await client.end().catch(() => undefined);
       throw ioError(err);
@@ -148,7 +175,8 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
   _seen(key: Buffer, ver: string | number): void {
     if (!this.shared || !this.#tracks(key)) return;
     const v = Number(ver);
-    this.#known.set(key.toString('hex'), { v, at: v });
+    const hex = key.toString('hex');
+    this.#known.set(hex, { v, at: v, e: this.#known.get(hex)?.e ?? 0 });
   }
 
   /**
@@ -159,15 +187,17 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
     this.sharing.lastSeq = seq;
     if (origin === this.origin) return;
     const ops: ChangeEvent['ops'] = [];
+    const epoch = this.#epoch + 1;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       const hex = key.toString('hex');
       const k = this.#known.get(hex);
       if (k && k.at >= seq) continue;
       const value = vals[i] ?? undefined;
-      if (this.#tracks(key)) this.#known.set(hex, { v: value === undefined ? -1 : seq, at: seq });
+      if (this.#tracks(key)) this.#known.set(hex, { v: value === undefined ? -1 : seq, at: seq, e: epoch });
       ops.push({ key, value });
     }
+    if (ops.length > 0) this.#epoch = epoch;
     if (ops.length === 0) return;
     this.sharing.applied++;
     this.emit('change', { seq, ops } satisfies ChangeEvent);
@@ -391,20 +421,22 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
 
   #lost = false;
 
-  async _put(key: Buffer, value: Buffer): Promise<void> {
+  async _put(key: Buffer, value: Buffer, options?: SharedWriteOptions): Promise<void> {
     this.#checkOwner();
-    if (this.shared) return this._batch([{ type: 'put', key, value }]);
+    if (this.shared) return this._batch([{ type: 'put', key, value }], options);
     await this.query(`INSERT INTO ${this.table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [key, value]);
   }
 
-  async _del(key: Buffer): Promise<void> {
+  async _del(key: Buffer, options?: SharedWriteOptions): Promise<void> {
     this.#checkOwner();
-    if (this.shared) return this._batch([{ type: 'del', key }]);
+    if (this.shared) return this._batch([{ type: 'del', key }], options);
     await this.query(`DELETE FROM ${this.table} WHERE key = $1`, [key]);
   }
 
-  async _batch(operations: BatchOp[]): Promise<void> {
+  async _batch(operations: BatchOp[], options?: SharedWriteOptions): Promise<void> {
     this.#checkOwner();
+    // abstract-level calls this synchronously from batch()/put()/del(): the caller's memory is as of now.
+    const asOf = options?.asOf ?? this.#epoch;
     // The batch's effect is the last operation on each key.
     const last = new Map<string, BatchOp>();
     for (const op of operations) last.set(op.key.toString('hex'), op);
@@ -421,7 +453,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
         );
       }
       return [...last.values()].map((o) => ({ key: o.key, value: o.type === 'put' ? o.value! : undefined }));
-    }, [...last.values()].map((o) => o.key));
+    }, [...last.values()].map((o) => o.key), asOf);
   }
 
   /**
@@ -430,7 +462,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
    * opener knows (a key it never saw must not exist), the write is stamped with the next
    * journal seq, journalled and notified, all in the same transaction.
    */
-  async #transaction(write: (client: pg.PoolClient, seq: number | undefined) => Promise<ChangeEvent['ops']>, checked: Buffer[]): Promise<void> {
+  async #transaction(write: (client: pg.PoolClient, seq: number | undefined) => Promise<ChangeEvent['ops']>, checked: Buffer[], asOf = this.#epoch): Promise<void> {
     const t0 = performance.now();
     this.counters.queries++;
     const client = await this.pool.connect().catch((err: unknown) => {
@@ -444,7 +476,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
       let seq: number | undefined;
       if (this.shared) {
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`outpost-pg-level-journal:${this.table}`]);
-        conflict = await this.#check(client, checked.filter((k) => this.#tracks(k)));
+        conflict = await this.#check(client, checked.filter((k) => this.#tracks(k)), asOf);
         if (conflict) throw conflict;
         seq = Number((await client.query<{ seq: string }>(`SELECT nextval('${this.table}_jseq') AS seq`)).rows[0]!.seq);
       }
@@ -455,7 +487,11 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
       }
       await client.query('COMMIT');
       if (seq !== undefined) {
-        for (const o of ops) if (this.#tracks(o.key)) this.#known.set(o.key.toString('hex'), { v: o.value === undefined ? -1 : seq, at: seq });
+        for (const o of ops) {
+          if (!this.#tracks(o.key)) continue;
+          const hex = o.key.toString('hex');
+          this.#known.set(hex, { v: o.value === undefined ? -1 : seq, at: seq, e: this.#known.get(hex)?.e ?? 0 });
+        }
       }
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -470,11 +506,12 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
   }
 
   /**
-   * The keys whose row version is not the one this opener expects: their current values
-   * are emitted as a `change` (so the opener's memory catches up) and the write is refused
+   * The keys whose row version is not the one this opener expects, or whose value another
+   * opener handed over after the write was computed (`asOf`): their current values are
+   * emitted as a `change` (so the opener's memory catches up) and the write is refused
    * with `LEVEL_CONFLICT`, naming them; nothing of it was written.
    */
-  async #check(client: pg.PoolClient, keys: Buffer[]): Promise<Error | undefined> {
+  async #check(client: pg.PoolClient, keys: Buffer[], asOf: number): Promise<Error | undefined> {
     if (keys.length === 0) return undefined;
     const { rows } = await client.query<{ key: Buffer; value: Buffer; ver: string }>(`SELECT key, value, ver FROM ${this.table} WHERE key = ANY($1::bytea[])`, [keys]);
     const rowOf = new Map(rows.map((r) => [r.key.toString('hex'), r]));
@@ -484,12 +521,17 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
       const hex = key.toString('hex');
       const row = rowOf.get(hex);
       const current = row ? Number(row.ver) : -1;
-      if ((this.#known.get(hex)?.v ?? -1) === current) continue;
+      const k = this.#known.get(hex);
+      if ((k?.v ?? -1) === current && (k?.e ?? 0) <= asOf) continue;
       now ??= Number((await client.query<{ v: string }>(`SELECT last_value AS v FROM ${this.table}_jseq`)).rows[0]!.v);
-      this.#known.set(hex, { v: current, at: row ? current : now });
       stale.push({ key, value: row?.value });
     }
     if (stale.length === 0) return undefined;
+    const epoch = ++this.#epoch;
+    for (const s of stale) {
+      const row = rowOf.get(s.key.toString('hex'));
+      this.#known.set(s.key.toString('hex'), { v: row ? Number(row.ver) : -1, at: row ? Number(row.ver) : now!, e: epoch });
+    }
     this.sharing.conflicts++;
     this.emit('change', { seq: now!, ops: stale } satisfies ChangeEvent);
     return Object.assign(new Error(`another writer changed ${stale.length} of the keys this write read (e.g. ${JSON.stringify(stale[0]!.key.toString('utf8').slice(0, 80))}); this opener now has their new values: retry`), {

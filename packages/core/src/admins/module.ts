@@ -1,6 +1,6 @@
 import type { Principal } from '@outpost/common';
 import type { CoreConfig } from '../config.js';
-import type { CoreContext, CoreModule } from '../module.js';
+import { mirror, type CoreContext, type CoreModule } from '../module.js';
 import { adminsConfigSchema } from './config.js';
 import { OidcClient } from './oidc.js';
 import { ssoRoutes } from './oidc-routes.js';
@@ -26,6 +26,10 @@ export function createAdminsModule(coreConfig: CoreConfig): CoreModule & { reado
     async start(ctx: CoreContext) {
       const store = new AdminsStore(ctx.db);
       await store.load();
+      mirror(ctx.store, 'admins', store.admins);
+      mirror(ctx.store, 'admin-tokens', store.tokens);
+      mirror(ctx.store, 'admin-roles', store.roles);
+      mirror(ctx.store, 'admin-sessions', store.sessions);
       const svc = new AdminsService(store, config, ctx.clock, ctx.log, (s) => ctx.registry.store.sites.has(s));
       service = svc;
       sweep = setInterval(() => {

@@ -61,6 +61,8 @@ export function createAuditModule(coreConfig: CoreConfig, deps: { clock: Clock; 
         ex.export(e);
         streams.publish(e);
       };
+      s.onRemoteEntry = (e) => streams.publish(e);
+      for (const sub of ['audit', 'audit-meta'] as const) ctx.store.onRemote(sub, (key, value) => s.remote(sub, key, value));
       await prune(s);
       store = s;
       timer = setInterval(() => void prune(s), config.retention.interval);

@@ -1,6 +1,7 @@
 import { DURABLE, sublevel, type BatchOp, type Database, type Sublevel } from '@outpost/common';
 import { entryHash, verifyChain, type ChainPoint, type VerifyResult } from './chain.js';
 import { GENESIS, type AuditDraft, type AuditEntry } from './entry.js';
+import { isConflict } from '../store-backend.js';
 
 /** Keys are zero-padded so level's byte order is seq order. */
 export const seqKey = (seq: number): string => String(seq).padStart(16, '0');
@@ -43,6 +44,10 @@ export class AuditStore {
   #exclusive: Promise<unknown> = Promise.resolve();
   /** Called with each entry once it is committed (export, live streams). */
   onCommit: (e: AuditEntry) => void = () => undefined;
+  /** Called with each entry another core committed (live streams; that core exports it). */
+  onRemoteEntry: (e: AuditEntry) => void = () => undefined;
+  /** Appends retried because another core had moved the head (several cores). */
+  rechained = 0;
 
   constructor(readonly db: Database) {
     this.#entries = sublevel(db, 'audit');
@@ -67,6 +72,22 @@ export class AuditStore {
     this.#anchor = (await this.#meta.get('anchor')) ?? { seq: 0, hash: GENESIS };
   }
 
+  /**
+   * Another core appended (its head moved; the chain goes on from it) or pruned (anchor).
+   * With several cores the chain stays one: an append is written with the head it chained
+   * from, and refused when another core moved the head meanwhile (then re-chained).
+   */
+  remote(sub: 'audit' | 'audit-meta', key: string, value: unknown): void {
+    if (sub === 'audit') {
+      if (value) this.onRemoteEntry(value as AuditEntry);
+      return;
+    }
+    const point = value as ChainPoint | undefined;
+    if (!point) return;
+    if (key === 'head' && point.seq >= this.#head.seq) this.#head = point;
+    if (key === 'anchor' && point.seq >= this.#anchor.seq) this.#anchor = point;
+  }
+
   /** Appends an entry; resolves with it (seq, prev, hash) once it is committed. */
   append(draft: AuditDraft): Promise<AuditEntry> {
     return new Promise((resolve, reject) => {
@@ -76,6 +97,7 @@ export class AuditStore {
   }
 
   async #drain(): Promise<void> {
+    let rechains = 0;
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, 500);
@@ -100,6 +122,12 @@ export class AuditStore {
         try {
           await this.db.batch(ops, DURABLE);
         } catch (err) {
+          // Another core moved the head: this core has the new one now; chain the same drafts after it.
+          if (isConflict(err) && rechains++ < 20) {
+            this.rechained++;
+            this.#queue.unshift(...waiting);
+            continue;
+          }
           for (const p of waiting) p.reject(err);
           continue;
         }

@@ -22,6 +22,7 @@ export function createBootModule(coreConfig: CoreConfig): CoreModule & { readonl
       const store = new BootStore(ctx.db);
       await store.load();
       const svc = new BootService(store, ctx, config, ctx.log);
+      for (const sub of ['boot-computers', 'boot-images', 'boot-boots'] as const) ctx.store.onRemote(sub, (key, value) => svc.remote(sub, key, value));
       service = svc;
       // Modules start in order and tasks comes before boot: its runs exist by now.
       svc.jobs = tasksJobStarter(ctx);

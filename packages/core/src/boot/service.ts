@@ -57,6 +57,37 @@ export class BootService {
     return run;
   }
 
+  /** Another core changed a computer, an image or a boot timeline. */
+  remote(sub: 'boot-computers' | 'boot-images' | 'boot-boots', key: string, value: unknown): void {
+    const s = this.store;
+    if (sub === 'boot-images') {
+      if (value) s.images.set(key, value as BootImageRecord);
+      else s.images.delete(key);
+      return;
+    }
+    if (sub === 'boot-boots') {
+      const b = value as BootRecord | undefined;
+      if (b) {
+        s.boots.set(key, b);
+        const open = this.#openBoot.get(b.mac);
+        if (open === undefined || (s.boots.get(open)?.startedAt ?? 0) <= b.startedAt) this.#openBoot.set(b.mac, b.id);
+      } else s.boots.delete(key);
+      return;
+    }
+    const old = s.computers.get(key);
+    if (old) {
+      this.#unindex(old);
+      if (old.kind === 'discovered') s.discovered--;
+      s.computers.delete(key);
+    }
+    const c = value as ComputerRecord | undefined;
+    if (c) {
+      s.computers.set(key, c);
+      if (c.kind === 'discovered') s.discovered++;
+      this.#index(c);
+    }
+  }
+
   #index(c: ComputerRecord): void {
     for (const m of c.macs) this.#byMac.set(m, c.id);
     if (c.uuid) this.#byUuid.set(c.uuid.toLowerCase(), c.id);

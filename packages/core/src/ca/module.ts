@@ -65,6 +65,7 @@ export function createCaModule(coreConfig: CoreConfig): CoreModule {
       if (created) ctx.log.info({ coreId: authority.coreId, dir: join(coreConfig.dataDir, CA_FILES.dir) }, 'created the certificate authority');
       const store = new CaStore(ctx.db);
       await store.load();
+      for (const sub of ['ca-certs', 'ca-events', 'ca-blocked'] as const) ctx.store.onRemote(sub, (key, value) => store.remote(sub, key, value));
       const svc = new CertificateService(authority, store, config, ctx.registry, ctx.clock, ctx.log, () => ctx.url());
       service = svc;
       setEnrollmentCertifier(ctx.registry, { prepare: (csr, kind) => svc.prepare(csr, kind) });

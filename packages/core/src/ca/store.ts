@@ -89,6 +89,29 @@ export class CaStore {
     return numbered;
   }
 
+  /** Another core changed a certificate, a feed event or a block. */
+  remote(sub: 'ca-certs' | 'ca-events' | 'ca-blocked', key: string, value: unknown): void {
+    if (sub === 'ca-blocked') return this.applyBlock(value as BlockRecord | undefined, key);
+    if (sub === 'ca-certs') {
+      const old = this.certs.get(key);
+      if (value) this.#index(value as CertRecord);
+      else if (old) {
+        this.certs.delete(key);
+        this.byPrincipal.get(old.principal)?.delete(key);
+      }
+      return;
+    }
+    const e = value as RevocationEvent | undefined;
+    if (!e) {
+      this.events = this.events.filter((x) => seqKey(x.seq) !== key);
+      return;
+    }
+    if (this.events.some((x) => x.seq === e.seq)) return;
+    this.events.push(e);
+    this.events.sort((a, z) => a.seq - z.seq);
+    this.seq = Math.max(this.seq, e.seq);
+  }
+
   blockOp(b: BlockRecord): BatchOp {
     return put(this.#blocked, b.id, b);
   }

@@ -24,6 +24,7 @@ export function packagesModule(config: CoreConfig): CoreModule & { readonly serv
       await content.open();
       const store = new PackageStore(ctx.db);
       await store.load();
+      for (const sub of ['packages', 'package-status', 'package-downloads'] as const) ctx.store.onRemote(sub, (key, value) => store.remote(sub, key, value));
       const svc = new PackageService(store, content, ctx, cfg, ctx.log);
       service = svc;
       if (cfg.dropFolder) {

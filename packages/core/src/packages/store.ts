@@ -33,6 +33,28 @@ export class PackageStore {
     }
   }
 
+  /** Another core changed a package, a server's status of one, or an agent's download report. */
+  remote(sub: 'packages' | 'package-status' | 'package-downloads', key: string, value: unknown): void {
+    if (sub === 'packages') {
+      if (value) this.packages.set(key, value as PackageRecord);
+      else this.packages.delete(key);
+      return;
+    }
+    const bang = key.indexOf('!');
+    const [packageId, otherId] = [key.slice(0, bang), key.slice(bang + 1)];
+    const maps = sub === 'package-status' ? this.status : this.downloads;
+    let m = maps.get(packageId) as Map<string, unknown> | undefined;
+    if (value === undefined) {
+      m?.delete(otherId);
+      return;
+    }
+    if (!m) {
+      m = new Map();
+      maps.set(packageId, m as never);
+    }
+    m.set(otherId, value);
+  }
+
   #statusMap(packageId: string): Map<string, ServerStatusRecord> {
     let m = this.status.get(packageId);
     if (!m) {

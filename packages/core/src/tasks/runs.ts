@@ -24,6 +24,7 @@ import { applyEvent, failureKey } from './run-state.js';
 import type { TaskStore } from './store.js';
 import type { ServerTaskHost } from './server-tasks.js';
 import type { WorkKey } from './work-key.js';
+import { isConflict } from '../store-backend.js';
 
 /** A run's agents kept in memory while it is active (sorted ids give stable paging). */
 interface Live {
@@ -574,10 +575,4 @@ function recount(run: RunRecord, live: Live): void {
 function restore(ar: AgentRun, was: AgentRun): void {
   for (const k of Object.keys(ar)) if (!(k in was)) delete (ar as unknown as Record<string, unknown>)[k];
   Object.assign(ar, was);
-}
-
-/** Whether a write was refused because another core changed the same record (several cores). */
-function isConflict(err: unknown): boolean {
-  for (let e = err as { code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) if (e.code === 'LEVEL_CONFLICT') return true;
-  return false;
 }
