@@ -23,6 +23,7 @@ import type { AdminsService } from './admins/service.js';
 import { routeTable, type RouteEntry } from './admins/route-table.js';
 import { createCoreMetrics } from './metrics.js';
 import { openCoreDatabase, storeErrors, type CoreDatabase } from './store-backend.js';
+import { Leases, leaseHolderId } from './leases.js';
 
 export interface CoreDeps {
   logger?: Logger;
@@ -74,6 +75,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
   const counters = { httpHeartbeats: 0 };
   let enrollment: Enrollment | undefined;
   let tickler: Tickler | undefined;
+  let leases: Leases | undefined;
   const adminsModule = createAdminsModule(config);
   const auditModule = createAuditModule(config, { clock, logger: log });
   const modules = [auditModule, ...coreModules(config, adminsModule)];
@@ -87,6 +89,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
     enrollments: () => enrollment?.enrolled ?? 0,
     modules,
     store: () => backend?.stats?.(),
+    leases: () => leases,
   });
 
   const started = <T>(v: T | undefined, what: string): T => {
@@ -118,6 +121,10 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       db = opened.db;
       const store = new CoreStore(db);
       await store.load();
+      const holder = await leaseHolderId(config.dataDir);
+      leases = new Leases({ holder, ttlMs: config.leases.ttl, backend: opened.leases?.(holder, config.leases.ttl), log });
+      const ls = leases;
+      await ls.start();
       const a = await loadOrCreateAdminToken(config.dataDir);
       admin = a;
       if (a.created) log.info({ file: a.file }, 'created the admin token');
@@ -133,7 +140,9 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       }, log.child({ module: 'core-tickle' }));
       const tk = tickler;
       reg.onSiteServersChanged = (ids) => tk.request(ids, TickleFlags.CONFIG);
+      reg.mayRebalance = () => ls.held('registry.rebalance');
       reg.init();
+      ls.onAcquired('registry.rebalance', () => reg.scheduleRebalance());
       enrollment = new Enrollment(reg, config, clock);
       const enr = enrollment;
       const ctx: CoreContext = {
@@ -142,6 +151,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         clock,
         db,
         registry: reg,
+        leases: ls,
         url: () => config.http.publicUrl ?? started(http, 'url').url,
         tickle: (ids, flags) => tk.request(ids, flags),
         module: (name) => modules.find((m) => m.name === name),
@@ -180,7 +190,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
         logger: log.child({ module: 'core-http' }),
         bodyLimit: config.http.bodyLimit,
         logRequests: config.http.logRequests,
-        health: async () => ({ service: 'core', agents: reg.store.agents.size, store: { kind: opened.kind, reachable: await opened.reachable() } }),
+        health: async () => ({ service: 'core', agents: reg.store.agents.size, store: { kind: opened.kind, reachable: await opened.reachable() }, leases: { held: ls.heldNames() } }),
         metrics,
       });
       // First: the audit log sees every route's outcome, authentication's refusals included.
@@ -210,7 +220,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       flushTimer.unref();
       stateTimer = setInterval(() => reg.checkSiteServerStates(), Math.min(5_000, config.siteServers.heartbeatInterval));
       stateTimer.unref();
-      log.info({ url: http.url, datagramPort: reg.datagramPort, dataDir: config.dataDir, store: opened.kind, storeAt: opened.where, agents: store.agents.size }, 'core started');
+      log.info({ url: http.url, datagramPort: reg.datagramPort, dataDir: config.dataDir, store: opened.kind, storeAt: opened.where, agents: store.agents.size, leaseHolder: holder, leases: ls.heldNames() }, 'core started');
     },
     async stop() {
       clearInterval(flushTimer);
@@ -220,6 +230,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       await http?.close();
       for (const m of [...modules].reverse()) await m.stop?.().catch((err: unknown) => log.error({ err, module: m.name }, 'module stop failed'));
       await datagrams?.stop();
+      // After the jobs stopped: another core takes their leases over at once.
+      await leases?.stop();
       if (registry) {
         registry.stop();
         await registry.settled().catch(() => undefined);

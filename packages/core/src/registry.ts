@@ -120,6 +120,8 @@ export class Registry {
   onAgentsChanged: (ids: string[]) => void = () => undefined;
   /** Called after an agent enrolled (the boot module starts a computer's pending job). */
   onAgentAdded: (a: AgentRecord) => void = () => undefined;
+  /** Whether this core re-balances (holds the `registry.rebalance` lease); another core does otherwise. */
+  mayRebalance: () => boolean = () => true;
   /** Called after site servers' config serials change (the core tickles them). */
   onSiteServersChanged: (ids: string[]) => void = () => undefined;
   readonly #ssSerial = new Map<string, string>();
@@ -672,6 +674,7 @@ export class Registry {
     if (this.#rebalanceTimer || this.#stopped) return;
     this.#rebalanceTimer = setTimeout(() => {
       this.#rebalanceTimer = undefined;
+      if (!this.mayRebalance()) return;
       this.#rebalancing = this.#rebalancing
         .then(async () => {
           await this.rebalance();

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { CommonErrors, openDatabase, OutpostError, type AppState, type Database, type Logger } from '@outpost/common';
 import type { Middleware } from 'koa';
-import { PgLevel } from '@outpost/pg-level';
+import { PgLeases, PgLevel } from '@outpost/pg-level';
 import type { CoreConfig } from './config.js';
 import { CoreErrors } from './errors.js';
 
@@ -14,6 +14,8 @@ export interface CoreDatabase {
   where: string;
   /** PostgreSQL only: statements, failures, seconds, pool connections, lock. */
   stats?(): { queries: number; failed: number; seconds: number; total: number; idle: number; waiting: number; lockHeld: boolean };
+  /** PostgreSQL only: leases for once-only work, shared by the cores on this table. */
+  leases?(holder: string, ttlMs: number): PgLeases;
 }
 
 /** The connection string without its password, for logs. */
@@ -52,7 +54,7 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
     throw new OutpostError(CoreErrors.STORE_UNREACHABLE, `cannot open the core's store on PostgreSQL ${where}: ${(err as Error).message}`, { status: 503, cause: err, details: { location: where } });
   }
   db.on('lock-lost', (err: unknown) => log?.fatal({ err, table: store.table, at: where }, 'another process took the table while this core had lost its session: this core no longer owns its store and refuses changes (503); stop it'));
-  return { db: db as unknown as Database, kind: 'postgres', where, reachable: () => db.ping(), stats: () => ({ ...db.counters, ...db.poolStats() }) };
+  return { db: db as unknown as Database, kind: 'postgres', where, reachable: () => db.ping(), stats: () => ({ ...db.counters, ...db.poolStats() }), leases: (holder, ttlMs) => new PgLeases(db, { holder, ttlMs, scope: store.table }) };
 }
 
 /**

@@ -8,6 +8,11 @@ export interface PgLeasesOptions {
   holder: string;
   /** A lease not renewed for this long is free for another holder. @default 6000 */
   ttlMs?: number;
+  /**
+   * Whose leases these are, when several groups share one server (e.g. the cores of one
+   * estate: their store table); rows are named `scope/name`. @default '' (names as given)
+   */
+  scope?: string;
 }
 
 /** The leases one renewal holds, each with its fencing token. */
@@ -27,6 +32,7 @@ export const LEASES_TABLE = 'outpost_leases';
 export class PgLeases {
   readonly holder: string;
   readonly ttlMs: number;
+  readonly #prefix: string;
   readonly #db: LeaseQueries;
   #ready: Promise<void> | undefined;
 
@@ -35,6 +41,15 @@ export class PgLeases {
     this.#db = db;
     this.holder = options.holder;
     this.ttlMs = options.ttlMs ?? 6_000;
+    this.#prefix = options.scope ? `${options.scope}/` : '';
+  }
+
+  #row(name: string): string {
+    return this.#prefix + name;
+  }
+
+  #unrow(row: string): string {
+    return row.slice(this.#prefix.length);
   }
 
   /**
@@ -76,22 +91,25 @@ export class PgLeases {
              expires_at = EXCLUDED.expires_at
          WHERE l.holder = EXCLUDED.holder OR l.expires_at < now()
        RETURNING name, token`,
-      [this.holder, [...names], this.ttlMs],
+      [this.holder, names.map((n) => this.#row(n)), this.ttlMs],
     );
-    return new Map(rows.map((r) => [r.name, Number(r.token)]));
+    return new Map(rows.map((r) => [this.#unrow(r.name), Number(r.token)]));
   }
 
   /** Gives up `names` (or all ours) now: the next holder need not wait for them to expire. */
   async release(names?: readonly string[]): Promise<void> {
     await this.#table();
-    if (names === undefined) await this.#db.query(`UPDATE ${LEASES_TABLE} SET expires_at = '-infinity' WHERE holder = $1`, [this.holder]);
-    else await this.#db.query(`UPDATE ${LEASES_TABLE} SET expires_at = '-infinity' WHERE holder = $1 AND name = ANY($2::text[])`, [this.holder, [...names]]);
+    if (names === undefined) await this.#db.query(`UPDATE ${LEASES_TABLE} SET expires_at = '-infinity' WHERE holder = $1 AND starts_with(name, $2)`, [this.holder, this.#prefix]);
+    else await this.#db.query(`UPDATE ${LEASES_TABLE} SET expires_at = '-infinity' WHERE holder = $1 AND name = ANY($2::text[])`, [this.holder, names.map((n) => this.#row(n))]);
   }
 
-  /** Every lease: who holds it, its token, and whether it is still running (for operators and tests). */
+  /** Every lease of this scope: who holds it, its token, and whether it is still running (for operators and tests). */
   async list(): Promise<{ name: string; holder: string | null; token: number; live: boolean }[]> {
     await this.#table();
-    const rows = await this.#db.query<{ name: string; holder: string | null; token: string; live: boolean }>(`SELECT name, holder, token, expires_at >= now() AS live FROM ${LEASES_TABLE} ORDER BY name`);
-    return rows.map((r) => ({ ...r, token: Number(r.token) }));
+    const rows = await this.#db.query<{ name: string; holder: string | null; token: string; live: boolean }>(
+      `SELECT name, holder, token, expires_at >= now() AS live FROM ${LEASES_TABLE} WHERE starts_with(name, $1) ORDER BY name`,
+      [this.#prefix],
+    );
+    return rows.map((r) => ({ ...r, name: this.#unrow(r.name), token: Number(r.token) }));
   }
 }

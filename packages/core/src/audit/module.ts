@@ -61,9 +61,9 @@ export function createAuditModule(coreConfig: CoreConfig, deps: { clock: Clock; 
         ex.export(e);
         streams.publish(e);
       };
-      await prune(s);
+      if (ctx.leases.held('audit.retention')) await prune(s);
       store = s;
-      timer = setInterval(() => void prune(s), config.retention.interval);
+      timer = setInterval(() => void (ctx.leases.held('audit.retention') && prune(s)), config.retention.interval);
       timer.unref();
       // Windows of repeated refusals end on time even when no further request comes.
       const flush = async (all: boolean): Promise<void> => {

@@ -409,11 +409,11 @@ export class Runs {
     return out;
   }
 
-  /** Periodic: expires runs past their time, writes pending hop times, evicts old runs. */
-  async tick(): Promise<void> {
+  /** Periodic: expires runs past their time (`expire`: on the core holding the lease), writes pending hop times, evicts old runs. */
+  async tick(expire = true): Promise<void> {
     const now = this.clock.now();
     for (const run of this.runs.values()) {
-      if (run.finishedAt === undefined && run.expiresAt <= now) await this.#end(run, 'expired', now);
+      if (expire && run.finishedAt === undefined && run.expiresAt <= now) await this.#end(run, 'expired', now);
       if (run.finishedAt !== undefined && now - run.finishedAt > EVICT_AFTER_MS && this.#live.has(run.id)) {
         await this.flush();
         this.#live.delete(run.id);

@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '@outpost/common';
+import { PgLeases, PgLevel } from '@outpost/pg-level';
+import { metricTotal, parseMetrics, postgresGate, psql, startPostgres, waitFor, type TestPostgres } from '@outpost/testing';
+import { LEASE_NAMES, Leases } from '../../src/leases.js';
+import { cleanup, enrollAgent, startCore, type TestCore } from './harness.js';
+
+const metrics = async (tc: TestCore) => parseMetrics(await (await fetch(`${tc.url}/metrics`)).text());
+
+describe('leases on a level core', () => {
+  afterAll(cleanup);
+
+  it('holds every lease: /health lists them and core_lease_held is 1 for each', async () => {
+    const tc = await startCore({ config: { store: { kind: 'level' } } });
+    expect((await tc.call('GET', '/health', { token: null })).body.leases).toEqual({ held: LEASE_NAMES });
+    const m = await metrics(tc);
+    for (const n of LEASE_NAMES) {
+      expect(metricTotal(m, 'outpost_core_lease_held', `lease="${n}"`), n).toBe(1);
+      expect(metricTotal(m, 'outpost_core_lease_takeovers_total', `lease="${n}"`), n).toBe(1);
+    }
+  });
+});
+
+const gate = postgresGate('core leases on PostgreSQL');
+let pg: TestPostgres | undefined;
+
+describe.runIf(gate.run)('leases on a core on PostgreSQL', () => {
+  beforeAll(async () => {
+    pg = await startPostgres({ fsync: false });
+  }, 120_000);
+  afterAll(async () => {
+    await cleanup();
+    await pg?.destroy();
+  });
+
+  it("does not expire runs while another core holds tasks.expiry, and expires them once that holder's lease ran out and this core took it", async () => {
+    const table = 'core_leased';
+    // Another core holds tasks.expiry for 6 more seconds (the table as PgLeases makes it).
+    await psql(pg!, 'CREATE TABLE IF NOT EXISTS outpost_leases (name text PRIMARY KEY, holder text, token bigint NOT NULL DEFAULT 1, expires_at timestamptz NOT NULL)');
+    const heldUntil = Date.now() + 6_000;
+    await psql(pg!, `INSERT INTO outpost_leases VALUES ('${table}/tasks.expiry', 'other-core:4242:0f0f', 7, now() + interval '6 seconds')`);
+    const tc = await startCore({ config: { store: { kind: 'postgres', url: pg!.url, table }, tasks: { tickInterval: 50 }, leases: { ttl: 1_500 } } });
+    const health = (await tc.call('GET', '/health', { token: null })).body.leases.held as string[];
+    expect(health).not.toContain('tasks.expiry');
+    expect(health).toContain('audit.retention');
+    expect(metricTotal(await metrics(tc), 'outpost_core_lease_held', 'lease="tasks.expiry"')).toBe(0);
+
+    expect((await tc.call('POST', '/tasks', { body: { name: 'check', kind: 'command', program: 'true' } })).status).toBe(201);
+    expect((await tc.call('POST', '/jobs', { body: { name: 'deploy', steps: [{ task: 'check' }] } })).status).toBe(201);
+    const agent = await enrollAgent(tc, 'pc-1');
+    const run = await tc.call('POST', '/jobs/deploy/runs', { body: { agents: [agent.id], expires: '100ms' } });
+    expect(run.status).toBe(201);
+    // The run's expiry passes (the test clock moves it far past), ticks come every 50 ms: nothing ends it here.
+    tc.clock.advance(60_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(Date.now()).toBeLessThan(heldUntil);
+    expect((await tc.call('GET', `/runs/${run.body.id}`)).body.state).toBe('active');
+
+    // The other holder's lease runs out: this core takes it at its next renewal and ends the run.
+    const ended = await waitFor(async () => {
+      const r = await tc.call('GET', `/runs/${run.body.id}`);
+      return r.body.state === 'expired' && Date.now();
+    }, { timeoutMs: 10_000, what: 'the run expired by this core' });
+    expect(ended).toBeGreaterThanOrEqual(heldUntil);
+    // Within a renewal (500 ms) and a tick, with room for a busy machine.
+    expect(ended - heldUntil).toBeLessThan(3_000);
+    expect(await psql(pg!, `SELECT token FROM outpost_leases WHERE name = '${table}/tasks.expiry'`)).toBe('8');
+    expect((await tc.call('GET', '/health', { token: null })).body.leases.held).toEqual(LEASE_NAMES);
+    expect(metricTotal(await metrics(tc), 'outpost_core_lease_takeovers_total', 'lease="tasks.expiry"')).toBe(1);
+
+    // A clean stop hands every lease over at once.
+    await tc.stop();
+    expect(await psql(pg!, `SELECT count(*) FROM outpost_leases WHERE name LIKE '${table}/%' AND expires_at >= now()`)).toBe('0');
+  });
+
+  it('stops counting a lease as held once its ttl passed without a renewal (a stalled core), before the database lets another take it', async () => {
+    const db = new PgLevel({ connectionString: pg!.url, table: 'stall_kv', poolSize: 2 });
+    await db.open();
+    try {
+      let t = 0;
+      const holder = 'stalled:1:aa';
+      const leases = new Leases({ holder, ttlMs: 60_000, backend: new PgLeases(db, { holder, ttlMs: 60_000, scope: 'stall' }), log: silentLogger(), now: () => t });
+      await leases.start();
+      expect(leases.held('ca.reconcile')).toBe(true);
+      expect(leases.token('ca.reconcile')).toBe(1);
+      // No renewal got through for a ttl (the loop is stalled: its timer has not fired).
+      t += 60_000;
+      expect(leases.held('ca.reconcile')).toBe(false);
+      expect(leases.token('ca.reconcile')).toBeUndefined();
+      // The database still has it as ours (its expiry is later): nobody else runs the work in between.
+      expect(await psql(pg!, "SELECT holder FROM outpost_leases WHERE name = 'stall/ca.reconcile' AND expires_at > now()")).toBe(holder);
+      await leases.stop();
+    } finally {
+      await db.close();
+    }
+  });
+});
