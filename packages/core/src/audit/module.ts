@@ -63,7 +63,9 @@ export function createAuditModule(coreConfig: CoreConfig, deps: { clock: Clock; 
       };
       if (ctx.leases.held('audit.retention')) await prune(s);
       store = s;
-      timer = setInterval(() => void (ctx.leases.held('audit.retention') && prune(s)), config.retention.interval);
+      timer = setInterval(() => {
+        if (ctx.leases.held('audit.retention')) void prune(s);
+      }, config.retention.interval);
       timer.unref();
       // Windows of repeated refusals end on time even when no further request comes.
       const flush = async (all: boolean): Promise<void> => {
