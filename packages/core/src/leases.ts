@@ -62,6 +62,8 @@ export class Leases {
   #timer: NodeJS.Timeout | undefined;
   #renewing: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** Renewals failing in a row (the first is logged as a warning, the rest at debug). */
+  #failures = 0;
 
   constructor(options: LeasesOptions) {
     this.holder = options.holder;
@@ -95,6 +97,8 @@ export class Leases {
     const sent = this.#now();
     try {
       const got = await backend.renew(LEASE_NAMES);
+      if (this.#failures > 0) this.#log.info({ failures: this.#failures }, 'renewing the leases works again');
+      this.#failures = 0;
       if (this.#stopped) return;
       for (const name of LEASE_NAMES) {
         const token = got.get(name);
@@ -105,7 +109,9 @@ export class Leases {
         }
       }
     } catch (err) {
-      this.#log.warn({ err: { code: (err as { code?: string }).code, message: (err as Error).message } }, 'renewing the leases failed; each ends at its own expiry unless a renewal gets through');
+      const fields = { err: { code: (err as { code?: string }).code, message: (err as Error).message }, failures: ++this.#failures };
+      if (this.#failures === 1) this.#log.warn(fields, 'renewing the leases failed; each ends at its own expiry unless a renewal gets through');
+      else this.#log.debug(fields, 'renewing the leases failed again');
     }
     this.#look();
   }
@@ -171,17 +177,28 @@ export class Leases {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    await this.#renewing;
+    // A database that does not answer does not hold the stop up for longer than a ttl.
+    await within(this.#renewing, this.ttlMs).catch(() => undefined);
     const had = this.#held.size > 0;
     this.#held.clear();
     this.#was.clear();
     if (this.#backend && had) {
-      await this.#backend.release().then(
+      await within(this.#backend.release(), this.ttlMs).then(
         () => this.#log.info('leases released'),
         (err: unknown) => this.#log.warn({ err: { message: (err as Error).message } }, 'releasing the leases failed; other cores take them over when they expire'),
       );
     }
   }
+}
+
+/** `p`, or a rejection once `ms` passed first. */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /** This core's holder id: its core id (or host name before the CA made one), pid and a random part. */

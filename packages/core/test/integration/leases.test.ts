@@ -73,6 +73,45 @@ describe.runIf(gate.run)('leases on a core on PostgreSQL', () => {
     expect(await psql(pg!, `SELECT count(*) FROM outpost_leases WHERE name LIKE '${table}/%' AND expires_at >= now()`)).toBe('0');
   });
 
+  it('prunes the audit log only on the core holding audit.retention', async () => {
+    const table = 'core_audit_leased';
+    await psql(pg!, 'CREATE TABLE IF NOT EXISTS outpost_leases (name text PRIMARY KEY, holder text, token bigint NOT NULL DEFAULT 1, expires_at timestamptz NOT NULL)');
+    const heldUntil = Date.now() + 5_000;
+    await psql(pg!, `INSERT INTO outpost_leases VALUES ('${table}/audit.retention', 'other-core:4242:0f0f', 3, now() + interval '5 seconds')`);
+    const tc = await startCore({ config: { store: { kind: 'postgres', url: pg!.url, table }, audit: { retention: { maxEntries: 2, interval: 50 } }, leases: { ttl: 1_500 } } });
+    for (let i = 0; i < 5; i++) expect((await tc.call('POST', '/sites', { body: { name: `s${i}`, subnets: [`10.${i}.0.0/16`] } })).status).toBe(201);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(Date.now()).toBeLessThan(heldUntil);
+    expect((await tc.call('GET', '/audit/verify')).body.entries).toBeGreaterThanOrEqual(5);
+    await waitFor(async () => (await tc.call('GET', '/audit/verify')).body.entries === 2, { timeoutMs: 10_000, what: 'pruning once the lease is this core\'s' });
+    expect(Date.now()).toBeGreaterThanOrEqual(heldUntil);
+  });
+
+  it('notices at its next renewal that another took a lease, and runs onAcquired work when it takes the lease back', async () => {
+    const db = new PgLevel({ connectionString: pg!.url, table: 'renew_kv', poolSize: 2 });
+    await db.open();
+    const holder = 'core-r:1:bb';
+    const leases = new Leases({ holder, ttlMs: 1_500, backend: new PgLeases(db, { holder, ttlMs: 1_500, scope: 'renew' }), log: silentLogger() });
+    try {
+      await leases.start();
+      let resumed = 0;
+      leases.onAcquired('tasks.server-runs', () => resumed++);
+      expect(resumed).toBe(1);
+      await psql(pg!, "UPDATE outpost_leases SET holder = 'thief:9:cc', token = token + 1, expires_at = now() + interval '1 hour' WHERE name = 'renew/tasks.server-runs'");
+      await waitFor(async () => !leases.held('tasks.server-runs'), { timeoutMs: 5_000, what: 'the lease seen as lost' });
+      expect(leases.held('audit.retention')).toBe(true);
+      // The thief stops cleanly: this core takes it at its next renewal, with a new token, and resumes.
+      await psql(pg!, "UPDATE outpost_leases SET expires_at = '-infinity' WHERE name = 'renew/tasks.server-runs'");
+      await waitFor(async () => leases.held('tasks.server-runs'), { timeoutMs: 5_000, what: 'the lease taken back' });
+      expect(leases.token('tasks.server-runs')).toBe(3);
+      expect(resumed).toBe(2);
+      expect(leases.takeovers['tasks.server-runs']).toBe(2);
+    } finally {
+      await leases.stop();
+      await db.close();
+    }
+  });
+
   it('stops counting a lease as held once its ttl passed without a renewal (a stalled core), before the database lets another take it', async () => {
     const db = new PgLevel({ connectionString: pg!.url, table: 'stall_kv', poolSize: 2 });
     await db.open();
