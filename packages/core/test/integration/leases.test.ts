@@ -1,9 +1,13 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@outpost/common';
 import { PgLeases, PgLevel } from '@outpost/pg-level';
 import { metricTotal, parseMetrics, postgresGate, psql, startPostgres, waitFor, type TestPostgres } from '@outpost/testing';
 import { LEASE_NAMES, Leases } from '../../src/leases.js';
-import { cleanup, enrollAgent, startCore, type TestCore } from './harness.js';
+import { cleanup, enrollAgent, newDataDir, startCore, type TestCore } from './harness.js';
 
 const metrics = async (tc: TestCore) => parseMetrics(await (await fetch(`${tc.url}/metrics`)).text());
 
@@ -22,6 +26,18 @@ describe('leases on a level core', () => {
 });
 
 const gate = postgresGate('core leases on PostgreSQL');
+const FIXTURE = fileURLToPath(new URL('../fixtures/core-child.mjs', import.meta.url));
+const children: ChildProcess[] = [];
+
+/** A core in its own process (to kill -9), on the given store. */
+async function spawnCore(dir: string, config: Record<string, unknown>): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [FIXTURE, dir, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const lines = createInterface({ input: child.stdout! });
+  const [line] = (await Promise.race([once(lines, 'line'), once(child, 'exit').then(() => [undefined])])) as [string | undefined];
+  if (!line) throw new Error('the core child exited before it served');
+  return { child, url: (JSON.parse(line) as { url: string }).url };
+}
 let pg: TestPostgres | undefined;
 
 describe.runIf(gate.run)('leases on a core on PostgreSQL', () => {
@@ -29,8 +45,29 @@ describe.runIf(gate.run)('leases on a core on PostgreSQL', () => {
     pg = await startPostgres({ fsync: false });
   }, 120_000);
   afterAll(async () => {
+    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await cleanup();
     await pg?.destroy();
+  });
+
+  it('a core started after its predecessor was killed -9 takes every lease over within 10 s (default ttl), with new tokens', async () => {
+    const table = 'core_killed';
+    const store = { kind: 'postgres' as const, url: pg!.url, table };
+    const first = await spawnCore(await newDataDir(), { store });
+    const health = (await (await fetch(`${first.url}/api/v1/health`)).json()) as { leases: { held: string[] } };
+    expect(health.leases.held).toEqual(LEASE_NAMES);
+    const before = await psql(pg!, `SELECT string_agg(holder || '#' || token, ',' ORDER BY name) FROM outpost_leases WHERE name LIKE '${table}/%'`);
+    first.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await once(first.child, 'exit');
+    // Its table lock went with its sessions; its leases stay until they expire.
+    const tc = await waitFor(() => startCore({ config: { store } }).catch(() => false), { timeoutMs: 8_000, what: 'a core starting on the table' });
+    await waitFor(async () => (await tc.call('GET', '/health', { token: null })).body.leases.held.length === LEASE_NAMES.length, { timeoutMs: 12_000, intervalMs: 100, what: 'every lease taken over' });
+    expect(Date.now() - killedAt).toBeLessThan(10_000);
+    const after = await psql(pg!, `SELECT string_agg(token::text, ',' ORDER BY name) FROM outpost_leases WHERE name LIKE '${table}/%'`);
+    expect(after).toBe(before.split(',').map((h) => String(Number(h.split('#')[1]) + 1)).join(','));
+    // The dead core held them, named by its pid in its holder id.
+    expect(before.split(',').every((h) => h.includes(`:${first.child.pid}:`))).toBe(true);
   });
 
   it("does not expire runs while another core holds tasks.expiry, and expires them once that holder's lease ran out and this core took it", async () => {
