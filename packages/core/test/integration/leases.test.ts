@@ -7,7 +7,7 @@ import { silentLogger } from '@outpost/common';
 import { PgLeases, PgLevel } from '@outpost/pg-level';
 import { metricTotal, parseMetrics, postgresGate, psql, startPostgres, waitFor, type TestPostgres } from '@outpost/testing';
 import { LEASE_NAMES, Leases } from '../../src/leases.js';
-import { cleanup, enrollAgent, newDataDir, startCore, type TestCore } from './harness.js';
+import { cleanup, enrollAgent, enrollSiteServer, newDataDir, startCore, type TestCore } from './harness.js';
 
 const metrics = async (tc: TestCore) => parseMetrics(await (await fetch(`${tc.url}/metrics`)).text());
 
@@ -122,6 +122,28 @@ describe.runIf(gate.run)('leases on a core on PostgreSQL', () => {
     expect((await tc.call('GET', '/audit/verify')).body.entries).toBeGreaterThanOrEqual(5);
     await waitFor(async () => (await tc.call('GET', '/audit/verify')).body.entries === 2, { timeoutMs: 10_000, what: 'pruning once the lease is this core\'s' });
     expect(Date.now()).toBeGreaterThanOrEqual(heldUntil);
+  });
+
+  it('re-balances agents over task servers only once it holds registry.rebalance', async () => {
+    const table = 'core_rebalance_leased';
+    await psql(pg!, 'CREATE TABLE IF NOT EXISTS outpost_leases (name text PRIMARY KEY, holder text, token bigint NOT NULL DEFAULT 1, expires_at timestamptz NOT NULL)');
+    const heldUntil = Date.now() + 6_000;
+    await psql(pg!, `INSERT INTO outpost_leases VALUES ('${table}/registry.rebalance', 'other-core:4242:0f0f', 1, now() + interval '6 seconds')`);
+    const tc = await startCore({ config: { store: { kind: 'postgres', url: pg!.url, table }, leases: { ttl: 1_500 } } });
+    const loadOf = async (id: string): Promise<number> => (await tc.call('GET', `/site-servers/${id}`)).body.load.agents;
+    await tc.call('POST', '/sites', { body: { name: 'hq', subnets: ['10.1.0.0/16'] } });
+    const s1 = await enrollSiteServer(tc, 'ts1', { address: '10.1.0.1/16' });
+    for (let i = 0; i < 6; i++) await enrollAgent(tc, `pc-${i}`, { ips: [`10.1.1.${i + 10}/16`] });
+    const s2 = await enrollSiteServer(tc, 'ts2', { address: '10.1.0.2/16' });
+    await tc.core.registry.settled();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(Date.now()).toBeLessThan(heldUntil);
+    // A second task server joined: the holder (another core) re-balances, not this one.
+    expect([await loadOf(s1.id), await loadOf(s2.id)]).toEqual([6, 0]);
+    // Taking the lease over, this core re-balances at once (onAcquired).
+    await waitFor(async () => (await loadOf(s2.id)) === 3, { timeoutMs: 10_000, what: 're-balanced once the lease is this core\'s' });
+    expect(Date.now()).toBeGreaterThanOrEqual(heldUntil);
+    expect(await loadOf(s1.id)).toBe(3);
   });
 
   it('notices at its next renewal that another took a lease, and runs onAcquired work when it takes the lease back', async () => {
