@@ -94,6 +94,14 @@ export const coreConfigSchema = z
     admins: adminsConfigSchema,
     /** The audit log: retention, export to a file or syslog (see src/audit/README.md). */
     audit: auditConfigSchema,
+    /** Leases for work that runs on one core at a time (store.kind: postgres; see README "Leases"). */
+    leases: z
+      .object({
+        /** A lease its holder has not renewed for this long passes to another core; renewed every third of it. @default '6s' */
+        ttl: duration('6s').pipe(z.number().min(300).max(600_000)),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

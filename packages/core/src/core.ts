@@ -24,6 +24,7 @@ import { routeTable, type RouteEntry } from './admins/route-table.js';
 import { createCoreMetrics } from './metrics.js';
 import { openCoreDatabase, storeErrors, type CoreDatabase } from './store-backend.js';
 import { fetchCoreFiles, publishCoreFiles } from './shared-files.js';
+import { Leases, leaseHolderId } from './leases.js';
 
 export interface CoreDeps {
   logger?: Logger;
@@ -75,6 +76,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
   const counters = { httpHeartbeats: 0 };
   let enrollment: Enrollment | undefined;
   let tickler: Tickler | undefined;
+  let leases: Leases | undefined;
   const adminsModule = createAdminsModule(config);
   const auditModule = createAuditModule(config, { clock, logger: log });
   const modules = [auditModule, ...coreModules(config, adminsModule)];
@@ -88,6 +90,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
     enrollments: () => enrollment?.enrolled ?? 0,
     modules,
     store: () => backend?.stats?.(),
+    leases: () => leases,
   });
 
   const started = <T>(v: T | undefined, what: string): T => {
@@ -117,6 +120,10 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
     const missingFiles = opened.kind === 'postgres' ? await fetchCoreFiles(db, config.dataDir) : [];
     const store = new CoreStore(db);
     await store.load();
+    const holder = await leaseHolderId(config.dataDir);
+    leases = new Leases({ holder, ttlMs: config.leases.ttl, backend: opened.leases?.(holder, config.leases.ttl), log });
+    const ls = leases;
+    await ls.start();
     const a = await loadOrCreateAdminToken(config.dataDir);
     admin = a;
     if (a.created) log.info({ file: a.file }, 'created the admin token');
@@ -132,7 +139,9 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
     }, log.child({ module: 'core-tickle' }));
     const tk = tickler;
     reg.onSiteServersChanged = (ids) => tk.request(ids, TickleFlags.CONFIG);
+    reg.mayRebalance = () => ls.held('registry.rebalance');
     reg.init();
+    ls.onAcquired('registry.rebalance', () => reg.scheduleRebalance());
     // Other cores' changes (several cores on one PostgreSQL) refresh this core's memory.
     opened.onRemote('sites', (name, v) => reg.remoteSite(name, v as SiteRecord | undefined));
     opened.onRemote('site-servers', (id, v) => reg.remoteSiteServer(id, v as SiteServerRecord | undefined));
@@ -148,6 +157,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       db,
       store: { kind: opened.kind, onRemote: (sub, fn) => opened.onRemote(sub, fn), sync: () => opened.sync() },
       registry: reg,
+      leases: ls,
       url: () => config.http.publicUrl ?? started(http, 'url').url,
       tickle: (ids, flags) => tk.request(ids, flags),
       module: (name) => modules.find((m) => m.name === name),
@@ -186,7 +196,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       logger: log.child({ module: 'core-http' }),
       bodyLimit: config.http.bodyLimit,
       logRequests: config.http.logRequests,
-      health: async () => ({ service: 'core', agents: reg.store.agents.size, store: { kind: opened.kind, reachable: await opened.reachable() } }),
+      health: async () => ({ service: 'core', agents: reg.store.agents.size, store: { kind: opened.kind, reachable: await opened.reachable() }, leases: { held: ls.heldNames() } }),
       metrics,
     });
     // First: the audit log sees every route's outcome, authentication's refusals included.
@@ -216,7 +226,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
     flushTimer.unref();
     stateTimer = setInterval(() => reg.checkSiteServerStates(), Math.min(5_000, config.siteServers.heartbeatInterval));
     stateTimer.unref();
-    log.info({ url: http.url, datagramPort: reg.datagramPort, dataDir: config.dataDir, store: opened.kind, storeAt: opened.where, agents: store.agents.size }, 'core started');
+    log.info({ url: http.url, datagramPort: reg.datagramPort, dataDir: config.dataDir, store: opened.kind, storeAt: opened.where, agents: store.agents.size, leaseHolder: holder, leases: ls.heldNames() }, 'core started');
     if (missingFiles.length > 0) await publishCoreFiles(db, config.dataDir, missingFiles);
   }
 
@@ -241,6 +251,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       await http?.close();
       for (const m of [...modules].reverse()) await m.stop?.().catch((err: unknown) => log.error({ err, module: m.name }, 'module stop failed'));
       await datagrams?.stop();
+      // After the jobs stopped: another core takes their leases over at once.
+      await leases?.stop();
       if (registry) {
         registry.stop();
         await registry.settled().catch(() => undefined);

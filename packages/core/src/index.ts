@@ -11,3 +11,4 @@ export { Tickler } from './tickler.js';
 export { copyStore, migrateCoreStore, storeDigest, type StoreDigest } from './store-migrate.js';
 export { storeConfigSchema } from './config.js';
 export type { AuditEntry, AuditActor, AuditResult } from './audit/entry.js';
+export { LEASES, LEASE_NAMES, Leases, type LeaseName, type LeaseBackend } from './leases.js';

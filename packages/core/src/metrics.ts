@@ -4,6 +4,7 @@ import type { CoreModule } from './module.js';
 import type { Registry } from './registry.js';
 import type { Tickler } from './tickler.js';
 import type { CoreDatabase } from './store-backend.js';
+import { LEASE_NAMES, type Leases } from './leases.js';
 
 export interface CoreMetricsSources {
   dataDir: string;
@@ -15,6 +16,7 @@ export interface CoreMetricsSources {
   modules: readonly CoreModule[];
   /** The PostgreSQL store's figures (undefined on level). */
   store: () => ReturnType<NonNullable<CoreDatabase['stats']>> | undefined;
+  leases: () => Leases | undefined;
 }
 
 /** Numeric leaves of a stats object as `a.b.c` → n (bounded depth and count). */
@@ -69,6 +71,11 @@ export function createCoreMetrics(src: CoreMetricsSources): ServiceMetrics {
   m.counterFrom('store_remote_changes_total', "PostgreSQL store: other cores' changes this core applied to its memory (journal entries)", () => src.store()?.applied);
   m.counterFrom('store_conflicts_total', 'PostgreSQL store: writes refused because another core had changed the same record (answered 503 CORE_STORE_CONFLICT or retried)', () => src.store()?.conflicts);
   m.gaugeFrom('store_journal_seq', "PostgreSQL store: the last journal entry this core has read (compare across cores: the difference is this one's lag)", () => src.store()?.lastSeq);
+  m.gaugeFrom('lease_held', 'Leases of once-only work: 1 while this core holds it (on level every lease is held)', () => {
+    const l = src.leases();
+    return l ? Object.fromEntries(LEASE_NAMES.map((n) => [n, l.held(n) ? 1 : 0])) : undefined;
+  }, 'lease');
+  m.counterFrom('lease_takeovers_total', 'Times this core became the holder of a lease (at start, or from a core that died or stopped)', () => src.leases()?.takeovers, 'lease');
   m.gaugeFrom('level_db_bytes', 'Size of the level database on disk (table and log files)', () => levelDbBytes(src.dataDir));
   m.gaugeFrom('module_stat', "Counters and sizes the core's modules keep (stat: module.key)", () => {
     const out: Record<string, number> = {};

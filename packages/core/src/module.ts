@@ -2,6 +2,7 @@ import type { Router } from '@koa/router';
 import type { AppState, Database, Logger, OutpostError } from '@outpost/common';
 import type { CoreConfig } from './config.js';
 import type { Registry, Clock } from './registry.js';
+import type { Leases } from './leases.js';
 
 /** What the core hands each of its modules (packages, tasks, ...). */
 export interface CoreContext {
@@ -18,6 +19,8 @@ export interface CoreContext {
    */
   store: { kind: 'level' | 'postgres'; onRemote(sublevel: string, fn: (key: string, value: unknown) => void): void; sync(): Promise<void> };
   registry: Registry;
+  /** Work that must run on one core at a time checks its lease (see leases.ts): `if (ctx.leases.held('audit.retention'))`. */
+  leases: Leases;
   /** The core's public base URL (after the HTTP listener is up). */
   url(): string;
   /**

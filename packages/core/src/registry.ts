@@ -120,6 +120,8 @@ export class Registry {
   onAgentsChanged: (ids: string[]) => void = () => undefined;
   /** Called after an agent enrolled (the boot module starts a computer's pending job). */
   onAgentAdded: (a: AgentRecord) => void = () => undefined;
+  /** Whether this core re-balances (holds the `registry.rebalance` lease); another core does otherwise. */
+  mayRebalance: () => boolean = () => true;
   /** Called after site servers' config serials change (the core tickles them). */
   onSiteServersChanged: (ids: string[]) => void = () => undefined;
   readonly #ssSerial = new Map<string, string>();
@@ -231,15 +233,19 @@ export class Registry {
     else this.store.sites.delete(name);
     this.#reindexAll();
     for (const ss of this.store.siteServers.values()) this.#ssSerial.set(ss.id, this.siteServerConfig(ss).serial as string);
+    // The core holding the re-balancing lease re-balances (whichever core made the change).
+    this.scheduleRebalance();
   }
 
   remoteSiteServer(id: string, value: SiteServerRecord | undefined): void {
     if (!value) {
       this.store.siteServers.delete(id);
       for (const m of [this.#ssAddrs, this.#ssSites, this.#ssOnline, this.#keys, this.#load, this.#ssSerial, this.#health]) m.delete(id);
+      this.scheduleRebalance();
       return;
     }
     this.store.siteServers.set(id, value);
+    this.scheduleRebalance();
     this.#indexSiteServer(value);
     if (!this.#ssOnline.has(id)) this.#ssOnline.set(id, this.siteServerOnline(id));
     this.#ssSerial.set(id, this.siteServerConfig(value).serial as string);
@@ -261,6 +267,7 @@ export class Registry {
     this.store.agents.set(id, value);
     if (value.taskServer) this.#load.set(value.taskServer, (this.#load.get(value.taskServer) ?? 0) + 1);
     this.#indexAgent(value);
+    if (!old || old.ips.join() !== value.ips.join()) this.scheduleRebalance();
     this.#agentSerial.set(id, serialOf(this.#agentConfigDoc(value)));
   }
 
@@ -725,6 +732,7 @@ export class Registry {
     if (this.#rebalanceTimer || this.#stopped) return;
     this.#rebalanceTimer = setTimeout(() => {
       this.#rebalanceTimer = undefined;
+      if (!this.mayRebalance()) return;
       this.#rebalancing = this.#rebalancing
         .then(async () => {
           await this.rebalance();

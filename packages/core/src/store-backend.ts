@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { CommonErrors, openDatabase, OutpostError, type AppState, type Database, type Logger } from '@outpost/common';
 import type { Middleware } from 'koa';
-import { PgLevel, type ChangeEvent } from '@outpost/pg-level';
+import { PgLeases, PgLevel, type ChangeEvent } from '@outpost/pg-level';
 import type { CoreConfig } from './config.js';
 import { CoreErrors } from './errors.js';
 
@@ -26,6 +26,8 @@ export interface CoreDatabase {
   onRemote(sublevel: string, fn: (key: string, value: unknown) => void): void;
   /** Applies what other cores committed until now (PostgreSQL), so an answer made next reflects it. */
   sync(): Promise<void>;
+  /** PostgreSQL only: leases for once-only work, shared by the cores on this table. */
+  leases?(holder: string, ttlMs: number): PgLeases;
   /** Waits until no other core holds the lock `name`, takes it; resolves with its release (start-up: creating and sharing the core's files). */
   lock(name: string): Promise<() => Promise<void>>;
 }
@@ -134,6 +136,7 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
     },
     sync: () => db.sync(),
     lock: (name) => db.lock(name),
+    leases: (holder, ttlMs) => new PgLeases(db, { holder, ttlMs, scope: store.table }),
   };
 }
 

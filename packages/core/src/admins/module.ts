@@ -33,7 +33,7 @@ export function createAdminsModule(coreConfig: CoreConfig): CoreModule & { reado
       const svc = new AdminsService(store, config, ctx.clock, ctx.log, (s) => ctx.registry.store.sites.has(s));
       service = svc;
       sweep = setInterval(() => {
-        svc.sweep().catch((err: unknown) => ctx.log.error({ err }, 'removing ended sessions failed'));
+        if (ctx.leases.held('admins.sessions')) svc.sweep().catch((err: unknown) => ctx.log.error({ err }, 'removing ended sessions failed'));
       }, 60_000);
       sweep.unref();
       if (config.oidc) {

@@ -63,9 +63,11 @@ export function createAuditModule(coreConfig: CoreConfig, deps: { clock: Clock; 
       };
       s.onRemoteEntry = (e) => streams.publish(e);
       for (const sub of ['audit', 'audit-meta'] as const) ctx.store.onRemote(sub, (key, value) => s.remote(sub, key, value));
-      await prune(s);
+      if (ctx.leases.held('audit.retention')) await prune(s);
       store = s;
-      timer = setInterval(() => void prune(s), config.retention.interval);
+      timer = setInterval(() => {
+        if (ctx.leases.held('audit.retention')) void prune(s);
+      }, config.retention.interval);
       timer.unref();
       // Windows of repeated refusals end on time even when no further request comes.
       const flush = async (all: boolean): Promise<void> => {

@@ -81,6 +81,7 @@ export function createCaModule(coreConfig: CoreConfig): CoreModule {
         await rename(join(dir, `${SERVER_CERT}.tmp`), join(dir, SERVER_CERT));
       }
       const tick = (): void => {
+        if (!ctx.leases.held('ca.reconcile')) return;
         reconciling = reconciling
           .then(async () => {
             await svc.reconcile();

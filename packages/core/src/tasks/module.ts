@@ -62,8 +62,16 @@ export function createTasksModule(coreConfig: CoreConfig): TasksModule {
       ctx.store.onRemote('task-meta', (key, v) => key === 'seq' && r.remoteSeq(v as number | undefined));
       const st = new ServerTasks(r.serverTaskHost(), { concurrency: config.serverConcurrency, outputCap: config.serverOutputCap, scratchDir: join(coreConfig.dataDir, 'task-scratch') }, ctx.clock, ctx.log.child({ module: 'server-tasks' }));
       server = st;
-      r.serverHooks = { run: (id, agents) => st.enqueue(id, agents), ended: (id) => st.ended(id) };
-      for (const [id, agents] of r.unfinishedServerRuns()) st.enqueue(id, agents);
+      // Runs this core queued itself: taking the lease over resumes only the others (the dead holder's).
+      const mine = new Set<string>();
+      const queue = (id: string, agents: Iterable<string>): void => {
+        mine.add(id);
+        st.enqueue(id, agents);
+      };
+      r.serverHooks = { run: queue, ended: (id) => st.ended(id) };
+      ctx.leases.onAcquired('tasks.server-runs', () => {
+        for (const [id, agents] of r.unfinishedServerRuns()) if (!mine.has(id)) queue(id, agents);
+      });
       // Agents moved to another task server (one went away, or the sites changed): wake
       // their new servers with CONFIG, which re-reads agents and all their pending work.
       const reg = ctx.registry;
@@ -78,7 +86,7 @@ export function createTasksModule(coreConfig: CoreConfig): TasksModule {
         if (servers.size) ctx.tickle(servers, TickleFlags.CONFIG | TickleFlags.WORK);
       };
       timer = setInterval(() => {
-        ticking = ticking.then(() => r.tick()).catch((err: unknown) => ctx.log.error({ err }, 'tasks tick failed'));
+        ticking = ticking.then(() => r.tick(ctx.leases.held('tasks.expiry'))).catch((err: unknown) => ctx.log.error({ err }, 'tasks tick failed'));
       }, config.tickInterval);
       timer.unref();
     },

@@ -515,18 +515,18 @@ export class Runs {
     return out;
   }
 
-  /** Periodic: expires runs past their time, writes pending hop times, evicts old runs. */
-  async tick(): Promise<void> {
+  /** Periodic: expires runs past their time (`expire`: on the core holding the lease), writes pending hop times, evicts old runs. */
+  async tick(expire = true): Promise<void> {
     const now = this.clock.now();
     for (const run of this.runs.values()) {
-      // Completed through another core's statuses: this core records the finish.
-      if (run.finishedAt === undefined && this.#maybeFinished(run, now)) {
+      // Completed through other cores' statuses: the core holding the lease records the finish.
+      if (expire && run.finishedAt === undefined && this.#maybeFinished(run, now)) {
         await this.store.write([this.store.put(this.store.runs, run.id, run)]).catch((err: unknown) => {
           run.finishedAt = undefined;
           if (!isConflict(err)) throw err;
         });
       }
-      if (run.finishedAt === undefined && run.expiresAt <= now) await this.#end(run, 'expired', now);
+      if (expire && run.finishedAt === undefined && run.expiresAt <= now) await this.#end(run, 'expired', now);
       if (run.finishedAt !== undefined && now - run.finishedAt > EVICT_AFTER_MS && this.#live.has(run.id)) {
         await this.flush();
         this.#live.delete(run.id);
