@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OutpostAgent } from '@outpost/agent';
@@ -189,6 +189,10 @@ describe.runIf(gate.run)('PostgreSQL stopped for 30 s under a running job', () =
     expect(range.status).toBe(206);
     expect(Buffer.from(await range.arrayBuffer()).equals(file.subarray(1_000_000, 1_001_000))).toBe(true);
     expect(sha(Buffer.from(await (await fetch(fileUrl)).arrayBuffer()))).toBe(sha(file));
+    // An agent downloads it from there; the core cannot take its download status yet (the agent keeps it).
+    const download = await agents[0]!.downloadPackage('tools', join(dir, 'download'));
+    expect(Object.keys(download.fromCodebase)).toEqual([`${ps.url}/packages/${created.id}`]);
+    expect(sha(await readFile(join(dir, 'download', 'tools.bin')))).toBe(sha(file));
 
     // The agents stay enrolled and keep talking to the core.
     await waitFor(() => agents.every((a, i) => a.stats.httpHeartbeats > heartbeatsBefore[i]!), { timeoutMs: WAIT, what: 'every agent heartbeating during the outage' });
@@ -222,6 +226,9 @@ describe.runIf(gate.run)('PostgreSQL stopped for 30 s under a running job', () =
       return l.every((x) => x.state === 'online' && x.lastHeartbeatAt !== undefined && x.lastHeartbeatAt > backAt) && l;
     }, { timeoutMs: WAIT, what: 'the site servers online again' });
     expect(linksAfter.map((l) => [l.id, l.enrollments])).toEqual(linksBefore.map((l) => [l.id, l.enrollments]));
+    // The agent's download status, kept while the database was away, reached the core.
+    await waitFor(async () => (await adminOk<{ downloads: { ok: number } }>(core!, 'GET', `/packages/${created.id}`)).downloads.ok === 1, { timeoutMs: WAIT, what: 'the download status recorded' });
+    expect(await download.reported).toBe(true);
     expect(change.body.name).toBe('branch');
     expect(await storeHealth(core)).toEqual({ kind: 'postgres', reachable: true });
     console.info(`store outage e2e: ${AGENTS} agents finished ${finishedAfterMs} ms into the outage; after PostgreSQL returned: run complete in ${drainedMs} ms, outbox empty in ${emptiedMs} ms, changes accepted in ${acceptedMs} ms; site links during the outage: ${linksDuring.join(', ')}`);
@@ -256,5 +263,6 @@ describe.runIf(gate.run)('PostgreSQL stopped for 30 s under a running job', () =
     expect(reread.counts).toMatchObject({ succeeded: AGENTS, failed: 0, running: 0 });
     await expectRecords(core);
     expect((await adminOk<{ items: Array<{ name: string }> }>(core, 'GET', '/sites')).items.map((s) => s.name)).toEqual(['branch']);
+    expect((await adminOk<{ downloads: { ok: number } }>(core, 'GET', `/packages/${created.id}`)).downloads.ok).toBe(1);
   }, 360_000);
 });
