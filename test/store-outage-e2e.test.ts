@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OutpostAgent } from '@outpost/agent';
@@ -26,6 +27,8 @@ const OUTAGE_MS = 30_000;
 /** Generous bounds for a shared 2-core machine: every wait is on a condition. */
 const WAIT = 90_000;
 const TABLE = 'core_outage_e2e';
+/** A "within N ms" claim, scaled by how loaded this (shared) machine is: 1x when it is not. */
+const withinMs = (ms: number): number => Math.round(ms * Math.max(1, loadavg()[0]! / cpus().length));
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -228,10 +231,13 @@ describe.runIf(gate.run)('PostgreSQL stopped for 30 s under a running job', () =
     expect(linksAfter.map((l) => [l.id, l.enrollments])).toEqual(linksBefore.map((l) => [l.id, l.enrollments]));
     // The agent's download status, kept while the database was away, reached the core.
     await waitFor(async () => (await adminOk<{ downloads: { ok: number } }>(core!, 'GET', `/packages/${created.id}`)).downloads.ok === 1, { timeoutMs: WAIT, what: 'the download status recorded' });
+    const reportedMs = Date.now() - backAt;
     expect(await download.reported).toBe(true);
+    console.info(`store outage e2e: ${AGENTS} agents finished ${finishedAfterMs} ms into the outage; after PostgreSQL returned: run complete in ${drainedMs} ms, outbox empty in ${emptiedMs} ms, changes accepted in ${acceptedMs} ms, the agent's download status in ${reportedMs} ms; site links during the outage: ${linksDuring.join(', ')}`);
+    // The task server sends again at least every second here: the backlog is in within seconds.
+    expect(emptiedMs).toBeLessThan(withinMs(15_000));
     expect(change.body.name).toBe('branch');
     expect(await storeHealth(core)).toEqual({ kind: 'postgres', reachable: true });
-    console.info(`store outage e2e: ${AGENTS} agents finished ${finishedAfterMs} ms into the outage; after PostgreSQL returned: run complete in ${drainedMs} ms, outbox empty in ${emptiedMs} ms, changes accepted in ${acceptedMs} ms; site links during the outage: ${linksDuring.join(', ')}`);
 
     expect(show.counts).toMatchObject({ succeeded: AGENTS, failed: 0, running: 0, expired: 0 });
     expect(show.hops.recorded?.count).toBe(AGENTS);
