@@ -43,6 +43,7 @@ export async function authenticateAgent(d: Pick<AgentRouteDeps, 'agents' | 'sync
     const found = await d.sync.lookupCaller(r.id);
     if (found === 'known') r = d.agents.verify(m[1]!);
     else if (found === 'limited') throw new OutpostError(TaskServerErrors.LOOKUP_LIMITED, 'too many unknown agents are being looked up; retry later', { status: 503 });
+    else if (found === 'unavailable') throw new OutpostError(TaskServerErrors.CORE_UNREACHABLE, 'this agent is not known here yet and the core cannot be asked now; retry later', { status: 502 });
   }
   if (r.ok) return r.id;
   if (r.reason === 'unknown') throw new OutpostError(TaskServerErrors.UNKNOWN_AGENT, 'this agent is not assigned to this task server', { status: 401 });

@@ -23,8 +23,15 @@ export interface LookupLimits {
 }
 export const DEFAULT_LOOKUP_LIMITS: LookupLimits = { negativeTtlMs: 15_000, negativeMax: 10_000, lookupRate: 10, lookupBurst: 50 };
 
-/** What a caller-driven lookup found: the agent is now known, the core does not know it, or we did not ask (rate). */
-export type CallerLookup = 'known' | 'unknown' | 'limited';
+/**
+ * What a caller-driven lookup found: the agent is now known, the core does not know it,
+ * we did not ask (rate), or we could not ask (the core unreachable or failing: not cached).
+ */
+export type CallerLookup = 'known' | 'unknown' | 'limited' | 'unavailable';
+type Lookup = 'known' | 'unknown' | 'unavailable';
+
+/** The core's status in a failed call's error (`TASK_CORE_ERROR` carries it; a transport failure has none). */
+const answerStatus = (err: unknown): unknown => (err as { details?: { status?: unknown } }).details?.status;
 
 /**
  * Pulls from the core: the agents assigned here with their keys (`agents`), and pending
@@ -40,7 +47,7 @@ export class CoreSync {
   #queued: SyncKind | undefined;
   /** Unknown id → until when it is not asked again; Map order is the LRU order. */
   readonly #negative = new Map<string, number>();
-  readonly #inflight = new Map<string, Promise<boolean>>();
+  readonly #inflight = new Map<string, Promise<Lookup>>();
   readonly #limits: LookupLimits;
   readonly #callerBucket: TokenBucket;
 
@@ -163,13 +170,17 @@ export class CoreSync {
       this.stats.lookupsLimited++;
       return 'limited';
     }
-    return (await this.lookupAgent(id)) ? 'known' : 'unknown';
+    return this.#ask(id);
   }
 
   /** Fetches one agent's key (a newly enrolled or re-assigned agent); one request per id at a time. */
-  lookupAgent(id: string): Promise<boolean> {
-    if (this.agents.has(id)) return Promise.resolve(true);
-    if (this.#isNegative(id)) return Promise.resolve(false);
+  async lookupAgent(id: string): Promise<boolean> {
+    return (await this.#ask(id)) === 'known';
+  }
+
+  #ask(id: string): Promise<Lookup> {
+    if (this.agents.has(id)) return Promise.resolve('known');
+    if (this.#isNegative(id)) return Promise.resolve('unknown');
     let p = this.#inflight.get(id);
     if (!p) {
       p = this.#lookup(id).finally(() => this.#inflight.delete(id));
@@ -178,17 +189,24 @@ export class CoreSync {
     return p;
   }
 
-  async #lookup(id: string): Promise<boolean> {
+  /**
+   * Only the core's answer that the agent is not assigned here (404) is cached as unknown:
+   * a core that is down or cannot answer now (its store unavailable) decides nothing, and
+   * the agent is asked again on its next call.
+   */
+  async #lookup(id: string): Promise<Lookup> {
     this.stats.lookups++;
     try {
       const r = taskAgentKeySchema.parse(await this.core.call('GET', `/task-service/agents/${encodeURIComponent(id)}`));
       await this.agents.update([{ id: r.id, key: r.key }], false);
       this.#negative.delete(id);
-      return true;
+      return 'known';
     } catch (err) {
+      const status = answerStatus(err);
+      this.log.debug({ agent: id, code: (err as { code?: string }).code, status }, 'agent lookup failed');
+      if (status !== 404) return 'unavailable';
       this.#markUnknown(id);
-      this.log.debug({ agent: id, code: (err as { code?: string }).code }, 'agent lookup failed');
-      return false;
+      return 'unknown';
     }
   }
 

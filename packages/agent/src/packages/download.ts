@@ -8,6 +8,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OutpostError, silentLogger, z, type Logger } from '@outpost/common';
 import type { CoreClient } from '../core-client.js';
+import { sendDownloadReport, type DownloadReportRetry } from './download-report.js';
 
 /** Codes of agent package downloads (see the agent README). */
 export const PackageDownloadErrors = {
@@ -39,6 +40,8 @@ export interface DownloadPackageOptions {
   signal?: AbortSignal;
   /** The node:http(s) Agent for a codebase URL (the agent's transport: direct or through a gateway). @default Node's global agents */
   agentFor?: (url: string) => HttpAgent;
+  /** Sending the download status again while the core cannot take it (see {@link sendDownloadReport}). */
+  reportRetry?: DownloadReportRetry;
 }
 
 export interface DownloadPackageResult {
@@ -50,6 +53,12 @@ export interface DownloadPackageResult {
   bytes: number;
   /** Bytes per codebase URL. */
   fromCodebase: Record<string, number>;
+  /**
+   * Settles when the core took the download status (true), or it was given up (false).
+   * When the core could not take it at once (down, or its store unavailable), the download
+   * returns anyway and the status is sent again in the background.
+   */
+  reported: Promise<boolean>;
 }
 
 /** The destination of a package path inside `destDir`, refusing anything that would leave it. */
@@ -147,11 +156,13 @@ async function alreadyThere(dest: string, f: FileEntry): Promise<boolean> {
 export async function downloadPackage(o: DownloadPackageOptions): Promise<DownloadPackageResult> {
   const log = (o.logger ?? silentLogger()).child({ module: 'agent-packages', package: o.package });
   const manifest = manifestSchema.parse(await o.client.call('GET', `/packages/${encodeURIComponent(o.package)}/manifest`, { bearer: o.bearer }));
-  const report = (body: Record<string, unknown>): Promise<unknown> =>
-    o.client.call('POST', `/packages/${encodeURIComponent(manifest.id)}/downloads`, { bearer: o.bearer, body }).catch((err: unknown) => {
-      log.warn({ err: (err as Error).message }, 'could not report the download status');
-    });
-  const result: DownloadPackageResult = { id: manifest.id, name: manifest.name, version: manifest.version, files: manifest.files.length, bytes: 0, fromCodebase: {} };
+  // Waits for the first attempt only: a status the core cannot take now goes on being sent in the background.
+  const report = async (body: Record<string, unknown>): Promise<{ done: Promise<boolean> }> => {
+    const sending = sendDownloadReport(() => o.client.call('POST', `/packages/${encodeURIComponent(manifest.id)}/downloads`, { bearer: o.bearer, body }), { log, signal: o.signal, retry: o.reportRetry });
+    await sending.first;
+    return { done: sending.done };
+  };
+  const result: Omit<DownloadPackageResult, 'reported'> = { id: manifest.id, name: manifest.name, version: manifest.version, files: manifest.files.length, bytes: 0, fromCodebase: {} };
   let lastCodebase: string | undefined;
   try {
     const { items } = codebasesSchema.parse(
@@ -187,7 +198,7 @@ export async function downloadPackage(o: DownloadPackageOptions): Promise<Downlo
     await report({ state: 'failed', error: (err as Error).message.slice(0, 2000), ...(lastCodebase ? { codebase: lastCodebase } : {}) });
     throw err;
   }
-  await report({ state: 'ok', bytes: result.bytes, ...(lastCodebase ? { codebase: lastCodebase } : {}) });
+  const { done: reported } = await report({ state: 'ok', bytes: result.bytes, ...(lastCodebase ? { codebase: lastCodebase } : {}) });
   log.info({ files: result.files, bytes: result.bytes }, 'package downloaded');
-  return result;
+  return { ...result, reported };
 }
