@@ -305,7 +305,12 @@ export class Registry {
     if (this.#dirtyContacts.size === 0) return;
     const ids = [...this.#dirtyContacts];
     this.#dirtyContacts.clear();
-    await this.store.flushContacts(ids);
+    try {
+      await this.store.flushContacts(ids);
+    } catch (err) {
+      for (const id of ids) this.#dirtyContacts.add(id);
+      throw err;
+    }
   }
 
   agentState(id: string): AgentState {

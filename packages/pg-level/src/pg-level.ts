@@ -470,6 +470,9 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
       if (isServerGone(err)) this.#moveOn();
       throw ioError(err);
     });
+    // Checked out, a client has no error listener: a server that goes away mid-transaction would be an uncaught error.
+    const onError = (): void => undefined;
+    client.on('error', onError);
     let conflict: Error | undefined;
     try {
       await client.query('BEGIN');
@@ -500,6 +503,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
       if (isServerGone(err)) this.#moveOn();
       throw ioError(err);
     } finally {
+      client.removeListener('error', onError);
       client.release();
       this.counters.seconds += (performance.now() - t0) / 1000;
     }

@@ -426,8 +426,14 @@ export class Runs {
     try {
       await this.store.write(ops);
     } catch (err) {
-      for (const [ar, was] of before) restore(ar, was);
+      // Not stored, so not applied: the caller is answered 503 and sends them again.
+      for (const [ar, was] of before) {
+        restore(ar, was);
+        this.#dirty.add(ar);
+      }
       for (const [run, was] of runsBefore) Object.assign(run, was);
+      this.stats.applied -= res.accepted - res.duplicates;
+      this.stats.duplicates -= res.duplicates;
       throw err;
     }
     if (res.refused > 0) this.log.warn({ principal: from === 'core' ? 'core' : from.taskServer, refused, example }, 'status events refused');
@@ -540,7 +546,13 @@ export class Runs {
     if (this.#dirty.size === 0) return;
     const batch = [...this.#dirty];
     this.#dirty.clear();
-    await this.store.write(batch.map((ar) => this.store.agentRunOp(ar)));
+    try {
+      await this.store.write(batch.map((ar) => this.store.agentRunOp(ar)));
+    } catch (err) {
+      // Kept for the next flush (a conflict already handed over the other core's records instead).
+      if (!isConflict(err)) for (const ar of batch) this.#dirty.add(ar);
+      throw err;
+    }
   }
 }
 
