@@ -71,6 +71,19 @@ export class ContentStore {
     return this.#present.has(sha);
   }
 
+  /**
+   * Whether the file is here, also when another core put it there (several cores share one
+   * content directory): a file this store did not know of is looked for on disk once.
+   */
+  async knows(sha: string): Promise<boolean> {
+    if (this.#present.has(sha)) return true;
+    if (!/^[0-9a-f]{64}$/.test(sha)) return false;
+    const st = await stat(this.pathOf(sha)).catch(() => undefined);
+    if (!st?.isFile()) return false;
+    this.#present.set(sha, st.size);
+    return true;
+  }
+
   /** Bytes held in content files. */
   get bytes(): number {
     let n = 0;

@@ -111,7 +111,7 @@ export function packageRoutes(router: Router<AppState>, svc: PackageService, ser
       throw new OutpostError(PackageErrors.DISABLED, `package '${ctx.params.ref}' is disabled: its files are served to admins only`, { status: 403 });
     }
     const file = svc.fileOf(pkg, filePath(ctx));
-    if (!svc.content.has(file.sha256)) throw new OutpostError(PackageErrors.CONTENT_MISSING, `the file '${file.path}' is not in the store yet`, { status: 404 });
+    if (!(await svc.content.knows(file.sha256))) throw new OutpostError(PackageErrors.CONTENT_MISSING, `the file '${file.path}' is not in the store yet`, { status: 404 });
     const path = svc.content.pathOf(file.sha256);
     const st = await stat(path).catch(() => undefined);
     if (!st?.isFile() || st.size !== file.size) {
