@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricTotal, parseMetrics, postgresGate, psql, startPostgres, waitFor, type TestPostgres } from '@outpost/testing';
-import { cleanup, createToken, enrollAgent, newDataDir, startCore, type TestCore } from './harness.js';
+import { cleanup, createToken, enrollAgent, heartbeat, newDataDir, nextMessage, openFromCore, sendTo, startCore, udpSocket, type TestCore } from './harness.js';
 
 const gate = postgresGate('several cores on one PostgreSQL');
 let pg: TestPostgres | undefined;
@@ -43,9 +43,17 @@ describe.runIf(gate.run)('several cores on one PostgreSQL table (active-active)'
       return r.status === 200 && r.body;
     }, { timeoutMs: 5_000, what: 'the agent on the other core' });
     expect(onA.sites).toEqual(['hq']);
-    // Its credential works on both; its work key is the one both cores sign with.
+    // Its credential works on both, over HTTP and UDP: either core acks its heartbeat with its key.
     expect((await a.call('GET', `/agents/${agent.id}/config`, { token: agent.credential })).status).toBe(200);
     expect((await b.call('GET', `/agents/${agent.id}/config`, { token: agent.credential })).status).toBe(200);
+    const sock = await udpSocket();
+    for (const tc of [a, b]) {
+      const ack = nextMessage(sock, 3_000);
+      await sendTo(sock, tc, heartbeat(tc, agent));
+      const msg = await ack;
+      expect(msg, 'a heartbeat ack').toBeDefined();
+      expect(openFromCore(msg!, agent.key).type).toBeDefined();
+    }
     // An administrator added on B signs in on A.
     const vera = await b.call('POST', '/admins', { body: { name: 'vera', roles: ['viewer'] } });
     expect(vera.status).toBe(201);
