@@ -21,3 +21,14 @@ export const duration = (def: string) => durationSchema.default(() => parseDurat
 
 /** A TCP/UDP port; 0 means any free port. */
 export const portSchema = z.number().int().min(0).max(65535);
+
+const httpUrl = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' });
+
+/**
+ * The core's base URL, or several (active cores of one estate, tried in order, see
+ * `CoreJsonClient`): a string or a non-empty list of http(s) URLs, normalised to a list
+ * without trailing slashes or repeats.
+ */
+export const coreUrls = z
+  .union([httpUrl, z.array(httpUrl).min(1, { message: 'expected at least one core URL' }).max(16)])
+  .transform((v) => [...new Set((typeof v === 'string' ? [v] : v).map((u) => u.replace(/\/+$/, '')))]);
