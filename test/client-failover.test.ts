@@ -9,7 +9,7 @@ import { CoreJsonClient, OutpostError, silentLogger, type CoreErrorAnswer, type 
 import { createSiteLink } from '@outpost/common/site-link';
 import type { Core } from '@outpost/core';
 import { freePort, grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
-import { adminApi, cleanupAfterEach, testCore, testTaskServer } from './fixtures/e2e.js';
+import { adminApi, adminOk, cleanupAfterEach, testAgent, testCore, testTaskServer } from './fixtures/e2e.js';
 
 let dir: string;
 let core: Core;
@@ -137,5 +137,44 @@ describe('site servers with several core URLs', () => {
     cleanup(() => again.stop());
     await again.start();
     expect(again.id).toBe(id);
+  });
+});
+
+describe('an agent with several core URLs', () => {
+  it('configured [dead core, live core]: enrolls, heartbeats over UDP to the live core and runs a job', async () => {
+    const { token: ssToken } = await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ task: {} }) });
+    const ts = testTaskServer({ coreUrl: [dead, core.url], dataDir: join(dir, 'ts'), name: 'ts-1', enrollToken: ssToken });
+    cleanup(() => ts.stop());
+    await ts.start();
+    const { token } = await core.createEnrollmentToken({ for: 'agent', uses: 1 });
+    const agent = testAgent({
+      coreUrl: [dead, core.url],
+      dataDir: join(dir, 'agent'),
+      name: 'pc-1',
+      enrollToken: token,
+      heartbeat: { via: 'auto', interval: '300ms', udpAckTimeout: '300ms' },
+    });
+    cleanup(() => agent.stop());
+    await agent.start();
+    expect(agent.id).toMatch(/^ag_/);
+    expect(agent.stats.enrollments).toBe(1);
+    await waitFor(() => agent.stats.udpAcked >= 2, { timeoutMs: 20_000, what: 'two UDP heartbeat acks from the live core' });
+    expect(agent.stats.transport).toBe('udp');
+    const view = await waitFor(async () => {
+      const v = (await adminApi<{ state: string; lastContactVia?: string }>(core, 'GET', `/agents/${agent.id}`)).body;
+      return v.lastContactVia === 'udp' && v;
+    }, { timeoutMs: 20_000, what: 'the core to see a UDP contact' });
+    expect(view.state).toBe('online');
+    await waitFor(() => agent.config?.taskServer?.id === ts.id && (agent.tasks?.stats.fetches ?? 0) > 0, { timeoutMs: 20_000, what: 'the agent attached to the task server' });
+
+    await adminOk(core, 'POST', '/tasks', { name: 'hello', kind: 'command', program: 'echo', args: ['failed over'] });
+    await adminOk(core, 'POST', '/jobs', { name: 'greet', steps: [{ task: 'hello' }] });
+    const run = await adminOk<{ id: string }>(core, 'POST', '/jobs/greet/runs', { agents: [agent.id] });
+    await waitFor(async () => (await adminOk<{ counts: Record<string, number> }>(core, 'GET', `/runs/${run.id}`)).counts.succeeded === 1, {
+      timeoutMs: 30_000,
+      what: 'the run succeeded',
+    });
+    const detail = await adminOk<{ steps: Array<{ state: string; output?: string }> }>(core, 'GET', `/runs/${run.id}/agents/${agent.id}`);
+    expect(detail.steps.map((st) => [st.state, st.output])).toEqual([['succeeded', 'failed over\n']]);
   });
 });

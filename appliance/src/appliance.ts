@@ -261,8 +261,8 @@ function onlyTheLocalCore(coreUrls: readonly string[], core: CoreConfig): boolea
  * neither an identity nor a token, a one-use enrollment token minted for it directly.
  */
 async function localAgentConfig(agentConfig: AgentConfig, config: ApplianceConfig, core: Core | undefined, logger: Logger): Promise<AgentConfig> {
-  if (!core || !config.core || agentConfig.coreUrl !== configuredCoreUrl(config.core)) return agentConfig;
-  let out: AgentConfig = { ...agentConfig, coreUrl: core.url };
+  if (!core || !config.core || !onlyTheLocalCore(agentConfig.coreUrl, config.core)) return agentConfig;
+  let out: AgentConfig = { ...agentConfig, coreUrl: [core.url] };
   if (out.enrollToken === undefined && out.enrollTokenFile === undefined && !(await hasIdentity(out.dataDir))) {
     const { token, id } = await core.createEnrollmentToken({ for: 'agent', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: 'in-process agent of the appliance' });
     logger.info({ service: 'agent', tokenId: id }, 'minted a one-use enrollment token for the local agent');
