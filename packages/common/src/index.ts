@@ -34,7 +34,7 @@ export { listenHttp, urlHost, type Listening, type ListenTlsOptions } from './ht
 export { parseRange, type RangeResult } from './http/range.js';
 export { BufferPool, FileReadError, sendFileRange } from './http/send-file.js';
 export { TokenBucket, type TokenBucketOptions } from './http/throttle.js';
-export { CoreJsonClient, coreCallHeaders, type CoreJsonClientOptions, type CoreAttempt, type CoreCall, type CoreUnreachable, type CoreErrorAnswer } from './http/core-client.js';
+export { CoreJsonClient, coreCallHeaders, type CoreJsonClientOptions, type CoreAttempt, type CoreCall, type CoreMethod, type CoreNotJson, type CoreUnreachable, type CoreErrorAnswer } from './http/core-client.js';
 export type { AppState, AppContext, RouteContext, Principal, AdminIdentity, AdminVia, AuditNote } from './http/context.js';
 export { z } from 'zod';
 export { createKeyAndCsr, type KeyAndCsr } from './tls/csr.js';

@@ -47,7 +47,16 @@ interface CoreJsonClientCommon {
   errors: {
     unreachable(failure: CoreUnreachable): Error;
     answer(failure: CoreErrorAnswer): Error;
+    /** A 2xx answer whose body is not JSON (an HTTP server that is no core); without it such an answer resolves undefined. */
+    notJson?(failure: CoreNotJson): Error;
   };
+}
+
+/** A 2xx answer whose body is not JSON. */
+export interface CoreNotJson extends CoreCall {
+  status: number;
+  text: string;
+  coreUrl: string;
 }
 
 export type CoreJsonClientOptions = CoreJsonClientCommon &
@@ -97,6 +106,9 @@ const trimUrl = (url: string): string => url.replace(/\/+$/, '');
  * one (sticky: a healthy core keeps the traffic). When every URL fails, the error names
  * each and why (`errors.answer` of the last answer when every URL answered 502/503/504).
  */
+/** The methods a call may use. */
+export type CoreMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
 export class CoreJsonClient {
   /** The credential sent as `Authorization: Bearer …`; none while empty. */
   bearer = '';
@@ -130,7 +142,7 @@ export class CoreJsonClient {
     return this.#failovers;
   }
 
-  async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = this.#timeoutMs): Promise<T> {
+  async call<T>(method: CoreMethod, path: string, body?: unknown, timeoutMs = this.#timeoutMs): Promise<T> {
     const requestId = randomUUID();
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const tried: CoreAttempt[] = [];
@@ -158,6 +170,7 @@ export class CoreJsonClient {
         this.#failovers++;
       }
       if (r.kind === 'answer') throw this.#errors.answer(r.failure);
+      if (r.kind === 'not-json') throw this.#errors.notJson!(r.failure);
       return r.value as T;
     }
     if (lastAnswer && answered === n) throw this.#errors.answer(lastAnswer);
@@ -181,7 +194,7 @@ export class CoreJsonClient {
     requestId: string,
     payload: Buffer | undefined,
     timeoutMs: number,
-  ): Promise<{ kind: 'ok'; value: unknown } | { kind: 'answer'; failure: CoreErrorAnswer } | { kind: 'unreachable'; why: string; cause: unknown }> {
+  ): Promise<{ kind: 'ok'; value: unknown } | { kind: 'answer'; failure: CoreErrorAnswer } | { kind: 'not-json'; failure: CoreNotJson } | { kind: 'unreachable'; why: string; cause: unknown }> {
     const unreachable = (cause: unknown) => ({ kind: 'unreachable' as const, why: (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).message, cause });
     let res: Response;
     let text: string;
@@ -205,6 +218,7 @@ export class CoreJsonClient {
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
+      if (res.ok && this.#errors.notJson) return { kind: 'not-json', failure: { method, path, requestId, status: res.status, text, coreUrl: url } };
       parsed = undefined;
     }
     if (res.ok) return { kind: 'ok', value: parsed };
