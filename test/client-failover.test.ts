@@ -5,8 +5,9 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { CoreJsonClient, OutpostError, silentLogger, type CoreErrorAnswer, type CoreUnreachable } from '@outpost/common';
+import { CoreJsonClient, OutpostError, silentLogger, validateConfig, type CoreErrorAnswer, type CoreUnreachable } from '@outpost/common';
 import { createSiteLink } from '@outpost/common/site-link';
+import { createGateway, gatewayConfigSchema, type Gateway } from '@outpost/gateway';
 import type { Core } from '@outpost/core';
 import { freePort, grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { adminApi, adminOk, cleanupAfterEach, testAgent, testCore, testTaskServer } from './fixtures/e2e.js';
@@ -176,5 +177,45 @@ describe('an agent with several core URLs', () => {
     });
     const detail = await adminOk<{ steps: Array<{ state: string; output?: string }> }>(core, 'GET', `/runs/${run.id}/agents/${agent.id}`);
     expect(detail.steps.map((st) => [st.state, st.output])).toEqual([['succeeded', 'failed over\n']]);
+  });
+});
+
+describe('a gateway with several core URLs', () => {
+  const gateway = (url: string[], enrollToken?: string): Gateway => {
+    const gw = createGateway(
+      validateConfig(
+        gatewayConfigSchema,
+        {
+          name: 'gw-1',
+          dataDir: join(dir, 'gw'),
+          listen: { host: '127.0.0.1', port: 0 },
+          metrics: { host: '127.0.0.1', port: 0 },
+          cores: [{ url, ...(enrollToken ? { enrollToken } : {}) }],
+          refreshInterval: '200ms',
+          reportInterval: '200ms',
+        },
+        { file: 'client-failover' },
+      ),
+      { logger: silentLogger(), processMetrics: false },
+    );
+    cleanup(() => gw.stop());
+    return gw;
+  };
+
+  it('enrolls and syncs past a dead core and one answering 503, and keeps its identity when the list is reordered', async () => {
+    const { token } = await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ gateway: { url: 'https://127.0.0.1:1' } }, { names: ['localhost'] }) });
+    const first = gateway([dead, storeDown.url, core.url], token);
+    await first.start();
+    const cores = (first.health() as { cores: Array<Record<string, unknown>> }).cores;
+    expect(cores[0]).toMatchObject({ linked: true, stale: false, routes: 1, coreUrl: core.url, failovers: 1 });
+    const listed = async (): Promise<string[]> => (await adminApi<{ items: Array<{ id: string }> }>(core, 'GET', '/site-servers')).body.items.map((s) => s.id);
+    const ids = await listed();
+    expect(ids).toHaveLength(1);
+    await first.stop();
+
+    const again = gateway([core.url, dead]); // no token: it must find its identity
+    await again.start();
+    expect((again.health() as { cores: Array<Record<string, unknown>> }).cores[0]).toMatchObject({ linked: true, stale: false, coreUrl: core.url, failovers: 0 });
+    expect(await listed()).toEqual(ids);
   });
 });

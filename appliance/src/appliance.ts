@@ -208,7 +208,7 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
       const c = core;
       const localUrl = config.core ? configuredCoreUrl(config.core).replace(/\/+$/, '') : undefined;
       const isLocal = (url: string): boolean => c !== undefined && url.replace(/\/+$/, '') === localUrl;
-      const cores = gwConfig.cores.map((k) => ('url' in k && c && isLocal(k.url) ? { ...k, url: c.url } : k));
+      const cores = gwConfig.cores.map((k) => ('url' in k && c && k.url.length === 1 && isLocal(k.url[0] as string) ? { ...k, url: [c.url] } : k));
       const g = createGateway({ ...gwConfig, cores }, {
         logger: deps.logger.child({ service: 'gateway' }),
         ...(c
