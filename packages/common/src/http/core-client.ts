@@ -94,6 +94,9 @@ export function coreCallHeaders(requestId: string, bearer: string | undefined, b
 
 const trimUrl = (url: string): string => url.replace(/\/+$/, '');
 
+/** The methods a call may use. */
+export type CoreMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
 /**
  * JSON calls to the core's `/api/v1` (fetch), as the site servers make them: an
  * `x-request-id` of its own on each call (the core logs the call under it), the
@@ -106,9 +109,6 @@ const trimUrl = (url: string): string => url.replace(/\/+$/, '');
  * one (sticky: a healthy core keeps the traffic). When every URL fails, the error names
  * each and why (`errors.answer` of the last answer when every URL answered 502/503/504).
  */
-/** The methods a call may use. */
-export type CoreMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-
 export class CoreJsonClient {
   /** The credential sent as `Authorization: Bearer …`; none while empty. */
   bearer = '';
