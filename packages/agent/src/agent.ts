@@ -61,6 +61,10 @@ export interface AgentStats {
   route: Route['kind'];
   /** Certificates renewed (or first obtained) since start. */
   renewals: number;
+  /** The core URL calls go to now (one of `coreUrl`'s list). */
+  coreUrl: string;
+  /** Times calls moved to another core URL (a core failed in transport or answered 502/503/504). */
+  coreFailovers: number;
 }
 
 export interface OutpostAgent extends Service {
@@ -151,6 +155,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     ackDrops: {},
     route: 'none',
     renewals: 0,
+    coreUrl: config.coreUrl[0] as string,
+    coreFailovers: 0,
   };
 
   const heartbeatIntervalMs = (): number =>
@@ -478,6 +484,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
         route: (url) => ({ base: t.coreBase(url), agent: t.agentFor(t.coreBase(url)) }),
         // Another core of the estate: its datagram port may differ, so its config is read again.
         onFailover: (from, to) => {
+          stats.coreUrl = to;
+          stats.coreFailovers++;
           log.warn({ from, to }, 'the core did not answer: moved to another core URL');
           cfgLoop?.trigger();
         },

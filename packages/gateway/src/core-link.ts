@@ -158,6 +158,9 @@ export class CoreLink {
       get currentUrl() {
         return core.current;
       },
+      get failovers() {
+        return core.failovers;
+      },
       call: async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> =>
         expectOk(await core.call(`${method} ${path}`, (url) => callCore<T>(url, method, path, { bearer: client.bearer || undefined, body, ca: this.#ca, timeoutMs: opts.timeoutMs })), `${method} ${path}`),
     };

@@ -11,6 +11,8 @@ export interface SiteLinkClient {
   bearer: string;
   /** The core URL calls go to now (one of several, after a failover), when the client knows. */
   readonly currentUrl?: string;
+  /** Times calls moved to another core URL, when the client counts them. */
+  readonly failovers?: number;
   call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
 }
 

@@ -105,6 +105,10 @@ export interface SiteLinkStats {
   lastError: string | undefined;
   heartbeatIntervalMs: number;
   tickles: CoreTickleStats | undefined;
+  /** The core URL calls go to now, when the client says (several core URLs). */
+  coreUrl: string | undefined;
+  /** Times calls moved to another core URL, when the client counts them. */
+  coreFailovers: number;
 }
 
 export interface SiteLink<I extends SiteIdentity = SiteIdentity> {
@@ -339,7 +343,7 @@ export function createSiteLink<I extends SiteIdentity = SiteIdentity>(o: SiteLin
     },
     heartbeat,
     stats() {
-      return { id: identity?.id, state, ...counters, heartbeatIntervalMs: intervalMs, tickles: listener?.stats };
+      return { id: identity?.id, state, ...counters, heartbeatIntervalMs: intervalMs, tickles: listener?.stats, coreUrl: client.currentUrl, coreFailovers: client.failovers ?? 0 };
     },
   };
 }
