@@ -119,8 +119,7 @@ describe('site servers with several core URLs', () => {
     cleanup(() => again.stop());
     await again.start();
     expect(again.id).toBe(id);
-    expect(again.stats()).toMatchObject({ state: 'online', enrollments: 0 });
-    expect(again.client.currentUrl).toBe(core.url);
+    expect(again.stats()).toMatchObject({ state: 'online', enrollments: 0, coreUrl: core.url, coreFailovers: 1 });
     expect((await adminApi<{ items: Array<{ id: string }> }>(core, 'GET', '/site-servers')).body.items.map((s) => s.id)).toEqual([id]);
   });
 
@@ -161,6 +160,7 @@ describe('an agent with several core URLs', () => {
     expect(agent.stats.enrollments).toBe(1);
     await waitFor(() => agent.stats.udpAcked >= 2, { timeoutMs: 20_000, what: 'two UDP heartbeat acks from the live core' });
     expect(agent.stats.transport).toBe('udp');
+    expect(agent.stats).toMatchObject({ coreUrl: core.url, coreFailovers: 1 });
     const view = await waitFor(async () => {
       const v = (await adminApi<{ state: string; lastContactVia?: string }>(core, 'GET', `/agents/${agent.id}`)).body;
       return v.lastContactVia === 'udp' && v;
