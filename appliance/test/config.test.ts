@@ -92,7 +92,7 @@ describe('loadApplianceConfig', () => {
     const agent = await loadApplianceConfig(configs('agent.yaml'));
     expect(agent.core).toBeUndefined();
     expect(agent.agent?.enrollTokenFile).toBe('/etc/outpost/agent-enroll-token');
-    expect(aio.gateway).toMatchObject({ listen: { host: '127.0.0.1', port: 8443 }, cores: [{ url: 'http://127.0.0.1:8080' }] });
+    expect(aio.gateway).toMatchObject({ listen: { host: '127.0.0.1', port: 8443 }, cores: [{ url: ['http://127.0.0.1:8080'] }] });
     const gw = await loadApplianceConfig(configs('gateway.yaml'));
     expect(gw.gateway).toMatchObject({ listen: { port: 8443 }, cores: [{ enrollTokenFile: './var/gateway/enroll-token' }] });
     expect(gw.core).toBeUndefined();
