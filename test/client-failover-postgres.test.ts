@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
-import { postgresGate, removeDir, startPostgres, tempDir, waitFor, type TestPostgres } from '@outpost/testing';
-import { adminApi, cleanupAfterEach, testAgent } from './fixtures/e2e.js';
+import { grantFor, postgresGate, removeDir, startPostgres, tempDir, waitFor, type TestPostgres } from '@outpost/testing';
+import { adminApi, cleanupAfterEach, testAgent, testTaskServer } from './fixtures/e2e.js';
 
 const gate = postgresGate('clients of two cores on one PostgreSQL');
 let pg: TestPostgres | undefined;
@@ -30,6 +30,7 @@ async function sharedCore(dir: string, name: string, tableName: string): Promise
         http: { host: '127.0.0.1', port: 0 },
         datagram: { host: '127.0.0.1', port: 0 },
         store: { kind: 'postgres', url: pg!.url, table: tableName },
+        siteServers: { heartbeatInterval: '500ms' },
       },
       { file: 'client-failover-postgres' },
     ),
@@ -73,5 +74,29 @@ describe.runIf(gate.run)('an agent of two cores on one PostgreSQL', () => {
       return v.lastContactVia === 'udp' && v.state === 'online' && v;
     }, { timeoutMs: 20_000, what: 'core B to see the agent online over UDP' });
     expect(view.state).toBe('online');
+  });
+
+  it('a task server moves its heartbeats to the other core when its core stops, keeping its identity', async () => {
+    const dir = await tempDir('outpost-client-failover-pg-');
+    cleanup(() => removeDir(dir));
+    const tableName = `client_failover_${table++}`;
+    const a = await sharedCore(dir, 'core-a', tableName);
+    const b = await sharedCore(dir, 'core-b', tableName);
+    const { token } = await a.createEnrollmentToken({ for: 'site-server', grant: grantFor({ task: {} }) });
+    const ts = testTaskServer({ coreUrl: [a.url, b.url], dataDir: join(dir, 'ts'), name: 'ts-1', enrollToken: token });
+    cleanup(() => ts.stop());
+    await ts.start();
+    const id = ts.id;
+    await a.stop();
+    // A sync (the task server's calls to the core) goes to B now, and so do the heartbeats that follow.
+    await ts.syncNow();
+    expect(ts.stats().link).toMatchObject({ coreUrl: b.url, coreFailovers: 1, enrollments: 1 }); // the one enrollment, at A
+    const beats = (ts.stats().link as { heartbeats: number }).heartbeats;
+    await waitFor(() => (ts.stats().link as { heartbeats: number; state: string }).heartbeats > beats && (ts.stats().link as { state: string }).state === 'online', {
+      timeoutMs: 20_000,
+      what: 'a heartbeat accepted by core B',
+    });
+    expect(ts.id).toBe(id);
+    expect((await adminApi<{ items: Array<{ id: string }> }>(b, 'GET', '/site-servers')).body.items.map((x) => x.id)).toEqual([id]);
   });
 });
