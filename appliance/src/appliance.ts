@@ -1,7 +1,7 @@
 import { isOutpostError, OutpostError, type Logger } from '@outpost/common';
 import { createAgent, createIdentityStore, type AgentConfig, type OutpostAgent } from '@outpost/agent';
 import { isIP } from 'node:net';
-import { createCore, type Core, type ServiceGrant, type TokenGrant } from '@outpost/core';
+import { createCore, type Core, type CoreConfig, type ServiceGrant, type TokenGrant } from '@outpost/core';
 import { createTaskServer } from '@outpost/task-server';
 import { createNetboot } from '@outpost/netboot';
 import { createPackageServer, loadPackageServerIdentity, type PackageServerConfig } from '@outpost/package-server';
@@ -152,9 +152,9 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
     const tsConfig = config.taskServer;
     await start('taskServer', async () => {
       // Next to an in-process core (its configured URL): use the real URL, and enroll with a token minted here.
-      const local = core !== undefined && config.core !== undefined && tsConfig.coreUrl.replace(/\/+$/, '') === configuredCoreUrl(config.core).replace(/\/+$/, '');
+      const local = core !== undefined && config.core !== undefined && onlyTheLocalCore(tsConfig.coreUrl, config.core);
       const c = core;
-      const t = createTaskServer(local && c ? { ...tsConfig, coreUrl: c.url } : tsConfig, {
+      const t = createTaskServer(local && c ? { ...tsConfig, coreUrl: [c.url] } : tsConfig, {
         logger: deps.logger.child({ service: 'task-server' }),
         ...(local && c
           ? {
@@ -178,8 +178,8 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
     await start('netboot', async () => {
       // Next to the in-process core (its configured URL): its real URL, and a site-server token minted here.
       const c = core;
-      const local = c !== undefined && config.core !== undefined && nbConfig.coreUrl.replace(/\/+$/, '') === configuredCoreUrl(config.core).replace(/\/+$/, '');
-      const n = createNetboot(local && c ? { ...nbConfig, coreUrl: c.url } : nbConfig, {
+      const local = c !== undefined && config.core !== undefined && onlyTheLocalCore(nbConfig.coreUrl, config.core);
+      const n = createNetboot(local && c ? { ...nbConfig, coreUrl: [c.url] } : nbConfig, {
         logger: deps.logger.child({ service: 'netboot' }),
         ...(local && c
           ? {
@@ -208,7 +208,7 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
       const c = core;
       const localUrl = config.core ? configuredCoreUrl(config.core).replace(/\/+$/, '') : undefined;
       const isLocal = (url: string): boolean => c !== undefined && url.replace(/\/+$/, '') === localUrl;
-      const cores = gwConfig.cores.map((k) => ('url' in k && c && isLocal(k.url) ? { ...k, url: c.url } : k));
+      const cores = gwConfig.cores.map((k) => ('url' in k && c && k.url.length === 1 && isLocal(k.url[0] as string) ? { ...k, url: [c.url] } : k));
       const g = createGateway({ ...gwConfig, cores }, {
         logger: deps.logger.child({ service: 'gateway' }),
         ...(c
@@ -250,14 +250,19 @@ export async function startAppliance(config: ApplianceConfig, deps: StartDeps): 
   return { core, agent, gateway, services, stop: stopAll };
 }
 
+/** A service's core URLs are the in-process core's configured URL and no other (several cores: an estate elsewhere). */
+function onlyTheLocalCore(coreUrls: readonly string[], core: CoreConfig): boolean {
+  return coreUrls.length === 1 && coreUrls[0]?.replace(/\/+$/, '') === configuredCoreUrl(core).replace(/\/+$/, '');
+}
+
 /**
  * An agent that points at the in-process core (its `coreUrl` left out, or the core's
  * configured URL) gets the core's real URL (the port may have been 0), and, when it has
  * neither an identity nor a token, a one-use enrollment token minted for it directly.
  */
 async function localAgentConfig(agentConfig: AgentConfig, config: ApplianceConfig, core: Core | undefined, logger: Logger): Promise<AgentConfig> {
-  if (!core || !config.core || agentConfig.coreUrl !== configuredCoreUrl(config.core)) return agentConfig;
-  let out: AgentConfig = { ...agentConfig, coreUrl: core.url };
+  if (!core || !config.core || !onlyTheLocalCore(agentConfig.coreUrl, config.core)) return agentConfig;
+  let out: AgentConfig = { ...agentConfig, coreUrl: [core.url] };
   if (out.enrollToken === undefined && out.enrollTokenFile === undefined && !(await hasIdentity(out.dataDir))) {
     const { token, id } = await core.createEnrollmentToken({ for: 'agent', uses: 1, expiresInMs: LOCAL_AGENT_TOKEN_TTL_MS, note: 'in-process agent of the appliance' });
     logger.info({ service: 'agent', tokenId: id }, 'minted a one-use enrollment token for the local agent');
@@ -272,8 +277,8 @@ async function localAgentConfig(agentConfig: AgentConfig, config: ApplianceConfi
  * site-server enrollment token minted for it directly.
  */
 async function localPackageServerConfig(psConfig: PackageServerConfig, config: ApplianceConfig, core: Core | undefined, logger: Logger): Promise<PackageServerConfig> {
-  if (!core || !config.core || psConfig.coreUrl.replace(/\/+$/, '') !== configuredCoreUrl(config.core)) return psConfig;
-  let out: PackageServerConfig = { ...psConfig, coreUrl: core.url };
+  if (!core || !config.core || !onlyTheLocalCore(psConfig.coreUrl, config.core)) return psConfig;
+  let out: PackageServerConfig = { ...psConfig, coreUrl: [core.url] };
   const known = await loadPackageServerIdentity(out.dataDir).then(
     (id) => id !== undefined,
     () => true, // A corrupt identity: let the package server report it when it starts.

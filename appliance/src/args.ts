@@ -3,7 +3,8 @@ import { UsageError } from './errors.js';
 
 /** Options every admin sub-command accepts (how to reach the core, output format). */
 export const adminOptions = {
-  url: { type: 'string' },
+  // Repeated: several cores of one estate, tried in order.
+  url: { type: 'string', multiple: true },
   token: { type: 'string' },
   config: { type: 'string' },
   json: { type: 'boolean' },

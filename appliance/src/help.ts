@@ -81,7 +81,8 @@ Tools:
 
 Options of the admin commands:
   --json         print the API's JSON, for scripts
-  --url URL      the core's URL (else env OUTPOST_URL)
+  --url URL      the core's URL (else env OUTPOST_URL); repeat it, or give
+                 OUTPOST_URL=URL1,URL2, for several cores: tried in order
   --token TOKEN  an admin token (else env OUTPOST_TOKEN)
   --config FILE  find the local core and its admin token through this config
                  (default: ./configs/all-in-one.yaml, /etc/outpost/outpost.yaml,

@@ -69,7 +69,7 @@ describe('loadApplianceConfig', () => {
   it("defaults a local agent's coreUrl to the in-process core's configured URL", async () => {
     const c = await loadApplianceConfig(fixture('core-and-agent.yaml'));
     expect(c.core?.http.port).toBe(9090);
-    expect(c.agent?.coreUrl).toBe('http://127.0.0.1:9090');
+    expect(c.agent?.coreUrl).toEqual(['http://127.0.0.1:9090']);
     expect(c.agent?.name).toBe('here');
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -77,7 +77,7 @@ describe('loadApplianceConfig', () => {
   it('applies OUTPOST_* environment overrides before validating', async () => {
     const c = await loadApplianceConfig(fixture('core-and-agent.yaml'), { OUTPOST_CORE__HTTP__PORT: '7070', OUTPOST_LOG__LEVEL: 'warn' });
     expect(c.core?.http.port).toBe(7070);
-    expect(c.agent?.coreUrl).toBe('http://127.0.0.1:7070');
+    expect(c.agent?.coreUrl).toEqual(['http://127.0.0.1:7070']);
     expect(c.log.level).toBe('warn');
     expect((await failure(fixture('core-and-agent.yaml'), { OUTPOST_CORE__HTTP__PORT: '"eighty"' })).message).toMatch(/core\.http\.port/);
   });
@@ -85,14 +85,14 @@ describe('loadApplianceConfig', () => {
   it('loads the shipped configs', async () => {
     const aio = await loadApplianceConfig(configs('all-in-one.yaml'));
     expect(aio.core).toMatchObject({ dataDir: './var/core', http: { host: '127.0.0.1', port: 8080 }, datagram: { port: 50123 } });
-    expect(aio.agent).toMatchObject({ dataDir: './var/agent', coreUrl: 'http://127.0.0.1:8080' });
+    expect(aio.agent).toMatchObject({ dataDir: './var/agent', coreUrl: ['http://127.0.0.1:8080'] });
     const core = await loadApplianceConfig(configs('core.yaml'));
     expect(core.core).toMatchObject({ dataDir: '/var/lib/outpost/core', http: { host: '0.0.0.0' } });
     expect(core.agent).toBeUndefined();
     const agent = await loadApplianceConfig(configs('agent.yaml'));
     expect(agent.core).toBeUndefined();
     expect(agent.agent?.enrollTokenFile).toBe('/etc/outpost/agent-enroll-token');
-    expect(aio.gateway).toMatchObject({ listen: { host: '127.0.0.1', port: 8443 }, cores: [{ url: 'http://127.0.0.1:8080' }] });
+    expect(aio.gateway).toMatchObject({ listen: { host: '127.0.0.1', port: 8443 }, cores: [{ url: ['http://127.0.0.1:8080'] }] });
     const gw = await loadApplianceConfig(configs('gateway.yaml'));
     expect(gw.gateway).toMatchObject({ listen: { port: 8443 }, cores: [{ enrollTokenFile: './var/gateway/enroll-token' }] });
     expect(gw.core).toBeUndefined();

@@ -20,7 +20,7 @@ describe('the packageServer section', () => {
   it('runs one unconstrained package server in all-in-one, on the in-process core, data under ./var', async () => {
     const c = await loadApplianceConfig(configs('all-in-one.yaml'));
     expect(c.packageServer).toHaveLength(1);
-    expect(c.packageServer![0]).toMatchObject({ name: 'local-packages', coreUrl: 'http://127.0.0.1:8080', dataDir: './var/package-server', constrained: false, http: { port: 8081 } });
+    expect(c.packageServer![0]).toMatchObject({ name: 'local-packages', coreUrl: ['http://127.0.0.1:8080'], dataDir: './var/package-server', constrained: false, http: { port: 8081 } });
     expect(c.packageServer![0]!.http.port).toBeGreaterThan(1023);
   });
 
@@ -28,8 +28,8 @@ describe('the packageServer section', () => {
     const c = await loadApplianceConfig(configs('branch-office.yaml'));
     expect(c.core).toBeUndefined();
     expect(c.packageServer!.map((p) => [p.name, p.constrained, p.coreUrl])).toEqual([
-      ['branch-ps-1', false, 'http://core.example:8080'],
-      ['branch-ps-2', true, 'http://core.example:8080'],
+      ['branch-ps-1', false, ['http://core.example:8080']],
+      ['branch-ps-2', true, ['http://core.example:8080']],
     ]);
     expect(new Set(c.packageServer!.map((p) => p.http.port)).size).toBe(2);
     expect(new Set(c.packageServer!.map((p) => p.dataDir)).size).toBe(2);

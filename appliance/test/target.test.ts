@@ -49,6 +49,13 @@ describe('resolveTarget', () => {
     expect(await resolveTarget({ url: 'http://other:1', token: 'admin.flag' }, { cwd: dir, env })).toMatchObject({ url: 'http://other:1', token: 'admin.flag', source: '--url' });
   });
 
+  it('takes several core URLs from OUTPOST_URL (comma-separated) or repeated --url, first one current', async () => {
+    const env = { OUTPOST_URL: 'http://core-a:8080/, http://core-b:8080,', OUTPOST_TOKEN: 'admin.env' };
+    expect(await resolveTarget({}, { cwd: dir, env })).toEqual({ url: 'http://core-a:8080', urls: ['http://core-a:8080', 'http://core-b:8080'], token: 'admin.env', source: 'OUTPOST_URL' });
+    expect(await resolveTarget({ url: ['http://core-c:1', 'http://core-d:2'] }, { cwd: dir, env })).toMatchObject({ url: 'http://core-c:1', urls: ['http://core-c:1', 'http://core-d:2'], source: '--url' });
+    expect(await code(resolveTarget({}, { cwd: dir, env: { ...env, OUTPOST_URL: 'http://core-a:8080,core-b' } }))).toMatch(/^APPLIANCE_NO_CREDENTIALS: OUTPOST_URL 'core-b' is not a URL/);
+  });
+
   it("never sends the local admin token to another URL", async () => {
     await writeAllInOne(8181, 'admin.local');
     expect(await code(resolveTarget({ url: 'http://elsewhere:8080' }, { cwd: dir, env: {} }))).toMatch(/^APPLIANCE_NO_CREDENTIALS: --url is http:\/\/elsewhere:8080 but no token/);

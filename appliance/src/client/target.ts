@@ -13,7 +13,8 @@ export function defaultConfigCandidates(cwd: string): string[] {
 }
 
 export interface TargetFlags {
-  url?: string | undefined;
+  /** `--url`, possibly repeated (each may also be a comma-separated list). */
+  url?: string | readonly string[] | undefined;
   token?: string | undefined;
   config?: string | undefined;
 }
@@ -101,20 +102,30 @@ const origin = (url: string): string | undefined => {
   }
 };
 
+/** The URLs of `--url` (repeated) or `OUTPOST_URL` (comma-separated), in order, blanks and repeats dropped; undefined when neither is set. */
+function givenUrls(flag: string | readonly string[] | undefined, env: string | undefined): string[] | undefined {
+  const raw = flag === undefined ? env : typeof flag === 'string' ? flag : flag.join(',');
+  if (raw === undefined) return undefined;
+  return [...new Set(raw.split(',').map((u) => u.trim().replace(/\/+$/, '')).filter((u) => u !== ''))];
+}
+
 /**
  * Where to send admin calls and with which token: `--url`/`--token`, else `OUTPOST_URL`
  * / `OUTPOST_TOKEN`, else the core this box runs (found through its config; its admin
  * token read from `<dataDir>/admin-token`). The local token is only ever sent to the
- * local core's own URL.
+ * local core's own URL. Several core URLs (`--url` repeated, `OUTPOST_URL=a,b`) are
+ * cores of one estate: calls go to the first and fail over in order.
  */
 export async function resolveTarget(flags: TargetFlags, io: Pick<CliIo, 'cwd' | 'env'>): Promise<Target> {
-  const url = flags.url ?? io.env.OUTPOST_URL;
+  const urls = givenUrls(flags.url, io.env.OUTPOST_URL);
   const token = flags.token ?? io.env.OUTPOST_TOKEN;
   const urlSource = flags.url !== undefined ? '--url' : 'OUTPOST_URL';
-  if (url !== undefined && origin(url) === undefined) {
-    throw new OutpostError(ApplianceErrors.NO_CREDENTIALS, `${urlSource} '${url}' is not a URL (expected e.g. http://127.0.0.1:8080)`);
+  if (urls !== undefined) {
+    const bad = urls.length === 0 ? '' : urls.find((u) => origin(u) === undefined);
+    if (bad !== undefined) throw new OutpostError(ApplianceErrors.NO_CREDENTIALS, `${urlSource} '${bad}' is not a URL (expected e.g. http://127.0.0.1:8080)`);
   }
-  if (url !== undefined && token !== undefined) return { url: url.replace(/\/+$/, ''), token, source: urlSource };
+  const first = urls?.[0];
+  if (urls !== undefined && first !== undefined && token !== undefined) return { url: first, ...(urls.length > 1 ? { urls } : {}), token, source: urlSource };
 
   const local = await findLocalCore(flags.config, io);
   if (!local) {
@@ -123,15 +134,17 @@ export async function resolveTarget(flags: TargetFlags, io: Pick<CliIo, 'cwd' | 
       `no core to talk to: set OUTPOST_URL and OUTPOST_TOKEN (or --url/--token), or run where a config names one (--config FILE; looked for ${defaultConfigCandidates(io.cwd).join(', ')})`,
     );
   }
-  if (url !== undefined && origin(url) !== origin(local.url)) {
+  const other = urls?.find((u) => origin(u) !== origin(local.url));
+  if (other !== undefined) {
     throw new OutpostError(
       ApplianceErrors.NO_CREDENTIALS,
-      `${urlSource} is ${url} but no token was given for it (the local admin token is only sent to ${local.url}); set OUTPOST_TOKEN or --token`,
+      `${urlSource} is ${other} but no token was given for it (the local admin token is only sent to ${local.url}); set OUTPOST_TOKEN or --token`,
     );
   }
   return {
-    url: (url ?? local.url).replace(/\/+$/, ''),
+    url: (first ?? local.url).replace(/\/+$/, ''),
+    ...(urls && urls.length > 1 ? { urls } : {}),
     token: token ?? (await readToken(local)),
-    source: url !== undefined ? urlSource : local.configFile,
+    source: first !== undefined ? urlSource : local.configFile,
   };
 }

@@ -61,6 +61,10 @@ export interface AgentStats {
   route: Route['kind'];
   /** Certificates renewed (or first obtained) since start. */
   renewals: number;
+  /** The core URL calls go to now (one of `coreUrl`'s list). */
+  coreUrl: string;
+  /** Times calls moved to another core URL (a core failed in transport or answered 502/503/504). */
+  coreFailovers: number;
 }
 
 export interface OutpostAgent extends Service {
@@ -108,7 +112,9 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
   const log = (deps.logger ?? silentLogger()).child({ module: 'agent' });
   const netInfo = deps.netInfo ?? (() => collectNetInfo());
   const store = createIdentityStore(config.dataDir);
-  const datagramHost = config.datagramHost ?? new URL(config.coreUrl).hostname.replace(/^\[(.*)\]$/, '$1');
+  const hostOf = (url: string): string => new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  /** The datagram endpoint's host: configured, else that of the core URL the agent talks to now. */
+  const datagramHost = (): string => config.datagramHost ?? hostOf(client?.currentUrl ?? (config.coreUrl[0] as string));
   const viaConfig = config.heartbeat.via;
 
   let identity: Identity | undefined;
@@ -149,6 +155,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     ackDrops: {},
     route: 'none',
     renewals: 0,
+    coreUrl: config.coreUrl[0] as string,
+    coreFailovers: 0,
   };
 
   const heartbeatIntervalMs = (): number =>
@@ -224,7 +232,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
       version: 1,
       id: res.id,
       credential: res.credential,
-      coreUrl: config.coreUrl,
+      coreUrl: client.currentUrl,
       datagramPort: res.datagramPort,
       heartbeatIntervalMs: res.heartbeatIntervalMs,
       ...(res.configPollIntervalMs === undefined ? {} : { configPollIntervalMs: res.configPollIntervalMs }),
@@ -327,7 +335,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     if (port <= 0) return false;
     for (let i = 0; i < attempts; i++) {
       stats.udpSent++;
-      const r = await udp.beat({ host: datagramHost, port }, remote?.serial, config.heartbeat.udpAckTimeout);
+      const r = await udp.beat({ host: datagramHost(), port }, remote?.serial, config.heartbeat.udpAckTimeout);
       if (r.acked) {
         stats.udpAcked++;
         stats.lastUdpRttMs = Math.round(r.rttMs * 1000) / 1000;
@@ -369,11 +377,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
           return heartbeatIntervalMs();
         }
         if (viaConfig === 'udp') {
-          throw new OutpostError(AgentErrors.CORE_UNREACHABLE, `no UDP heartbeat ack from ${datagramHost}:${datagramPort()}`);
+          throw new OutpostError(AgentErrors.CORE_UNREACHABLE, `no UDP heartbeat ack from ${datagramHost()}:${datagramPort()}`);
         }
         if (!probing) {
           log.warn(
-            { id: identity.id, target: `${datagramHost}:${datagramPort()}`, attempts: config.heartbeat.udpAttempts },
+            { id: identity.id, target: `${datagramHost()}:${datagramPort()}`, attempts: config.heartbeat.udpAttempts },
             'no UDP heartbeat ack; falling back to HTTP heartbeats',
           );
           stats.transport = 'http';
@@ -469,14 +477,26 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
         logger: log,
       });
       transport = t;
-      client = createCoreClient({ coreUrl: config.coreUrl, maxSockets: 2, timeoutMs: config.httpTimeout, route: () => ({ base: t.coreBase(), agent: t.agentFor(t.coreBase()) }) });
+      client = createCoreClient({
+        coreUrl: config.coreUrl,
+        maxSockets: 2,
+        timeoutMs: config.httpTimeout,
+        route: (url) => ({ base: t.coreBase(url), agent: t.agentFor(t.coreBase(url)) }),
+        // Another core of the estate: its datagram port may differ, so its config is read again.
+        onFailover: (from, to) => {
+          stats.coreUrl = to;
+          stats.coreFailovers++;
+          log.warn({ from, to }, 'the core did not answer: moved to another core URL');
+          cfgLoop?.trigger();
+        },
+      });
       if (config.gateways.length > 0) t.start();
       else stats.route = 'direct';
       const stored = await store.load();
       if (stored) {
         adopt(stored);
         await checkRoute();
-        if (stored.coreUrl !== config.coreUrl) {
+        if (!config.coreUrl.some((u) => u === stored.coreUrl.replace(/\/+$/, ''))) {
           log.warn({ enrolledWith: stored.coreUrl, coreUrl: config.coreUrl }, 'identity was enrolled with another core URL; using it anyway');
         }
         log.info({ id: stored.id, file: store.file }, 'identity loaded');
@@ -491,7 +511,9 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
         }
       }
       if (viaConfig !== 'http') {
-        udp = createUdpHeartbeater(() => ({ id: identity?.id ?? '-', key }), datagramHost, log);
+        // The socket's family and binding follow the first non-loopback core host (any core of the list may be beaten to).
+        const hosts = config.datagramHost ? [config.datagramHost] : config.coreUrl.map(hostOf);
+        udp = createUdpHeartbeater(() => ({ id: identity?.id ?? '-', key }), hosts.find((h) => !/^(localhost|127\.|::1$)/.test(h)) ?? (hosts[0] as string), log);
         await udp.open();
       }
       hbLoop = asyncLoop(beat, onBeatError);

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { durationSchema, portSchema, z } from '@outpost/common';
+import { coreUrls, durationSchema, portSchema, z } from '@outpost/common';
 import { agentTasksConfigSchema } from './tasks/task-config.js';
 
 const duration = durationSchema;
@@ -9,8 +9,12 @@ const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be gre
 /** The agent's config (`agent:` section of an Outpost config file). */
 export const agentConfigSchema = z
   .strictObject({
-    /** The core's base URL, e.g. `http://core.example:8080`. */
-    coreUrl: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }),
+    /**
+     * The core's base URL, e.g. `http://core.example:8080`, or a list of them (several
+     * active cores of one estate: calls fail over in order, see src/core-client.ts);
+     * parsed to a list.
+     */
+    coreUrl: coreUrls,
     /** Where the identity (id and credential) is kept. @default './var/agent' */
     dataDir: z.string().min(1).default('./var/agent'),
     /** The name the agent enrolls with. @default os.hostname() */
@@ -43,7 +47,7 @@ export const agentConfigSchema = z
     configPollInterval: positiveDuration.optional(),
     /** UDP port of the core's datagram listener. @default the one enrollment returned */
     datagramPort: z.number().int().min(1).max(65535).optional(),
-    /** Host of the core's datagram listener. @default the host of `coreUrl` */
+    /** Host of the core's datagram listener. @default the host of the core URL the agent talks to now */
     datagramHost: z.string().min(1).optional(),
     retry: z
       .strictObject({

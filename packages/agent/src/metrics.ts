@@ -13,7 +13,7 @@ export interface AgentMetricSources {
  * The agent's Prometheus metrics, read at scrape time from the counters it keeps:
  * heartbeats by transport and outcome, config fetches, tickles received and dropped
  * by reason, work fetches, runs, status events reported, WebSocket connects, the route
- * to the core, certificate renewals; process metrics and event-loop lag.
+ * to the core, failovers between core URLs, certificate renewals; process metrics and event-loop lag.
  */
 export function createAgentMetrics(src: AgentMetricSources): ServiceMetrics {
   const m = createServiceMetrics({ service: 'agent' });
@@ -32,6 +32,7 @@ export function createAgentMetrics(src: AgentMetricSources): ServiceMetrics {
   }, 'outcome');
   m.gaugeFrom('route', 'How the core is reached now (1 for the current route)', () => ({ [src.stats().route]: 1 }), 'kind');
   m.counterFrom('enrollments_total', 'Enrollments since start', () => src.stats().enrollments);
+  m.counterFrom('core_failovers_total', 'Times calls moved to another of the core URLs (a core failed or answered 502/503/504)', () => src.stats().coreFailovers);
   m.counterFrom('certificate_renewals_total', 'Certificates renewed (or first obtained) since start', () => src.stats().renewals);
   const tasks = () => src.tasks()?.stats;
   m.counterFrom('tickles_received_total', 'Tickles from the task server received', () => tasks()?.tickles.received);

@@ -10,7 +10,7 @@ describe('agentConfigSchema', () => {
   it('fills defaults: data dir, host name, auto heartbeats with a 3 s ack timeout, intervals from the core', () => {
     const c = validateConfig(agentConfigSchema, { coreUrl: 'http://127.0.0.1:8080' }, { file: '<test>' });
     expect(c).toMatchObject({
-      coreUrl: 'http://127.0.0.1:8080',
+      coreUrl: ['http://127.0.0.1:8080'],
       dataDir: './var/agent',
       name: hostname(),
       heartbeat: { via: 'auto', udpAckTimeout: 3_000, udpAttempts: 2, udpRetryEvery: 10 },
@@ -21,6 +21,12 @@ describe('agentConfigSchema', () => {
     expect(c.configPollInterval).toBeUndefined();
     expect(c.datagramPort).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('takes several core URLs as a list (one URL is a list of one)', () => {
+    const c = validateConfig(agentConfigSchema, { coreUrl: ['http://core-a:8080/', 'http://core-b:8080'] }, { file: '<test>' });
+    expect(c.coreUrl).toEqual(['http://core-a:8080', 'http://core-b:8080']);
+    expect(() => validateConfig(agentConfigSchema, { coreUrl: [] }, { file: '<test>' })).toThrow(/coreUrl/);
   });
 
   it('parses durations', () => {

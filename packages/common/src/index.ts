@@ -5,7 +5,7 @@ export { DURABLE, openDatabase, sublevel, getJson, allValues, type Database, typ
 export { PRIVATE_UMASK, usePrivateUmask, findLoosePaths, warnLooseDataDirs, type LoosePath, type LooseCheckOptions } from './data-dir.js';
 export { writeFileAtomic, type AtomicWriteOptions } from './atomic-file.js';
 export { parseDuration } from './duration.js';
-export { durationSchema, duration, portSchema } from './config-schema.js';
+export { durationSchema, duration, portSchema, coreUrls } from './config-schema.js';
 export { newSecret, newId, hashSecret, datagramKey, hexEqual, formatCredential, parseCredential, type Credential } from './secrets.js';
 export { agentTaskKey, taskBearerSecret } from './task-key.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
@@ -34,7 +34,7 @@ export { listenHttp, urlHost, type Listening, type ListenTlsOptions } from './ht
 export { parseRange, type RangeResult } from './http/range.js';
 export { BufferPool, FileReadError, sendFileRange } from './http/send-file.js';
 export { TokenBucket, type TokenBucketOptions } from './http/throttle.js';
-export { CoreJsonClient, coreCallHeaders, type CoreJsonClientOptions, type CoreCall, type CoreUnreachable, type CoreErrorAnswer } from './http/core-client.js';
+export { CoreJsonClient, coreCallHeaders, type CoreJsonClientOptions, type CoreAttempt, type CoreCall, type CoreMethod, type CoreNotJson, type CoreUnreachable, type CoreErrorAnswer } from './http/core-client.js';
 export type { AppState, AppContext, RouteContext, Principal, AdminIdentity, AdminVia, AuditNote } from './http/context.js';
 export { z } from 'zod';
 export { createKeyAndCsr, type KeyAndCsr } from './tls/csr.js';

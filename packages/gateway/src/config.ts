@@ -1,12 +1,15 @@
-import { duration, portSchema, z } from '@outpost/common/config-schema';
+import { coreUrls, duration, portSchema, z } from '@outpost/common/config-schema';
 
 const port = portSchema;
 
 /** A core the gateway follows over its API (enrolls as a site server on first start). */
 const linkedCore = z
   .object({
-    /** The core's URL as the gateway reaches it. */
-    url: z.url({ protocol: /^https?$/ }),
+    /**
+     * The core's URL as the gateway reaches it, or a list of them (several active cores of
+     * one estate: calls fail over in order); parsed to a list.
+     */
+    url: coreUrls,
     /** A site-server enrollment token, used when the data dir holds no identity for this core. */
     enrollToken: z.string().min(1).optional(),
     enrollTokenFile: z.string().min(1).optional(),

@@ -1,4 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
@@ -9,6 +10,7 @@ import { createSiteLink, type EnrollAnswer, type SiteIdentity, type SiteLink, ty
 import { createKeyAndCsr } from '@outpost/common/tls';
 import type { LinkedCoreConfig, StaticCoreConfig } from './config.js';
 import { callCore, expectOk } from './core-client.js';
+import { CoreUrls } from './core-urls.js';
 import { GatewayError, GatewayErrors } from './errors.js';
 import { caFingerprint, normalizeSerial, type CoreTrust } from './trust.js';
 
@@ -104,6 +106,18 @@ function renewAfterOf(pem: string): string {
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
+/**
+ * A linked core's directory `<dataDir>/cores/<hash of its URL>`: the first of the core's
+ * URLs whose directory exists (so that adding a URL to a core keeps its identity; with
+ * or without a trailing slash), else
+ * the first URL's.
+ */
+function linkDir(dataDir: string, urls: readonly string[]): string {
+  const dirOf = (u: string): string => join(dataDir, 'cores', createHash('sha256').update(u).digest('hex').slice(0, 12));
+  // A URL configured with a trailing slash (before URLs were normalised) hashed with it.
+  return urls.flatMap((u) => [dirOf(u), dirOf(`${u}/`)]).find((d) => existsSync(d)) ?? dirOf(urls[0] as string);
+}
+
 async function readJsonFile<T>(file: string): Promise<T | undefined> {
   try {
     return JSON.parse(await readFile(file, 'utf8')) as T;
@@ -128,26 +142,35 @@ export class CoreLink {
   readonly #dir: string;
   #extraCa: string | undefined;
   readonly #link: SiteLink<LinkIdentity>;
+  readonly #core: CoreUrls;
 
   constructor(
     readonly config: LinkedCoreConfig,
     private readonly opts: LinkOptions,
     private readonly onChange: (change: LinkChange) => void,
   ) {
-    this.#dir = join(opts.dataDir, 'cores', createHash('sha256').update(config.url).digest('hex').slice(0, 12));
-    // Calls over the gateway's own transport: https with the core's CA once it is known.
+    this.#core = new CoreUrls(config.url);
+    this.#dir = linkDir(opts.dataDir, this.#core.urls);
+    // Calls over the gateway's own transport: https with the core's CA once it is known; several core URLs fail over.
+    const core = this.#core;
     const client: SiteLinkClient = {
       bearer: '',
+      get currentUrl() {
+        return core.current;
+      },
+      get failovers() {
+        return core.failovers;
+      },
       call: async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> =>
-        expectOk(await callCore<T>(config.url, method, path, { bearer: client.bearer || undefined, body, ca: this.#ca, timeoutMs: opts.timeoutMs }), `${method} ${path}`),
+        expectOk(await core.call(`${method} ${path}`, (url) => callCore<T>(url, method, path, { bearer: client.bearer || undefined, body, ca: this.#ca, timeoutMs: opts.timeoutMs })), `${method} ${path}`),
     };
     this.#link = createSiteLink<LinkIdentity>({
-      coreUrl: config.url,
+      coreUrl: this.#core.urls,
       dataDir: this.#dir,
       name: opts.name,
       log: opts.log,
       client,
-      token: { enrollToken: config.enrollToken, enrollTokenFile: config.enrollTokenFile, mint: () => opts.mintEnrollToken?.(config.url) ?? Promise.resolve(undefined) },
+      token: { enrollToken: config.enrollToken, enrollTokenFile: config.enrollTokenFile, mint: () => opts.mintEnrollToken?.(this.#core.current) ?? Promise.resolve(undefined) },
       services: () => ({ gateway: { url: opts.publicUrl } }),
       health: () => {
         const stale = this.trust?.stale ?? false;
@@ -156,6 +179,11 @@ export class CoreLink {
       codes: { NO_ENROLL_TOKEN: GatewayErrors.CONFIG, ENROLL_REJECTED: GatewayErrors.CORE_LINK, CORE_ERROR: GatewayErrors.CORE_LINK, CORE_UNREACHABLE: GatewayErrors.CORE_LINK, IDENTITY_CORRUPT: GatewayErrors.CORE_LINK },
       identity: { extraFields: LINK_IDENTITY_FIELDS, what: 'gateway identity', enroll: () => this.#enrollment() },
     });
+  }
+
+  /** The core URL calls go to now, and how often calls moved to another (several core URLs). */
+  get coreUrl(): { current: string; failovers: number } {
+    return { current: this.#core.current, failovers: this.#core.failovers };
   }
 
   /** What enrollment with this core gave the gateway (undefined before it enrolled). */
@@ -200,9 +228,9 @@ export class CoreLink {
         const certPem = str(a.certificate);
         const caPem = str(a.caCertificate);
         const coreId = str(a.coreId);
-        if (!certPem || !caPem || !coreId) throw new GatewayError(GatewayErrors.CORE_LINK, `the core at ${this.config.url} issued no certificate (no CA?)`);
+        if (!certPem || !caPem || !coreId) throw new GatewayError(GatewayErrors.CORE_LINK, `the core at ${this.#core.current} issued no certificate (no CA?)`);
         this.opts.log.info({ core: this.config.url, id: a.id, coreId }, 'enrolled with the core');
-        return { ...base, coreId, coreUrl: str(a.coreUrl) ?? this.config.url, caPem, certPem, keyPem, renewAfter: renewAfterOf(certPem) };
+        return { ...base, coreId, coreUrl: str(a.coreUrl) ?? this.#core.current, caPem, certPem, keyPem, renewAfter: renewAfterOf(certPem) };
       },
     };
   }
@@ -231,7 +259,7 @@ export class CoreLink {
     const common = { bearer: id.credential, ca: this.#ca, timeoutMs: this.opts.timeoutMs };
     try {
       const state: LinkState = this.#state ? { ...this.#state } : { coreId: id.coreId, routes: [], revoked: [], held: [], seq: 0, fetchedAt: 0 };
-      const routes = await callCore<RoutesAnswer>(this.config.url, 'GET', '/gateway/routes', { ...common, ifNoneMatch: state.etag });
+      const routes = await this.#core.call('routing table', (url) => callCore<RoutesAnswer>(url, 'GET', '/gateway/routes', { ...common, ifNoneMatch: state.etag }));
       let routesChanged = false;
       if (routes.status !== 304) {
         const table = expectOk(routes, 'routing table');
@@ -247,7 +275,7 @@ export class CoreLink {
       const newlyRevoked: string[] = [];
       let seq = state.seq;
       for (let page = 0; page < 100; page++) {
-        const feed = expectOk(await callCore<FeedAnswer>(this.config.url, 'GET', `/ca/revocations?since=${seq}`, common), 'revocation feed');
+        const feed = expectOk(await this.#core.call('revocation feed', (url) => callCore<FeedAnswer>(url, 'GET', `/ca/revocations?since=${seq}`, common)), 'revocation feed');
         if (feed.seq < seq) {
           // The core's feed restarted (restored db): start over.
           revoked.clear();
@@ -314,7 +342,7 @@ export class CoreLink {
     const id = this.identity!;
     if (Date.now() < Date.parse(id.renewAfter)) return;
     const { keyPem, csrPem } = createKeyAndCsr(this.opts.name, this.opts.names);
-    const b = expectOk(await callCore<Bundle>(this.config.url, 'POST', '/ca/renew', { bearer: id.credential, ca: this.#ca, timeoutMs: this.opts.timeoutMs, body: { csr: csrPem } }), 'renewal');
+    const b = expectOk(await this.#core.call('renewal', (url) => callCore<Bundle>(url, 'POST', '/ca/renew', { bearer: id.credential, ca: this.#ca, timeoutMs: this.opts.timeoutMs, body: { csr: csrPem } })), 'renewal');
     const caChanged = b.caCertificate !== id.caPem;
     await this.#link.update({ ...id, certPem: b.certificate, keyPem, caPem: b.caCertificate, renewAfter: b.renewAfter, coreUrl: b.coreUrl });
     this.opts.log.info({ core: this.config.url, renewAfter: b.renewAfter }, 'renewed the gateway certificate');
@@ -331,6 +359,6 @@ export class CoreLink {
     const id = this.identity!;
     const omitted = Math.max(0, body.connections.length - GATEWAY_REPORT_MAX_CONNECTIONS);
     const bounded = gatewayReportSchema.parse(omitted > 0 ? { ...body, stats: { ...body.stats, connectionsOmitted: omitted }, connections: body.connections.slice(0, GATEWAY_REPORT_MAX_CONNECTIONS) } : body);
-    expectOk(await callCore(this.config.url, 'POST', '/gateway/connections', { bearer: id.credential, ca: this.#ca, timeoutMs: this.opts.timeoutMs, body: bounded }), 'connection report');
+    expectOk(await this.#core.call('connection report', (url) => callCore(url, 'POST', '/gateway/connections', { bearer: id.credential, ca: this.#ca, timeoutMs: this.opts.timeoutMs, body: bounded })), 'connection report');
   }
 }

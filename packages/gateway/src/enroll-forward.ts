@@ -7,12 +7,14 @@ import type { RequestHead } from './request-head.js';
  * Forwards one `POST /api/v1/enroll` of a certificate-less client to a core (the only
  * thing such a client may do): the body is read in full first (bounded by `maxBody`,
  * `Content-Length` only), sent with `Connection: close`, and the core's answer is piped
- * back; then both sides close.
+ * back; then both sides close. With several core URLs (one estate's cores), a core that
+ * cannot be connected to is passed over for the next; once the request is sent it is not
+ * sent again.
  */
 export function forwardEnrollment(
   client: TLSSocket,
   head: RequestHead,
-  opts: { coreUrl: string; caPem: string; maxBody: number; timeoutMs: number },
+  opts: { coreUrls: readonly string[]; caPem: string; maxBody: number; timeoutMs: number },
   refuse: (status: number, code: GatewayErrorCode, message: string) => void,
 ): void {
   const te = head.headers.get('transfer-encoding');
@@ -28,9 +30,9 @@ export function forwardEnrollment(
   let body = head.rest;
   const timer = setTimeout(() => refuse(408, GatewayErrors.HEAD_TIMEOUT, 'the enrollment body did not arrive in time'), opts.timeoutMs);
   timer.unref();
-  const send = (): void => {
+  const send = (attempt = 0): void => {
     clearTimeout(timer);
-    const url = new URL(opts.coreUrl);
+    const url = new URL(opts.coreUrls[attempt] as string);
     const secure = url.protocol === 'https:';
     const port = Number(url.port || (secure ? 443 : 80));
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -41,7 +43,9 @@ export function forwardEnrollment(
       client.destroy();
     };
     upstream.setTimeout(opts.timeoutMs * 3, done);
+    let connected = false;
     upstream.once(secure ? 'secureConnect' : 'connect', () => {
+      connected = true;
       upstream.write(
         `POST ${path} HTTP/1.1\r\nhost: ${url.host}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\nconnection: close\r\n` +
           `${head.headers.has('x-request-id') ? `x-request-id: ${head.headers.get('x-request-id')}\r\n` : ''}\r\n`,
@@ -49,12 +53,19 @@ export function forwardEnrollment(
       upstream.write(body.subarray(0, length));
       upstream.pipe(client);
     });
+    const onClientClose = (): void => void upstream.destroy();
     upstream.once('error', () => {
-      if (!client.destroyed) refuse(502, GatewayErrors.UPSTREAM_UNREACHABLE, 'cannot reach the core to enroll');
       upstream.destroy();
+      if (client.destroyed) return;
+      if (!connected && attempt + 1 < opts.coreUrls.length) {
+        client.off('close', onClientClose);
+        send(attempt + 1);
+        return;
+      }
+      refuse(502, GatewayErrors.UPSTREAM_UNREACHABLE, 'cannot reach the core to enroll');
     });
     upstream.once('end', () => client.end());
-    client.once('close', () => upstream.destroy());
+    client.once('close', onClientClose);
   };
   if (body.length >= length) {
     send();

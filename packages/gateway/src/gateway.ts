@@ -469,7 +469,9 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       return;
     }
     metrics.enrollments.inc();
-    forwardEnrollment(sock, head, { coreUrl: entry.trust.coreUrl!, caPem: entry.trust.caPem, maxBody: lim.maxEnrollBody, timeoutMs: lim.headTimeout }, (status, code, message) => refuse(sock, status, code, message, who));
+    // The core's own URL first, then the URLs the gateway reaches the estate's cores by.
+    const coreUrls = [...new Set([entry.trust.coreUrl!, ...(entry.link?.config.url ?? [])])];
+    forwardEnrollment(sock, head, { coreUrls, caPem: entry.trust.caPem, maxBody: lim.maxEnrollBody, timeoutMs: lim.headTimeout }, (status, code, message) => refuse(sock, status, code, message, who));
   }
 
   // ------------------------------------------------------------------ revocation, sweeps
@@ -592,6 +594,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         held: c.trust.held.size,
         lastSync: c.trust.fetchedAt ? new Date(c.trust.fetchedAt).toISOString() : undefined,
         lastError: c.link?.lastError,
+        // Several core URLs: the one calls go to now and how often calls moved to another.
+        ...(c.link ? { coreUrl: c.link.coreUrl.current, failovers: c.link.coreUrl.failovers } : {}),
       })),
     };
   }

@@ -1,4 +1,4 @@
-import { duration, portSchema, z } from '@outpost/common';
+import { coreUrls, duration, portSchema, z } from '@outpost/common';
 import { defaultWorkers } from '@outpost/tftp';
 import { NetbootError, NetbootErrors } from './errors.js';
 
@@ -92,8 +92,8 @@ export const netbootConfigSchema = z.strictObject({
   name: z.string().min(1).default('netboot'),
   /** Level db (leases), identity, image file cache. @default './var/netboot' */
   dataDir: z.string().min(1).default('./var/netboot'),
-  /** The core's base URL. */
-  coreUrl: z.url(),
+  /** The core's base URL (no `/api/v1`), or a list of them (several cores of one estate, failed over in order); parsed to a list. */
+  coreUrl: coreUrls,
   /** A package server next to us: image files are fetched from it first, then from the core. */
   packageServerUrl: z.url().optional(),
   enrollToken: z.string().optional(),

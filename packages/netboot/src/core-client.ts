@@ -62,13 +62,13 @@ export class CoreAnswerError extends NetbootError {
 }
 
 /**
- * JSON calls to the core's `/api/v1`, each bounded by `timeoutMs`. The site link
+ * JSON calls to the core's `/api/v1` (one core URL or several, failed over in order), each bounded by `timeoutMs`. The site link
  * (`@outpost/common/site-link`) enrolls with it and sets its bearer.
  */
 export class CoreClient extends CoreJsonClient implements BootBackend {
-  constructor(coreUrl: string, timeoutMs: number) {
+  constructor(coreUrl: string | readonly string[], timeoutMs: number) {
     super({
-      coreUrl,
+      coreUrls: typeof coreUrl === 'string' ? [coreUrl] : coreUrl,
       timeoutMs,
       errors: {
         unreachable: (f) => new NetbootError(NetbootErrors.CORE_UNREACHABLE, `${f.method} ${f.path}: cannot reach the core at ${f.coreUrl}: ${f.why}`, { status: 502, cause: f.cause }),

@@ -1,4 +1,4 @@
-import { duration, portSchema, z } from '@outpost/common';
+import { coreUrls, duration, portSchema, z } from '@outpost/common';
 
 const port = portSchema;
 
@@ -7,8 +7,8 @@ export const packageServerConfigSchema = z
   .object({
     /** Its name in the core's registry. */
     name: z.string().min(1).max(128),
-    /** The core's base URL (no `/api/v1`). */
-    coreUrl: z.url(),
+    /** The core's base URL (no `/api/v1`), or a list of them (several cores of one estate, failed over in order); parsed to a list. */
+    coreUrl: coreUrls,
     /** Level database, identity, content. @default './var/package-server' */
     dataDir: z.string().min(1).default('./var/package-server'),
     /** Fetch only from codebases in its own sites (a branch's second-hop server). @default false */

@@ -1,13 +1,13 @@
 import { hostname } from 'node:os';
-import { duration, portSchema, z } from '@outpost/common';
+import { coreUrls, duration, portSchema, z } from '@outpost/common';
 
 const port = portSchema;
 
 /** The `taskServer:` section. Strict: unknown keys are errors. */
 export const taskServerConfigSchema = z
   .object({
-    /** The core's base URL. */
-    coreUrl: z.url({ protocol: /^https?$/ }),
+    /** The core's base URL (no `/api/v1`), or a list of them (several cores of one estate, failed over in order); parsed to a list. */
+    coreUrl: coreUrls,
     /** Level database (identity, agents' keys, work, status outbox). @default './var/task-server' */
     dataDir: z.string().min(1).default('./var/task-server'),
     /** The name it enrolls with. @default os.hostname() */

@@ -10,9 +10,9 @@ import { openTunnel, tlsOverTunnel, type TunnelCredentials } from './tunnel.js';
 export type Route = { kind: 'direct' } | { kind: 'gateway'; url: string } | { kind: 'none' };
 
 export interface TransportOptions {
-  /** The core's URL as configured (tried directly). */
-  coreUrl: string;
-  /** The core's URL as the gateways route it (enrollment's `coreUrl`); @default coreUrl */
+  /** The core's URL as configured, or several cores' (tried directly, in order). */
+  coreUrl: string | readonly string[];
+  /** The core's URL as the gateways route it (enrollment's `coreUrl`); @default the first core URL */
   tunnelUrl?: () => string | undefined;
   /** Gateways in order of preference, `https://host:port`. */
   gateways: string[];
@@ -39,8 +39,8 @@ export interface Transport {
   agentFor(url: string): HttpAgent;
   /** A `createConnection` for `ws` (or any client) to `url` over the current route. */
   createConnection(url: string, cb: (err: Error | null, socket?: Duplex) => void): void;
-  /** The URL to use for the core over the current route. */
-  coreBase(): string;
+  /** The URL to use for core URL `coreUrl` (@default the first) over the current route: itself, or the gateways' tunnel URL. */
+  coreBase(coreUrl?: string): string;
   start(): void;
   stop(): void;
 }
@@ -55,7 +55,7 @@ const targetOf = (url: string): string => {
  * through one of its gateways, and hands every HTTP client (config, heartbeats, package
  * downloads) and WebSocket client (tasks) the matching Agent / `createConnection`.
  *
- * Direct wins when `GET /api/v1/health` answers like a core within the probe timeout
+ * Direct wins when `GET /api/v1/health` of one of the core URLs answers like a core within the probe timeout
  * and, once enrolled, `GET /api/v1/ca/probe` returns our core id signed by the CA we got
  * at enrollment (a captive portal or another server fails that). Else the gateways are
  * tried in order with the same probe through the tunnel. The route is re-checked at an
@@ -70,7 +70,9 @@ export function createTransport(opts: TransportOptions): Transport {
   let netSignature = '';
   const agents = new Map<string, HttpAgent>();
 
-  const tunnelUrl = (): string => opts.tunnelUrl?.() ?? opts.coreUrl;
+  const coreUrls: readonly string[] = typeof opts.coreUrl === 'string' ? [opts.coreUrl] : opts.coreUrl;
+  const firstCoreUrl = coreUrls[0] ?? '';
+  const tunnelUrl = (): string => opts.tunnelUrl?.() ?? firstCoreUrl;
 
   function dialVia(gateway: string, url: string, cb: (err: Error | null, socket?: Duplex) => void): void {
     const creds = opts.credentials();
@@ -153,7 +155,9 @@ export function createTransport(opts: TransportOptions): Transport {
       }
     };
     let next: Route = { kind: 'none' };
-    if (await tryRoute({ kind: 'direct' }, opts.coreUrl)) next = { kind: 'direct' };
+    let direct = false;
+    for (const u of coreUrls.slice(0, 16)) if (!direct) direct = await tryRoute({ kind: 'direct' }, u);
+    if (direct) next = { kind: 'direct' };
     else {
       for (const g of opts.gateways.slice(0, 16)) {
         if (await tryRoute({ kind: 'gateway', url: g }, tunnelUrl())) {
@@ -196,8 +200,8 @@ export function createTransport(opts: TransportOptions): Transport {
       if (route.kind === 'gateway') dialVia(route.url, url, cb);
       else cb(new Error('direct route: use the default connection'));
     },
-    coreBase() {
-      return route.kind === 'gateway' ? tunnelUrl() : opts.coreUrl;
+    coreBase(coreUrl) {
+      return route.kind === 'gateway' ? tunnelUrl() : (coreUrl ?? firstCoreUrl);
     },
     start() {
       netSignature = signature();

@@ -9,6 +9,10 @@ import { CoreJsonClient } from '../http/core-client.js';
  */
 export interface SiteLinkClient {
   bearer: string;
+  /** The core URL calls go to now (one of several, after a failover), when the client knows. */
+  readonly currentUrl?: string;
+  /** Times calls moved to another core URL, when the client counts them. */
+  readonly failovers?: number;
   call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
 }
 
@@ -39,13 +43,13 @@ export function answerCode(err: unknown): string | undefined {
 }
 
 /**
- * The default {@link SiteLinkClient}: common's {@link CoreJsonClient}, a transport failure
- * is `SITE_LINK_CORE_UNREACHABLE`, an error answer `SITE_LINK_CORE_ERROR` (or the
+ * The default {@link SiteLinkClient}: common's {@link CoreJsonClient} over one core URL or
+ * several (failing over between them), a transport failure (at every URL) is `SITE_LINK_CORE_UNREACHABLE`, an error answer `SITE_LINK_CORE_ERROR` (or the
  * service's codes for them), both status 502 with the call and its request id in the message.
  */
-export function createSiteLinkClient(coreUrl: string, timeoutMs: number, codes: SiteLinkCodes = {}): CoreJsonClient {
+export function createSiteLinkClient(coreUrl: string | readonly string[], timeoutMs: number, codes: SiteLinkCodes = {}): CoreJsonClient {
   return new CoreJsonClient({
-    coreUrl,
+    coreUrls: typeof coreUrl === 'string' ? [coreUrl] : coreUrl,
     timeoutMs,
     errors: {
       unreachable: (f) => siteLinkError(codes, 'CORE_UNREACHABLE', `${f.method} ${f.path}: cannot reach the core at ${f.coreUrl} (${f.why})`, { status: 502, cause: f.cause }),

@@ -20,6 +20,15 @@ export interface SiteIdentity {
   coreUrl: string;
 }
 
+/**
+ * Whether an identity's `coreUrl` is one of the configured core URLs (trailing slashes
+ * aside): any URL of the list is the same core, so adding a core URL changes no identity.
+ */
+export function isOneOfCoreUrls(url: string, urls: readonly string[]): boolean {
+  const u = url.replace(/\/+$/, '');
+  return urls.some((x) => x.replace(/\/+$/, '') === u);
+}
+
 /** The service's own (string) fields of an identity record. */
 export type ExtraFields<I extends SiteIdentity> = ReadonlyArray<Exclude<keyof I, keyof SiteIdentity> & string>;
 

@@ -5,14 +5,17 @@ import { lifecycle } from '../lifecycle.js';
 import { datagramKey, parseCredential } from '../secrets.js';
 import { answerCode, answerStatus, createSiteLinkClient, siteLinkError, type SiteLinkClient, type SiteLinkCodes } from './client.js';
 import { enrollSiteServer, readEnrollToken, type EnrollAnswer, type EnrollTokenSource } from './enroll.js';
-import { createSiteIdentityStore, type ExtraFields, type LegacyIdentity, type SiteIdentity, type SiteIdentityStore } from './identity.js';
+import { createSiteIdentityStore, isOneOfCoreUrls, type ExtraFields, type LegacyIdentity, type SiteIdentity, type SiteIdentityStore } from './identity.js';
 import { CoreTickleListener, type CoreTickleStats } from './tickle-listener.js';
 
 export type TickleFlagName = keyof typeof TickleFlags;
 
 export interface SiteLinkOptions<I extends SiteIdentity = SiteIdentity> {
-  /** The core's base URL (no `/api/v1`). */
-  coreUrl: string;
+  /**
+   * The core's base URL (no `/api/v1`), or several: active cores of one estate, each call
+   * going to the one that answered last and moving on when it fails (`CoreJsonClient`).
+   */
+  coreUrl: string | readonly string[];
   /** Where `identity.json` lives. */
   dataDir: string;
   /** The site server's name at enrollment. */
@@ -49,7 +52,10 @@ export interface SiteLinkOptions<I extends SiteIdentity = SiteIdentity> {
   };
   /** With no identity and no answer from the core: start anyway and enroll in the background. */
   enrollInBackground?: boolean;
-  /** An identity for another core URL is dropped and the site server enrolls again (an in-process core's port moved). */
+  /**
+   * An identity for a core URL not in `coreUrl` is dropped and the site server enrolls
+   * again (an in-process core's port moved); any URL of the list is the same core.
+   */
   reenrollWhenCoreMoves?: boolean;
   /** Called once the site server has an identity (at start, or later in the background). */
   onIdentity?: (identity: I) => void | Promise<void>;
@@ -99,6 +105,10 @@ export interface SiteLinkStats {
   lastError: string | undefined;
   heartbeatIntervalMs: number;
   tickles: CoreTickleStats | undefined;
+  /** The core URL calls go to now, when the client says (several core URLs). */
+  coreUrl: string | undefined;
+  /** Times calls moved to another core URL, when the client counts them. */
+  coreFailovers: number;
 }
 
 export interface SiteLink<I extends SiteIdentity = SiteIdentity> {
@@ -131,7 +141,8 @@ const ENROLL_RETRY_MS = 5_000;
 export function createSiteLink<I extends SiteIdentity = SiteIdentity>(o: SiteLinkOptions<I>): SiteLink<I> {
   const log = o.log.child({ part: 'site-link' });
   const codes = o.codes ?? {};
-  const client = o.client ?? createSiteLinkClient(o.coreUrl, o.timeoutMs ?? 10_000, codes);
+  const coreUrls: readonly string[] = typeof o.coreUrl === 'string' ? [o.coreUrl] : o.coreUrl;
+  const client = o.client ?? createSiteLinkClient(coreUrls, o.timeoutMs ?? 10_000, codes);
   const store: SiteIdentityStore<I> = createSiteIdentityStore<I>({
     dir: o.dataDir,
     ...(o.identity?.extraFields ? { extraFields: o.identity.extraFields } : {}),
@@ -178,12 +189,13 @@ export function createSiteLink<I extends SiteIdentity = SiteIdentity>(o: SiteLin
       { name: o.name, services: o.services(), address: o.address?.(), tickleAddress: tickleAddress || undefined, csr: extra?.csr },
       codes,
     );
-    const base: SiteIdentity = { version: 1, id: answer.id, credential: answer.credential, coreUrl: o.coreUrl };
+    const core = client.currentUrl ?? coreUrls[0] ?? '';
+    const base: SiteIdentity = { version: 1, id: answer.id, credential: answer.credential, coreUrl: core };
     const id = extra ? extra.complete(answer, base) : (base as I);
     await store.save(id);
     counters.enrollments++;
     if (answer.heartbeatIntervalMs && o.heartbeatIntervalMs === undefined) intervalMs = answer.heartbeatIntervalMs;
-    log.info({ id: answer.id, core: o.coreUrl }, 'enrolled with the core');
+    log.info({ id: answer.id, core }, 'enrolled with the core');
     return id;
   };
 
@@ -277,8 +289,8 @@ export function createSiteLink<I extends SiteIdentity = SiteIdentity>(o: SiteLin
         tickleAddress = (await listener.start(o.tickles.host, o.tickles.port, o.tickles.advertise)).advertised;
       }
       let id = await store.load();
-      if (id && o.reenrollWhenCoreMoves && id.coreUrl.replace(/\/+$/, '') !== o.coreUrl.replace(/\/+$/, '')) {
-        log.info({ was: id.coreUrl, core: o.coreUrl }, 'the identity belongs to another core URL: enrolling again');
+      if (id && o.reenrollWhenCoreMoves && !isOneOfCoreUrls(id.coreUrl, coreUrls)) {
+        log.info({ was: id.coreUrl, core: coreUrls }, 'the identity belongs to another core URL: enrolling again');
         id = undefined;
       }
       if (!id) {
@@ -331,7 +343,7 @@ export function createSiteLink<I extends SiteIdentity = SiteIdentity>(o: SiteLin
     },
     heartbeat,
     stats() {
-      return { id: identity?.id, state, ...counters, heartbeatIntervalMs: intervalMs, tickles: listener?.stats };
+      return { id: identity?.id, state, ...counters, heartbeatIntervalMs: intervalMs, tickles: listener?.stats, coreUrl: client.currentUrl, coreFailovers: client.failovers ?? 0 };
     },
   };
 }
