@@ -130,7 +130,9 @@ describe.runIf(gate.run)('several cores: one killed -9 mid-job and mid-staging',
     stops.push(() => swarm.close());
     const enrolled = await swarm.enroll();
     expect(enrolled.enrolled).toBe(AGENTS);
-    // The core told the task server of its new agents as they enrolled.
+    // The task server learns a burst of new agents from one listing: a change to its record
+    // makes the core tell it (CONFIG tickle). Then the agents say where they listen for tickles.
+    await adminOk(a, 'PATCH', `/site-servers/${ts.id}`, { name: 'ts-ha-1' });
     await waitFor(() => (ts.stats() as { agents: number }).agents === AGENTS, { timeoutMs: 30_000, what: 'the task server knowing every agent' });
     const attached = await swarm.attach('tickle');
     expect(attached.attached).toBe(AGENTS);

@@ -5,7 +5,8 @@
 // agent record with its index entries), then gets of single keys, then a full scan in key
 // order. A throwaway PostgreSQL server is started in a temp dir (fsync and synchronous
 // commit on, as in production). Prints one summary line `bench:store {json}` with the
-// ratios (PostgreSQL / level, ops per second) and writes bench-results/store-<time>.json.
+// ratios (PostgreSQL / level, ops per second; PostgreSQL one opener and `shared` as several
+// cores run it) and writes bench-results/store-<time>.json.
 // Bounded: a fixed count of operations per phase.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -57,19 +58,32 @@ try {
   const level = await openDatabase(join(dir, 'level'));
   const onLevel = await run(level);
   await level.close();
-  const pgdb = new PgLevel({ connectionString: pg.url, table: 'bench', valueEncoding: 'json', poolSize: CONCURRENCY });
-  await pgdb.open();
-  const onPg = await run(pgdb);
-  await pgdb.close();
+  const onPgOf = async (table, shared) => {
+    const pgdb = new PgLevel({ connectionString: pg.url, table, valueEncoding: 'json', poolSize: CONCURRENCY, shared });
+    await pgdb.open();
+    try {
+      return await run(pgdb);
+    } finally {
+      await pgdb.close();
+    }
+  };
+  // One opener, and shared (as the core runs it: every write journalled under one lock and version-checked).
+  const onPg = await onPgOf('bench', false);
+  const onShared = await onPgOf('bench_shared', true);
   const round = (x) => Math.round(x);
   const ratio = (a, b) => Math.round((a / b) * 1000) / 1000;
+  const figures = (r) => ({ batchesPerS: round(r.writes), getsPerS: round(r.gets), scanRecordsPerS: round(r.scan) });
+  const ratios = (r) => ({ batches: ratio(r.writes, onLevel.writes), gets: ratio(r.gets, onLevel.gets), scan: ratio(r.scan, onLevel.scan) });
   const result = {
     batches: BATCHES, recordsPerBatch: BATCH, gets: GETS, concurrency: CONCURRENCY,
-    level: { batchesPerS: round(onLevel.writes), getsPerS: round(onLevel.gets), scanRecordsPerS: round(onLevel.scan) },
-    postgres: { batchesPerS: round(onPg.writes), getsPerS: round(onPg.gets), scanRecordsPerS: round(onPg.scan) },
-    ratio: { batches: ratio(onPg.writes, onLevel.writes), gets: ratio(onPg.gets, onLevel.gets), scan: ratio(onPg.scan, onLevel.scan) },
+    level: figures(onLevel),
+    postgres: figures(onPg),
+    postgresShared: figures(onShared),
+    ratio: ratios(onPg),
+    ratioShared: ratios(onShared),
   };
   console.log(`postgres / level: batches ${result.ratio.batches}x, gets ${result.ratio.gets}x, scan ${result.ratio.scan}x`);
+  console.log(`postgres shared (several cores) / level: batches ${result.ratioShared.batches}x, gets ${result.ratioShared.gets}x, scan ${result.ratioShared.scan}x`);
   console.log(`bench:store ${JSON.stringify(result)}`);
   await mkdir(join(root, 'bench-results'), { recursive: true });
   await writeFile(join(root, 'bench-results', `store-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify(result, null, 2));

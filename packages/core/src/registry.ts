@@ -674,9 +674,6 @@ export class Registry {
     }
     this.#agentSerial.set(a.id, serialOf(this.#agentConfigDoc(record)));
     this.touch(a.id, 'http');
-    // Its task server re-reads its agents (a CONFIG tickle, coalesced over an enrollment burst),
-    // so it knows the agent before the agent's first call instead of looking it up.
-    if (ts) this.onSiteServersChanged([ts]);
     this.onAgentAdded(record);
   }
 

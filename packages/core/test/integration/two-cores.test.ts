@@ -120,4 +120,29 @@ describe.runIf(gate.run)('several cores on one PostgreSQL table (active-active)'
     await waitFor(async () => ok((await b.call('GET', '/audit?action=sites.create&limit=100')).body) === created, { timeoutMs: 5_000, what: "B's view of the log" });
     expect(Number(await psql(pg!, `SELECT count(*) FROM ${table} WHERE convert_from(key, 'UTF8') LIKE '!audit!%'`))).toBeGreaterThanOrEqual(created);
   });
+
+  it("serves a browser's live console from whichever core it talks to: a change on the other core is in the feed", async () => {
+    const { a, b } = await twoCores();
+    const res = await fetch(`${b.url}/api/v1/console/events`, { headers: { authorization: `Bearer ${b.admin}`, accept: 'text/event-stream' } });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    const sites = (): number[] => [...text.matchAll(/"sites":(\d+)/g)].map((m) => Number(m[1]));
+    try {
+      await waitFor(async () => {
+        const { value } = await reader.read();
+        text += Buffer.from(value ?? new Uint8Array()).toString('utf8');
+        return sites().length > 0;
+      }, { timeoutMs: 10_000, what: 'the first snapshot on B' });
+      expect(sites()[0]).toBe(0);
+      expect((await a.call('POST', '/sites', { body: { name: 'live', subnets: ['10.7.0.0/16'] } })).status).toBe(201);
+      await waitFor(async () => {
+        const { value } = await reader.read();
+        text += Buffer.from(value ?? new Uint8Array()).toString('utf8');
+        return sites().includes(1);
+      }, { timeoutMs: 10_000, what: "A's new site in B's live feed" });
+    } finally {
+      await reader.cancel();
+    }
+  });
 });

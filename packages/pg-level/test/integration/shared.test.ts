@@ -132,4 +132,29 @@ describe.runIf(gate.run)('PgLevel shared by several openers', () => {
       await close();
     }
   }, 30_000);
+
+  it("refuses a write computed before another opener's change was handed over (asOf), though the versions now agree", async () => {
+    const { a, b, seen, close } = await pair();
+    try {
+      await a.put('site', 'v1');
+      await waitFor(() => seen.get(b)!.get('site') === 'v1', { timeoutMs: 5_000, what: 'b told of v1' });
+      // A computes a change from what it holds now (v1)...
+      const asOf = a.epoch;
+      // ...meanwhile B changes the record and A is told (its memory and version move on).
+      await b.put('site', 'v2');
+      await waitFor(() => seen.get(a)!.get('site') === 'v2', { timeoutMs: 5_000, what: 'a told of v2' });
+      // A's write, computed from v1 and issued now, would silently overwrite v2: refused.
+      const err = await a.put('site', 'from-v1', { asOf } as never).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; cause?: { code?: string } },
+      );
+      expect(err?.code ?? err?.cause?.code).toBe('LEVEL_CONFLICT');
+      expect(await b.get('site')).toBe('v2');
+      // Computed now (from v2), the same write goes through.
+      await a.put('site', 'from-v2');
+      expect(await b.get('site')).toBe('from-v2');
+    } finally {
+      await close();
+    }
+  }, 30_000);
 });
