@@ -37,9 +37,10 @@ export interface CoreDatabase {
  * being written): a write to them is checked against the version this core last saw, so a
  * core never overwrites another's change it has not applied. Not tracked: append-only or
  * last-writer-wins data (audit entries, outputs, contacts, index entries derived from a
- * tracked record written in the same batch).
+ * tracked record written in the same batch). `task-once` marks are tracked: a mark this core
+ * never read must not exist, so two runs with one key cannot both take an agent.
  */
-const UNTRACKED = new Set(['audit', 'task-output', 'contacts', 'subnets', 'agent-macs', 'task-once']);
+const UNTRACKED = new Set(['audit', 'task-output', 'contacts', 'subnets', 'agent-macs']);
 
 /** `!name!key` (a sublevel of the root database) → [name, key]. */
 function splitKey(key: Buffer): [string, string] | undefined {
@@ -184,4 +185,12 @@ export function isConflict(err: unknown): boolean {
 export function asOfNow(db: Database): AbstractBatchOptions<string, unknown> | undefined {
   const epoch = (db as unknown as { epoch?: unknown }).epoch;
   return typeof epoch === 'number' ? ({ asOf: epoch } as AbstractBatchOptions<string, unknown>) : undefined;
+}
+
+/** The keys (`!sublevel!key`) another core had changed, of a conflict; empty for any other error. */
+export function conflictKeys(err: unknown): string[] {
+  for (let e = err as { code?: string; keys?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === 'LEVEL_CONFLICT' && Array.isArray(e.keys)) return e.keys.map((k) => (Buffer.isBuffer(k) ? k.toString('utf8') : String(k)));
+  }
+  return [];
 }

@@ -24,7 +24,7 @@ import { applyEvent, failureKey } from './run-state.js';
 import type { TaskStore } from './store.js';
 import type { ServerTaskHost } from './server-tasks.js';
 import type { WorkKey } from './work-key.js';
-import { isConflict } from '../store-backend.js';
+import { conflictKeys, isConflict } from '../store-backend.js';
 
 /** A run's agents kept in memory while it is active (sorted ids give stable paging). */
 interface Live {
@@ -245,15 +245,18 @@ export class Runs {
     this.#sign(run);
     const live: Live = { ids: targets, byAgent: new Map() };
     const ops: BatchOp[] = [];
+    const onceOps: BatchOp[] = [];
     for (const a of targets) {
       const ar: AgentRun = { r: run.id, a, s: 'queued', h: { q: now }, st: [] };
       live.byAgent.set(a, ar);
       ops.push(this.store.agentRunOp(ar));
-      if (input.once !== undefined) ops.push(this.store.put(this.store.once, `${input.once}!${a}`, run.id));
+      if (input.once !== undefined) onceOps.push(this.store.put(this.store.once, `${input.once}!${a}`, run.id));
     }
-    // Agent records first, the run record last: a run visible after a crash is complete.
+    // Agent records first, the run record last: a run visible after a crash is complete. The
+    // `once` marks go with the run record: with several cores, two runs with one key cannot
+    // both take an agent (the second is refused as a conflict and, retried, skips it).
     await this.store.write(ops);
-    await this.#withSeq(run, (seq) => [this.store.put(this.store.runs, run.id, { ...run, seq }), this.store.put(this.store.meta, 'seq', seq)]);
+    await this.#withSeq(run, (seq) => [...onceOps, this.store.put(this.store.runs, run.id, { ...run, seq }), this.store.put(this.store.meta, 'seq', seq)]);
     this.runs.set(run.id, run);
     this.#live.set(run.id, live);
     this.stats.created++;
@@ -277,7 +280,8 @@ export class Runs {
         run.seq = seq;
         return;
       } catch (err) {
-        if (attempt >= 5 || !isConflict(err)) throw err;
+        // Only a taken seq is retried here; any other record another core wrote (a `once` mark) refuses the run.
+        if (attempt >= 5 || !isConflict(err) || conflictKeys(err).some((k) => k !== '!task-meta!seq')) throw err;
       }
     }
   }

@@ -145,4 +145,27 @@ describe.runIf(gate.run)('several cores on one PostgreSQL table (active-active)'
       await reader.cancel();
     }
   });
+
+  it('a run with a `once` key started on both cores at once takes each agent once', async () => {
+    const { a, b } = await twoCores();
+    const token = await createToken(a, 'agent', { uses: 20 });
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await enrollAgent(a, `once-${i}`, {}, token)).id);
+    expect((await a.call('POST', '/tasks', { body: { name: 'noop', kind: 'command', program: 'true' } })).status).toBe(201);
+    expect((await a.call('POST', '/jobs', { body: { name: 'setup', steps: [{ task: 'noop' }] } })).status).toBe(201);
+    await waitFor(async () => (await b.call('GET', '/jobs/setup')).status === 200 && (await b.call('GET', '/agents?limit=100')).body.items.length === 20, { timeoutMs: 5_000, what: 'the job and agents on B' });
+    // Enough rounds that the two requests overlap (without the check, both runs take every agent within a few).
+    for (let round = 0; round < 30; round++) {
+      const key = `first-boot-${round}`;
+      const [ra, rb] = await Promise.all([a, b].map((tc) => tc.call('POST', '/jobs/setup/runs', { body: { all: true, once: key } })));
+      const codes = [ra, rb].map((r) => (r.status === 201 ? 'created' : r.body.error.code));
+      expect(codes, JSON.stringify(codes)).toContain('created');
+      for (const c of codes) expect(['created', 'CORE_STORE_CONFLICT', 'CORE_TASK_NO_TARGETS']).toContain(c);
+      // Across every run of this key, each agent is a target exactly once.
+      const runs = [ra, rb].filter((r) => r.status === 201).map((r) => r.body.id as string);
+      const targets: string[] = [];
+      for (const id of runs) targets.push(...((await a.call('GET', `/runs/${id}/agents?limit=100`)).body.items as Array<{ agent: string }>).map((x) => x.agent));
+      expect(targets.sort()).toEqual([...ids].sort());
+    }
+  });
 });
