@@ -275,8 +275,10 @@ export class Registry {
   remoteContact(id: string, value: ContactRecord | undefined): void {
     if (!value) return;
     const mine = this.store.contacts.get(id);
-    if (!mine || value.last >= mine.last) this.store.contacts.set(id, { ...value, ...(mine?.udp !== undefined && (value.udp ?? 0) < mine.udp ? { udp: mine.udp } : {}) });
-    else if (value.udp !== undefined && (mine.udp ?? 0) < value.udp) mine.udp = value.udp;
+    const latest = !mine || value.last >= mine.last ? { ...value } : mine;
+    const udp = Math.max(mine?.udp ?? 0, value.udp ?? 0);
+    if (udp > 0) latest.udp = udp;
+    this.store.contacts.set(id, latest);
   }
 
   // ---------------------------------------------------------------- contacts & states

@@ -40,7 +40,10 @@ export interface CoreDatabase {
  * tracked record written in the same batch). `task-once` marks are tracked: a mark this core
  * never read must not exist, so two runs with one key cannot both take an agent.
  */
-const UNTRACKED = new Set(['audit', 'task-output', 'contacts', 'subnets', 'agent-macs']);
+const UNTRACKED = ['audit', 'task-output', 'contacts', 'subnets', 'agent-macs'].map((name) => Buffer.from(`!${name}!`));
+
+/** Whether a key's version is checked: called for every key written and every row read, so a byte compare of the prefix. */
+const tracked = (key: Buffer): boolean => !UNTRACKED.some((p) => key.length >= p.length && key.compare(p, 0, p.length, 0, p.length) === 0);
 
 /** `!name!key` (a sublevel of the root database) → [name, key]. */
 function splitKey(key: Buffer): [string, string] | undefined {
@@ -77,7 +80,7 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
     table: store.table,
     poolSize: store.poolSize,
     shared: true,
-    tracks: (key) => !UNTRACKED.has(splitKey(key)?.[0] ?? ''),
+    tracks: tracked,
     valueEncoding: 'json',
   });
   try {

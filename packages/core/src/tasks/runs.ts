@@ -159,14 +159,7 @@ export class Runs {
       return;
     }
     this.#dirty.delete(old);
-    if (old.s !== ar.s) {
-      run.counts[old.s]--;
-      run.counts[ar.s]++;
-      if (ar.s === 'failed') {
-        const k = failureKey(run, ar);
-        run.failures[k] = (run.failures[k] ?? 0) + 1;
-      }
-    }
+    if (old.s !== ar.s) countMove(run, old.s, ar);
   }
 
   /** Another core took a run sequence number. */
@@ -412,12 +405,7 @@ export class Runs {
       this.stats.applied++;
       if (e.output && e.step >= 0) ops.push(this.store.put(this.store.output, this.store.outputKey(e.run, e.agent, e.step, e.attempt), e.output));
       if (r.from !== r.to) {
-        run.counts[r.from]--;
-        run.counts[r.to]++;
-        if (r.to === 'failed') {
-          const k = failureKey(run, ar);
-          run.failures[k] = (run.failures[k] ?? 0) + 1;
-        }
+        countMove(run, r.from, ar);
         // The record is written when the run finishes; until then its counts follow the agents' records.
         if (this.#maybeFinished(run, now)) touchedRuns.add(run);
       }
@@ -574,17 +562,19 @@ function runSites(targets: readonly string[], sitesOf: (agent: string) => readon
 
 /** Sets a run's counts and failure groups from its agents' records. */
 function recount(run: RunRecord, live: Live): void {
-  const counts = emptyCounts();
-  const failures: Record<string, number> = {};
-  for (const ar of live.byAgent.values()) {
-    counts[ar.s]++;
-    if (ar.s === 'failed') {
-      const k = failureKey(run, ar);
-      failures[k] = (failures[k] ?? 0) + 1;
-    }
+  run.counts = emptyCounts();
+  run.failures = {};
+  for (const ar of live.byAgent.values()) countMove(run, undefined, ar);
+}
+
+/** Counts an agent in its state now, moved from `from` (none: newly counted); a failure joins its group. */
+function countMove(run: RunRecord, from: AgentRun['s'] | undefined, ar: AgentRun): void {
+  if (from !== undefined) run.counts[from]--;
+  run.counts[ar.s]++;
+  if (ar.s === 'failed') {
+    const k = failureKey(run, ar);
+    run.failures[k] = (run.failures[k] ?? 0) + 1;
   }
-  run.counts = counts;
-  run.failures = failures;
 }
 
 /** Puts an agent's run record back as it was (in place: the live map holds this object). */
