@@ -24,7 +24,7 @@ import { applyEvent, failureKey } from './run-state.js';
 import type { TaskStore } from './store.js';
 import type { ServerTaskHost } from './server-tasks.js';
 import type { WorkKey } from './work-key.js';
-import { conflictKeys, isConflict } from '../store-backend.js';
+import { asOfNow, conflictKeys, isConflict } from '../store-backend.js';
 
 /** A run's agents kept in memory while it is active (sorted ids give stable paging). */
 interface Live {
@@ -211,7 +211,10 @@ export class Runs {
     const now = this.clock.now();
     let targets = [...new Set(input.agents)].sort();
     const skipped: string[] = [];
+    let onceAsOf: ReturnType<typeof asOfNow>;
     if (input.once !== undefined) {
+      // The once marks' final write is checked against other cores' changes since this read.
+      onceAsOf = asOfNow(this.store.db);
       const seen = await this.store.once.getMany(targets.map((a) => `${input.once}!${a}`));
       targets = targets.filter((a, i) => (seen[i] === undefined ? true : (skipped.push(a), false)));
     }
@@ -249,7 +252,7 @@ export class Runs {
     // `once` marks go with the run record: with several cores, two runs with one key cannot
     // both take an agent (the second is refused as a conflict and, retried, skips it).
     await this.store.write(ops);
-    await this.#withSeq(run, (seq) => [...onceOps, this.store.put(this.store.runs, run.id, { ...run, seq }), this.store.put(this.store.meta, 'seq', seq)]);
+    await this.#withSeq(run, (seq) => [...onceOps, this.store.put(this.store.runs, run.id, { ...run, seq }), this.store.put(this.store.meta, 'seq', seq)], onceAsOf);
     this.runs.set(run.id, run);
     this.#live.set(run.id, live);
     this.stats.created++;
@@ -265,16 +268,18 @@ export class Runs {
    * the same batch, and when another core took the number first (a conflict, which hands
    * this core the counter's new value) the next one is tried.
    */
-  async #withSeq(run: RunRecord, ops: (seq: number) => BatchOp[]): Promise<void> {
+  async #withSeq(run: RunRecord, ops: (seq: number) => BatchOp[], asOf?: ReturnType<typeof asOfNow>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const seq = ++this.#seq;
       try {
-        await this.store.write(ops(seq));
+        await this.store.write(ops(seq), asOf);
         run.seq = seq;
         return;
       } catch (err) {
         // Only a taken seq is retried here; any other record another core wrote (a `once` mark) refuses the run.
         if (attempt >= 5 || !isConflict(err) || conflictKeys(err).some((k) => k !== '!task-meta!seq')) throw err;
+        // The rest of the batch passed that check: the retry is checked from now on.
+        asOf = asOfNow(this.store.db);
       }
     }
   }

@@ -1,3 +1,4 @@
+import type { AbstractBatchOptions } from 'abstract-level';
 import { allValues, sublevel, type BatchOp, type Database, type Sublevel } from '@outpost/common';
 import type { AgentRun, JobDef, RunRecord, TaskDef } from './model.js';
 
@@ -42,8 +43,9 @@ export class TaskStore {
     return this.put(this.agentRuns, `${ar.r}!${ar.a}`, ar);
   }
 
-  async write(ops: BatchOp[]): Promise<void> {
-    for (let i = 0; i < ops.length; i += CHUNK) await this.db.batch(ops.slice(i, i + CHUNK));
+  /** `options`: e.g. `asOfNow(db)` taken when what is written was read (several cores). */
+  async write(ops: BatchOp[], options?: AbstractBatchOptions<string, unknown>): Promise<void> {
+    for (let i = 0; i < ops.length; i += CHUNK) await this.db.batch(ops.slice(i, i + CHUNK), options ?? {});
   }
 
   allDefs(): Promise<TaskDef[]> {
