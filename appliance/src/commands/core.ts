@@ -48,12 +48,12 @@ export async function coreCommand(argv: readonly string[], io: CliIo): Promise<n
   if (to === 'postgres') {
     const url = positionals[0];
     if (!url) throw new UsageError('--to postgres needs the URL: outpost core migrate --to postgres URL', cmd);
-    from = { ...core, store: { kind: 'level' } };
+    from = { ...core, store: storeConfigSchema.parse({ kind: 'level' }) };
     target = { ...core, store: pg(url) };
   } else {
     if (!values.from) throw new UsageError('--to level needs --from URL (the PostgreSQL store to copy)', cmd);
     from = { ...core, store: pg(values.from) };
-    target = { ...core, store: { kind: 'level' } };
+    target = { ...core, store: storeConfigSchema.parse({ kind: 'level' }) };
   }
   let last = 0;
   const result = await migrateCoreStore(from, target, (n) => {

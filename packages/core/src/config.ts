@@ -14,12 +14,16 @@ const port = portSchema;
  * or `postgres` (a PostgreSQL server; `url` is a libpq connection string, several hosts
  * with `target_session_attrs=read-write` follow a promoted standby).
  */
+/** Both backends: the change journal's entries older than this are pruned (a reader further behind resyncs). @default '24h' */
+const journalRetention = duration('24h');
+
 export const storeConfigSchema = z
   .discriminatedUnion('kind', [
-    z.object({ kind: z.literal('level') }).strict(),
+    z.object({ kind: z.literal('level'), journalRetention }).strict(),
     z
       .object({
         kind: z.literal('postgres'),
+        journalRetention,
         url: z.string().min(1).max(4096),
         /** The table of the core's records. @default 'outpost_core' */
         table: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('outpost_core'),
@@ -28,7 +32,7 @@ export const storeConfigSchema = z
       })
       .strict(),
   ])
-  .default({ kind: 'level' });
+  .prefault({ kind: 'level' });
 
 /** The `core:` section of a config file. Strict: unknown keys are errors. */
 export const coreConfigSchema = z

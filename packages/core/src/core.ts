@@ -155,7 +155,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       log,
       clock,
       db,
-      store: { kind: opened.kind, onRemote: (sub, fn) => opened.onRemote(sub, fn), sync: () => opened.sync() },
+      store: { kind: opened.kind, onRemote: (sub, fn) => opened.onRemote(sub, fn), sync: () => opened.sync(), feed: opened.feed, dispatch: (sub, key, value) => opened.dispatch(sub, key, value) },
       registry: reg,
       leases: ls,
       url: () => config.http.publicUrl ?? started(http, 'url').url,

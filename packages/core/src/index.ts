@@ -12,3 +12,5 @@ export { copyStore, migrateCoreStore, storeDigest, type StoreDigest } from './st
 export { storeConfigSchema } from './config.js';
 export type { AuditEntry, AuditActor, AuditResult } from './audit/entry.js';
 export { LEASES, LEASE_NAMES, Leases, type LeaseName, type LeaseBackend } from './leases.js';
+export { LevelJournal, type LevelJournalOptions } from './journal-level.js';
+export type { ChangeFeed, JournalEntry } from './journal.js';

@@ -3,6 +3,7 @@ import type { AppState, Database, Logger, OutpostError } from '@outpost/common';
 import type { CoreConfig } from './config.js';
 import type { Registry, Clock } from './registry.js';
 import type { Leases } from './leases.js';
+import type { ChangeFeed } from './journal.js';
 
 /** What the core hands each of its modules (packages, tasks, ...). */
 export interface CoreContext {
@@ -15,9 +16,17 @@ export interface CoreContext {
    * The store as several cores share it: `onRemote(sublevel, fn)` gets the changes other
    * cores make to this module's records (PostgreSQL; never on level), `sync()` applies what
    * they committed so far (before an answer that must reflect it, e.g. a task server's
-   * work page right after another core made a run).
+   * work page right after another core made a run). `feed` is the store's change journal
+   * (journal.ts); `dispatch(sublevel, key, value)` runs the `onRemote` handlers as if another
+   * core had made that change (a replicated record just written: its module's memory follows).
    */
-  store: { kind: 'level' | 'postgres'; onRemote(sublevel: string, fn: (key: string, value: unknown) => void): void; sync(): Promise<void> };
+  store: {
+    kind: 'level' | 'postgres';
+    onRemote(sublevel: string, fn: (key: string, value: unknown) => void): void;
+    sync(): Promise<void>;
+    feed: ChangeFeed;
+    dispatch(sublevel: string, key: string, value: unknown): void;
+  };
   registry: Registry;
   /** Work that must run on one core at a time checks its lease (see leases.ts): `if (ctx.leases.held('audit.retention'))`. */
   leases: Leases;

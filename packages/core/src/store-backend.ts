@@ -7,6 +7,9 @@ import type { Middleware } from 'koa';
 import { PgLeases, PgLevel, type ChangeEvent } from '@outpost/pg-level';
 import type { CoreConfig } from './config.js';
 import { CoreErrors } from './errors.js';
+import type { ChangeFeed } from './journal.js';
+import { LevelJournal } from './journal-level.js';
+import { postgresFeed } from './journal-postgres.js';
 
 export interface CoreDatabase {
   db: Database;
@@ -20,10 +23,17 @@ export interface CoreDatabase {
   /**
    * Several cores (PostgreSQL): `fn` gets each change another core made to a record of
    * `sublevel` (key within it, the decoded value or undefined when deleted), in commit
-   * order, and the current value of a record whose write was refused as a conflict. Never
-   * called on level (one core owns its directory).
+   * order, and the current value of a record whose write was refused as a conflict. On
+   * level (one core owns its directory) only {@link dispatch} calls it.
    */
   onRemote(sublevel: string, fn: (key: string, value: unknown) => void): void;
+  /**
+   * Runs the `onRemote` handlers of `sublevel` as if another core had made the change (a
+   * replicated record written by the hierarchy: the owning module's memory follows it).
+   */
+  dispatch(sublevel: string, key: string, value: unknown): void;
+  /** The store's change journal: every committed write, in order (see journal.ts). */
+  feed: ChangeFeed;
   /** Applies what other cores committed until now (PostgreSQL), so an answer made next reflects it. */
   sync(): Promise<void>;
   /** PostgreSQL only: leases for once-only work, shared by the cores on this table. */
@@ -51,6 +61,28 @@ function splitKey(key: Buffer): [string, string] | undefined {
   return m ? [m[1]!, m[2]!] : undefined;
 }
 
+/** The `onRemote` handlers by sublevel; `dispatch` runs them (a handler that throws is logged, the rest still run). */
+function remoteHandlers(log?: Logger): { add: CoreDatabase['onRemote']; dispatch: CoreDatabase['dispatch']; has(sublevel: string): boolean } {
+  const handlers = new Map<string, Array<(key: string, value: unknown) => void>>();
+  return {
+    add(sublevel, fn) {
+      const list = handlers.get(sublevel) ?? [];
+      list.push(fn);
+      handlers.set(sublevel, list);
+    },
+    dispatch(sublevel, key, value) {
+      for (const fn of handlers.get(sublevel) ?? []) {
+        try {
+          fn(key, value);
+        } catch (err) {
+          log?.error({ err, sublevel, key }, "applying another core's change failed");
+        }
+      }
+    },
+    has: (sublevel) => handlers.has(sublevel),
+  };
+}
+
 /** The connection string without its password, for logs. */
 export function redactUrl(url: string): string {
   try {
@@ -68,9 +100,14 @@ export function redactUrl(url: string): string {
  */
 export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promise<CoreDatabase> {
   const store = config.store;
+  const remote = remoteHandlers(log);
   if (store.kind === 'level') {
     const db = await openDatabase(config.dataDir);
-    return { db, kind: 'level', where: config.dataDir, reachable: async () => db.status === 'open', onRemote: () => undefined, sync: async () => undefined, lock: async () => async () => undefined };
+    const feed = await LevelJournal.open(db, { retentionMs: store.journalRetention, log: log?.child({ module: 'journal' }) }).catch(async (err: unknown) => {
+      await db.close().catch(() => undefined);
+      throw err;
+    });
+    return { db, kind: 'level', where: config.dataDir, reachable: async () => db.status === 'open', onRemote: remote.add, dispatch: remote.dispatch, feed, sync: async () => undefined, lock: async () => async () => undefined };
   }
   const where = redactUrl(store.url);
   // Records go to PostgreSQL; files (owner token, keys, package content) still live here.
@@ -81,6 +118,7 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
     poolSize: store.poolSize,
     shared: true,
     tracks: tracked,
+    journalRetentionMs: store.journalRetention,
     valueEncoding: 'json',
   });
   try {
@@ -104,12 +142,12 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
     throw new OutpostError(CommonErrors.DB_LOCKED, `the data dir ${config.dataDir} is in use by another core on this host (cores may share a store, each with its own data dir)`, { details: { location: config.dataDir } });
   }
   db.once('closing', () => void dirLock());
-  const handlers = new Map<string, Array<(key: string, value: unknown) => void>>();
+  // Before the first `change` listener (which starts the journal reader): the feed's head starts at the journal's end.
+  const feed = postgresFeed(db, log?.child({ module: 'journal' }));
   db.on('change', (e: ChangeEvent) => {
     for (const op of e.ops) {
       const split = splitKey(op.key);
-      const fns = split && handlers.get(split[0]);
-      if (!fns) continue;
+      if (!split || !remote.has(split[0])) continue;
       let value: unknown;
       try {
         value = op.value === undefined ? undefined : JSON.parse(op.value.toString('utf8'));
@@ -117,13 +155,7 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
         log?.error({ err, key: split[0] }, 'a change of another core is not JSON: skipped');
         continue;
       }
-      for (const fn of fns) {
-        try {
-          fn(split[1], value);
-        } catch (err) {
-          log?.error({ err, sublevel: split[0], key: split[1] }, "applying another core's change failed");
-        }
-      }
+      remote.dispatch(split[0], split[1], value);
     }
   });
   db.on('journal-behind', (info: unknown) => log?.error({ ...(info as object) }, "this core was cut off from the store for longer than the journal is kept: its memory may miss other cores' changes; restart it"));
@@ -133,11 +165,9 @@ export async function openCoreDatabase(config: CoreConfig, log?: Logger): Promis
     where,
     reachable: () => db.ping(),
     stats: () => ({ ...db.counters, ...db.poolStats(), ...db.sharing }),
-    onRemote(sublevel, fn) {
-      const list = handlers.get(sublevel) ?? [];
-      list.push(fn);
-      handlers.set(sublevel, list);
-    },
+    onRemote: remote.add,
+    dispatch: remote.dispatch,
+    feed,
     sync: () => db.sync(),
     lock: (name) => db.lock(name),
     leases: (holder, ttlMs) => new PgLeases(db, { holder, ttlMs, scope: store.table }),

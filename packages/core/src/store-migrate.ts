@@ -3,6 +3,7 @@ import { OutpostError, type Database } from '@outpost/common';
 import type { CoreConfig } from './config.js';
 import { CoreErrors } from './errors.js';
 import { openCoreDatabase } from './store-backend.js';
+import { JOURNAL_PREFIX } from './journal-level.js';
 
 /** What a copy moved: entries and a SHA-256 over every (key, value) in key order, both as stored. */
 export interface StoreDigest {
@@ -12,6 +13,10 @@ export interface StoreDigest {
 
 const RAW = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
 type RawIterator = AsyncIterable<[Buffer, Buffer]>;
+
+/** A level store's change journal is its own history, not records: neither copied nor digested (the target journals the copy itself). */
+const JOURNAL = Buffer.from(JOURNAL_PREFIX);
+const isJournal = (k: Buffer): boolean => k.length >= JOURNAL.length && JOURNAL.compare(k, 0, JOURNAL.length) === 0;
 
 function lengthPrefixed(hash: ReturnType<typeof createHash>, b: Buffer): void {
   const n = Buffer.alloc(4);
@@ -24,6 +29,7 @@ export async function storeDigest(db: Database): Promise<StoreDigest> {
   const hash = createHash('sha256');
   let entries = 0;
   for await (const [k, v] of db.iterator(RAW as never) as unknown as RawIterator) {
+    if (isJournal(k)) continue;
     lengthPrefixed(hash, Buffer.from(k));
     lengthPrefixed(hash, Buffer.from(v));
     entries++;
@@ -43,6 +49,7 @@ export async function copyStore(from: Database, to: Database, onProgress?: (copi
   let batch = to.batch();
   let copied = 0;
   for await (const [k, v] of from.iterator(RAW as never) as unknown as RawIterator) {
+    if (isJournal(k)) continue;
     batch.put(k as never, v as never, RAW as never);
     if (batch.length >= batchSize) {
       await batch.write();

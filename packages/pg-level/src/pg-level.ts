@@ -55,6 +55,15 @@ export interface ChangeEvent {
 }
 
 /**
+ * With `shared`: a journal seq known committed (so is every seq before it: journal order is
+ * commit order), emitted after this opener's own commit and for each entry its journal reader
+ * reads (this opener's or another's).
+ */
+export interface JournalEvent {
+  seq: number;
+}
+
+/**
  * What this opener knows of a key: the row version it expects (-1: no row), as of which
  * journal seq, and the epoch at which another opener's value of it was last handed over
  * (0: never): a write computed before that epoch was computed from an older value.
@@ -185,6 +194,12 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
    */
   _applyEntry(seq: number, origin: string, keys: Buffer[], vals: Array<Buffer | null>): void {
     this.sharing.lastSeq = seq;
+    this.#apply(seq, origin, keys, vals);
+    // After its `change`: a journal reader woken by it finds this opener's memory as of the entry.
+    this.emit('journal', { seq } satisfies JournalEvent);
+  }
+
+  #apply(seq: number, origin: string, keys: Buffer[], vals: Array<Buffer | null>): void {
     if (origin === this.origin) return;
     const ops: ChangeEvent['ops'] = [];
     const epoch = this.#epoch + 1;
@@ -495,6 +510,7 @@ export class PgLevel extends AbstractLevel<Buffer | Uint8Array | string, string,
           const hex = o.key.toString('hex');
           this.#known.set(hex, { v: o.value === undefined ? -1 : seq, at: seq, e: this.#known.get(hex)?.e ?? 0 });
         }
+        this.emit('journal', { seq } satisfies JournalEvent);
       }
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
