@@ -1,3 +1,4 @@
+import { hierarchyConfigSchema } from './hierarchy/config.js';
 import { duration, portSchema, z } from '@outpost/common';
 import { caConfigSchema } from './ca/config.js';
 import { packagesConfigSchema } from './packages/config.js';
@@ -98,6 +99,8 @@ export const coreConfigSchema = z
     admins: adminsConfigSchema,
     /** The audit log: retention, export to a file or syslog (see src/audit/README.md). */
     audit: auditConfigSchema,
+    /** Parent and child cores (see src/hierarchy/README.md). */
+    hierarchy: hierarchyConfigSchema,
     /** Leases for work that runs on one core at a time (store.kind: postgres; see README "Leases"). */
     leases: z
       .object({

@@ -25,6 +25,7 @@ import { createCoreMetrics } from './metrics.js';
 import { openCoreDatabase, storeErrors, type CoreDatabase } from './store-backend.js';
 import { fetchCoreFiles, publishCoreFiles } from './shared-files.js';
 import { Leases, leaseHolderId } from './leases.js';
+import { createHierarchyModule } from './hierarchy/module.js';
 
 export interface CoreDeps {
   logger?: Logger;
@@ -79,7 +80,9 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
   let leases: Leases | undefined;
   const adminsModule = createAdminsModule(config);
   const auditModule = createAuditModule(config, { clock, logger: log });
-  const modules = [auditModule, ...coreModules(config, adminsModule)];
+  const hierarchyModule = createHierarchyModule(config);
+  // The hierarchy starts last: it hands replicated records to the other modules.
+  const modules = [auditModule, ...coreModules(config, adminsModule), hierarchyModule];
   let routes: RouteEntry[] = [];
   const metrics = createCoreMetrics({
     dataDir: config.dataDir,
@@ -209,6 +212,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
     });
     for (const m of modules) m.publicRoutes?.(router, ctx);
     router.use(authenticate(verify, adminsSvc));
+    // Items a parent core owns are read-only here (but for what it lets this core change).
+    router.use(hierarchyModule.guard());
     router.use(async (ctx, next) => {
       if (ctx.path.endsWith('/heartbeat')) counters.httpHeartbeats++;
       await next();

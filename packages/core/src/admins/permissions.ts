@@ -29,6 +29,8 @@ export const PERMISSIONS = {
   'admins.read': 'list and show administrators and roles',
   'admins.write': 'add, change and remove administrators, their tokens and custom roles',
   'audit.read': 'query, stream and verify the audit log',
+  'hierarchy.read': 'show the parent and child cores and their links',
+  'hierarchy.write': 'make join tokens, join and leave a parent, remove children, replicate now',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;

@@ -200,6 +200,8 @@ export class Runs {
   }
 
   async create(input: {
+    /** A given id (a hierarchy run's part on this core, found again after a restart); default: a new one. */
+    id?: string | undefined;
     job: string;
     steps: RunStep[];
     agents: string[];
@@ -225,7 +227,7 @@ export class Runs {
       });
     }
     const run: RunRecord = {
-      id: newId('run'),
+      id: input.id ?? newId('run'),
       job: input.job,
       steps: input.steps,
       createdAt: now,

@@ -1,0 +1,459 @@
+import { createReadStream } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { hashSecret, hexEqual, OutpostError, type Logger } from '@outpost/common';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Authority } from '../ca/authority.js';
+import type { ChangeFeed } from '../journal.js';
+import type { HierarchyConfig } from './config.js';
+import { HierarchyErrors } from './errors.js';
+import type { ChildRecord, JoinTokenRecord } from './model.js';
+import { childMessage, joinBody, type Entry, type Op, type ParentMessage } from './protocol.js';
+import { DOWN, HierarchyStore, UP, splitRootKey } from './store.js';
+import { fingerprintOf, issueLinkCert, issuedFor, peerFingerprint, peerPem } from './tls.js';
+
+const DOWN_SET: ReadonlySet<string> = new Set(DOWN);
+const UP_SET: ReadonlySet<string> = new Set(UP);
+const JSON_LIMIT = 64 * 1024;
+const MAX_MESSAGE = 64 * 1024 * 1024;
+
+export interface ParentDeps {
+  store: HierarchyStore;
+  config: HierarchyConfig;
+  authority: Authority;
+  name: string;
+  feed: ChangeFeed;
+  log: Logger;
+  now(): number;
+  /** The path of package content by sha256, when this core holds it. */
+  contentPath(sha: string): Promise<string | undefined>;
+  /** Runs after up ops were written (their keys). */
+  upApplied?(ops: Op[]): void;
+}
+
+/** The core whose up item `key` (within `sub`) describes: its first segment for summaries, the second for results. */
+function coreOfUpKey(sub: string, key: string): string | undefined {
+  const parts = key.split('!');
+  return sub === 'hier-up' ? parts[0] : parts[1];
+}
+
+/** The ops of a journal entry this core sends down: DOWN sublevels only. */
+export function downOps(ops: ReadonlyArray<{ key: string; value: string | undefined }>): Op[] {
+  const out: Op[] = [];
+  for (const op of ops) {
+    const split = splitRootKey(op.key);
+    if (split && DOWN_SET.has(split[0])) out.push(op.value === undefined ? { k: op.key } : { k: op.key, v: op.value });
+  }
+  return out;
+}
+
+/** One connected child: its WebSocket, what it acknowledged, what is in flight. */
+class Session {
+  cursor = 0;
+  inFlight: number | undefined;
+  connectedAt: number;
+  #pumping = false;
+  #again = false;
+
+  constructor(
+    readonly child: ChildRecord,
+    readonly ws: WebSocket,
+    readonly side: ParentSide,
+  ) {
+    this.connectedAt = side.deps.now();
+  }
+
+  send(m: ParentMessage): void {
+    const text = JSON.stringify(m);
+    this.child.bytesDown += Buffer.byteLength(text);
+    this.ws.send(text);
+  }
+
+  /** Sends what the child has not had yet, one page at a time (the next after its ack). */
+  pump(): void {
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    this.#pumping = true;
+    this.#pump()
+      .catch((err: unknown) => {
+        this.child.lastError = (err as Error).message;
+        this.side.deps.log.error({ err, child: this.child.id }, 'sending down failed');
+      })
+      .finally(() => {
+        this.#pumping = false;
+        if (this.#again) {
+          this.#again = false;
+          this.pump();
+        }
+      });
+  }
+
+  async #pump(): Promise<void> {
+    const { feed, config } = this.side.deps;
+    while (this.inFlight === undefined && this.ws.readyState === this.ws.OPEN) {
+      const oldest = await feed.oldest();
+      if (this.cursor < oldest - 1) {
+        await this.snapshot();
+        continue;
+      }
+      const entries = await feed.read(this.cursor, config.batch);
+      if (entries.length === 0) return;
+      const to = entries[entries.length - 1]!.seq;
+      const out: Entry[] = [];
+      for (const e of entries) {
+        const o = downOps(e.ops);
+        if (o.length) out.push({ s: e.seq, o });
+      }
+      this.inFlight = to;
+      this.send({ t: 'down', entries: out, to, snapshot: false, done: true });
+    }
+  }
+
+  /** Every down item as of the journal's head now (the child's cursor is older than the journal). */
+  async snapshot(): Promise<void> {
+    const { feed, store, config } = this.side.deps;
+    const head = feed.head();
+    this.side.deps.log.info({ child: this.child.id, cursor: this.cursor, head }, 'sending a complete copy');
+    let part: Op[] = [];
+    const flush = (done: boolean): void => {
+      this.send({ t: 'down', entries: [{ s: head, o: part }], to: head, snapshot: true, done });
+      part = [];
+    };
+    for (const sub of DOWN) {
+      for await (const [k, v] of store.raw(sub).iterator()) {
+        part.push({ k: `!${sub}!${k}`, v: JSON.stringify(v) });
+        if (part.length >= config.batch) flush(false);
+      }
+    }
+    flush(true);
+    this.inFlight = head;
+    this.cursor = head;
+  }
+}
+
+/**
+ * The parent's side of links: a TLS listener of its own (join, replication, package
+ * content), the join tokens, one session per connected child. A child is known by the
+ * link certificate it issued itself at join (its fingerprint and its CA are recorded);
+ * nothing else gets past the listener but `GET /ca` and `POST /join`.
+ */
+export class ParentSide {
+  #server: Server | undefined;
+  #wss: WebSocketServer | undefined;
+  readonly sessions = new Map<string, Session>();
+  readonly children = new Map<string, ChildRecord>();
+  #unsubscribe: (() => void) | undefined;
+  #joining: Promise<unknown> = Promise.resolve();
+  url = '';
+
+  constructor(readonly deps: ParentDeps) {}
+
+  async load(): Promise<void> {
+    for (const [id, c] of await this.deps.store.list(this.deps.store.children)) this.children.set(id, c);
+  }
+
+  async listen(): Promise<void> {
+    const { config, authority } = this.deps;
+    const listen = config.listen;
+    if (!listen) return;
+    const names = ['localhost', '127.0.0.1', ...listen.names];
+    if (config.publicUrl) names.push(new URL(config.publicUrl).hostname);
+    if (listen.host !== '0.0.0.0' && listen.host !== '::') names.push(listen.host);
+    const { certPem, keyPem } = await issueLinkCert(authority, [...new Set(names)]);
+    const server = createServer({ cert: certPem + authority.certPem, key: keyPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      this.#http(req, res).catch((err: unknown) => {
+        const e = err instanceof OutpostError ? err : new OutpostError(HierarchyErrors.BAD_MESSAGE, (err as Error).message);
+        if (!(err instanceof OutpostError)) this.deps.log.error({ err }, 'link listener request failed');
+        if (!res.headersSent) {
+          res.writeHead(e.status ?? 500, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { code: e.code, message: e.message } }));
+        } else res.destroy();
+      });
+    });
+    const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE });
+    server.on('upgrade', (req: IncomingMessage, socket, head) => {
+      const child = req.url === '/link' ? this.childOf(req.socket as TLSSocket) : undefined;
+      if (!child) {
+        socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => this.#session(child, ws));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(listen.port, listen.host, () => resolve());
+    });
+    this.#server = server;
+    this.#wss = wss;
+    const addr = server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : listen.port;
+    this.url = config.publicUrl ?? `https://${listen.host === '0.0.0.0' || listen.host === '::' ? '127.0.0.1' : listen.host}:${port}`;
+    this.#unsubscribe = this.deps.feed.onAppend(() => {
+      for (const s of this.sessions.values()) s.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#unsubscribe?.();
+    for (const s of this.sessions.values()) s.ws.terminate();
+    this.sessions.clear();
+    this.#wss?.close();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    this.#server?.closeAllConnections();
+    await this.persistAll();
+  }
+
+  /** The child a TLS client is, by the link certificate it presented; undefined for anyone else (removed children included). */
+  childOf(socket: TLSSocket): ChildRecord | undefined {
+    const peer = socket.getPeerCertificate?.();
+    const fp = peerFingerprint(peer);
+    if (!fp) return undefined;
+    for (const c of this.children.values()) {
+      if (c.removedAt === undefined && hexEqual(c.certFingerprint, fp) && issuedFor(peerPem(peer), c.caPem, c.id, this.deps.now())) return c;
+    }
+    return undefined;
+  }
+
+  async #http(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://link');
+    if (req.method === 'GET' && url.pathname === '/ca') {
+      json(res, 200, { id: this.deps.authority.coreId, name: this.deps.name, caPem: this.deps.authority.certPem });
+      return;
+    }
+    if (req.method === 'POST' && url.pathname === '/join') {
+      const body = joinBody.safeParse(await readBody(req));
+      if (!body.success) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, `bad join request: ${body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, { status: 400 });
+      const run = this.#joining.then(() => this.join(body.data));
+      this.#joining = run.catch(() => undefined);
+      json(res, 200, await run);
+      return;
+    }
+    const content = /^\/content\/([0-9a-f]{64})$/.exec(url.pathname);
+    if (req.method === 'GET' && content) {
+      if (!this.childOf(req.socket as TLSSocket)) throw new OutpostError(HierarchyErrors.LINK_REFUSED, 'not a child core of this core', { status: 403 });
+      const path = await this.deps.contentPath(content[1]!);
+      if (!path) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, 'no such content', { status: 404 });
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      createReadStream(path).pipe(res);
+      return;
+    }
+    throw new OutpostError(HierarchyErrors.BAD_MESSAGE, 'not found', { status: 404 });
+  }
+
+  /** A child joins with a one-use token: its CA and link certificate are recorded, the token is spent. */
+  async join(body: { token: string; id: string; name: string; caPem: string; certPem: string }): Promise<{ parent: string; name: string }> {
+    const { store, authority } = this.deps;
+    const [id, secret] = body.token.split('.');
+    const tok = id ? await store.tokens.get(id) : undefined;
+    if (!tok || !secret || !hexEqual(tok.hash, hashSecret(secret))) throw new OutpostError(HierarchyErrors.TOKEN_INVALID, 'the join token is not valid here', { status: 401 });
+    if (tok.usedAt !== undefined) throw new OutpostError(HierarchyErrors.TOKEN_USED, 'the join token was used already', { status: 401 });
+    if (tok.expiresAt <= this.deps.now()) throw new OutpostError(HierarchyErrors.TOKEN_EXPIRED, 'the join token expired', { status: 401 });
+    if (body.id === authority.coreId || body.caPem.trim() === authority.certPem.trim()) throw new OutpostError(HierarchyErrors.SELF, 'a core cannot join itself', { status: 400 });
+    if (!issuedFor(body.certPem, body.caPem, body.id, this.deps.now())) throw new OutpostError(HierarchyErrors.LINK_REFUSED, "the link certificate is not the joining core's (issued by its CA, CN = its id)", { status: 400 });
+    const old = this.children.get(body.id);
+    const child: ChildRecord = {
+      id: body.id,
+      name: body.name,
+      caPem: body.caPem,
+      certFingerprint: fingerprintOf(body.certPem),
+      joinedAt: this.deps.now(),
+      downAcked: 0,
+      upApplied: 0,
+      bytesDown: 0,
+      bytesUp: 0,
+      cores: [body.id],
+    };
+    const used: JoinTokenRecord = { ...tok, usedAt: this.deps.now(), usedBy: body.id };
+    await store.write([store.put(store.tokens, tok.id, used), store.put(store.children, child.id, child)]);
+    this.sessions.get(body.id)?.ws.terminate();
+    this.children.set(child.id, child);
+    this.deps.log.info({ child: child.id, name: child.name, rejoined: old !== undefined }, 'a child core joined');
+    return { parent: authority.coreId, name: this.deps.name };
+  }
+
+  /** Forgets a child: its link certificate stops working at once (open connections are closed). */
+  async remove(id: string): Promise<ChildRecord> {
+    const c = this.children.get(id);
+    if (!c || c.removedAt !== undefined) throw new OutpostError(HierarchyErrors.CHILD_NOT_FOUND, `no child core '${id}'`, { status: 404 });
+    const removed = { ...c, removedAt: this.deps.now() };
+    this.children.set(id, removed);
+    this.sessions.get(id)?.ws.terminate();
+    this.sessions.delete(id);
+    await this.deps.store.write([this.deps.store.put(this.deps.store.children, id, removed)]);
+    return removed;
+  }
+
+  /** Sends what is pending to every child now. */
+  now(): void {
+    for (const s of this.sessions.values()) s.pump();
+  }
+
+  async persistAll(): Promise<void> {
+    const { store } = this.deps;
+    const ops = [...this.children.values()].map((c) => store.put(store.children, c.id, c));
+    await store.write(ops).catch(() => undefined);
+  }
+
+  #session(child: ChildRecord, ws: WebSocket): void {
+    this.sessions.get(child.id)?.ws.terminate();
+    const s = new Session(child, ws, this);
+    this.sessions.set(child.id, s);
+    let chain: Promise<void> = Promise.resolve();
+    ws.on('message', (data: Buffer) => {
+      child.bytesUp += data.length;
+      child.lastSeen = this.deps.now();
+      chain = chain.then(() => this.#message(s, data)).catch((err: unknown) => {
+        child.lastError = (err as Error).message;
+        this.deps.log.warn({ err, child: child.id }, 'a message of a child was refused; closing its link');
+        ws.close(1008, String((err as Error).message).slice(0, 120));
+      });
+    });
+    ws.on('close', () => {
+      if (this.sessions.get(child.id) === s) this.sessions.delete(child.id);
+      child.lastSeen = this.deps.now();
+      void this.deps.store.write([this.deps.store.put(this.deps.store.children, child.id, child)]).catch(() => undefined);
+    });
+    ws.on('error', () => undefined);
+    // A link cut in the middle (no FIN, no RST) shows as silence: no pong for two intervals ends the session.
+    let alive = true;
+    const every = Math.max(200, Math.min(5_000, this.deps.config.degradedAfter / 3));
+    const ping = setInterval(() => {
+      if (!alive) {
+        child.lastError = 'the child stopped answering';
+        ws.terminate();
+        return;
+      }
+      alive = false;
+      ws.ping();
+    }, every);
+    ping.unref();
+    ws.on('pong', () => {
+      alive = true;
+      child.lastSeen = this.deps.now();
+    });
+    ws.on('ping', () => {
+      alive = true;
+      child.lastSeen = this.deps.now();
+    });
+    ws.on('close', () => clearInterval(ping));
+  }
+
+  async #message(s: Session, data: Buffer): Promise<void> {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data.toString('utf8'));
+    } catch {
+      throw new OutpostError(HierarchyErrors.BAD_MESSAGE, 'a link message is not JSON');
+    }
+    const parsed = childMessage.safeParse(raw);
+    if (!parsed.success) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, `a link message is malformed: ${parsed.error.issues[0]?.message ?? ''}`);
+    const m = parsed.data;
+    const child = s.child;
+    switch (m.t) {
+      case 'hello':
+        s.cursor = m.full ? -1 : m.down;
+        s.inFlight = undefined;
+        if (m.name !== child.name) child.name = m.name;
+        child.lastError = undefined;
+        s.send({ t: 'welcome', parent: this.deps.authority.coreId, up: child.upApplied, editable: this.deps.config.editable });
+        s.pump();
+        return;
+      case 'ack':
+        if (s.inFlight !== undefined && m.down >= s.inFlight) s.inFlight = undefined;
+        s.cursor = Math.max(s.cursor, m.down);
+        child.downAcked = m.down;
+        s.pump();
+        return;
+      case 'now':
+        s.pump();
+        return;
+      case 'leave':
+        await this.remove(child.id);
+        return;
+      case 'up':
+        await this.#up(s, m.entries, m.to);
+        return;
+    }
+  }
+
+  /**
+   * Writes a child's up ops with its new cursor in one batch. A child authors only what
+   * describes itself and the cores below it: an op for this core, for a core another
+   * child brought, or outside the up sublevels is refused (and reported to it).
+   */
+  async #up(s: Session, entries: Entry[], to: number): Promise<void> {
+    const { store, authority } = this.deps;
+    const child = s.child;
+    if (to <= child.upApplied) {
+      s.send({ t: 'ack', up: child.upApplied });
+      return;
+    }
+    const owners = new Map<string, string>();
+    for (const c of this.children.values()) if (c.removedAt === undefined) for (const core of c.cores) owners.set(core, c.id);
+    const ops = [];
+    const applied: Op[] = [];
+    const refused: string[] = [];
+    const cores = new Set(child.cores);
+    for (const e of entries) {
+      for (const op of e.o) {
+        const split = splitRootKey(op.k);
+        if (!split || !UP_SET.has(split[0])) {
+          refused.push(`${op.k}: not a summary or a result`);
+          continue;
+        }
+        const core = coreOfUpKey(split[0], split[1]);
+        const owner = core === undefined ? undefined : owners.get(core);
+        if (!core || core === authority.coreId || (owner !== undefined && owner !== child.id)) {
+          refused.push(`${op.k}: describes core ${core ?? '?'}, which is not below this child`);
+          continue;
+        }
+        let value: unknown;
+        if (op.v !== undefined) {
+          try {
+            value = JSON.parse(op.v);
+          } catch {
+            refused.push(`${op.k}: not JSON`);
+            continue;
+          }
+        }
+        cores.add(core);
+        const sub = store.raw(split[0]);
+        ops.push(value === undefined ? store.del(sub, split[1]) : store.put(sub, split[1], value));
+        applied.push(op);
+      }
+    }
+    const next: ChildRecord = { ...child, upApplied: to, cores: [...cores] };
+    if (refused.length) next.lastError = `refused ${refused.length} up item(s): ${refused.slice(0, 3).join('; ')}`;
+    await store.write([...ops, store.put(store.children, child.id, next)]);
+    Object.assign(child, next);
+    if (refused.length) {
+      this.deps.log.warn({ child: child.id, refused: refused.length, first: refused[0] }, 'a child sent items it may not author');
+      s.send({ t: 'refused', reason: next.lastError! });
+    }
+    s.send({ t: 'ack', up: to });
+    if (applied.length) this.deps.upApplied?.(applied);
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req) {
+    n += (c as Buffer).length;
+    if (n > JSON_LIMIT) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, 'the request is too large', { status: 413 });
+    chunks.push(c as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new OutpostError(HierarchyErrors.BAD_MESSAGE, 'the request is not JSON', { status: 400 });
+  }
+}

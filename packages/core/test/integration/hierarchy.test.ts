@@ -1,0 +1,199 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { request } from 'node:https';
+import { tempDir, removeDir, waitFor } from '@outpost/testing';
+import { Authority } from '../../src/ca/authority.js';
+import { issueLinkCert } from '../../src/hierarchy/tls.js';
+import { cleanup, createToken, enrollAgent, startCore, type TestCore } from './harness.js';
+
+afterEach(cleanup);
+
+const FAST = { degradedAfter: 900, failedAfter: 2_000, summaryInterval: 200 };
+
+async function parentAndChild(): Promise<{ parent: TestCore; child: TestCore; token: string; url: string }> {
+  const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
+  const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST } } });
+  const t = await parent.call('POST', '/hierarchy/tokens', { body: {} });
+  expect(t.status).toBe(201);
+  const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+  expect(t.body.joinCommand).toBe(`outpost hierarchy join ${url} --token ${t.body.token}`);
+  return { parent, child, token: t.body.token, url };
+}
+
+async function join(child: TestCore, url: string, token: string): Promise<void> {
+  const j = await child.call('POST', '/hierarchy/join', { body: { url, token } });
+  expect(j.status, JSON.stringify(j.body)).toBe(200);
+}
+
+const task = { name: 'hello', kind: 'command', program: '/bin/echo', args: ['hi'] };
+const job = { name: 'greet', steps: [{ task: 'hello' }] };
+
+describe('hierarchy: a parent and a child core', () => {
+  it("joins with a one-use token; the parent's tasks and jobs come down read-only; the child's agents go up", async () => {
+    const { parent, child, token, url } = await parentAndChild();
+    expect((await parent.call('POST', '/tasks', { body: task })).status).toBe(201);
+    expect((await parent.call('POST', '/jobs', { body: job })).status).toBe(201);
+    expect((await child.call('POST', '/tasks', { body: { ...task, name: 'local' } })).status).toBe(201);
+    await join(child, url, token);
+
+    await waitFor(async () => (await child.call('GET', '/jobs/greet')).status === 200, { timeoutMs: 5_000, what: 'the job on the child' });
+    expect((await child.call('GET', '/tasks/hello')).body.program).toBe('/bin/echo');
+    // Read-only on the child: a change to the parent's task is refused with a code; its own task is its own.
+    const put = await child.call('PUT', '/tasks/hello', { body: { ...task, args: ['changed'] } });
+    expect(put.status).toBe(409);
+    expect(put.body.error.code).toBe('CORE_HIERARCHY_READ_ONLY');
+    expect((await child.call('DELETE', '/jobs/greet')).body.error.code).toBe('CORE_HIERARCHY_READ_ONLY');
+    expect((await child.call('PUT', '/tasks/local', { body: { ...task, name: 'local', args: ['mine'] } })).status).toBe(200);
+    // The local task does not go up or down: the parent never sees it.
+    expect((await parent.call('GET', '/tasks/local')).status).toBe(404);
+
+    // A change on the parent reaches the child within seconds; a delete too.
+    expect((await parent.call('PUT', '/tasks/hello', { body: { ...task, args: ['v2'] } })).status).toBe(200);
+    await waitFor(async () => (await child.call('GET', '/tasks/hello')).body.args?.[0] === 'v2', { timeoutMs: 5_000, what: 'the change on the child' });
+
+    // Up: an agent enrolled on the child shows on the parent with its core.
+    const agent = await enrollAgent(child, 'pc-emea-1', { macs: ['52:54:00:00:00:01'], os: 'Linux 6.1' });
+    await waitFor(async () => ((await parent.call('GET', '/hierarchy/agents')).body.items as Array<{ id: string }>).some((a) => a.id === agent.id), { timeoutMs: 5_000, what: 'the agent on the parent' });
+    const seen = ((await parent.call('GET', '/hierarchy/agents')).body.items as Array<Record<string, unknown>>).find((a) => a.id === agent.id)!;
+    const childId = (await child.call('GET', '/hierarchy')).body.core.id;
+    expect(seen).toMatchObject({ core: childId, name: 'pc-emea-1', os: 'Linux 6.1' });
+
+    const status = (await parent.call('GET', '/hierarchy')).body;
+    expect(status.children).toHaveLength(1);
+    expect(status.children[0]).toMatchObject({ id: childId, name: 'emea', state: 'ok', connected: true, lastError: null });
+    expect(status.children[0].bytes.down).toBeGreaterThan(0);
+    expect(status.children[0].bytes.up).toBeGreaterThan(0);
+    const mine = (await child.call('GET', '/hierarchy')).body;
+    expect(mine.parent).toMatchObject({ name: 'hq', state: 'ok', connected: true, url });
+
+    // The token was used: a second core cannot join with it.
+    const other = await startCore({ config: { hierarchy: FAST } });
+    const again = await other.call('POST', '/hierarchy/join', { body: { url, token } });
+    expect(again.status).toBe(403);
+    expect(again.body.error.code).toBe('CORE_HIERARCHY_TOKEN_USED');
+  });
+
+  it('refuses an expired token, a token of another core and a second join', async () => {
+    const { parent, child, url } = await parentAndChild();
+    const short = await parent.call('POST', '/hierarchy/tokens', { body: { expires: '1s' } });
+    parent.clock.advance(2_000);
+    const late = await child.call('POST', '/hierarchy/join', { body: { url, token: short.body.token } });
+    expect(late.body.error.code).toBe('CORE_HIERARCHY_TOKEN_EXPIRED');
+    // A token whose CA fingerprint is not the listener's: the child refuses before sending anything.
+    const foreign = await startCore({ config: { hierarchy: { listen: { host: '127.0.0.1', port: 0 } } } });
+    const ft = (await foreign.call('POST', '/hierarchy/tokens', { body: {} })).body.token as string;
+    const mismatch = await child.call('POST', '/hierarchy/join', { body: { url, token: ft } });
+    expect(mismatch.body.error.code).toBe('CORE_HIERARCHY_CA_MISMATCH');
+    const ok = (await parent.call('POST', '/hierarchy/tokens', { body: {} })).body.token as string;
+    await join(child, url, ok);
+    const twice = await child.call('POST', '/hierarchy/join', { body: { url, token: (await parent.call('POST', '/hierarchy/tokens', { body: {} })).body.token } });
+    expect(twice.body.error.code).toBe('CORE_HIERARCHY_ALREADY_JOINED');
+  });
+});
+
+/** A hostile child: joins with a real token and its own CA, then speaks the protocol itself. */
+async function rogueChild(parent: TestCore, url: string): Promise<{ cert: string; key: string; ca: string; id: string; dir: string }> {
+  const dir = await tempDir('outpost-rogue-');
+  const { authority } = await Authority.open(dir, 86_400_000);
+  const link = await issueLinkCert(authority);
+  const token = (await parent.call('POST', '/hierarchy/tokens', { body: {} })).body.token as string;
+  const [id, secret] = token.split('.');
+  const parentCa = (await parent.call('GET', '/ca/certificate')).body as string;
+  const r = await post(url, '/join', { token: `${id}.${secret}`, id: authority.coreId, name: 'rogue', caPem: authority.certPem, certPem: link.certPem }, parentCa);
+  expect(r.status).toBe(200);
+  return { cert: link.certPem, key: link.keyPem, ca: parentCa, id: authority.coreId, dir };
+}
+
+function post(url: string, path: string, body: unknown, ca: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, url), { method: 'POST', ca, checkServerIdentity: () => undefined, headers: { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+function connect(url: string, tls: { cert?: string; key?: string; ca: string }): Promise<{ ws: WebSocket; messages: any[] } | { refused: number | string }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(new URL('/link', url.replace(/^https/, 'wss')), { ...tls, checkServerIdentity: () => undefined } as object);
+    const messages: any[] = [];
+    ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString())));
+    ws.on('open', () => resolve({ ws, messages }));
+    ws.on('unexpected-response', (_q, res) => resolve({ refused: res.statusCode ?? 0 }));
+    ws.on('error', (err) => resolve({ refused: err.message }));
+  });
+}
+
+describe('hierarchy: the link is a trust boundary', () => {
+  it('a child authors only what describes itself: summaries of the parent or of another child, and down items, are refused', async () => {
+    const { parent, child, token, url } = await parentAndChild();
+    await join(child, url, token);
+    const honestId = (await child.call('GET', '/hierarchy')).body.core.id as string;
+    const parentId = (await parent.call('GET', '/hierarchy')).body.core.id as string;
+    await waitFor(async () => ((await parent.call('GET', '/hierarchy')).body.children[0]?.cores ?? []).includes(honestId), { timeoutMs: 5_000, what: 'the honest child up' });
+    const rogue = await rogueChild(parent, url);
+    try {
+      const c = await connect(url, rogue);
+      if (!('ws' in c)) throw new Error(`rogue refused: ${c.refused}`);
+      c.ws.send(JSON.stringify({ t: 'hello', down: 0, name: 'rogue' }));
+      await waitFor(() => c.messages.some((m) => m.t === 'welcome'), { timeoutMs: 3_000, what: 'welcome' });
+      const forged = (core: string, id: string) => ({ k: `!hier-up!${core}!agent!${id}`, v: JSON.stringify({ core, kind: 'agent', id, name: 'forged', macs: [] }) });
+      c.ws.send(
+        JSON.stringify({
+          t: 'up',
+          to: 5,
+          entries: [
+            { s: 1, o: [forged(parentId, 'ag_parent')] },
+            { s: 2, o: [forged(honestId, 'ag_sibling')] },
+            { s: 3, o: [{ k: '!admins!evil', v: JSON.stringify({ name: 'evil', roles: ['owner'] }) }] },
+            { s: 4, o: [{ k: `!hier-results!hr_x!${honestId}!ag_1`, v: JSON.stringify({ core: honestId, agent: 'ag_1', state: 'succeeded', at: 1 }) }] },
+            { s: 5, o: [forged(rogue.id, 'ag_mine')] },
+          ],
+        }),
+      );
+      await waitFor(() => c.messages.some((m) => m.t === 'ack' && m.up === 5), { timeoutMs: 3_000, what: 'ack' });
+      const refused = c.messages.find((m) => m.t === 'refused');
+      expect(refused?.reason).toMatch(/refused 4 up item/);
+      const agents = ((await parent.call('GET', '/hierarchy/agents')).body.items as Array<{ id: string; core: string }>).map((a) => a.id);
+      expect(agents).toContain('ag_mine');
+      expect(agents).not.toContain('ag_parent');
+      expect(agents).not.toContain('ag_sibling');
+      expect(((await parent.call('GET', '/admins')).body.items as Array<{ name: string }>).map((a) => a.name)).not.toContain('evil');
+      c.ws.close();
+    } finally {
+      await removeDir(rogue.dir);
+    }
+  });
+
+  it('nobody else gets a link: no certificate, a certificate of an unjoined CA, a removed child (at once, open links closed)', async () => {
+    const { parent, child, token, url } = await parentAndChild();
+    const ca = (await parent.call('GET', '/ca/certificate')).body as string;
+    const none = await connect(url, { ca });
+    expect(none).toEqual({ refused: 403 });
+    const dir = await tempDir('outpost-stranger-');
+    try {
+      const { authority } = await Authority.open(dir, 86_400_000);
+      const stranger = await issueLinkCert(authority);
+      expect(await connect(url, { ca, cert: stranger.certPem, key: stranger.keyPem })).toEqual({ refused: 403 });
+    } finally {
+      await removeDir(dir);
+    }
+    const rogue = await rogueChild(parent, url);
+    try {
+      const c = await connect(url, rogue);
+      if (!('ws' in c)) throw new Error('a joined child was refused');
+      const closed = new Promise<void>((r) => c.ws.once('close', () => r()));
+      expect((await parent.call('DELETE', `/hierarchy/children/${rogue.id}`)).status).toBe(204);
+      await closed;
+      expect(await connect(url, rogue)).toEqual({ refused: 403 });
+    } finally {
+      await removeDir(rogue.dir);
+    }
+    // The honest child is unaffected.
+    await join(child, url, token);
+    await waitFor(async () => (await child.call('GET', '/hierarchy')).body.parent?.state === 'ok', { timeoutMs: 5_000, what: 'the honest link' });
+  });
+});
