@@ -33,8 +33,9 @@ Administer a core over its HTTP API:
   job edit NAME [--step S...] | job rm NAME | job clone NAME NEW
                                    change, remove or copy a job
   jobs                             list jobs
-  job run NAME --agents ID...|--site NAME|--all [--expires D]
-                                   run a job; prints the run id
+  job run NAME --agents ID...|--site NAME|--all|--core ID... [--expires D]
+                                   run a job; prints the run id (with child cores:
+                                   --all, --site and --core run over the hierarchy)
   run show ID                      a run's states, hop times, failures, agents not reached
   run cancel ID                    cancel a run
   package add DIR --name NAME [--version V]
@@ -58,6 +59,12 @@ Administer a core over its HTTP API:
   audit [--since D] [--admin NAME] [--action A] [--result R] [--limit N]
                                    the audit log: changes, sign-ins, refused requests
   audit verify                     check the audit log's hash chain
+  hierarchy token create | hierarchy join PARENT_URL --token T
+                                   make a child core of this one | join a parent core
+  hierarchy status | hierarchy replicate --now [--full] | hierarchy agents
+                                   links (state, lag, bytes), push now, agents below
+  hierarchy leave | hierarchy remove CHILD_ID
+                                   leave the parent | forget a child at once
   core migrate --to postgres URL   copy a stopped core's records into PostgreSQL, verified
                                    (--to level --from URL: back into its data dir)
 

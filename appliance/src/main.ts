@@ -14,6 +14,7 @@ import { roleCommand } from './commands/roles.js';
 import { ApiError } from './client/api.js';
 import { auditCommand } from './commands/audit.js';
 import { coreCommand } from './commands/core.js';
+import { hierarchyCommand } from './commands/hierarchy.js';
 import { UsageError } from './errors.js';
 import { usage } from './help.js';
 import { processIo, type CliIo } from './io.js';
@@ -51,6 +52,7 @@ const COMMANDS: Record<string, Command> = {
   role: roleCommand,
   audit: auditCommand,
   core: coreCommand,
+  hierarchy: hierarchyCommand,
 };
 
 /**

@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { printJson, printLines } from '../output.js';
 import { formatTable } from '../table.js';
+import { hasChildren } from './hierarchy.js';
 
 export const JOB_USAGE: Record<string, string> = {
   'job add': `Usage: outpost job add NAME --step STEP [--step STEP...] [--description TEXT]
@@ -13,11 +14,15 @@ export const JOB_USAGE: Record<string, string> = {
 STEP is TASK-or-JOB[:stop|:continue|:retry=N][:codes=0,3010]: on a failure stop (the
 default: the rest is skipped), continue, or retry N times; codes lists the exit codes
 that count as success (default 0). A name that is a job nests that job.`,
-  'job run': `Usage: outpost job run NAME (--agents ID... | --site NAME | --all) [--expires DURATION] [--once KEY] [--json]
+  'job run': `Usage: outpost job run NAME (--agents ID... | --site NAME | --all | --core ID...) [--expires DURATION] [--once KEY] [--json]
 
 Runs the job on the agents; prints the run id ({"id": ...} with --json). Offline agents
 run it when they next make contact, until it expires (default 24h). With --once, agents
-that already ran a run with the same KEY are skipped.`,
+that already ran a run with the same KEY are skipped.
+On a core with child cores, --all and --site run over the whole hierarchy (this core and
+every core below; --site: the agents of that site on whichever core has it), and --core
+runs on the agents of the cores given: the id printed is a hierarchy run (hr_...), whose
+results come up from every core (outpost run show hr_...).`,
   'job edit': `Usage: outpost job edit NAME [--step STEP...] [--description TEXT] [--json]
 
 Changes a job: --step (repeated) replaces its steps, in order; what is not given stays.
@@ -140,7 +145,7 @@ async function jobRun(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand(cmd, {
     args: argv,
     allowPositionals: true,
-    options: { ...adminOptions, agents: { type: 'string', multiple: true }, site: { type: 'string' }, all: { type: 'boolean' }, expires: { type: 'string' }, once: { type: 'string' } },
+    options: { ...adminOptions, agents: { type: 'string', multiple: true }, site: { type: 'string' }, all: { type: 'boolean' }, core: { type: 'string', multiple: true }, expires: { type: 'string' }, once: { type: 'string' } },
   });
   if (values.help) return help(io, cmd);
   const name = positionals[0];
@@ -148,10 +153,18 @@ async function jobRun(argv: string[], io: CliIo): Promise<number> {
   // `--agents a b c`: agent ids may follow one --agents as positionals.
   const agents = values.agents ? [...values.agents, ...positionals.slice(1)] : undefined;
   if (!agents && positionals.length > 1) throw new UsageError(`unexpected '${positionals[1]}'`);
-  if ([agents !== undefined, values.site !== undefined, values.all === true].filter(Boolean).length !== 1) {
-    throw new UsageError('give exactly one of --agents ID..., --site NAME, --all');
+  if ([agents !== undefined, values.site !== undefined, values.all === true, values.core !== undefined].filter(Boolean).length !== 1) {
+    throw new UsageError('give exactly one of --agents ID..., --site NAME, --all, --core ID...');
   }
   const target = await resolveTarget(values, io);
+  if (values.core !== undefined || (!agents && (await hasChildren(target)))) {
+    if (values.once) throw new UsageError('--once is for runs on this core only');
+    const body = { job: name, ...(values.core ? { cores: values.core } : values.site ? { site: values.site } : { all: true }), ...(values.expires ? { expires: values.expires } : {}) };
+    const run = expectShape(z.looseObject({ id: z.string() }), await callApi(target, 'POST', '/hierarchy/runs', body), 'hierarchy run');
+    if (values.json) printJson(io, run);
+    else io.out(run.id);
+    return 0;
+  }
   const body = { ...(agents ? { agents } : values.site ? { site: values.site } : { all: true }), ...(values.expires ? { expires: values.expires } : {}), ...(values.once ? { once: values.once } : {}) };
   const run = expectShape(z.looseObject({ id: z.string(), agents: z.number(), skipped: z.number().optional() }), await callApi(target, 'POST', `/jobs/${encodeURIComponent(name)}/runs`, body), 'run');
   if (values.json) printJson(io, run);

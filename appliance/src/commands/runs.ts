@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { printJson, printLines } from '../output.js';
 import { formatTable, formatTime } from '../table.js';
+import { showHierarchyRun } from './hierarchy.js';
 
 export const RUN_USAGE = `Usage: outpost run show ID [--json]
        outpost run cancel ID [--json]
@@ -53,6 +54,8 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
     else io.out(`run ${id} cancelled`);
     return 0;
   }
+  // A run over the hierarchy (started on a parent with --all, --core or --site): every agent with its core.
+  if (id.startsWith('hr_')) return showHierarchyRun(target, id, io, values.json === true);
   const raw = await callApi(target, 'GET', `/runs/${encodeURIComponent(id)}`);
   if (values.json) {
     printJson(io, raw);

@@ -136,7 +136,7 @@ export class DownApplier {
       if (!r.complete) throw new Error(`package ${rec.name}@${rec.version}: ${f.path} arrived incomplete from the parent`);
     }
     pkg = svc.store.packages.get(pkg.id) ?? pkg;
-    if (rec.enabled && !pkg.enabled) await svc.enable(pkg.id, {});
+    if (rec.enabled && !pkg.enabled) await svc.enable(pkg.id, { fromParent: true });
     else if (!rec.enabled && pkg.enabled) await svc.disable(pkg.id);
   }
 }

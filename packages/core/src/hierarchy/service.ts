@@ -120,6 +120,8 @@ export class HierarchyService {
     await this.child.load();
     await this.applier.load();
     await this.parent.listen();
+    const pkgs = this.#packages();
+    if (pkgs) pkgs.downstream = () => this.parent.children.size;
     await this.runs.start();
     this.child.start();
     this.#timer = setInterval(() => void this.tick(), this.config.summaryInterval);

@@ -221,7 +221,17 @@ export class PackageService {
 
   // ------------------------------------------------------------ enable / disable / delete
 
-  enable(ref: string, input: { servers?: string[] | undefined; site?: string | undefined; maxServers?: number | undefined }): Promise<{ pkg: PackageRecord; warnings: string[] }> {
+  /**
+   * How many child cores stage this core's enabled packages to their own package servers
+   * (set by the hierarchy module): with any, an enable for all servers is accepted with
+   * none here. A child applying its parent's enable passes `fromParent` for the same.
+   */
+  downstream: () => number = () => 0;
+
+  enable(
+    ref: string,
+    input: { servers?: string[] | undefined; site?: string | undefined; maxServers?: number | undefined; fromParent?: boolean },
+  ): Promise<{ pkg: PackageRecord; warnings: string[] }> {
     return this.#serial(async () => {
       const pkg = this.resolve(ref);
       if (pkg.state !== 'ready') {
@@ -231,7 +241,9 @@ export class PackageService {
         });
       }
       const servers = this.packageServers();
-      const plan = planTargets([...servers.values()], input);
+      const children = this.downstream();
+      const plan = planTargets([...servers.values()], input, { allowNone: input.fromParent === true || children > 0 });
+      if (servers.size === 0 && children > 0) plan.warnings.push(`no package servers on this core: its ${children} child core(s) stage the package to theirs`);
       const old = this.store.statusOf(pkg.id);
       const removed = [...old.keys()].filter((id) => !plan.targets.includes(id));
       const now = this.ctx.clock.now();

@@ -40,9 +40,15 @@ export interface TargetPlan {
  * else those of a site, else all (unconstrained first, then by name). A constrained
  * target needs an unconstrained server in one of its sites to feed it; when one exists
  * but is not a target it is added just before (a warning says so); when none exists the
- * enable is refused with `CORE_PACKAGE_NO_FEEDER`, naming the sites.
+ * enable is refused with `CORE_PACKAGE_NO_FEEDER`, naming the sites. With no server at all
+ * an enable of "all" is refused (`CORE_PACKAGE_NO_SERVERS`) unless `allowNone` (a core whose
+ * child cores stage the package to theirs, or a child applying its parent's enable).
  */
-export function planTargets(all: readonly PackageServerInfo[], input: { servers?: readonly string[] | undefined; site?: string | undefined }): TargetPlan {
+export function planTargets(
+  all: readonly PackageServerInfo[],
+  input: { servers?: readonly string[] | undefined; site?: string | undefined },
+  opts: { allowNone?: boolean } = {},
+): TargetPlan {
   const byId = new Map(all.map((s) => [s.id, s]));
   let chosen: PackageServerInfo[];
   if (input.servers && input.servers.length > 0) {
@@ -62,6 +68,7 @@ export function planTargets(all: readonly PackageServerInfo[], input: { servers?
     if (chosen.length === 0) throw new OutpostError(PackageErrors.NO_SERVERS, `no package server serves site '${input.site}'`, { status: 409 });
   } else {
     chosen = [...all].sort(byKindThenName);
+    if (chosen.length === 0 && opts.allowNone) return { targets: [], feeders: [], warnings: [] };
     if (chosen.length === 0) throw new OutpostError(PackageErrors.NO_SERVERS, 'no package servers are enrolled', { status: 409 });
   }
   const out: PackageServerInfo[] = [];
