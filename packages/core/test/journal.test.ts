@@ -3,6 +3,7 @@ import { openDatabase, sublevel, type Database } from '@outpost/common';
 import { prng, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { coreConfigSchema } from '../src/config.js';
 import { LevelJournal } from '../src/journal-level.js';
+import { encodeEntry } from '../src/journal-entry.js';
 import { openCoreDatabase, type CoreDatabase } from '../src/store-backend.js';
 import type { JournalEntry } from '../src/journal.js';
 
@@ -190,12 +191,15 @@ describe('the change journal on level', () => {
     const dir = await newDir();
     const raw = await openRaw(dir);
     // As a kill -9 can leave it: seq 1 committed (head 1), then 2 and 4 in flight, only 3 and 5 committed.
-    const entry = (h: number, key: string) => ({ at: Date.now(), h, ops: [[key, '1']] });
-    await raw.batch([
-      { type: 'put', key: '!journal!0000000000000001', value: entry(0, '!sites!a') },
-      { type: 'put', key: '!journal!0000000000000003', value: entry(1, '!sites!c') },
-      { type: 'put', key: '!journal!0000000000000005', value: entry(1, '!sites!e') },
-    ]);
+    const entry = (h: number, key: string) => encodeEntry({ at: Date.now(), h, ops: [{ key, value: '1' }] });
+    await raw.batch(
+      [
+        { type: 'put', key: '!journal!0000000000000001', value: entry(0, '!sites!a') },
+        { type: 'put', key: '!journal!0000000000000003', value: entry(1, '!sites!c') },
+        { type: 'put', key: '!journal!0000000000000005', value: entry(1, '!sites!e') },
+      ],
+      { valueEncoding: 'utf8' },
+    );
     const feed = await LevelJournal.open(raw, { retentionMs: 3_600_000 });
     expect(feed.head()).toBe(5);
     const entries = await feed.read(0, 10);
@@ -204,6 +208,15 @@ describe('the change journal on level', () => {
     await sublevel(raw, 'sites').put('f', 1);
     expect(feed.head()).toBe(6);
     feed.close();
+  });
+
+  it('fails a read of an entry the store damaged (CORE_JOURNAL_CORRUPT) rather than skip it', async () => {
+    const { db, feed } = await openCore(await newDir());
+    await sublevel(db, 'sites').put('a', 1);
+    await sublevel(db, 'sites').put('b', 2);
+    await db.put('!journal!0000000000000001', 'not an entry', { valueEncoding: 'utf8' });
+    await expect(feed.read(0, 10)).rejects.toMatchObject({ code: 'CORE_JOURNAL_CORRUPT', details: { seq: 1 } });
+    expect((await feed.read(1, 10)).map((e) => e.seq)).toEqual([2]);
   });
 
   it('prunes entries older than the retention (at open and on its timer), keeping the head, and oldest() says where it starts', async () => {
