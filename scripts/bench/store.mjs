@@ -4,7 +4,8 @@
 // workload on both: BENCH_BATCHES batches of BENCH_BATCH JSON records (the size of an
 // agent record with its index entries), then gets of single keys, then a full scan in key
 // order. A throwaway PostgreSQL server is started in a temp dir (fsync and synchronous
-// commit on, as in production). Prints one summary line `bench:store {json}` with the
+// commit on, as in production). Level runs twice: bare, and with the core's change journal
+// (issue #17: every batch also writes its journal entry; `ratioJournal` is its cost). Prints one summary line `bench:store {json}` with the
 // ratios (PostgreSQL / level, ops per second; PostgreSQL one opener and `shared` as several
 // cores run it) and writes bench-results/store-<time>.json.
 // Bounded: a fixed count of operations per phase.
@@ -12,6 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openDatabase } from '@outpost/common';
+import { LevelJournal } from '@outpost/core';
 import { PgLevel } from '@outpost/pg-level';
 import { removeDir, startPostgres, tempDir } from '@outpost/testing';
 
@@ -58,6 +60,11 @@ try {
   const level = await openDatabase(join(dir, 'level'));
   const onLevel = await run(level);
   await level.close();
+  const journaled = await openDatabase(join(dir, 'level-journal'));
+  const journal = await LevelJournal.open(journaled, { retentionMs: 86_400_000 });
+  const onLevelJournal = await run(journaled);
+  if (journal.head() !== BATCHES) throw new Error(`the journal has ${journal.head()} entries`);
+  await journaled.close();
   const onPgOf = async (table, shared) => {
     const pgdb = new PgLevel({ connectionString: pg.url, table, valueEncoding: 'json', poolSize: CONCURRENCY, shared });
     await pgdb.open();
@@ -77,11 +84,14 @@ try {
   const result = {
     batches: BATCHES, recordsPerBatch: BATCH, gets: GETS, concurrency: CONCURRENCY,
     level: figures(onLevel),
+    levelJournal: figures(onLevelJournal),
+    ratioJournal: ratios(onLevelJournal),
     postgres: figures(onPg),
     postgresShared: figures(onShared),
     ratio: ratios(onPg),
     ratioShared: ratios(onShared),
   };
+  console.log(`level with the change journal / level: batches ${result.ratioJournal.batches}x, gets ${result.ratioJournal.gets}x, scan ${result.ratioJournal.scan}x`);
   console.log(`postgres / level: batches ${result.ratio.batches}x, gets ${result.ratio.gets}x, scan ${result.ratio.scan}x`);
   console.log(`postgres shared (several cores) / level: batches ${result.ratioShared.batches}x, gets ${result.ratioShared.gets}x, scan ${result.ratioShared.scan}x`);
   console.log(`bench:store ${JSON.stringify(result)}`);

@@ -1,5 +1,7 @@
-import type { Database, Logger } from '@outpost/common';
+import { OutpostError, type Database, type Logger } from '@outpost/common';
+import { CoreErrors } from './errors.js';
 import { AppendListeners, type ChangeFeed, type JournalEntry } from './journal.js';
+import { decodeEntry, encodeEntry, type StoredEntry } from './journal-entry.js';
 
 /** A key or value as abstract-level hands it to the private API: text (utf8 format) or bytes. */
 type Bytes = string | Uint8Array;
@@ -28,12 +30,6 @@ interface LevelInternals {
   _chainedBatch(): unknown;
 }
 
-/** An entry as stored: `h` is the head when it was written (every seq up to it was committed then). */
-interface Stored {
-  at: number;
-  h: number;
-  ops: Array<[string, string | null]>;
-}
 
 /** The journal's keys: `!journal!<seq as 16 hex>`. */
 export const JOURNAL_PREFIX = '!journal!';
@@ -98,7 +94,7 @@ export class LevelJournal implements ChangeFeed {
     this.#orig = { _put: raw._put.bind(db), _del: raw._del.bind(db), _batch: raw._batch.bind(db), _clear: raw._clear.bind(db), _chainedBatch: raw._chainedBatch.bind(db) };
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    this.#entries = db.sublevel<string, Stored>('journal', { valueEncoding: 'json' });
+    this.#entries = db.sublevel<string, string>('journal', { valueEncoding: 'utf8' });
     this.#listeners = new AppendListeners((err) => options.log?.error({ err }, 'a journal listener failed'));
   }
 
@@ -117,8 +113,9 @@ export class LevelJournal implements ChangeFeed {
   async #load(): Promise<void> {
     const last = await this.#entries.iterator({ reverse: true, limit: 1 }).all();
     if (last.length === 0) return;
-    const [key, stored] = last[0]!;
+    const [key, text] = last[0]!;
     const seq = seqOf(key);
+    const stored = this.#decode(key, text);
     // Seqs between the head recorded in the last entry and it were in flight: any missing never happened.
     const present = new Set((await this.#entries.keys({ gt: hex(stored.h), lt: key }).all()).map(seqOf));
     const fill: WriteOp[] = [];
@@ -134,7 +131,7 @@ export class LevelJournal implements ChangeFeed {
   }
 
   #emptyOp(seq: number, at: number, h: number): WriteOp {
-    return { type: 'put', key: keyOf(seq), value: JSON.stringify({ at, h, ops: [] } satisfies Stored), keyEncoding: 'utf8', valueEncoding: 'utf8' };
+    return { type: 'put', key: keyOf(seq), value: encodeEntry({ at, h, ops: [] }), keyEncoding: 'utf8', valueEncoding: 'utf8' };
   }
 
   #wrap(): void {
@@ -148,16 +145,16 @@ export class LevelJournal implements ChangeFeed {
   }
 
   async #batch(ops: WriteOp[], options: object): Promise<void> {
-    let entry: Stored | undefined;
+    let entry: StoredEntry | undefined;
     for (const op of ops) {
       if (!journaled(op.key)) continue;
       entry ??= { at: this.#now(), h: this.#head, ops: [] };
-      entry.ops.push([text(op.key), op.type === 'put' && op.value !== undefined ? text(op.value) : null]);
+      entry.ops.push({ key: text(op.key), value: op.type === 'put' && op.value !== undefined ? text(op.value) : undefined });
     }
     if (!entry) return this.#orig._batch(ops, options);
     const seq = this.#next++;
     try {
-      await this.#orig._batch([...ops, { type: 'put', key: keyOf(seq), value: JSON.stringify(entry), keyEncoding: 'utf8', valueEncoding: 'utf8' }], options);
+      await this.#orig._batch([...ops, { type: 'put', key: keyOf(seq), value: encodeEntry(entry), keyEncoding: 'utf8', valueEncoding: 'utf8' }], options);
     } catch (err) {
       // Nothing of it was written: its seq gets an empty entry, so the head can pass it.
       this.#void(seq, entry.at, entry.h);
@@ -207,6 +204,13 @@ export class LevelJournal implements ChangeFeed {
     return this.#head;
   }
 
+  /** A stored entry; one that is not (the store was damaged) fails the read: a reader must not skip a change. */
+  #decode(key: string, text: string): StoredEntry {
+    const e = decodeEntry(text);
+    if (!e) throw new OutpostError(CoreErrors.JOURNAL_CORRUPT, `the change journal's entry ${seqOf(key)} cannot be read: the store is damaged`, { status: 500, details: { seq: seqOf(key) } });
+    return e;
+  }
+
   async oldest(): Promise<number> {
     const first = await this.#entries.keys({ limit: 1 }).all();
     return first.length > 0 ? seqOf(first[0]!) : this.#head + 1;
@@ -216,7 +220,10 @@ export class LevelJournal implements ChangeFeed {
     const head = this.#head;
     if (after >= head || limit <= 0) return [];
     const rows = await this.#entries.iterator({ gt: hex(after), lte: hex(head), limit }).all();
-    return rows.map(([key, s]) => ({ seq: seqOf(key), at: s.at, ops: s.ops.map(([k, v]) => ({ key: k, value: v ?? undefined })) }));
+    return rows.map(([key, t]) => {
+      const { at, ops } = this.#decode(key, t);
+      return { seq: seqOf(key), at, ops };
+    });
   }
 
   onAppend(fn: (head: number) => void): () => void {
@@ -229,7 +236,7 @@ export class LevelJournal implements ChangeFeed {
     let pruned = 0;
     for (;;) {
       const rows = await this.#entries.iterator({ lt: hex(this.#head), limit: CLEAR_PAGE }).all();
-      const old = rows.filter(([, s]) => s.at < cutoff).map(([key]) => key);
+      const old = rows.filter(([key, t]) => this.#decode(key, t).at < cutoff).map(([key]) => key);
       if (old.length > 0) await this.#orig._batch(old.map((k) => ({ type: 'del', key: PREFIX + k, keyEncoding: 'utf8' })), {});
       pruned += old.length;
       if (old.length < CLEAR_PAGE) return pruned;

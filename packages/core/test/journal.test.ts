@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, sublevel, type Database } from '@outpost/common';
-import { removeDir, tempDir } from '@outpost/testing';
+import { prng, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { coreConfigSchema } from '../src/config.js';
 import { LevelJournal } from '../src/journal-level.js';
+import { encodeEntry } from '../src/journal-entry.js';
 import { openCoreDatabase, type CoreDatabase } from '../src/store-backend.js';
 import type { JournalEntry } from '../src/journal.js';
 
@@ -101,8 +102,17 @@ describe('the change journal on level', () => {
     expect(await contacts.get('a2')).toBe(2);
   });
 
-  it('takes 200 batches in flight at once: read() returns them all, gapless, and the head never shows a seq before a gap', async () => {
-    const { db, feed } = await openCore(await newDir());
+  it('takes 200 batches in flight at once, completing out of order: read() returns them all, gapless, and the head never shows a seq before a gap', async () => {
+    const db = await openRaw(await newDir());
+    // Each write reaches LevelDB after a random 0-4 ms, so later seqs often commit first.
+    const random = prng(7);
+    const raw = db as unknown as { _batch(ops: unknown[], options: object): Promise<void> };
+    const write = raw._batch.bind(db);
+    raw._batch = async (ops, options) => {
+      await new Promise((r) => setTimeout(r, Math.floor(random() * 5)));
+      return write(ops, options);
+    };
+    const feed = await LevelJournal.open(db, { retentionMs: 3_600_000 });
     const agents = sublevel<{ i: number }>(db, 'agents');
     const checks: Array<Promise<void>> = [];
     const heads: number[] = [];
@@ -134,6 +144,32 @@ describe('the change journal on level', () => {
       ]);
     }
     expect(new Set(entries.map((e) => JSON.parse(e.ops[0]!.value!).i)).size).toBe(200);
+    // They did complete out of order: the head moved by more than one at times.
+    expect(heads.length).toBeLessThan(200);
+    feed.close();
+  });
+
+  it('gives a write that failed an empty entry, so the head passes its seq and later writes are read', async () => {
+    const db = await openRaw(await newDir());
+    const raw = db as unknown as { _batch(ops: Array<{ key: string | Uint8Array }>, options: object): Promise<void> };
+    const write = raw._batch.bind(db);
+    raw._batch = async (ops, options) => {
+      if (ops.some((o) => String(o.key) === '!sites!bad')) throw Object.assign(new Error('disk full'), { code: 'LEVEL_IO_ERROR' });
+      return write(ops, options);
+    };
+    const feed = await LevelJournal.open(db, { retentionMs: 3_600_000 });
+    const sites = sublevel<number>(db, 'sites');
+    await sites.put('a', 1);
+    await expect(sites.put('bad', 2)).rejects.toThrow('disk full');
+    await sites.put('c', 3);
+    await waitFor(() => feed.head() === 3);
+    expect((await feed.read(0, 10)).map((e) => [e.seq, e.ops.map((o) => o.key)])).toEqual([
+      [1, ['!sites!a']],
+      [2, []],
+      [3, ['!sites!c']],
+    ]);
+    expect(await sites.get('bad')).toBeUndefined();
+    feed.close();
   });
 
   it('continues the seq after a reopen', async () => {
@@ -155,12 +191,15 @@ describe('the change journal on level', () => {
     const dir = await newDir();
     const raw = await openRaw(dir);
     // As a kill -9 can leave it: seq 1 committed (head 1), then 2 and 4 in flight, only 3 and 5 committed.
-    const entry = (h: number, key: string) => ({ at: Date.now(), h, ops: [[key, '1']] });
-    await raw.batch([
-      { type: 'put', key: '!journal!0000000000000001', value: entry(0, '!sites!a') },
-      { type: 'put', key: '!journal!0000000000000003', value: entry(1, '!sites!c') },
-      { type: 'put', key: '!journal!0000000000000005', value: entry(1, '!sites!e') },
-    ]);
+    const entry = (h: number, key: string) => encodeEntry({ at: Date.now(), h, ops: [{ key, value: '1' }] });
+    await raw.batch(
+      [
+        { type: 'put', key: '!journal!0000000000000001', value: entry(0, '!sites!a') },
+        { type: 'put', key: '!journal!0000000000000003', value: entry(1, '!sites!c') },
+        { type: 'put', key: '!journal!0000000000000005', value: entry(1, '!sites!e') },
+      ],
+      { valueEncoding: 'utf8' },
+    );
     const feed = await LevelJournal.open(raw, { retentionMs: 3_600_000 });
     expect(feed.head()).toBe(5);
     const entries = await feed.read(0, 10);
@@ -169,6 +208,15 @@ describe('the change journal on level', () => {
     await sublevel(raw, 'sites').put('f', 1);
     expect(feed.head()).toBe(6);
     feed.close();
+  });
+
+  it('fails a read of an entry the store damaged (CORE_JOURNAL_CORRUPT) rather than skip it', async () => {
+    const { db, feed } = await openCore(await newDir());
+    await sublevel(db, 'sites').put('a', 1);
+    await sublevel(db, 'sites').put('b', 2);
+    await db.put('!journal!0000000000000001', 'not an entry', { valueEncoding: 'utf8' });
+    await expect(feed.read(0, 10)).rejects.toMatchObject({ code: 'CORE_JOURNAL_CORRUPT', details: { seq: 1 } });
+    expect((await feed.read(1, 10)).map((e) => e.seq)).toEqual([2]);
   });
 
   it('prunes entries older than the retention (at open and on its timer), keeping the head, and oldest() says where it starts', async () => {
