@@ -4,6 +4,7 @@ import { BOOT_USAGE } from './commands/boot.js';
 import { ADMIN_USAGE } from './commands/admins-usage.js';
 import { AUDIT_USAGE } from './commands/audit.js';
 import { CORE_USAGE } from './commands/core.js';
+import { INSTALL_USAGE } from './commands/agent-install.js';
 
 /** Usage text per command; `''` is the top level. */
 const USAGE: Record<string, string> = {
@@ -20,6 +21,10 @@ Administer a core over its HTTP API:
                [--service S]... [--address IP]... [--name DNS]... [--site NAME]...
                                    create an enrollment token (a site server's with its grant)
   agents [--state S] [--site NAME] list agents
+  agent install-command [--site S] [--uses N] [--expires D]
+                                   print the one line that installs and enrolls an agent
+  agent push HOST... --ssh-user U [--ssh-key F] [--port P] [--concurrency N]
+                                   install and enroll agents over SSH
   site-servers                     list site servers
   site-server set ID [--service S]... [--no-service NAME]... [--address IP]... [--name DNS]... [--site NAME]...
                                    change what a site server is granted
@@ -180,5 +185,5 @@ CAP_NET_BIND_SERVICE; --port 6969 does not). Run 'outpost tftp --help' for every
 
 /** The usage text of a command (`'site add'`), or of the top level. */
 export function usage(command?: string): string {
-  return USAGE[command ?? ''] ?? PACKAGE_USAGE[command ?? ''] ?? BOOT_USAGE[command ?? ''] ?? ADMIN_USAGE[command ?? ''] ?? AUDIT_USAGE[command ?? ''] ?? CORE_USAGE[command ?? ''] ?? USAGE['']!;
+  return USAGE[command ?? ''] ?? PACKAGE_USAGE[command ?? ''] ?? BOOT_USAGE[command ?? ''] ?? ADMIN_USAGE[command ?? ''] ?? AUDIT_USAGE[command ?? ''] ?? CORE_USAGE[command ?? ''] ?? INSTALL_USAGE[command ?? ''] ?? USAGE['']!;
 }

@@ -12,7 +12,9 @@ const HELP_GATEWAY = `Usage: outpost gateway connections [--agent ID] [--json]
 const HELP_AGENT = `Usage: outpost agent revoke ID [--reason TEXT] [--json]
   Revoke every certificate of an agent (or site server) and block new ones: gateways
   close its tunnels and refuse it.
-       outpost agent unblock ID`;
+       outpost agent unblock ID
+       outpost agent install-command [--site S] [--uses N] [--expires D]
+       outpost agent push HOST... --ssh-user U [--ssh-key F] [--port P] [--concurrency N]`;
 
 const connSchema = z.looseObject({
   gateway: z.string(),
@@ -61,6 +63,8 @@ export async function gatewayCommand(argv: readonly string[], io: CliIo): Promis
 
 /** `outpost agent revoke ID [--reason TEXT]` and `outpost agent unblock ID`. */
 export async function agentCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv[0] === 'install-command') return (await import('./agent-install.js')).agentInstallCommand(argv.slice(1), io);
+  if (argv[0] === 'push') return (await import('./agent-push.js')).agentPushCommand(argv.slice(1), io);
   const cmd = 'agent';
   const { values, positionals } = parseCommand(cmd, { args: [...argv], options: { ...adminOptions, reason: { type: 'string' } }, allowPositionals: true });
   if (values.help) {

@@ -16,7 +16,9 @@ import {
   type HeartbeatRequest,
 } from './core-api.js';
 import { AgentErrors, isCoreHttpError } from './errors.js';
+import { caFromTlsChain, checkCaPin } from './ca-pin.js';
 import { createIdentityStore, type Identity } from './identity-store.js';
+import { DEFAULT_MACHINE_ID_FILES, readMachineId } from './machine-id.js';
 import { createLoop, type Loop } from './loop.js';
 import type { ConfigSerial } from './heartbeat-datagram.js';
 import { collectNetInfo, type NetInfo } from './net-info.js';
@@ -136,6 +138,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
   let preCa: string[] = [];
   let nextRenewTry = 0;
   let metricsListener: MetricsListener | undefined;
+  /** This computer's machine id (read at start), recorded in the identity at enrollment. */
+  let machineId: string | undefined;
+  /** The pinned CA was looked for in an https core's chain (found, or the system trusts it). */
+  let pinChecked = false;
+  const hasToken = (): boolean => Boolean(config.enrollToken || config.enrollTokenFile);
 
   const stats: AgentStats = {
     state: 'stopped',
@@ -208,9 +215,36 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     return token;
   }
 
+  /**
+   * With `caFingerprint` and no `caFile`: an https core's CA, taken from its TLS chain when it
+   * has the pinned fingerprint, so the token goes only to a core of that CA (and it is
+   * trusted for gateways' TLS too). A chain without it is refused at once; unreachable
+   * cores are tried in turn. Over http the pin is checked on the enrollment answer only.
+   */
+  async function pinCa(pin: string): Promise<void> {
+    if (preCa.length > 0 || pinChecked) return;
+    const secure = config.coreUrl.filter((u) => u.startsWith('https:'));
+    if (secure.length === 0) return;
+    let last: unknown;
+    for (const url of secure) {
+      try {
+        const pem = await caFromTlsChain(url, pin, config.httpTimeout);
+        if (pem) preCa = [pem];
+        pinChecked = true;
+        log.info({ coreUrl: url, caFingerprint: pin, fromChain: Boolean(pem) }, 'the core presents the pinned CA');
+        return;
+      } catch (err) {
+        if (isOutpostError(err) && err.code === AgentErrors.CA_MISMATCH) throw err;
+        last = err;
+      }
+    }
+    throw last;
+  }
+
   async function enroll(): Promise<void> {
     if (!client) return;
     const token = await readToken();
+    if (config.caFingerprint) await pinCa(config.caFingerprint);
     stats.state = 'enrolling';
     const net = netInfo();
     const { keyPem, csrPem } = createKeyAndCsr(config.name);
@@ -228,6 +262,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
       throw err;
     }
     const res = expectShape(enrollResponseSchema, answer, 'POST /enroll');
+    // The identity is not kept: a core whose CA is not the pinned one is not our core.
+    if (config.caFingerprint) checkCaPin(res.caCertificate, config.caFingerprint, 'POST /enroll');
     const id: Identity = {
       version: 1,
       id: res.id,
@@ -241,6 +277,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
         ? { certificate: res.certificate, key: keyPem, caCertificate: res.caCertificate, coreId: res.coreId, tunnelUrl: res.coreUrl, renewAfter: renewAfterOf(res.certificate) }
         : {}),
       ...(res.workKey === undefined ? {} : { workKey: res.workKey }),
+      ...(machineId === undefined ? {} : { machineId }),
     };
     await store.save(id);
     adopt(id);
@@ -248,7 +285,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     remote = undefined;
     stats.enrollments++;
     stats.state = 'running';
-    log.info({ id: id.id, name: config.name, file: store.file }, 'enrolled');
+    log.info({ id: id.id, name: config.name, file: store.file, machineId }, 'enrolled');
   }
 
   /**
@@ -314,7 +351,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
 
   /** The core said 401 to our credential: say so clearly; re-enroll only with a token. */
   async function rejected(err: unknown): Promise<void> {
-    const canReenroll = Boolean(config.enrollToken || config.enrollTokenFile);
+    const canReenroll = hasToken();
     log.error(
       { err, id: identity?.id, file: store.file, code: AgentErrors.IDENTITY_REJECTED, reenroll: canReenroll },
       canReenroll
@@ -398,11 +435,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
     stats.consecutiveFailures++;
     if (isOutpostError(err) && err.code === AgentErrors.CORE_UNREACHABLE) void checkRoute().catch(() => undefined);
     if (isCoreHttpError(err) && err.httpStatus === 401 && identity) await rejected(err);
-    const delay = stats.state === 'rejected' && !identity && !(config.enrollToken || config.enrollTokenFile)
+    const delay = stats.state === 'rejected' && !identity && !hasToken()
       ? config.retry.cap
       : retryDelay(stats.consecutiveFailures, heartbeatIntervalMs());
     const code = isOutpostError(err) ? err.code : undefined;
-    if (code === AgentErrors.ENROLL_REJECTED || code === AgentErrors.NO_ENROLL_TOKEN || code === AgentErrors.TOKEN_FILE_UNREADABLE) {
+    if (code === AgentErrors.ENROLL_REJECTED || code === AgentErrors.NO_ENROLL_TOKEN || code === AgentErrors.TOKEN_FILE_UNREADABLE || code === AgentErrors.CA_MISMATCH) {
       log.error({ err, code, retryInMs: delay }, 'cannot enroll');
     } else {
       log.warn({ code, message: (err as Error).message, failures: stats.consecutiveFailures, retryInMs: delay }, 'heartbeat failed');
@@ -463,9 +500,44 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
       }
     }, () => config.retry.cap);
 
+  /**
+   * The stored identity, unless it was enrolled on another computer: an image made after
+   * enrollment carries the identity to every machine made from it. Such an identity is moved
+   * aside (kept, renamed) and this computer enrolls anew with the configured token; without
+   * a token, `AGENT_CLONED_IDENTITY`. An identity from before machine ids were recorded gets
+   * this computer's.
+   */
+  async function loadOwnIdentity(): Promise<Identity | undefined> {
+    const machine = await readMachineId(config.machineIdFile ? [config.machineIdFile] : DEFAULT_MACHINE_ID_FILES);
+    machineId = machine.id;
+    if (machine.id === undefined) log.warn({ tried: machine.tried }, 'no machine id: an identity copied from another computer cannot be detected');
+    const stored = await store.load();
+    if (!stored || machine.id === undefined) return stored;
+    if (stored.machineId === undefined) {
+      const next: Identity = { ...stored, machineId: machine.id };
+      await store.save(next);
+      log.info({ id: stored.id, machineId: machine.id, file: machine.file }, 'machine id recorded in the identity');
+      return next;
+    }
+    if (stored.machineId === machine.id) return stored;
+    const details = { id: stored.id, enrolledOn: stored.machineId, machineId: machine.id, file: machine.file };
+    if (!hasToken()) {
+      throw new OutpostError(
+        AgentErrors.CLONED_IDENTITY,
+        `the identity in ${store.file} was enrolled on another computer (machine id ${stored.machineId}, this one is ${machine.id}): a copied image? Configure an enrollToken to enroll this computer, or delete the identity`,
+        { details },
+      );
+    }
+    const aside = await store.moveAside(`cloned-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    log.warn({ ...details, movedTo: aside }, 'this identity was enrolled on another computer (a cloned image): moved aside, enrolling this computer anew');
+    return undefined;
+  }
+
   const service = lifecycle({
     async start() {
       if (config.caFile) preCa = [await readFile(config.caFile, 'utf8')];
+      if (config.caFile && config.caFingerprint) checkCaPin(preCa[0], config.caFingerprint, `caFile ${config.caFile}`);
+      const stored = await loadOwnIdentity();
       const t = createTransport({
         coreUrl: config.coreUrl,
         tunnelUrl: () => identity?.tunnelUrl,
@@ -492,7 +564,6 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): OutpostA
       });
       if (config.gateways.length > 0) t.start();
       else stats.route = 'direct';
-      const stored = await store.load();
       if (stored) {
         adopt(stored);
         await checkRoute();

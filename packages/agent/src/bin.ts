@@ -1,15 +1,25 @@
 #!/usr/bin/env node
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { applyEnvOverrides, createLogger, isOutpostError, usePrivateUmask, OutpostError, parseDuration, readConfigFile, validateConfig, type Logger } from '@outpost/common';
+import { createLogger, isOutpostError, usePrivateUmask, OutpostError, parseDuration, type Logger } from '@outpost/common';
 import { createAgent } from './agent.js';
-import { agentConfigSchema } from './config.js';
+import { DEFAULT_CONFIG_FILE, loadAgentConfig } from './cli/agent-config-file.js';
+import { writeEnrollConfig } from './cli/enroll-command.js';
+import { versionText } from './cli/version.js';
 import { AgentErrors } from './errors.js';
+import { isSingleFile } from './version.js';
 import { createSwarm, type HeartbeatReport } from './swarm/swarm.js';
 
 const USAGE = `usage:
-  outpost-agent run --config FILE
-      Runs one agent. FILE is YAML or JSON: the agent's keys, or a config with an
-      'agent:' section. OUTPOST_AGENT__<KEY>=value overrides a key.
+  outpost-agent run [--config FILE]
+      Runs one agent. FILE (${DEFAULT_CONFIG_FILE}) is YAML or JSON: the agent's keys,
+      or a config with an 'agent:' section. OUTPOST_AGENT__<KEY>=value overrides a key.
+  outpost-agent enroll --core URL --token TOKEN [--ca-fingerprint SHA256]
+                       [--config FILE] [--data-dir DIR] [--name NAME]
+      Writes the config (mode 0600) the service runs with: it enrolls with the core
+      at its next start and needs the token no more. Other keys of FILE are kept.
+  outpost-agent --version [--config FILE]
+      Prints the agent's version and the core it is set for.
   outpost-agent swarm --core URL --token TOKEN --count N [options]
       Simulates N agents in this process: enrolls them, then heartbeats.
       --concurrency N       enrollments in flight (64)
@@ -37,12 +47,7 @@ function int(v: string | undefined, name: string, def: number): number {
 
 async function run(argv: string[], logger: () => Logger): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, 'log-level': { type: 'string' } }, strict: true });
-  if (!values.config) usage('run needs --config FILE');
-  const file = await readConfigFile(values.config);
-  // A whole Outpost config has an `agent:` section; a file of agent keys alone is one.
-  const hasSection = typeof file.agent === 'object' && file.agent !== null && !Array.isArray(file.agent);
-  const section = applyEnvOverrides(hasSection ? file : { agent: file }, process.env).agent;
-  const config = validateConfig(agentConfigSchema, section, { file: values.config });
+  const config = await loadAgentConfig(values.config ?? DEFAULT_CONFIG_FILE, process.env);
   const log = logger();
   const agent = createAgent(config, { logger: log });
   await agent.start();
@@ -56,6 +61,34 @@ async function run(argv: string[], logger: () => Logger): Promise<void> {
     process.once('SIGTERM', stop);
   });
   await agent.stop();
+}
+
+async function enroll(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      core: { type: 'string' },
+      token: { type: 'string' },
+      'ca-fingerprint': { type: 'string' },
+      config: { type: 'string' },
+      'data-dir': { type: 'string' },
+      name: { type: 'string' },
+    },
+  });
+  if (!values.core || !values.token) usage('enroll needs --core URL and --token TOKEN');
+  const written = await writeEnrollConfig({
+    configFile: values.config ?? DEFAULT_CONFIG_FILE,
+    coreUrl: values.core,
+    token: values.token,
+    caFingerprint: values['ca-fingerprint'],
+    dataDir: values['data-dir'] === undefined ? undefined : resolve(values['data-dir']),
+    name: values.name,
+  });
+  console.log(`wrote ${written.configFile} (mode 0600): the agent enrolls with ${written.coreUrl.join(', ')} at its next start (data dir ${written.dataDir})`);
+  if (written.existingId) {
+    console.log(`note: ${written.dataDir} already holds identity ${written.existingId}: it is kept; the token serves only if that identity belongs to another computer or is removed`);
+  }
 }
 
 function line(r: HeartbeatReport): string {
@@ -127,13 +160,24 @@ async function main(): Promise<void> {
   const given = levelArg >= 0 ? rest[levelArg + 1] : undefined;
   const level = LEVELS.find((l) => l === given);
   if (given !== undefined && !level) usage(`--log-level takes one of ${LEVELS.join(', ')}`);
-  const logger = (): Logger => createLogger({ level: level ?? (command === 'swarm' ? 'warn' : 'info'), base: { service: 'agent' } });
+  // The single file has no pino-pretty to start a transport worker from: JSON lines always.
+  const pretty = isSingleFile() ? { pretty: false } : {};
+  const logger = (): Logger => createLogger({ level: level ?? (command === 'swarm' ? 'warn' : 'info'), base: { service: 'agent' }, ...pretty });
+  if (command === '--version' || command === '-v' || command === 'version') {
+    const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } }, strict: true });
+    console.log(await versionText(values.config ?? DEFAULT_CONFIG_FILE, process.env));
+    return;
+  }
   if (command === 'run') {
     // Before the data dir is opened: its key and db are private (0700/0600) whatever the login umask.
     usePrivateUmask();
     return run(rest, logger);
   }
   if (command === 'swarm') return swarm(rest, logger);
+  if (command === 'enroll') {
+    usePrivateUmask();
+    return enroll(rest);
+  }
   if (command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);
     return;

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { coreUrls, durationSchema, portSchema, z } from '@outpost/common';
+import { caFingerprintSchema } from './ca-pin.js';
 import { agentTasksConfigSchema } from './tasks/task-config.js';
 
 const duration = durationSchema;
@@ -27,6 +28,21 @@ export const agentConfigSchema = z
     enrollToken: z.string().min(1).optional(),
     /** A file holding the enrollment token (first line), instead of `enrollToken`. */
     enrollTokenFile: z.string().min(1).optional(),
+    /**
+     * The sha256 fingerprint of the core's CA certificate (hex, colons and a `sha256:` prefix
+     * allowed, as `openssl x509 -fingerprint -sha256` prints it). When set, the agent enrolls
+     * only with a core whose CA has it: the CA an https core is trusted by before enrollment
+     * and the one the enrollment answer carries (`AGENT_CA_MISMATCH` otherwise). Parsed to
+     * lowercase hex.
+     */
+    caFingerprint: caFingerprintSchema.optional(),
+    /**
+     * The file holding this computer's machine id, recorded in the identity at enrollment: an
+     * identity whose machine id is not this computer's was copied from another (a cloned
+     * image) and is moved aside to enroll anew. Missing or empty: no check (logged).
+     * @default '/etc/machine-id', then '/var/lib/dbus/machine-id'
+     */
+    machineIdFile: z.string().min(1).optional(),
     /** OS description sent at enrollment. @default `${os.type()} ${os.release()}` */
     os: z.string().min(1).max(255).optional(),
     heartbeat: z

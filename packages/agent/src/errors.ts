@@ -20,6 +20,12 @@ export const AgentErrors = {
   CORE_ERROR: 'AGENT_CORE_ERROR',
   /** The core answered 2xx with a body that is not what the API promises. */
   CORE_BAD_RESPONSE: 'AGENT_CORE_BAD_RESPONSE',
+  /** The core's CA certificate does not have the configured `caFingerprint` (or the core sent none). */
+  CA_MISMATCH: 'AGENT_CA_MISMATCH',
+  /** The identity was enrolled on another computer (its machine id differs) and no token is configured to enroll this one. */
+  CLONED_IDENTITY: 'AGENT_CLONED_IDENTITY',
+  /** `outpost-agent enroll` cannot write the config file. */
+  CONFIG_WRITE: 'AGENT_CONFIG_WRITE',
   /** Bad command line for the `outpost-agent` command. */
   CLI_USAGE: 'AGENT_CLI_USAGE',
 } as const;

@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OutpostError, parseCredential, writeFileAtomic, z } from '@outpost/common';
 import { AgentErrors } from './errors.js';
@@ -38,6 +38,8 @@ export const identitySchema = z.strictObject({
    * its signature.
    */
   workKey: z.string().min(1).max(4_096).optional(),
+  /** The machine id of the computer this identity was enrolled on (see src/machine-id.ts). */
+  machineId: z.string().min(1).max(256).optional(),
 });
 export type Identity = z.infer<typeof identitySchema>;
 
@@ -50,6 +52,11 @@ export interface IdentityStore {
   save(identity: Identity): Promise<void>;
   /** Forgets the identity (after the core rejected it, before re-enrolling). */
   clear(): Promise<void>;
+  /**
+   * Keeps the identity, and the task journals that belong to it, under another name
+   * (`identity.<tag>.json`, `tasks.<tag>`) so the data dir holds none; returns the identity's new path.
+   */
+  moveAside(tag: string): Promise<string>;
 }
 
 export function createIdentityStore(dataDir: string): IdentityStore {
@@ -88,6 +95,14 @@ export function createIdentityStore(dataDir: string): IdentityStore {
     },
     async clear() {
       await rm(file, { force: true });
+    },
+    async moveAside(tag) {
+      const to = join(dataDir, `identity.${tag}.json`);
+      await rename(file, to);
+      await rename(join(dataDir, 'tasks'), join(dataDir, `tasks.${tag}`)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+      return to;
     },
   };
 }

@@ -1,4 +1,4 @@
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { removeDir, tempDir } from '@outpost/testing';
@@ -49,5 +49,21 @@ describe('identity store', () => {
     const store = createIdentityStore(dir);
     await writeFile(store.file, text);
     await expect(store.load()).rejects.toMatchObject({ code: AgentErrors.IDENTITY_CORRUPT });
+  });
+
+  it('moves an identity aside with its task journals, keeping both under the tag, and holds none after', async () => {
+    const data = join(dir, 'agent');
+    const store = createIdentityStore(data);
+    await store.save({ ...identity, machineId: 'aaaa' });
+    await mkdir(join(data, 'tasks/runs'), { recursive: true });
+    await writeFile(join(data, 'tasks/runs/r1.json'), '{}');
+    expect(await store.moveAside('cloned-t1')).toBe(join(data, 'identity.cloned-t1.json'));
+    expect(await store.load()).toBeUndefined();
+    expect((await readdir(data)).sort()).toEqual(['identity.cloned-t1.json', 'tasks.cloned-t1']);
+    expect(await readdir(join(data, 'tasks.cloned-t1/runs'))).toEqual(['r1.json']);
+    // No task journals: the identity alone.
+    await store.save(identity);
+    await store.moveAside('cloned-t2');
+    expect(await readdir(data)).toContain('identity.cloned-t2.json');
   });
 });

@@ -7,6 +7,7 @@ import { bootConfigSchema } from './boot/config.js';
 import { consoleConfigSchema } from './console/config.js';
 import { adminsConfigSchema } from './admins/config.js';
 import { auditConfigSchema } from './audit/config.js';
+import { installConfigSchema } from './install/config.js';
 
 const port = portSchema;
 
@@ -101,6 +102,8 @@ export const coreConfigSchema = z
     audit: auditConfigSchema,
     /** Parent and child cores (see src/hierarchy/README.md). */
     hierarchy: hierarchyConfigSchema,
+    /** The one-line enrollment link's files (see src/install/README.md). */
+    install: installConfigSchema,
     /** Leases for work that runs on one core at a time (store.kind: postgres; see README "Leases"). */
     leases: z
       .object({

@@ -7,6 +7,7 @@ import type { CoreContext, CoreModule } from './module.js';
 import { Tickler } from './tickler.js';
 import { createTasksModule } from './tasks/module.js';
 import { createBootModule } from './boot/module.js';
+import { createInstallModule } from './install/module.js';
 import { Enrollment } from './enrollment.js';
 import type { AgentRecord, ContactRecord, EnrollKind, SiteRecord, SiteServerRecord, TokenGrant, TokenRecord } from './model.js';
 import { Registry, type Clock } from './registry.js';
@@ -37,7 +38,7 @@ export interface CoreDeps {
  * decisions, certificates) is one module: its own sublevels, routes and timers.
  */
 function coreModules(config: CoreConfig, admins: CoreModule): CoreModule[] {
-  return [admins, createCaModule(config), packagesModule(config), createTasksModule(config), createBootModule(config), createConsoleModule(config)];
+  return [admins, createCaModule(config), packagesModule(config), createTasksModule(config), createBootModule(config), createConsoleModule(config), createInstallModule(config)];
 }
 
 export interface Core {

@@ -14,8 +14,8 @@ describe('route declarations', () => {
     // Administrators are never let in by kind: only a permission (or anyAdmin) admits them.
     const byAdminKind = routes.filter((r) => r.declares?.kinds?.includes('admin')).map((r) => `${r.method} ${r.path}`);
     expect(byAdminKind).toEqual([]);
-    // Only sign-in, enrollment, metrics, the console's static files and SSO are public.
+    // Only sign-in, enrollment, metrics, the console's static files, SSO and the install link (its script checks the token) are public.
     const pub = routes.filter((r) => r.declares?.public).map((r) => `${r.method} ${r.path}`);
-    for (const p of pub) expect(p).toMatch(/^GET \/(console|metrics|$)|^(POST|GET) \/api\/v1\/(session|enroll|health)/);
+    for (const p of pub) expect(p).toMatch(/^GET \/(console|metrics|install\/(agent\.sh|manifest|files\/:name)$|$)|^(POST|GET) \/api\/v1\/(session|enroll|health)/);
   });
 });
