@@ -3,6 +3,7 @@ import { ADMIN_ID, loadOrCreateAdminToken } from './admin-token.js';
 import { coreListenerTls, createCaModule } from './ca/module.js';
 import type { CoreConfig } from './config.js';
 import { DatagramServer } from './datagram-server.js';
+import { CoreEvents } from './events.js';
 import type { CoreContext, CoreModule } from './module.js';
 import { Tickler } from './tickler.js';
 import { createTasksModule } from './tasks/module.js';
@@ -131,7 +132,10 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
     const a = await loadOrCreateAdminToken(config.dataDir);
     admin = a;
     if (a.created) log.info({ file: a.file }, 'created the admin token');
-    registry = new Registry(store, config, clock, log);
+    const events = new CoreEvents(log.child({ module: 'core-events' }));
+    // The journal's position is an event like any other: a module that follows changes reads the feed from its cursor.
+    opened.feed.onAppend((head) => events.emit('journal.appended', { head }));
+    registry = new Registry(store, config, clock, log, events);
     const reg = registry;
     datagrams = new DatagramServer(reg, clock, log.child({ module: 'core-datagram' }), config.datagram.window);
     reg.datagramPort = await datagrams.start(config.datagram.host, config.datagram.port);
@@ -142,7 +146,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       return ss?.tickleAddress !== undefined && key !== undefined && dg.sendTickle(key, ss.tickleAddress, flags);
     }, log.child({ module: 'core-tickle' }));
     const tk = tickler;
-    reg.onSiteServersChanged = (ids) => tk.request(ids, TickleFlags.CONFIG);
+    events.on('site-servers.changed', ({ ids }) => tk.request(ids, TickleFlags.CONFIG));
     reg.mayRebalance = () => ls.held('registry.rebalance');
     reg.init();
     ls.onAcquired('registry.rebalance', () => reg.scheduleRebalance());
@@ -161,6 +165,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
       db,
       store: { kind: opened.kind, onRemote: (sub, fn) => opened.onRemote(sub, fn), sync: () => opened.sync(), feed: opened.feed, dispatch: (sub, key, value) => opened.dispatch(sub, key, value) },
       registry: reg,
+      events,
       leases: ls,
       url: () => config.http.publicUrl ?? started(http, 'url').url,
       tickle: (ids, flags) => tk.request(ids, flags),

@@ -1,3 +1,4 @@
+import type { CoreEvents } from './events.js';
 import type { Router } from '@koa/router';
 import type { AppState, Database, Logger, OutpostError } from '@outpost/common';
 import type { CoreConfig } from './config.js';
@@ -28,6 +29,8 @@ export interface CoreContext {
     dispatch(sublevel: string, key: string, value: unknown): void;
   };
   registry: Registry;
+  /** The core's typed event stream (events.ts): subscribe with `ctx.events.on(name, fn)`; never replace another module's handler. */
+  events: CoreEvents;
   /** Work that must run on one core at a time checks its lease (see leases.ts): `if (ctx.leases.held('audit.retention'))`. */
   leases: Leases;
   /** The core's public base URL (after the HTTP listener is up). */

@@ -1,3 +1,4 @@
+import { CoreEvents } from './events.js';
 import { createHash } from 'node:crypto';
 import { OutpostError, parseCidr, type Logger } from '@outpost/common';
 import { balance } from './balance.js';
@@ -116,14 +117,8 @@ export class Registry {
   #stopped = false;
   /** UDP port agents send heartbeats to; set by the core once bound. */
   datagramPort = 0;
-  /** Called after agents' config serials change. */
-  onAgentsChanged: (ids: string[]) => void = () => undefined;
-  /** Called after an agent enrolled (the boot module starts a computer's pending job). */
-  onAgentAdded: (a: AgentRecord) => void = () => undefined;
   /** Whether this core re-balances (holds the `registry.rebalance` lease); another core does otherwise. */
   mayRebalance: () => boolean = () => true;
-  /** Called after site servers' config serials change (the core tickles them). */
-  onSiteServersChanged: (ids: string[]) => void = () => undefined;
   readonly #ssSerial = new Map<string, string>();
   /** Heartbeat claims beyond a grant, refused (`outpost_core_claims_refused_total`). */
   claimsRefused = 0;
@@ -133,6 +128,8 @@ export class Registry {
     private readonly config: CoreConfig,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** Where the registry says what changed: `agents.changed`, `agent.enrolled`, `site-servers.changed`. */
+    readonly events: CoreEvents = new CoreEvents(log),
   ) {}
 
   /** Builds every cache from the loaded store. */
@@ -167,7 +164,7 @@ export class Registry {
         this.#ssSerial.set(ss.id, serial);
       }
     }
-    if (changed.length) this.onSiteServersChanged(changed);
+    if (changed.length) this.events.emit('site-servers.changed', { ids: changed });
   }
 
   /** Cancels a pending re-balance and refuses new ones (the core is stopping). */
@@ -620,7 +617,7 @@ export class Registry {
         changed.push(id);
       }
     }
-    if (changed.length) this.onAgentsChanged(changed);
+    if (changed.length) this.events.emit('agents.changed', { ids: changed });
   }
 
   agentView(a: AgentRecord): AgentView {
@@ -676,7 +673,7 @@ export class Registry {
     }
     this.#agentSerial.set(a.id, serialOf(this.#agentConfigDoc(record)));
     this.touch(a.id, 'http');
-    this.onAgentAdded(record);
+    this.events.emit('agent.enrolled', { agent: record });
   }
 
   async updateAgent(id: string, patch: Partial<Pick<AgentRecord, 'name' | 'macs' | 'ips' | 'os'>>): Promise<AgentRecord> {
@@ -700,7 +697,7 @@ export class Registry {
     for (const m of [this.#agentAddrs, this.#keys, this.#agentSerial]) m.delete(id);
     this.#dirtyContacts.delete(id);
     // Its task server re-reads its agents (CONFIG tickle) and forgets this one's key.
-    if (a.taskServer) this.onSiteServersChanged([a.taskServer]);
+    if (a.taskServer) this.events.emit('site-servers.changed', { ids: [a.taskServer] });
   }
 
   /**
@@ -709,7 +706,7 @@ export class Registry {
    */
   agentAccessChanged(id: string): void {
     const ts = this.store.agents.get(id)?.taskServer;
-    if (ts) this.onSiteServersChanged([ts]);
+    if (ts) this.events.emit('site-servers.changed', { ids: [ts] });
   }
 
   /** Ordered site servers running `service` for an agent. */

@@ -53,15 +53,15 @@ export function createAuditModule(coreConfig: CoreConfig, deps: { clock: Clock; 
       return auditMiddleware({ store: () => store, maxFieldBytes: config.maxFieldBytes, clock: deps.clock, log, counters, coalescer });
     },
     async start(ctx: CoreContext) {
-      const s = new AuditStore(ctx.db);
+      const s = new AuditStore(ctx.db, ctx.events);
       await s.load();
       const ex = new AuditExporter(config.export, ctx.log);
       exporter = ex;
-      s.onCommit = (e) => {
-        ex.export(e);
-        streams.publish(e);
-      };
-      s.onRemoteEntry = (e) => streams.publish(e);
+      // This core exports what it appended (another core exports its own); every live stream gets both.
+      ctx.events.on('audit.appended', ({ entry, local }) => {
+        if (local) ex.export(entry);
+        streams.publish(entry);
+      });
       for (const sub of ['audit', 'audit-meta'] as const) ctx.store.onRemote(sub, (key, value) => s.remote(sub, key, value));
       if (ctx.leases.held('audit.retention')) await prune(s);
       store = s;

@@ -1,3 +1,4 @@
+import { CoreEvents } from '../events.js';
 import { DURABLE, sublevel, type BatchOp, type Database, type Sublevel } from '@outpost/common';
 import { entryHash, verifyChain, type ChainPoint, type VerifyResult } from './chain.js';
 import { GENESIS, type AuditDraft, type AuditEntry } from './entry.js';
@@ -42,14 +43,14 @@ export class AuditStore {
   #queue: Pending[] = [];
   #writing: Promise<void> | undefined;
   #exclusive: Promise<unknown> = Promise.resolve();
-  /** Called with each entry once it is committed (export, live streams). */
-  onCommit: (e: AuditEntry) => void = () => undefined;
-  /** Called with each entry another core committed (live streams; that core exports it). */
-  onRemoteEntry: (e: AuditEntry) => void = () => undefined;
   /** Appends retried because another core had moved the head (several cores). */
   rechained = 0;
 
-  constructor(readonly db: Database) {
+  /** Each committed entry goes out as `audit.appended` (`local`: this core's, exported here; else another core's, for live streams). */
+  constructor(
+    readonly db: Database,
+    readonly events: CoreEvents = new CoreEvents(),
+  ) {
     this.#entries = sublevel(db, 'audit');
     this.#meta = sublevel(db, 'audit-meta');
   }
@@ -79,7 +80,7 @@ export class AuditStore {
    */
   remote(sub: 'audit' | 'audit-meta', key: string, value: unknown): void {
     if (sub === 'audit') {
-      if (value) this.onRemoteEntry(value as AuditEntry);
+      if (value) this.events.emit('audit.appended', { entry: value as AuditEntry, local: false });
       return;
     }
     const point = value as ChainPoint | undefined;
@@ -135,7 +136,7 @@ export class AuditStore {
         waiting.forEach((p, i) => p.resolve(entries[i]!));
         for (const e of entries) {
           try {
-            this.onCommit(e);
+            this.events.emit('audit.appended', { entry: e, local: true });
           } catch {
             // Export and live streams count their own failures; the entry is committed.
           }

@@ -26,11 +26,9 @@ export function createBootModule(coreConfig: CoreConfig): CoreModule & { readonl
       service = svc;
       // Modules start in order and tasks comes before boot: its runs exist by now.
       svc.jobs = tasksJobStarter(ctx);
-      const previous = ctx.registry.onAgentAdded;
-      ctx.registry.onAgentAdded = (a) => {
-        previous(a);
+      ctx.events.on('agent.enrolled', ({ agent: a }) => {
         svc.agentEnrolled(a).catch((err: unknown) => ctx.log.error({ err, agent: a.id }, 'boot: agent enrollment hook failed'));
-      };
+      });
       ctx.log.info({ computers: store.computers.size, images: store.images.size, boots: store.boots.size }, 'boot decisions loaded');
     },
     routes(router, ctx) {

@@ -75,16 +75,14 @@ export function createTasksModule(coreConfig: CoreConfig): TasksModule {
       // Agents moved to another task server (one went away, or the sites changed): wake
       // their new servers with CONFIG, which re-reads agents and all their pending work.
       const reg = ctx.registry;
-      const previous = reg.onAgentsChanged;
-      reg.onAgentsChanged = (ids) => {
-        previous(ids);
+      ctx.events.on('agents.changed', ({ ids }) => {
         const servers = new Set<string>();
         for (const id of ids) {
           const ts = reg.store.agents.get(id)?.taskServer;
           if (ts) servers.add(ts);
         }
         if (servers.size) ctx.tickle(servers, TickleFlags.CONFIG | TickleFlags.WORK);
-      };
+      });
       timer = setInterval(() => {
         ticking = ticking.then(() => r.tick(ctx.leases.held('tasks.expiry'))).catch((err: unknown) => ctx.log.error({ err }, 'tasks tick failed'));
       }, config.tickInterval);
