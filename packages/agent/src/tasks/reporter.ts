@@ -26,6 +26,8 @@ export class Reporter {
   #busy: Promise<void> | undefined;
   #failures = 0;
   #stopped = false;
+  /** A kick that came while a flush was in flight (its delay): taken when that flush ends. */
+  #again: number | undefined;
 
   constructor(
     private readonly journals: Map<string, RunJournal>,
@@ -37,14 +39,32 @@ export class Reporter {
     private readonly extra: EventSource = { pending: () => [], acked: () => undefined },
   ) {}
 
-  /** Sends soon (coalesced). */
+  /**
+   * Sends soon (coalesced). A kick while a batch is in flight is kept and taken when it
+   * ends (events reported meanwhile, or a retry the flush asked for): never dropped.
+   */
   kick(delayMs = 0): void {
-    if (this.#stopped || this.#timer || this.#busy) return;
+    if (this.#stopped) return;
+    if (this.#busy) {
+      this.#again = Math.min(this.#again ?? delayMs, delayMs);
+      return;
+    }
+    if (this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#busy = this.#flush().finally(() => {
-        this.#busy = undefined;
-      });
+      this.#busy = this.#flush()
+        .catch((err: unknown) => {
+          // A journal that cannot be saved: the events stay in memory and go with the next try.
+          this.stats.failures++;
+          this.log.warn({ err }, 'reporting status failed');
+          this.#again ??= backoffDelay(this.#failures++, { baseMs: 500, capMs: 30_000 });
+        })
+        .finally(() => {
+          this.#busy = undefined;
+          const again = this.#again;
+          this.#again = undefined;
+          if (again !== undefined) this.kick(again);
+        });
     }, delayMs);
   }
 
