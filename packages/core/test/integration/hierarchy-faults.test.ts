@@ -1,12 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:https';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { startTcpRelay, waitFor, type TcpRelay } from '@outpost/testing';
+import { removeDir, startTcpRelay, tempDir, waitFor, type TcpRelay } from '@outpost/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, createToken, enrollAgent, newDataDir, type TestCore } from './harness.js';
-import { join, journalWrites, parentAndChild, realClock } from './hierarchy-helpers.js';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { Authority } from '../../src/ca/authority.js';
+import { fingerprintOf, issueLinkCert } from '../../src/hierarchy/tls.js';
+import { cleanup, createToken, enrollAgent, newDataDir, startCore, type TestCore } from './harness.js';
+import { connect, FAST, join, journalWrites, parentAndChild, realClock, rogueChild } from './hierarchy-helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/core-child.mjs', import.meta.url));
 const procs: ChildProcess[] = [];
@@ -260,3 +264,158 @@ describe('hierarchy faults: kill -9 mid-sync', () => {
     expectSameWrites(await journalWrites(childDir, ['hier-up']), await journalWrites(parentDir, ['hier-up']), 'up');
   });
 });
+
+describe('hierarchy faults: the protocol at a reconnection', () => {
+  it('the parent sends nothing down before the hello, then only entries after the cursor the hello gives', async () => {
+    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
+    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const rogue = await rogueChild(parent, url);
+    try {
+      const c = await connect(url, rogue);
+      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      for (let i = 0; i < 3; i++) expect((await parent.call('POST', '/tasks', { body: task(`early-${i}`) })).status).toBe(201);
+      // The parent's head, as its status shows it (lag of a child that acked nothing).
+      const head = ((await parent.call('GET', '/hierarchy')).body.children as Array<{ id: string; lag: number }>).find((x) => x.id === rogue.id)!.lag;
+      expect(head).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(c.messages, 'messages before the hello').toEqual([]);
+      c.ws.send(JSON.stringify({ t: 'hello', down: head, name: 'rogue' }));
+      expect((await parent.call('POST', '/tasks', { body: task('late') })).status).toBe(201);
+      await waitFor(() => c.messages.some((m) => m.t === 'down' && JSON.stringify(m).includes('late')), { timeoutMs: 5_000, what: 'the page with the new task' });
+      const seqs = c.messages.filter((m) => m.t === 'down').flatMap((m) => (m.entries as Array<{ s: number }>).map((e) => e.s));
+      expect(Math.min(...seqs)).toBeGreaterThan(head);
+      c.ws.close();
+    } finally {
+      await removeDir(rogue.dir);
+    }
+  });
+
+  it('the parent skips up entries it applied already (a page sent again after a reconnection overlaps)', async () => {
+    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
+    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const rogue = await rogueChild(parent, url);
+    const agent = (s: number, id: string, name: string) => ({ s, o: [{ k: `!hier-up!${rogue.id}!agent!${id}`, v: JSON.stringify({ core: rogue.id, kind: 'agent', id, name, macs: [] }) }] });
+    try {
+      const c = await connect(url, rogue);
+      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      c.ws.send(JSON.stringify({ t: 'hello', down: 0, name: 'rogue' }));
+      await waitFor(() => c.messages.some((m) => m.t === 'welcome'), { timeoutMs: 3_000, what: 'welcome' });
+      c.ws.send(JSON.stringify({ t: 'up', to: 2, entries: [agent(1, 'ag_1', 'one'), agent(2, 'ag_2', 'two')] }));
+      await waitFor(() => c.messages.some((m) => m.t === 'ack' && m.up === 2), { timeoutMs: 3_000, what: 'ack 2' });
+      c.ws.send(JSON.stringify({ t: 'up', to: 3, entries: [agent(2, 'ag_2', 'stale'), agent(3, 'ag_3', 'three')] }));
+      await waitFor(() => c.messages.some((m) => m.t === 'ack' && m.up === 3), { timeoutMs: 3_000, what: 'ack 3' });
+      const items = (await parent.call('GET', `/hierarchy/agents?core=${rogue.id}`)).body.items as Array<{ id: string; name: string }>;
+      expect(items.map((a) => [a.id, a.name]).sort()).toEqual([
+        ['ag_1', 'one'],
+        ['ag_2', 'two'],
+        ['ag_3', 'three'],
+      ]);
+      expect(((await parent.call('GET', '/hierarchy')).body.children as Array<{ id: string; skipped: number }>).find((x) => x.id === rogue.id)!.skipped).toBe(1);
+      c.ws.close();
+    } finally {
+      await removeDir(rogue.dir);
+    }
+  });
+
+  it("the child skips down entries at or below its cursor, never moves it back, and says so in its next hello", async () => {
+    const fake = await fakeParent();
+    try {
+      const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST } } });
+      await join(child, fake.url, fake.token);
+      const link = await fake.link();
+      expect(await link.next('hello')).toMatchObject({ down: 0 });
+      link.send({ t: 'welcome', parent: fake.id, up: 0, editable: [] });
+      const def = (s: number, name: string, arg: string) => ({ s, o: [{ k: `!task-defs!${name}`, v: JSON.stringify({ ...task(name), args: [arg], timeoutMs: 60_000, createdAt: 1, updatedAt: 1 }) }] });
+      link.send({ t: 'down', entries: [def(1, 'a', 'v1'), def(2, 'b', 'v1')], to: 2 });
+      expect(await link.next('ack')).toMatchObject({ down: 2 });
+      // Resent and overlapping pages: what was applied stays, what is new is taken.
+      link.send({ t: 'down', entries: [def(2, 'b', 'stale'), def(3, 'c', 'v1')], to: 3 });
+      expect(await link.next('ack')).toMatchObject({ down: 3 });
+      link.send({ t: 'down', entries: [def(1, 'a', 'stale')], to: 1 });
+      expect(await link.next('ack')).toMatchObject({ down: 3 });
+      for (const name of ['a', 'b', 'c']) expect((await child.call('GET', `/tasks/${name}`)).body.args).toEqual(['v1']);
+      expect((await child.call('GET', '/hierarchy')).body.parent).toMatchObject({ skipped: 2 });
+      // The next link starts where the child is.
+      link.ws.terminate();
+      const again = await fake.link();
+      expect(await again.next('hello')).toMatchObject({ down: 3 });
+      again.ws.terminate();
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
+/**
+ * A parent core played by the test: its own CA and a link certificate naming its core id,
+ * `GET /ca` and `POST /join` answered, and the link WebSocket handed to the test, which
+ * speaks the protocol itself.
+ */
+async function fakeParent(): Promise<{ id: string; url: string; token: string; link(): Promise<FakeLink>; close(): Promise<void> }> {
+  const dir = await tempDir('outpost-fake-parent-');
+  const { authority } = await Authority.open(dir, 86_400_000);
+  const cert = await issueLinkCert(authority, ['127.0.0.1']);
+  const links: WebSocket[] = [];
+  let waiting: ((ws: WebSocket) => void) | undefined;
+  const pending: WebSocket[] = [];
+  const wss = new WebSocketServer({ noServer: true });
+  const server: Server = createServer({ cert: cert.certPem + authority.certPem, key: cert.keyPem, requestCert: true, rejectUnauthorized: false }, (req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.url === '/ca' ? { id: authority.coreId, name: 'fake', caPem: authority.certPem } : { parent: authority.coreId, name: 'fake' }));
+    });
+  });
+  server.on('upgrade', (req, socket, head) =>
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      links.push(ws);
+      if (waiting) waiting(ws);
+      else pending.push(ws);
+      waiting = undefined;
+    }),
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  return {
+    id: authority.coreId,
+    url: `https://127.0.0.1:${port}`,
+    token: `hjt_fake1234.${'s'.repeat(24)}.${fingerprintOf(authority.certPem)}`,
+    link: async () => {
+      const ws = pending.shift() ?? (await Promise.race([new Promise<WebSocket>((r) => (waiting = r)), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no link in 10 s')), 10_000))]));
+      return fakeLink(ws);
+    },
+    close: async () => {
+      for (const ws of links) ws.terminate();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await removeDir(dir);
+    },
+  };
+}
+
+interface FakeLink {
+  ws: WebSocket;
+  send(m: unknown): void;
+  /** The next message of type `t` (earlier ones of other types are skipped), within 5 s. */
+  next(t: string): Promise<any>;
+}
+
+function fakeLink(ws: WebSocket): FakeLink {
+  const inbox: any[] = [];
+  ws.on('message', (d: Buffer) => inbox.push(JSON.parse(d.toString())));
+  return {
+    ws,
+    send: (m) => ws.send(JSON.stringify(m)),
+    next: async (t) => {
+      const m = await waitFor(
+        () => {
+          while (inbox.length && inbox[0].t !== t) inbox.shift();
+          return inbox.shift();
+        },
+        { timeoutMs: 5_000, what: `a '${t}' from the child` },
+      );
+      return m;
+    },
+  };
+}
