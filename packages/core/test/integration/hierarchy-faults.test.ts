@@ -356,8 +356,8 @@ async function fakeParent(): Promise<{ id: string; url: string; token: string; l
   const { authority } = await Authority.open(dir, 86_400_000);
   const cert = await issueLinkCert(authority, ['127.0.0.1']);
   const links: WebSocket[] = [];
-  let waiting: ((ws: WebSocket) => void) | undefined;
-  const pending: WebSocket[] = [];
+  let waiting: ((link: FakeLink) => void) | undefined;
+  const pending: FakeLink[] = [];
   const wss = new WebSocketServer({ noServer: true });
   const server: Server = createServer({ cert: cert.certPem + authority.certPem, key: cert.keyPem, requestCert: true, rejectUnauthorized: false }, (req: IncomingMessage, res: ServerResponse) => {
     req.resume();
@@ -369,8 +369,10 @@ async function fakeParent(): Promise<{ id: string; url: string; token: string; l
   server.on('upgrade', (req, socket, head) =>
     wss.handleUpgrade(req, socket, head, (ws) => {
       links.push(ws);
-      if (waiting) waiting(ws);
-      else pending.push(ws);
+      // Listening from the first byte: the child says hello at once.
+      const link = fakeLink(ws);
+      if (waiting) waiting(link);
+      else pending.push(link);
       waiting = undefined;
     }),
   );
@@ -382,8 +384,7 @@ async function fakeParent(): Promise<{ id: string; url: string; token: string; l
     url: `https://127.0.0.1:${port}`,
     token: `hjt_fake1234.${'s'.repeat(24)}.${fingerprintOf(authority.certPem)}`,
     link: async () => {
-      const ws = pending.shift() ?? (await Promise.race([new Promise<WebSocket>((r) => (waiting = r)), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no link in 10 s')), 10_000))]));
-      return fakeLink(ws);
+      return pending.shift() ?? (await Promise.race([new Promise<FakeLink>((r) => (waiting = r)), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no link in 10 s')), 10_000))]));
     },
     close: async () => {
       for (const ws of links) ws.terminate();
