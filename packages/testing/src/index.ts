@@ -9,3 +9,4 @@ export { prng } from './prng.js';
 export { freePort } from './ports.js';
 export { grantFor, type TestGrant, type StatedServices } from './grant.js';
 export { postgresBinDir, postgresGate, psql, startPostgres, type TestPostgres } from './postgres.js';
+export { startTcpRelay, type TcpRelay } from './relay.js';

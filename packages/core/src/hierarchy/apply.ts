@@ -32,6 +32,8 @@ export class DownApplier {
   readonly origins = new Map<string, OriginRecord>();
   replaced = 0;
   applied = 0;
+  /** Entries that arrived again after they were applied (at or below the cursor), skipped. */
+  skipped = 0;
   #snapshot: Set<string> | undefined;
 
   constructor(private readonly deps: ApplyDeps) {}
@@ -45,9 +47,19 @@ export class DownApplier {
     return this.origins.get(`${sublevel}!${key}`);
   }
 
-  async apply(parent: ParentRecord, entries: Entry[], to: number, snapshot: boolean, done: boolean): Promise<void> {
+  /**
+   * Applies a page and returns the cursor it leaves (never lower than before: entries at or
+   * below `parent.downApplied` were applied already and are skipped; a complete copy sets it).
+   */
+  async apply(parent: ParentRecord, entries: Entry[], to: number, snapshot: boolean, done: boolean): Promise<number> {
     const { store } = this.deps;
     if (snapshot) this.#snapshot ??= new Set();
+    else {
+      const before = entries.length;
+      entries = entries.filter((e) => e.s > parent.downApplied);
+      this.skipped += before - entries.length;
+      if (to <= parent.downApplied) return parent.downApplied;
+    }
     const ops: BatchOp[] = [];
     const dispatches: Array<[string, string, unknown]> = [];
     const runs: HierRunRecord[] = [];
@@ -90,7 +102,9 @@ export class DownApplier {
       this.#snapshot = undefined;
     }
     for (const [okey, o] of origins) ops.push(o ? store.put(store.origin, okey, o) : store.del(store.origin, okey));
-    if (!snapshot || done) ops.push(store.put(store.parent, 'link', { ...parent, downApplied: to }));
+    // The cursor in the same batch as what it covers: a crash leaves both or neither.
+    const cursor = snapshot ? (done ? to : parent.downApplied) : Math.max(parent.downApplied, to);
+    if (!snapshot || done) ops.push(store.put(store.parent, 'link', { ...parent, downApplied: cursor }));
     await store.write(ops);
     for (const [okey, o] of origins) {
       if (o) this.origins.set(okey, o);
@@ -104,6 +118,12 @@ export class DownApplier {
       }
     }
     for (const r of runs) await this.deps.onRun(r);
+    return cursor;
+  }
+
+  /** A new link: a complete copy cut short on the last one starts over. */
+  reset(): void {
+    this.#snapshot = undefined;
   }
 
   /** Forgets the marks of `core` (this core left it): its items become this core's own. */

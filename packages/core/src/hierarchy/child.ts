@@ -4,7 +4,7 @@ import { OutpostError, type Logger } from '@outpost/common';
 import WebSocket from 'ws';
 import type { Authority } from '../ca/authority.js';
 import type { ChangeFeed } from '../journal.js';
-import type { HierarchyConfig } from './config.js';
+import { linkTimeout, maxBackoff, pingEvery, type HierarchyConfig } from './config.js';
 import { HierarchyErrors } from './errors.js';
 import type { ParentRecord } from './model.js';
 import { parentMessage, type ChildMessage, type Entry, type Op } from './protocol.js';
@@ -26,8 +26,12 @@ export interface ChildDeps {
    * Applies the parent's entries and writes `to` as the applied cursor with them (in one
    * batch, so a crash never applies an entry twice or loses one). `snapshot`: a part of a
    * complete copy; `done` on its last part (items of the parent missing from it are removed).
+   * Resolves to the applied cursor (entries at or below the current one are skipped: it
+   * never moves backwards, but for a complete copy).
    */
-  applyDown(parent: ParentRecord, entries: Entry[], to: number, snapshot: boolean, done: boolean): Promise<void>;
+  applyDown(parent: ParentRecord, entries: Entry[], to: number, snapshot: boolean, done: boolean): Promise<number>;
+  /** A new link is open (a complete copy cut short on the last one starts over). */
+  linkOpened?(): void;
   /** Forgets what the parent owns here (leave). */
   forgetParent(parentId: string): Promise<void>;
 }
@@ -208,10 +212,11 @@ export class ChildSide {
     return this.deps.now() - this.since >= this.deps.config.failedAfter ? 'failed' : 'degraded';
   }
 
-  #send(m: ChildMessage): void {
+  /** Sends on `ws` (the link a message belongs to; default: the current one). */
+  #send(m: ChildMessage, ws = this.#ws): void {
     const text = JSON.stringify(m);
     this.bytesUp += Buffer.byteLength(text);
-    this.#ws?.send(text);
+    ws?.send(text);
   }
 
   #connect(): void {
@@ -224,7 +229,8 @@ export class ChildSide {
       key: p.keyPem,
       checkServerIdentity: (_host: string, cert: PeerCertificate) => (cert.subject?.CN === p.parentId ? undefined : new Error(`the link listener is not core ${p.parentId}'s`)),
     };
-    const ws = new WebSocket(url, { ...(tlsOptions as object), maxPayload: MAX_MESSAGE, handshakeTimeout: 10_000 });
+    // A handshake nobody answers (a black-holed path: the TCP connect may even succeed) is abandoned after two ping intervals, and retried.
+    const ws = new WebSocket(url, { ...(tlsOptions as object), maxPayload: MAX_MESSAGE, handshakeTimeout: linkTimeout(this.deps.config) });
     this.#ws = ws;
     let alive = true;
     ws.on('open', () => {
@@ -235,9 +241,14 @@ export class ChildSide {
       this.upInFlight = undefined;
       const full = this.#full;
       this.#full = false;
-      this.#send({ t: 'hello', down: p.downApplied, full, name: this.deps.name });
+      // Hello once what the last link delivered is applied (or dropped): it tells the parent the cursor as written.
+      this.#chain = this.#chain.then(() => {
+        if (this.#ws !== ws) return;
+        this.deps.linkOpened?.();
+        this.#send({ t: 'hello', down: p.downApplied, full, name: this.deps.name }, ws);
+      });
       clearInterval(this.#ping);
-      const every = Math.max(200, Math.min(5_000, this.deps.config.degradedAfter / 3));
+      const every = pingEvery(this.deps.config);
       this.#ping = setInterval(() => {
         if (!alive) {
           this.lastError = 'the parent stopped answering';
@@ -255,7 +266,7 @@ export class ChildSide {
       this.bytesDown += data.length;
       this.lastSync = this.deps.now();
       this.#chain = this.#chain
-        .then(() => this.#message(data))
+        .then(() => (this.#ws === ws ? this.#message(data, ws) : undefined))
         .catch((err: unknown) => {
           this.lastError = (err as Error).message;
           this.deps.log.warn({ err }, 'applying what the parent sent failed; reconnecting');
@@ -277,11 +288,11 @@ export class ChildSide {
       if (this.#stopped || !this.parent) return;
       this.#timer = setTimeout(() => this.#connect(), this.#backoff);
       this.#timer.unref();
-      this.#backoff = Math.min(this.#backoff * 2, 5_000);
+      this.#backoff = Math.min(this.#backoff * 2, maxBackoff(this.deps.config));
     });
   }
 
-  async #message(data: Buffer): Promise<void> {
+  async #message(data: Buffer, ws: WebSocket): Promise<void> {
     const parsed = parentMessage.safeParse(JSON.parse(data.toString('utf8')));
     if (!parsed.success) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, `a message of the parent is malformed: ${parsed.error.issues[0]?.message ?? ''}`);
     const m = parsed.data;
@@ -296,10 +307,12 @@ export class ChildSide {
         return;
       case 'down':
         this.parentHead = Math.max(this.parentHead, m.to);
-        await this.deps.applyDown(p, m.entries, m.to, m.snapshot, m.done);
-        if (!m.snapshot || m.done) {
-          p.downApplied = m.to;
-          this.#send({ t: 'ack', down: m.to });
+        {
+          const cursor = await this.deps.applyDown(p, m.entries, m.to, m.snapshot, m.done);
+          if (!m.snapshot || m.done) {
+            p.downApplied = cursor;
+            this.#send({ t: 'ack', down: cursor }, ws);
+          }
         }
         return;
       case 'ack':
@@ -338,16 +351,21 @@ export class ChildSide {
   async #pumpUp(): Promise<void> {
     const { feed, config, store } = this.deps;
     while (this.connected && this.upCursor !== undefined && this.upInFlight === undefined && this.#ws?.readyState === WebSocket.OPEN) {
+      // The page belongs to this link and this cursor: after each wait, a reconnection or a welcome in between means read again.
+      const ws = this.#ws;
       const cursor = this.upCursor;
+      const moved = (): boolean => this.#ws !== ws || this.upCursor !== cursor || this.upInFlight !== undefined;
       if (cursor < (await feed.oldest()) - 1) {
         const head = feed.head();
         const all: Op[] = [];
         for (const sub of UP) for await (const [k, v] of store.raw(sub).iterator()) all.push({ k: `!${sub}!${k}`, v: JSON.stringify(v) });
+        if (moved()) continue;
         this.upInFlight = head;
-        this.#send({ t: 'up', entries: [{ s: head, o: all }], to: head, snapshot: true });
+        this.#send({ t: 'up', entries: [{ s: head, o: all }], to: head, snapshot: true }, ws);
         return;
       }
       const entries = await feed.read(cursor, config.batch);
+      if (moved()) continue;
       if (entries.length === 0) return;
       const out: Entry[] = [];
       for (const e of entries) {
@@ -365,7 +383,7 @@ export class ChildSide {
         continue;
       }
       this.upInFlight = to;
-      this.#send({ t: 'up', entries: out, to, snapshot: false });
+      this.#send({ t: 'up', entries: out, to, snapshot: false }, ws);
     }
   }
 }

@@ -40,3 +40,21 @@ export const hierarchyConfigSchema = z
   .prefault({});
 
 export type HierarchyConfig = z.output<typeof hierarchyConfigSchema>;
+
+/** How often each end of a link pings the other: a third of `degradedAfter`, between 0.2 s and 5 s. */
+export function pingEvery(config: HierarchyConfig): number {
+  return Math.max(200, Math.min(5_000, config.degradedAfter / 3));
+}
+
+/**
+ * How long a link waits on a silent peer before it gives up on what it is doing: a WebSocket
+ * handshake, or the next bytes of package content. Two ping intervals, at least 1 s.
+ */
+export function linkTimeout(config: HierarchyConfig): number {
+  return Math.max(1_000, 2 * pingEvery(config));
+}
+
+/** The longest pause between a child's attempts to reach its parent: 5 s, or `degradedAfter` when shorter (at least 0.5 s). */
+export function maxBackoff(config: HierarchyConfig): number {
+  return Math.max(500, Math.min(5_000, config.degradedAfter));
+}

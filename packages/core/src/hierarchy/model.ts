@@ -24,6 +24,8 @@ export interface ChildRecord {
   downAcked: number;
   /** The last of the child's journal seqs applied here (up), written with what it carried. */
   upApplied: number;
+  /** Up entries that arrived again after they were applied (a page resent after a reconnection), skipped. */
+  skipped?: number | undefined;
   lastSeen?: number | undefined;
   lastError?: string | undefined;
   bytesDown: number;

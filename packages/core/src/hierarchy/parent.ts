@@ -1,12 +1,13 @@
 import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { hashSecret, hexEqual, OutpostError, type Logger } from '@outpost/common';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Authority } from '../ca/authority.js';
 import type { ChangeFeed } from '../journal.js';
-import type { HierarchyConfig } from './config.js';
+import { linkTimeout, pingEvery, type HierarchyConfig } from './config.js';
 import { HierarchyErrors } from './errors.js';
 import type { ChildRecord, JoinTokenRecord } from './model.js';
 import { childMessage, joinBody, type Entry, type Op, type ParentMessage } from './protocol.js';
@@ -48,10 +49,15 @@ export function downOps(ops: ReadonlyArray<{ key: string; value: string | undefi
   return out;
 }
 
-/** One connected child: its WebSocket, what it acknowledged, what is in flight. */
+/**
+ * One connected child: its WebSocket, what it acknowledged, what is in flight. Nothing is
+ * sent down before the child's hello says where it is (`ready`): a page sent from a guessed
+ * cursor would be applied on top of what the child has.
+ */
 class Session {
   cursor = 0;
   inFlight: number | undefined;
+  ready = false;
   connectedAt: number;
   #pumping = false;
   #again = false;
@@ -93,13 +99,16 @@ class Session {
 
   async #pump(): Promise<void> {
     const { feed, config } = this.side.deps;
-    while (this.inFlight === undefined && this.ws.readyState === this.ws.OPEN) {
+    while (this.ready && this.inFlight === undefined && this.ws.readyState === this.ws.OPEN) {
+      const cursor = this.cursor;
       const oldest = await feed.oldest();
-      if (this.cursor < oldest - 1) {
+      if (cursor < oldest - 1) {
         await this.snapshot();
         continue;
       }
-      const entries = await feed.read(this.cursor, config.batch);
+      const entries = await feed.read(cursor, config.batch);
+      // A hello or an ack moved the cursor while reading: read again from where the child is.
+      if (cursor !== this.cursor || this.inFlight !== undefined) continue;
       if (entries.length === 0) return;
       const to = entries[entries.length - 1]!.seq;
       const out: Entry[] = [];
@@ -145,7 +154,11 @@ export class ParentSide {
   #wss: WebSocketServer | undefined;
   readonly sessions = new Map<string, Session>();
   readonly children = new Map<string, ChildRecord>();
+  /** Per child: its messages are handled one at a time, across its reconnections (an old link's last message never races a new one's). */
+  readonly #chains = new Map<string, Promise<void>>();
   #unsubscribe: (() => void) | undefined;
+  /** Every connection to the listener, handshake or not: a stop closes them all (a half-open one would hold it). */
+  readonly #sockets = new Set<Socket>();
   #joining: Promise<unknown> = Promise.resolve();
   url = '';
 
@@ -163,7 +176,8 @@ export class ParentSide {
     if (config.publicUrl) names.push(new URL(config.publicUrl).hostname);
     if (listen.host !== '0.0.0.0' && listen.host !== '::') names.push(listen.host);
     const { certPem, keyPem } = await issueLinkCert(authority, [...new Set(names)]);
-    const server = createServer({ cert: certPem + authority.certPem, key: keyPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    // A client that never finishes its TLS handshake is dropped after the link's timeout (not Node's 120 s).
+    const server = createServer({ cert: certPem + authority.certPem, key: keyPem, requestCert: true, rejectUnauthorized: false, handshakeTimeout: linkTimeout(config) }, (req, res) => {
       this.#http(req, res).catch((err: unknown) => {
         const e = err instanceof OutpostError ? err : new OutpostError(HierarchyErrors.BAD_MESSAGE, (err as Error).message);
         if (!(err instanceof OutpostError)) this.deps.log.error({ err }, 'link listener request failed');
@@ -172,6 +186,10 @@ export class ParentSide {
           res.end(JSON.stringify({ error: { code: e.code, message: e.message } }));
         } else res.destroy();
       });
+    });
+    server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
     });
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE });
     server.on('upgrade', (req: IncomingMessage, socket, head) => {
@@ -201,8 +219,9 @@ export class ParentSide {
     for (const s of this.sessions.values()) s.ws.terminate();
     this.sessions.clear();
     this.#wss?.close();
-    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-    this.#server?.closeAllConnections();
+    const closed = new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
     await this.persistAll();
   }
 
@@ -301,25 +320,30 @@ export class ParentSide {
     this.sessions.get(child.id)?.ws.terminate();
     const s = new Session(child, ws, this);
     this.sessions.set(child.id, s);
-    let chain: Promise<void> = Promise.resolve();
     ws.on('message', (data: Buffer) => {
       child.bytesUp += data.length;
       child.lastSeen = this.deps.now();
-      chain = chain.then(() => this.#message(s, data)).catch((err: unknown) => {
-        child.lastError = (err as Error).message;
-        this.deps.log.warn({ err, child: child.id }, 'a message of a child was refused; closing its link');
-        ws.close(1008, String((err as Error).message).slice(0, 120));
-      });
+      const chain = (this.#chains.get(child.id) ?? Promise.resolve())
+        .then(() => {
+          // A message of a link replaced since (the child reconnected): the new link's hello decides what happens next.
+          if (this.sessions.get(child.id) !== s) return;
+          return this.#message(s, data);
+        })
+        .catch((err: unknown) => {
+          child.lastError = (err as Error).message;
+          this.deps.log.warn({ err, child: child.id }, 'a message of a child was refused; closing its link');
+          ws.close(1008, String((err as Error).message).slice(0, 120));
+        });
+      this.#chains.set(child.id, chain);
     });
     ws.on('close', () => {
       if (this.sessions.get(child.id) === s) this.sessions.delete(child.id);
-      child.lastSeen = this.deps.now();
       void this.deps.store.write([this.deps.store.put(this.deps.store.children, child.id, child)]).catch(() => undefined);
     });
     ws.on('error', () => undefined);
     // A link cut in the middle (no FIN, no RST) shows as silence: no pong for two intervals ends the session.
     let alive = true;
-    const every = Math.max(200, Math.min(5_000, this.deps.config.degradedAfter / 3));
+    const every = pingEvery(this.deps.config);
     const ping = setInterval(() => {
       if (!alive) {
         child.lastError = 'the child stopped answering';
@@ -356,12 +380,14 @@ export class ParentSide {
       case 'hello':
         s.cursor = m.full ? -1 : m.down;
         s.inFlight = undefined;
+        s.ready = true;
         if (m.name !== child.name) child.name = m.name;
         child.lastError = undefined;
         s.send({ t: 'welcome', parent: this.deps.authority.coreId, up: child.upApplied, editable: this.deps.config.editable });
         s.pump();
         return;
       case 'ack':
+        if (!s.ready) return;
         if (s.inFlight !== undefined && m.down >= s.inFlight) s.inFlight = undefined;
         s.cursor = Math.max(s.cursor, m.down);
         child.downAcked = m.down;
@@ -398,6 +424,11 @@ export class ParentSide {
     const refused: string[] = [];
     const cores = new Set(child.cores);
     for (const e of entries) {
+      // Applied already (a page resent after a reconnection overlaps what was written): never twice.
+      if (e.s <= child.upApplied) {
+        child.skipped = (child.skipped ?? 0) + 1;
+        continue;
+      }
       for (const op of e.o) {
         const split = splitRootKey(op.k);
         if (!split || !UP_SET.has(split[0])) {

@@ -8,7 +8,7 @@ import { isTasksModule } from '../tasks/module.js';
 import type { PackageService } from '../packages/service.js';
 import { DownApplier } from './apply.js';
 import { ChildSide } from './child.js';
-import type { HierarchyConfig } from './config.js';
+import { linkTimeout, type HierarchyConfig } from './config.js';
 import { HierarchyErrors } from './errors.js';
 import type { ChildRecord, HierRunRecord, JoinTokenRecord, ParentRecord, ResultRecord, Summary } from './model.js';
 import { ParentSide } from './parent.js';
@@ -72,7 +72,7 @@ export class HierarchyService {
       log,
       dispatch: (sub, key, value) => ctx.store.dispatch(sub, key, value),
       packages: () => this.#packages(),
-      fetchContent: (parent, sha) => fetchContent(parent, sha),
+      fetchContent: (parent, sha) => fetchContent(parent, sha, linkTimeout(config)),
       onRun: (run) => this.runs.handle(run),
     });
     this.child = new ChildSide({
@@ -84,6 +84,7 @@ export class HierarchyService {
       log,
       now,
       applyDown: (parent, entries, to, snapshot, done) => this.applier.apply(parent, entries, to, snapshot, done),
+      linkOpened: () => this.applier.reset(),
       forgetParent: (id) => this.applier.forget(id),
     });
     this.runs = new HierRuns({
@@ -196,6 +197,7 @@ export class HierarchyService {
         lag: Math.max(0, head - r.downAcked),
         pending: Math.max(0, head - (session?.cursor ?? r.downAcked)),
         upApplied: r.upApplied,
+        skipped: r.skipped ?? 0,
         cores: r.cores,
         lastError: r.lastError ?? null,
         bytes: { down: r.bytesDown, up: r.bytesUp },
@@ -218,6 +220,8 @@ export class HierarchyService {
             lastError: c.lastError ?? null,
             bytes: { down: c.bytesDown, up: c.bytesUp },
             replaced: this.applier.replaced,
+            applied: this.applier.applied,
+            skipped: this.applier.skipped,
             refused: c.refused,
             editable: p.editable ?? [],
           }
@@ -319,16 +323,29 @@ export class HierarchyService {
   }
 }
 
-/** Package content from the parent's link listener (mutual TLS with this core's link certificate). */
-function fetchContent(parent: ParentRecord, sha: string): Promise<Readable> {
+/**
+ * Package content from the parent's link listener (mutual TLS with this core's link
+ * certificate). `idleMs` bounds each silence, before the answer and between its bytes: a
+ * stalled fetch fails (the link reconnects and the page is sent again) rather than hold the
+ * link for ever.
+ */
+function fetchContent(parent: ParentRecord, sha: string, idleMs: number): Promise<Readable> {
   return new Promise((resolve, reject) => {
     const req = request(new URL(`/content/${sha}`, parent.url), {
       ca: parent.caPem,
       cert: parent.certPem,
       key: parent.keyPem,
       checkServerIdentity: (_h, cert) => (cert.subject?.CN === parent.parentId ? undefined : new Error('not the parent')),
+      timeout: idleMs,
+    });
+    let response: Readable | undefined;
+    req.on('timeout', () => {
+      const err = new Error(`content ${sha}: the parent sent nothing for ${idleMs} ms`);
+      req.destroy(err);
+      response?.destroy(err);
     });
     req.on('response', (res) => {
+      response = res;
       if (res.statusCode !== 200) {
         res.resume();
         reject(new Error(`the parent answered ${res.statusCode} for content ${sha}`));

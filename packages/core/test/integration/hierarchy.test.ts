@@ -1,29 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { request } from 'node:https';
 import { tempDir, removeDir, waitFor } from '@outpost/testing';
 import { Authority } from '../../src/ca/authority.js';
 import { issueLinkCert } from '../../src/hierarchy/tls.js';
-import { cleanup, createToken, enrollAgent, startCore, type TestCore } from './harness.js';
+import { cleanup, enrollAgent, startCore } from './harness.js';
+import { connect, FAST, join, parentAndChild, rogueChild } from './hierarchy-helpers.js';
 
 afterEach(cleanup);
-
-const FAST = { degradedAfter: 900, failedAfter: 2_000, summaryInterval: 200 };
-
-async function parentAndChild(): Promise<{ parent: TestCore; child: TestCore; token: string; url: string }> {
-  const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
-  const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST } } });
-  const t = await parent.call('POST', '/hierarchy/tokens', { body: {} });
-  expect(t.status).toBe(201);
-  const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
-  expect(t.body.joinCommand).toBe(`outpost hierarchy join ${url} --token ${t.body.token}`);
-  return { parent, child, token: t.body.token, url };
-}
-
-async function join(child: TestCore, url: string, token: string): Promise<void> {
-  const j = await child.call('POST', '/hierarchy/join', { body: { url, token } });
-  expect(j.status, JSON.stringify(j.body)).toBe(200);
-}
 
 const task = { name: 'hello', kind: 'command', program: '/bin/echo', args: ['hi'] };
 const job = { name: 'greet', steps: [{ task: 'hello' }] };
@@ -90,42 +72,6 @@ describe('hierarchy: a parent and a child core', () => {
     expect(twice.body.error.code).toBe('CORE_HIERARCHY_ALREADY_JOINED');
   });
 });
-
-/** A hostile child: joins with a real token and its own CA, then speaks the protocol itself. */
-async function rogueChild(parent: TestCore, url: string): Promise<{ cert: string; key: string; ca: string; id: string; dir: string }> {
-  const dir = await tempDir('outpost-rogue-');
-  const { authority } = await Authority.open(dir, 86_400_000);
-  const link = await issueLinkCert(authority);
-  const token = (await parent.call('POST', '/hierarchy/tokens', { body: {} })).body.token as string;
-  const [id, secret] = token.split('.');
-  const parentCa = (await parent.call('GET', '/ca/certificate')).body as string;
-  const r = await post(url, '/join', { token: `${id}.${secret}`, id: authority.coreId, name: 'rogue', caPem: authority.certPem, certPem: link.certPem }, parentCa);
-  expect(r.status).toBe(200);
-  return { cert: link.certPem, key: link.keyPem, ca: parentCa, id: authority.coreId, dir };
-}
-
-function post(url: string, path: string, body: unknown, ca: string): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(path, url), { method: 'POST', ca, checkServerIdentity: () => undefined, headers: { 'content-type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
-
-function connect(url: string, tls: { cert?: string; key?: string; ca: string }): Promise<{ ws: WebSocket; messages: any[] } | { refused: number | string }> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(new URL('/link', url.replace(/^https/, 'wss')), { ...tls, checkServerIdentity: () => undefined } as object);
-    const messages: any[] = [];
-    ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString())));
-    ws.on('open', () => resolve({ ws, messages }));
-    ws.on('unexpected-response', (_q, res) => resolve({ refused: res.statusCode ?? 0 }));
-    ws.on('error', (err) => resolve({ refused: err.message }));
-  });
-}
 
 describe('hierarchy: the link is a trust boundary', () => {
   it('a child authors only what describes itself: summaries of the parent or of another child, and down items, are refused', async () => {

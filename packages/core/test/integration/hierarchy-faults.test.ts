@@ -1,0 +1,422 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:https';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { removeDir, startTcpRelay, tempDir, waitFor, type TcpRelay } from '@outpost/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { Authority } from '../../src/ca/authority.js';
+import { fingerprintOf, issueLinkCert } from '../../src/hierarchy/tls.js';
+import { cleanup, createToken, enrollAgent, newDataDir, startCore, type TestCore } from './harness.js';
+import { connect, FAST, join, journalWrites, parentAndChild, realClock, rogueChild } from './hierarchy-helpers.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/core-child.mjs', import.meta.url));
+const procs: ChildProcess[] = [];
+const relays: TcpRelay[] = [];
+
+afterEach(async () => {
+  for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  for (const r of relays.splice(0)) await r.close();
+  await cleanup();
+});
+
+/** Link states follow real silence here: "minutes" become seconds. */
+const LINK = { degradedAfter: 1_000, failedAfter: 3_000, summaryInterval: 200 };
+const task = (name: string) => ({ name, kind: 'command', program: '/bin/echo', args: [name] });
+
+type Call = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
+
+/** The names of a core's tasks. */
+async function taskNames(call: Call): Promise<string[]> {
+  const r = await call('GET', '/tasks');
+  if (r.status !== 200) throw new Error(`GET /tasks: ${r.status}`);
+  return (r.body.items as Array<{ name: string }>).map((t) => t.name).sort();
+}
+
+/** The ids of the agents of core `core` that `call`'s core knows from its child. */
+async function upAgents(call: Call, core: string): Promise<string[]> {
+  const r = await call('GET', `/hierarchy/agents?core=${core}&limit=100000`);
+  return (r.body.items as Array<{ id: string }>).map((a) => a.id).sort();
+}
+
+/**
+ * Creates tasks `<prefix>-<i>` on a core, a few at a time, until `stop()` or `max` (bounded in
+ * count and time). `acked` holds the names the core answered 201 for; a request that fails
+ * (the core was killed) counts neither way.
+ */
+function taskStream(call: () => Call, prefix: string, max: number, concurrency = 4): { acked: Set<string>; sent: () => number; stop: () => Promise<void> } {
+  const acked = new Set<string>();
+  let next = 0;
+  let stopped = false;
+  const deadline = Date.now() + 40_000;
+  const worker = async (): Promise<void> => {
+    while (!stopped && next < max && Date.now() < deadline) {
+      const name = `${prefix}-${String(next++).padStart(5, '0')}`;
+      const r = await call()('POST', '/tasks', task(name)).catch(() => undefined);
+      if (r?.status === 201) acked.add(name);
+      else if (r === undefined) await new Promise((res) => setTimeout(res, 50));
+    }
+  };
+  const workers = Array.from({ length: concurrency }, () => worker());
+  return {
+    acked,
+    sent: () => next,
+    stop: async () => {
+      stopped = true;
+      await Promise.all(workers);
+    },
+  };
+}
+
+/**
+ * Compares what two journals recorded for each key: every write of the source reached the
+ * replica once, in order (a page applied twice records its values twice).
+ */
+function expectSameWrites(source: Map<string, Array<string | undefined>>, replica: Map<string, Array<string | undefined>>, what: string): void {
+  const missing = [...source.keys()].filter((k) => !replica.has(k));
+  expect(missing, `${what}: keys never written on the replica`).toEqual([]);
+  const differ = [...source].filter(([k, v]) => JSON.stringify(replica.get(k)) !== JSON.stringify(v)).map(([k, v]) => `${k}: ${v.length} write(s) at the source, ${replica.get(k)?.length} on the replica`);
+  expect(differ, `${what}: keys written a different number of times or with other values`).toEqual([]);
+}
+
+const callOf =
+  (tc: TestCore): Call =>
+  (method, path, body) =>
+    tc.call(method, path, body === undefined ? {} : { body });
+
+describe('hierarchy faults: a link cut by a black hole', () => {
+  it('both cores keep working; the link shows degraded then failed; the child comes back by itself and catches up with nothing lost or applied twice', async () => {
+    const { parent, child, token, url } = await parentAndChild({ clock: realClock, hierarchy: LINK });
+    const relay = await startTcpRelay({ port: Number(new URL(url).port) });
+    relays.push(relay);
+    await join(child, `https://${relay.address}`, token);
+    const childId = (await child.call('GET', '/hierarchy')).body.core.id as string;
+    const P = callOf(parent);
+    const C = callOf(child);
+
+    for (let i = 0; i < 20; i++) expect((await P('POST', '/tasks', task(`before-${i}`))).status).toBe(201);
+    const agents = [(await enrollAgent(child, 'pc-0')).id];
+    await waitFor(async () => (await taskNames(C)).length === 20 && (await upAgents(P, childId)).length === 1, { timeoutMs: 10_000, what: 'the first sync' });
+
+    // A steady stream of changes on the parent, across the cut and the reconnection.
+    const stream = taskStream(() => P, 'cut', 3_000, 2);
+    await waitFor(() => stream.acked.size >= 50, { timeoutMs: 10_000, what: 'the stream started' });
+    relay.cut();
+
+    // Both cores keep working on their own: the parent takes the stream; the child enrolls agents and keeps its own tasks.
+    const token2 = await createToken(child, 'agent', { uses: 50 });
+    for (let i = 1; i <= 10; i++) agents.push((await enrollAgent(child, `pc-${i}`, {}, token2)).id);
+    for (let i = 0; i < 5; i++) expect((await C('POST', '/tasks', task(`local-${i}`))).status).toBe(201);
+
+    const childState = async () => ((await P('GET', '/hierarchy')).body.children as Array<{ id: string; state: string }>).find((c) => c.id === childId)?.state;
+    const parentState = async () => (await C('GET', '/hierarchy')).body.parent?.state as string | undefined;
+    await waitFor(async () => (await childState()) === 'degraded', { timeoutMs: 10_000, what: "the parent's view: degraded" });
+    await waitFor(async () => (await parentState()) === 'degraded', { timeoutMs: 10_000, what: "the child's view: degraded" });
+    await waitFor(async () => (await childState()) === 'failed', { timeoutMs: 10_000, what: "the parent's view: failed" });
+    await waitFor(async () => (await parentState()) === 'failed', { timeoutMs: 10_000, what: "the child's view: failed" });
+    const during = stream.acked.size;
+
+    // Heal just as the child starts a new attempt: that handshake is black-holed for good,
+    // so the child must give up on it and dial again (2 ping intervals here, not 10 s).
+    await relay.nextConnection();
+    relay.heal();
+    await waitFor(async () => (await parentState()) === 'ok' && (await childState()) === 'ok', { timeoutMs: 6_000, what: 'the child back by itself' });
+    await waitFor(() => stream.acked.size >= during + 100, { timeoutMs: 15_000, what: 'more changes after the reconnection' });
+    await stream.stop();
+
+    // Caught up: the child holds exactly the parent's tasks (and its own), the parent every agent of the child.
+    const expected = await taskNames(P);
+    expect(expected.length).toBe(20 + stream.acked.size);
+    const locals = Array.from({ length: 5 }, (_, i) => `local-${i}`);
+    await waitFor(async () => JSON.stringify(await taskNames(C)) === JSON.stringify([...expected, ...locals].sort()), { timeoutMs: 15_000, what: "the child holding the parent's tasks" });
+    await waitFor(async () => JSON.stringify(await upAgents(P, childId)) === JSON.stringify([...agents].sort()), { timeoutMs: 10_000, what: "the child's agents on the parent" });
+    const status = (await C('GET', '/hierarchy')).body.parent;
+    expect(status).toMatchObject({ state: 'ok', lag: 0, skipped: 0 });
+    expect(((await P('GET', '/hierarchy')).body.children as Array<{ skipped: number }>)[0]!.skipped).toBe(0);
+
+    // Nothing applied twice: each write of the parent's journal is in the child's once, and the mirror for summaries.
+    await child.stop();
+    await parent.stop();
+    expectSameWrites(await journalWrites(parent.dir, ['task-defs']), await journalWrites(child.dir, ['task-defs']), 'down');
+    expectSameWrites(await journalWrites(child.dir, ['hier-up']), await journalWrites(parent.dir, ['hier-up']), 'up');
+  });
+
+  it('a content fetch that stalls is given up after two ping intervals: the package arrives once the path is back', async () => {
+    const { parent, child, token, url } = await parentAndChild({ clock: realClock, hierarchy: LINK });
+    const relay = await startTcpRelay({ port: Number(new URL(url).port) });
+    relays.push(relay);
+    await join(child, `https://${relay.address}`, token);
+    await waitFor(async () => (await child.call('GET', '/hierarchy')).body.parent?.state === 'ok', { timeoutMs: 10_000, what: 'the link' });
+
+    // The link's WebSocket keeps flowing; the connection the child opens for content is black-holed.
+    relay.cut({ existing: false });
+    const content = Buffer.from('payload '.repeat(1000));
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    const pkg = await parent.call('POST', '/packages', { body: { name: 'tool', version: '1', files: [{ path: 'bin/tool', size: content.length, sha256 }] } });
+    expect(pkg.status).toBe(201);
+    const fetching = relay.nextConnection();
+    expect((await parent.call('PUT', `/packages/${pkg.body.id}/files/bin/tool`, { raw: content, headers: { 'content-type': 'application/octet-stream' } })).status).toBe(200);
+    await fetching;
+    relay.heal();
+    await waitFor(async () => (await child.call('GET', `/packages/${pkg.body.id}`)).body?.state === 'ready', { timeoutMs: 10_000, what: 'the package on the child' });
+    expect((await child.call('GET', '/hierarchy')).body.parent.lastError).toMatch(/sent nothing for/);
+  });
+});
+
+interface ProcCore {
+  proc: ChildProcess;
+  dir: string;
+  url: string;
+  call: Call;
+}
+
+/** A core in its own process (test/fixtures/core-child.mjs) on `dir`, `extra` merged into its config. */
+async function spawnCore(dir: string, extra: Record<string, unknown>): Promise<ProcCore> {
+  const proc = spawn(process.execPath, [FIXTURE, dir, JSON.stringify(extra)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  procs.push(proc);
+  const lines = createInterface({ input: proc.stdout! });
+  const [line] = (await Promise.race([once(lines, 'line'), once(proc, 'exit').then(() => [undefined])])) as [string | undefined];
+  if (!line) throw new Error('the core process exited before it served');
+  const { url, adminToken } = JSON.parse(line) as { url: string; adminToken: string };
+  const call: Call = async (method, path, body) => {
+    const res = await fetch(`${url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+  return { proc, dir, url, call };
+}
+
+async function kill9(c: ProcCore): Promise<void> {
+  const exited = once(c.proc, 'exit');
+  c.proc.kill('SIGKILL');
+  await exited;
+}
+
+async function stopCore(c: ProcCore): Promise<void> {
+  const exited = once(c.proc, 'exit');
+  c.proc.kill('SIGTERM');
+  await exited;
+}
+
+describe('hierarchy faults: kill -9 mid-sync', () => {
+  it('of the child, then of the parent: after restarts on the same data dirs and ports the child holds exactly the parent\'s items and the parent the child\'s summaries, each applied once', async () => {
+    // Small pages: many of them are in flight when a core dies.
+    const hier = { ...LINK, batch: 20 };
+    const parentDir = await newDataDir();
+    const childDir = await newDataDir();
+    let parent = await spawnCore(parentDir, { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...hier } });
+    const listener = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const parentCfg = { http: { port: Number(new URL(parent.url).port) }, hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: Number(new URL(listener).port) }, ...hier } };
+    let child = await spawnCore(childDir, { hierarchy: { name: 'emea', ...hier } });
+    const childCfg = { http: { port: Number(new URL(child.url).port) }, hierarchy: { name: 'emea', ...hier } };
+    const childId = (await child.call('GET', '/hierarchy')).body.core.id as string;
+    const token = (await parent.call('POST', '/hierarchy/tokens', {})).body.token as string;
+    expect((await child.call('POST', '/hierarchy/join', { url: listener, token })).status).toBe(200);
+
+    const MAX = 20_000;
+    const stream = taskStream(() => parent.call, 'k', MAX, 4);
+    const count = async () => (await taskNames(child.call).catch(() => [])).length;
+
+    // The child dies while pages come down.
+    await waitFor(async () => (await count()) >= 200, { timeoutMs: 20_000, what: 'the child syncing' });
+    expect(stream.sent()).toBeLessThan(MAX);
+    await kill9(child);
+    child = await spawnCore(childDir, childCfg);
+    await waitFor(async () => (await child.call('GET', '/hierarchy')).body.parent?.state === 'ok', { timeoutMs: 10_000, what: 'the child back' });
+
+    // Up: agents enrolled on the child while the parent dies and comes back.
+    const agentToken = (await child.call('POST', '/tokens', { for: 'agent', uses: 500 })).body.token as string;
+    const agents: string[] = [];
+    let enrolling = true;
+    const enroller = (async () => {
+      for (let i = 0; enrolling && i < 300; i++) {
+        const r = await child.call('POST', '/enroll', { token: agentToken, name: `pc-${i}` }).catch(() => undefined);
+        if (r?.status === 201) agents.push(r.body.id as string);
+      }
+    })();
+
+    // The parent dies while pages go down and summaries come up.
+    const before = await count();
+    await waitFor(async () => (await count()) >= before + 200 && agents.length >= 20, { timeoutMs: 20_000, what: 'the link busy both ways' });
+    expect(stream.sent()).toBeLessThan(MAX);
+    await kill9(parent);
+    parent = await spawnCore(parentDir, parentCfg);
+    const atRestart = stream.acked.size;
+    await waitFor(() => stream.acked.size >= atRestart + 300, { timeoutMs: 20_000, what: 'more changes after the parent came back' });
+    await stream.stop();
+    enrolling = false;
+    await enroller;
+
+    const expected = await taskNames(parent.call);
+    for (const name of stream.acked) expect(expected).toContain(name);
+    await waitFor(async () => JSON.stringify(await taskNames(child.call)) === JSON.stringify(expected), { timeoutMs: 20_000, what: "the child holding exactly the parent's tasks" });
+    await waitFor(async () => JSON.stringify(await upAgents(parent.call, childId)) === JSON.stringify([...agents].sort()), { timeoutMs: 10_000, what: "the child's agents on the parent" });
+
+    await stopCore(child);
+    await stopCore(parent);
+    expectSameWrites(await journalWrites(parentDir, ['task-defs']), await journalWrites(childDir, ['task-defs']), 'down');
+    expectSameWrites(await journalWrites(childDir, ['hier-up']), await journalWrites(parentDir, ['hier-up']), 'up');
+  });
+});
+
+describe('hierarchy faults: the protocol at a reconnection', () => {
+  it('the parent sends nothing down before the hello, then only entries after the cursor the hello gives', async () => {
+    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
+    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const rogue = await rogueChild(parent, url);
+    try {
+      const c = await connect(url, rogue);
+      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      for (let i = 0; i < 3; i++) expect((await parent.call('POST', '/tasks', { body: task(`early-${i}`) })).status).toBe(201);
+      // The parent's head, as its status shows it (lag of a child that acked nothing).
+      const head = ((await parent.call('GET', '/hierarchy')).body.children as Array<{ id: string; lag: number }>).find((x) => x.id === rogue.id)!.lag;
+      expect(head).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(c.messages, 'messages before the hello').toEqual([]);
+      c.ws.send(JSON.stringify({ t: 'hello', down: head, name: 'rogue' }));
+      expect((await parent.call('POST', '/tasks', { body: task('late') })).status).toBe(201);
+      await waitFor(() => c.messages.some((m) => m.t === 'down' && JSON.stringify(m).includes('late')), { timeoutMs: 5_000, what: 'the page with the new task' });
+      const seqs = c.messages.filter((m) => m.t === 'down').flatMap((m) => (m.entries as Array<{ s: number }>).map((e) => e.s));
+      expect(Math.min(...seqs)).toBeGreaterThan(head);
+      c.ws.close();
+    } finally {
+      await removeDir(rogue.dir);
+    }
+  });
+
+  it('the parent skips up entries it applied already (a page sent again after a reconnection overlaps)', async () => {
+    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
+    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const rogue = await rogueChild(parent, url);
+    const agent = (s: number, id: string, name: string) => ({ s, o: [{ k: `!hier-up!${rogue.id}!agent!${id}`, v: JSON.stringify({ core: rogue.id, kind: 'agent', id, name, macs: [] }) }] });
+    try {
+      const c = await connect(url, rogue);
+      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      c.ws.send(JSON.stringify({ t: 'hello', down: 0, name: 'rogue' }));
+      await waitFor(() => c.messages.some((m) => m.t === 'welcome'), { timeoutMs: 3_000, what: 'welcome' });
+      c.ws.send(JSON.stringify({ t: 'up', to: 2, entries: [agent(1, 'ag_1', 'one'), agent(2, 'ag_2', 'two')] }));
+      await waitFor(() => c.messages.some((m) => m.t === 'ack' && m.up === 2), { timeoutMs: 3_000, what: 'ack 2' });
+      c.ws.send(JSON.stringify({ t: 'up', to: 3, entries: [agent(2, 'ag_2', 'stale'), agent(3, 'ag_3', 'three')] }));
+      await waitFor(() => c.messages.some((m) => m.t === 'ack' && m.up === 3), { timeoutMs: 3_000, what: 'ack 3' });
+      const items = (await parent.call('GET', `/hierarchy/agents?core=${rogue.id}`)).body.items as Array<{ id: string; name: string }>;
+      expect(items.map((a) => [a.id, a.name]).sort()).toEqual([
+        ['ag_1', 'one'],
+        ['ag_2', 'two'],
+        ['ag_3', 'three'],
+      ]);
+      expect(((await parent.call('GET', '/hierarchy')).body.children as Array<{ id: string; skipped: number }>).find((x) => x.id === rogue.id)!.skipped).toBe(1);
+      c.ws.close();
+    } finally {
+      await removeDir(rogue.dir);
+    }
+  });
+
+  it("the child skips down entries at or below its cursor, never moves it back, and says so in its next hello", async () => {
+    const fake = await fakeParent();
+    try {
+      const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST } } });
+      await join(child, fake.url, fake.token);
+      const link = await fake.link();
+      expect(await link.next('hello')).toMatchObject({ down: 0 });
+      link.send({ t: 'welcome', parent: fake.id, up: 0, editable: [] });
+      const def = (s: number, name: string, arg: string) => ({ s, o: [{ k: `!task-defs!${name}`, v: JSON.stringify({ ...task(name), args: [arg], timeoutMs: 60_000, createdAt: 1, updatedAt: 1 }) }] });
+      link.send({ t: 'down', entries: [def(1, 'a', 'v1'), def(2, 'b', 'v1')], to: 2 });
+      expect(await link.next('ack')).toMatchObject({ down: 2 });
+      // Resent and overlapping pages: what was applied stays, what is new is taken.
+      link.send({ t: 'down', entries: [def(2, 'b', 'stale'), def(3, 'c', 'v1')], to: 3 });
+      expect(await link.next('ack')).toMatchObject({ down: 3 });
+      link.send({ t: 'down', entries: [def(1, 'a', 'stale')], to: 1 });
+      expect(await link.next('ack')).toMatchObject({ down: 3 });
+      for (const name of ['a', 'b', 'c']) expect((await child.call('GET', `/tasks/${name}`)).body.args).toEqual(['v1']);
+      expect((await child.call('GET', '/hierarchy')).body.parent).toMatchObject({ skipped: 2 });
+      // The next link starts where the child is.
+      link.ws.terminate();
+      const again = await fake.link();
+      expect(await again.next('hello')).toMatchObject({ down: 3 });
+      again.ws.terminate();
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
+/**
+ * A parent core played by the test: its own CA and a link certificate naming its core id,
+ * `GET /ca` and `POST /join` answered, and the link WebSocket handed to the test, which
+ * speaks the protocol itself.
+ */
+async function fakeParent(): Promise<{ id: string; url: string; token: string; link(): Promise<FakeLink>; close(): Promise<void> }> {
+  const dir = await tempDir('outpost-fake-parent-');
+  const { authority } = await Authority.open(dir, 86_400_000);
+  const cert = await issueLinkCert(authority, ['127.0.0.1']);
+  const links: WebSocket[] = [];
+  let waiting: ((link: FakeLink) => void) | undefined;
+  const pending: FakeLink[] = [];
+  const wss = new WebSocketServer({ noServer: true });
+  const server: Server = createServer({ cert: cert.certPem + authority.certPem, key: cert.keyPem, requestCert: true, rejectUnauthorized: false }, (req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.url === '/ca' ? { id: authority.coreId, name: 'fake', caPem: authority.certPem } : { parent: authority.coreId, name: 'fake' }));
+    });
+  });
+  server.on('upgrade', (req, socket, head) =>
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      links.push(ws);
+      // Listening from the first byte: the child says hello at once.
+      const link = fakeLink(ws);
+      if (waiting) waiting(link);
+      else pending.push(link);
+      waiting = undefined;
+    }),
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  return {
+    id: authority.coreId,
+    url: `https://127.0.0.1:${port}`,
+    token: `hjt_fake1234.${'s'.repeat(24)}.${fingerprintOf(authority.certPem)}`,
+    link: async () => {
+      return pending.shift() ?? (await Promise.race([new Promise<FakeLink>((r) => (waiting = r)), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no link in 10 s')), 10_000))]));
+    },
+    close: async () => {
+      for (const ws of links) ws.terminate();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await removeDir(dir);
+    },
+  };
+}
+
+interface FakeLink {
+  ws: WebSocket;
+  send(m: unknown): void;
+  /** The next message of type `t` (earlier ones of other types are skipped), within 5 s. */
+  next(t: string): Promise<any>;
+}
+
+function fakeLink(ws: WebSocket): FakeLink {
+  const inbox: any[] = [];
+  ws.on('message', (d: Buffer) => inbox.push(JSON.parse(d.toString())));
+  return {
+    ws,
+    send: (m) => ws.send(JSON.stringify(m)),
+    next: async (t) => {
+      const m = await waitFor(
+        () => {
+          while (inbox.length && inbox[0].t !== t) inbox.shift();
+          return inbox.shift();
+        },
+        { timeoutMs: 5_000, what: `a '${t}' from the child` },
+      );
+      return m;
+    },
+  };
+}
