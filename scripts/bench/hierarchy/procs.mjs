@@ -96,13 +96,29 @@ export function launcher({ root, track, env }) {
       const stats = () =>
         new Promise((res, rej) => {
           const t = setTimeout(() => rej(new Error('no stats from the task server')), 10_000);
-          child.once('message', (m) => {
+          const on = (m) => {
+            if (!m.stats || m.synced) return;
+            child.off('message', on);
             clearTimeout(t);
             res(m.stats);
-          });
+          };
+          child.on('message', on);
           child.send('stats');
         });
-      return { ...info, child, stats };
+      /** Pulls the agents assigned to it from the core now; resolves with how many it knows. */
+      const sync = () =>
+        new Promise((res, rej) => {
+          const t = setTimeout(() => rej(new Error('the task server did not sync')), 60_000);
+          const on = (m) => {
+            if (!m.synced) return;
+            child.off('message', on);
+            clearTimeout(t);
+            res(m.stats.agents);
+          };
+          child.on('message', on);
+          child.send('sync');
+        });
+      return { ...info, child, stats, sync };
     },
     async packageServer(core, name, dataDir) {
       const tok = await core.api('POST', '/tokens', { for: 'site-server', grant: { services: { package: { constrained: false } }, addresses: ['127.0.0.1'] } });
