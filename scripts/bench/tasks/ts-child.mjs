@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The real @outpost/task-server for bench:tasks, in its own process (forked, IPC).
 // argv[2]: JSON {coreUrl, enrollToken, dataDir, tickleRate, pollInterval, workers}. Sends
-// {ready, url, id, pid, pids} when started (pids: this process and its workers); answers 'stats' with its counters; 'stop' stops it.
+// {ready, url, id, pid, pids} when started (pids: this process and its workers); answers 'stats' with its counters; 'sync' pulls its agents from the core now ({synced, stats}); 'stop' stops it.
 import cluster from 'node:cluster';
 import { createLogger, validateConfig } from '@outpost/common';
 import { createTaskServer, taskServerConfigSchema } from '@outpost/task-server';
@@ -31,6 +31,7 @@ const pids = () => [process.pid, ...Object.values(cluster.workers ?? {}).map((w)
 process.send({ ready: true, url: ts.url, id: ts.id, pid: process.pid, pids: pids() });
 process.on('message', async (m) => {
   if (m === 'stats') process.send({ stats: ts.stats(), pids: pids() });
+  if (m === 'sync') await ts.syncNow().then(() => process.send({ synced: true, stats: ts.stats() }));
   if (m === 'stop') {
     await ts.stop().catch(() => undefined);
     process.exit(0);

@@ -19,6 +19,7 @@ const runBody = z
   })
   .refine((b) => [b.all === true, b.cores !== undefined, b.site !== undefined].filter(Boolean).length === 1, 'give exactly one of all, cores and site');
 const id = z.string().regex(/^[\w-]{1,100}$/, 'an id');
+const runQuery = z.strictObject({ agents: z.enum(['true', 'false']).default('true') });
 const agentsQuery = z.object({ core: z.string().max(100).optional(), limit: z.coerce.number().int().min(1).max(100_000).default(1_000), duplicates: z.enum(['true', 'false']).optional() });
 
 /** The hierarchy's admin API (see README.md here). */
@@ -76,7 +77,8 @@ export function hierarchyRoutes(router: Router<AppState>, svc: HierarchyService)
   });
   router.get('/api/v1/hierarchy/runs/:id', can('runs.read'), async (ctx) => {
     unscopedOnly(ctx, 'runs.read', 'runs on other cores');
-    const view = await svc.runView(validate(id, ctx.params.id, 'run id'));
+    const q = validate(runQuery, ctx.query, 'query');
+    const view = await svc.runView(validate(id, ctx.params.id, 'run id'), q.agents === 'true');
     if (!view) throw new OutpostError(HierarchyErrors.RUN_NOT_FOUND, `no hierarchy run '${ctx.params.id}'`, { status: 404 });
     ctx.body = view;
   });

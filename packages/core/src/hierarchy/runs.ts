@@ -4,11 +4,13 @@ import type { Registry } from '../registry.js';
 import type { AgentRun } from '../tasks/model.js';
 import type { TasksModule } from '../tasks/module.js';
 import type { HierRunRecord, ResultRecord } from './model.js';
+import type { RunCounts } from './run-counts.js';
 import { HierarchyStore } from './store.js';
 
 /** The local run of hierarchy run `hr_x` on every core is `run_hr_x`: one per core, found again after a crash. */
 export const localRunId = (hrId: string): string => `run_${hrId}`;
 const PREFIX = '!task-agent-runs!run_hr_';
+const RESULTS = '!hier-results!';
 
 export interface RunsDeps {
   selfId: string;
@@ -19,6 +21,8 @@ export interface RunsDeps {
   log: Logger;
   now(): number;
   defaultExpiryMs: number;
+  /** Told of every `hier-results` record written on this core (its own and those children send up). */
+  counts?: RunCounts | undefined;
 }
 
 /**
@@ -112,6 +116,7 @@ export class HierRuns {
       const ops: BatchOp[] = [];
       for (const e of entries) {
         for (const op of e.ops) {
+          if (op.key.startsWith(RESULTS)) this.deps.counts?.note(op.key.slice(RESULTS.length), op.value);
           if (op.value === undefined || !op.key.startsWith(PREFIX)) continue;
           this.#result(JSON.parse(op.value) as AgentRun, ops);
         }

@@ -12,6 +12,7 @@ import { linkTimeout, type HierarchyConfig } from './config.js';
 import { HierarchyErrors } from './errors.js';
 import type { ChildRecord, HierRunRecord, JoinTokenRecord, ParentRecord, ResultRecord, Summary } from './model.js';
 import { ParentSide } from './parent.js';
+import { RunCounts, type RunTally } from './run-counts.js';
 import { HierRuns } from './runs.js';
 import { HierarchyStore } from './store.js';
 import { Summaries } from './summaries.js';
@@ -41,6 +42,7 @@ export class HierarchyService {
   readonly child: ChildSide;
   readonly applier: DownApplier;
   readonly runs: HierRuns;
+  readonly counts: RunCounts;
   readonly summaries: Summaries;
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<unknown> = Promise.resolve();
@@ -87,8 +89,10 @@ export class HierarchyService {
       linkOpened: () => this.applier.reset(),
       forgetParent: (id) => this.applier.forget(id),
     });
+    this.counts = new RunCounts(store);
     this.runs = new HierRuns({
       selfId: authority.coreId,
+      counts: this.counts,
       store,
       feed,
       registry: ctx.registry,
@@ -124,6 +128,7 @@ export class HierarchyService {
     const pkgs = this.#packages();
     if (pkgs) pkgs.downstream = () => this.parent.children.size;
     await this.runs.start();
+    await this.counts.load();
     this.child.start();
     this.#timer = setInterval(() => void this.tick(), this.config.summaryInterval);
     this.#timer.unref();
@@ -268,6 +273,7 @@ export class HierarchyService {
       ...(body.expires !== undefined ? { expiresMs: body.expires } : {}),
       ...(by ? { by } : {}),
     };
+    this.counts.track(run.id);
     await this.store.write([this.store.put(this.store.runs, run.id, run)]);
     await this.runs.handle(run);
     this.parent.now();
@@ -278,17 +284,23 @@ export class HierarchyService {
     return (await this.store.list(this.store.runs)).map(([, v]) => v).sort((a, b) => b.createdAt - a.createdAt);
   }
 
-  async runView(id: string): Promise<{ run: HierRunRecord; counts: Record<string, number>; cores: Record<string, number>; agents: ResultRecord[] } | undefined> {
+  /**
+   * A hierarchy run with its counts (by state and by core) and, unless `agents` is false,
+   * every agent's result. Counts only is O(1) in the agents (kept in memory, see
+   * run-counts.ts): what a poll at 75,000 agents asks for.
+   */
+  async runView(id: string, agents = true): Promise<({ run: HierRunRecord; agents?: ResultRecord[] } & RunTally) | undefined> {
     const run = await this.store.runs.get(id);
     if (!run) return undefined;
-    const agents = (await this.store.list(this.store.results, `${id}!`)).map(([, v]) => v);
+    if (!agents) return { run, ...(await this.counts.tally(id)) };
+    const items = (await this.store.list(this.store.results, `${id}!`)).map(([, v]) => v);
     const counts: Record<string, number> = {};
     const cores: Record<string, number> = {};
-    for (const a of agents) {
+    for (const a of items) {
       counts[a.state] = (counts[a.state] ?? 0) + 1;
       cores[a.core] = (cores[a.core] ?? 0) + 1;
     }
-    return { run, counts, cores, agents };
+    return { run, counts, cores, agents: items };
   }
 
   /**

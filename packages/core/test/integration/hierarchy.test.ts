@@ -143,3 +143,60 @@ describe('hierarchy: the link is a trust boundary', () => {
     await waitFor(async () => (await child.call('GET', '/hierarchy')).body.parent?.state === 'ok', { timeoutMs: 5_000, what: 'the honest link' });
   });
 });
+
+describe('hierarchy: polling a run', () => {
+  it('answers counts only with ?agents=false, from memory as results come up, and again after a restart', async () => {
+    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
+    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    expect((await parent.call('POST', '/tasks', { body: task })).status).toBe(201);
+    expect((await parent.call('POST', '/jobs', { body: job })).status).toBe(201);
+    const run = await parent.call('POST', '/hierarchy/runs', { body: { job: 'greet', all: true } });
+    expect(run.status).toBe(201);
+    const id = run.body.id as string;
+    // A child speaking the protocol itself sends its agents' results up, a page at a time.
+    const child = await rogueChild(parent, url);
+    try {
+      const c = await connect(url, child);
+      if (!('ws' in c)) throw new Error(`child refused: ${c.refused}`);
+      c.ws.send(JSON.stringify({ t: 'hello', down: 0, name: 'child' }));
+      await waitFor(() => c.messages.some((m) => m.t === 'welcome'), { timeoutMs: 3_000, what: 'welcome' });
+      let seq = 0;
+      const up = async (states: string[]): Promise<void> => {
+        const entries = states.map((state, i) => ({ s: ++seq, o: [{ k: `!hier-results!${id}!${child.id}!ag_${i}`, v: JSON.stringify({ core: child.id, agent: `ag_${i}`, state, at: 1 }) }] }));
+        c.ws.send(JSON.stringify({ t: 'up', to: seq, entries }));
+        await waitFor(() => c.messages.some((m) => m.t === 'ack' && m.up === seq), { timeoutMs: 3_000, what: `ack ${seq}` });
+      };
+      const countsOnly = async () => {
+        const r = await parent.call('GET', `/hierarchy/runs/${id}?agents=false`);
+        expect(r.status).toBe(200);
+        expect(r.body).not.toHaveProperty('agents');
+        expect(r.body.run.id).toBe(id);
+        return { counts: r.body.counts, cores: r.body.cores };
+      };
+      await up(['running', 'running', 'running']);
+      await waitFor(async () => (await countsOnly()).counts.running === 3, { timeoutMs: 3_000, what: 'three running' });
+      await up(['succeeded', 'failed', 'running']);
+      await waitFor(async () => (await countsOnly()).counts.succeeded === 1, { timeoutMs: 3_000, what: 'one succeeded' });
+      expect(await countsOnly()).toEqual({ counts: { succeeded: 1, failed: 1, running: 1 }, cores: { [child.id]: 3 } });
+      // The full view (the default) agrees and lists every agent.
+      const full = await parent.call('GET', `/hierarchy/runs/${id}`);
+      expect(full.body.counts).toEqual({ succeeded: 1, failed: 1, running: 1 });
+      expect(full.body.agents).toHaveLength(3);
+      c.ws.close();
+    } finally {
+      await removeDir(child.dir);
+    }
+    // The query is validated.
+    for (const bad of ['agents=no', 'agents=false&x=1']) {
+      const r = await parent.call('GET', `/hierarchy/runs/${id}?${bad}`);
+      expect(r.status, bad).toBe(400);
+      expect(r.body.error.code).toBe('COMMON_VALIDATION');
+    }
+    expect((await parent.call('GET', '/hierarchy/runs/hr_nope?agents=false')).body.error.code).toBe('CORE_HIERARCHY_RUN_NOT_FOUND');
+    // Rebuilt from the store when the core starts again.
+    await parent.stop();
+    const again = await startCore({ dir: parent.dir, config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
+    const r = await again.call('GET', `/hierarchy/runs/${id}?agents=false`);
+    expect(r.body.counts).toEqual({ succeeded: 1, failed: 1, running: 1 });
+  });
+});
