@@ -8,7 +8,7 @@
 // core it starts answers /api/v1/health. The one-line link: `curl -fsS URL | sh` from a core
 // serving the .deb installs it with dpkg and the agent enrolls. lintian: no errors.
 import { createHash, X509Certificate } from 'node:crypto';
-import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -199,8 +199,8 @@ describe.runIf(gate.run)('Debian packages', () => {
     expect(yaml).toContain(core.url);
     expect(yaml).toContain(token);
     expect(yaml).toContain(fingerprint);
-    // deb-systemd-helper enabled the unit (no systemd runs here: nothing was started).
-    await expect(stat(root.path('/etc/systemd/system/multi-user.target.wants/outpost-agent.service'))).resolves.toBeDefined();
+    // deb-systemd-helper enabled the unit (no systemd runs here: nothing was started). lstat: the link is absolute, into the root.
+    await expect(lstat(root.path('/etc/systemd/system/multi-user.target.wants/outpost-agent.service'))).resolves.toBeDefined();
 
     // What systemd would run: the installed unit's ExecStart as its User.
     const unit = serviceKeys(await readFile(root.path('/lib/systemd/system/outpost-agent.service'), 'utf8'));
@@ -246,7 +246,7 @@ describe.runIf(gate.run)('Debian packages', () => {
     ok(await root.run(['dpkg', '-P', 'outpost-agent']), 'dpkg -P');
     await expect(stat(root.path('/etc/outpost/agent.yaml'))).rejects.toThrow();
     await expect(stat(root.path('/var/lib/outpost/agent'))).rejects.toThrow();
-    await expect(stat(root.path('/etc/systemd/system/multi-user.target.wants/outpost-agent.service'))).rejects.toThrow();
+    await expect(lstat(root.path('/etc/systemd/system/multi-user.target.wants/outpost-agent.service'))).rejects.toThrow();
     expect((await root.run(['getent', 'passwd', 'outpost'])).code).toBe(2);
     expect((await root.run(['getent', 'group', 'outpost'])).code).toBe(2);
   }, 240_000);
@@ -261,7 +261,7 @@ describe.runIf(gate.run)('Debian packages', () => {
     expect(ok(await root.run(['outpost', '--help']), 'outpost --help').out).toMatch(/^Usage: outpost <command>/);
     expect(await readFile(root.path('/etc/outpost/core.yaml'), 'utf8')).toBe(await readFile(join(ROOT, 'configs/core.yaml'), 'utf8'));
     // No role is enabled at install.
-    await expect(stat(root.path('/etc/systemd/system/multi-user.target.wants/outpost-core.service'))).rejects.toThrow();
+    await expect(lstat(root.path('/etc/systemd/system/multi-user.target.wants/outpost-core.service'))).rejects.toThrow();
 
     const port = await freePort();
     const udp = await freePort('udp');
