@@ -206,7 +206,14 @@ describe.runIf(gate.run)('Debian packages', () => {
     const unit = serviceKeys(await readFile(root.path('/lib/systemd/system/outpost-agent.service'), 'utf8'));
     const agent = root.start(unit.get('ExecStart')!.split(' '), { user: unit.get('User')!, env: AGENT_ENV });
     const row = await waitFor(async () => (await agents()).find((a) => a.name === 'deb-pc'), { timeoutMs: WAIT, what: `the packaged agent enrolled (logs: ${agent.logs().slice(-2000)})` });
-    const identity = JSON.parse(await readFile(root.path('/var/lib/outpost/agent/identity.json'), 'utf8')) as { id: string };
+    // The core lists the agent a moment before the agent has written its identity.
+    const identity = await waitFor(
+      async () => {
+        const text = await readFile(root.path('/var/lib/outpost/agent/identity.json'), 'utf8').catch(() => '');
+        return text ? (JSON.parse(text) as { id: string }) : undefined;
+      },
+      { timeoutMs: WAIT, what: 'the agent wrote its identity' },
+    );
     expect(identity.id).toBe(row.id);
     const run = await adminOk<{ id: string }>(core, 'POST', '/jobs/greet/runs', { agents: [row.id] });
     const show = await waitFor(
