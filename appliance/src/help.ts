@@ -100,7 +100,7 @@ Options of the admin commands:
                  (default: ./configs/all-in-one.yaml, /etc/outpost/outpost.yaml,
                  /etc/outpost/core.yaml: the first that exists and runs a core)
 
-Run 'outpost <command> --help' for a command's options.
+Run 'outpost <command> --help' for a command's options; 'outpost --version' prints the version.
 Exit status: 0 done, 1 error (printed as "error CODE: message"), 2 bad command line.`,
 
   start: `Usage: outpost start [--config FILE]

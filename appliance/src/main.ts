@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { isOutpostError } from '@outpost/common';
 import { agentsCommand } from './commands/agents.js';
 import { agentCommand, gatewayCommand } from './commands/gateway.js';
@@ -18,6 +19,12 @@ import { hierarchyCommand } from './commands/hierarchy.js';
 import { UsageError } from './errors.js';
 import { usage } from './help.js';
 import { processIo, type CliIo } from './io.js';
+
+/** The appliance's version, from its package.json (beside dist/ in the repo and in the .deb alike). */
+async function applianceVersion(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
 
 type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
 
@@ -75,6 +82,10 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
   }
   if (name === '--help' || name === '-h') {
     io.out(usage());
+    return 0;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    io.out(`outpost ${await applianceVersion()} (node ${process.version})`);
     return 0;
   }
   if (name === 'help') {

@@ -24,6 +24,12 @@ describe('outpost command line', () => {
     expect(none.err).toMatch(/^Usage: outpost <command>/);
   });
 
+  it('prints its version and the Node.js it runs on for --version (exit 0)', async () => {
+    const r = await run('--version');
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(`outpost 0.1.0 (node ${process.version})`);
+  });
+
   it('rejects an unknown command with exit 2, the code and the usage', async () => {
     const r = await run('frobnicate');
     expect(r.code).toBe(2);

@@ -96,6 +96,10 @@ try {
   await rm(exe, { force: true });
   await copyFile(process.execPath, exe);
   await chmod(exe, 0o755);
+  // Node's symbols off (~12 MiB), before the blob goes in: stripping after postject breaks
+  // the file. Without binutils' strip the file keeps them (and lintian flags the .deb).
+  const stripped = spawnSync('strip', ['--strip-unneeded', '--remove-section=.comment', exe], { encoding: 'utf8' });
+  if (stripped.error || stripped.status !== 0) console.warn(`package:agent: not stripped (${stripped.error?.message ?? stripped.stderr.trim()})`);
   // postject's CLI in a child: its ELF library prints harmless section-name warnings, shown only when it fails.
   const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
   const injected = spawnSync(process.execPath, [postject, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { encoding: 'utf8' });

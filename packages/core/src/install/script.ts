@@ -116,11 +116,18 @@ configure() {
 place() {
   cp "$1" "$2.new" && chmod 755 "$2.new" && mv -f "$2.new" "$2" || fail 5 "cannot install $2"
 }
-# background BIN CONF LOG PIDFILE: starts the agent detached from this shell.
+# background BIN CONF LOG PIDFILE [USER]: starts the agent detached from this shell (as USER).
 background() {
   if [ -f "$4" ] && kill -0 "$(cat "$4")" 2>/dev/null; then kill "$(cat "$4")" 2>/dev/null || true; sleep 1; fi
-  if has setsid; then setsid nohup "$1" run --config "$2" >>"$3" 2>&1 </dev/null &
-  else nohup "$1" run --config "$2" >>"$3" 2>&1 </dev/null &
+  as=''
+  if [ -n "\${5:-}" ]; then
+    if has setpriv; then as="setpriv --reuid=$5 --regid=$5 --init-groups"
+    elif has runuser; then as="runuser -u $5 --"
+    else fail 5 "neither setpriv nor runuser here to start the agent as $5"
+    fi
+  fi
+  if has setsid; then setsid nohup $as "$1" run --config "$2" >>"$3" 2>&1 </dev/null &
+  else nohup $as "$1" run --config "$2" >>"$3" 2>&1 </dev/null &
   fi
   echo $! > "$4"
   say "started the agent in the background (pid $!); its log: $3"
@@ -136,10 +143,22 @@ case $mode in
     background "$bin" "$conf" "$log" "$pid"
     ;;
   deb)
-    data=/var/lib/outpost/agent; log='journalctl -u outpost-agent'
+    # The package's postinst writes /etc/outpost/agent.yaml from these (unless one is there
+    # already: a reinstall keeps it), enables the unit and, under systemd, starts it.
+    data=/var/lib/outpost/agent; conf=/etc/outpost/agent.yaml
     get "$DEB_FILE" "$work/agent.deb"
-    OUTPOST_CORE_URL="$CORE_URL" OUTPOST_ENROLL_TOKEN="$TOKEN" OUTPOST_CA_FINGERPRINT="$CA_FINGERPRINT" dpkg -i "$work/agent.deb" >&2 || fail 5 "dpkg -i $DEB_FILE failed"
-    if [ $systemd = 1 ]; then systemctl enable --now outpost-agent.service >&2 || fail 5 "systemctl cannot start outpost-agent"; fi
+    OUTPOST_CORE_URL="$CORE_URLS" OUTPOST_ENROLL_TOKEN="$TOKEN" OUTPOST_CA_FINGERPRINT="$CA_FINGERPRINT" dpkg -i "$work/agent.deb" >&2 || fail 5 "dpkg -i $DEB_FILE failed"
+    [ -s "$conf" ] || fail 5 "the package did not write $conf (see dpkg's output above)"
+    if [ $systemd = 1 ]; then
+      log='journalctl -u outpost-agent'
+      systemctl enable --now outpost-agent.service >&2 || fail 5 "systemctl cannot start outpost-agent"
+    else
+      # No systemd (a container, a chroot): the package starts nothing; started here as the
+      # unit would, as the outpost user. A reboot does not start it again.
+      log=/var/log/outpost-agent.log; pid=/run/outpost-agent.pid
+      background /usr/bin/outpost-agent "$conf" "$log" "$pid" outpost
+      say "no systemd here: the agent runs until this machine stops; start it again with: $as /usr/bin/outpost-agent run --config $conf"
+    fi
     ;;
   file)
     bin=/usr/local/bin/outpost-agent; conf=/etc/outpost/agent.yaml; data=/var/lib/outpost/agent
