@@ -7,41 +7,24 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '@outpost/appliance';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
-import { e2eGate, removeDir, tempDir } from '@outpost/testing';
+import { e2eGate, freePort, removeDir, tempDir } from '@outpost/testing';
 import { recordingIo } from '../appliance/test/io.js';
 import { adminOk } from './fixtures/e2e.js';
+import { runCommand, type Ran } from './fixtures/run.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SSHD = '/usr/sbin/sshd';
 const g = e2eGate('agent push e2e (sshd)', { root: true, commands: ['ssh', 'ssh-keygen', 'curl', 'sh'], other: existsSync(SSHD) ? [] : [`${SSHD} (apt openssh-server)`] });
 
 
-function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+const run = (cmd: string, args: string[]): Promise<Ran> => runCommand(cmd, args, { cwd: ROOT, timeoutMs: 300_000 });
 
 async function listening(port: number, ms: number): Promise<void> {
   const until = Date.now() + ms;

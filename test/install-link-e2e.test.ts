@@ -1,7 +1,6 @@
 // The one-line enrollment link end to end: a real core serving the real single-file agent
 // (built here with `npm run package:agent`), `curl -fsS URL | sh` with OUTPOST_PREFIX in a
 // temp dir; the installed agent enrolls and shows in the core's agents list.
-import { spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,21 +12,13 @@ import { main } from '@outpost/appliance';
 import { e2eGate, removeDir, tempDir } from '@outpost/testing';
 import { recordingIo } from '../appliance/test/io.js';
 import { adminOk, cleanupAfterEach } from './fixtures/e2e.js';
+import { runCommand, type Ran } from './fixtures/run.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const g = e2eGate('install link e2e', { commands: ['sh', 'curl', 'openssl'] });
 
-function run(cmd: string, args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+/** A real command to its end (a SEA build may take minutes on a busy machine), this process's environment plus `env`. */
+const run = (cmd: string, args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<Ran> => runCommand(cmd, args, { env: { ...process.env, ...env }, cwd, timeoutMs: 300_000 });
 
 describe.skipIf(!g.run)('the one-line enrollment link', () => {
   const cleanup = cleanupAfterEach();

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseDuration } from '@outpost/common';
 import { UsageError } from './errors.js';
 
 /** Options every admin sub-command accepts (how to reach the core, output format). */
@@ -34,4 +35,14 @@ export function positiveInt(value: string | undefined, option: string, command: 
     throw new UsageError(`--${option} must be a positive whole number, got '${value}'`, command);
   }
   return Number(value);
+}
+
+/** `--expires` checked here, so a typo is a usage error before anything is sent. */
+export function checkDuration(value: string | undefined, command: string): void {
+  if (value === undefined) return;
+  try {
+    parseDuration(value);
+  } catch (err) {
+    throw new UsageError(`--expires: ${(err as Error).message}`, command);
+  }
 }

@@ -19,6 +19,7 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseDuration } from '@outpost/common';
+import { ipc } from './lib/ipc.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const env = process.env;
@@ -60,22 +61,6 @@ async function startCore() {
     child.once('exit', (c) => rej(new Error(`core exited ${c}`)));
   });
   return { ...JSON.parse(line), child };
-}
-
-function ipc(child) {
-  const waiting = new Map();
-  child.on('message', (m) => {
-    const w = waiting.get(m.cmd);
-    if (!w) return;
-    waiting.delete(m.cmd);
-    if (m.error) w.rej(new Error(m.error));
-    else w.res(m.result);
-  });
-  return (cmd, extra = {}, expect = cmd) =>
-    new Promise((res, rej) => {
-      waiting.set(expect, { res, rej });
-      if (cmd) child.send({ cmd, ...extra });
-    });
 }
 
 async function api(core, method, path, body) {

@@ -14,10 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
-import { createTaskServer, taskServerConfigSchema, type TaskServer } from '@outpost/task-server';
+import type { TaskServer } from '@outpost/task-server';
 import { e2eGate, freePort, grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
-import { adminOk } from '../fixtures/e2e.js';
-import { runCommand, ThrowawayRoot, type Ran } from '../fixtures/throwaway-root.js';
+import { adminOk, testTaskServer } from '../fixtures/e2e.js';
+import { runCommand, type Ran } from '../fixtures/run.js';
+import { ThrowawayRoot } from '../fixtures/throwaway-root.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const gate = e2eGate('debian packages', {
@@ -107,23 +108,14 @@ describe.runIf(gate.run)('Debian packages', () => {
       .update(new X509Certificate(await readFile(join(data, 'ca', 'ca.crt'))).raw)
       .digest('hex');
     const ssToken = await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ task: {} }) });
-    ts = createTaskServer(
-      validateConfig(
-        taskServerConfigSchema,
-        {
-          coreUrl: core.url,
-          dataDir: join(dir, 'ts'),
-          name: 'ts-deb',
-          enrollToken: ssToken.token,
-          http: { host: '127.0.0.1', port: 0 },
-          coreTickle: { host: '127.0.0.1', port: 0 },
-          agents: { tickleDropRate: 0, pollInterval: '2s', retickleAfter: '1s', retickles: 10 },
-          forward: { retryBase: '100ms', retryCap: '500ms' },
-        },
-        { file: '<test>' },
-      ),
-      { logger: silentLogger() },
-    );
+    ts = testTaskServer({
+      coreUrl: core.url,
+      dataDir: join(dir, 'ts'),
+      name: 'ts-deb',
+      enrollToken: ssToken.token,
+      agents: { tickleDropRate: 0, pollInterval: '2s', retickleAfter: '1s', retickles: 10 },
+      forward: { retryBase: '100ms', retryCap: '500ms' },
+    });
     await ts.start();
     await adminOk(core, 'POST', '/tasks', { name: 'whoami', kind: 'command', program: 'sh', args: ['-c', 'echo "hello from $(id -un)"'] });
     await adminOk(core, 'POST', '/jobs', { name: 'greet', steps: [{ task: 'whoami' }] });

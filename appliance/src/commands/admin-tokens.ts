@@ -1,11 +1,11 @@
-import { adminOptions, parseCommand } from '../args.js';
+import { adminOptions, checkDuration, parseCommand } from '../args.js';
 import { callApi, expectShape } from '../client/api.js';
 import { resolveTarget } from '../client/target.js';
 import { UsageError } from '../errors.js';
 import { usage } from '../help.js';
 import type { CliIo } from '../io.js';
 import { printJson } from '../output.js';
-import { adminPath, adminSchema, checkDuration, issuedSchema, printIssued, printTokens } from './admin-views.js';
+import { adminPath, adminSchema, issuedSchema, printIssued, printTokens } from './admin-views.js';
 import { expectPositionals } from './list-options.js';
 
 /** `outpost admin token create|list|rm ...`: an administrator's API tokens. */

@@ -1,5 +1,4 @@
-import { parseDuration, z } from '@outpost/common';
-import { UsageError } from '../errors.js';
+import { z } from '@outpost/common';
 import type { CliIo } from '../io.js';
 import { printLines } from '../output.js';
 import { formatTable, formatTime } from '../table.js';
@@ -22,16 +21,6 @@ export const adminSchema = z.looseObject({
 export const issuedSchema = z.looseObject({ id: z.string(), name: z.string(), token: z.string(), expiresAt: z.string() });
 
 export type Admin = z.output<typeof adminSchema>;
-
-/** `--expires` checked here, so a typo is a usage error before anything is sent. */
-export function checkDuration(value: string | undefined, command: string): void {
-  if (value === undefined) return;
-  try {
-    parseDuration(value);
-  } catch (err) {
-    throw new UsageError(`--expires: ${(err as Error).message}`, command);
-  }
-}
 
 export const scopeText = (a: Pick<Admin, 'sites'>): string => (a.sites ? `sites ${a.sites.join(', ')}` : 'every site');
 export const signInText = (a: Admin): string => (a.sso ? 'sso' : a.password ? 'password' : 'token only');

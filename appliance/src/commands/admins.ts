@@ -1,5 +1,5 @@
 import { z } from '@outpost/common';
-import { adminOptions, parseCommand } from '../args.js';
+import { adminOptions, checkDuration, parseCommand } from '../args.js';
 import { callApi, expectShape } from '../client/api.js';
 import { readStdinLines } from '../client/stdin.js';
 import { resolveTarget } from '../client/target.js';
@@ -9,7 +9,7 @@ import type { CliIo } from '../io.js';
 import { printJson, printLines } from '../output.js';
 import { formatTable, formatTime } from '../table.js';
 import { adminTokenCommand } from './admin-tokens.js';
-import { adminPath, adminSchema, checkDuration, issuedSchema, printIssued, printTokens, scopeText, signInText } from './admin-views.js';
+import { adminPath, adminSchema, issuedSchema, printIssued, printTokens, scopeText, signInText } from './admin-views.js';
 import { expectPositionals, listOptions } from './list-options.js';
 
 const adminListSchema = z.looseObject({ items: z.array(adminSchema) });

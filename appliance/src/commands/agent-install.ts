@@ -1,8 +1,8 @@
-import { OutpostError, parseDuration, z } from '@outpost/common';
-import { adminOptions, parseCommand, positiveInt } from '../args.js';
+import { OutpostError, z } from '@outpost/common';
+import { adminOptions, checkDuration, parseCommand, positiveInt } from '../args.js';
 import { ApiError, callApi, expectShape, type Target } from '../client/api.js';
 import { resolveTarget } from '../client/target.js';
-import { ApplianceErrors, UsageError } from '../errors.js';
+import { ApplianceErrors } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { printJson } from '../output.js';
 
@@ -101,13 +101,7 @@ export async function agentInstallCommand(argv: readonly string[], io: CliIo): P
     return 0;
   }
   const uses = positiveInt(values.uses, 'uses', cmd);
-  if (values.expires !== undefined) {
-    try {
-      parseDuration(values.expires);
-    } catch (err) {
-      throw new UsageError(`--expires: ${(err as Error).message}`, cmd);
-    }
-  }
+  checkDuration(values.expires, cmd);
   const target = await resolveTarget(values, io);
   // A site that does not exist is refused here (404 from the core), before a token is made.
   if (values.site !== undefined) await callApi(target, 'GET', `/sites/${encodeURIComponent(values.site)}`);

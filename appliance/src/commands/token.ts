@@ -1,5 +1,5 @@
-import { parseDuration, z } from '@outpost/common';
-import { adminOptions, parseCommand, positiveInt } from '../args.js';
+import { z } from '@outpost/common';
+import { adminOptions, checkDuration, parseCommand, positiveInt } from '../args.js';
 import { callApi, expectShape } from '../client/api.js';
 import { resolveTarget } from '../client/target.js';
 import { UsageError } from '../errors.js';
@@ -48,13 +48,7 @@ export async function tokenCommand(argv: readonly string[], io: CliIo): Promise<
   for (const s of values.service ?? []) addService(services, s, cmd);
   const addresses = addressesOf(values.address, cmd);
   const uses = positiveInt(values.uses, 'uses', cmd);
-  if (values.expires !== undefined) {
-    try {
-      parseDuration(values.expires);
-    } catch (err) {
-      throw new UsageError(`--expires: ${(err as Error).message}`, cmd);
-    }
-  }
+  checkDuration(values.expires, cmd);
   const target = await resolveTarget(values, io);
   const body = {
     for: kind,

@@ -133,8 +133,6 @@ export function createCore(config: CoreConfig, deps: CoreDeps = {}): Core {
     admin = a;
     if (a.created) log.info({ file: a.file }, 'created the admin token');
     const events = new CoreEvents(log.child({ module: 'core-events' }));
-    // The journal's position is an event like any other: a module that follows changes reads the feed from its cursor.
-    opened.feed.onAppend((head) => events.emit('journal.appended', { head }));
     registry = new Registry(store, config, clock, log, events);
     const reg = registry;
     datagrams = new DatagramServer(reg, clock, log.child({ module: 'core-datagram' }), config.datagram.window);

@@ -76,6 +76,29 @@ export interface EnrollResult {
   workKey?: string;
 }
 
+/**
+ * The record of `token` when it enrolls a `kind` now: the right secret, not expired, a use
+ * left; else the error that says which. Spends nothing (enrollment takes the use; the
+ * install link only asks).
+ */
+export function checkEnrollToken(tokens: ReadonlyMap<string, TokenRecord>, token: string, kind: EnrollKind, now: number): TokenRecord {
+  const cred = parseCredential(token);
+  const record = cred ? tokens.get(cred.id) : undefined;
+  if (!cred || !record || !hexEqual(record.hash, hashSecret(cred.secret))) {
+    throw new OutpostError(CoreErrors.ENROLL_TOKEN_INVALID, 'the enrollment token is not valid', { status: 401 });
+  }
+  if (record.expiresAt <= now) {
+    throw new OutpostError(CoreErrors.ENROLL_TOKEN_EXPIRED, `the enrollment token expired at ${new Date(record.expiresAt).toISOString()}`, { status: 401 });
+  }
+  if (record.usesLeft <= 0) {
+    throw new OutpostError(CoreErrors.ENROLL_TOKEN_USED_UP, 'the enrollment token has no uses left', { status: 401 });
+  }
+  if (record.for !== kind) {
+    throw new OutpostError(CoreErrors.ENROLL_KIND_MISMATCH, `this token enrolls a ${record.for}, but the request describes a ${kind}`, { status: 400 });
+  }
+  return record;
+}
+
 const tokenView = (t: TokenRecord): TokenView => ({
   id: t.id,
   for: t.for,
@@ -161,20 +184,7 @@ export class Enrollment {
    * token unspent.
    */
   #consume(token: string, kind: EnrollKind, check: (record: TokenRecord) => void = () => undefined): { record: TokenRecord; undo: () => void } {
-    const cred = parseCredential(token);
-    const record = cred ? this.registry.store.tokens.get(cred.id) : undefined;
-    if (!cred || !record || !hexEqual(record.hash, hashSecret(cred.secret))) {
-      throw new OutpostError(CoreErrors.ENROLL_TOKEN_INVALID, 'the enrollment token is not valid', { status: 401 });
-    }
-    if (record.expiresAt <= this.clock.now()) {
-      throw new OutpostError(CoreErrors.ENROLL_TOKEN_EXPIRED, `the enrollment token expired at ${new Date(record.expiresAt).toISOString()}`, { status: 401 });
-    }
-    if (record.usesLeft <= 0) {
-      throw new OutpostError(CoreErrors.ENROLL_TOKEN_USED_UP, 'the enrollment token has no uses left', { status: 401 });
-    }
-    if (record.for !== kind) {
-      throw new OutpostError(CoreErrors.ENROLL_KIND_MISMATCH, `this token enrolls a ${record.for}, but the request describes a ${kind}`, { status: 400 });
-    }
+    const record = checkEnrollToken(this.registry.store.tokens, token, kind, this.clock.now());
     check(record);
     record.usesLeft -= 1;
     return { record, undo: () => void (record.usesLeft += 1) };

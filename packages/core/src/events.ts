@@ -15,12 +15,6 @@ export interface CoreEventMap {
   'agent.enrolled': { agent: AgentRecord };
   /** Site servers' config serials changed: the core tickles them. */
   'site-servers.changed': { ids: readonly string[] };
-  /**
-   * The store's journal moved (journal.ts: each change and its entry commit together), on
-   * this core's writes and, on PostgreSQL, other cores': `head` is the new position. What
-   * changed is read from the feed (`ctx.store.feed.read`), after the reader's own cursor.
-   */
-  'journal.appended': { head: number };
   /** An audit entry was appended: `local` by this core (exported here), else by another core on the same store. */
   'audit.appended': { entry: AuditEntry; local: boolean };
 }

@@ -5,6 +5,8 @@
 import { fork, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { stopChild } from '../lib/harness.mjs';
+import { ipc } from '../lib/ipc.mjs';
 
 /** Waits until `fn()` is truthy (returns it), checking every `intervalMs`; throws after `timeoutMs`. */
 export async function until(fn, { timeoutMs, intervalMs = 100, what }) {
@@ -52,27 +54,6 @@ function firstLine(child, name, timeoutMs) {
       reject(new Error(`${name} exited (${code}) before it was ready`));
     });
   });
-}
-
-/** A request/answer channel over a forked child's IPC (the bench:tasks children's protocol). */
-export function ipc(child) {
-  const waiting = new Map();
-  child.on('message', (m) => {
-    const w = waiting.get(m.cmd);
-    if (!w) return;
-    waiting.delete(m.cmd);
-    if (m.error) w.rej(new Error(m.error));
-    else w.res(m.result);
-  });
-  child.once('exit', (code) => {
-    for (const w of waiting.values()) w.rej(new Error(`child exited (${code})`));
-    waiting.clear();
-  });
-  return (cmd, extra = {}, expect = cmd) =>
-    new Promise((res, rej) => {
-      waiting.set(expect, { res, rej });
-      if (cmd) child.send({ cmd, ...extra });
-    });
 }
 
 /** Starts the processes of one benchmark (`track`: the harness's, so they are killed at the end). */
@@ -138,14 +119,7 @@ export function launcher({ root, track, env }) {
 }
 
 /** Stops a process (SIGTERM, SIGKILL after 10 s) and waits for it. */
-export async function stop(child, signal = 'SIGTERM') {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await gone;
-  clearTimeout(t);
-}
+export const stop = (child, signal = 'SIGTERM') => stopChild(child, signal, 10_000);
 
 /** Stops a forked bench:tasks child politely (its 'close'/'stop' message), then by signal. */
 export async function close(proc, how) {

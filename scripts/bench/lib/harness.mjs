@@ -8,12 +8,12 @@ import { createInterface } from 'node:readline';
 /** `ip netns exec NS ARGV…` */
 export const inNs = (ns, argv) => ['ip', 'netns', 'exec', ns, ...argv];
 
-/** Stops a child (SIGTERM, then SIGKILL after 5 s) and waits for it to exit. */
-export async function stopChild(child, signal = 'SIGTERM') {
+/** Stops a child (SIGTERM, then SIGKILL after `graceMs`, 5 s) and waits for it to exit. */
+export async function stopChild(child, signal = 'SIGTERM', graceMs = 5_000) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise((r) => child.once('exit', r));
   child.kill(signal);
-  const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await gone;
   clearTimeout(t);
 }

@@ -1,4 +1,4 @@
-import { createPrivateKey, randomBytes, sign as cryptoSign, webcrypto, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, randomBytes, sign as cryptoSign, webcrypto, type KeyObject } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
 import { mkdir, readFile } from 'node:fs/promises';
@@ -49,6 +49,11 @@ function derInteger(n: number): Uint8Array {
 }
 
 /** A fresh serial: 16 random bytes, first byte in 0x10..0x7f (positive, no leading zero). */
+/** sha256 of a certificate's DER, lower-case hex: what an agent's `caFingerprint` and a hierarchy join token pin, and a parent records of a child's link certificate. */
+export function certificateFingerprint(pem: string): string {
+  return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
+}
+
 export function newSerial(): string {
   const b = randomBytes(16);
   b[0] = 0x10 + (b[0]! % 0x70);

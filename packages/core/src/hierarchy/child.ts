@@ -9,7 +9,8 @@ import { HierarchyErrors } from './errors.js';
 import type { ParentRecord } from './model.js';
 import { parentMessage, type ChildMessage, type Entry, type Op } from './protocol.js';
 import { HierarchyStore, UP, splitRootKey } from './store.js';
-import { fingerprintOf, issueLinkCert } from './tls.js';
+import { certificateFingerprint } from '../ca/authority.js';
+import { issueLinkCert } from './tls.js';
 
 const UP_SET: ReadonlySet<string> = new Set(UP);
 const MAX_MESSAGE = 64 * 1024 * 1024;
@@ -155,7 +156,7 @@ export class ChildSide {
     } catch (err) {
       throw new OutpostError(HierarchyErrors.JOIN_FAILED, `cannot reach the parent's link listener at ${url}: ${(err as Error).message}`, { status: 502, cause: err });
     }
-    if (fingerprintOf(ca.caPem) !== t.fingerprint) throw new OutpostError(HierarchyErrors.CA_MISMATCH, `the core at ${url} is not the one the token was made on (its CA fingerprint differs)`, { status: 502 });
+    if (certificateFingerprint(ca.caPem) !== t.fingerprint) throw new OutpostError(HierarchyErrors.CA_MISMATCH, `the core at ${url} is not the one the token was made on (its CA fingerprint differs)`, { status: 502 });
     if (ca.id === authority.coreId) throw new OutpostError(HierarchyErrors.SELF, 'a core cannot join itself', { status: 400 });
     const link = await issueLinkCert(authority);
     const r = await linkRequest(url, '/join', {

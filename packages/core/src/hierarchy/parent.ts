@@ -12,7 +12,8 @@ import { HierarchyErrors } from './errors.js';
 import type { ChildRecord, JoinTokenRecord } from './model.js';
 import { childMessage, joinBody, type Entry, type Op, type ParentMessage } from './protocol.js';
 import { DOWN, HierarchyStore, UP, splitRootKey } from './store.js';
-import { fingerprintOf, issueLinkCert, issuedFor, peerFingerprint, peerPem } from './tls.js';
+import { certificateFingerprint } from '../ca/authority.js';
+import { issueLinkCert, issuedFor, peerFingerprint, peerPem } from './tls.js';
 
 const DOWN_SET: ReadonlySet<string> = new Set(DOWN);
 const UP_SET: ReadonlySet<string> = new Set(UP);
@@ -277,7 +278,7 @@ export class ParentSide {
       id: body.id,
       name: body.name,
       caPem: body.caPem,
-      certFingerprint: fingerprintOf(body.certPem),
+      certFingerprint: certificateFingerprint(body.certPem),
       joinedAt: this.deps.now(),
       downAcked: 0,
       upApplied: 0,

@@ -16,7 +16,7 @@ import { RunCounts, type RunTally } from './run-counts.js';
 import { HierRuns } from './runs.js';
 import { HierarchyStore } from './store.js';
 import { Summaries } from './summaries.js';
-import { fingerprintOf } from './tls.js';
+import { certificateFingerprint } from '../ca/authority.js';
 
 const iso = (t: number | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
 
@@ -157,7 +157,7 @@ export class HierarchyService {
     const now = this.ctx.clock.now();
     const rec: JoinTokenRecord = { id, hash: hashSecret(secret), createdAt: now, expiresAt: now + (input.expires ?? this.config.tokenExpiry), ...(input.note ? { note: input.note } : {}) };
     await this.store.write([this.store.put(this.store.tokens, id, rec)]);
-    const token = `${id}.${secret}.${fingerprintOf(this.authority.certPem)}`;
+    const token = `${id}.${secret}.${certificateFingerprint(this.authority.certPem)}`;
     return { id, token, expiresAt: iso(rec.expiresAt)!, joinCommand: `outpost hierarchy join ${this.parent.url} --token ${token}` };
   }
 

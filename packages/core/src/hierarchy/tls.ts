@@ -6,11 +6,6 @@ import { EC_ALG } from '../ca/x509.js';
 /** A link certificate lives as long as the CA that issued it allows (re-joining issues a new one). */
 const LINK_CERT_LIFETIME = 10 * 365 * 24 * 3_600_000;
 
-/** sha256 of a certificate's DER, lower-case hex: what a join token pins and a parent records. */
-export function fingerprintOf(pem: string): string {
-  return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
-}
-
 /** A key and a certificate for this core's end of a link, issued by this core's own CA (CN = core id). */
 export async function issueLinkCert(authority: Authority, names: string[] = []): Promise<{ certPem: string; keyPem: string }> {
   const keys = await webcrypto.subtle.generateKey(EC_ALG, true, ['sign', 'verify']);

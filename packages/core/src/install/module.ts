@@ -1,10 +1,9 @@
-import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OutpostError } from '@outpost/common';
-import { CA_FILES } from '../ca/authority.js';
+import { CA_FILES, certificateFingerprint } from '../ca/authority.js';
 import type { CoreConfig } from '../config.js';
 import type { CoreContext, CoreModule } from '../module.js';
 import { loadOrCreateWorkKey } from '../tasks/work-key.js';
@@ -23,11 +22,6 @@ export function installDir(core: CoreConfig): string {
   if (configured !== undefined) return configured;
   const repo = repoDistPkg();
   return existsSync(repo) ? repo : join(core.dataDir, 'install');
-}
-
-/** sha256 (hex) of a PEM certificate's DER: what an agent's `caFingerprint` pins. */
-export function certificateFingerprint(pem: string): string {
-  return createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Router } from '@koa/router';
-import { hashSecret, hexEqual, OutpostError, parseCredential, publicRoute, validate, z, type AppState } from '@outpost/common';
+import { OutpostError, publicRoute, validate, z, type AppState } from '@outpost/common';
+import { checkEnrollToken } from '../enrollment.js';
 import type { CoreContext } from '../module.js';
 import { AGENT_FILE, agentDeb, FILE_NAME, type ArtifactDir } from './artifacts.js';
 import { InstallErrors } from './errors.js';
@@ -21,11 +22,14 @@ const fileParams = z.strictObject({ name: z.string().regex(FILE_NAME, 'a file na
 
 const refused = (): OutpostError => new OutpostError(InstallErrors.TOKEN_REFUSED, 'this link is not valid (ask your administrator for a new one)', { status: 401 });
 
-/** Whether `token` is a live agent enrollment token with a use left. Never spends it. */
+/** Whether `token` is a live agent enrollment token with a use left (enrollment's own check). Never spends it. */
 function liveAgentToken(ctx: CoreContext, token: string): boolean {
-  const cred = parseCredential(token);
-  const record = cred ? ctx.registry.store.tokens.get(cred.id) : undefined;
-  return !!cred && !!record && hexEqual(record.hash, hashSecret(cred.secret)) && record.for === 'agent' && record.expiresAt > ctx.clock.now() && record.usesLeft > 0;
+  try {
+    checkEnrollToken(ctx.registry.store.tokens, token, 'agent', ctx.clock.now());
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Public routes (no credential): the installer, the manifest and the files. */

@@ -8,7 +8,8 @@ import { removeDir, startTcpRelay, tempDir, waitFor, type TcpRelay } from '@outp
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { Authority } from '../../src/ca/authority.js';
-import { fingerprintOf, issueLinkCert } from '../../src/hierarchy/tls.js';
+import { certificateFingerprint } from '../../src/ca/authority.js';
+import { issueLinkCert } from '../../src/hierarchy/tls.js';
 import { cleanup, createToken, enrollAgent, newDataDir, startCore, type TestCore } from './harness.js';
 import { connect, FAST, join, journalWrites, parentAndChild, realClock, rogueChild } from './hierarchy-helpers.js';
 
@@ -382,7 +383,7 @@ async function fakeParent(): Promise<{ id: string; url: string; token: string; l
   return {
     id: authority.coreId,
     url: `https://127.0.0.1:${port}`,
-    token: `hjt_fake1234.${'s'.repeat(24)}.${fingerprintOf(authority.certPem)}`,
+    token: `hjt_fake1234.${'s'.repeat(24)}.${certificateFingerprint(authority.certPem)}`,
     link: async () => {
       return pending.shift() ?? (await Promise.race([new Promise<FakeLink>((r) => (waiting = r)), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no link in 10 s')), 10_000))]));
     },
