@@ -1,6 +1,7 @@
 // The one-line enrollment link end to end: a real core serving the real single-file agent
 // (built here with `npm run package:agent`), `curl -fsS URL | sh` with OUTPOST_PREFIX in a
-// temp dir; the installed agent enrolls and shows in the core's agents list.
+// temp dir; the installed agent enrolls and shows in the core's agents list. A link for a
+// site downloads the agent from the site's real package server.
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,7 +10,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger, validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore } from '@outpost/core';
 import { main } from '@outpost/appliance';
-import { e2eGate, removeDir, tempDir } from '@outpost/testing';
+import { createPackageServer, packageServerConfigSchema } from '@outpost/package-server';
+import { e2eGate, grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
 import { recordingIo } from '../appliance/test/io.js';
 import { adminOk, cleanupAfterEach } from './fixtures/e2e.js';
 import { runCommand, type Ran } from './fixtures/run.js';
@@ -144,4 +146,56 @@ describe.skipIf(!g.run)('the one-line enrollment link', () => {
     expect(refused.err).toMatch(/curl: \(60\)/);
     expect(refused.out).not.toContain('outpost-agent enrolled');
   }, 120_000);
+
+  it("a link for a site downloads the agent from the site's package server (staged by install-command --site), verified, and the agent enrolls", async () => {
+    const dataDir = await tempDir('outpost-install-core-');
+    const prefix = await tempDir('outpost-install-prefix-');
+    cleanup(() => removeDir(dataDir));
+    cleanup(() => removeDir(prefix));
+    const core = createCore(
+      validateConfig(coreConfigSchema, { dataDir: join(dataDir, 'core'), http: { host: '127.0.0.1', port: 0 }, datagram: { host: '127.0.0.1', port: 0 }, install: { dir: pkgDir } }, { file: 'e2e' }),
+      { logger: silentLogger() },
+    );
+    await core.start();
+    cleanup(() => core.stop());
+    await adminOk(core, 'POST', '/sites', { name: 'branch', subnets: ['10.9.0.0/16'] });
+    const { token: psToken } = await core.createEnrollmentToken({ for: 'site-server', grant: grantFor({ package: { constrained: false } }, { address: '10.9.0.5/24', addresses: ['127.0.0.1'] }) });
+    const ps = createPackageServer(
+      validateConfig(
+        packageServerConfigSchema,
+        { name: 'branch-ps', coreUrl: core.url, dataDir: join(dataDir, 'ps'), constrained: false, enrollToken: psToken, address: '10.9.0.5/24', http: { host: '127.0.0.1', port: 0 }, tickle: { host: '127.0.0.1', port: 0 }, reserveBytes: 0 },
+        { file: 'e2e' },
+      ),
+      { logger: silentLogger() },
+    );
+    await ps.start();
+    cleanup(() => ps.stop());
+
+    const io = recordingIo(prefix, { OUTPOST_URL: core.url, OUTPOST_TOKEN: core.adminToken });
+    expect(await main(['agent', 'install-command', '--site', 'branch', '--uses', '1', '--expires', '10m'], io)).toBe(0);
+    expect(io.stderr.join('\n')).toMatch(/^install files [0-9a-f]{12} staged to site branch: branch-ps (pending|downloading|ready)/m);
+    const line = io.stdout.join('\n');
+    const pkg = await waitFor(async () => {
+      const items = (await adminOk<{ items: Array<{ id: string; name: string; servers: { ready: number } }> }>(core, 'GET', '/packages')).items;
+      return items.find((p) => p.name === 'outpost-agent-install' && p.servers.ready === 1);
+    }, { timeoutMs: 60_000, what: "the install files ready on the site's package server" });
+    const served = (ps.stats() as unknown as { http: { bytes: number } }).http.bytes;
+
+    const started = Date.now();
+    const r = await run('sh', ['-c', line.replace(/\| sudo sh$/, '| sh')], { OUTPOST_PREFIX: prefix });
+    cleanup(async () => {
+      const pid = Number(await readFile(join(prefix, 'var', 'outpost-agent.pid'), 'utf8').catch(() => ''));
+      if (pid > 0) process.kill(pid, 'SIGTERM');
+    });
+    expect(r.code, `${r.out}\n${r.err}`).toBe(0);
+    expect(r.err).toContain(`outpost-agent-linux-x64: sha256 verified (from the site's package server ${ps.url}/packages/${pkg.id})`);
+    // The bytes came from the package server, not the core.
+    const size = (await stat(join(pkgDir, 'outpost-agent-linux-x64'))).size;
+    expect((ps.stats() as unknown as { http: { bytes: number } }).http.bytes - served).toBe(size);
+    const installed = await readFile(join(prefix, 'bin', 'outpost-agent'));
+    expect(createHash('sha256').update(installed).digest('hex')).toBe((await readFile(join(pkgDir, 'outpost-agent-linux-x64.sha256'), 'utf8')).split(' ')[0]);
+    const id = /^outpost-agent enrolled: (ag_\S+)$/m.exec(r.out)?.[1];
+    expect(id, r.out).toBeDefined();
+    await waitFor(() => core.registry.store.agents.has(id!), { timeoutMs: 30_000 - (Date.now() - started), what: 'the agent listed' });
+  }, 180_000);
 });

@@ -16,7 +16,9 @@ For an https core the line first writes the core's CA certificate and passes it 
 (--cacert), so the script comes only from this core.
   --uses N            machines the line may enroll (1)
   --expires DURATION  how long the line works (the core's default, 24h)
-  --site NAME         the site the machines are for (checked, and noted on the token)`,
+  --site NAME         the site the machines are for: the installer downloads the agent
+                      from that site's package servers (staged now; the core until one is
+                      ready), checking each file against the sha256 the core signed`,
   'agent push': `Usage: outpost agent push HOST... --ssh-user USER [--ssh-key FILE] [--port P] [--concurrency N]
                           [--known-hosts FILE] [--connect-timeout SECONDS] [--prefix DIR] [--json]
 
@@ -35,6 +37,11 @@ reason (unreachable, auth-failed, unsupported-os, install-failed); exit code 1 w
 
 const createdSchema = z.looseObject({ id: z.string(), token: z.string(), uses: z.number(), expiresAt: z.union([z.string(), z.number()]).optional() });
 const manifestSchema = z.looseObject({ manifest: z.string() });
+const stagedSchema = z.looseObject({
+  package: z.looseObject({ id: z.string(), version: z.string() }),
+  servers: z.array(z.looseObject({ name: z.string(), state: z.string() })),
+  warnings: z.array(z.string()),
+});
 
 /** `'…'` for sh: the value as one single-quoted word. */
 export const shWord = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`;
@@ -92,6 +99,28 @@ export async function installLine(target: Target, token: string): Promise<{ line
   return { url, line: `printf '%s\\n' ${words} > outpost-ca.pem && curl -fsS --cacert outpost-ca.pem ${shWord(url)} | sudo sh` };
 }
 
+/**
+ * Stages the install files to the site's package servers (`POST /install/stage`) and says
+ * how far it is on stderr. A refusal (no `packages.enable`, no packages module) is a warning:
+ * the line still works, downloading from the core.
+ */
+async function stageToSite(target: Target, site: string, io: CliIo): Promise<z.output<typeof stagedSchema> | undefined> {
+  let staged: z.output<typeof stagedSchema>;
+  try {
+    staged = expectShape(stagedSchema, await callApi(target, 'POST', '/install/stage', { site }), 'install staging');
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    io.err(`warning: the install files are not staged to site ${site} (${err.code}: ${err.message}); machines download them from the core`);
+    return undefined;
+  }
+  for (const w of staged.warnings) io.err(`warning: ${w}`);
+  if (staged.servers.length > 0) {
+    const ready = staged.servers.filter((s) => s.state === 'ready').length;
+    io.err(`install files ${staged.package.version} staged to site ${site}: ${staged.servers.map((s) => `${s.name} ${s.state}`).join(', ')}${ready < staged.servers.length ? '; until one is ready, machines download from the core' : ''}`);
+  }
+  return staged;
+}
+
 /** `outpost agent install-command [--site S] [--uses N] [--expires D]`. */
 export async function agentInstallCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const cmd = 'agent install-command';
@@ -110,10 +139,12 @@ export async function agentInstallCommand(argv: readonly string[], io: CliIo): P
     ...(uses === undefined ? {} : { uses }),
     ...(values.expires === undefined ? {} : { expires: values.expires }),
     note: values.site === undefined ? 'outpost agent install-command' : `outpost agent install-command --site ${values.site}`,
+    ...(values.site === undefined ? {} : { site: values.site }),
   };
   const created = expectShape(createdSchema, await callApi(target, 'POST', '/tokens', body), 'token');
   const { line, url } = await installLine(target, created.token);
-  if (values.json) printJson(io, { command: line, url, tokenId: created.id, uses: created.uses, expiresAt: created.expiresAt, ...(values.site ? { site: values.site } : {}) });
+  const staged = values.site === undefined ? undefined : await stageToSite(target, values.site, io);
+  if (values.json) printJson(io, { command: line, url, tokenId: created.id, uses: created.uses, expiresAt: created.expiresAt, ...(values.site ? { site: values.site, staged: staged ?? null } : {}) });
   else io.out(line);
   return 0;
 }

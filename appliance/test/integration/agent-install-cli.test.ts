@@ -53,7 +53,9 @@ it('install-command --site refuses a site that does not exist, before any token 
   expect((await run('site', 'add', 'hq', '--subnet', '10.1.0.0/16')).code).toBe(0);
   const ok = await run('agent', 'install-command', '--site', 'hq');
   expect(ok.code, ok.err).toBe(0);
-  expect((await tokens()).at(-1)?.note).toBe('outpost agent install-command --site hq');
+  expect((await tokens()).at(-1)).toMatchObject({ note: 'outpost agent install-command --site hq', site: 'hq' });
+  // Staging to the site is refused (this core has no agent to install): a warning, the line is still printed.
+  expect(ok.err).toMatch(/^warning: the install files are not staged to site hq \(CORE_INSTALL_NO_AGENT: /m);
 });
 
 it('push: a core with nothing to install says so (CORE_INSTALL_NO_AGENT) before any host is tried; bad command lines exit 2', async () => {

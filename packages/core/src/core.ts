@@ -55,7 +55,7 @@ export interface Core {
   readonly registry: Registry;
   /** Mints an enrollment token without going through HTTP (the appliance uses it). */
   /** `grant`: required for a site server (what it may run, its sites, addresses and names), refused for an agent. */
-  createEnrollmentToken(input: { for: EnrollKind; uses?: number; expiresInMs?: number; note?: string; grant?: TokenGrant }): Promise<{ id: string; token: string }>;
+  createEnrollmentToken(input: { for: EnrollKind; uses?: number; expiresInMs?: number; note?: string; grant?: TokenGrant; site?: string }): Promise<{ id: string; token: string }>;
   /** Counters for `/api/v1/stats` and metrics. */
   stats(): Record<string, unknown>;
   /** Every HTTP route with what it declares about its callers (after start), for the permission matrix. */

@@ -14,6 +14,7 @@ export interface TokenView {
   createdAt: string;
   note?: string | undefined;
   grant?: TokenGrant | undefined;
+  site?: string | undefined;
 }
 
 export type EnrollRequest = (
@@ -108,6 +109,7 @@ const tokenView = (t: TokenRecord): TokenView => ({
   createdAt: new Date(t.createdAt).toISOString(),
   note: t.note,
   ...(t.grant ? { grant: t.grant } : {}),
+  ...(t.site ? { site: t.site } : {}),
 });
 
 /** A token's grant with canonical addresses and names. */
@@ -141,14 +143,18 @@ export class Enrollment {
     private readonly clock: Clock,
   ) {}
 
-  async createToken(input: { for: EnrollKind; uses?: number | undefined; expiresInMs?: number | undefined; note?: string | undefined; grant?: TokenGrant | undefined }): Promise<TokenView & { token: string }> {
+  async createToken(input: { for: EnrollKind; uses?: number | undefined; expiresInMs?: number | undefined; note?: string | undefined; grant?: TokenGrant | undefined; site?: string | undefined }): Promise<TokenView & { token: string }> {
     if (input.for === 'site-server' && !input.grant) {
       throw new OutpostError(CoreErrors.GRANT_REQUIRED, "a site-server token needs a grant: { services: { task?, package?: { constrained }, netboot?, gateway? }, sites?, addresses?, names? }", { status: 400 });
     }
     if (input.for === 'agent' && input.grant) {
       throw new OutpostError(CoreErrors.GRANT_NOT_ALLOWED, 'an agent token carries no grant: agents are granted nothing beyond their own record', { status: 400 });
     }
+    if (input.for === 'site-server' && input.site !== undefined) {
+      throw new OutpostError(CoreErrors.GRANT_NOT_ALLOWED, 'a site-server token names its sites in its grant (grant.sites), not in site', { status: 400 });
+    }
     if (input.grant?.sites) this.registry.checkSites(input.grant.sites);
+    if (input.site !== undefined) this.registry.checkSites([input.site]);
     const secret = newSecret();
     const now = this.clock.now();
     const uses = input.uses ?? 1;
@@ -162,6 +168,7 @@ export class Enrollment {
       createdAt: now,
       note: input.note,
       ...(input.grant ? { grant: canonicalGrant(input.grant) } : {}),
+      ...(input.site !== undefined ? { site: input.site } : {}),
     };
     await this.registry.store.putToken(record);
     return { ...tokenView(record), token: `${record.id}.${secret}` };

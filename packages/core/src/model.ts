@@ -52,6 +52,8 @@ export interface TokenRecord {
   note?: string | undefined;
   /** Site-server tokens only. */
   grant?: TokenGrant | undefined;
+  /** Agent tokens only: the site the machines are for (the install link downloads from its package servers). */
+  site?: string | undefined;
 }
 
 export interface SiteRecord {

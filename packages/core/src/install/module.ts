@@ -11,7 +11,8 @@ import { ArtifactDir } from './artifacts.js';
 import { installConfigSchema } from './config.js';
 import { InstallErrors } from './errors.js';
 import { signManifest } from './manifest.js';
-import { installRoutes, type InstallDeps } from './routes.js';
+import { installAdminRoutes, installRoutes, type InstallDeps } from './routes.js';
+import { InstallStager } from './stage.js';
 
 /** The repo's `dist-pkg` (where `npm run package:*` writes), from this file's place in packages/core. */
 const repoDistPkg = (): string => fileURLToPath(new URL('../../../../dist-pkg', import.meta.url));
@@ -48,8 +49,13 @@ export function createInstallModule(coreConfig: CoreConfig): CoreModule {
         sign: async (coreUrl) => signManifest(key.privateKey, coreUrl, await artifacts.list()),
         workKeyPem: key.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
         ca: { pem, fingerprint: certificateFingerprint(pem) },
+        stager: new InstallStager(ctx, artifacts, ctx.log.child({ module: 'install' })),
       };
       ctx.log.info({ dir: artifacts.dir, files: (await artifacts.list()).map((f) => f.name) }, 'install files');
+    },
+    routes(router) {
+      if (!deps) throw new Error('install module: routes before start');
+      installAdminRoutes(router, deps);
     },
     publicRoutes(router, ctx) {
       if (!deps) throw new Error('install module: routes before start');

@@ -1,12 +1,17 @@
 import { createReadStream } from 'node:fs';
 import type { Router } from '@koa/router';
-import { OutpostError, publicRoute, validate, z, type AppState } from '@outpost/common';
+import { OutpostError, publicRoute, readJson, validate, z, type AppState } from '@outpost/common';
+import { can } from '../admins/guard.js';
+import { siteInScope } from '../admins/scope.js';
 import { checkEnrollToken } from '../enrollment.js';
+import type { TokenRecord } from '../model.js';
 import type { CoreContext } from '../module.js';
+import { name as siteName } from '../routes/schemas.js';
 import { AGENT_FILE, agentDeb, FILE_NAME, type ArtifactDir } from './artifacts.js';
 import { InstallErrors } from './errors.js';
 import type { SignedManifest } from './manifest.js';
 import { installScript } from './script.js';
+import type { InstallStager } from './stage.js';
 
 /** What the routes need beyond the core context: the artifacts, the work key, the CA. */
 export interface InstallDeps {
@@ -15,21 +20,32 @@ export interface InstallDeps {
   workKeyPem: string;
   /** The core's CA certificate (PEM) and the sha256 (hex) of its DER. */
   ca: { pem: string; fingerprint: string };
+  /** Stages the install files to sites' package servers; their mirrors for a site's link. */
+  stager: InstallStager;
 }
 
+const stageBody = z.strictObject({ site: siteName });
 const scriptQuery = z.strictObject({ token: z.string().min(1).max(512) });
 const fileParams = z.strictObject({ name: z.string().regex(FILE_NAME, 'a file name of the manifest') });
 
 const refused = (): OutpostError => new OutpostError(InstallErrors.TOKEN_REFUSED, 'this link is not valid (ask your administrator for a new one)', { status: 401 });
 
-/** Whether `token` is a live agent enrollment token with a use left (enrollment's own check). Never spends it. */
-function liveAgentToken(ctx: CoreContext, token: string): boolean {
+/** The record of `token` when it is a live agent enrollment token with a use left (enrollment's own check). Never spends it. */
+function liveAgentToken(ctx: CoreContext, token: string): TokenRecord | undefined {
   try {
-    checkEnrollToken(ctx.registry.store.tokens, token, 'agent', ctx.clock.now());
-    return true;
+    return checkEnrollToken(ctx.registry.store.tokens, token, 'agent', ctx.clock.now());
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Admin routes: stage the install files to a site's package servers. */
+export function installAdminRoutes(router: Router<AppState>, deps: InstallDeps): void {
+  router.post('/api/v1/install/stage', can('packages.enable'), async (k) => {
+    const { site } = await readJson(k, stageBody);
+    siteInScope(k, site);
+    k.body = await deps.stager.stage(site);
+  });
 }
 
 /** Public routes (no credential): the installer, the manifest and the files. */
@@ -37,9 +53,11 @@ export function installRoutes(router: Router<AppState>, ctx: CoreContext, deps: 
   router.get('/install/agent.sh', publicRoute(), async (k) => {
     const { token } = validate(scriptQuery, k.query, 'query');
     // A token made on another core sharing the store may not have reached this one yet.
-    if (!liveAgentToken(ctx, token)) {
+    let record = liveAgentToken(ctx, token);
+    if (!record) {
       await ctx.store.sync();
-      if (!liveAgentToken(ctx, token)) throw refused();
+      record = liveAgentToken(ctx, token);
+      if (!record) throw refused();
     }
     const coreUrl = ctx.url();
     const signed = await deps.sign(coreUrl);
@@ -48,6 +66,8 @@ export function installRoutes(router: Router<AppState>, ctx: CoreContext, deps: 
     if (!single && !deb) {
       throw new OutpostError(InstallErrors.NO_AGENT, `the core has no agent to install in ${deps.artifacts.dir} (npm run package:agent builds it)`, { status: 503 });
     }
+    // A site's token downloads from the site's package servers first (still checked against the signed manifest).
+    const mirrors = record.site !== undefined && ctx.registry.store.sites.has(record.site) ? deps.stager.mirrors(record.site, signed.files) : [];
     k.set('cache-control', 'no-store');
     k.type = 'text/x-shellscript; charset=utf-8';
     k.body = installScript({
@@ -55,6 +75,7 @@ export function installRoutes(router: Router<AppState>, ctx: CoreContext, deps: 
       coreUrls: [coreUrl],
       token,
       caPem: coreUrl.startsWith('https:') ? deps.ca.pem : undefined,
+      mirrors,
       caFingerprint: deps.ca.fingerprint,
       workKeyPem: deps.workKeyPem,
       manifest: signed.manifest,

@@ -6,6 +6,12 @@ export interface ScriptInput {
   token: string;
   /** The core's CA certificate (PEM): given for an https core, so the script's downloads and the agent trust it. */
   caPem?: string | undefined;
+  /**
+   * Base URLs tried before the core for each file (`<mirror>/<name>`): the ready codebases
+   * of the token's site's package servers. A mirror is never trusted for content: what it
+   * sends must hash to the signed sha256, else the next source is tried.
+   */
+  mirrors?: readonly string[] | undefined;
   /** sha256 (hex) of the CA certificate's DER: the agent's `caFingerprint` (it enrolls only with a core of this CA). */
   caFingerprint: string;
   /** The core's work-signing public key (PEM), the manifest and its base64 signature. */
@@ -33,6 +39,7 @@ export function installScript(i: ScriptInput): string {
     `CORE_URLS=${shQuote(i.coreUrls.join(','))}`,
     `TOKEN=${shQuote(i.token)}`,
     `CA_PEM=${shQuote(i.caPem?.trim() ?? '')}`,
+    `MIRRORS=${shQuote((i.mirrors ?? []).join(' '))}`,
     `CA_FINGERPRINT=${shQuote(i.caFingerprint)}`,
     `WORK_KEY_PEM=${shQuote(i.workKeyPem.trim())}`,
     `MANIFEST=${shQuote(i.manifest)}`,
@@ -47,7 +54,7 @@ export function installScript(i: ScriptInput): string {
 # Exit codes: 0 installed and started; 2 cannot install here (not root without
 # OUTPOST_PREFIX, no curl, nothing to install); 3 unsupported OS (Linux x86_64 only);
 # 4 a download failed or does not match the sha256 the core signed; 5 install or start failed.
-set -eu
+set -euf
 umask 077
 ${header}
 
@@ -96,13 +103,30 @@ sum() {
   else openssl dgst -sha256 -r "$1" | cut -d' ' -f1
   fi
 }
-# get NAME DEST: downloads a file of the manifest and checks its sha256.
+# fetch URL DEST [CURL OPTION...]: one download; over https only from a certificate of the
+# core's CA (the core's own, and a package server's the core issued).
+fetch() {
+  u=$1; d=$2; shift 2
+  if [ -n "$CA_PEM" ]; then curl -fsS "$@" --cacert "$work/ca.pem" -o "$d" "$u"
+  else curl -fsS "$@" -o "$d" "$u"
+  fi
+}
+# get NAME DEST: downloads a file of the manifest and checks its sha256: from the site's
+# package servers first (MIRRORS, a short connect timeout each), then from the core.
 get() {
   want=$(awk -v n="$1" '$3 == n { print $1 }' "$work/manifest")
   [ -n "$want" ] || fail 4 "$1 is not in the core's manifest"
-  if [ -n "$CA_PEM" ]; then curl -fsS --retry 3 --cacert "$work/ca.pem" -o "$2" "$CORE_URL/install/files/$1" || fail 4 "cannot download $1 from $CORE_URL"
-  else curl -fsS --retry 3 -o "$2" "$CORE_URL/install/files/$1" || fail 4 "cannot download $1 from $CORE_URL"
-  fi
+  for m in $MIRRORS; do
+    if fetch "$m/$1" "$2" --connect-timeout 5 --retry 1 2>"$work/mirror.err"; then
+      got=$(sum "$2")
+      if [ "$got" = "$want" ]; then say "$1: sha256 verified (from the site's package server $m)"; return 0; fi
+      say "$1 from $m: sha256 $got, but the core signed $want; not used"
+    else
+      say "$1: the site's package server $m did not serve it ($(head -c 200 "$work/mirror.err")); trying the next source"
+    fi
+    rm -f "$2"
+  done
+  fetch "$CORE_URL/install/files/$1" "$2" --retry 3 || fail 4 "cannot download $1 from $CORE_URL"
   got=$(sum "$2")
   [ "$got" = "$want" ] || fail 4 "$1: sha256 $got, but the core signed $want"
   say "$1: sha256 verified"

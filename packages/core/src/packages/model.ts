@@ -21,7 +21,8 @@ export interface PackageRecord {
   state: PackageState;
   /** Why a file is not in yet (oversized, truncated, hash mismatch), by path. */
   problems: Record<string, string>;
-  source: 'upload' | 'drop-folder';
+  /** `install`: the install files the install module publishes to stage them to sites (see install/stage.ts). */
+  source: 'upload' | 'drop-folder' | 'install';
   createdAt: number;
   readyAt?: number | undefined;
   enabled: boolean;

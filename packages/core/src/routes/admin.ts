@@ -15,6 +15,8 @@ const tokenBody = z
     note: z.string().max(256).optional(),
     /** Required for `site-server`, refused for `agent`. */
     grant: grant.optional(),
+    /** `agent` only: the site the machines are for (the install link downloads from its package servers). */
+    site: name.optional(),
   })
   .strict();
 
@@ -31,8 +33,9 @@ export function adminRoutes(router: Router<AppState>, deps: { registry: Registry
     const body = await readJson(ctx, tokenBody);
     // A scoped administrator enrolls site servers only into its own sites.
     if (body.for === 'site-server') sitesWithinScope(ctx, body.grant?.sites ?? (scopeOf(ctx) ? ['(no sites: every subnet)'] : undefined), 'tokens.write');
+    if (body.site !== undefined) sitesWithinScope(ctx, [body.site], 'tokens.write');
     ctx.status = 201;
-    ctx.body = await enrollment.createToken({ for: body.for, uses: body.uses, expiresInMs: body.expires, note: body.note, grant: body.grant });
+    ctx.body = await enrollment.createToken({ for: body.for, uses: body.uses, expiresInMs: body.expires, note: body.note, grant: body.grant, site: body.site });
   });
   router.get('/api/v1/tokens', can('tokens.read'), (ctx) => {
     ctx.body = { items: enrollment.listTokens() };

@@ -2,7 +2,8 @@ import { createPublicKey, verify } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanup, createToken, enrollAgent, newDataDir, startCore, type TestCore } from '../integration/harness.js';
+import { waitFor } from '@outpost/testing';
+import { cleanup, createToken, enrollAgent, enrollSiteServer, newDataDir, startCore, type TestCore } from '../integration/harness.js';
 
 const AGENT = Buffer.from('#!/bin/sh\necho not really an agent\n');
 let tc: TestCore;
@@ -126,5 +127,64 @@ describe('GET /install/manifest', () => {
     await writeFile(join(dir, 'outpost-agent-linux-x64'), Buffer.concat([AGENT, Buffer.from('# rebuilt, a bigger file\n')]));
     const after = (await (await get('/install/manifest')).json()) as { files: Array<{ sha256: string }> };
     expect(after.files[0]!.sha256).not.toBe(before.files[0]!.sha256);
+  });
+});
+
+describe('install files staged to a site (POST /api/v1/install/stage, agent tokens with a site)', () => {
+  beforeEach(async () => {
+    expect((await tc.call('POST', '/sites', { body: { name: 'branch', subnets: ['10.9.0.0/16'] } })).status).toBe(201);
+  });
+
+  it('an agent token names an existing site; a site-server token names its sites in its grant only', async () => {
+    const ok = await tc.call('POST', '/tokens', { body: { for: 'agent', site: 'branch' } });
+    expect(ok.status).toBe(201);
+    expect(ok.body.site).toBe('branch');
+    expect((await tc.call('GET', '/tokens')).body.items.find((t: { id: string }) => t.id === ok.body.id).site).toBe('branch');
+    const unknown = await tc.call('POST', '/tokens', { body: { for: 'agent', site: 'nowhere' } });
+    expect(`${unknown.status} ${unknown.body.error.code}`).toBe('404 CORE_SITE_NOT_FOUND');
+    const ss = await tc.call('POST', '/tokens', { body: { for: 'site-server', site: 'branch', grant: { services: { task: true } } } });
+    expect(`${ss.status} ${ss.body.error.code}`).toBe('400 CORE_GRANT_NOT_ALLOWED');
+  });
+
+  it('is for administrators: no credential is 401, an agent or a site server is refused, an unknown site is 404', async () => {
+    expect((await tc.call('POST', '/install/stage', { body: { site: 'branch' }, token: null })).status).toBe(401);
+    const agent = await enrollAgent(tc, 'pc');
+    expect((await tc.call('POST', '/install/stage', { body: { site: 'branch' }, token: agent.credential })).status).toBe(403);
+    const ss = await enrollSiteServer(tc, 'branch-ps', { address: '10.9.0.5/24', services: { package: { constrained: false, url: 'http://127.0.0.1:1' } } });
+    expect((await tc.call('POST', '/install/stage', { body: { site: 'branch' }, token: ss.credential })).status).toBe(403);
+    expect((await tc.call('GET', '/packages')).body.items).toEqual([]);
+    const unknown = await tc.call('POST', '/install/stage', { body: { site: 'nowhere' } });
+    expect(`${unknown.status} ${unknown.body.error.code}`).toBe('404 CORE_SITE_NOT_FOUND');
+    expect((await tc.call('POST', '/install/stage', { body: { site: 'branch', extra: 1 } })).status).toBe(400);
+  });
+
+  it('a site without a package server: published, nothing staged, a warning says the core serves', async () => {
+    const r = await tc.call('POST', '/install/stage', { body: { site: 'branch' } });
+    expect(r.status).toBe(200);
+    expect(r.body.servers).toEqual([]);
+    expect(r.body.warnings).toEqual(['site branch has no package server: its machines download the install files from the core']);
+    const pkgs = (await tc.call('GET', '/packages')).body.items;
+    expect(pkgs).toHaveLength(1);
+    expect(pkgs[0]).toMatchObject({ name: 'outpost-agent-install', state: 'ready', enabled: false });
+  });
+
+  it('a rebuilt agent: the next link of the site restages the new version to the same servers and deletes the old one', async () => {
+    const ss = await enrollSiteServer(tc, 'branch-ps', { address: '10.9.0.5/24', services: { package: { constrained: false, url: 'http://127.0.0.1:1' } } });
+    const first = await tc.call('POST', '/install/stage', { body: { site: 'branch' } });
+    expect(first.body.servers.map((s: { id: string }) => s.id)).toEqual([ss.id]);
+    const oldId = first.body.package.id as string;
+    // Staged again unchanged: the same version, nothing new.
+    expect((await tc.call('POST', '/install/stage', { body: { site: 'branch' } })).body.package.id).toBe(oldId);
+    await writeFile(join(dir, 'outpost-agent-linux-x64'), Buffer.concat([AGENT, Buffer.from('# rebuilt\n')]));
+    const text = await (await script(await createToken(tc, 'agent', { site: 'branch' }))).text();
+    expect(text).toMatch(/^MIRRORS=''$/m);
+    const now = await waitFor(async () => {
+      const items = (await tc.call('GET', '/packages')).body.items as Array<{ id: string; enabled: boolean }>;
+      return items.length === 1 && items[0]!.id !== oldId && items[0]!.enabled && items[0]!;
+    }, { timeoutMs: 10_000, what: 'the new version staged and the old one deleted' });
+    const view = (await tc.call('GET', `/packages/${now.id}`)).body;
+    expect(view.servers.map((s: { id: string }) => s.id)).toEqual([ss.id]);
+    const manifest = (await tc.call('GET', `/packages/${now.id}/manifest`)).body;
+    expect(JSON.stringify(manifest)).toContain('outpost-agent-linux-x64');
   });
 });
