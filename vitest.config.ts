@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 const coreOnPostgres = [
   'packages/core/test/boot/binding.test.ts',
   'packages/core/test/ca/ca.test.ts',
+  'packages/core/test/hierarchy/parent.test.ts',
   'packages/core/test/integration/admin-scopes.test.ts',
   'packages/core/test/integration/auth.test.ts',
   'packages/core/test/integration/bad-input.test.ts',
