@@ -246,6 +246,7 @@ export class HierarchyService {
             pending: c.upCursor === undefined ? null : Math.max(0, head - c.upCursor),
             lastError: c.lastError ?? null,
             bytes: { down: c.bytesDown, up: c.bytesUp, content: this.upstream.counters.fetchedBytes },
+            contentError: this.upstream.lastError ?? null,
             replaced: this.applier.replaced,
             applied: this.applier.applied,
             skipped: this.applier.skipped,

@@ -64,6 +64,8 @@ export class UpstreamContent {
   /** packageId → the parent's codebases for it. */
   readonly sources = new Map<string, Source[]>();
   readonly counters = { fetchedBytes: 0, fetchedFiles: 0, failures: 0 };
+  /** Why the last fetch of content from the parent failed (kept until one succeeds). */
+  lastError: string | undefined;
   readonly #askedAt = new Map<string, number>();
   readonly #waitingSince = new Map<string, number>();
   readonly #fallback = new Set<string>();
@@ -190,9 +192,13 @@ export class UpstreamContent {
       this.#active.set(w.sha, undefined);
       void this.#fetch(svc, parent, w)
         .then(
-          () => this.#failedAt.delete(w.sha),
+          () => {
+            this.#failedAt.delete(w.sha);
+            this.lastError = undefined;
+          },
           (err: unknown) => {
             this.counters.failures++;
+            this.lastError = (err as Error).message;
             this.#failedAt.set(w.sha, this.deps.now());
             if (!this.#stopped) this.deps.log.warn({ err, package: w.packageId, path: w.path }, 'fetching package content from the parent failed; tried again');
           },
