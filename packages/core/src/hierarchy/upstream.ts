@@ -5,8 +5,8 @@ import type { Source } from '../packages/staging.js';
 import type { LinkResponse } from './link-get.js';
 import type { ParentRecord } from './model.js';
 
-/** How often packages from upstream are looked at (sources asked, fallbacks started). */
-export const UPSTREAM_TICK_MS = 1_000;
+/** How often packages from upstream are looked at, and the parent asked for sources while none is ready there. */
+export const UPSTREAM_TICK_MS = 250;
 /** How long a child waits for the parent's package servers to be ready before this core fetches the content itself. */
 export const UPSTREAM_WAIT_MS = 60_000;
 /** How often known sources are asked again (while a package server of this core still stages). */
