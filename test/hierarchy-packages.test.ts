@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createLogger, openDatabase, silentLogger, validateConfig } from '@outpost/common';
+import { openDatabase, silentLogger, validateConfig } from '@outpost/common';
 import { coreConfigSchema, createCore, type Core } from '@outpost/core';
 import { createPackageServer, packageServerConfigSchema, type PackageServer } from '@outpost/package-server';
 import { grantFor, removeDir, tempDir, waitFor } from '@outpost/testing';
@@ -41,7 +41,7 @@ async function startSide(dir: string, name: string, hierarchy: Record<string, un
       { dataDir: join(dir, name), http: { host: '127.0.0.1', port: 0 }, datagram: { host: '127.0.0.1', port: 0 }, siteServers: { heartbeatInterval: '2s' }, hierarchy: { name, ...LINK, ...hierarchy } },
       { file: '<test>' },
     ),
-    { logger: process.env.TEST_LOG ? createLogger({ level: 'info', pretty: false }).child({ core: name }) : silentLogger() },
+    { logger: silentLogger() },
   );
   await core.start();
   cleanup(() => core.stop());
