@@ -7,9 +7,17 @@
 // number of agents (three swarms), running the same job. Measures:
 //   run      time from `job run --all` on the parent to every result back at the parent
 //            (counts-only polls of the hierarchy run), vs the same job on the one core
-//   package  time from `package enable` on the parent (BENCH_PACKAGE_MIB, default 100) to
-//            ready on every child's package server, minus the raw transfer: one plain HTTP
-//            download (curl) of the same file from the parent core's content API on loopback
+//   package  a package (BENCH_PACKAGE_MIB, default 100) enabled on the parent, which has a
+//            package server of its own (unless BENCH_PARENT_PS=0): that server stages it from
+//            the parent core, then the children's package servers fetch it straight from it
+//            (the parent's codebase handed down through GET /sources on the link listener; the
+//            child cores hold no content). Overhead: time from ready on the parent's package
+//            server to ready on every child's package server, minus the raw transfer: one plain
+//            HTTP download (curl) of the same file from the parent's package server on loopback.
+//            With BENCH_PARENT_PS=0 (the fallback: each child core fetches the content from the
+//            parent's link listener, then its package server from it): time from enable, minus
+//            a curl from the parent core's content API. Also printed: enable -> ready on every
+//            child, and where each child's package server fetched from.
 //   items    BENCH_ITEMS (10000) task definitions written on the parent while the child cores
 //            are paused (SIGSTOP: the links carry nothing), then resumed: time from resume
 //            until every child has all of them
@@ -42,6 +50,7 @@ const LAG_S = Number(env.BENCH_LAG_SECONDS ?? 20);
 const RUN_TIMEOUT_MS = parseDuration(env.BENCH_RUN_TIMEOUT ?? '420s');
 const PHASE_TIMEOUT_MS = parseDuration(env.BENCH_PHASE_TIMEOUT ?? '120s');
 const PHASES = (env.BENCH_PHASES ?? 'baseline,run,package,items,lag').split(',');
+const PARENT_PS = env.BENCH_PARENT_PS !== '0';
 const TARGETS = { runOverSingleMs: 15_000, packageOverheadMs: 3_000, itemsMs: 5_000 };
 
 const tmp = await mkdtemp(join(env.BENCH_TMP ?? tmpdir(), 'outpost-bench-hier-'));
@@ -152,6 +161,8 @@ async function hierarchy() {
     log(`${c.name} (${c.id}) joined ${j.name} at ${listener}`);
   }
   const h = { parent, children, listener, swarms: [], taskServers: [], packageServers: [] };
+  // The parent's own package server: the children's package servers stage packages from it.
+  if (PARENT_PS) h.packageServers.push((h.parentPackageServer = await L.packageServer(parent, 'ps-hq', join(dir, 'ps-parent'))));
   for (const [i, c] of children.entries()) {
     h.taskServers.push(await L.taskServer(c, join(dir, `ts${i}`)));
     h.packageServers.push(await L.packageServer(c, `ps-${c.name}`, join(dir, `ps${i}`)));
@@ -274,8 +285,18 @@ async function packagePhase(h) {
   await parent.api('POST', `/packages/${pkg.id}/enable`, {});
   const per = children.map(() => ({ manifestMs: null, contentMs: null, enabledMs: null, readyMs: null }));
   const ms = (iso) => (iso ? Date.parse(iso) - t0 : null);
+  let parentReadyMs = null;
+  let parentCodebase;
   await until(
     async () => {
+      if (PARENT_PS && parentReadyMs === null) {
+        const v = await parent.api.try('GET', `/packages/${pkg.id}`);
+        const s = v.status === 200 ? (v.body.servers ?? []).find((x) => x.state === 'ready') : undefined;
+        if (s) {
+          parentReadyMs = ms(s.readyAt);
+          parentCodebase = s.codebase;
+        }
+      }
       const views = await Promise.all(children.map((c) => c.api.try('GET', `/packages/${pkg.id}`)));
       let ready = 0;
       views.forEach((v, i) => {
@@ -296,9 +317,44 @@ async function packagePhase(h) {
     { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: 50, what: "the package ready on every child's package server" },
   ).catch((err) => log(String(err)));
   const readyMs = per.every((p) => p.readyMs !== null) ? Math.max(...per.map((p) => p.readyMs)) : null;
-  const row = { bytes: PKG_BYTES, rawDownload: 'curl from the parent core (GET /api/v1/packages/:id/files/big.bin, loopback HTTP, to a file)', rawMs, readyMs, overheadMs: readyMs === null ? null : readyMs - rawMs, children: per, loadAvgBefore: l0 };
-  log(`package ${PKG_BYTES / 2 ** 20} MiB: ready on every child's package server in ${secs(readyMs)}; raw download ${secs(rawMs)}; overhead ${secs(row.overheadMs)}`);
-  for (const [i, p] of per.entries()) log(`  ${children[i].name}: manifest ${secs(p.manifestMs)}, content on the child core ${secs(p.contentMs)}, enabled ${secs(p.enabledMs)}, ready on its package server ${secs(p.readyMs)}`);
+  // What the parent's package server sent to each child's, and the content each child core read over its link.
+  const hq = h.parentPackageServer ? await (await fetch(`${h.parentPackageServer.url}/api/v1/stats`)).json() : undefined;
+  const links = (await parent.api('GET', '/hierarchy')).children ?? [];
+  for (const [i, ps] of h.packageServers.filter((x) => x !== h.parentPackageServer).entries()) {
+    per[i].fromParentPackageServer = hq?.http?.bytesTo?.[ps.id] ?? 0;
+    per[i].overLink = links.find((c) => c.id === children[i].id)?.bytes?.content ?? 0;
+  }
+  const linkContent = per.map((p) => p.overLink);
+  // Raw from the parent's package server (where the children fetched from), once they are done.
+  let rawPsMs = null;
+  if (parentCodebase) {
+    await run('sync', []);
+    t = performance.now();
+    await run('curl', ['-sS', '--fail', '-o', join(pdir, 'raw-ps.bin'), `${parentCodebase}/big.bin`]);
+    rawPsMs = Math.round(performance.now() - t);
+    await rm(join(pdir, 'raw-ps.bin'));
+  }
+  const childrenMs = readyMs !== null && parentReadyMs !== null ? readyMs - parentReadyMs : null;
+  const overheadMs = PARENT_PS ? (childrenMs === null || rawPsMs === null ? null : childrenMs - rawPsMs) : readyMs === null ? null : readyMs - rawMs;
+  const row = {
+    bytes: PKG_BYTES,
+    path: PARENT_PS ? "children's package servers from the parent's package server" : "fallback: child cores from the parent's link listener, their package servers from them",
+    rawDownload: PARENT_PS ? "curl from the parent's package server (its codebase, loopback HTTP, to a file)" : 'curl from the parent core (GET /api/v1/packages/:id/files/big.bin, loopback HTTP, to a file)',
+    rawMs: PARENT_PS ? rawPsMs : rawMs,
+    rawCoreMs: rawMs,
+    readyMs,
+    parentReadyMs,
+    childrenAfterParentMs: childrenMs,
+    overheadMs,
+    overheadFromEnableMs: readyMs === null ? null : readyMs - rawMs,
+    parentServedTo: hq?.http?.bytesTo ?? null,
+    linkContentBytes: linkContent,
+    children: per,
+    loadAvgBefore: l0,
+  };
+  log(`package ${PKG_BYTES / 2 ** 20} MiB (${row.path}): enable -> ready on every child's package server ${secs(readyMs)}; ready on the parent's package server ${secs(parentReadyMs)}, children ${secs(childrenMs)} after; raw ${secs(row.rawMs)} (${row.rawDownload}); overhead ${secs(overheadMs)}`);
+  log(`  raw from the parent core ${secs(rawMs)}; enable -> ready minus that ${secs(row.overheadFromEnableMs)}; content over the links ${linkContent.join(', ')} bytes`);
+  for (const [i, p] of per.entries()) log(`  ${children[i].name}: manifest ${secs(p.manifestMs)}, content on the child core ${secs(p.contentMs)}, enabled ${secs(p.enabledMs)}, ready on its package server ${secs(p.readyMs)}; bytes from the parent's package server ${p.fromParentPackageServer}, over the link ${p.overLink}`);
   return row;
 }
 
@@ -446,7 +502,7 @@ Object.assign(result, { summary, phases, loadAvgAtEnd: await load() });
 const file = await writeResult(root, 'hierarchy', result);
 console.log('');
 console.log(`job on ${N * CHILDREN} agents, results at the parent: hierarchy ${secs(r)} vs one core ${secs(b)}: difference ${secs(summary.runDifferenceMs)}, ratio ${summary.runRatio ?? '-'} (target: within 15 s)`);
-console.log(`package ${PKG_BYTES / 2 ** 20} MiB enable -> ready on every child's package server: ${secs(phases.package?.readyMs)}, raw download ${secs(phases.package?.rawMs)}, overhead ${secs(summary.packageOverheadMs)} (target < 3 s)`);
+console.log(`package ${PKG_BYTES / 2 ** 20} MiB (${phases.package?.path ?? '-'}): enable -> ready on every child's package server ${secs(phases.package?.readyMs)}, ready on the parent's package server ${secs(phases.package?.parentReadyMs)}, raw download ${secs(phases.package?.rawMs)}, overhead ${secs(summary.packageOverheadMs)} (target < 3 s)`);
 console.log(`${ITEMS} changed items parent -> children after resume: ${secs(summary.itemsMs)} (target < 5 s)`);
 console.log(`lag under ${RATE} changes/s: p50 ${summary.lagP50Ms} ms, p99 ${summary.lagP99Ms} ms, max ${summary.lagMaxMs} ms`);
 console.log(`load average start ${result.loadAvgAtStart.join(' ')}, end ${result.loadAvgAtEnd.join(' ')}; result ${file}`);

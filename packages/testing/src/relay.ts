@@ -18,6 +18,8 @@ export interface TcpRelay {
   /** `existing: false` black-holes only new connections (open ones keep flowing). @default true */
   cut(opts?: { existing?: boolean }): void;
   heal(): void;
+  /** Passes at most `bytesPerSecond` each way on each connection (0: no limit), from now on. */
+  throttle(bytesPerSecond: number): void;
   /** Resolves at the next connection the relay accepts (and black-holes, when cut). */
   nextConnection(): Promise<void>;
   close(): Promise<void>;
@@ -33,6 +35,7 @@ export async function startTcpRelay(target: { host?: string; port: number }): Pr
   const pairs = new Set<Pair>();
   let blackhole = false;
   let accepted = 0;
+  let rate = 0;
   let waiters: Array<() => void> = [];
   const server: Server = createServer((client) => {
     accepted++;
@@ -41,6 +44,10 @@ export async function startTcpRelay(target: { host?: string; port: number }): Pr
     const forward = (from: Socket, to: Socket): void => {
       from.on('data', (chunk: Buffer) => {
         if (!pair.dead) to.write(chunk);
+        if (rate > 0) {
+          from.pause();
+          setTimeout(() => from.resume(), (chunk.length / rate) * 1000);
+        }
       });
       from.on('end', () => {
         if (!pair.dead) to.end();
@@ -73,6 +80,9 @@ export async function startTcpRelay(target: { host?: string; port: number }): Pr
     },
     heal() {
       blackhole = false;
+    },
+    throttle(bytesPerSecond: number) {
+      rate = bytesPerSecond;
     },
     nextConnection() {
       return new Promise((resolve) => waiters.push(resolve));

@@ -1,6 +1,5 @@
-import type { Readable } from 'node:stream';
 import { isOutpostError, type BatchOp, type Logger } from '@outpost/common';
-import type { PackageRecord } from '../packages/model.js';
+import { stageable, type PackageRecord } from '../packages/model.js';
 import type { PackageService } from '../packages/service.js';
 import type { HierRunRecord, OriginRecord, ParentRecord } from './model.js';
 import type { Entry } from './protocol.js';
@@ -14,8 +13,8 @@ export interface ApplyDeps {
   /** Hands a replicated record to the module that keeps it in memory (as another core's change). */
   dispatch(sublevel: string, key: string, value: unknown): void;
   packages(): PackageService | undefined;
-  /** The bytes of package content from the parent (mutual TLS), checked by the package service's upload. */
-  fetchContent(parent: ParentRecord, sha: string): Promise<Readable>;
+  /** A package from upstream was applied: its content is looked after outside the page (upstream.ts). */
+  packageApplied(): void;
   /** A hierarchy run arrived (or changed). */
   onRun(run: HierRunRecord): Promise<void>;
 }
@@ -24,8 +23,8 @@ export interface ApplyDeps {
  * Applies what a parent sends down on the child: each record is written where its module
  * keeps it (same sublevel and key), with an origin mark naming the core that owns it and
  * the link's cursor in the same batch; then the module's memory follows (dispatch).
- * Packages go through the package service (content fetched from the parent, checked by
- * hash, staged to this core's package servers as a local package would be). A child's own
+ * Packages go through the package service (the manifest only: the content is staged by this
+ * core's package servers from the parent's, see upstream.ts). A child's own
  * item with the same key is replaced (the parent owns the name) and counted.
  */
 export class DownApplier {
@@ -136,9 +135,11 @@ export class DownApplier {
   }
 
   /**
-   * A package of the parent: once ready there, created here with the same manifest (so the
-   * same id), its missing content fetched from the parent and checked by the upload, and
-   * enabled or disabled as the parent has it (staging to this core's package servers).
+   * A package of the parent: once it can be staged there, created here with the same
+   * manifest (so the same id) and, when its content is not here, marked as from upstream:
+   * enabled or disabled at once as the parent has it, its content fetched by this core's
+   * unconstrained package servers from the parent's (or, as a fallback, by this core from the
+   * parent's link listener: in the background, never inside the page).
    */
   async #package(parent: ParentRecord, id: string, rec: PackageRecord | undefined): Promise<void> {
     const svc = this.deps.packages();
@@ -147,16 +148,12 @@ export class DownApplier {
       if (svc.store.packages.has(id)) await svc.delete(id).catch((err: unknown) => (isOutpostError(err) ? undefined : Promise.reject(err)));
       return;
     }
-    if (rec.state !== 'ready') return;
+    // A parent that is itself a child stages packages from its own parent: it may not hold the content either.
+    if (!stageable(rec)) return;
     let { pkg } = await svc.create({ name: rec.name, version: rec.version, files: rec.files });
-    for (const f of pkg.files) {
-      if (svc.content.has(f.sha256)) continue;
-      const body = await this.deps.fetchContent(parent, f.sha256);
-      const r = await svc.upload(pkg, f.path, 0, body, f.size);
-      if (!r.complete) throw new Error(`package ${rec.name}@${rec.version}: ${f.path} arrived incomplete from the parent`);
-    }
-    pkg = svc.store.packages.get(pkg.id) ?? pkg;
+    if (pkg.state !== 'ready') pkg = (await svc.markUpstream(pkg.id, parent.parentId)) ?? pkg;
     if (rec.enabled && !pkg.enabled) await svc.enable(pkg.id, { fromParent: true });
     else if (!rec.enabled && pkg.enabled) await svc.disable(pkg.id);
+    if (pkg.upstream !== undefined) this.deps.packageApplied();
   }
 }

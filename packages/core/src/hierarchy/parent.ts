@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
@@ -30,6 +31,8 @@ export interface ParentDeps {
   now(): number;
   /** The path of package content by sha256, when this core holds it. */
   contentPath(sha: string): Promise<string | undefined>;
+  /** Where a child's package servers may fetch a package from here (see PackageService.upstreamOffer), when it is enabled here. */
+  packageOffer(id: string): unknown;
   /** Runs after up ops were written (their keys). */
   upApplied?(ops: Op[]): void;
 }
@@ -154,6 +157,8 @@ export class ParentSide {
   #server: Server | undefined;
   #wss: WebSocketServer | undefined;
   readonly sessions = new Map<string, Session>();
+  /** Package content bytes read for each child on `GET /content/<sha256>` since start. */
+  readonly contentServed = new Map<string, number>();
   readonly children = new Map<string, ChildRecord>();
   /** Per child: its messages are handled one at a time, across its reconnections (an old link's last message never races a new one's). */
   readonly #chains = new Map<string, Promise<void>>();
@@ -253,11 +258,36 @@ export class ParentSide {
     }
     const content = /^\/content\/([0-9a-f]{64})$/.exec(url.pathname);
     if (req.method === 'GET' && content) {
-      if (!this.childOf(req.socket as TLSSocket)) throw new OutpostError(HierarchyErrors.LINK_REFUSED, 'not a child core of this core', { status: 403 });
+      const child = this.childOf(req.socket as TLSSocket);
+      if (!child) throw new OutpostError(HierarchyErrors.LINK_REFUSED, 'not a child core of this core', { status: 403 });
       const path = await this.deps.contentPath(content[1]!);
       if (!path) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, 'no such content', { status: 404 });
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      createReadStream(path).pipe(res);
+      // `Range: bytes=N-` only: a child resuming its partial after a restart.
+      const range = req.headers.range;
+      const from = range === undefined ? 0 : /^bytes=(\d{1,15})-$/.exec(range)?.[1];
+      if (from === undefined) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, 'only a Range of the form bytes=N- is served', { status: 416 });
+      const size = (await stat(path)).size;
+      const start = Number(from);
+      if (start > size) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, `the range starts past the end (${size} bytes)`, { status: 416 });
+      res.writeHead(range === undefined ? 200 : 206, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(size - start),
+        ...(range === undefined ? {} : { 'content-range': `bytes ${start}-${size - 1}/${size}` }),
+      });
+      if (start === size) res.end();
+      else {
+        const stream = createReadStream(path, { start });
+        stream.on('data', (c) => this.contentServed.set(child.id, (this.contentServed.get(child.id) ?? 0) + c.length));
+        stream.pipe(res);
+      }
+      return;
+    }
+    const sources = /^\/sources\/(pk_[0-9a-f]{1,64})$/.exec(url.pathname);
+    if (req.method === 'GET' && sources) {
+      if (!this.childOf(req.socket as TLSSocket)) throw new OutpostError(HierarchyErrors.LINK_REFUSED, 'not a child core of this core', { status: 403 });
+      const offer = this.deps.packageOffer(sources[1]!);
+      if (!offer) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, 'no such package enabled here', { status: 404 });
+      json(res, 200, offer);
       return;
     }
     throw new OutpostError(HierarchyErrors.BAD_MESSAGE, 'not found', { status: 404 });

@@ -1,4 +1,3 @@
-import { request } from 'node:https';
 import type { Readable } from 'node:stream';
 import { hashSecret, newId, newSecret, OutpostError, type AppState } from '@outpost/common';
 import type { Middleware } from 'koa';
@@ -7,6 +6,8 @@ import type { CoreContext } from '../module.js';
 import { isTasksModule } from '../tasks/module.js';
 import type { PackageService } from '../packages/service.js';
 import { DownApplier } from './apply.js';
+import { linkGet } from './link-get.js';
+import { offerSchema, UpstreamContent } from './upstream.js';
 import { ChildSide } from './child.js';
 import { linkTimeout, type HierarchyConfig } from './config.js';
 import { HierarchyErrors } from './errors.js';
@@ -44,6 +45,7 @@ export class HierarchyService {
   readonly runs: HierRuns;
   readonly counts: RunCounts;
   readonly summaries: Summaries;
+  readonly upstream: UpstreamContent;
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<unknown> = Promise.resolve();
 
@@ -68,13 +70,28 @@ export class HierarchyService {
         const svc = this.#packages();
         return svc?.content.has(sha) ? svc.content.pathOf(sha) : undefined;
       },
+      packageOffer: (id) => this.#packages()?.upstreamOffer(id),
+    });
+    this.upstream = new UpstreamContent({
+      packages: () => this.#packages(),
+      parent: () => this.child.parent,
+      log,
+      now,
+      offer: async (parent, id) => {
+        const r = await linkGet(parent, `/sources/${id}`, linkTimeout(config));
+        const text = await readLimited(r.body, 256 * 1024);
+        if (r.status === 404) return undefined;
+        if (r.status !== 200) throw new Error(`the parent answered ${r.status} for the sources of ${id}`);
+        return offerSchema.parse(JSON.parse(text));
+      },
+      content: (parent, sha, offset) => linkGet(parent, `/content/${sha}`, linkTimeout(config), offset > 0 ? { range: `bytes=${offset}-` } : {}),
     });
     this.applier = new DownApplier({
       store,
       log,
       dispatch: (sub, key, value) => ctx.store.dispatch(sub, key, value),
       packages: () => this.#packages(),
-      fetchContent: (parent, sha) => fetchContent(parent, sha, linkTimeout(config)),
+      packageApplied: () => void this.upstream.tick(),
       onRun: (run) => this.runs.handle(run),
     });
     this.child = new ChildSide({
@@ -126,10 +143,14 @@ export class HierarchyService {
     await this.applier.load();
     await this.parent.listen();
     const pkgs = this.#packages();
-    if (pkgs) pkgs.downstream = () => this.parent.children.size;
+    if (pkgs) {
+      pkgs.downstream = () => this.parent.children.size;
+      pkgs.upstreamSources = (id) => this.upstream.sourcesOf(id);
+    }
     await this.runs.start();
     await this.counts.load();
     this.child.start();
+    this.upstream.start();
     this.#timer = setInterval(() => void this.tick(), this.config.summaryInterval);
     this.#timer.unref();
     if (this.child.parent) void this.tick();
@@ -139,6 +160,7 @@ export class HierarchyService {
     clearInterval(this.#timer);
     await this.#ticking.catch(() => undefined);
     this.runs.stop();
+    await this.upstream.stop();
     await this.child.stop();
     await this.parent.close();
   }
@@ -205,7 +227,7 @@ export class HierarchyService {
         skipped: r.skipped ?? 0,
         cores: r.cores,
         lastError: r.lastError ?? null,
-        bytes: { down: r.bytesDown, up: r.bytesUp },
+        bytes: { down: r.bytesDown, up: r.bytesUp, content: this.parent.contentServed.get(r.id) ?? 0 },
         ...(r.removedAt !== undefined ? { removedAt: iso(r.removedAt) } : {}),
       };
     };
@@ -223,7 +245,8 @@ export class HierarchyService {
             lag: Math.max(0, c.parentHead - p.downApplied),
             pending: c.upCursor === undefined ? null : Math.max(0, head - c.upCursor),
             lastError: c.lastError ?? null,
-            bytes: { down: c.bytesDown, up: c.bytesUp },
+            bytes: { down: c.bytesDown, up: c.bytesUp, content: this.upstream.counters.fetchedBytes },
+            contentError: this.upstream.lastError ?? null,
             replaced: this.applier.replaced,
             applied: this.applier.applied,
             skipped: this.applier.skipped,
@@ -335,37 +358,17 @@ export class HierarchyService {
   }
 }
 
-/**
- * Package content from the parent's link listener (mutual TLS with this core's link
- * certificate). `idleMs` bounds each silence, before the answer and between its bytes: a
- * stalled fetch fails (the link reconnects and the page is sent again) rather than hold the
- * link for ever.
- */
-function fetchContent(parent: ParentRecord, sha: string, idleMs: number): Promise<Readable> {
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(`/content/${sha}`, parent.url), {
-      ca: parent.caPem,
-      cert: parent.certPem,
-      key: parent.keyPem,
-      checkServerIdentity: (_h, cert) => (cert.subject?.CN === parent.parentId ? undefined : new Error('not the parent')),
-      timeout: idleMs,
-    });
-    let response: Readable | undefined;
-    req.on('timeout', () => {
-      const err = new Error(`content ${sha}: the parent sent nothing for ${idleMs} ms`);
-      req.destroy(err);
-      response?.destroy(err);
-    });
-    req.on('response', (res) => {
-      response = res;
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new Error(`the parent answered ${res.statusCode} for content ${sha}`));
-        return;
-      }
-      resolve(res);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+/** A body of at most `limit` bytes, as text. */
+async function readLimited(body: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > limit) {
+      body.destroy();
+      throw new Error(`an answer of the parent over ${limit} bytes`);
+    }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

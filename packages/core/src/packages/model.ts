@@ -31,7 +31,17 @@ export interface PackageRecord {
   /** Most servers staging at once; 0: no limit. */
   maxServers: number;
   enabledAt?: number | undefined;
+  /**
+   * A package a parent core sent down whose content this core need not hold: the id of that
+   * parent. It is enabled and staged while `state` is still `incomplete`: the unconstrained
+   * package servers fetch it from the parent's package servers (see hierarchy/upstream.ts),
+   * and this core fetches it from the parent only as a fallback.
+   */
+  upstream?: string | undefined;
 }
+
+/** Whether a package can be enabled and staged: its content is here, or comes from upstream. */
+export const stageable = (pkg: PackageRecord): boolean => pkg.state === 'ready' || pkg.upstream !== undefined;
 
 export type ServerPackageState = 'pending' | 'downloading' | 'ready' | 'failed';
 

@@ -4,6 +4,7 @@ import type { Router } from '@koa/router';
 import { BufferPool, CommonErrors, FileReadError, OutpostError, parseRange, sendFileRange, readJson, requireKind, validate, z, type AppState, type RouteContext } from '@outpost/common';
 import { PackageErrors } from './errors.js';
 import { fileEntrySchema, NAME_RE } from './manifest.js';
+import { stageable } from './model.js';
 import type { PackageService } from './service.js';
 import type { Registry } from '../registry.js';
 
@@ -89,7 +90,7 @@ export function packageRoutes(router: Router<AppState>, svc: PackageService, ser
   router.get('/api/v1/packages/:ref/manifest', can('packages.read', { kinds: ['agent', 'site-server'] }), async (ctx) => {
     const kind = ctx.state.principal?.kind;
     const pkg = svc.resolve(ctx.params.ref!);
-    if (kind !== 'admin' && (pkg.state !== 'ready' || !pkg.enabled)) throw new OutpostError(PackageErrors.NOT_FOUND, `no package '${ctx.params.ref}'`, { status: 404 });
+    if (kind !== 'admin' && (!stageable(pkg) || !pkg.enabled)) throw new OutpostError(PackageErrors.NOT_FOUND, `no package '${ctx.params.ref}'`, { status: 404 });
     ctx.body = { id: pkg.id, name: pkg.name, version: pkg.version, manifestHash: pkg.manifestHash, files: pkg.files };
   });
   router.put('/api/v1/packages/:ref/files/*path', can('packages.write'), async (ctx) => {
@@ -178,7 +179,8 @@ export function packageRoutes(router: Router<AppState>, svc: PackageService, ser
     if (p?.kind === 'agent' && agent !== undefined && agent !== p.id) throw forbidden('an agent may only ask for its own codebases');
     if (p?.kind !== 'admin' && p?.kind !== 'agent') throw forbidden('this call needs an admin or agent credential');
     const pkg = svc.resolve(ctx.params.ref!);
-    if (pkg.state !== 'ready' || (!pkg.enabled && p.kind === 'agent')) {
+    // A package from upstream has codebases (its package servers') before this core holds its content.
+    if (!stageable(pkg) || (!pkg.enabled && p.kind === 'agent')) {
       ctx.body = { id: pkg.id, manifestHash: pkg.manifestHash, items: [] };
       return;
     }

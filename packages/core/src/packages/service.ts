@@ -6,7 +6,7 @@ import type { PackagesConfig } from './config.js';
 import type { ContentStore } from './content-store.js';
 import { PackageErrors } from './errors.js';
 import { checkManifest, defaultVersion, manifestHash, packageId } from './manifest.js';
-import type { DownloadRecord, FileEntry, PackageRecord, ServerPackageState, ServerStatusRecord } from './model.js';
+import { stageable, type DownloadRecord, type FileEntry, type PackageRecord, type ServerPackageState, type ServerStatusRecord } from './model.js';
 import { nextReleases, planTargets, sourcesFor, waitingFor, type PackageServerInfo, type Source } from './staging.js';
 import type { PackageStore } from './store.js';
 
@@ -194,6 +194,8 @@ export class PackageService {
         if (ready && p.state !== 'ready') {
           this.log.info({ package: p.id, name: p.name, version: p.version }, 'package ready');
           if (next.enabled) await this.#release(next);
+          // A package from upstream: the core is a new source for the servers still staging it.
+          if (next.enabled && next.upstream !== undefined) this.#tickleStaging(next.id);
         }
       }
       return this.store.packages.get(id)?.state ?? 'incomplete';
@@ -228,13 +230,71 @@ export class PackageService {
    */
   downstream: () => number = () => 0;
 
+  /**
+   * Where the unconstrained package servers of this core may fetch a package from upstream
+   * (`upstream` set): the parent's ready package servers (set by the hierarchy module), put
+   * ahead of this core in their assignments.
+   */
+  upstreamSources: (packageId: string) => Source[] = () => [];
+
+  /** Marks a package a parent sent down as staged from upstream (its content need not be here). */
+  markUpstream(id: string, core: string): Promise<PackageRecord | undefined> {
+    return this.#serial(async () => {
+      const pkg = this.store.packages.get(id);
+      if (!pkg || pkg.upstream === core) return pkg;
+      const next: PackageRecord = { ...pkg, upstream: core };
+      await this.store.write(next);
+      return next;
+    });
+  }
+
+  #heldUpstream(pkg: PackageRecord): boolean {
+    return pkg.upstream !== undefined && pkg.state !== 'ready' && this.upstreamSources(pkg.id).length === 0;
+  }
+
+  /**
+   * The sources from upstream of a package changed: releases its staging when it was held
+   * for want of one, and tickles the servers still staging it (they have a new source).
+   */
+  upstreamChanged(id: string): Promise<void> {
+    return this.#serial(async () => {
+      const pkg = this.store.packages.get(id);
+      if (!pkg) return;
+      await this.#release(pkg);
+      this.#tickleStaging(id);
+    });
+  }
+
+  #tickleStaging(id: string): void {
+    const ids = [...this.store.statusOf(id).values()].filter((s) => s.released && s.state !== 'ready').map((s) => s.serverId);
+    if (ids.length) this.ctx.tickle(ids, TickleFlags.PACKAGES);
+  }
+
+  /**
+   * What a child core's package servers may fetch a package from here: the codebases of
+   * this core's ready package servers (unconstrained first), and how many of its targets
+   * are still staging it (a child waits for them before it falls back to this core).
+   */
+  upstreamOffer(id: string): { id: string; manifestHash: string; sources: Array<{ url: string; serverId: string }>; staging: number } | undefined {
+    const pkg = this.store.packages.get(id);
+    if (!pkg || !pkg.enabled || !stageable(pkg)) return undefined;
+    const servers = this.packageServers();
+    const status = this.store.statusOf(id);
+    const ready = pkg.targets
+      .map((sid) => ({ s: servers.get(sid), st: status.get(sid) }))
+      .filter((x): x is { s: PackageServerInfo; st: ServerStatusRecord } => x.s !== undefined && x.st?.state === 'ready' && x.st.codebase !== undefined)
+      .sort((a, b) => Number(a.s.constrained) - Number(b.s.constrained) || Number(b.s.online) - Number(a.s.online) || a.s.name.localeCompare(b.s.name));
+    const staging = pkg.targets.filter((sid) => servers.has(sid) && status.get(sid)?.state !== 'ready' && status.get(sid)?.state !== 'failed').length;
+    return { id, manifestHash: pkg.manifestHash, sources: ready.map((x) => ({ url: x.st.codebase!, serverId: x.s.id })), staging };
+  }
+
   enable(
     ref: string,
     input: { servers?: string[] | undefined; site?: string | undefined; maxServers?: number | undefined; fromParent?: boolean },
   ): Promise<{ pkg: PackageRecord; warnings: string[] }> {
     return this.#serial(async () => {
       const pkg = this.resolve(ref);
-      if (pkg.state !== 'ready') {
+      if (!stageable(pkg)) {
         throw new OutpostError(PackageErrors.NOT_READY, `package ${pkg.name}@${pkg.version} is not ready: ${Object.values(pkg.problems)[0] ?? 'files are still missing'}`, {
           status: 409,
           details: { problems: pkg.problems },
@@ -296,7 +356,9 @@ export class PackageService {
 
   /** Releases the next wave; tickles the servers released. Caller holds the chain. */
   async #release(pkg: PackageRecord): Promise<void> {
-    if (!pkg.enabled || pkg.state !== 'ready') return;
+    if (!pkg.enabled || !stageable(pkg)) return;
+    // From upstream: held until there is a source (the parent's package servers, or this core once it holds the content).
+    if (this.#heldUpstream(pkg)) return;
     const status = this.store.statusOf(pkg.id);
     const ids = nextReleases(pkg.targets, status, this.packageServers(), pkg.maxServers);
     if (ids.length === 0) return;
@@ -323,17 +385,18 @@ export class PackageService {
     const items: Assignment[] = [];
     if (me) {
       for (const pkg of this.store.packages.values()) {
-        if (!pkg.enabled || pkg.state !== 'ready') continue;
+        if (!pkg.enabled || !stageable(pkg)) continue;
         const status = this.store.statusOf(pkg.id);
         if (!status.get(serverId)?.released) continue;
-        const coreFiles = `${this.ctx.url()}/api/v1/packages/${pkg.id}/files`;
+        // The core is a source only while it holds the content (a package from upstream may not).
+        const coreFiles = pkg.state === 'ready' ? `${this.ctx.url()}/api/v1/packages/${pkg.id}/files` : undefined;
         items.push({
           id: pkg.id,
           name: pkg.name,
           version: pkg.version,
           manifestHash: pkg.manifestHash,
           files: pkg.files,
-          sources: sourcesFor(me, pkg.id, pkg.targets, status, servers, coreFiles),
+          sources: sourcesFor(me, pkg.id, pkg.targets, status, servers, coreFiles, pkg.upstream !== undefined ? this.upstreamSources(pkg.id) : []),
         });
       }
     }
@@ -463,6 +526,7 @@ export class PackageService {
       ...(Object.keys(pkg.problems).length ? { problems: pkg.problems } : {}),
       ...(missing.length ? { missing } : {}),
       source: pkg.source,
+      ...(pkg.upstream !== undefined ? { upstream: pkg.upstream } : {}),
       createdAt: iso(pkg.createdAt),
       readyAt: iso(pkg.readyAt),
       enabled: pkg.enabled,
@@ -471,7 +535,7 @@ export class PackageService {
       servers: pkg.targets.map((id) => {
         const s = servers.get(id);
         const st = status.get(id);
-        const wait = s && st && !st.released ? waitingFor(s, pkg.targets, status, servers) : undefined;
+        const wait = s && st && !st.released ? (this.#heldUpstream(pkg) ? "a source: the parent's package servers, or this core to fetch it" : waitingFor(s, pkg.targets, status, servers)) : undefined;
         return {
           id,
           name: s?.name,

@@ -158,8 +158,10 @@ export function nextReleases(
 
 /**
  * Where `server` may fetch a package from, best first: ready codebases in its own sites
- * (unconstrained first); then, for an unconstrained server only, the core and ready
- * codebases elsewhere. A constrained server never gets a source outside its sites.
+ * (unconstrained first); then, for an unconstrained server only, `upstream` (a parent
+ * core's package servers, for a package sent down by it), the core (when it holds the
+ * content: `coreFilesUrl` given) and ready codebases elsewhere. A constrained server never
+ * gets a source outside its sites.
  */
 export function sourcesFor(
   server: PackageServerInfo,
@@ -167,7 +169,8 @@ export function sourcesFor(
   targets: readonly string[],
   status: ReadonlyMap<string, ServerStatusRecord>,
   servers: ReadonlyMap<string, PackageServerInfo>,
-  coreFilesUrl: string,
+  coreFilesUrl: string | undefined,
+  upstream: readonly Source[] = [],
 ): Source[] {
   const ready = targets
     .filter((id) => id !== server.id && status.get(id)?.state === 'ready' && servers.has(id))
@@ -176,7 +179,8 @@ export function sourcesFor(
   const codebase = (s: PackageServerInfo, inSite: boolean): Source => ({ url: `${s.url}/packages/${packageId}`, kind: 'codebase', serverId: s.id, inSite });
   const out = ready.filter((s) => sharesSite(s, server)).map((s) => codebase(s, true));
   if (!server.constrained) {
-    out.push({ url: coreFilesUrl, kind: 'core' });
+    out.push(...upstream);
+    if (coreFilesUrl !== undefined) out.push({ url: coreFilesUrl, kind: 'core' });
     for (const s of ready) if (!sharesSite(s, server)) out.push(codebase(s, false));
   }
   return out;

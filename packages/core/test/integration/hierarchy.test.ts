@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { request } from 'node:https';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir, removeDir, waitFor } from '@outpost/testing';
 import { Authority } from '../../src/ca/authority.js';
@@ -141,6 +143,65 @@ describe('hierarchy: the link is a trust boundary', () => {
     // The honest child is unaffected.
     await join(child, url, token);
     await waitFor(async () => (await child.call('GET', '/hierarchy')).body.parent?.state === 'ok', { timeoutMs: 5_000, what: 'the honest link' });
+  });
+});
+
+/** A GET on the link listener, with a client certificate or none. */
+function linkGet(url: string, path: string, tls: { ca: string; cert?: string; key?: string }, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, url), { ...tls, headers, checkServerIdentity: () => undefined }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe("hierarchy: the link listener's package routes", () => {
+  it('answer a child only: its package servers for a package enabled here (GET /sources), its content from a byte on (GET /content with Range)', async () => {
+    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
+    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const content = Buffer.from('0123456789'.repeat(100));
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    const pkg = await parent.call('POST', '/packages', { body: { name: 'tool', version: '1', files: [{ path: 'tool.bin', size: content.length, sha256 }] } });
+    expect((await parent.call('PUT', `/packages/${pkg.body.id}/files/tool.bin`, { raw: content, headers: { 'content-type': 'application/octet-stream' } })).status).toBe(200);
+    const ca = (await parent.call('GET', '/ca/certificate')).body as string;
+    // Nobody but a child: no certificate, or one of a CA that never joined.
+    expect((await linkGet(url, `/sources/${pkg.body.id}`, { ca })).status).toBe(403);
+    expect((await linkGet(url, `/content/${sha256}`, { ca })).status).toBe(403);
+    const dir = await tempDir('outpost-stranger-');
+    try {
+      const { authority } = await Authority.open(dir, 86_400_000);
+      const stranger = await issueLinkCert(authority);
+      expect((await linkGet(url, `/sources/${pkg.body.id}`, { ca, cert: stranger.certPem, key: stranger.keyPem })).status).toBe(403);
+    } finally {
+      await removeDir(dir);
+    }
+    const child = await rogueChild(parent, url);
+    try {
+      const tls = { ca, cert: child.cert, key: child.key };
+      // Not enabled here: no sources offered (the child fetches the content itself).
+      expect((await linkGet(url, `/sources/${pkg.body.id}`, tls)).status).toBe(404);
+      expect((await parent.call('POST', `/packages/${pkg.body.id}/enable`, { body: {} })).status).toBe(200);
+      const offer = await linkGet(url, `/sources/${pkg.body.id}`, tls);
+      expect(offer.status).toBe(200);
+      expect(JSON.parse(offer.body.toString())).toEqual({ id: pkg.body.id, manifestHash: pkg.body.manifestHash, sources: [], staging: 0 });
+      for (const bad of ['/sources/pk_nope', '/sources/x', `/sources/${pkg.body.id}/..`]) expect((await linkGet(url, bad, tls)).status, bad).toBe(404);
+      // Content, whole or from a byte on; any other Range is refused.
+      const whole = await linkGet(url, `/content/${sha256}`, tls);
+      expect(whole.status).toBe(200);
+      expect(whole.body.equals(content)).toBe(true);
+      const rest = await linkGet(url, `/content/${sha256}`, tls, { range: 'bytes=990-' });
+      expect(rest.status).toBe(206);
+      expect(rest.headers['content-range']).toBe(`bytes 990-999/1000`);
+      expect(rest.body.equals(content.subarray(990))).toBe(true);
+      expect((await linkGet(url, `/content/${sha256}`, tls, { range: 'bytes=1000-' })).body.length).toBe(0);
+      for (const range of ['bytes=0-10', 'bytes=1001-', 'items=1-', 'bytes=-5']) expect((await linkGet(url, `/content/${sha256}`, tls, { range })).status, range).toBe(416);
+    } finally {
+      await removeDir(child.dir);
+    }
   });
 });
 

@@ -37,6 +37,12 @@ describe('staging plan', () => {
     expect(sourcesFor(byId.get('bc')!, 'p', targets, status, byId, 'http://core').map((s) => s.url)).toEqual(['http://bu/packages/p']);
     expect(sourcesFor(byId.get('hq')!, 'p', targets, status, byId, 'http://core').map((s) => s.url)).toEqual(['http://core', 'http://bu/packages/p']);
     expect(sourcesFor(byId.get('bc')!, 'p', targets, new Map([st('hq', 'ready')]), byId, 'http://core')).toEqual([]);
+    // A package from upstream: the parent's codebases go to unconstrained servers only, after those in their sites and
+    // ahead of the core; without the core's URL (it does not hold the content) the core is left out.
+    const up = [{ url: 'http://parent-ps/packages/p', kind: 'codebase' as const, serverId: 'pps', inSite: false }];
+    expect(sourcesFor(byId.get('hq')!, 'p', targets, status, byId, 'http://core', up).map((s) => s.url)).toEqual(['http://parent-ps/packages/p', 'http://core', 'http://bu/packages/p']);
+    expect(sourcesFor(byId.get('hq')!, 'p', targets, status, byId, undefined, up).map((s) => s.url)).toEqual(['http://parent-ps/packages/p', 'http://bu/packages/p']);
+    expect(sourcesFor(byId.get('bc')!, 'p', targets, status, byId, undefined, up).map((s) => s.url)).toEqual(['http://bu/packages/p']);
   });
 
   it('refuses unsafe package paths', () => {
