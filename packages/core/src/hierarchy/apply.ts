@@ -70,8 +70,11 @@ export class DownApplier {
         const [sub, key] = split;
         const okey = `${sub}!${key}`;
         const value: unknown = op.v === undefined ? undefined : JSON.parse(op.v);
-        this.#snapshot?.add(okey);
         const owner = this.origins.get(okey);
+        // A parent's install files (install/stage.ts) are its own, never a child's package; a
+        // package the parent never handed down here is not the parent's to delete.
+        if (sub === 'packages' && ((value as PackageRecord | undefined)?.source === 'install' || (value === undefined && !owner && !origins.get(okey)))) continue;
+        this.#snapshot?.add(okey);
         if (value !== undefined && !owner && !origins.has(okey) && (await store.raw(sub).get(key)) !== undefined) {
           this.replaced++;
           this.deps.log.warn({ sublevel: sub, key, parent: parent.parentId }, "an item of this core is replaced by the parent's of the same name");

@@ -15,10 +15,11 @@ export const FAST = { degradedAfter: 900, failedAfter: 2_000, summaryInterval: 2
 export const realClock = (): TestClock => ({ now: () => Date.now(), advance: () => undefined });
 
 /** A parent with a link listener on 127.0.0.1 and a child (not joined yet), a join token and the listener's URL. */
-export async function parentAndChild(opts: { clock?: () => TestClock; hierarchy?: Record<string, unknown> } = {}): Promise<{ parent: TestCore; child: TestCore; token: string; url: string }> {
+export async function parentAndChild(opts: { clock?: () => TestClock; hierarchy?: Record<string, unknown>; install?: { dir: string } } = {}): Promise<{ parent: TestCore; child: TestCore; token: string; url: string }> {
   const h = { ...FAST, ...opts.hierarchy };
-  const parent = await startCore({ ...(opts.clock ? { clock: opts.clock() } : {}), config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...h } } });
-  const child = await startCore({ ...(opts.clock ? { clock: opts.clock() } : {}), config: { hierarchy: { name: 'emea', ...h } } });
+  const more = opts.install ? { install: opts.install } : {};
+  const parent = await startCore({ ...(opts.clock ? { clock: opts.clock() } : {}), config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...h }, ...more } });
+  const child = await startCore({ ...(opts.clock ? { clock: opts.clock() } : {}), config: { hierarchy: { name: 'emea', ...h }, ...more } });
   const t = await parent.call('POST', '/hierarchy/tokens', { body: {} });
   expect(t.status).toBe(201);
   const url = (await parent.call('GET', '/hierarchy')).body.listener as string;

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join as joinPath } from 'node:path';
 import { request } from 'node:https';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir, removeDir, waitFor } from '@outpost/testing';
 import { Authority } from '../../src/ca/authority.js';
 import { issueLinkCert } from '../../src/hierarchy/tls.js';
-import { cleanup, enrollAgent, startCore } from './harness.js';
+import { cleanup, enrollAgent, newDataDir, startCore } from './harness.js';
 import { connect, FAST, join, parentAndChild, rogueChild } from './hierarchy-helpers.js';
 
 afterEach(cleanup);
@@ -202,6 +204,31 @@ describe("hierarchy: the link listener's package routes", () => {
     } finally {
       await removeDir(child.dir);
     }
+  });
+});
+
+describe("hierarchy: a core's install files stay its own", () => {
+  it("the parent's install package never comes down; a child's own (same files, same id) stays its own", async () => {
+    const dir = joinPath(await newDataDir(), 'artifacts');
+    await mkdir(dir);
+    await writeFile(joinPath(dir, 'outpost-agent-linux-x64'), '#!/bin/sh\nexit 0\n');
+    const { parent, child, token, url } = await parentAndChild({ install: { dir } });
+    for (const c of [parent, child]) expect((await c.call('POST', '/sites', { body: { name: 'branch', subnets: ['10.9.0.0/16'] } })).status).toBe(201);
+    const own = await child.call('POST', '/install/stage', { body: { site: 'branch' } });
+    expect(own.status).toBe(200);
+    await join(child, url, token);
+    const theirs = await parent.call('POST', '/install/stage', { body: { site: 'branch' } });
+    expect(theirs.body.package.id).toBe(own.body.package.id);
+    // Replicated after it: once the task is down, the install package would be too.
+    expect((await parent.call('POST', '/tasks', { body: task })).status).toBe(201);
+    await waitFor(async () => (await child.call('GET', '/tasks/hello')).status === 200, { timeoutMs: 5_000, what: 'the task on the child' });
+    expect((await parent.call('DELETE', `/packages/${theirs.body.package.id}`)).status).toBe(200);
+    expect((await parent.call('PUT', '/tasks/hello', { body: { ...task, args: ['v2'] } })).status).toBe(200);
+    await waitFor(async () => (await child.call('GET', '/tasks/hello')).body.args?.[0] === 'v2', { timeoutMs: 5_000, what: 'the change on the child' });
+    const pkgs = (await child.call('GET', '/packages')).body.items as Array<{ id: string }>;
+    expect(pkgs.map((p) => p.id)).toEqual([own.body.package.id]);
+    expect((await child.call('GET', '/hierarchy')).body.parent.replaced).toBe(0);
+    expect((await child.call('DELETE', `/packages/${own.body.package.id}`)).status).toBe(200);
   });
 });
 
