@@ -138,8 +138,10 @@ describe("packages down the hierarchy: the child's package servers stage them fr
     await h.parent.core.stop();
     const db = await openDatabase(join(h.dir, 'hq'));
     try {
-      const up = (await db.sublevel<string, any>('hier-up', { valueEncoding: 'json' }).get(`${childId}!package!${h.id}`)) as { enabled: boolean; servers: Array<{ name: string; state: string }> };
+      const up = (await db.sublevel<string, any>('hier-up', { valueEncoding: 'json' }).get(`${childId}!package!${h.id}`)) as { enabled: boolean; upstream?: boolean; servers: Array<{ name: string; state: string }> };
       expect(up.enabled).toBe(true);
+      // The child core holds no content of it: staged from upstream, and it says so.
+      expect(up.upstream).toBe(true);
       expect(up.servers.map((s) => [s.name, s.state]).sort()).toEqual([['branch-ps', 'ready'], ['branch-ps-c', 'ready']]);
     } finally {
       await db.close();

@@ -52,7 +52,8 @@ export class Summaries {
       for (const pkg of svc.store.packages.values()) {
         if (!this.deps.replicated(pkg.id)) continue;
         const servers = [...svc.store.statusOf(pkg.id).values()].map((st) => ({ server: st.serverId, name: reg.store.siteServers.get(st.serverId)?.name, state: st.state, bytesDone: st.bytesDone, bytesTotal: st.bytesTotal }));
-        add({ core, kind: 'package', id: pkg.id, name: pkg.name, version: pkg.version, state: pkg.state, enabled: pkg.enabled, servers });
+        // From upstream: the core need not hold the content ('incomplete'); its servers say where it is.
+        add({ core, kind: 'package', id: pkg.id, name: pkg.name, version: pkg.version, state: pkg.state, enabled: pkg.enabled, ...(pkg.upstream !== undefined ? { upstream: true } : {}), servers });
       }
     }
     add({ core, kind: 'core', id: core, name: this.deps.name, agents: reg.store.agents.size, online, sites: reg.store.sites.size, siteServers: reg.store.siteServers.size });
