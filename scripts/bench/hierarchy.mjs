@@ -15,6 +15,8 @@
 //            until every child has all of them
 //   lag      BENCH_LAG_RATE (100) changes/s on the parent for BENCH_LAG_SECONDS (20): p50/p99/max
 //            from the write's request to the item answered by each child
+// BENCH_CPU_PROF (e.g. child0 or parent,child0) writes a CPU profile of those cores (node
+// --cpu-prof, at their exit) to BENCH_CPU_PROF_DIR (default $TMPDIR/outpost-cpu-prof).
 // BENCH_PHASES (baseline,run,package,items,lag) picks phases. Every wait is bounded; the run
 // stops by itself at BENCH_DEADLINE (45m), kills its children and removes its temp dir. Prints
 // human lines and one `bench:hierarchy {json}` line, writes bench-results/hierarchy-<time>.json.

@@ -64,6 +64,7 @@ export class DownApplier {
     const dispatches: Array<[string, string, unknown]> = [];
     const runs: HierRunRecord[] = [];
     const origins = new Map<string, OriginRecord | undefined>();
+    const mine = await this.#ownItems(entries);
     for (const e of entries) {
       for (const op of e.o) {
         const split = splitRootKey(op.k);
@@ -73,7 +74,7 @@ export class DownApplier {
         const value: unknown = op.v === undefined ? undefined : JSON.parse(op.v);
         this.#snapshot?.add(okey);
         const owner = this.origins.get(okey);
-        if (value !== undefined && !owner && !origins.has(okey) && (await store.raw(sub).get(key)) !== undefined) {
+        if (value !== undefined && !owner && !origins.has(okey) && mine.has(okey)) {
           this.replaced++;
           this.deps.log.warn({ sublevel: sub, key, parent: parent.parentId }, "an item of this core is replaced by the parent's of the same name");
         }
@@ -119,6 +120,32 @@ export class DownApplier {
     }
     for (const r of runs) await this.deps.onRun(r);
     return cursor;
+  }
+
+  /**
+   * The items of a page that exist here without an origin mark (this core's own, about to
+   * be replaced by the parent's): one read per sublevel for the whole page (`getMany`),
+   * not one per op.
+   */
+  async #ownItems(entries: Entry[]): Promise<Set<string>> {
+    const bySub = new Map<string, Set<string>>();
+    for (const e of entries) {
+      for (const op of e.o) {
+        if (op.v === undefined) continue;
+        const split = splitRootKey(op.k);
+        if (!split || !DOWN_SET.has(split[0]) || this.origins.has(`${split[0]}!${split[1]}`)) continue;
+        let keys = bySub.get(split[0]);
+        if (!keys) bySub.set(split[0], (keys = new Set()));
+        keys.add(split[1]);
+      }
+    }
+    const out = new Set<string>();
+    for (const [sub, keys] of bySub) {
+      const list = [...keys];
+      const values = await this.deps.store.raw(sub).getMany(list);
+      for (const [i, v] of values.entries()) if (v !== undefined) out.add(`${sub}!${list[i]!}`);
+    }
+    return out;
   }
 
   /** A new link: a complete copy cut short on the last one starts over. */
