@@ -347,6 +347,111 @@ describe('hierarchy faults: the protocol at a reconnection', () => {
   });
 });
 
+/** Resolves to the close code of `ws` once it closes; rejects when it is still open after `ms`. */
+function closedWithin(ws: WebSocket, ms: number, what: string): Promise<number> {
+  return Promise.race([
+    once(ws, 'close').then(([code]) => code as number),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} still open after ${ms} ms`)), ms).unref()),
+  ]);
+}
+
+describe('hierarchy faults: pipelined pages', () => {
+  it('the parent keeps at most `window` pages in flight, each right after the one before, and after a reconnection with pages in flight sends again from the cursor the hello gives', async () => {
+    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST, batch: 2, window: 3 } } });
+    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const names = Array.from({ length: 12 }, (_, i) => `t${i}`);
+    for (const name of names) expect((await parent.call('POST', '/tasks', { body: task(name) })).status).toBe(201);
+    const rogue = await rogueChild(parent, url);
+    try {
+      const pages = (messages: any[]) => messages.filter((m) => m.t === 'down') as Array<{ from: number; to: number; entries: Array<{ s: number; o: Array<{ k: string }> }> }>;
+      const first = await connect(url, rogue);
+      if (!('ws' in first)) throw new Error(`refused: ${first.refused}`);
+      first.ws.send(JSON.stringify({ t: 'hello', down: 0, name: 'rogue' }));
+      await waitFor(() => pages(first.messages).length >= 3, { timeoutMs: 5_000, what: 'three pages' });
+      await new Promise((r) => setTimeout(r, 300));
+      const sent = pages(first.messages);
+      expect(sent, 'pages sent before any ack').toHaveLength(3);
+      expect(sent.map((p) => p.from)).toEqual([0, sent[0]!.to, sent[1]!.to]);
+      first.ws.send(JSON.stringify({ t: 'ack', down: sent[0]!.to }));
+      await waitFor(() => pages(first.messages).length >= 4, { timeoutMs: 5_000, what: 'a fourth page after the first ack' });
+      expect(pages(first.messages)[3]!.from).toBe(sent[2]!.to);
+      // The link drops with three pages unacked; the next one says the child applied the first only.
+      first.ws.close();
+      const again = await connect(url, rogue);
+      if (!('ws' in again)) throw new Error(`refused: ${again.refused}`);
+      again.ws.send(JSON.stringify({ t: 'hello', down: sent[0]!.to, name: 'rogue' }));
+      const got = new Set<string>(sent[0]!.entries.flatMap((e) => e.o.map((op) => op.k)));
+      let from = sent[0]!.to;
+      for (let i = 0; i < 50; i++) {
+        const page = await waitFor(() => pages(again.messages).find((p) => p.from === from), { timeoutMs: 5_000, what: `the page after ${from}` });
+        expect(Math.min(...page.entries.map((e) => e.s), Infinity)).toBeGreaterThan(from);
+        for (const e of page.entries) for (const op of e.o) got.add(op.k);
+        again.ws.send(JSON.stringify({ t: 'ack', down: page.to }));
+        from = page.to;
+        if (names.every((n) => got.has(`!task-defs!${n}`))) break;
+      }
+      expect(names.filter((n) => !got.has(`!task-defs!${n}`))).toEqual([]);
+      again.ws.close();
+    } finally {
+      await removeDir(rogue.dir);
+    }
+  });
+
+  it('the parent applies up pages sent back to back, and refuses one after a gap: nothing of it is written and the link is closed', async () => {
+    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
+    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const rogue = await rogueChild(parent, url);
+    const agent = (s: number, id: string) => ({ s, o: [{ k: `!hier-up!${rogue.id}!agent!${id}`, v: JSON.stringify({ core: rogue.id, kind: 'agent', id, name: id, macs: [] }) }] });
+    const ids = async () => ((await parent.call('GET', `/hierarchy/agents?core=${rogue.id}`)).body.items as Array<{ id: string }>).map((a) => a.id).sort();
+    try {
+      const c = await connect(url, rogue);
+      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      c.ws.send(JSON.stringify({ t: 'hello', down: 0, name: 'rogue' }));
+      await waitFor(() => c.messages.some((m) => m.t === 'welcome'), { timeoutMs: 3_000, what: 'welcome' });
+      c.ws.send(JSON.stringify({ t: 'up', from: 0, to: 1, entries: [agent(1, 'ag_1')] }));
+      c.ws.send(JSON.stringify({ t: 'up', from: 1, to: 3, entries: [agent(3, 'ag_3')] }));
+      await waitFor(() => c.messages.some((m) => m.t === 'ack' && m.up === 3), { timeoutMs: 3_000, what: 'ack 3' });
+      expect(c.messages.filter((m) => m.t === 'ack').map((m) => m.up)).toEqual([1, 3]);
+      // Seqs 4 and 5 never came: a page after 5 is not applied.
+      const closed = closedWithin(c.ws, 5_000, 'the link of a page after a gap');
+      c.ws.send(JSON.stringify({ t: 'up', from: 5, to: 6, entries: [agent(6, 'ag_6')] }));
+      expect(await closed).toBe(1008);
+      expect(await ids()).toEqual(['ag_1', 'ag_3']);
+      const view = ((await parent.call('GET', '/hierarchy')).body.children as Array<{ id: string; upApplied: number; lastError: string }>).find((x) => x.id === rogue.id)!;
+      expect(view.upApplied).toBe(3);
+      expect(view.lastError).toMatch(/gap/);
+    } finally {
+      await removeDir(rogue.dir);
+    }
+  });
+
+  it('the child applies down pages sent back to back, and refuses one after a gap: nothing of it is applied and the next hello gives the cursor as written', async () => {
+    const fake = await fakeParent();
+    try {
+      const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST } } });
+      await join(child, fake.url, fake.token);
+      const link = await fake.link();
+      expect(await link.next('hello')).toMatchObject({ down: 0 });
+      link.send({ t: 'welcome', parent: fake.id, up: 0, editable: [] });
+      const def = (s: number, name: string) => ({ s, o: [{ k: `!task-defs!${name}`, v: JSON.stringify({ ...task(name), timeoutMs: 60_000, createdAt: 1, updatedAt: 1 }) }] });
+      link.send({ t: 'down', entries: [def(1, 'a')], from: 0, to: 1 });
+      link.send({ t: 'down', entries: [def(3, 'b')], from: 1, to: 3 });
+      expect(await link.next('ack')).toMatchObject({ down: 1 });
+      expect(await link.next('ack')).toMatchObject({ down: 3 });
+      const closed = closedWithin(link.ws, 5_000, 'the link of a page after a gap');
+      link.send({ t: 'down', entries: [def(6, 'c')], from: 5, to: 6 });
+      await closed;
+      const again = await fake.link();
+      expect(await again.next('hello')).toMatchObject({ down: 3 });
+      expect(await taskNames(child.call)).toEqual(['a', 'b']);
+      expect((await child.call('GET', '/hierarchy')).body.parent.lastError).toMatch(/gap/);
+      again.ws.terminate();
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
 /**
  * A parent core played by the test: its own CA and a link certificate naming its core id,
  * `GET /ca` and `POST /join` answered, and the link WebSocket handed to the test, which
