@@ -410,7 +410,7 @@ export class ParentSide {
       case 'ack':
         if (!s.ready) return;
         s.acked(m.down);
-        child.downAcked = m.down;
+        child.downAcked = s.cursor;
         s.pump();
         return;
       case 'now':
