@@ -397,6 +397,51 @@ describe('hierarchy faults: pipelined pages', () => {
     }
   });
 
+  it('the child keeps at most `window` up pages in flight, each right after the one before (pages with nothing to send up are not sent), and after a reconnection sends again from the welcome', async () => {
+    const fake = await fakeParent();
+    try {
+      const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST, batch: 1, window: 2 } } });
+      await join(child, fake.url, fake.token);
+      const link = await fake.link();
+      const ups: Array<{ from: number; to: number; entries: Array<{ s: number }> }> = [];
+      link.ws.on('message', (d: Buffer) => {
+        const m = JSON.parse(d.toString());
+        if (m.t === 'up') ups.push(m);
+      });
+      await link.next('hello');
+      link.send({ t: 'welcome', parent: fake.id, up: 0, editable: [] });
+      // Each enrollment changes the summaries: a write of them (one entry) at the next tick.
+      for (let i = 0; i < 3; i++) {
+        await enrollAgent(child, `pc-${i}`);
+        await new Promise((r) => setTimeout(r, 400));
+      }
+      await waitFor(() => ups.length >= 2, { timeoutMs: 5_000, what: 'two up pages' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(ups, 'up pages before any ack').toHaveLength(2);
+      expect(ups[0]!.from).toBe(0);
+      expect(ups[1]!.from).toBe(ups[0]!.to);
+      link.send({ t: 'ack', up: ups[0]!.to });
+      await waitFor(() => ups.length >= 3, { timeoutMs: 5_000, what: 'a third up page after the first ack' });
+      expect(ups[2]!.from).toBe(ups[1]!.to);
+      // The link drops with two pages unacked: the next welcome says the parent applied the first only.
+      link.ws.terminate();
+      const again = await fake.link();
+      const resent: typeof ups = [];
+      again.ws.on('message', (d: Buffer) => {
+        const m = JSON.parse(d.toString());
+        if (m.t === 'up') resent.push(m);
+      });
+      await again.next('hello');
+      again.send({ t: 'welcome', parent: fake.id, up: ups[0]!.to, editable: [] });
+      await waitFor(() => resent.length >= 1, { timeoutMs: 5_000, what: 'an up page on the new link' });
+      expect(resent[0]!.from).toBe(ups[0]!.to);
+      expect(resent[0]!.entries[0]!.s).toBe(ups[1]!.entries[0]!.s);
+      again.ws.terminate();
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('the parent applies up pages sent back to back, and refuses one after a gap: nothing of it is written and the link is closed', async () => {
     const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
     const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
