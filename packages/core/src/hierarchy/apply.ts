@@ -84,7 +84,9 @@ export class DownApplier {
           dispatches.push([sub, key, value]);
         }
         if (sub === 'hier-runs' && value !== undefined) runs.push(value as HierRunRecord);
-        origins.set(okey, value === undefined ? undefined : { core: parent.parentId, editable: [] });
+        // The mark is written once: an item of the parent changed again keeps it (as of this page: deleted earlier in it, it is marked again).
+        const marked = origins.has(okey) ? origins.get(okey) : owner;
+        if (value === undefined || marked?.core !== parent.parentId) origins.set(okey, value === undefined ? undefined : { core: parent.parentId, editable: [] });
         this.applied++;
       }
     }

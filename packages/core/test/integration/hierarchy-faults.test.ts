@@ -470,6 +470,31 @@ describe('hierarchy faults: pipelined pages', () => {
     }
   });
 
+  it("an item of the parent changed again, or deleted and made again within one page, stays the parent's (read-only on the child)", async () => {
+    const fake = await fakeParent();
+    try {
+      const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST } } });
+      await join(child, fake.url, fake.token);
+      const link = await fake.link();
+      await link.next('hello');
+      link.send({ t: 'welcome', parent: fake.id, up: 0, editable: [] });
+      const def = (s: number, name: string, arg: string) => ({ s, o: [{ k: `!task-defs!${name}`, v: JSON.stringify({ ...task(name), args: [arg], timeoutMs: 60_000, createdAt: 1, updatedAt: 1 }) }] });
+      link.send({ t: 'down', entries: [def(1, 'a', 'v1'), def(2, 'b', 'v1')], from: 0, to: 2 });
+      expect(await link.next('ack')).toMatchObject({ down: 2 });
+      link.send({ t: 'down', entries: [def(3, 'a', 'v2'), { s: 4, o: [{ k: '!task-defs!b' }] }, def(5, 'b', 'v2')], from: 2, to: 5 });
+      expect(await link.next('ack')).toMatchObject({ down: 5 });
+      for (const name of ['a', 'b']) {
+        expect((await child.call('GET', `/tasks/${name}`)).body.args).toEqual(['v2']);
+        const r = await child.call('PUT', `/tasks/${name}`, { body: task(name) });
+        expect(r.status, name).toBe(409);
+        expect(r.body.error.code).toBe('CORE_HIERARCHY_READ_ONLY');
+      }
+      link.ws.terminate();
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('the child applies down pages sent back to back, and refuses one after a gap: nothing of it is applied and the next hello gives the cursor as written', async () => {
     const fake = await fakeParent();
     try {
