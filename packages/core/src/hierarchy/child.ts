@@ -381,22 +381,26 @@ export class ChildSide {
       const epoch = this.#upEpoch;
       const from = this.upSent;
       const moved = (): boolean => this.#ws !== ws || this.#upEpoch !== epoch || this.upSent !== from;
-      if (from < (await feed.oldest()) - 1) {
-        // A complete copy once what is in flight is acked.
-        if (this.upInFlight.length > 0) return;
-        const head = feed.head();
-        const all: Op[] = [];
-        for (const sub of UP) for await (const [k, v] of store.raw(sub).iterator()) all.push({ k: `!${sub}!${k}`, v: JSON.stringify(v) });
-        if (moved()) continue;
-        this.upInFlight.push(head);
-        this.upSent = head;
-        this.#upBase = head;
-        this.#send({ t: 'up', entries: [{ s: head, o: all }], to: head, snapshot: true }, ws);
-        continue;
-      }
       const entries = await feed.read(from, config.batch);
       if (moved()) continue;
-      if (entries.length === 0) return;
+      // The journal's oldest entry is asked for only when the read does not start right after the cursor (pruned).
+      if (entries.length === 0 || entries[0]!.seq !== from + 1) {
+        if (from < (await feed.oldest()) - 1) {
+          // A complete copy once what is in flight is acked.
+          if (this.upInFlight.length > 0) return;
+          const head = feed.head();
+          const all: Op[] = [];
+          for (const sub of UP) for await (const [k, v] of store.raw(sub).iterator()) all.push({ k: `!${sub}!${k}`, v: JSON.stringify(v) });
+          if (moved()) continue;
+          this.upInFlight.push(head);
+          this.upSent = head;
+          this.#upBase = head;
+          this.#send({ t: 'up', entries: [{ s: head, o: all }], to: head, snapshot: true }, ws);
+          continue;
+        }
+        if (moved()) continue;
+        if (entries.length === 0) return;
+      }
       const p = page(entries, isUp, config.pageBytes);
       this.upSent = p.to;
       if (p.entries.length === 0) {

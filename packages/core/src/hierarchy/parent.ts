@@ -40,17 +40,24 @@ function coreOfUpKey(sub: string, key: string): string | undefined {
   return sub === 'hier-up' ? parts[0] : parts[1];
 }
 
+/** A child's cursor moves past entries with nothing for it (a page of none) at most this often. */
+export const CURSOR_PAGE_EVERY_MS = 1_000;
+
 /**
  * One connected child: its WebSocket, what it acknowledged, what is in flight. Nothing is
  * sent down before the child's hello says where it is (`ready`): a page sent from a guessed
  * cursor would be applied on top of what the child has. Up to `window` pages are in flight,
- * each right after the one before (`from` = the last one's `to`).
+ * each right after the one before (`from` = the last one's `to`). Entries with nothing for
+ * the child are covered by the next page's `from`, or by a page of none at most once every
+ * CURSOR_PAGE_EVERY_MS once caught up (so its cursor keeps up with the journal).
  */
 class Session {
   /** The last seq the child applied (its hello, then its acks; -1: a complete copy asked for). */
   cursor = 0;
-  /** The last seq sent: the next page starts after it. */
+  /** The last seq read: the next read starts after it. */
   sent = 0;
+  /** The `to` of the last page sent: the `from` of the next. */
+  base = 0;
   /** The `to` of each page sent and not acked yet, oldest first. */
   inFlight: number[] = [];
   ready = false;
@@ -59,6 +66,8 @@ class Session {
   #epoch = 0;
   #pumping = false;
   #again = false;
+  #lastPage = 0;
+  #cursorTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly child: ChildRecord,
@@ -66,6 +75,7 @@ class Session {
     readonly side: ParentSide,
   ) {
     this.connectedAt = side.deps.now();
+    ws.on('close', () => clearTimeout(this.#cursorTimer));
   }
 
   send(m: ParentMessage): void {
@@ -79,6 +89,7 @@ class Session {
     this.#epoch++;
     this.cursor = down;
     this.sent = down;
+    this.base = down;
     this.inFlight = [];
     this.ready = true;
   }
@@ -89,6 +100,7 @@ class Session {
     this.cursor = Math.max(this.cursor, down);
     // A child ahead of what was sent here (its cursor as written says so): send after it.
     if (this.sent < this.cursor) this.sent = this.cursor;
+    if (this.base < this.cursor) this.base = this.cursor;
   }
 
   /** Sends what the child has not had yet, up to `window` pages ahead of its acks. */
@@ -117,22 +129,50 @@ class Session {
     while (this.ready && this.inFlight.length < config.window && this.ws.readyState === this.ws.OPEN) {
       const epoch = this.#epoch;
       const from = this.sent;
-      const oldest = await feed.oldest();
-      if (from < oldest - 1) {
-        // A complete copy once what is in flight is acked (it replaces the child's cursor).
-        if (this.inFlight.length > 0) return;
-        await this.snapshot();
-        continue;
-      }
       const entries = await feed.read(from, config.batch);
       // A hello moved the cursor while reading: read again from where the child is.
       if (epoch !== this.#epoch || from !== this.sent) continue;
-      if (entries.length === 0) return;
+      // The journal's oldest entry is asked for only when the read does not start right after the cursor (pruned).
+      if (entries.length === 0 || entries[0]!.seq !== from + 1) {
+        if (from < (await feed.oldest()) - 1) {
+          // A complete copy once what is in flight is acked (it replaces the child's cursor).
+          if (this.inFlight.length > 0) return;
+          await this.snapshot();
+          continue;
+        }
+        if (epoch !== this.#epoch || from !== this.sent) continue;
+        if (entries.length === 0) {
+          if (this.base < this.sent) this.#cursorPage();
+          return;
+        }
+      }
       const p = page(entries, isDown, config.pageBytes);
-      this.inFlight.push(p.to);
       this.sent = p.to;
-      this.send({ t: 'down', entries: p.entries, from, to: p.to, snapshot: false, done: true });
+      // Nothing for the child: the next page's `from` covers these entries.
+      if (p.entries.length > 0) this.#page(p.entries, p.to);
     }
+  }
+
+  #page(entries: Entry[], to: number): void {
+    this.inFlight.push(to);
+    this.send({ t: 'down', entries, from: this.base, to, snapshot: false, done: true });
+    this.base = to;
+    this.#lastPage = performance.now();
+  }
+
+  /** Caught up with entries read but not sent (nothing for the child): a page of none moves its cursor, at most once every CURSOR_PAGE_EVERY_MS. */
+  #cursorPage(): void {
+    const wait = this.#lastPage + CURSOR_PAGE_EVERY_MS - performance.now();
+    if (wait <= 0) {
+      this.#page([], this.sent);
+      return;
+    }
+    if (this.#cursorTimer) return;
+    this.#cursorTimer = setTimeout(() => {
+      this.#cursorTimer = undefined;
+      this.pump();
+    }, Math.min(wait, CURSOR_PAGE_EVERY_MS));
+    this.#cursorTimer.unref();
   }
 
   /** Every down item as of the journal's head now (the child's cursor is older than the journal). */
@@ -158,6 +198,8 @@ class Session {
     flush(true);
     this.inFlight.push(head);
     this.sent = head;
+    this.base = head;
+    this.#lastPage = performance.now();
   }
 }
 

@@ -442,6 +442,60 @@ describe('hierarchy faults: pipelined pages', () => {
     }
   });
 
+  it("the parent sends no page of entries with nothing for the child, but moves the child's cursor past them with a page of none, at most once a second", async () => {
+    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
+    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const rogue = await rogueChild(parent, url);
+    const head = async () => ((await parent.call('GET', '/hierarchy')).body.children as Array<{ id: string; lag: number }>).find((x) => x.id === rogue.id)!;
+    try {
+      const c = await connect(url, rogue);
+      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      const start = (await head()).lag;
+      c.ws.send(JSON.stringify({ t: 'hello', down: start, name: 'rogue' }));
+      await waitFor(() => c.messages.some((m) => m.t === 'welcome'), { timeoutMs: 3_000, what: 'welcome' });
+      // Agent tokens: writes of the parent that do not go down.
+      for (let i = 0; i < 6; i++) await createToken(parent, 'agent');
+      // The head now (a child that acked nothing lags by all of it).
+      const target = (await head()).lag;
+      expect(target).toBeGreaterThanOrEqual(start + 6);
+      const down = () => c.messages.filter((m) => m.t === 'down') as Array<{ from: number; to: number; entries: unknown[] }>;
+      await waitFor(() => down().some((p) => p.to >= target), { timeoutMs: 5_000, what: "a page moving the child's cursor to the head" });
+      expect(down().every((p) => p.entries.length === 0)).toBe(true);
+      expect(down().length, 'pages of none for six writes').toBeLessThanOrEqual(2);
+      for (const [i, p] of down().entries()) expect(p.from).toBe(i === 0 ? start : down()[i - 1]!.to);
+      c.ws.close();
+    } finally {
+      await removeDir(rogue.dir);
+    }
+  });
+
+  it('a complete copy from the parent: parts, then the pages after it without waiting for its ack', async () => {
+    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST, batch: 5 } } });
+    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const names = Array.from({ length: 12 }, (_, i) => `t${i}`);
+    for (const name of names) expect((await parent.call('POST', '/tasks', { body: task(name) })).status).toBe(201);
+    const rogue = await rogueChild(parent, url);
+    try {
+      const c = await connect(url, rogue);
+      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      c.ws.send(JSON.stringify({ t: 'hello', down: 0, full: true, name: 'rogue' }));
+      const down = () => c.messages.filter((m) => m.t === 'down') as Array<{ from?: number; to: number; snapshot: boolean; done: boolean; entries: Array<{ o: Array<{ k: string }> }> }>;
+      await waitFor(() => down().some((p) => p.snapshot && p.done), { timeoutMs: 5_000, what: 'the last part of the copy' });
+      const parts = down();
+      expect(parts.length).toBeGreaterThan(2);
+      expect(parts.every((p) => p.snapshot && p.to === parts[0]!.to)).toBe(true);
+      const keys = new Set(parts.flatMap((p) => p.entries.flatMap((e) => e.o.map((op) => op.k))));
+      expect(names.filter((n) => !keys.has(`!task-defs!${n}`))).toEqual([]);
+      expect((await parent.call('POST', '/tasks', { body: task('after') })).status).toBe(201);
+      const next = await waitFor(() => down().find((p) => !p.snapshot), { timeoutMs: 5_000, what: 'the page after the copy' });
+      expect(next.from).toBe(parts[0]!.to);
+      expect(JSON.stringify(next.entries)).toContain('!task-defs!after');
+      c.ws.close();
+    } finally {
+      await removeDir(rogue.dir);
+    }
+  });
+
   it('the parent applies up pages sent back to back, and refuses one after a gap: nothing of it is written and the link is closed', async () => {
     const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
     const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
@@ -490,6 +544,32 @@ describe('hierarchy faults: pipelined pages', () => {
         expect(r.body.error.code).toBe('CORE_HIERARCHY_READ_ONLY');
       }
       link.ws.terminate();
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("the child takes a complete copy in parts with a page right behind it: the parent's items it lacks go, its own stay", async () => {
+    const fake = await fakeParent();
+    try {
+      const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST } } });
+      expect((await child.call('POST', '/tasks', { body: task('mine') })).status).toBe(201);
+      await join(child, fake.url, fake.token);
+      const link = await fake.link();
+      await link.next('hello');
+      link.send({ t: 'welcome', parent: fake.id, up: 0, editable: [] });
+      const op = (name: string) => ({ k: `!task-defs!${name}`, v: JSON.stringify({ ...task(name), timeoutMs: 60_000, createdAt: 1, updatedAt: 1 }) });
+      link.send({ t: 'down', entries: [{ s: 1, o: [op('a')] }, { s: 2, o: [op('b')] }], from: 0, to: 2 });
+      expect(await link.next('ack')).toMatchObject({ down: 2 });
+      // The parent lost b (a copy as of seq 40: a and c), then c2 comes at 41, all sent back to back.
+      link.send({ t: 'down', entries: [{ s: 40, o: [op('a')] }], to: 40, snapshot: true, done: false });
+      link.send({ t: 'down', entries: [{ s: 40, o: [op('c')] }], to: 40, snapshot: true, done: true });
+      link.send({ t: 'down', entries: [{ s: 41, o: [op('c2')] }], from: 40, to: 41 });
+      expect(await link.next('ack')).toMatchObject({ down: 40 });
+      expect(await link.next('ack')).toMatchObject({ down: 41 });
+      expect(await taskNames(child.call)).toEqual(['a', 'c', 'c2', 'mine']);
+      link.ws.terminate();
+      expect(await (await fake.link()).next('hello')).toMatchObject({ down: 41 });
     } finally {
       await fake.close();
     }
