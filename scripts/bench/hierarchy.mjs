@@ -23,6 +23,8 @@
 //            until every child has all of them
 //   lag      BENCH_LAG_RATE (100) changes/s on the parent for BENCH_LAG_SECONDS (20): p50/p99/max
 //            from the write's request to the item answered by each child
+// BENCH_CPU_PROF (e.g. child0 or parent,child0) writes a CPU profile of those cores (node
+// --cpu-prof, at their exit) to BENCH_CPU_PROF_DIR (default $TMPDIR/outpost-cpu-prof).
 // BENCH_PHASES (baseline,run,package,items,lag) picks phases. Every wait is bounded; the run
 // stops by itself at BENCH_DEADLINE (45m), kills its children and removes its temp dir. Prints
 // human lines and one `bench:hierarchy {json}` line, writes bench-results/hierarchy-<time>.json.
@@ -232,8 +234,11 @@ async function runPhase(h) {
   t = performance.now();
   const full = await parent.api('GET', `/hierarchy/runs/${run.id}`);
   const fullPollMs = Math.round(performance.now() - t);
-  const row = { agents: want, enrolled: enrolled.enrolled, attached: enrolled.attached, enrollMs: enrolled.ms, allResultsMs: allMs, counts: view?.counts, cores: Object.values(view?.cores ?? {}), childLocalDoneMs: childDoneMs, countsOnlyPolls: polls, countsPollMs, fullPollMs, fullPollAgents: full.agents.length, ...fetched, loadAvgBefore: l0 };
+  // What the links carried (since the children joined): bytes each way per child.
+  const links = (await parent.api('GET', '/hierarchy')).children.map((c) => ({ name: c.name, bytesUp: c.bytes.up, bytesDown: c.bytes.down }));
+  const row = { agents: want, enrolled: enrolled.enrolled, attached: enrolled.attached, enrollMs: enrolled.ms, allResultsMs: allMs, counts: view?.counts, cores: Object.values(view?.cores ?? {}), childLocalDoneMs: childDoneMs, countsOnlyPolls: polls, countsPollMs, fullPollMs, fullPollAgents: full.agents.length, links, ...fetched, loadAvgBefore: l0 };
   log(`hierarchy, ${want} agents: every result at the parent in ${secs(allMs)}; each child's own run done at ${childDoneMs.map(secs).join(', ')}; poll: counts only ${countsPollMs} ms, whole view ${fullPollMs} ms`);
+  log(`  links since joining: up ${links.map((l) => `${(l.bytesUp / 2 ** 20).toFixed(1)} MiB`).join(', ')}; down ${links.map((l) => `${(l.bytesDown / 2 ** 20).toFixed(1)} MiB`).join(', ')}`);
   // The agents are not needed further: fewer processes competing for the CPU.
   await Promise.all(h.swarms.map((s) => close(s, 'swarm')));
   await Promise.all(h.taskServers.map((s) => close(s, 'ts')));

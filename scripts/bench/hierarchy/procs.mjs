@@ -3,6 +3,7 @@
 // (ps-proc.mjs), the admin API, and bounded waits. Every child is tracked by the harness,
 // so it is killed however the run ends.
 import { fork, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { stopChild } from '../lib/harness.mjs';
@@ -56,12 +57,18 @@ function firstLine(child, name, timeoutMs) {
   });
 }
 
+/** Node flags for core `name`: a CPU profile (--cpu-prof, written at exit) when BENCH_CPU_PROF names it. */
+function cpuProf(env, name) {
+  const names = (env.BENCH_CPU_PROF ?? '').split(',');
+  return names.includes(name) ? ['--cpu-prof', '--cpu-prof-dir', env.BENCH_CPU_PROF_DIR ?? join(tmpdir(), 'outpost-cpu-prof')] : [];
+}
+
 /** Starts the processes of one benchmark (`track`: the harness's, so they are killed at the end). */
 export function launcher({ root, track, env }) {
   const node = process.execPath;
   return {
     async core(name, dataDir, hierarchy) {
-      const child = track(spawn(node, [join(root, 'scripts/bench/hierarchy/core-proc.mjs'), JSON.stringify({ name, dataDir, hierarchy })], { stdio: ['ignore', 'pipe', 'inherit'], env }));
+      const child = track(spawn(node, [...cpuProf(env, name), join(root, 'scripts/bench/hierarchy/core-proc.mjs'), JSON.stringify({ name, dataDir, hierarchy })], { stdio: ['ignore', 'pipe', 'inherit'], env }));
       const info = await firstLine(child, `core ${name}`, 60_000);
       const core = { ...info, name, child };
       core.api = adminApi(core);

@@ -63,6 +63,7 @@ export class DownApplier {
     const dispatches: Array<[string, string, unknown]> = [];
     const runs: HierRunRecord[] = [];
     const origins = new Map<string, OriginRecord | undefined>();
+    const mine = await this.#ownItems(entries);
     for (const e of entries) {
       for (const op of e.o) {
         const split = splitRootKey(op.k);
@@ -75,7 +76,7 @@ export class DownApplier {
         // package the parent never handed down here is not the parent's to delete.
         if (sub === 'packages' && ((value as PackageRecord | undefined)?.source === 'install' || (value === undefined && !owner && !origins.get(okey)))) continue;
         this.#snapshot?.add(okey);
-        if (value !== undefined && !owner && !origins.has(okey) && (await store.raw(sub).get(key)) !== undefined) {
+        if (value !== undefined && !owner && !origins.has(okey) && mine.has(okey)) {
           this.replaced++;
           this.deps.log.warn({ sublevel: sub, key, parent: parent.parentId }, "an item of this core is replaced by the parent's of the same name");
         }
@@ -85,7 +86,9 @@ export class DownApplier {
           dispatches.push([sub, key, value]);
         }
         if (sub === 'hier-runs' && value !== undefined) runs.push(value as HierRunRecord);
-        origins.set(okey, value === undefined ? undefined : { core: parent.parentId, editable: [] });
+        // The mark is written once: an item of the parent changed again keeps it (as of this page: deleted earlier in it, it is marked again).
+        const marked = origins.has(okey) ? origins.get(okey) : owner;
+        if (value === undefined || marked?.core !== parent.parentId) origins.set(okey, value === undefined ? undefined : { core: parent.parentId, editable: [] });
         this.applied++;
       }
     }
@@ -121,6 +124,32 @@ export class DownApplier {
     }
     for (const r of runs) await this.deps.onRun(r);
     return cursor;
+  }
+
+  /**
+   * The items of a page that exist here without an origin mark (this core's own, about to
+   * be replaced by the parent's): one read per sublevel for the whole page (`getMany`),
+   * not one per op.
+   */
+  async #ownItems(entries: Entry[]): Promise<Set<string>> {
+    const bySub = new Map<string, Set<string>>();
+    for (const e of entries) {
+      for (const op of e.o) {
+        if (op.v === undefined) continue;
+        const split = splitRootKey(op.k);
+        if (!split || !DOWN_SET.has(split[0]) || this.origins.has(`${split[0]}!${split[1]}`)) continue;
+        let keys = bySub.get(split[0]);
+        if (!keys) bySub.set(split[0], (keys = new Set()));
+        keys.add(split[1]);
+      }
+    }
+    const out = new Set<string>();
+    for (const [sub, keys] of bySub) {
+      const list = [...keys];
+      const values = await this.deps.store.raw(sub).getMany(list);
+      for (const [i, v] of values.entries()) if (v !== undefined) out.add(`${sub}!${list[i]!}`);
+    }
+    return out;
   }
 
   /** A new link: a complete copy cut short on the last one starts over. */

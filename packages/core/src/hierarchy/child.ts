@@ -7,12 +7,16 @@ import type { ChangeFeed } from '../journal.js';
 import { linkTimeout, maxBackoff, pingEvery, type HierarchyConfig } from './config.js';
 import { HierarchyErrors } from './errors.js';
 import type { ParentRecord } from './model.js';
-import { parentMessage, type ChildMessage, type Entry, type Op } from './protocol.js';
+import { page, parentMessage, type ChildMessage, type Entry, type Op } from './protocol.js';
 import { HierarchyStore, UP, splitRootKey } from './store.js';
 import { certificateFingerprint } from '../ca/authority.js';
 import { issueLinkCert } from './tls.js';
 
 const UP_SET: ReadonlySet<string> = new Set(UP);
+const isUp = (key: string): boolean => {
+  const split = splitRootKey(key);
+  return split !== undefined && UP_SET.has(split[0]);
+};
 const MAX_MESSAGE = 64 * 1024 * 1024;
 
 export interface ChildDeps {
@@ -112,8 +116,16 @@ export class ChildSide {
   since = 0;
   lastSync: number | undefined;
   lastError: string | undefined;
+  /** The last seq of this core the parent applied (its welcome, then its acks); undefined until welcomed. */
   upCursor: number | undefined;
-  upInFlight: number | undefined;
+  /** The last seq read for up: the next page starts after it. */
+  upSent = 0;
+  /** The parent's cursor once the pages in flight are applied: the `from` of the next page (a page with nothing of ours is not sent). */
+  #upBase = 0;
+  /** The `to` of each up page sent and not acked yet, oldest first. */
+  upInFlight: number[] = [];
+  /** Moves at each welcome: a page read for an earlier one is not sent. */
+  #upEpoch = 0;
   parentHead = 0;
   bytesDown = 0;
   bytesUp = 0;
@@ -239,7 +251,8 @@ export class ChildSide {
       this.#backoff = 500;
       this.lastSync = this.deps.now();
       this.upCursor = undefined;
-      this.upInFlight = undefined;
+      this.upInFlight = [];
+      this.#upEpoch++;
       const full = this.#full;
       this.#full = false;
       // Hello once what the last link delivered is applied (or dropped): it tells the parent the cursor as written.
@@ -271,6 +284,8 @@ export class ChildSide {
         .catch((err: unknown) => {
           this.lastError = (err as Error).message;
           this.deps.log.warn({ err }, 'applying what the parent sent failed; reconnecting');
+          // Nothing more of this link is applied (pages after the one that failed are in flight already).
+          if (this.#ws === ws) this.#ws = undefined;
           ws.terminate();
         });
     });
@@ -302,12 +317,17 @@ export class ChildSide {
     switch (m.t) {
       case 'welcome':
         p.editable = m.editable;
+        this.#upEpoch++;
         this.upCursor = m.up;
-        this.upInFlight = undefined;
+        this.upSent = m.up;
+        this.#upBase = m.up;
+        this.upInFlight = [];
         this.pumpUp();
         return;
       case 'down':
         this.parentHead = Math.max(this.parentHead, m.to);
+        // A page after a gap (one before it was not applied): never applied; the next hello resumes from the cursor.
+        if (!m.snapshot && m.from !== undefined && m.from > p.downApplied) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, `a page after ${m.from}, but this core applied up to ${p.downApplied}: a gap`);
         {
           const cursor = await this.deps.applyDown(p, m.entries, m.to, m.snapshot, m.done);
           if (!m.snapshot || m.done) {
@@ -317,8 +337,12 @@ export class ChildSide {
         }
         return;
       case 'ack':
-        this.upCursor = m.up;
-        if (this.upInFlight !== undefined && m.up >= this.upInFlight) this.upInFlight = undefined;
+        while (this.upInFlight.length > 0 && this.upInFlight[0]! <= m.up) this.upInFlight.shift();
+        this.upCursor = Math.max(this.upCursor ?? m.up, m.up);
+        // Nothing in flight: pages skipped as holding nothing of ours are applied as well.
+        if (this.upInFlight.length === 0) this.upCursor = Math.max(this.upCursor, this.upSent);
+        else if (this.upSent < this.upCursor) this.upSent = this.upCursor;
+        this.#upBase = Math.max(this.#upBase, m.up);
         this.pumpUp();
         return;
       case 'refused':
@@ -351,40 +375,43 @@ export class ChildSide {
 
   async #pumpUp(): Promise<void> {
     const { feed, config, store } = this.deps;
-    while (this.connected && this.upCursor !== undefined && this.upInFlight === undefined && this.#ws?.readyState === WebSocket.OPEN) {
-      // The page belongs to this link and this cursor: after each wait, a reconnection or a welcome in between means read again.
+    while (this.connected && this.upCursor !== undefined && this.upInFlight.length < config.window && this.#ws?.readyState === WebSocket.OPEN) {
+      // The page belongs to this link and this welcome: after each wait, a reconnection or a welcome in between means read again.
       const ws = this.#ws;
-      const cursor = this.upCursor;
-      const moved = (): boolean => this.#ws !== ws || this.upCursor !== cursor || this.upInFlight !== undefined;
-      if (cursor < (await feed.oldest()) - 1) {
-        const head = feed.head();
-        const all: Op[] = [];
-        for (const sub of UP) for await (const [k, v] of store.raw(sub).iterator()) all.push({ k: `!${sub}!${k}`, v: JSON.stringify(v) });
-        if (moved()) continue;
-        this.upInFlight = head;
-        this.#send({ t: 'up', entries: [{ s: head, o: all }], to: head, snapshot: true }, ws);
-        return;
-      }
-      const entries = await feed.read(cursor, config.batch);
+      const epoch = this.#upEpoch;
+      const from = this.upSent;
+      const moved = (): boolean => this.#ws !== ws || this.#upEpoch !== epoch || this.upSent !== from;
+      const entries = await feed.read(from, config.batch);
       if (moved()) continue;
-      if (entries.length === 0) return;
-      const out: Entry[] = [];
-      for (const e of entries) {
-        const o: Op[] = [];
-        for (const op of e.ops) {
-          const split = splitRootKey(op.key);
-          if (split && UP_SET.has(split[0])) o.push(op.value === undefined ? { k: op.key } : { k: op.key, v: op.value });
+      // The journal's oldest entry is asked for only when the read does not start right after the cursor (pruned).
+      if (entries.length === 0 || entries[0]!.seq !== from + 1) {
+        if (from < (await feed.oldest()) - 1) {
+          // A complete copy once what is in flight is acked.
+          if (this.upInFlight.length > 0) return;
+          const head = feed.head();
+          const all: Op[] = [];
+          for (const sub of UP) for await (const [k, v] of store.raw(sub).iterator()) all.push({ k: `!${sub}!${k}`, v: JSON.stringify(v) });
+          if (moved()) continue;
+          this.upInFlight.push(head);
+          this.upSent = head;
+          this.#upBase = head;
+          this.#send({ t: 'up', entries: [{ s: head, o: all }], to: head, snapshot: true }, ws);
+          continue;
         }
-        if (o.length) out.push({ s: e.seq, o });
+        if (moved()) continue;
+        if (entries.length === 0) return;
       }
-      const to = entries[entries.length - 1]!.seq;
-      if (out.length === 0) {
-        // Nothing of ours to send in this page: move on without a round trip (the parent learns the cursor with the next page).
-        this.upCursor = to;
+      const p = page(entries, isUp, config.pageBytes);
+      this.upSent = p.to;
+      if (p.entries.length === 0) {
+        // Nothing of ours in this page: move on without a round trip (the parent learns the cursor with the next page).
+        if (this.upInFlight.length === 0) this.upCursor = p.to;
         continue;
       }
-      this.upInFlight = to;
-      this.#send({ t: 'up', entries: out, to, snapshot: false }, ws);
+      this.upInFlight.push(p.to);
+      const base = this.#upBase;
+      this.#upBase = p.to;
+      this.#send({ t: 'up', entries: p.entries, from: base, to: p.to, snapshot: false }, ws);
     }
   }
 }

@@ -32,8 +32,12 @@ export const hierarchyConfigSchema = z
     degradedAfter: durationSchema.default(15_000),
     /** A link silent this long is failed. @default '60s' */
     failedAfter: durationSchema.default(60_000),
-    /** Journal entries per message. @default 500 */
+    /** Journal entries per message (a page), at most; a page also stops at `pageBytes` of ops. @default 500 */
     batch: z.number().int().min(1).max(10_000).default(500),
+    /** Bytes of ops per page, at most (a page holds at least one entry, however large). @default 1048576 */
+    pageBytes: z.number().int().min(1_024).max(32 * 1024 * 1024).default(1024 * 1024),
+    /** Pages sent before the first of them is acknowledged (each way). @default 8 */
+    window: z.number().int().min(1).max(64).default(8),
     /** A join token's lifetime. @default '1h' */
     tokenExpiry: durationSchema.default(3_600_000),
   })

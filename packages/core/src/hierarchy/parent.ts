@@ -11,7 +11,7 @@ import type { ChangeFeed } from '../journal.js';
 import { linkTimeout, pingEvery, type HierarchyConfig } from './config.js';
 import { HierarchyErrors } from './errors.js';
 import type { ChildRecord, JoinTokenRecord } from './model.js';
-import { childMessage, joinBody, type Entry, type Op, type ParentMessage } from './protocol.js';
+import { childMessage, joinBody, page, type Entry, type Op, type ParentMessage } from './protocol.js';
 import { DOWN, HierarchyStore, UP, splitRootKey } from './store.js';
 import { certificateFingerprint } from '../ca/authority.js';
 import { issueLinkCert, issuedFor, peerFingerprint, peerPem } from './tls.js';
@@ -43,28 +43,34 @@ function coreOfUpKey(sub: string, key: string): string | undefined {
   return sub === 'hier-up' ? parts[0] : parts[1];
 }
 
-/** The ops of a journal entry this core sends down: DOWN sublevels only. */
-export function downOps(ops: ReadonlyArray<{ key: string; value: string | undefined }>): Op[] {
-  const out: Op[] = [];
-  for (const op of ops) {
-    const split = splitRootKey(op.key);
-    if (split && DOWN_SET.has(split[0])) out.push(op.value === undefined ? { k: op.key } : { k: op.key, v: op.value });
-  }
-  return out;
-}
+/** A child's cursor moves past entries with nothing for it (a page of none) at most this often. */
+export const CURSOR_PAGE_EVERY_MS = 1_000;
 
 /**
  * One connected child: its WebSocket, what it acknowledged, what is in flight. Nothing is
  * sent down before the child's hello says where it is (`ready`): a page sent from a guessed
- * cursor would be applied on top of what the child has.
+ * cursor would be applied on top of what the child has. Up to `window` pages are in flight,
+ * each right after the one before (`from` = the last one's `to`). Entries with nothing for
+ * the child are covered by the next page's `from`, or by a page of none at most once every
+ * CURSOR_PAGE_EVERY_MS once caught up (so its cursor keeps up with the journal).
  */
 class Session {
+  /** The last seq the child applied (its hello, then its acks; -1: a complete copy asked for). */
   cursor = 0;
-  inFlight: number | undefined;
+  /** The last seq read: the next read starts after it. */
+  sent = 0;
+  /** The `to` of the last page sent: the `from` of the next. */
+  base = 0;
+  /** The `to` of each page sent and not acked yet, oldest first. */
+  inFlight: number[] = [];
   ready = false;
   connectedAt: number;
+  /** Moves at each hello: a page read for an earlier one is not sent. */
+  #epoch = 0;
   #pumping = false;
   #again = false;
+  #lastPage = 0;
+  #cursorTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly child: ChildRecord,
@@ -72,6 +78,7 @@ class Session {
     readonly side: ParentSide,
   ) {
     this.connectedAt = side.deps.now();
+    ws.on('close', () => clearTimeout(this.#cursorTimer));
   }
 
   send(m: ParentMessage): void {
@@ -80,7 +87,26 @@ class Session {
     this.ws.send(text);
   }
 
-  /** Sends what the child has not had yet, one page at a time (the next after its ack). */
+  /** The child says where it is: everything in flight is forgotten, pages start after `down`. */
+  hello(down: number): void {
+    this.#epoch++;
+    this.cursor = down;
+    this.sent = down;
+    this.base = down;
+    this.inFlight = [];
+    this.ready = true;
+  }
+
+  /** The child applied up to `down`: the pages it covers leave the window (a stale ack moves nothing back). */
+  acked(down: number): void {
+    while (this.inFlight.length > 0 && this.inFlight[0]! <= down) this.inFlight.shift();
+    this.cursor = Math.max(this.cursor, down);
+    // A child ahead of what was sent here (its cursor as written says so): send after it.
+    if (this.sent < this.cursor) this.sent = this.cursor;
+    if (this.base < this.cursor) this.base = this.cursor;
+  }
+
+  /** Sends what the child has not had yet, up to `window` pages ahead of its acks. */
   pump(): void {
     if (this.#pumping) {
       this.#again = true;
@@ -103,26 +129,53 @@ class Session {
 
   async #pump(): Promise<void> {
     const { feed, config } = this.side.deps;
-    while (this.ready && this.inFlight === undefined && this.ws.readyState === this.ws.OPEN) {
-      const cursor = this.cursor;
-      const oldest = await feed.oldest();
-      if (cursor < oldest - 1) {
-        await this.snapshot();
-        continue;
+    while (this.ready && this.inFlight.length < config.window && this.ws.readyState === this.ws.OPEN) {
+      const epoch = this.#epoch;
+      const from = this.sent;
+      const entries = await feed.read(from, config.batch);
+      // A hello moved the cursor while reading: read again from where the child is.
+      if (epoch !== this.#epoch || from !== this.sent) continue;
+      // The journal's oldest entry is asked for only when the read does not start right after the cursor (pruned).
+      if (entries.length === 0 || entries[0]!.seq !== from + 1) {
+        if (from < (await feed.oldest()) - 1) {
+          // A complete copy once what is in flight is acked (it replaces the child's cursor).
+          if (this.inFlight.length > 0) return;
+          await this.snapshot();
+          continue;
+        }
+        if (epoch !== this.#epoch || from !== this.sent) continue;
+        if (entries.length === 0) {
+          if (this.base < this.sent) this.#cursorPage();
+          return;
+        }
       }
-      const entries = await feed.read(cursor, config.batch);
-      // A hello or an ack moved the cursor while reading: read again from where the child is.
-      if (cursor !== this.cursor || this.inFlight !== undefined) continue;
-      if (entries.length === 0) return;
-      const to = entries[entries.length - 1]!.seq;
-      const out: Entry[] = [];
-      for (const e of entries) {
-        const o = downOps(e.ops);
-        if (o.length) out.push({ s: e.seq, o });
-      }
-      this.inFlight = to;
-      this.send({ t: 'down', entries: out, to, snapshot: false, done: true });
+      const p = page(entries, isDown, config.pageBytes);
+      this.sent = p.to;
+      // Nothing for the child: the next page's `from` covers these entries.
+      if (p.entries.length > 0) this.#page(p.entries, p.to);
     }
+  }
+
+  #page(entries: Entry[], to: number): void {
+    this.inFlight.push(to);
+    this.send({ t: 'down', entries, from: this.base, to, snapshot: false, done: true });
+    this.base = to;
+    this.#lastPage = performance.now();
+  }
+
+  /** Caught up with entries read but not sent (nothing for the child): a page of none moves its cursor, at most once every CURSOR_PAGE_EVERY_MS. */
+  #cursorPage(): void {
+    const wait = this.#lastPage + CURSOR_PAGE_EVERY_MS - performance.now();
+    if (wait <= 0) {
+      this.#page([], this.sent);
+      return;
+    }
+    if (this.#cursorTimer) return;
+    this.#cursorTimer = setTimeout(() => {
+      this.#cursorTimer = undefined;
+      this.pump();
+    }, Math.min(wait, CURSOR_PAGE_EVERY_MS));
+    this.#cursorTimer.unref();
   }
 
   /** Every down item as of the journal's head now (the child's cursor is older than the journal). */
@@ -131,21 +184,32 @@ class Session {
     const head = feed.head();
     this.side.deps.log.info({ child: this.child.id, cursor: this.cursor, head }, 'sending a complete copy');
     let part: Op[] = [];
+    let bytes = 0;
     const flush = (done: boolean): void => {
       this.send({ t: 'down', entries: [{ s: head, o: part }], to: head, snapshot: true, done });
       part = [];
+      bytes = 0;
     };
     for (const sub of DOWN) {
       for await (const [k, v] of store.raw(sub).iterator()) {
-        part.push({ k: `!${sub}!${k}`, v: JSON.stringify(v) });
-        if (part.length >= config.batch) flush(false);
+        const op = { k: `!${sub}!${k}`, v: JSON.stringify(v) };
+        part.push(op);
+        bytes += op.k.length + op.v.length;
+        if (part.length >= config.batch || bytes >= config.pageBytes) flush(false);
       }
     }
     flush(true);
-    this.inFlight = head;
-    this.cursor = head;
+    this.inFlight.push(head);
+    this.sent = head;
+    this.base = head;
+    this.#lastPage = performance.now();
   }
 }
+
+const isDown = (key: string): boolean => {
+  const split = splitRootKey(key);
+  return split !== undefined && DOWN_SET.has(split[0]);
+};
 
 /**
  * The parent's side of links: a TLS listener of its own (join, replication, package
@@ -409,9 +473,7 @@ export class ParentSide {
     const child = s.child;
     switch (m.t) {
       case 'hello':
-        s.cursor = m.full ? -1 : m.down;
-        s.inFlight = undefined;
-        s.ready = true;
+        s.hello(m.full ? -1 : m.down);
         if (m.name !== child.name) child.name = m.name;
         child.lastError = undefined;
         s.send({ t: 'welcome', parent: this.deps.authority.coreId, up: child.upApplied, editable: this.deps.config.editable });
@@ -419,9 +481,8 @@ export class ParentSide {
         return;
       case 'ack':
         if (!s.ready) return;
-        if (s.inFlight !== undefined && m.down >= s.inFlight) s.inFlight = undefined;
-        s.cursor = Math.max(s.cursor, m.down);
-        child.downAcked = m.down;
+        s.acked(m.down);
+        child.downAcked = s.cursor;
         s.pump();
         return;
       case 'now':
@@ -431,7 +492,7 @@ export class ParentSide {
         await this.remove(child.id);
         return;
       case 'up':
-        await this.#up(s, m.entries, m.to);
+        await this.#up(s, m.entries, m.from, m.to);
         return;
     }
   }
@@ -441,13 +502,15 @@ export class ParentSide {
    * describes itself and the cores below it: an op for this core, for a core another
    * child brought, or outside the up sublevels is refused (and reported to it).
    */
-  async #up(s: Session, entries: Entry[], to: number): Promise<void> {
+  async #up(s: Session, entries: Entry[], from: number | undefined, to: number): Promise<void> {
     const { store, authority } = this.deps;
     const child = s.child;
     if (to <= child.upApplied) {
       s.send({ t: 'ack', up: child.upApplied });
       return;
     }
+    // A page after a gap (one before it was lost or not written): never applied; the link is dropped and the next hello resumes from the cursor.
+    if (from !== undefined && from > child.upApplied) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, `an up page after ${from}, but the parent applied up to ${child.upApplied}: a gap`);
     const owners = new Map<string, string>();
     for (const c of this.children.values()) if (c.removedAt === undefined) for (const core of c.cores) owners.set(core, c.id);
     const ops = [];

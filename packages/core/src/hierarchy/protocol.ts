@@ -10,6 +10,12 @@ import { z } from '@outpost/common';
  * acks. Up: the child sends its entries (UP sublevels) after the seq the parent says it
  * applied; the parent writes them with its cursor for that child and acks. A cursor the
  * journal no longer covers is answered with a snapshot of every replicated item.
+ *
+ * Pages are pipelined: a sender has up to `window` pages in flight, each covering the seqs
+ * (`from`, `to`] right after the one before. A receiver takes a page only if `from` is at or
+ * below its cursor (no gap: a page lost or refused before it means the link is dropped and
+ * the next hello starts again from the cursor as written), skips entries at or below it, and
+ * acks each page it wrote.
  */
 
 /** One op: a root key (`!sublevel!key`) and the record's JSON text (absent: deleted). */
@@ -24,8 +30,8 @@ export const childMessage = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('hello'), down: seq, full: z.boolean().default(false), name: z.string().min(1).max(200) }),
   /** Applied down to `down` (inclusive). */
   z.strictObject({ t: z.literal('ack'), down: seq }),
-  /** The child's entries; `snapshot`: every up item as of seq `to` (the cursor had fallen behind the journal). */
-  z.strictObject({ t: z.literal('up'), entries: z.array(entrySchema).max(10_000), to: seq, snapshot: z.boolean().default(false) }),
+  /** The child's entries after `from` (absent: not checked) up to `to`; `snapshot`: every up item as of seq `to` (the cursor had fallen behind the journal). */
+  z.strictObject({ t: z.literal('up'), entries: z.array(entrySchema).max(10_000), from: seq.optional(), to: seq, snapshot: z.boolean().default(false) }),
   /** Send what is pending now (`hierarchy replicate --now`). */
   z.strictObject({ t: z.literal('now') }),
   /** The child leaves the hierarchy: the parent forgets it. */
@@ -36,8 +42,11 @@ export type ChildMessage = z.infer<typeof childMessage>;
 export const parentMessage = z.discriminatedUnion('t', [
   /** Answer to hello: the last child seq the parent applied (up resumes after it). */
   z.strictObject({ t: z.literal('welcome'), parent: z.string().min(1).max(200), up: seq, editable: z.array(z.string().max(100)).max(100).default([]) }),
-  /** Entries (DOWN ops only) up to `to`, which the child acks; `snapshot`: every down item as of `to` (with `done` on the last part). */
-  z.strictObject({ t: z.literal('down'), entries: z.array(entrySchema).max(10_000), to: seq, snapshot: z.boolean().default(false), done: z.boolean().default(true) }),
+  /**
+   * Entries (DOWN ops only) after `from` up to `to`, which the child acks (`from` absent: not
+   * checked); `snapshot`: every down item as of `to` (with `done` on the last part).
+   */
+  z.strictObject({ t: z.literal('down'), entries: z.array(entrySchema).max(10_000), from: seq.optional(), to: seq, snapshot: z.boolean().default(false), done: z.boolean().default(true) }),
   /** Applied up to `up`. */
   z.strictObject({ t: z.literal('ack'), up: seq }),
   /** An up message was refused (an op the child may not author): the reason, for its status. */
@@ -53,3 +62,32 @@ export const joinBody = z.strictObject({
   caPem: z.string().min(100).max(20_000),
   certPem: z.string().min(100).max(20_000),
 });
+
+/**
+ * A page of journal entries as a link sends it: the ops `keep` selects of each entry, until
+ * `maxBytes` of ops (keys and values) are in (at least one entry, however large). `to` is
+ * the last entry it covers, included or not (an entry with nothing to send is covered too).
+ */
+export function page(
+  entries: ReadonlyArray<{ seq: number; ops: ReadonlyArray<{ key: string; value: string | undefined }> }>,
+  keep: (key: string) => boolean,
+  maxBytes: number,
+): { entries: Entry[]; to: number } {
+  const out: Entry[] = [];
+  let bytes = 0;
+  let to = entries[0]?.seq ?? 0;
+  for (const e of entries) {
+    const o: Op[] = [];
+    let size = 0;
+    for (const op of e.ops) {
+      if (!keep(op.key)) continue;
+      o.push(op.value === undefined ? { k: op.key } : { k: op.key, v: op.value });
+      size += op.key.length + (op.value?.length ?? 0);
+    }
+    if (bytes > 0 && bytes + size > maxBytes) break;
+    bytes += size;
+    to = e.seq;
+    if (o.length) out.push({ s: e.seq, o });
+  }
+  return { entries: out, to };
+}

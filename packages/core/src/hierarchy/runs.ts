@@ -1,7 +1,7 @@
 import { isOutpostError, type BatchOp, type Logger } from '@outpost/common';
 import type { ChangeFeed } from '../journal.js';
 import type { Registry } from '../registry.js';
-import type { AgentRun } from '../tasks/model.js';
+import { TERMINAL, type AgentRun, type AgentRunState } from '../tasks/model.js';
 import type { TasksModule } from '../tasks/module.js';
 import type { HierRunRecord, ResultRecord } from './model.js';
 import type { RunCounts } from './run-counts.js';
@@ -25,22 +25,53 @@ export interface RunsDeps {
   counts?: RunCounts | undefined;
 }
 
+/** What of an agent's result a `hier-results` record was written for: its first state, running, its final state. */
+const enum Stage {
+  First = 1,
+  Running = 2,
+  Final = 3,
+}
+
+function stageOf(state: AgentRunState): Stage {
+  return TERMINAL.has(state) ? Stage.Final : state === 'running' ? Stage.Running : Stage.First;
+}
+
+/** How long results are gathered before they are written (one record per agent, the latest). @default 200 */
+export const RESULT_DELAY_MS = 200;
+/** Results written in one batch at most (one journal entry: one up page of about 1 MiB at most). */
+const RESULT_BATCH = 5_000;
+
 /**
  * Hierarchy runs on one core: a run started on a parent arrives as a `hier-runs` record;
  * each core it targets starts a local run of the job on its own agents (id derived from
  * the hierarchy run, so a restart never starts it twice) and writes each agent's result
  * as a `hier-results` record, which goes up link by link to the core that started it.
- * Results follow the core's own journal (every change of an agent's run record).
+ * Results follow the core's own journal (every change of an agent's run record), but a
+ * record is written only when the result reaches a stage the parent shows: its first state
+ * (the agent is counted from the start), running (once), and its final state with the exit
+ * code; the changes in between (tickled, fetched, a step done) are not. Results are gathered
+ * for `RESULT_DELAY_MS` and written together, the latest per agent: a burst is one write,
+ * one journal entry, one page up.
  */
 export class HierRuns {
   #cursor = 0;
   #unsubscribe: (() => void) | undefined;
   #busy = false;
   #again = false;
-  readonly #written = new Map<string, string>();
+  /** Per result key, the stage written (or about to be). */
+  readonly #written = new Map<string, Stage>();
+  /** Results not written yet, by key (the latest of each). */
+  readonly #pending = new Map<string, ResultRecord>();
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> = Promise.resolve();
   created = 0;
+  /** Result records written (this core's agents). */
+  written = 0;
 
-  constructor(private readonly deps: RunsDeps) {}
+  constructor(
+    private readonly deps: RunsDeps,
+    private readonly delayMs = RESULT_DELAY_MS,
+  ) {}
 
   /** Starts following the journal; then (re)starts what a crash may have left undone and writes every result once. */
   async start(): Promise<void> {
@@ -48,16 +79,36 @@ export class HierRuns {
     this.#unsubscribe = this.deps.feed.onAppend(() => this.#follow());
     for (const [, hr] of await this.deps.store.list(this.deps.store.runs)) await this.handle(hr);
     const tasks = this.deps.tasks();
-    const ops: BatchOp[] = [];
     for (const id of tasks?.runs?.runs.keys() ?? []) {
       if (!id.startsWith('run_hr_')) continue;
-      for (const ar of (await tasks!.runs!.agentRuns(id)) ?? []) this.#result(ar, ops);
+      for (const ar of (await tasks!.runs!.agentRuns(id)) ?? []) this.#result(ar);
     }
-    await this.deps.store.write(ops);
+    await this.flush();
   }
 
-  stop(): void {
+  /** Stops following the journal; what is gathered is written. */
+  async stop(): Promise<void> {
     this.#unsubscribe?.();
+    await this.flush();
+  }
+
+  /** Writes the gathered results now (in batches of RESULT_BATCH). */
+  flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#flushing = this.#flushing.then(async () => {
+      while (this.#pending.size > 0) {
+        const ops: BatchOp[] = [];
+        for (const [key, r] of this.#pending) {
+          ops.push(this.deps.store.put(this.deps.store.results, key, r));
+          this.#pending.delete(key);
+          if (ops.length >= RESULT_BATCH) break;
+        }
+        await this.deps.store.write(ops);
+        this.written += ops.length;
+      }
+    });
+    return this.#flushing.catch((err: unknown) => this.deps.log.error({ err }, 'writing hierarchy run results failed'));
   }
 
   /** The agents of this core a hierarchy run targets (none when it is not for this core). */
@@ -113,28 +164,30 @@ export class HierRuns {
     for (;;) {
       const entries = await this.deps.feed.read(this.#cursor, 1_000);
       if (entries.length === 0) return;
-      const ops: BatchOp[] = [];
       for (const e of entries) {
         for (const op of e.ops) {
           if (op.key.startsWith(RESULTS)) this.deps.counts?.note(op.key.slice(RESULTS.length), op.value);
           if (op.value === undefined || !op.key.startsWith(PREFIX)) continue;
-          this.#result(JSON.parse(op.value) as AgentRun, ops);
+          this.#result(JSON.parse(op.value) as AgentRun);
         }
       }
-      await this.deps.store.write(ops);
       this.#cursor = entries[entries.length - 1]!.seq;
+      if (this.#pending.size >= RESULT_BATCH) await this.flush();
+      else if (this.#pending.size > 0 && !this.#timer) {
+        this.#timer = setTimeout(() => void this.flush(), this.delayMs);
+        this.#timer.unref();
+      }
     }
   }
 
-  #result(ar: AgentRun, ops: BatchOp[]): void {
-    const hr = ar.r.slice(4);
+  /** Gathers an agent's result when it reached a stage not written yet (its first state, running, final). */
+  #result(ar: AgentRun): void {
+    const key = `${ar.r.slice(4)}!${this.deps.selfId}!${ar.a}`;
+    const stage = stageOf(ar.s);
+    if ((this.#written.get(key) ?? 0) >= stage) return;
+    this.#written.set(key, stage);
     const steps = ar.st.filter((s) => s !== null);
     const last = steps[steps.length - 1];
-    const r: ResultRecord = { core: this.deps.selfId, agent: ar.a, name: this.deps.registry.store.agents.get(ar.a)?.name, state: ar.s, ...(last?.x === undefined ? {} : { exit: last.x }), at: this.deps.now() };
-    const key = `${hr}!${this.deps.selfId}!${ar.a}`;
-    const sig = `${r.state}:${r.exit ?? ''}`;
-    if (this.#written.get(key) === sig) return;
-    this.#written.set(key, sig);
-    ops.push(this.deps.store.put(this.deps.store.results, key, r));
+    this.#pending.set(key, { core: this.deps.selfId, agent: ar.a, name: this.deps.registry.store.agents.get(ar.a)?.name, state: ar.s, ...(last?.x === undefined ? {} : { exit: last.x }), at: this.deps.now() });
   }
 }

@@ -159,7 +159,7 @@ export class HierarchyService {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     await this.#ticking.catch(() => undefined);
-    this.runs.stop();
+    await this.runs.stop();
     await this.upstream.stop();
     await this.child.stop();
     await this.parent.close();

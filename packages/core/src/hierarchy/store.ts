@@ -22,6 +22,8 @@ export class HierarchyStore {
   readonly runs: Sublevel<HierRunRecord>;
   readonly results: Sublevel<ResultRecord>;
   readonly up: Sublevel<Summary>;
+  /** Sublevels by name, made once: a sublevel is an object with its own prefix and encodings, not free per op. */
+  readonly #raw = new Map<string, Sublevel<unknown>>();
 
   constructor(readonly db: Database) {
     this.tokens = sublevel(db, 'hier-tokens');
@@ -35,7 +37,12 @@ export class HierarchyStore {
 
   /** A sublevel of the root database by name (replicated records keep their owner's layout). */
   raw(name: string): Sublevel<unknown> {
-    return sublevel(this.db, name);
+    let s = this.#raw.get(name);
+    if (!s) {
+      s = sublevel(this.db, name);
+      this.#raw.set(name, s);
+    }
+    return s;
   }
 
   put<V>(s: Sublevel<V>, key: string, value: V): BatchOp {
