@@ -39,6 +39,8 @@ const SKIPPED = [PREFIX, '!contacts!', '!task-output!'];
 const SKIPPED_BYTES = SKIPPED.map((p) => Buffer.from(p));
 /** Keys deleted per journaled batch when a range is cleared. */
 const CLEAR_PAGE = 1000;
+/** Memory for the newest entries (characters of their keys and values). */
+const TAIL_BYTES = 32 * 1024 * 1024;
 
 /** Whether a write to `key` is journaled: called for every key written, so a prefix compare. */
 function journaled(key: Bytes): boolean {
@@ -84,6 +86,14 @@ export class LevelJournal implements ChangeFeed {
   #next = 1;
   /** Seqs above the head whose write completed (or whose empty entry replaced a failed write). */
   readonly #done = new Set<number>();
+  /**
+   * The newest committed entries as written (insertion order ~ seq order), up to
+   * {@link TAIL_BYTES}: followers near the head (the hierarchy's pumps, its results follower)
+   * read them from here, not from level. Reading and decoding the same entries once per
+   * follower from level was a tenth of a child core's CPU during a run of 25,000 agents.
+   */
+  readonly #tail = new Map<number, JournalEntry>();
+  #tailBytes = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -160,13 +170,44 @@ export class LevelJournal implements ChangeFeed {
       this.#void(seq, entry.at, entry.h);
       throw err;
     }
+    this.#remember({ seq, at: entry.at, ops: entry.ops });
     this.#complete(seq);
+  }
+
+  /** Drops the tail's entries up to `seq` (pruned from level: a read answers what the journal keeps). */
+  #forget(seq: number): void {
+    for (const [s, e] of this.#tail) {
+      if (s > seq) continue;
+      this.#tail.delete(s);
+      let n = 64;
+      for (const op of e.ops) n += op.key.length + (op.value?.length ?? 0);
+      this.#tailBytes -= n;
+    }
+  }
+
+  /** Keeps a committed entry in the tail; the oldest go when it holds more than TAIL_BYTES. An entry larger than a quarter of it is not kept. */
+  #remember(e: JournalEntry): void {
+    let size = 64;
+    for (const op of e.ops) size += op.key.length + (op.value?.length ?? 0);
+    if (size > TAIL_BYTES / 4) return;
+    this.#tail.set(e.seq, e);
+    this.#tailBytes += size;
+    for (const [seq, old] of this.#tail) {
+      if (this.#tailBytes <= TAIL_BYTES) break;
+      this.#tail.delete(seq);
+      let n = 64;
+      for (const op of old.ops) n += op.key.length + (op.value?.length ?? 0);
+      this.#tailBytes -= n;
+    }
   }
 
   /** Writes an empty entry for a failed write's seq, retrying while the store is open. */
   #void(seq: number, at: number, h: number): void {
     this.#orig._batch([this.#emptyOp(seq, at, h)], {}).then(
-      () => this.#complete(seq),
+      () => {
+        this.#remember({ seq, at, ops: [] });
+        this.#complete(seq);
+      },
       (err: unknown) => {
         if (this.#closed) return;
         this.#options.log?.error({ err, seq }, 'cannot write the empty journal entry of a failed write: the head waits for it');
@@ -219,6 +260,17 @@ export class LevelJournal implements ChangeFeed {
   async read(after: number, limit: number): Promise<JournalEntry[]> {
     const head = this.#head;
     if (after >= head || limit <= 0) return [];
+    // From the tail when it holds every seq asked for (entries are never changed once written: shared, read-only).
+    const end = Math.min(head, after + limit);
+    if (this.#tail.has(after + 1) && this.#tail.has(end)) {
+      const out: JournalEntry[] = [];
+      for (let seq = after + 1; seq <= end; seq++) {
+        const e = this.#tail.get(seq);
+        if (!e) break;
+        out.push(e);
+      }
+      if (out.length === end - after) return out;
+    }
     const rows = await this.#entries.iterator({ gt: hex(after), lte: hex(head), limit }).all();
     return rows.map(([key, t]) => {
       const { at, ops } = this.#decode(key, t);
@@ -238,6 +290,7 @@ export class LevelJournal implements ChangeFeed {
       const rows = await this.#entries.iterator({ lt: hex(this.#head), limit: CLEAR_PAGE }).all();
       const old = rows.filter(([key, t]) => this.#decode(key, t).at < cutoff).map(([key]) => key);
       if (old.length > 0) await this.#orig._batch(old.map((k) => ({ type: 'del', key: PREFIX + k, keyEncoding: 'utf8' })), {});
+      if (old.length > 0) this.#forget(seqOf(old[old.length - 1]!));
       pruned += old.length;
       if (old.length < CLEAR_PAGE) return pruned;
     }

@@ -211,12 +211,33 @@ describe('the change journal on level', () => {
   });
 
   it('fails a read of an entry the store damaged (CORE_JOURNAL_CORRUPT) rather than skip it', async () => {
-    const { db, feed } = await openCore(await newDir());
-    await sublevel(db, 'sites').put('a', 1);
-    await sublevel(db, 'sites').put('b', 2);
+    const dir = await newDir();
+    const first = await openCore(dir);
+    await sublevel(first.db, 'sites').put('a', 1);
+    await sublevel(first.db, 'sites').put('b', 2);
+    // Entries written since this open are read from memory: damage them after a reopen.
+    await first.db.close();
+    const { db, feed } = await openCore(dir);
     await db.put('!journal!0000000000000001', 'not an entry', { valueEncoding: 'utf8' });
     await expect(feed.read(0, 10)).rejects.toMatchObject({ code: 'CORE_JOURNAL_CORRUPT', details: { seq: 1 } });
     expect((await feed.read(1, 10)).map((e) => e.seq)).toEqual([2]);
+  });
+
+  it('reads the newest entries from memory, the same as level holds them; older ones (past its 32 MiB) from level', async () => {
+    const dir = await newDir();
+    const { db, feed } = await openCore(dir);
+    const blobs = sublevel<string>(db, 'blobs');
+    // 40 entries of 1 MiB: the first ones no longer fit in memory.
+    for (let i = 0; i < 40; i++) await blobs.batch([{ type: 'put', key: `k${i}`, value: String(i).repeat(1024 * 1024 / String(i).length) }, { type: 'del', key: `gone${i}` }]);
+    const live = await feed.read(0, 100);
+    const near = await feed.read(35, 100);
+    await db.close();
+    const { feed: reopened } = await openCore(dir);
+    const stored = await reopened.read(0, 100);
+    expectGapless(stored, 40);
+    expect(live).toEqual(stored);
+    expect(near).toEqual(stored.slice(35));
+    expect(near[0]!.ops[1]).toEqual({ key: '!blobs!gone35', value: undefined });
   });
 
   it('prunes entries older than the retention (at open and on its timer), keeping the head, and oldest() says where it starts', async () => {
