@@ -60,5 +60,13 @@ describe("a child's summaries", () => {
     expect(await s.tick()).toBe(2);
     expect((await up()).has(`core_me!agent!${agents[2]!.id}`)).toBe(false);
     expect((await up()).get('core_me!core!core_me').agents).toBe(2);
+
+    // A restart (a new Summaries over the same store) with an agent deleted meanwhile: the first
+    // tick compares with what the store holds, deletes that agent's summary, rewrites nothing else.
+    expect((await tc.call('DELETE', `/agents/${agents[1]!.id}`)).status).toBe(204);
+    const again = new Summaries({ selfId: 'core_me', name: 'emea', store, registry: reg, packages: () => undefined, replicated: () => false, log: silentLogger(), now: () => clock.now() });
+    expect(await again.tick()).toBe(2); // pc-2 deleted, the core's count
+    expect([...(await up()).keys()].sort()).toEqual([`core_me!agent!${agents[0]!.id}`, 'core_me!core!core_me']);
+    expect(await again.tick()).toBe(0);
   });
 });
