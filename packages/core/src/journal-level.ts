@@ -40,7 +40,7 @@ const SKIPPED_BYTES = SKIPPED.map((p) => Buffer.from(p));
 /** Keys deleted per journaled batch when a range is cleared. */
 const CLEAR_PAGE = 1000;
 /** Memory for the newest entries (characters of their keys and values). */
-const TAIL_BYTES = 32 * 1024 * 1024;
+const TAIL_BYTES = 64 * 1024 * 1024;
 
 /** Whether a write to `key` is journaled: called for every key written, so a prefix compare. */
 function journaled(key: Bytes): boolean {

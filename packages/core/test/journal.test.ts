@@ -223,12 +223,12 @@ describe('the change journal on level', () => {
     expect((await feed.read(1, 10)).map((e) => e.seq)).toEqual([2]);
   });
 
-  it('reads the newest entries from memory, the same as level holds them; older ones (past its 32 MiB) from level', async () => {
+  it('reads the newest entries from memory, the same as level holds them; older ones (past its 64 MiB) from level', async () => {
     const dir = await newDir();
     const { db, feed } = await openCore(dir);
     const blobs = sublevel<string>(db, 'blobs');
-    // 40 entries of 1 MiB: the first ones no longer fit in memory.
-    for (let i = 0; i < 40; i++) await blobs.batch([{ type: 'put', key: `k${i}`, value: String(i).repeat(1024 * 1024 / String(i).length) }, { type: 'del', key: `gone${i}` }]);
+    // 40 entries of 2 MiB: the first ones no longer fit in memory.
+    for (let i = 0; i < 40; i++) await blobs.batch([{ type: 'put', key: `k${i}`, value: String(i).repeat((2 * 1024 * 1024) / String(i).length) }, { type: 'del', key: `gone${i}` }]);
     const live = await feed.read(0, 100);
     const near = await feed.read(35, 100);
     await db.close();

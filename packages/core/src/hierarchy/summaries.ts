@@ -13,6 +13,11 @@ import { HierarchyStore } from './store.js';
  */
 export const CONTACT_RESOLUTION = 10 * 60_000;
 const PAGE = 2_000;
+/**
+ * A tick checks one agent in this many (new agents at once): at the default 2 s interval a
+ * change of an agent's summary goes up within 10 s, and a tick at 25,000 agents checks 5,000.
+ */
+export const AGENT_SLICES = 5;
 
 export interface SummaryDeps {
   selfId: string;
@@ -34,8 +39,6 @@ interface AgentInputs {
   sites: string;
   state: string;
   bucket: number | undefined;
-  /** The tick that last saw the agent (a missing one was deleted). */
-  seen: number;
 }
 
 /**
@@ -44,9 +47,10 @@ interface AgentInputs {
  * parent's packages on each of its package servers. Written as `hier-up` records only when
  * they changed (so a steady estate sends nothing), and sent up with the journal.
  *
- * A tick does not rebuild every agent's summary: an agent whose record (the registry replaces
- * a record when it changes), sites, state and contact bucket are what they were is skipped
- * with a few comparisons, no allocation. At 25,000 agents, rebuilding and serialising each
+ * A tick does not rebuild every agent's summary: it checks one agent in {@link AGENT_SLICES}
+ * (and new ones), and an agent whose record (the registry replaces a record when it changes),
+ * sites, state and contact bucket are what they were is skipped with a few comparisons, no
+ * allocation. At 25,000 agents, rebuilding and serialising each
  * one every tick was a fifth of a child core's CPU during a run. The first tick (and the one
  * after a failed write) compares everything with what the store holds.
  */
@@ -55,6 +59,8 @@ export class Summaries {
   readonly #last = new Map<string, string>();
   readonly #inputs = new Map<string, AgentInputs>();
   #tick = 0;
+  /** Agents online as last checked (the core's summary). */
+  #online = 0;
   /** The next tick compares every summary with the store (the first, and after a failed write). */
   #full = true;
 
@@ -90,6 +96,7 @@ export class Summaries {
       // What a failed tick noted as written may not be: start again from the store.
       this.#last.clear();
       this.#inputs.clear();
+      this.#online = 0;
       for (const [k, v] of await store.list(store.up, `${core}!`)) this.#last.set(k, JSON.stringify(v));
     }
     this.#full = true;
@@ -114,28 +121,31 @@ export class Summaries {
       if (ops.length >= PAGE) await flush();
     };
 
-    let online = 0;
+    // One agent in AGENT_SLICES (every one on a full tick, and any not seen yet).
+    const slice = tick % AGENT_SLICES;
+    let i = 0;
     for (const a of reg.store.agents.values()) {
+      const was = this.#inputs.get(a.id);
+      if (!full && was && i++ % AGENT_SLICES !== slice) continue;
       const state = reg.agentState(a.id);
-      if (state === 'online') online++;
       const c = reg.store.contacts.get(a.id);
       const bucket = c ? Math.floor(c.last / CONTACT_RESOLUTION) * CONTACT_RESOLUTION : undefined;
       const sitesRef = reg.agentSites(a.id);
-      const was = this.#inputs.get(a.id);
       if (was && was.rec === a && was.state === state && was.bucket === bucket && (was.sitesRef === sitesRef || was.sites === sitesRef.join('\n'))) {
-        was.seen = tick;
         was.sitesRef = sitesRef;
         continue;
       }
-      this.#inputs.set(a.id, { rec: a, sitesRef, sites: sitesRef.join('\n'), state, bucket, seen: tick });
+      this.#online += Number(state === 'online') - Number(was?.state === 'online');
+      this.#inputs.set(a.id, { rec: a, sitesRef, sites: sitesRef.join('\n'), state, bucket });
       await put(`${core}!agent!${a.id}`, { core, kind: 'agent', id: a.id, name: a.name, os: a.os, macs: a.macs, sites: sitesRef, state, lastContact: bucket === undefined ? undefined : new Date(bucket).toISOString() });
     }
     for (const [id, inputs] of this.#inputs) {
-      if (inputs.seen === tick) continue;
+      if (reg.store.agents.has(id)) continue;
       this.#inputs.delete(id);
+      this.#online -= Number(inputs.state === 'online');
       await del(`${core}!agent!${id}`);
     }
-    const others = this.#others(online);
+    const others = this.#others(this.#online);
     for (const [k, s] of others) await put(k, s);
     const agentPrefix = `${core}!agent!`;
     if (full) {
