@@ -59,6 +59,8 @@ export class Summaries {
   readonly #last = new Map<string, string>();
   readonly #inputs = new Map<string, AgentInputs>();
   #tick = 0;
+  /** The keys of the last tick's summaries other than agents' (a few). */
+  #otherKeys = new Set<string>();
   /** Agents online as last checked (the core's summary). */
   #online = 0;
   /** The next tick compares every summary with the store (the first, and after a failed write). */
@@ -108,17 +110,16 @@ export class Summaries {
       n += ops.length;
       ops = [];
     };
-    const put = async (k: string, s: Summary): Promise<void> => {
+    /** Queues a summary's write when its text changed (sync: most calls write nothing). */
+    const put = (k: string, s: Summary): void => {
       const text = JSON.stringify(s);
       if (this.#last.get(k) === text) return;
       ops.push(store.put(store.up, k, s));
       this.#last.set(k, text);
-      if (ops.length >= PAGE) await flush();
     };
-    const del = async (k: string): Promise<void> => {
+    const del = (k: string): void => {
       if (!this.#last.delete(k)) return;
       ops.push(store.del(store.up, k));
-      if (ops.length >= PAGE) await flush();
     };
 
     // One agent in AGENT_SLICES (every one on a full tick, and any not seen yet).
@@ -137,23 +138,26 @@ export class Summaries {
       }
       this.#online += Number(state === 'online') - Number(was?.state === 'online');
       this.#inputs.set(a.id, { rec: a, sitesRef, sites: sitesRef.join('\n'), state, bucket });
-      await put(`${core}!agent!${a.id}`, { core, kind: 'agent', id: a.id, name: a.name, os: a.os, macs: a.macs, sites: sitesRef, state, lastContact: bucket === undefined ? undefined : new Date(bucket).toISOString() });
+      put(`${core}!agent!${a.id}`, { core, kind: 'agent', id: a.id, name: a.name, os: a.os, macs: a.macs, sites: sitesRef, state, lastContact: bucket === undefined ? undefined : new Date(bucket).toISOString() });
+      if (ops.length >= PAGE) await flush();
     }
     for (const [id, inputs] of this.#inputs) {
       if (reg.store.agents.has(id)) continue;
       this.#inputs.delete(id);
       this.#online -= Number(inputs.state === 'online');
-      await del(`${core}!agent!${id}`);
+      del(`${core}!agent!${id}`);
+      if (ops.length >= PAGE) await flush();
     }
     const others = this.#others(this.#online);
-    for (const [k, s] of others) await put(k, s);
+    for (const [k, s] of others) put(k, s);
     const agentPrefix = `${core}!agent!`;
     if (full) {
       // Summaries the store holds of agents (and anything else) this core no longer has.
-      for (const k of [...this.#last.keys()]) if (!others.has(k) && !(k.startsWith(agentPrefix) && this.#inputs.has(k.slice(agentPrefix.length)))) await del(k);
+      for (const k of [...this.#last.keys()]) if (!others.has(k) && !(k.startsWith(agentPrefix) && this.#inputs.has(k.slice(agentPrefix.length)))) del(k);
     } else {
-      for (const k of [...this.#last.keys()]) if (!k.startsWith(agentPrefix) && !others.has(k)) await del(k);
+      for (const k of this.#otherKeys) if (!others.has(k)) del(k);
     }
+    this.#otherKeys = new Set(others.keys());
     await flush();
     this.#full = false;
     return n;
