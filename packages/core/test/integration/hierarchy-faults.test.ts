@@ -374,10 +374,8 @@ describe('hierarchy faults: the protocol at a reconnection', () => {
     const fake = await fakeParent();
     try {
       const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST } } });
-      await join(child, fake.url, fake.token);
-      const link = await fake.link();
-      expect(await link.next('hello')).toMatchObject({ down: 0 });
-      link.send({ t: 'welcome', parent: fake.id, up: 0, editable: [] });
+      const { link, hello } = await welcomed(fake, child);
+      expect(hello).toMatchObject({ down: 0 });
       const def = (s: number, name: string, arg: string) => ({ s, o: [{ k: `!task-defs!${name}`, v: JSON.stringify({ ...task(name), args: [arg], timeoutMs: 60_000, createdAt: 1, updatedAt: 1 }) }] });
       link.send({ t: 'down', entries: [def(1, 'a', 'v1'), def(2, 'b', 'v1')], to: 2 });
       expect(await link.next('ack')).toMatchObject({ down: 2 });
@@ -580,10 +578,7 @@ describe('hierarchy faults: pipelined pages', () => {
     const fake = await fakeParent();
     try {
       const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST } } });
-      await join(child, fake.url, fake.token);
-      const link = await fake.link();
-      await link.next('hello');
-      link.send({ t: 'welcome', parent: fake.id, up: 0, editable: [] });
+      const { link } = await welcomed(fake, child);
       const def = (s: number, name: string, arg: string) => ({ s, o: [{ k: `!task-defs!${name}`, v: JSON.stringify({ ...task(name), args: [arg], timeoutMs: 60_000, createdAt: 1, updatedAt: 1 }) }] });
       link.send({ t: 'down', entries: [def(1, 'a', 'v1'), def(2, 'b', 'v1')], from: 0, to: 2 });
       expect(await link.next('ack')).toMatchObject({ down: 2 });
@@ -606,10 +601,7 @@ describe('hierarchy faults: pipelined pages', () => {
     try {
       const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST } } });
       expect((await child.call('POST', '/tasks', { body: task('mine') })).status).toBe(201);
-      await join(child, fake.url, fake.token);
-      const link = await fake.link();
-      await link.next('hello');
-      link.send({ t: 'welcome', parent: fake.id, up: 0, editable: [] });
+      const { link } = await welcomed(fake, child);
       const op = (name: string) => ({ k: `!task-defs!${name}`, v: JSON.stringify({ ...task(name), timeoutMs: 60_000, createdAt: 1, updatedAt: 1 }) });
       link.send({ t: 'down', entries: [{ s: 1, o: [op('a')] }, { s: 2, o: [op('b')] }], from: 0, to: 2 });
       expect(await link.next('ack')).toMatchObject({ down: 2 });
@@ -631,10 +623,8 @@ describe('hierarchy faults: pipelined pages', () => {
     const fake = await fakeParent();
     try {
       const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST } } });
-      await join(child, fake.url, fake.token);
-      const link = await fake.link();
-      expect(await link.next('hello')).toMatchObject({ down: 0 });
-      link.send({ t: 'welcome', parent: fake.id, up: 0, editable: [] });
+      const { link, hello } = await welcomed(fake, child);
+      expect(hello).toMatchObject({ down: 0 });
       const def = (s: number, name: string) => ({ s, o: [{ k: `!task-defs!${name}`, v: JSON.stringify({ ...task(name), timeoutMs: 60_000, createdAt: 1, updatedAt: 1 }) }] });
       link.send({ t: 'down', entries: [def(1, 'a')], from: 0, to: 1 });
       link.send({ t: 'down', entries: [def(3, 'b')], from: 1, to: 3 });
@@ -659,6 +649,15 @@ describe('hierarchy faults: pipelined pages', () => {
  * `GET /ca` and `POST /join` answered, and the link WebSocket handed to the test, which
  * speaks the protocol itself.
  */
+/** Joins `child` to the fake parent, takes its link, reads its hello and welcomes it from cursor 0. */
+async function welcomed(fake: Awaited<ReturnType<typeof fakeParent>>, child: TestCore): Promise<{ link: FakeLink; hello: unknown }> {
+  await join(child, fake.url, fake.token);
+  const link = await fake.link();
+  const hello = await link.next('hello');
+  link.send({ t: 'welcome', parent: fake.id, up: 0, editable: [] });
+  return { link, hello };
+}
+
 async function fakeParent(): Promise<{ id: string; url: string; token: string; link(): Promise<FakeLink>; close(): Promise<void> }> {
   const dir = await tempDir('outpost-fake-parent-');
   const { authority } = await Authority.open(dir, 86_400_000);
