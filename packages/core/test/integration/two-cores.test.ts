@@ -162,9 +162,10 @@ describe.runIf(gate.run)('several cores on one PostgreSQL table (active-active)'
       expect(codes, JSON.stringify(codes)).toContain('created');
       for (const c of codes) expect(['created', 'CORE_STORE_CONFLICT', 'CORE_TASK_NO_TARGETS']).toContain(c);
       // Across every run of this key, each agent is a target exactly once.
-      const runs = [ra, rb].filter((r) => r.status === 201).map((r) => r.body.id as string);
+      // Each run asked of the core that made it (the other core learns of it a moment later).
+      const runs = ([[ra, a], [rb, b]] as const).filter(([r]) => r.status === 201).map(([r, tc]) => ({ id: r.body.id as string, tc }));
       const targets: string[] = [];
-      for (const id of runs) targets.push(...((await a.call('GET', `/runs/${id}/agents?limit=100`)).body.items as Array<{ agent: string }>).map((x) => x.agent));
+      for (const { id, tc } of runs) targets.push(...((await tc.call('GET', `/runs/${id}/agents?limit=100`)).body.items as Array<{ agent: string }>).map((x) => x.agent));
       expect(targets.sort()).toEqual([...ids].sort());
     }
   });
