@@ -290,7 +290,7 @@ describe.runIf(gate.run)('Debian packages', () => {
     await expect(stat(root.path('/var/lib/outpost'))).rejects.toThrow();
     await expect(stat(root.path('/etc/outpost/core.yaml'))).rejects.toThrow();
     expect((await root.run(['getent', 'passwd', 'outpost'])).code).toBe(2);
-  }, 180_000);
+  }, 300_000);
 
   it('the one-line link as root with dpkg: curl -fsS URL | sh installs the .deb, starts the agent as outpost (no systemd) and it enrolls', async () => {
     const root = await newRoot();
@@ -325,7 +325,7 @@ describe.runIf(gate.run)('Debian packages', () => {
         }
       }
     }
-  }, 180_000);
+  }, 300_000);
 
   it('lintian finds no errors in either package', async () => {
     const r = await lintian;

@@ -60,6 +60,12 @@ export class Runs {
   readonly runs = new Map<string, RunRecord>();
   readonly #live = new Map<string, Live>();
   readonly #dirty = new Set<AgentRun>();
+  /**
+   * Agent runs an ingest is writing, with its write. Another ingest touching one waits for
+   * that write before it applies anything: until it is stored, what it applied in memory may
+   * be put back, and a redelivery applied over it meanwhile counted as a duplicate and lost.
+   */
+  readonly #writing = new Map<AgentRun, Promise<unknown>>();
   #seq = 0;
   readonly stats = { created: 0, events: 0, applied: 0, duplicates: 0, unknown: 0, refused: 0, refusedBy: {} as Partial<Record<EventRefusal, number>>, pendingPages: 0 };
   /** Signed-body digests of the runs (what tickets bind to). */
@@ -371,6 +377,22 @@ export class Runs {
 
   /** Applies status events (idempotently) and writes them before returning. */
   async ingest(events: StatusEvent[], from: EventSource): Promise<IngestResult> {
+    // The agent runs first (a lookup may read the store); then, once no other ingest is
+    // writing one of them, the events are applied with no wait in between.
+    const found: Array<{ e: StatusEvent; run: RunRecord | undefined; ar: AgentRun | undefined }> = [];
+    for (const e of events) {
+      const run = this.runs.get(e.run);
+      found.push({ e, run, ar: run ? (this.#live.get(run.id)?.byAgent.get(e.agent) ?? (await this.agentRun(run.id, e.agent))) : undefined });
+    }
+    for (;;) {
+      const writes = new Set<Promise<unknown>>();
+      for (const { ar } of found) {
+        const w = ar && this.#writing.get(ar);
+        if (w) writes.add(w);
+      }
+      if (writes.size === 0) break;
+      await Promise.allSettled(writes);
+    }
     const now = this.clock.now();
     const touched = new Set<AgentRun>();
     const touchedRuns = new Set<RunRecord>();
@@ -381,10 +403,8 @@ export class Runs {
     // What the events change in memory, to put back if the write fails (so a resend applies them again).
     const before = new Map<AgentRun, AgentRun>();
     const runsBefore = new Map<RunRecord, Pick<RunRecord, 'counts' | 'failures' | 'finishedAt'>>();
-    for (const e of events) {
+    for (const { e, run, ar } of found) {
       this.stats.events++;
-      const run = this.runs.get(e.run);
-      const ar = run ? (this.#live.get(run.id)?.byAgent.get(e.agent) ?? (await this.agentRun(run.id, e.agent))) : undefined;
       if (!run || !ar) {
         res.unknown++;
         this.stats.unknown++;
@@ -422,8 +442,10 @@ export class Runs {
       this.#dirty.delete(ar);
     }
     for (const r of touchedRuns) ops.push(this.store.put(this.store.runs, r.id, r));
+    const write = this.store.write(ops);
+    for (const ar of touched) this.#writing.set(ar, write);
     try {
-      await this.store.write(ops);
+      await write;
     } catch (err) {
       // Not stored, so not applied: the caller is answered 503 and sends them again.
       for (const [ar, was] of before) {
@@ -434,6 +456,8 @@ export class Runs {
       this.stats.applied -= res.accepted - res.duplicates;
       this.stats.duplicates -= res.duplicates;
       throw err;
+    } finally {
+      for (const ar of touched) if (this.#writing.get(ar) === write) this.#writing.delete(ar);
     }
     if (res.refused > 0) this.log.warn({ principal: from === 'core' ? 'core' : from.taskServer, refused, example }, 'status events refused');
     return res;
