@@ -41,6 +41,12 @@ const SKIPPED_BYTES = SKIPPED.map((p) => Buffer.from(p));
 const CLEAR_PAGE = 1000;
 /** Memory for the newest entries (characters of their keys and values). */
 const TAIL_BYTES = 64 * 1024 * 1024;
+/** What an entry counts against TAIL_BYTES. */
+function entrySize(e: JournalEntry): number {
+  let n = 64;
+  for (const op of e.ops) n += op.key.length + (op.value?.length ?? 0);
+  return n;
+}
 
 /** Whether a write to `key` is journaled: called for every key written, so a prefix compare. */
 function journaled(key: Bytes): boolean {
@@ -179,25 +185,20 @@ export class LevelJournal implements ChangeFeed {
     for (const [s, e] of this.#tail) {
       if (s > seq) continue;
       this.#tail.delete(s);
-      let n = 64;
-      for (const op of e.ops) n += op.key.length + (op.value?.length ?? 0);
-      this.#tailBytes -= n;
+      this.#tailBytes -= entrySize(e);
     }
   }
 
   /** Keeps a committed entry in the tail; the oldest go when it holds more than TAIL_BYTES. An entry larger than a quarter of it is not kept. */
   #remember(e: JournalEntry): void {
-    let size = 64;
-    for (const op of e.ops) size += op.key.length + (op.value?.length ?? 0);
+    const size = entrySize(e);
     if (size > TAIL_BYTES / 4) return;
     this.#tail.set(e.seq, e);
     this.#tailBytes += size;
     for (const [seq, old] of this.#tail) {
       if (this.#tailBytes <= TAIL_BYTES) break;
       this.#tail.delete(seq);
-      let n = 64;
-      for (const op of old.ops) n += op.key.length + (op.value?.length ?? 0);
-      this.#tailBytes -= n;
+      this.#tailBytes -= entrySize(old);
     }
   }
 

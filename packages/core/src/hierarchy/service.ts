@@ -4,6 +4,7 @@ import type { Middleware } from 'koa';
 import type { Authority } from '../ca/authority.js';
 import type { CoreContext } from '../module.js';
 import { isTasksModule } from '../tasks/module.js';
+import { packageService } from '../packages/module.js';
 import type { PackageService } from '../packages/service.js';
 import { DownApplier } from './apply.js';
 import { linkGet } from './link-get.js';
@@ -134,7 +135,7 @@ export class HierarchyService {
   }
 
   #packages(): PackageService | undefined {
-    return (this.ctx.module('packages') as { service?: PackageService } | undefined)?.service;
+    return packageService(this.ctx);
   }
 
   async start(): Promise<void> {

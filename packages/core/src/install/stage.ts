@@ -3,6 +3,7 @@ import { OutpostError, type Logger } from '@outpost/common';
 import type { CoreContext } from '../module.js';
 import { defaultVersion, manifestHash, packageId } from '../packages/manifest.js';
 import type { FileEntry, PackageRecord } from '../packages/model.js';
+import { packageService } from '../packages/module.js';
 import type { PackageService } from '../packages/service.js';
 import type { ArtifactDir, InstallFile } from './artifacts.js';
 import { InstallErrors } from './errors.js';
@@ -48,7 +49,7 @@ export class InstallStager {
   ) {}
 
   #packages(): PackageService | undefined {
-    return (this.ctx.module('packages') as { service?: PackageService } | undefined)?.service;
+    return packageService(this.ctx);
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -9,6 +9,11 @@ import { packageRoutes } from './routes.js';
 import { PackageService } from './service.js';
 import { PackageStore } from './store.js';
 
+/** The package service of this core's packages module, for other modules (hierarchy, install); undefined when it does not run. */
+export function packageService(ctx: Pick<CoreContext, 'module'>): PackageService | undefined {
+  return (ctx.module('packages') as { service?: PackageService } | undefined)?.service;
+}
+
 /** The packages capability as a core module: content store, staging, codebases. */
 export function packagesModule(config: CoreConfig): CoreModule & { readonly service: PackageService | undefined } {
   const cfg = config.packages;
