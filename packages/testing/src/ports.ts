@@ -47,15 +47,27 @@ async function canBind(port: number, type: 'tcp' | 'udp'): Promise<boolean> {
  * unless `udp`. It is taken below the kernel's ephemeral range (10000 up to it), so no
  * outgoing connection or port-0 listener of a parallel test can take it in between: with
  * port 0's choice, CI once saw a core fail to come back on its own port (EADDRINUSE)
- * because another test's connection had been given it as its local port. Only another
- * freePort caller could still race for it, one chance in thousands.
+ * because another test's connection had been given it as its local port.
  */
 export async function freePort(type: 'tcp' | 'udp' = 'tcp'): Promise<number> {
-  const low = 10_000;
-  const high = ephemeralStart();
+  // Each vitest worker draws from its own slice of the range (VITEST_POOL_ID), so parallel
+  // test files never race for one port (CI saw EADDRINUSE between two workers' picks), and
+  // a port is handed out once per process (two picks before either binds).
+  const slices = 8;
+  const slot = (Number(process.env.VITEST_POOL_ID ?? 0) || 0) % slices;
+  const span = Math.floor((ephemeralStart() - 10_000) / slices);
+  const low = 10_000 + slot * span;
+  const high = low + span;
   for (let i = 0; i < 200; i++) {
     const port = low + Math.floor(Math.random() * (high - low));
-    if (await canBind(port, type)) return port;
+    if (given.has(`${type}:${port}`)) continue;
+    if (await canBind(port, type)) {
+      given.add(`${type}:${port}`);
+      return port;
+    }
   }
   throw new Error(`freePort: no free ${type} port on 127.0.0.1 between ${low} and ${high} after 200 tries`);
 }
+
+/** Ports this process handed out already. */
+const given = new Set<string>();
