@@ -38,7 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDuration } from '@outpost/common';
 import { writeResult } from './lib/files.mjs';
 import { benchHarness } from './lib/harness.mjs';
-import { loadavg } from './lib/proc.mjs';
+import { clockTicksPerSecond, cpuTicks, loadavg } from './lib/proc.mjs';
 import { close, launcher, pct, stop, until } from './hierarchy/procs.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -110,6 +110,27 @@ function fetchStats(results, t0) {
   return { fetched: fetched.length, p50Ms: pct(fetched, 50), p99Ms: pct(fetched, 99), maxMs: fetched[fetched.length - 1] ?? null, errors: results.reduce((a, r) => ({ ...a, ...r.errors }), {}) };
 }
 
+const HZ = clockTicksPerSecond();
+/**
+ * CPU seconds each role used between `start()` and `stop()`: `procs` maps a role (core,
+ * parent, children, task servers, swarms, package servers) to its processes. Says where a
+ * run's time goes on a box where every process shares the same CPUs.
+ */
+function cpuMeter(procs) {
+  const read = async () => Object.fromEntries(await Promise.all(Object.entries(procs).map(async ([role, ps]) => [role, (await Promise.all(ps.map((p) => cpuTicks(p.child.pid).catch(() => 0)))).reduce((a, b) => a + b, 0)])));
+  let at;
+  return {
+    start: async () => (at = await read()),
+    stop: async () => {
+      const now = await read();
+      return Object.fromEntries(Object.keys(now).map((k) => [k, Math.round(((now[k] - at[k]) / HZ) * 10) / 10]));
+    },
+  };
+}
+/** What a task server did: its tickles, its forwarding to the core, its syncs with the core. */
+const tsStats = (s) => ({ tickles: s.tickles, outbox: s.outbox, sync: s.sync, link: s.link });
+const cpuLine = (cpu) => Object.entries(cpu).map(([k, v]) => `${k} ${v} s`).join(', ');
+
 // ------------------------------------------------------------------ baseline: one core, 3N agents
 async function baseline() {
   const dir = join(tmp, 'single');
@@ -127,6 +148,8 @@ async function baseline() {
     const results = arm(swarms, JOB.name);
     await new Promise((r) => setTimeout(r, 300));
     const l0 = await load();
+    const cpu = cpuMeter({ core: [core], taskServer: [ts], swarms });
+    await cpu.start();
     const t0 = Date.now();
     const run = await core.api('POST', `/jobs/${JOB.name}/runs`, { all: true });
     const want = N * CHILDREN;
@@ -138,9 +161,11 @@ async function baseline() {
       },
       { timeoutMs: RUN_TIMEOUT_MS, intervalMs: 100, what: 'every result on the single core' },
     ).catch(() => null);
+    const cpuS = await cpu.stop();
+    const taskServer = tsStats(await ts.stats());
     const fetched = fetchStats(await results, t0);
-    const row = { agents: want, enrolled: enrolled.enrolled, attached: enrolled.attached, enrollMs: enrolled.ms, allResultsMs: allMs, counts, ...fetched, loadAvgBefore: l0 };
-    log(`single core, ${want} agents: every result in ${secs(allMs)} (fetched p50 ${fetched.p50Ms} ms, p99 ${fetched.p99Ms} ms, max ${fetched.maxMs} ms)`);
+    const row = { agents: want, enrolled: enrolled.enrolled, attached: enrolled.attached, enrollMs: enrolled.ms, allResultsMs: allMs, counts, ...fetched, loadAvgBefore: l0, cpuS, taskServer };
+    log(`single core, ${want} agents: every result in ${secs(allMs)} (fetched p50 ${fetched.p50Ms} ms, p99 ${fetched.p99Ms} ms, max ${fetched.maxMs} ms); CPU: ${cpuLine(cpuS)}`);
     return row;
   } finally {
     await Promise.all(swarms.map((s) => close(s, 'swarm')));
@@ -204,6 +229,8 @@ async function runPhase(h) {
   const results = arm(h.swarms, JOB.name);
   await new Promise((r) => setTimeout(r, 300));
   const l0 = await load();
+  const cpu = cpuMeter({ parent: [parent], children, taskServers: h.taskServers, swarms: h.swarms, packageServers: h.packageServers });
+  await cpu.start();
   const t0 = Date.now();
   const run = await parent.api('POST', '/hierarchy/runs', { job: JOB.name, all: true });
   const want = N * CHILDREN;
@@ -226,6 +253,8 @@ async function runPhase(h) {
     },
     { timeoutMs: RUN_TIMEOUT_MS, intervalMs: 100, what: 'every result at the parent' },
   ).catch(() => null);
+  const cpuS = await cpu.stop();
+  const taskServers = (await Promise.all(h.taskServers.map((ts) => ts.stats()))).map(tsStats);
   const fetched = fetchStats(await results, t0);
   // What a poll costs at this size: counts only (from memory) and the whole view.
   let t = performance.now();
@@ -236,8 +265,9 @@ async function runPhase(h) {
   const fullPollMs = Math.round(performance.now() - t);
   // What the links carried (since the children joined): bytes each way per child.
   const links = (await parent.api('GET', '/hierarchy')).children.map((c) => ({ name: c.name, bytesUp: c.bytes.up, bytesDown: c.bytes.down }));
-  const row = { agents: want, enrolled: enrolled.enrolled, attached: enrolled.attached, enrollMs: enrolled.ms, allResultsMs: allMs, counts: view?.counts, cores: Object.values(view?.cores ?? {}), childLocalDoneMs: childDoneMs, countsOnlyPolls: polls, countsPollMs, fullPollMs, fullPollAgents: full.agents.length, links, ...fetched, loadAvgBefore: l0 };
+  const row = { agents: want, enrolled: enrolled.enrolled, attached: enrolled.attached, enrollMs: enrolled.ms, allResultsMs: allMs, counts: view?.counts, cores: Object.values(view?.cores ?? {}), childLocalDoneMs: childDoneMs, countsOnlyPolls: polls, countsPollMs, fullPollMs, fullPollAgents: full.agents.length, links, ...fetched, loadAvgBefore: l0, cpuS, taskServers };
   log(`hierarchy, ${want} agents: every result at the parent in ${secs(allMs)}; each child's own run done at ${childDoneMs.map(secs).join(', ')}; poll: counts only ${countsPollMs} ms, whole view ${fullPollMs} ms`);
+  log(`  CPU during the run: ${cpuLine(cpuS)}`);
   log(`  links since joining: up ${links.map((l) => `${(l.bytesUp / 2 ** 20).toFixed(1)} MiB`).join(', ')}; down ${links.map((l) => `${(l.bytesDown / 2 ** 20).toFixed(1)} MiB`).join(', ')}`);
   // The agents are not needed further: fewer processes competing for the CPU.
   await Promise.all(h.swarms.map((s) => close(s, 'swarm')));

@@ -82,6 +82,11 @@ export const taskServerConfigSchema = z
         /** First retry after a failed batch, and the cap. @default '500ms' / '15s' */
         retryBase: duration('500ms'),
         retryCap: duration('15s'),
+        /**
+         * How long a batch smaller than `batchSize` waits for more events (from when its
+         * oldest was written): fewer, fuller calls to the core. @default '200ms'
+         */
+        linger: duration('200ms'),
       })
       .strict()
       .prefault({}),

@@ -8,13 +8,15 @@ export interface OutboxOptions {
   maxBytes: number;
   retryBase: number;
   retryCap: number;
+  /** How long a batch smaller than `batchSize` waits for more events after its oldest one was written, ms (0: it goes at once). */
+  linger: number;
 }
 
 /** Ids forwarded lately, so an agent's redelivery is not forwarded again. */
 const RECENT = 200_000;
 
 /** Placeholder group of an event between `add` and its commit (not sent before it is on disk). */
-const PENDING: Group = { key: '', events: [], left: 0 };
+const PENDING: Group = { key: '', events: [], left: 0, at: 0 };
 
 /** A group commit's events as stored: one level record for all of them. */
 interface Group {
@@ -22,6 +24,8 @@ interface Group {
   events: StatusEvent[];
   /** Events of the group the core has not acknowledged yet. */
   left: number;
+  /** When it was written (ms; 0 when loaded at start: it goes without lingering). */
+  at: number;
 }
 
 /**
@@ -45,6 +49,8 @@ export class Outbox {
   #commitScheduled = false;
   #groupSeq = 0;
   #wake: (() => void) | undefined;
+  /** The forwarder waits for a batch to fill (an add wakes it only once a batch is full). */
+  #lingering = false;
   #running = false;
   #loop: Promise<void> = Promise.resolve();
   #failures = 0;
@@ -63,7 +69,7 @@ export class Outbox {
 
   async load(): Promise<void> {
     for await (const [key, events] of this.store.outboxGroups.iterator()) {
-      const g: Group = { key, events, left: 0 };
+      const g: Group = { key, events, left: 0, at: 0 };
       for (const e of events) {
         if (this.#queued.has(e.id)) continue;
         this.#queued.set(e.id, [e, g]);
@@ -89,7 +95,7 @@ export class Outbox {
 
   #group(events: StatusEvent[]): Group {
     this.stats.groups++;
-    return { key: (++this.#groupSeq).toString(36).padStart(11, '0'), events, left: events.length };
+    return { key: (++this.#groupSeq).toString(36).padStart(11, '0'), events, left: events.length, at: Date.now() };
   }
 
   /**
@@ -146,7 +152,7 @@ export class Outbox {
       throw err;
     }
     this.stats.pending = this.#queued.size;
-    if (fresh.length) this.#wake?.();
+    if (fresh.length && (!this.#lingering || this.#queued.size >= this.options.batchSize)) this.#wake?.();
     return fresh.length;
   }
 
@@ -190,6 +196,16 @@ export class Outbox {
       }
       if (batch.length === 0) {
         await this.#sleep(5);
+        continue;
+      }
+      // A batch that is not full waits for more, up to `linger` after its oldest event was
+      // written: while the core answers fast, each answer would otherwise send the few events
+      // that came in meanwhile, and every call costs both sides the same whatever its size.
+      const wait = this.#isolate > 0 || batch.length >= this.options.batchSize || bytes > this.options.maxBytes ? 0 : (this.#queued.get(batch[0]!.id)?.[1].at ?? 0) + this.options.linger - Date.now();
+      if (wait > 0) {
+        this.#lingering = true;
+        await this.#sleep(wait);
+        this.#lingering = false;
         continue;
       }
       try {

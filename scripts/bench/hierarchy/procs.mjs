@@ -4,7 +4,7 @@
 // so it is killed however the run ends.
 import { fork, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { stopChild } from '../lib/harness.mjs';
 import { ipc } from '../lib/ipc.mjs';
@@ -74,9 +74,10 @@ export function launcher({ root, track, env }) {
       core.api = adminApi(core);
       return core;
     },
+    /** A task server of `core` (BENCH_CPU_PROF names it by the basename of `dataDir`: ts, ts0…). */
     async taskServer(core, dataDir) {
       const tok = await core.api('POST', '/tokens', { for: 'site-server', grant: { services: { task: true }, addresses: ['127.0.0.1'] } });
-      const child = track(fork(join(root, 'scripts/bench/tasks/ts-child.mjs'), [JSON.stringify({ coreUrl: core.url, enrollToken: tok.token, dataDir, tickleRate: Number(env.BENCH_TICKLE_RATE ?? 25_000), pollInterval: '20s', workers: 0 })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env }));
+      const child = track(fork(join(root, 'scripts/bench/tasks/ts-child.mjs'), [JSON.stringify({ coreUrl: core.url, enrollToken: tok.token, dataDir, tickleRate: Number(env.BENCH_TICKLE_RATE ?? 25_000), pollInterval: '20s', workers: 0 })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env, execArgv: cpuProf(env, basename(dataDir)) }));
       const info = await new Promise((res, rej) => {
         child.once('message', res);
         child.once('exit', (c) => rej(new Error(`task server of ${core.name} exited ${c}`)));
@@ -114,10 +115,10 @@ export function launcher({ root, track, env }) {
       const child = track(spawn(node, [join(root, 'scripts/bench/hierarchy/ps-proc.mjs'), JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? '2' } }));
       return { ...(await firstLine(child, `package server ${name}`, 60_000)), child };
     },
-    /** A swarm of `count` simulated agents enrolling with `core` (its own process), ready for commands. */
+    /** A swarm of `count` simulated agents enrolling with `core` (its own process; BENCH_CPU_PROF names it by `prefix`), ready for commands. */
     async swarm(core, token, count, prefix) {
       const o = { coreUrl: core.url, enrollToken: token, count, firstIndex: 0, namePrefix: prefix, concurrency: 32, httpConnections: Number(env.BENCH_HTTP_CONNECTIONS ?? 96), udpSockets: 8 };
-      const child = track(fork(join(root, 'scripts/bench/tasks/swarm-child.mjs'), [JSON.stringify(o)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env }));
+      const child = track(fork(join(root, 'scripts/bench/tasks/swarm-child.mjs'), [JSON.stringify(o)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env, execArgv: cpuProf(env, prefix) }));
       const call = ipc(child);
       await call(null, {}, 'ready');
       return { child, call, count };

@@ -67,6 +67,14 @@ describe("a child's summaries", () => {
     expect((await up()).has(`core_me!agent!${agents[2]!.id}`)).toBe(false);
     expect((await up()).get('core_me!core!core_me').agents).toBe(2);
 
+    // A new agent goes up at the next tick, whichever slice that tick checks.
+    const late = await enrollAgent(tc, 'pc-4');
+    expect(await s.tick()).toBe(2); // pc-4 and the core's count
+    expect((await up()).get(`core_me!agent!${late.id}`)).toMatchObject({ name: 'pc-4' });
+    expect(await round()).toBe(0);
+    expect((await tc.call('DELETE', `/agents/${late.id}`)).status).toBe(204);
+    expect(await s.tick()).toBe(2); // gone at the next tick too (the count changed)
+
     // A restart (a new Summaries over the same store) with an agent deleted meanwhile: the first
     // tick compares with what the store holds, deletes that agent's summary, rewrites nothing else.
     expect((await tc.call('DELETE', `/agents/${agents[1]!.id}`)).status).toBe(204);

@@ -31,7 +31,7 @@ function fakeCore(): CoreClient & { down: boolean; got: StatusEvent[] } {
   return c;
 }
 
-const options = { batchSize: 3, maxBytes: 1 << 20, retryBase: 10, retryCap: 20 };
+const options = { batchSize: 3, maxBytes: 1 << 20, retryBase: 10, retryCap: 20, linger: 0 };
 
 describe('Outbox', () => {
   it('keeps group-committed events across a restart, forwards each once, and deletes the records after the ack', async () => {
@@ -92,5 +92,49 @@ describe('Outbox', () => {
     // Bounded: the poisoned batch was tried once whole, then its events one by one.
     expect(calls).toBeLessThanOrEqual(3 + 3 + 3);
     expect(await store.outboxGroups.keys().all()).toEqual([]);
+  });
+
+  it('gathers events that come in one by one for up to `linger` into one call, and sends a full batch at once', async () => {
+    dir = await tempDir('outpost-outbox-');
+    db = await openDatabase(dir);
+    const store = new TsStore(db);
+    const calls: number[] = [];
+    const core: CoreClient = {
+      bearer: '',
+      async call(_m: string, _p: string, body?: unknown) {
+        calls.push((body as { events: StatusEvent[] }).events.length);
+        return { accepted: 0, refused: 0 };
+      },
+    };
+    /** Six events added 30 ms apart (each its own write), forwarded; returns the sizes of the calls. */
+    const trickle = async (linger: number, first: number): Promise<number[]> => {
+      calls.length = 0;
+      const o = new Outbox(store, core, { ...options, batchSize: 100, linger }, silentLogger());
+      await o.load();
+      o.start();
+      for (let i = 0; i < 6; i++) {
+        await o.add([ev(first + i)]);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      await waitFor(() => o.stats.pending === 0, { what: 'all forwarded', timeoutMs: 10_000 });
+      await o.stop();
+      return [...calls];
+    };
+    // Without lingering each event is its own call; with it, one call (or two at a slow turn).
+    expect((await trickle(0, 100)).length).toBe(6);
+    const gathered = await trickle(1_000, 200);
+    expect(gathered.reduce((a, b) => a + b, 0)).toBe(6);
+    expect(gathered.length).toBeLessThanOrEqual(2);
+
+    // A full batch does not wait for the linger.
+    calls.length = 0;
+    const o = new Outbox(store, core, { ...options, batchSize: 3, linger: 60_000 }, silentLogger());
+    await o.load();
+    o.start();
+    await o.add([ev(300), ev(301)]);
+    await o.add([ev(302)]);
+    await waitFor(() => o.stats.pending === 0, { what: 'the full batch forwarded without lingering', timeoutMs: 5_000 });
+    await o.stop();
+    expect(calls).toEqual([3]);
   });
 });
