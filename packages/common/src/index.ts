@@ -11,6 +11,7 @@ export { agentTaskKey, taskBearerSecret } from './task-key.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { parseIp, parseCidr, cidrContains, mostSpecific, type Cidr, type IpAddress, type IpFamily } from './cidr.js';
 export { lifecycle, type Service } from './lifecycle.js';
+export { serialRunner, type SerialRunner } from './serial.js';
 export {
   encodeDatagram,
   decodeDatagram,

@@ -1,5 +1,5 @@
 import { CoreEvents } from '../events.js';
-import { DURABLE, sublevel, type BatchOp, type Database, type Sublevel } from '@outpost/common';
+import { DURABLE, sublevel, serialRunner, type BatchOp, type Database, type Sublevel } from '@outpost/common';
 import { entryHash, verifyChain, type ChainPoint, type VerifyResult } from './chain.js';
 import { GENESIS, type AuditDraft, type AuditEntry } from './entry.js';
 import { isConflict } from '../store-backend.js';
@@ -36,13 +36,14 @@ export interface AuditQuery {
  * entry is on disk. Pruning and verifying take turns (one runs at a time).
  */
 export class AuditStore {
+  /** Pruning and verifying take turns through this. */
+  readonly #turn = serialRunner();
   readonly #entries: Sublevel<AuditEntry>;
   readonly #meta: Sublevel<ChainPoint>;
   #head: ChainPoint = { seq: 0, hash: GENESIS };
   #anchor: ChainPoint = { seq: 0, hash: GENESIS };
   #queue: Pending[] = [];
   #writing: Promise<void> | undefined;
-  #exclusive: Promise<unknown> = Promise.resolve();
   /** Appends retried because another core had moved the head (several cores). */
   rechained = 0;
 
@@ -151,12 +152,6 @@ export class AuditStore {
   /** Waits for appends in flight. */
   async settled(): Promise<void> {
     while (this.#writing) await this.#writing;
-  }
-
-  #turn<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#exclusive.then(fn, fn);
-    this.#exclusive = run.catch(() => undefined);
-    return run;
   }
 
   /** Checks the chain from the retention anchor to the head (see {@link verifyChain}). */

@@ -1,4 +1,4 @@
-import { newId, OutpostError, sublevel, type BatchOp, type Logger } from '@outpost/common';
+import { newId, OutpostError, sublevel, serialRunner, type BatchOp, type Logger } from '@outpost/common';
 import type { PackageRecord } from '../packages/model.js';
 import type { CoreContext } from '../module.js';
 import type { BootConfig } from './config.js';
@@ -30,7 +30,8 @@ const notFound = (code: string, what: string): OutpostError => new OutpostError(
  * "reboot to automation", and the per-boot timeline. Mutations run one at a time.
  */
 export class BootService {
-  #chain: Promise<unknown> = Promise.resolve();
+  /** Changes that must not interleave go through this, one at a time. */
+  readonly #serial = serialRunner();
   readonly #byMac = new Map<string, string>();
   readonly #byUuid = new Map<string, string>();
   /** Open boot per MAC (the newest). */
@@ -49,12 +50,6 @@ export class BootService {
   ) {
     for (const c of store.computers.values()) this.#index(c);
     for (const b of [...store.boots.values()].sort((a, z) => a.startedAt - z.startedAt)) this.#openBoot.set(b.mac, b.id);
-  }
-
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(fn, fn);
-    this.#chain = run.catch(() => undefined);
-    return run;
   }
 
   /** Another core changed a computer, an image or a boot timeline. */

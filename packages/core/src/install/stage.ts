@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { OutpostError, type Logger } from '@outpost/common';
+import { OutpostError, serialRunner, type Logger } from '@outpost/common';
 import type { CoreContext } from '../module.js';
 import { defaultVersion, manifestHash, packageId } from '../packages/manifest.js';
 import type { FileEntry, PackageRecord } from '../packages/model.js';
@@ -38,9 +38,10 @@ export interface StageResult {
  * manifest the core signed: a package server is a mirror, never trusted for content.
  */
 export class InstallStager {
+  /** Changes that must not interleave go through this, one at a time. */
+  readonly #serial = serialRunner();
   /** Sites whose restaging the install link started (once per version and site). */
   readonly #kicked = new Set<string>();
-  #chain: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly ctx: CoreContext,
@@ -50,12 +51,6 @@ export class InstallStager {
 
   #packages(): PackageService | undefined {
     return packageService(this.ctx);
-  }
-
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(fn, fn);
-    this.#chain = run.catch(() => undefined);
-    return run;
   }
 
   /** The site's package servers, online first. */

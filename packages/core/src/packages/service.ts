@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { OutpostError, TickleFlags, isOutpostError, type Logger } from '@outpost/common';
+import { OutpostError, TickleFlags, isOutpostError, serialRunner, type Logger } from '@outpost/common';
 import type { CoreContext } from '../module.js';
 import type { PackagesConfig } from './config.js';
 import type { ContentStore } from './content-store.js';
@@ -46,7 +46,8 @@ const sumSize = (files: readonly FileEntry[]): number => files.reduce((n, f) => 
  * reports of package servers, disabling and deleting. Mutations run one at a time.
  */
 export class PackageService {
-  #chain: Promise<unknown> = Promise.resolve();
+  /** Changes that must not interleave go through this, one at a time. */
+  readonly #serial = serialRunner();
   readonly counters = { uploadedBytes: 0, servedBytes: 0, servedByPrincipal: {} as Record<string, number>, imports: 0 };
 
   constructor(
@@ -56,12 +57,6 @@ export class PackageService {
     private readonly config: PackagesConfig,
     private readonly log: Logger,
   ) {}
-
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(fn, fn);
-    this.#chain = run.catch(() => undefined);
-    return run;
-  }
 
   // ------------------------------------------------------------ lookup
 

@@ -93,3 +93,15 @@ export async function journalWrites(dir: string, sublevels: readonly string[]): 
   }
   return out;
 }
+
+/** A command task named `name` (echoes its name). */
+export const task = (name: string) => ({ name, kind: 'command', program: '/bin/echo', args: [name] });
+
+export type Call = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
+
+/** The names of a core's tasks. */
+export async function taskNames(call: Call): Promise<string[]> {
+  const r = await call('GET', '/tasks');
+  if (r.status !== 200) throw new Error(`GET /tasks: ${r.status}`);
+  return (r.body.items as Array<{ name: string }>).map((t) => t.name).sort();
+}
