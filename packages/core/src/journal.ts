@@ -29,6 +29,27 @@ export interface ChangeFeed {
   onAppend(fn: (head: number) => void): () => void;
 }
 
+/**
+ * Whether the feed's head reaches `seq` within `ms` (at once when it has). A reader's cursor
+ * above the head is a restored backup of one side or, on PostgreSQL, a head this core has not
+ * heard of yet: the wait tells the two apart.
+ */
+export function headReaches(feed: ChangeFeed, seq: number, ms: number): Promise<boolean> {
+  if (feed.head() >= seq) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      off();
+      resolve(ok);
+    };
+    const off = feed.onAppend((head) => {
+      if (head >= seq) done(true);
+    });
+    const timer = setTimeout(() => done(feed.head() >= seq), ms);
+    timer.unref();
+  });
+}
+
 /** The listeners of a feed's head, each called in turn; one that throws is reported and the rest still run. */
 export class AppendListeners {
   readonly #fns = new Set<(head: number) => void>();

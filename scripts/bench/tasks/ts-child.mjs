@@ -21,6 +21,8 @@ const ts = createTaskServer(
       coreTickle: { host: '127.0.0.1', port: 0 },
       agents: { tickleRate: o.tickleRate, pollInterval: o.pollInterval, retickleAfter: '3s' },
       core: { pageSize: 10_000 },
+      // BENCH_TS_LINGER (e.g. 0) sets forward.linger, to compare with the default.
+      ...(process.env.BENCH_TS_LINGER ? { forward: { linger: process.env.BENCH_TS_LINGER } } : {}),
     },
     { file: '<bench>' },
   ),

@@ -3,11 +3,11 @@ import type { PeerCertificate } from 'node:tls';
 import { OutpostError, type Logger } from '@outpost/common';
 import WebSocket from 'ws';
 import type { Authority } from '../ca/authority.js';
-import type { ChangeFeed } from '../journal.js';
+import { headReaches, type ChangeFeed } from '../journal.js';
 import { linkTimeout, maxBackoff, pingEvery, type HierarchyConfig } from './config.js';
 import { HierarchyErrors } from './errors.js';
 import type { ParentRecord } from './model.js';
-import { page, parentMessage, type ChildMessage, type Entry, type Op } from './protocol.js';
+import { AHEAD_WAIT_MS, page, parentMessage, type ChildMessage, type Entry, type Op } from './protocol.js';
 import { HierarchyStore, UP, splitRootKey } from './store.js';
 import { certificateFingerprint } from '../ca/authority.js';
 import { issueLinkCert } from './tls.js';
@@ -315,15 +315,21 @@ export class ChildSide {
     const p = this.parent;
     if (!p) return;
     switch (m.t) {
-      case 'welcome':
+      case 'welcome': {
         p.editable = m.editable;
+        // The parent applied more of this core than its journal holds (this core restored
+        // from a backup): a complete copy up replaces what the parent has of it (cursor -1).
+        const ahead = !(await headReaches(this.deps.feed, m.up, AHEAD_WAIT_MS));
+        if (ahead) this.deps.log.warn({ cursor: m.up, head: this.deps.feed.head() }, "the parent is ahead of this core's journal (restored from a backup?): sending a complete copy up");
+        const up = ahead ? -1 : m.up;
         this.#upEpoch++;
-        this.upCursor = m.up;
-        this.upSent = m.up;
-        this.#upBase = m.up;
+        this.upCursor = up;
+        this.upSent = up;
+        this.#upBase = up;
         this.upInFlight = [];
         this.pumpUp();
         return;
+      }
       case 'down':
         this.parentHead = Math.max(this.parentHead, m.to);
         // A page after a gap (one before it was not applied): never applied; the next hello resumes from the cursor.

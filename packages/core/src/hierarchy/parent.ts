@@ -7,11 +7,11 @@ import type { TLSSocket } from 'node:tls';
 import { hashSecret, hexEqual, OutpostError, type Logger } from '@outpost/common';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Authority } from '../ca/authority.js';
-import type { ChangeFeed } from '../journal.js';
+import { headReaches, type ChangeFeed } from '../journal.js';
 import { linkTimeout, pingEvery, type HierarchyConfig } from './config.js';
 import { HierarchyErrors } from './errors.js';
 import type { ChildRecord, JoinTokenRecord } from './model.js';
-import { childMessage, joinBody, page, type Entry, type Op, type ParentMessage } from './protocol.js';
+import { AHEAD_WAIT_MS, childMessage, joinBody, page, type Entry, type Op, type ParentMessage } from './protocol.js';
 import { DOWN, HierarchyStore, UP, splitRootKey } from './store.js';
 import { certificateFingerprint } from '../ca/authority.js';
 import { issueLinkCert, issuedFor, peerFingerprint, peerPem } from './tls.js';
@@ -472,13 +472,19 @@ export class ParentSide {
     const m = parsed.data;
     const child = s.child;
     switch (m.t) {
-      case 'hello':
-        s.hello(m.full ? -1 : m.down);
+      case 'hello': {
+        // A child ahead of this core's journal (this core restored from a backup): its items
+        // and cursor describe changes this core no longer has, and new ones would reuse their
+        // seqs. A complete copy replaces both.
+        const ahead = !m.full && !(await headReaches(this.deps.feed, m.down, AHEAD_WAIT_MS));
+        if (ahead) this.deps.log.warn({ child: child.id, cursor: m.down, head: this.deps.feed.head() }, "a child is ahead of this core's journal (restored from a backup?): sending a complete copy");
+        s.hello(m.full || ahead ? -1 : m.down);
         if (m.name !== child.name) child.name = m.name;
         child.lastError = undefined;
         s.send({ t: 'welcome', parent: this.deps.authority.coreId, up: child.upApplied, editable: this.deps.config.editable });
         s.pump();
         return;
+      }
       case 'ack':
         if (!s.ready) return;
         s.acked(m.down);
@@ -492,7 +498,7 @@ export class ParentSide {
         await this.remove(child.id);
         return;
       case 'up':
-        await this.#up(s, m.entries, m.from, m.to);
+        await this.#up(s, m.entries, m.from, m.to, m.snapshot);
         return;
     }
   }
@@ -502,15 +508,15 @@ export class ParentSide {
    * describes itself and the cores below it: an op for this core, for a core another
    * child brought, or outside the up sublevels is refused (and reported to it).
    */
-  async #up(s: Session, entries: Entry[], from: number | undefined, to: number): Promise<void> {
+  async #up(s: Session, entries: Entry[], from: number | undefined, to: number, snapshot: boolean): Promise<void> {
     const { store, authority } = this.deps;
     const child = s.child;
-    if (to <= child.upApplied) {
+    if (to <= child.upApplied && !snapshot) {
       s.send({ t: 'ack', up: child.upApplied });
       return;
     }
     // A page after a gap (one before it was lost or not written): never applied; the link is dropped and the next hello resumes from the cursor.
-    if (from !== undefined && from > child.upApplied) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, `an up page after ${from}, but the parent applied up to ${child.upApplied}: a gap`);
+    if (!snapshot && from !== undefined && from > child.upApplied) throw new OutpostError(HierarchyErrors.BAD_MESSAGE, `an up page after ${from}, but the parent applied up to ${child.upApplied}: a gap`);
     const owners = new Map<string, string>();
     for (const c of this.children.values()) if (c.removedAt === undefined) for (const core of c.cores) owners.set(core, c.id);
     const ops = [];
@@ -519,7 +525,7 @@ export class ParentSide {
     const cores = new Set(child.cores);
     for (const e of entries) {
       // Applied already (a page resent after a reconnection overlaps what was written): never twice.
-      if (e.s <= child.upApplied) {
+      if (!snapshot && e.s <= child.upApplied) {
         child.skipped = (child.skipped ?? 0) + 1;
         continue;
       }
@@ -548,6 +554,22 @@ export class ParentSide {
         const sub = store.raw(split[0]);
         ops.push(value === undefined ? store.del(sub, split[1]) : store.put(sub, split[1], value));
         applied.push(op);
+      }
+    }
+    if (snapshot) {
+      // A complete copy (the child's journal no longer covers the cursor, or the child was
+      // restored from a backup): it replaces what the child sent before, so its items that
+      // are not in it go, and the cursor becomes the copy's, lower or not.
+      const kept = new Set(applied.map((op) => op.k));
+      const mine = new Set([...child.cores, ...cores]);
+      for (const sub of UP) {
+        for await (const [k] of store.raw(sub).iterator()) {
+          const core = coreOfUpKey(sub, k);
+          const key = `!${sub}!${k}`;
+          if (core === undefined || !mine.has(core) || kept.has(key)) continue;
+          ops.push(store.del(store.raw(sub), k));
+          applied.push({ k: key });
+        }
       }
     }
     const next: ChildRecord = { ...child, upApplied: to, cores: [...cores] };

@@ -91,3 +91,10 @@ export function page(
   }
   return { entries: out, to };
 }
+
+/**
+ * How long a cursor above this core's journal head (the other side applied more than this
+ * core holds) waits for the head before it counts as ahead: a restored backup, not a head
+ * this core has yet to hear of (PostgreSQL: other cores' writes arrive a moment later).
+ */
+export const AHEAD_WAIT_MS = 2_000;

@@ -95,6 +95,91 @@ describe('hierarchy protocol: at a reconnection', () => {
   });
 });
 
+describe('hierarchy protocol: one side restored from a backup (a cursor above the other side\'s journal)', () => {
+  it('a parent behind its child sends a complete copy, and the changes after it reach the child', async () => {
+    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
+    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const rogue = await rogueChild(parent, url);
+    try {
+      expect((await parent.call('POST', '/tasks', { body: task('before') })).status).toBe(201);
+      const c = await connect(url, rogue);
+      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      const head = ((await parent.call('GET', '/hierarchy')).body.children as Array<{ id: string; lag: number }>).find((x) => x.id === rogue.id)!.lag;
+      // At the head: nothing to send, no copy (past the wait a cursor above the head gets).
+      c.ws.send(JSON.stringify({ t: 'hello', down: head, name: 'rogue' }));
+      await new Promise((r) => setTimeout(r, 2_500));
+      expect(c.messages.filter((m) => m.t === 'down' && m.snapshot)).toEqual([]);
+      // Ahead of the parent's journal, as after the parent was restored from a backup.
+      c.ws.send(JSON.stringify({ t: 'hello', down: head + 50, name: 'rogue' }));
+      const copy = await waitFor(() => c.messages.find((m) => m.t === 'down' && m.snapshot && m.done), { timeoutMs: 6_000, what: 'a complete copy' });
+      expect(copy.to).toBe(head);
+      expect(JSON.stringify(c.messages.filter((m) => m.t === 'down' && m.snapshot))).toContain('!task-defs!before');
+      c.ws.send(JSON.stringify({ t: 'ack', down: copy.to }));
+      // New changes take seqs the child had seen before the restore: they still come down.
+      expect((await parent.call('POST', '/tasks', { body: task('after') })).status).toBe(201);
+      await waitFor(() => c.messages.some((m) => m.t === 'down' && !m.snapshot && JSON.stringify(m.entries).includes('!task-defs!after')), { timeoutMs: 5_000, what: "the new task's page" });
+      c.ws.close();
+    } finally {
+      await removeDir(rogue.dir);
+    }
+  });
+
+  it('a child behind what its parent applied sends a complete copy up', async () => {
+    const fake = await fakeParent();
+    try {
+      const child = await startCore({ config: { hierarchy: { name: 'emea', ...FAST } } });
+      await enrollAgent(child, 'pc-1');
+      await join(child, fake.url, fake.token);
+      const link = await fake.link();
+      await link.next('hello');
+      // The parent applied far more of this core than its journal holds (the child restored from a backup).
+      link.send({ t: 'welcome', parent: fake.id, up: 1_000_000, editable: [] });
+      const up = await waitFor(
+        async () => {
+          const m = await link.next('up');
+          return m.snapshot ? m : undefined;
+        },
+        { timeoutMs: 10_000, what: 'a complete copy up' },
+      );
+      expect(up.to).toBeLessThan(1_000_000);
+      expect(JSON.stringify(up.entries)).toContain('pc-1');
+      link.ws.terminate();
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("the parent applies a child's complete copy as a replacement: its items not in the copy go, and the copy's cursor stands even when lower", async () => {
+    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
+    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const rogue = await rogueChild(parent, url);
+    const agent = (s: number, id: string, name: string) => ({ s, o: [{ k: `!hier-up!${rogue.id}!agent!${id}`, v: JSON.stringify({ core: rogue.id, kind: 'agent', id, name, macs: [] }) }] });
+    const names = async () => ((await parent.call('GET', `/hierarchy/agents?core=${rogue.id}`)).body.items as Array<{ id: string; name: string }>).map((a) => [a.id, a.name]).sort();
+    try {
+      const c = await connect(url, rogue);
+      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      c.ws.send(JSON.stringify({ t: 'hello', down: 0, name: 'rogue' }));
+      await waitFor(() => c.messages.some((m) => m.t === 'welcome'), { timeoutMs: 3_000, what: 'welcome' });
+      c.ws.send(JSON.stringify({ t: 'up', to: 3, entries: [agent(1, 'ag_1', 'one'), agent(2, 'ag_2', 'two'), agent(3, 'ag_3', 'three')] }));
+      await waitFor(() => c.messages.some((m) => m.t === 'ack' && m.up === 3), { timeoutMs: 3_000, what: 'ack 3' });
+      // The restored child's copy as of its seq 2: ag_1 only.
+      c.ws.send(JSON.stringify({ t: 'up', to: 2, snapshot: true, entries: [{ s: 2, o: agent(2, 'ag_1', 'one again').o }] }));
+      await waitFor(() => c.messages.some((m) => m.t === 'ack' && m.up === 2), { timeoutMs: 3_000, what: 'ack 2 (the copy)' });
+      expect(await names()).toEqual([['ag_1', 'one again']]);
+      // The child goes on from its seq 2: not a gap, not skipped.
+      c.ws.send(JSON.stringify({ t: 'up', from: 2, to: 3, entries: [agent(3, 'ag_4', 'four')] }));
+      await waitFor(() => c.messages.filter((m) => m.t === 'ack' && m.up === 3).length === 2, { timeoutMs: 3_000, what: 'ack 3 after the copy' });
+      expect(await names()).toEqual([
+        ['ag_1', 'one again'],
+        ['ag_4', 'four'],
+      ]);
+      c.ws.close();
+    } finally {
+      await removeDir(rogue.dir);
+    }
+  });
+});
+
 /** Resolves to the close code of `ws` once it closes; rejects when it is still open after `ms`. */
 function closedWithin(ws: WebSocket, ms: number, what: string): Promise<number> {
   return Promise.race([
