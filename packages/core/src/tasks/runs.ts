@@ -452,7 +452,16 @@ export class Runs {
         restore(ar, was);
         this.#dirty.add(ar);
       }
-      for (const [run, was] of runsBefore) Object.assign(run, was);
+      // A run's counts are counted again from its agents' records, not put back from a copy:
+      // another ingest of other agents of the run may have moved them meanwhile, and its write
+      // may have been stored.
+      for (const [run, was] of runsBefore) {
+        const live = this.#live.get(run.id);
+        if (live) recount(run, live);
+        else Object.assign(run, { counts: was.counts, failures: was.failures });
+        const c = run.counts;
+        if (was.finishedAt === undefined && c.succeeded + c.failed + c.expired + c.cancelled < run.agents) run.finishedAt = undefined;
+      }
       this.stats.applied -= res.accepted - res.duplicates;
       this.stats.duplicates -= res.duplicates;
       throw err;
