@@ -16,6 +16,7 @@ export const LEASES = {
   'admins.sessions': 'removes ended console sessions (every minute)',
   'ca.reconcile': 'revokes the certificates of deleted agents and site servers, prunes expired certificate records',
   'audit.retention': 'prunes audit entries past their retention (at start and every `audit.retention.interval`)',
+  'hierarchy.child': "holds the link to this core's parent and does the child's side of the hierarchy (summaries and hierarchy-run results up, package content fetched from the parent)",
 } as const;
 
 export type LeaseName = keyof typeof LEASES;

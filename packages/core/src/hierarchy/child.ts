@@ -39,6 +39,11 @@ export interface ChildDeps {
   linkOpened?(): void;
   /** Forgets what the parent owns here (leave). */
   forgetParent(parentId: string): Promise<void>;
+  /**
+   * Whether this core holds the link (several cores on one PostgreSQL: the holder of the
+   * `hierarchy.child` lease does; level: always). The others neither connect nor reconnect.
+   */
+  mayLink(): boolean;
 }
 
 /** A join token as `outpost hierarchy token create` prints it: `<id>.<secret>.<sha256 of the parent CA>`. */
@@ -196,6 +201,7 @@ export class ChildSide {
   async leave(): Promise<void> {
     const p = this.parent;
     if (!p) throw new OutpostError(HierarchyErrors.NOT_JOINED, 'this core has no parent', { status: 409 });
+    this.#mustLink('leaving the parent');
     if (this.#ws?.readyState === WebSocket.OPEN) this.#send({ t: 'leave' });
     await new Promise((r) => setTimeout(r, 50));
     this.#ws?.terminate();
@@ -211,6 +217,7 @@ export class ChildSide {
 
   /** Sends what is pending now, and asks for what the parent has (`full`: a complete copy). */
   now(full = false): void {
+    this.#mustLink('replicating now');
     if (full) {
       this.#full = true;
       this.#ws?.terminate();
@@ -218,6 +225,37 @@ export class ChildSide {
     }
     if (this.#ws?.readyState === WebSocket.OPEN) this.#send({ t: 'now' });
     this.pumpUp();
+  }
+
+  /** Refuses what only the core holding the link can do (several cores on one PostgreSQL). */
+  #mustLink(what: string): void {
+    if (this.parent && !this.deps.mayLink()) throw new OutpostError(HierarchyErrors.LINK_ELSEWHERE, `${what} needs the link to the parent, which another core of this store holds (the hierarchy.child lease): ask that core`, { status: 409 });
+  }
+
+  /** This core took the link over (the lease): reads the parent as the store has it now and connects. */
+  async resume(): Promise<void> {
+    this.parent = await this.deps.store.parent.get('link');
+    this.since = this.deps.now();
+    if (!this.#stopped) this.#connect();
+  }
+
+  /** This core no longer holds the link: closes it (and does not reconnect until it holds it again). */
+  pause(): void {
+    if (!this.#ws) return;
+    this.deps.log.info('closing the link to the parent: another core holds it now');
+    this.#ws.terminate();
+  }
+
+  /** Another core of this store joined or left a parent. */
+  remoteParent(p: ParentRecord | undefined): void {
+    this.parent = p;
+    if (!p) {
+      this.#ws?.terminate();
+      this.#ws = undefined;
+      this.connected = false;
+      return;
+    }
+    if (!this.#stopped) this.#connect();
   }
 
   state(): LinkState {
@@ -234,7 +272,7 @@ export class ChildSide {
 
   #connect(): void {
     const p = this.parent;
-    if (!p || this.#stopped || this.#ws) return;
+    if (!p || this.#stopped || this.#ws || !this.deps.mayLink()) return;
     const url = new URL('/link', p.url.replace(/^http/, 'ws'));
     const tlsOptions = {
       ca: p.caPem,
@@ -264,6 +302,10 @@ export class ChildSide {
       clearInterval(this.#ping);
       const every = pingEvery(this.deps.config);
       this.#ping = setInterval(() => {
+        if (!this.deps.mayLink()) {
+          ws.terminate();
+          return;
+        }
         if (!alive) {
           this.lastError = 'the parent stopped answering';
           ws.terminate();
@@ -301,7 +343,7 @@ export class ChildSide {
       if (this.#ws === ws) this.#ws = undefined;
       if (this.connected) this.since = this.deps.now();
       this.connected = false;
-      if (this.#stopped || !this.parent) return;
+      if (this.#stopped || !this.parent || !this.deps.mayLink()) return;
       this.#timer = setTimeout(() => this.#connect(), this.#backoff);
       this.#timer.unref();
       this.#backoff = Math.min(this.#backoff * 2, maxBackoff(this.deps.config));

@@ -221,6 +221,8 @@ export class ParentSide {
   #server: Server | undefined;
   #wss: WebSocketServer | undefined;
   readonly sessions = new Map<string, Session>();
+  /** Links each child opened since this core started (one that keeps growing: a flapping link). */
+  readonly linksOpened = new Map<string, number>();
   /** Package content bytes read for each child on `GET /content/<sha256>` since start. */
   readonly contentServed = new Map<string, number>();
   readonly children = new Map<string, ChildRecord>();
@@ -412,6 +414,7 @@ export class ParentSide {
   }
 
   #session(child: ChildRecord, ws: WebSocket): void {
+    this.linksOpened.set(child.id, (this.linksOpened.get(child.id) ?? 0) + 1);
     this.sessions.get(child.id)?.ws.terminate();
     const s = new Session(child, ws, this);
     this.sessions.set(child.id, s);

@@ -23,6 +23,12 @@ export interface RunsDeps {
   defaultExpiryMs: number;
   /** Told of every `hier-results` record written on this core (its own and those children send up). */
   counts?: RunCounts | undefined;
+  /**
+   * Whether this core starts its part of hierarchy runs and writes its agents' results
+   * (several cores on one PostgreSQL: the holder of the `hierarchy.child` lease; level:
+   * always). Every core keeps the counts.
+   */
+  writes?(): boolean;
 }
 
 /** What of an agent's result a `hier-results` record was written for: its first state, running, its final state. */
@@ -77,6 +83,15 @@ export class HierRuns {
   async start(): Promise<void> {
     this.#cursor = this.deps.feed.head();
     this.#unsubscribe = this.deps.feed.onAppend(() => this.#follow());
+    if (this.#writes()) await this.catchUp();
+  }
+
+  #writes(): boolean {
+    return this.deps.writes?.() ?? true;
+  }
+
+  /** (Re)starts this core's part of every hierarchy run and writes every result once: at start, and on taking the work over from another core. */
+  async catchUp(): Promise<void> {
     for (const [, hr] of await this.deps.store.list(this.deps.store.runs)) await this.handle(hr);
     const tasks = this.deps.tasks();
     for (const id of tasks?.runs?.runs.keys() ?? []) {
@@ -167,7 +182,7 @@ export class HierRuns {
       for (const e of entries) {
         for (const op of e.ops) {
           if (op.key.startsWith(RESULTS)) this.deps.counts?.note(op.key.slice(RESULTS.length), op.value);
-          if (op.value === undefined || !op.key.startsWith(PREFIX)) continue;
+          if (op.value === undefined || !op.key.startsWith(PREFIX) || !this.#writes()) continue;
           this.#result(JSON.parse(op.value) as AgentRun);
         }
       }

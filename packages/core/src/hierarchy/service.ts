@@ -12,7 +12,7 @@ import { offerSchema, UpstreamContent } from './upstream.js';
 import { ChildSide } from './child.js';
 import { linkTimeout, type HierarchyConfig } from './config.js';
 import { HierarchyErrors } from './errors.js';
-import type { ChildRecord, HierRunRecord, JoinTokenRecord, ParentRecord, ResultRecord, Summary } from './model.js';
+import type { ChildRecord, HierRunRecord, JoinTokenRecord, OriginRecord, ParentRecord, ResultRecord, Summary } from './model.js';
 import { ParentSide } from './parent.js';
 import { RunCounts, type RunTally } from './run-counts.js';
 import { HierRuns } from './runs.js';
@@ -48,6 +48,7 @@ export class HierarchyService {
   readonly summaries: Summaries;
   readonly upstream: UpstreamContent;
   #timer: NodeJS.Timeout | undefined;
+  #leaseTimer: NodeJS.Timeout | undefined;
   #ticking: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -86,6 +87,7 @@ export class HierarchyService {
         return offerSchema.parse(JSON.parse(text));
       },
       content: (parent, sha, offset) => linkGet(parent, `/content/${sha}`, linkTimeout(config), offset > 0 ? { range: `bytes=${offset}-` } : {}),
+      fetches: () => this.#linkHere(),
     });
     this.applier = new DownApplier({
       store,
@@ -106,6 +108,7 @@ export class HierarchyService {
       applyDown: (parent, entries, to, snapshot, done) => this.applier.apply(parent, entries, to, snapshot, done),
       linkOpened: () => this.applier.reset(),
       forgetParent: (id) => this.applier.forget(id),
+      mayLink: () => this.#linkHere(),
     });
     this.counts = new RunCounts(store);
     this.runs = new HierRuns({
@@ -121,6 +124,7 @@ export class HierarchyService {
       log,
       now,
       defaultExpiryMs: ctx.config.tasks.defaultExpiry,
+      writes: () => this.#linkHere(),
     });
     this.summaries = new Summaries({
       selfId: authority.coreId,
@@ -136,6 +140,15 @@ export class HierarchyService {
 
   #packages(): PackageService | undefined {
     return packageService(this.ctx);
+  }
+
+  /**
+   * Whether this core does the child's side of the hierarchy: the link to the parent,
+   * summaries and results up, content from the parent. Several cores on one PostgreSQL share
+   * one parent link; the holder of the `hierarchy.child` lease runs it (level: always).
+   */
+  #linkHere(): boolean {
+    return this.ctx.leases.held('hierarchy.child');
   }
 
   async start(): Promise<void> {
@@ -155,10 +168,41 @@ export class HierarchyService {
     this.#timer = setInterval(() => void this.tick(), this.config.summaryInterval);
     this.#timer.unref();
     if (this.child.parent) void this.tick();
+    // Another core of this store joined or left a parent, or applied what the parent sent
+    // (the items it owns are read-only here too).
+    this.ctx.store.onRemote('hier-parent', (_key, value) => this.child.remoteParent(value as ParentRecord | undefined));
+    this.ctx.store.onRemote('hier-origin', (key, value) => {
+      if (value === undefined) this.applier.origins.delete(key);
+      else this.applier.origins.set(key, value as OriginRecord);
+    });
+    // Several cores on one PostgreSQL: a core that takes the lease over picks up where the
+    // last holder stopped; one that lost it closes its link (level: held from the start, done above).
+    let starting = true;
+    this.ctx.leases.onAcquired('hierarchy.child', () => {
+      if (!starting) void this.#takeOver();
+    });
+    starting = false;
+    this.#leaseTimer = setInterval(() => {
+      if (!this.#linkHere()) this.child.pause();
+    }, 1_000);
+    this.#leaseTimer.unref();
+  }
+
+  async #takeOver(): Promise<void> {
+    try {
+      this.ctx.log.info('this core takes over the link to the parent and the child side of the hierarchy');
+      await this.child.resume();
+      await this.runs.catchUp();
+      void this.upstream.tick();
+      void this.tick();
+    } catch (err) {
+      this.ctx.log.error({ err }, 'taking over the child side of the hierarchy failed');
+    }
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    clearInterval(this.#leaseTimer);
     await this.#ticking.catch(() => undefined);
     await this.runs.stop();
     await this.upstream.stop();
@@ -168,7 +212,7 @@ export class HierarchyService {
 
   /** Writes this core's changed summaries (when it has a parent: they go up with the journal). */
   tick(): Promise<unknown> {
-    if (!this.child.parent) return Promise.resolve();
+    if (!this.child.parent || !this.#linkHere()) return Promise.resolve();
     this.#ticking = this.#ticking.then(() => this.summaries.tick()).catch((err: unknown) => this.ctx.log.error({ err }, 'writing summaries for the parent failed'));
     return this.#ticking;
   }
@@ -220,6 +264,7 @@ export class HierarchyService {
         name: r.name,
         state,
         connected: session !== undefined,
+        links: this.parent.linksOpened.get(r.id) ?? 0,
         joinedAt: iso(r.joinedAt),
         lastSync: iso(r.lastSeen),
         lag: Math.max(0, head - r.downAcked),
@@ -240,6 +285,8 @@ export class HierarchyService {
             id: p.parentId,
             name: p.parentName,
             url: p.url,
+            // Several cores on one PostgreSQL: whether this one holds the link (the others show it idle).
+            here: this.#linkHere(),
             state: c.state(),
             connected: c.connected,
             lastSync: iso(c.lastSync),

@@ -38,6 +38,8 @@ export interface UpstreamDeps {
   offer(parent: ParentRecord, id: string): Promise<Offer | undefined>;
   /** Content from the parent's link listener, from byte `offset` on. */
   content(parent: ParentRecord, sha: string, offset: number): Promise<LinkResponse>;
+  /** Whether this core fetches content from the parent (several cores on one PostgreSQL: the holder of the `hierarchy.child` lease; level: always). */
+  fetches?(): boolean;
 }
 
 interface Wanted {
@@ -149,7 +151,8 @@ export class UpstreamContent {
         this.#want(svc, pkg);
       }
     }
-    if (parent) this.#pump(svc, parent);
+    // The fetch writes into the content store the cores share: one core does it (the lease).
+    if (parent && (this.deps.fetches?.() ?? true)) this.#pump(svc, parent);
   }
 
   /** No unconstrained package server of this core stages it, or one failed with every source it had. */
