@@ -29,7 +29,7 @@ describe.runIf(gate.run)('a child of two cores on one PostgreSQL table', () => {
     const parent = await startCore({ clock: realClock(), config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
     const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
     const store = { kind: 'postgres' as const, url: pg!.url, table: 'hier_two_cores' };
-    const cfg = { store, hierarchy: { name: 'emea', ...FAST }, leases: { ttl: '1500ms' } };
+    const cfg = { store, hierarchy: { name: 'emea', ...FAST } };
     const a = await startCore({ clock: realClock(), config: cfg });
     const b = await startCore({ clock: realClock(), dir: await newDataDir(), config: cfg });
     const holds = async (tc: TestCore): Promise<boolean> => ((await tc.call('GET', '/health', { token: null })).body.leases.held as string[]).includes('hierarchy.child');
