@@ -37,7 +37,7 @@ const linkSchema = z.looseObject({
 const statusSchema = z.looseObject({
   core: z.object({ id: z.string(), name: z.string() }),
   listener: z.string().nullable(),
-  parent: linkSchema.extend({ url: z.string() }).nullable(),
+  parent: linkSchema.extend({ url: z.string(), here: z.boolean().optional() }).nullable(),
   children: z.array(linkSchema),
 });
 
@@ -50,6 +50,8 @@ function printStatus(io: CliIo, raw: unknown): void {
   const rows = [...(s.parent ? [row('parent', s.parent)] : []), ...s.children.map((c) => row('child', c))];
   if (rows.length === 0) lines.push('no parent and no children');
   else lines.push('', ...formatTable(['LINK', 'NAME', 'CORE', 'STATE', 'LAST SYNC', 'LAG', 'PENDING', 'BYTES DOWN / UP', 'LAST ERROR'], rows));
+  // Several cores on one PostgreSQL: the parent link's state is the holder's to show.
+  if (s.parent?.here === false) lines.push('', 'the link to the parent runs on another core sharing this store (the hierarchy.child lease holder): ask that core for its state');
   printLines(io, lines);
 }
 
