@@ -10,7 +10,7 @@ import { CA_FILES } from './ca/authority.js';
  * each (the package README lists them too; a test keeps the two in step).
  */
 export const LEASES = {
-  'tasks.expiry': 'ends runs past their expiry time (the tasks tick; writing dispatch times stays on every core)',
+  'tasks.expiry': 'ends runs past their expiry time and removes runs past their retention (the tasks tick; writing dispatch times stays on every core)',
   'tasks.server-runs': "resumes unfinished server-task runs (at start, and on the core that takes over a dead holder's lease)",
   'registry.rebalance': 're-balances agents over task servers (after site-server, site and agent changes)',
   'admins.sessions': 'removes ended console sessions (every minute)',

@@ -126,6 +126,34 @@ export class HierRuns {
     return this.#flushing.catch((err: unknown) => this.deps.log.error({ err }, 'writing hierarchy run results failed'));
   }
 
+  /**
+   * Removes the hierarchy runs this core started whose last possible finish (creation plus
+   * expiry) is more than `retentionMs` ago: every result this core holds, then the record.
+   * The record's deletion goes down (each core below then forgets its results, see
+   * {@link forget}); returns how many were removed.
+   */
+  async prune(now: number, retentionMs: number): Promise<number> {
+    const { store } = this.deps;
+    let n = 0;
+    for (const [id, hr] of await store.list(store.runs)) {
+      if (hr.origin !== this.deps.selfId || now - (hr.createdAt + (hr.expiresMs ?? this.deps.defaultExpiryMs)) <= retentionMs) continue;
+      // The results first, the record last: a crash part-way leaves it to be removed again.
+      await this.forget(id);
+      await store.write([store.del(store.runs, id)]);
+      this.deps.log.info({ run: id, job: hr.job }, 'hierarchy run past its retention removed');
+      n++;
+    }
+    return n;
+  }
+
+  /** Deletes every result this core holds of hierarchy run `id` (its record is gone, or about to be). */
+  async forget(id: string): Promise<void> {
+    const { store } = this.deps;
+    const keys = await store.results.keys({ gt: `${id}!`, lt: `${id}!\xff` }).all();
+    await store.write(keys.map((k) => store.del(store.results, k)));
+    for (const k of keys) this.#written.delete(k);
+  }
+
   /** The agents of this core a hierarchy run targets (none when it is not for this core). */
   targets(hr: HierRunRecord): string[] {
     const t = hr.target;

@@ -20,6 +20,9 @@ import { HierarchyStore } from './store.js';
 import { Summaries } from './summaries.js';
 import { certificateFingerprint } from '../ca/authority.js';
 
+/** How often hierarchy runs past the retention are looked for. */
+const PRUNE_EVERY_MS = 10 * 60_000;
+
 const iso = (t: number | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
 
 /** Admin routes that change an item a parent owns, with the property a parent may let children change. */
@@ -49,6 +52,7 @@ export class HierarchyService {
   readonly upstream: UpstreamContent;
   #timer: NodeJS.Timeout | undefined;
   #leaseTimer: NodeJS.Timeout | undefined;
+  #pruneTimer: NodeJS.Timeout | undefined;
   #ticking: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -186,6 +190,25 @@ export class HierarchyService {
       if (!this.#linkHere()) this.child.pause();
     }, 1_000);
     this.#leaseTimer.unref();
+    // Run history: a hierarchy run this core started goes after the tasks retention; one the
+    // parent started goes here when the parent's deletion comes down.
+    this.ctx.store.onRemote('hier-runs', (id, value) => {
+      if (value === undefined && this.#linkHere()) void this.runs.forget(id).catch((err: unknown) => this.ctx.log.error({ err, run: id }, "removing a hierarchy run's results failed"));
+    });
+    this.#pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS);
+    this.#pruneTimer.unref();
+  }
+
+  /** Removes the hierarchy runs this core started that are past the tasks retention (the core holding tasks.expiry does). */
+  async prune(): Promise<number> {
+    const retention = this.ctx.config.tasks.retention;
+    if (retention <= 0 || !this.ctx.leases.held('tasks.expiry')) return 0;
+    try {
+      return await this.runs.prune(this.ctx.clock.now(), retention);
+    } catch (err) {
+      this.ctx.log.error({ err }, 'removing hierarchy runs past their retention failed');
+      return 0;
+    }
   }
 
   async #takeOver(): Promise<void> {
@@ -203,6 +226,7 @@ export class HierarchyService {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     clearInterval(this.#leaseTimer);
+    clearInterval(this.#pruneTimer);
     await this.#ticking.catch(() => undefined);
     await this.runs.stop();
     await this.upstream.stop();

@@ -7,6 +7,11 @@ export const tasksConfigSchema = z
     defaultExpiry: duration('24h'),
     /** How often expiry is checked and dispatch times are written. @default '5s' */
     tickInterval: duration('5s'),
+    /**
+     * How long a finished run is kept, from when it finished: its record, each agent's
+     * result and output (the `once` marks stay). `0` keeps every run. @default '90d'
+     */
+    retention: duration('90d'),
     /** Most agents in one page of pending work for a task server. @default 5000 */
     pendingPageSize: z.number().int().min(1).max(50_000).default(5_000),
     /** Largest status-event batch a task server may post, bytes. @default 33554432 (32 MiB) */

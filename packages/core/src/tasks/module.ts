@@ -51,7 +51,7 @@ export function createTasksModule(coreConfig: CoreConfig): TasksModule {
       const store = new TaskStore(ctx.db);
       defs = new Definitions(store, ctx.clock);
       await defs.load();
-      runs = new Runs(store, ctx.registry, ctx.clock, ctx.log, (ids) => ctx.tickle(ids, TickleFlags.WORK), wk.key);
+      runs = new Runs(store, ctx.registry, ctx.clock, ctx.log, (ids) => ctx.tickle(ids, TickleFlags.WORK), wk.key, config.retention);
       await runs.load();
       const r = runs;
       const d = defs;

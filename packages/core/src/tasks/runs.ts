@@ -50,6 +50,8 @@ export type EventSource = { taskServer: string } | 'core';
 
 /** Finished runs stay in memory this long, then are read from the database on demand. */
 const EVICT_AFTER_MS = 5 * 60_000;
+/** Runs past their retention removed per tick at most. */
+const PRUNE_PER_TICK = 20;
 
 /**
  * Runs: creation (one record per agent, written in batches), the pending-work pages
@@ -67,7 +69,7 @@ export class Runs {
    */
   readonly #writing = new Map<AgentRun, Promise<unknown>>();
   #seq = 0;
-  readonly stats = { created: 0, events: 0, applied: 0, duplicates: 0, unknown: 0, refused: 0, refusedBy: {} as Partial<Record<EventRefusal, number>>, pendingPages: 0 };
+  readonly stats = { created: 0, removed: 0, events: 0, applied: 0, duplicates: 0, unknown: 0, refused: 0, refusedBy: {} as Partial<Record<EventRefusal, number>>, pendingPages: 0 };
   /** Signed-body digests of the runs (what tickets bind to). */
   readonly #digests = new Map<string, string>();
   readonly #ticketKeys = new DerivedKeyCache(workTicketKey);
@@ -82,6 +84,8 @@ export class Runs {
     private readonly log: Logger,
     private readonly tickleWork: (siteServerIds: Iterable<string>) => void,
     private readonly workKey: WorkKey,
+    /** Finished runs older than this (from their finish) are removed by the tick that expires runs; 0: kept. */
+    private readonly retentionMs = 0,
   ) {}
 
   /** Signs the run as agents receive it (once per run): sets nonce and sig, remembers its digest. */
@@ -571,6 +575,35 @@ export class Runs {
       }
     }
     await this.flush();
+    if (expire && this.retentionMs > 0) await this.#prune(now);
+  }
+
+  /** Removes runs finished more than the retention ago (a few per tick: a backlog drains over ticks). */
+  async #prune(now: number): Promise<void> {
+    let n = 0;
+    for (const run of [...this.runs.values()]) {
+      if (run.finishedAt === undefined || now - run.finishedAt <= this.retentionMs) continue;
+      await this.#remove(run);
+      if (++n >= PRUNE_PER_TICK) return;
+    }
+  }
+
+  /**
+   * Deletes a run: its agents' records and outputs, then (last, so a crash part-way leaves
+   * it to be removed again) its record. Other cores drop it on seeing the record deleted.
+   */
+  async #remove(run: RunRecord): Promise<void> {
+    const range = { gt: `${run.id}!`, lt: `${run.id}!\xff` };
+    const ops: BatchOp[] = [];
+    for (const k of await this.store.agentRuns.keys(range).all()) ops.push(this.store.del(this.store.agentRuns, k));
+    for (const k of await this.store.output.keys(range).all()) ops.push(this.store.del(this.store.output, k));
+    ops.push(this.store.del(this.store.runs, run.id));
+    await this.store.write(ops);
+    this.runs.delete(run.id);
+    this.#live.delete(run.id);
+    this.#digests.delete(run.id);
+    this.stats.removed++;
+    this.log.info({ run: run.id, job: run.job, agents: run.agents, finishedAt: new Date(run.finishedAt!).toISOString() }, 'run past its retention removed');
   }
 
   /** Writes hop times not yet written (dispatch times: not worth a write each). */

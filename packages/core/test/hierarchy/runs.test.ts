@@ -84,3 +84,31 @@ describe('HierRuns', () => {
     expect(entries).toHaveLength(1);
   });
 });
+
+describe('HierRuns retention', () => {
+  it('removes the runs this core started once past the retention (results first, then the record), keeps the others; forget drops the results of a run the parent removed', async () => {
+    await open();
+    const store = new HierarchyStore(db!);
+    const DAY = 86_400_000;
+    const hr = (id: string, origin: string, createdAt: number) => ({ id, job: 'j', target: { all: true }, origin, createdAt, expiresMs: DAY });
+    const result = (run: string, core: string, agent: string) => store.put(store.results, `${run}!${core}!${agent}`, { core, agent, state: 'succeeded', at: 1 });
+    await store.write([
+      store.put(store.runs, 'hr_old', hr('hr_old', SELF, 0)),
+      store.put(store.runs, 'hr_parents', hr('hr_parents', 'core_parent', 0)),
+      store.put(store.runs, 'hr_new', hr('hr_new', SELF, 40 * DAY)),
+      result('hr_old', SELF, 'a1'),
+      result('hr_old', 'core_below', 'b1'),
+      result('hr_parents', SELF, 'a1'),
+      result('hr_new', SELF, 'a1'),
+    ]);
+    const keys = async () => (await store.results.keys().all()).sort();
+    // Day 31 with a 30-day retention: hr_old ended on day 1, 30 days ago exactly: kept.
+    expect(await runs!.prune(31 * DAY, 30 * DAY)).toBe(0);
+    expect(await runs!.prune(31 * DAY + 1, 30 * DAY)).toBe(1);
+    expect((await store.list(store.runs)).map(([k]) => k).sort()).toEqual(['hr_new', 'hr_parents']);
+    expect(await keys()).toEqual([`hr_new!${SELF}!a1`, `hr_parents!${SELF}!a1`]);
+    // The parent's run goes when its deletion comes down: its results here go with it.
+    await runs!.forget('hr_parents');
+    expect(await keys()).toEqual([`hr_new!${SELF}!a1`]);
+  });
+});

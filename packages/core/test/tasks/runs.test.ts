@@ -58,3 +58,45 @@ describe('Runs.ingest with a write that fails', () => {
     expect(runs.getRun(run.id).finishedAt).toBeDefined();
   });
 });
+
+describe('Runs retention', () => {
+  it('removes a run finished more than the retention ago (its record, agents and outputs) on the tick that expires runs; keeps unfinished and recent ones', async () => {
+    h = await startCore();
+    const fleet = await enrollFleet(h, 2);
+    const [a, b] = fleet.agents.map((x) => x.id) as [string, string];
+    db = await openDatabase(join(h.dir, 'runs-under-test'));
+    const store = new TaskStore(db);
+    let now = Date.now();
+    const DAY = 86_400_000;
+    const runs = new Runs(store, h.core.registry, { now: () => now }, silentLogger(), () => undefined, (await loadOrCreateWorkKey(join(h.dir, 'wk'))).key, 30 * DAY);
+    await runs.load();
+    const { run: old } = await runs.create({ job: 'old', steps: [step], agents: [a, b], expiresMs: 60_000 });
+    const output: StatusEvent = { id: `${old.id}:${a}:0:0:succeeded`, run: old.id, agent: a, step: 0, attempt: 0, state: 'succeeded', at: now, exitCode: 0, output: 'hello' } as StatusEvent;
+    await runs.ingest([output, done(old.id, a), done(old.id, b)], 'core');
+    expect(runs.getRun(old.id).finishedAt).toBeDefined();
+    expect(await store.output.keys().all()).toHaveLength(1);
+    const { run: open } = await runs.create({ job: 'open', steps: [step], agents: [a], expiresMs: 365 * DAY });
+
+    // Within the retention: kept.
+    now += 29 * DAY;
+    await runs.tick(true);
+    expect(runs.runs.has(old.id)).toBe(true);
+    // Past it, but on a core that does not hold the lease: kept.
+    now += 2 * DAY;
+    await runs.tick(false);
+    expect(runs.runs.has(old.id)).toBe(true);
+    // Past it, on the lease holder: gone, with every record of it; the unfinished run stays.
+    await runs.tick(true);
+    expect(runs.runs.has(old.id)).toBe(false);
+    expect(await store.runs.get(old.id)).toBeUndefined();
+    expect(await store.agentRunsOf(old.id)).toEqual([]);
+    expect(await store.output.keys().all()).toEqual([]);
+    expect(runs.runs.has(open.id)).toBe(true);
+    expect(await store.agentRunsOf(open.id)).toHaveLength(1);
+    expect(runs.stats.removed).toBe(1);
+    // A restart does not bring it back.
+    const again = new Runs(store, h.core.registry, { now: () => now }, silentLogger(), () => undefined, (await loadOrCreateWorkKey(join(h.dir, 'wk'))).key, 30 * DAY);
+    await again.load();
+    expect([...again.runs.keys()]).toEqual([open.id]);
+  });
+});
