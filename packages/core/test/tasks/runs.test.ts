@@ -23,15 +23,29 @@ const step: RunStep = { name: 'noop', task: { kind: 'command', program: 'true' }
 /** The agent's run ended (its final state, step -1). */
 const done = (run: string, agent: string): StatusEvent => ({ id: `${run}:${agent}:-1:0:succeeded`, run, agent, step: -1, attempt: 0, state: 'succeeded', at: Date.now() });
 
+/**
+ * A real core's registry with two enrolled agents, and a Runs over a store of its own (so a
+ * test can hold or fail its writes) with `now()` as its clock; `fresh()` is another Runs over
+ * the same store (a restart).
+ */
+async function setup(now: () => number, retentionMs = 0): Promise<{ a: string; b: string; store: TaskStore; runs: Runs; fresh(): Promise<Runs> }> {
+  h = await startCore();
+  const fleet = await enrollFleet(h, 2);
+  const [a, b] = fleet.agents.map((x) => x.id) as [string, string];
+  db = await openDatabase(join(h.dir, 'runs-under-test'));
+  const store = new TaskStore(db);
+  const key = (await loadOrCreateWorkKey(join(h.dir, 'wk'))).key;
+  const fresh = async (): Promise<Runs> => {
+    const r = new Runs(store, h!.core.registry, { now }, silentLogger(), () => undefined, key, retentionMs);
+    await r.load();
+    return r;
+  };
+  return { a, b, store, runs: await fresh(), fresh };
+}
+
 describe('Runs.ingest with a write that fails', () => {
   it("puts back only its own agents: another ingest of the same run stored meanwhile keeps its count, and the resend finishes the run", async () => {
-    h = await startCore();
-    const fleet = await enrollFleet(h, 2);
-    const [a, b] = fleet.agents.map((x) => x.id) as [string, string];
-    db = await openDatabase(join(h.dir, 'runs-under-test'));
-    const store = new TaskStore(db);
-    const runs = new Runs(store, h.core.registry, { now: () => Date.now() }, silentLogger(), () => undefined, (await loadOrCreateWorkKey(join(h.dir, 'wk'))).key);
-    await runs.load();
+    const { a, b, store, runs } = await setup(() => Date.now());
     const { run } = await runs.create({ job: 'j', steps: [step], agents: [a, b], expiresMs: 60_000 });
 
     // The write of agent a's event waits, then fails; every other write goes through.
@@ -61,15 +75,9 @@ describe('Runs.ingest with a write that fails', () => {
 
 describe('Runs retention', () => {
   it('removes a run finished more than the retention ago (its record, agents and outputs) on the tick that expires runs; keeps unfinished and recent ones', async () => {
-    h = await startCore();
-    const fleet = await enrollFleet(h, 2);
-    const [a, b] = fleet.agents.map((x) => x.id) as [string, string];
-    db = await openDatabase(join(h.dir, 'runs-under-test'));
-    const store = new TaskStore(db);
     let now = Date.now();
     const DAY = 86_400_000;
-    const runs = new Runs(store, h.core.registry, { now: () => now }, silentLogger(), () => undefined, (await loadOrCreateWorkKey(join(h.dir, 'wk'))).key, 30 * DAY);
-    await runs.load();
+    const { a, b, store, runs, fresh } = await setup(() => now, 30 * DAY);
     const { run: old } = await runs.create({ job: 'old', steps: [step], agents: [a, b], expiresMs: 60_000 });
     const output: StatusEvent = { id: `${old.id}:${a}:0:0:succeeded`, run: old.id, agent: a, step: 0, attempt: 0, state: 'succeeded', at: now, exitCode: 0, output: 'hello' } as StatusEvent;
     await runs.ingest([output, done(old.id, a), done(old.id, b)], 'core');
@@ -95,8 +103,6 @@ describe('Runs retention', () => {
     expect(await store.agentRunsOf(open.id)).toHaveLength(1);
     expect(runs.stats.removed).toBe(1);
     // A restart does not bring it back.
-    const again = new Runs(store, h.core.registry, { now: () => now }, silentLogger(), () => undefined, (await loadOrCreateWorkKey(join(h.dir, 'wk'))).key, 30 * DAY);
-    await again.load();
-    expect([...again.runs.keys()]).toEqual([open.id]);
+    expect([...(await fresh()).runs.keys()]).toEqual([open.id]);
   });
 });
