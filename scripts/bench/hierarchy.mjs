@@ -39,6 +39,7 @@ import { parseDuration } from '@outpost/common';
 import { writeResult } from './lib/files.mjs';
 import { benchHarness } from './lib/harness.mjs';
 import { clockTicksPerSecond, cpuTicks, loadavg } from './lib/proc.mjs';
+import { attachAll } from './lib/task-server.mjs';
 import { close, launcher, pct, stop, until } from './hierarchy/procs.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -80,16 +81,7 @@ async function enrollSwarms(swarms, taskServers) {
   // The task servers pull the new agents from their core at once (else on their next poll of the core).
   const known = await Promise.all(taskServers.map((ts) => ts.sync()));
   log(`task servers know ${known.join(', ')} agents`);
-  const attached = await Promise.all(
-    swarms.map(async (s) => {
-      let n = 0;
-      for (let tries = 0; tries < 20 && n < s.count; tries++) {
-        if (tries > 0) await new Promise((r) => setTimeout(r, 2_000));
-        n = (await s.call('attach', { mode: 'tickle' })).attached;
-      }
-      return n;
-    }),
-  );
+  const attached = await Promise.all(swarms.map(async (s) => (await attachAll(s.call, s.count, 'tickle')).attached));
   const total = attached.reduce((a, b) => a + b, 0);
   log(`attached ${total} agents; ${secs(Date.now() - t)} since enrolling began`);
   return { enrolled, attached: total, ms: Date.now() - t };

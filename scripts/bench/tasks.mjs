@@ -19,6 +19,7 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseDuration } from '@outpost/common';
+import { attachAll, syncTaskServer } from './lib/task-server.mjs';
 import { ipc } from './lib/ipc.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -129,31 +130,9 @@ async function benchSize(n) {
     const job = `bench-${mode}-${n}`;
     await api(core, 'POST', '/jobs', { name: job, steps: [{ task: 'noop' }, { task: 'noop2' }] });
     t = Date.now();
-    // The task server pulls the new agents from its core now (else on its next poll of the
-    // core): it looks up agents it does not know at a bounded rate (TASK_LOOKUP_LIMITED), so
-    // a first attach of thousands leaves some out. Attach again until every agent is.
-    await new Promise((res, rej) => {
-      const timer = setTimeout(() => rej(new Error('the task server did not sync')), 60_000);
-      const on = (m) => {
-        if (!m.synced) return;
-        ts.off('message', on);
-        clearTimeout(timer);
-        res();
-      };
-      ts.on('message', on);
-      ts.send('sync');
-    });
-    const att = await Promise.all(
-      swarms.map(async (s, k) => {
-        const count = Math.min(per, n - k * per);
-        let a = { attached: 0 };
-        for (let tries = 0; tries < 20 && a.attached < count; tries++) {
-          if (tries > 0) await new Promise((r) => setTimeout(r, 2_000));
-          a = await s.call('attach', { mode });
-        }
-        return a;
-      }),
-    );
+    // The task server pulls the new agents now, then every swarm attaches until all are.
+    await syncTaskServer(ts);
+    const att = await Promise.all(swarms.map((s, k) => attachAll(s.call, Math.min(per, n - k * per), mode)));
     log(`${n} ${mode}: attached ${att.reduce((a, x) => a + x.attached, 0)} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     await new Promise((r) => setTimeout(r, 1_000));
     const statsBefore = (await api(core, 'GET', '/stats')).tasks;

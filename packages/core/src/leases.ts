@@ -58,6 +58,7 @@ export class Leases {
   /** Names held at the last look, to log and count changes. */
   readonly #was = new Set<LeaseName>();
   readonly #acquired = new Map<LeaseName, (() => void)[]>();
+  readonly #lost = new Map<LeaseName, (() => void)[]>();
   /** Times this core became a lease's holder (a new token), by lease. */
   readonly takeovers: Record<LeaseName, number> = Object.fromEntries(LEASE_NAMES.map((n) => [n, 0])) as Record<LeaseName, number>;
   #timer: NodeJS.Timeout | undefined;
@@ -122,7 +123,7 @@ export class Leases {
     this.#log.info({ lease: name, token }, 'lease taken');
   }
 
-  /** Logs leases taken and lost since the last look, and runs `onAcquired` work for the ones taken. */
+  /** Logs leases taken and lost since the last look, and runs the `onAcquired` / `onLost` work for them. */
   #look(): void {
     for (const name of LEASE_NAMES) {
       const now = this.held(name);
@@ -133,6 +134,7 @@ export class Leases {
       } else {
         this.#was.delete(name);
         this.#log.warn({ lease: name }, 'lease lost: another core runs its work now, or none until the store answers');
+        for (const fn of this.#lost.get(name) ?? []) this.#run(name, fn);
       }
     }
   }
@@ -165,13 +167,17 @@ export class Leases {
 
   /**
    * `fn` runs each time this core takes `name` (at start, or from a core that died), and
-   * now if it holds it already: work to pick up where the previous holder stopped.
+   * now if it holds it already (unless `now: false`: the caller did that work itself): work
+   * to pick up where the previous holder stopped.
    */
-  onAcquired(name: LeaseName, fn: () => void): void {
-    const list = this.#acquired.get(name) ?? [];
-    list.push(fn);
-    this.#acquired.set(name, list);
-    if (this.held(name)) this.#run(name, fn);
+  onAcquired(name: LeaseName, fn: () => void, options: { now?: boolean } = {}): void {
+    this.#acquired.set(name, [...(this.#acquired.get(name) ?? []), fn]);
+    if ((options.now ?? true) && this.held(name)) this.#run(name, fn);
+  }
+
+  /** `fn` runs each time this core loses `name` (another core holds it now, or the store does not answer): work to stop. */
+  onLost(name: LeaseName, fn: () => void): void {
+    this.#lost.set(name, [...(this.#lost.get(name) ?? []), fn]);
   }
 
   /** Stops renewing and releases every lease, so another core takes them over at once. */

@@ -8,6 +8,7 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { stopChild } from '../lib/harness.mjs';
 import { ipc } from '../lib/ipc.mjs';
+import { syncTaskServer } from '../lib/task-server.mjs';
 
 /** Waits until `fn()` is truthy (returns it), checking every `intervalMs`; throws after `timeoutMs`. */
 export async function until(fn, { timeoutMs, intervalMs = 100, what }) {
@@ -95,18 +96,8 @@ export function launcher({ root, track, env }) {
           child.send('stats');
         });
       /** Pulls the agents assigned to it from the core now; resolves with how many it knows. */
-      const sync = () =>
-        new Promise((res, rej) => {
-          const t = setTimeout(() => rej(new Error('the task server did not sync')), 60_000);
-          const on = (m) => {
-            if (!m.synced) return;
-            child.off('message', on);
-            clearTimeout(t);
-            res(m.stats.agents);
-          };
-          child.on('message', on);
-          child.send('sync');
-        });
+      /** Pulls the agents assigned to it from the core now; resolves with how many it knows. */
+      const sync = () => syncTaskServer(child);
       return { ...info, child, stats, sync };
     },
     async packageServer(core, name, dataDir) {

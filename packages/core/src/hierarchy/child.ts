@@ -302,10 +302,6 @@ export class ChildSide {
       clearInterval(this.#ping);
       const every = pingEvery(this.deps.config);
       this.#ping = setInterval(() => {
-        if (!this.deps.mayLink()) {
-          ws.terminate();
-          return;
-        }
         if (!alive) {
           this.lastError = 'the parent stopped answering';
           ws.terminate();

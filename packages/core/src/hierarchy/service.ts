@@ -51,7 +51,6 @@ export class HierarchyService {
   readonly summaries: Summaries;
   readonly upstream: UpstreamContent;
   #timer: NodeJS.Timeout | undefined;
-  #leaseTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   #ticking: Promise<unknown> = Promise.resolve();
 
@@ -180,16 +179,9 @@ export class HierarchyService {
       else this.applier.origins.set(key, value as OriginRecord);
     });
     // Several cores on one PostgreSQL: a core that takes the lease over picks up where the
-    // last holder stopped; one that lost it closes its link (level: held from the start, done above).
-    let starting = true;
-    this.ctx.leases.onAcquired('hierarchy.child', () => {
-      if (!starting) void this.#takeOver();
-    });
-    starting = false;
-    this.#leaseTimer = setInterval(() => {
-      if (!this.#linkHere()) this.child.pause();
-    }, 1_000);
-    this.#leaseTimer.unref();
+    // last holder stopped (holding it now, the start above did); one that lost it closes its link.
+    this.ctx.leases.onAcquired('hierarchy.child', () => void this.#takeOver(), { now: false });
+    this.ctx.leases.onLost('hierarchy.child', () => this.child.pause());
     // Run history: a hierarchy run this core started goes after the tasks retention; one the
     // parent started goes here when the parent's deletion comes down.
     this.ctx.store.onRemote('hier-runs', (id, value) => {
@@ -225,7 +217,6 @@ export class HierarchyService {
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    clearInterval(this.#leaseTimer);
     clearInterval(this.#pruneTimer);
     await this.#ticking.catch(() => undefined);
     await this.runs.stop();

@@ -2,9 +2,9 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { createCore, coreConfigSchema, type Core, type CoreConfigInput } from '@outpost/core';
 import { DatagramType, datagramKey, encodeDatagram, openDatabase, openDatagram, ReplayGuard, silentLogger, sublevel, validateConfig, type DecodedDatagram } from '@outpost/common';
-import { grantFor, removeDir, tempDir, type StatedServices } from '@outpost/testing';
+import { grantFor, postgresGate, removeDir, startPostgres, tempDir, type E2eGate, type StatedServices, type TestPostgres } from '@outpost/testing';
 import { createHash } from 'node:crypto';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 
 /**
  * Under the core-on-postgres project every core keeps its records in PostgreSQL, one
@@ -268,4 +268,28 @@ export async function inspectDb(dir: string) {
   } finally {
     await db.close();
   }
+}
+
+/**
+ * One PostgreSQL for a test file's suites: started before them when the gate lets them run
+ * (`describe.runIf(gate.run)`), destroyed after them, the cores the tests started stopped
+ * first. `pg()` is the server.
+ */
+export function postgresForFile(what: string): { gate: E2eGate; pg(): TestPostgres } {
+  const gate = postgresGate(what);
+  let pg: TestPostgres | undefined;
+  beforeAll(async () => {
+    if (gate.run) pg = await startPostgres({ fsync: false });
+  }, 120_000);
+  afterAll(async () => {
+    await cleanup();
+    await pg?.destroy();
+  });
+  return {
+    gate,
+    pg: () => {
+      if (!pg) throw new Error('PostgreSQL is not started (outside a suite run under its gate)');
+      return pg;
+    },
+  };
 }

@@ -2,23 +2,14 @@
 // hierarchy (the link, summaries and results up, content from the parent) runs on the
 // holder of the `hierarchy.child` lease, and passes to the other core when the holder stops.
 // Without the lease both cores link to the parent and each new link replaces the other's.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postgresGate, startPostgres, waitFor, type TestPostgres } from '@outpost/testing';
-import { cleanup, createToken, enrollAgent, newDataDir, startCore, type TestCore } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '@outpost/testing';
+import { createToken, enrollAgent, newDataDir, postgresForFile, startCore, type TestCore } from './harness.js';
 import { FAST, join, realClock, task, taskNames } from './hierarchy-helpers.js';
 
 const tasksOf = (tc: TestCore): Promise<string[]> => taskNames((method, path, body) => tc.call(method, path, body === undefined ? {} : { body }));
 
-const gate = postgresGate('a child of two cores on one PostgreSQL');
-let pg: TestPostgres | undefined;
-
-beforeAll(async () => {
-  if (gate.run) pg = await startPostgres({ fsync: false });
-}, 120_000);
-afterAll(async () => {
-  await cleanup();
-  await pg?.destroy();
-});
+const { gate, pg } = postgresForFile('a child of two cores on one PostgreSQL');
 
 type Parent = { id: string; connected: boolean; links: number; upApplied: number };
 const childAt = async (parent: TestCore): Promise<Parent | undefined> => ((await parent.call('GET', '/hierarchy')).body.children as Parent[])[0];
@@ -28,7 +19,7 @@ describe.runIf(gate.run)('a child of two cores on one PostgreSQL table', () => {
   it('links to its parent from one core at a time (the hierarchy.child lease); the other core takes the link over when the holder stops', async () => {
     const parent = await startCore({ clock: realClock(), config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
     const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
-    const store = { kind: 'postgres' as const, url: pg!.url, table: 'hier_two_cores' };
+    const store = { kind: 'postgres' as const, url: pg().url, table: 'hier_two_cores' };
     const cfg = { store, hierarchy: { name: 'emea', ...FAST } };
     const a = await startCore({ clock: realClock(), config: cfg });
     const b = await startCore({ clock: realClock(), dir: await newDataDir(), config: cfg });

@@ -1,21 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricTotal, parseMetrics, postgresGate, psql, startPostgres, waitFor, type TestPostgres } from '@outpost/testing';
-import { cleanup, enrollAgent, newDataDir, startCore } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { metricTotal, parseMetrics, psql, startPostgres, waitFor, type TestPostgres } from '@outpost/testing';
+import { enrollAgent, newDataDir, postgresForFile, startCore } from './harness.js';
 
-const gate = postgresGate('core on PostgreSQL');
-let pg: TestPostgres | undefined;
-
-beforeAll(async () => {
-  if (gate.run) pg = await startPostgres({ fsync: false });
-}, 120_000);
-afterAll(async () => {
-  await cleanup();
-  await pg?.destroy();
-});
+const { gate, pg } = postgresForFile('core on PostgreSQL');
 
 describe.runIf(gate.run)('the core on PostgreSQL (core.store.kind: postgres)', () => {
   it('keeps sites, agents, administrators and runs in PostgreSQL across a restart, and says so in /health', async () => {
-    const store = { kind: 'postgres' as const, url: pg!.url, table: 'core_restart' };
+    const store = { kind: 'postgres' as const, url: pg().url, table: 'core_restart' };
     const dir = await newDataDir();
     const a = await startCore({ dir, config: { store } });
     expect((await a.call('GET', '/health', { token: null })).body.store).toEqual({ kind: 'postgres', reachable: true });
@@ -29,10 +20,10 @@ describe.runIf(gate.run)('the core on PostgreSQL (core.store.kind: postgres)', (
     expect(metricTotal(m, 'outpost_core_store_pool_connections', 'state="total"')).toBeGreaterThan(0);
     expect(metricTotal(m, 'outpost_core_store_journal_seq')).toBeGreaterThan(0);
     // The rows are in PostgreSQL, under the core's table.
-    expect(Number(await psql(pg!, 'SELECT count(*) FROM core_restart'))).toBeGreaterThan(5);
-    expect(await psql(pg!, 'SELECT max(version) FROM outpost_schema_migrations WHERE tbl = \'core_restart\'')).toBe('2');
+    expect(Number(await psql(pg(), 'SELECT count(*) FROM core_restart'))).toBeGreaterThan(5);
+    expect(await psql(pg(), 'SELECT max(version) FROM outpost_schema_migrations WHERE tbl = \'core_restart\'')).toBe('2');
     // Every change is in the journal the other cores read.
-    expect(Number(await psql(pg!, 'SELECT count(*) FROM core_restart_journal'))).toBeGreaterThan(3);
+    expect(Number(await psql(pg(), 'SELECT count(*) FROM core_restart_journal'))).toBeGreaterThan(3);
     await a.stop();
 
     const b = await startCore({ dir, config: { store } });
@@ -44,9 +35,9 @@ describe.runIf(gate.run)('the core on PostgreSQL (core.store.kind: postgres)', (
   });
 
   it('answers 503 CORE_STORE_UNAVAILABLE to changes while PostgreSQL is down, keeps serving reads, and carries on when it is back', async () => {
-    const tc = await startCore({ config: { store: { kind: 'postgres', url: pg!.url, table: 'core_outage' } } });
+    const tc = await startCore({ config: { store: { kind: 'postgres', url: pg().url, table: 'core_outage' } } });
     await tc.call('POST', '/sites', { body: { name: 'hq', subnets: ['10.1.0.0/16'] } });
-    await pg!.stop();
+    await pg().stop();
     try {
       const refused = await tc.call('POST', '/sites', { body: { name: 'branch', subnets: ['10.2.0.0/16'] } });
       expect(refused.status).toBe(503);
@@ -56,14 +47,14 @@ describe.runIf(gate.run)('the core on PostgreSQL (core.store.kind: postgres)', (
       // What the core holds in memory is still served.
       expect((await tc.call('GET', '/sites')).body.items.map((s: { name: string }) => s.name)).toEqual(['hq']);
     } finally {
-      await pg!.start();
+      await pg().start();
     }
     const again = await waitFor(async () => {
       const r = await tc.call('POST', '/sites', { body: { name: 'branch', subnets: ['10.2.0.0/16'] } });
       return r.status === 201 && r;
     }, { timeoutMs: 20_000, what: 'changes accepted again once PostgreSQL is back' });
     expect(again.body.name).toBe('branch');
-    expect(await psql(pg!, "SELECT count(*) FROM core_outage WHERE convert_from(key, 'UTF8') LIKE '%branch%'")).not.toBe('0');
+    expect(await psql(pg(), "SELECT count(*) FROM core_outage WHERE convert_from(key, 'UTF8') LIKE '%branch%'")).not.toBe('0');
   });
 
   it('follows a promoted standby: multi-host URL with target_session_attrs=read-write, changes 503 in between, nothing acknowledged lost', async () => {
@@ -97,13 +88,13 @@ describe.runIf(gate.run)('the core on PostgreSQL (core.store.kind: postgres)', (
   }, 120_000);
 
   it('names the server, not the password, when PostgreSQL cannot be reached at start', async () => {
-    const url = `postgres://outpost:s3cret-pw@127.0.0.1:${pg!.port + 1}/outpost?connect_timeout=2`;
+    const url = `postgres://outpost:s3cret-pw@127.0.0.1:${pg().port + 1}/outpost?connect_timeout=2`;
     const err = await startCore({ config: { store: { kind: 'postgres', url } } }).then(
       () => undefined,
       (e: unknown) => e as { code?: string; message: string },
     );
     expect(err?.code).toBe('CORE_STORE_UNREACHABLE');
-    expect(err?.message).toContain(`127.0.0.1:${pg!.port + 1}`);
+    expect(err?.message).toContain(`127.0.0.1:${pg().port + 1}`);
     expect(err?.message).not.toContain('s3cret-pw');
   });
 });

@@ -1,23 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricTotal, parseMetrics, postgresGate, psql, startPostgres, waitFor, type TestPostgres } from '@outpost/testing';
-import { cleanup, createToken, enrollAgent, heartbeat, newDataDir, nextMessage, openFromCore, sendTo, startCore, udpSocket, type TestCore } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { metricTotal, parseMetrics, psql, waitFor } from '@outpost/testing';
+import { createToken, enrollAgent, heartbeat, newDataDir, nextMessage, openFromCore, postgresForFile, sendTo, startCore, udpSocket, type TestCore } from './harness.js';
 
-const gate = postgresGate('several cores on one PostgreSQL');
-let pg: TestPostgres | undefined;
+const { gate, pg } = postgresForFile('several cores on one PostgreSQL');
 let n = 0;
-
-beforeAll(async () => {
-  if (gate.run) pg = await startPostgres({ fsync: false });
-}, 120_000);
-afterAll(async () => {
-  await cleanup();
-  await pg?.destroy();
-});
 
 /** Two cores on one fresh table; the second starts with an empty data dir. */
 async function twoCores(): Promise<{ a: TestCore; b: TestCore; table: string }> {
   const table = `two_cores_${n++}`;
-  const store = { kind: 'postgres' as const, url: pg!.url, table };
+  const store = { kind: 'postgres' as const, url: pg().url, table };
   const a = await startCore({ config: { store } });
   const b = await startCore({ dir: await newDataDir(), config: { store } });
   return { a, b, table };
@@ -118,7 +109,7 @@ describe.runIf(gate.run)('several cores on one PostgreSQL table (active-active)'
     const ok = (body: { items: Array<{ outcome: { result: string } }> }) => body.items.filter((e) => e.outcome.result === 'ok').length;
     expect(ok((await a.call('GET', '/audit?action=sites.create&limit=100')).body)).toBe(created);
     await waitFor(async () => ok((await b.call('GET', '/audit?action=sites.create&limit=100')).body) === created, { timeoutMs: 5_000, what: "B's view of the log" });
-    expect(Number(await psql(pg!, `SELECT count(*) FROM ${table} WHERE convert_from(key, 'UTF8') LIKE '!audit!%'`))).toBeGreaterThanOrEqual(created);
+    expect(Number(await psql(pg(), `SELECT count(*) FROM ${table} WHERE convert_from(key, 'UTF8') LIKE '!audit!%'`))).toBeGreaterThanOrEqual(created);
   });
 
   it("serves a browser's live console from whichever core it talks to: a change on the other core is in the feed", async () => {
