@@ -16,14 +16,28 @@ afterEach(async () => {
   await cleanup();
 });
 
+/** A parent core with a link listener on 127.0.0.1 (`hierarchy`: more of its config) and the listener's URL. */
+async function listeningParent(hierarchy: Record<string, unknown> = {}): Promise<{ parent: TestCore; url: string }> {
+  const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST, ...hierarchy } } });
+  return { parent, url: (await parent.call('GET', '/hierarchy')).body.listener as string };
+}
+
+/** A link of `rogue` to the listener at `url`, open (a refusal throws). */
+async function openLink(url: string, rogue: { cert: string; key: string; ca: string }): Promise<{ ws: WebSocket; messages: any[] }> {
+  const c = await connect(url, rogue);
+  if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+  return c;
+}
+
+/** An up entry at seq `s`: the summary of agent `id` of core `core`. */
+const upAgent = (core: string, s: number, id: string, name: string) => ({ s, o: [{ k: `!hier-up!${core}!agent!${id}`, v: JSON.stringify({ core, kind: 'agent', id, name, macs: [] }) }] });
+
 describe('hierarchy protocol: at a reconnection', () => {
   it('the parent sends nothing down before the hello, then only entries after the cursor the hello gives', async () => {
-    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
-    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const { parent, url } = await listeningParent();
     const rogue = await rogueChild(parent, url);
     try {
-      const c = await connect(url, rogue);
-      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      const c = await openLink(url, rogue);
       for (let i = 0; i < 3; i++) expect((await parent.call('POST', '/tasks', { body: task(`early-${i}`) })).status).toBe(201);
       // The parent's head, as its status shows it (lag of a child that acked nothing).
       const head = ((await parent.call('GET', '/hierarchy')).body.children as Array<{ id: string; lag: number }>).find((x) => x.id === rogue.id)!.lag;
@@ -42,13 +56,11 @@ describe('hierarchy protocol: at a reconnection', () => {
   });
 
   it('the parent skips up entries it applied already (a page sent again after a reconnection overlaps)', async () => {
-    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
-    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const { parent, url } = await listeningParent();
     const rogue = await rogueChild(parent, url);
-    const agent = (s: number, id: string, name: string) => ({ s, o: [{ k: `!hier-up!${rogue.id}!agent!${id}`, v: JSON.stringify({ core: rogue.id, kind: 'agent', id, name, macs: [] }) }] });
+    const agent = (s: number, id: string, name: string) => upAgent(rogue.id, s, id, name);
     try {
-      const c = await connect(url, rogue);
-      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      const c = await openLink(url, rogue);
       c.ws.send(JSON.stringify({ t: 'hello', down: 0, name: 'rogue' }));
       await waitFor(() => c.messages.some((m) => m.t === 'welcome'), { timeoutMs: 3_000, what: 'welcome' });
       c.ws.send(JSON.stringify({ t: 'up', to: 2, entries: [agent(1, 'ag_1', 'one'), agent(2, 'ag_2', 'two')] }));
@@ -97,13 +109,11 @@ describe('hierarchy protocol: at a reconnection', () => {
 
 describe('hierarchy protocol: one side restored from a backup (a cursor above the other side\'s journal)', () => {
   it('a parent behind its child sends a complete copy, and the changes after it reach the child', async () => {
-    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
-    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const { parent, url } = await listeningParent();
     const rogue = await rogueChild(parent, url);
     try {
       expect((await parent.call('POST', '/tasks', { body: task('before') })).status).toBe(201);
-      const c = await connect(url, rogue);
-      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      const c = await openLink(url, rogue);
       const head = ((await parent.call('GET', '/hierarchy')).body.children as Array<{ id: string; lag: number }>).find((x) => x.id === rogue.id)!.lag;
       // At the head: nothing to send, no copy (past the wait a cursor above the head gets).
       c.ws.send(JSON.stringify({ t: 'hello', down: head, name: 'rogue' }));
@@ -150,14 +160,12 @@ describe('hierarchy protocol: one side restored from a backup (a cursor above th
   });
 
   it("the parent applies a child's complete copy as a replacement: its items not in the copy go, and the copy's cursor stands even when lower", async () => {
-    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
-    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const { parent, url } = await listeningParent();
     const rogue = await rogueChild(parent, url);
-    const agent = (s: number, id: string, name: string) => ({ s, o: [{ k: `!hier-up!${rogue.id}!agent!${id}`, v: JSON.stringify({ core: rogue.id, kind: 'agent', id, name, macs: [] }) }] });
+    const agent = (s: number, id: string, name: string) => upAgent(rogue.id, s, id, name);
     const names = async () => ((await parent.call('GET', `/hierarchy/agents?core=${rogue.id}`)).body.items as Array<{ id: string; name: string }>).map((a) => [a.id, a.name]).sort();
     try {
-      const c = await connect(url, rogue);
-      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      const c = await openLink(url, rogue);
       c.ws.send(JSON.stringify({ t: 'hello', down: 0, name: 'rogue' }));
       await waitFor(() => c.messages.some((m) => m.t === 'welcome'), { timeoutMs: 3_000, what: 'welcome' });
       c.ws.send(JSON.stringify({ t: 'up', to: 3, entries: [agent(1, 'ag_1', 'one'), agent(2, 'ag_2', 'two'), agent(3, 'ag_3', 'three')] }));
@@ -190,15 +198,13 @@ function closedWithin(ws: WebSocket, ms: number, what: string): Promise<number> 
 
 describe('hierarchy protocol: pipelined pages', () => {
   it('the parent keeps at most `window` pages in flight, each right after the one before, and after a reconnection with pages in flight sends again from the cursor the hello gives', async () => {
-    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST, batch: 2, window: 3 } } });
-    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const { parent, url } = await listeningParent({ batch: 2, window: 3 });
     const names = Array.from({ length: 12 }, (_, i) => `t${i}`);
     for (const name of names) expect((await parent.call('POST', '/tasks', { body: task(name) })).status).toBe(201);
     const rogue = await rogueChild(parent, url);
     try {
       const pages = (messages: any[]) => messages.filter((m) => m.t === 'down') as Array<{ from: number; to: number; entries: Array<{ s: number; o: Array<{ k: string }> }> }>;
-      const first = await connect(url, rogue);
-      if (!('ws' in first)) throw new Error(`refused: ${first.refused}`);
+      const first = await openLink(url, rogue);
       first.ws.send(JSON.stringify({ t: 'hello', down: 0, name: 'rogue' }));
       await waitFor(() => pages(first.messages).length >= 3, { timeoutMs: 5_000, what: 'three pages' });
       await new Promise((r) => setTimeout(r, 300));
@@ -210,8 +216,7 @@ describe('hierarchy protocol: pipelined pages', () => {
       expect(pages(first.messages)[3]!.from).toBe(sent[2]!.to);
       // The link drops with three pages unacked; the next one says the child applied the first only.
       first.ws.close();
-      const again = await connect(url, rogue);
-      if (!('ws' in again)) throw new Error(`refused: ${again.refused}`);
+      const again = await openLink(url, rogue);
       again.ws.send(JSON.stringify({ t: 'hello', down: sent[0]!.to, name: 'rogue' }));
       const got = new Set<string>(sent[0]!.entries.flatMap((e) => e.o.map((op) => op.k)));
       let from = sent[0]!.to;
@@ -276,13 +281,11 @@ describe('hierarchy protocol: pipelined pages', () => {
   });
 
   it("the parent sends no page of entries with nothing for the child, but moves the child's cursor past them with a page of none, at most once a second", async () => {
-    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
-    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const { parent, url } = await listeningParent();
     const rogue = await rogueChild(parent, url);
     const head = async () => ((await parent.call('GET', '/hierarchy')).body.children as Array<{ id: string; lag: number }>).find((x) => x.id === rogue.id)!;
     try {
-      const c = await connect(url, rogue);
-      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      const c = await openLink(url, rogue);
       const start = (await head()).lag;
       c.ws.send(JSON.stringify({ t: 'hello', down: start, name: 'rogue' }));
       await waitFor(() => c.messages.some((m) => m.t === 'welcome'), { timeoutMs: 3_000, what: 'welcome' });
@@ -303,14 +306,12 @@ describe('hierarchy protocol: pipelined pages', () => {
   });
 
   it('a complete copy from the parent: parts, then the pages after it without waiting for its ack', async () => {
-    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST, batch: 5 } } });
-    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const { parent, url } = await listeningParent({ batch: 5 });
     const names = Array.from({ length: 12 }, (_, i) => `t${i}`);
     for (const name of names) expect((await parent.call('POST', '/tasks', { body: task(name) })).status).toBe(201);
     const rogue = await rogueChild(parent, url);
     try {
-      const c = await connect(url, rogue);
-      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      const c = await openLink(url, rogue);
       c.ws.send(JSON.stringify({ t: 'hello', down: 0, full: true, name: 'rogue' }));
       const down = () => c.messages.filter((m) => m.t === 'down') as Array<{ from?: number; to: number; snapshot: boolean; done: boolean; entries: Array<{ o: Array<{ k: string }> }> }>;
       await waitFor(() => down().some((p) => p.snapshot && p.done), { timeoutMs: 5_000, what: 'the last part of the copy' });
@@ -330,14 +331,12 @@ describe('hierarchy protocol: pipelined pages', () => {
   });
 
   it('the parent applies up pages sent back to back, and refuses one after a gap: nothing of it is written and the link is closed', async () => {
-    const parent = await startCore({ config: { hierarchy: { name: 'hq', listen: { host: '127.0.0.1', port: 0 }, ...FAST } } });
-    const url = (await parent.call('GET', '/hierarchy')).body.listener as string;
+    const { parent, url } = await listeningParent();
     const rogue = await rogueChild(parent, url);
-    const agent = (s: number, id: string) => ({ s, o: [{ k: `!hier-up!${rogue.id}!agent!${id}`, v: JSON.stringify({ core: rogue.id, kind: 'agent', id, name: id, macs: [] }) }] });
+    const agent = (s: number, id: string) => upAgent(rogue.id, s, id, id);
     const ids = async () => ((await parent.call('GET', `/hierarchy/agents?core=${rogue.id}`)).body.items as Array<{ id: string }>).map((a) => a.id).sort();
     try {
-      const c = await connect(url, rogue);
-      if (!('ws' in c)) throw new Error(`refused: ${c.refused}`);
+      const c = await openLink(url, rogue);
       c.ws.send(JSON.stringify({ t: 'hello', down: 0, name: 'rogue' }));
       await waitFor(() => c.messages.some((m) => m.t === 'welcome'), { timeoutMs: 3_000, what: 'welcome' });
       c.ws.send(JSON.stringify({ t: 'up', from: 0, to: 1, entries: [agent(1, 'ag_1')] }));
