@@ -92,6 +92,8 @@ describe('Reporter', () => {
     await waitFor(() => received.length === 1, { timeoutMs: 10_000, what: 'the batch after two failures' });
     expect(received).toEqual([['0:running']]);
     expect(reporter.stats.failures).toBe(2);
+    // The server records the batch before its answer reaches the reporter: the outbox empties on the ack.
+    await waitFor(() => journals.get('run_1')?.outbox.length === 0, { timeoutMs: 5_000, what: 'the acknowledged events leaving the outbox' });
     expect(journals.get('run_1')?.outbox).toEqual([]);
     await reporter.stop();
   });
